@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything ossencfs needs on Debian 12 (as root) and builds it. Idempotent: a second run
+# installs nothing new and only rebuilds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# fuse/libfuse2: the mount. The rest are the tools the end-to-end tests drive through the mount.
+packages=(fuse libfuse2 rsync sqlite3 git fio procps)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if ((node_major < 20)); then
+  echo "setup: ossencfs needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+# npm ci only when the lock file changed since the last install: keeps reruns fast.
+stamp=node_modules/.ossencfs-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  npm ci --no-audit --no-fund
+  echo "$want" >"$stamp"
+fi
+npm run build --silent
+echo "setup: ok"

@@ -1,0 +1,100 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The storage contract every layer above talks to. It moves bytes and metadata and knows nothing
+ * of encryption: bodies here are whatever the caller gave (ciphertext, for ossencfs).
+ *
+ * Errors are FsError: NoSuchKey/NoSuchUpload → ENOENT, AccessDenied/SignatureDoesNotMatch → EACCES,
+ * InvalidRange → EINVAL, exhausted retries or a dead server → EIO.
+ */
+
+/** User metadata: lower-case name after `x-oss-meta-` → value, byte-exact. */
+export type ObjectMeta = Record<string, string>;
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** As the server sent it, quotes included. */
+  etag: string;
+  lastModified: Date;
+}
+
+export interface ObjectHead extends ObjectInfo {
+  meta: ObjectMeta;
+  contentType: string | undefined;
+}
+
+/** An inclusive byte range, as HTTP Range has it; `end` absent means to the end. */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export interface GetResult {
+  head: ObjectHead;
+  /** Offset in the object of the body's first byte (the served range's start, 0 for a whole GET). */
+  start: number;
+  body: Readable;
+}
+
+export interface GetOptions {
+  range?: ByteRange;
+  /** Fail with ESTALE if the object's ETag is no longer this one (If-Match). */
+  ifMatch?: string;
+}
+
+export interface PutOptions {
+  meta: ObjectMeta;
+  contentType?: string;
+  /** Required for a stream body. */
+  contentLength?: number;
+}
+
+export interface ListOptions {
+  delimiter?: string;
+  /** Opaque continuation from a previous page's `next`. */
+  after?: string;
+  maxKeys?: number;
+}
+
+export interface ListPage {
+  objects: ObjectInfo[];
+  prefixes: string[];
+  /** Present when the listing is truncated: pass it as `after` for the next page. */
+  next?: string;
+}
+
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+}
+
+export interface MultipartUploadInfo {
+  key: string;
+  uploadId: string;
+  initiated: Date;
+}
+
+export interface ObjectStore {
+  head(key: string): Promise<ObjectHead>;
+  get(key: string, options?: GetOptions): Promise<GetResult>;
+  put(key: string, body: Buffer | Readable, options: PutOptions): Promise<{ etag: string }>;
+  /** Server-side copy; with `meta` the destination gets exactly that metadata (REPLACE). */
+  copy(source: string, dest: string, options?: { meta?: ObjectMeta; contentType?: string }): Promise<{ etag: string }>;
+  delete(key: string): Promise<void>;
+  deleteMany(keys: string[]): Promise<void>;
+  list(prefix: string, options?: ListOptions): Promise<ListPage>;
+
+  initiateMultipart(key: string, options: PutOptions): Promise<string>;
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<UploadedPart>;
+  uploadPartCopy(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    source: string,
+    range: Required<ByteRange>,
+  ): Promise<UploadedPart>;
+  completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<{ etag: string }>;
+  abortMultipart(key: string, uploadId: string): Promise<void>;
+  listMultipartUploads(prefix: string): Promise<MultipartUploadInfo[]>;
+}

@@ -1,0 +1,38 @@
+import yargs, { type CommandModule } from 'yargs';
+import { FsError } from '../errors.js';
+
+/** Every subcommand; each file in ./commands exports one yargs CommandModule as default. */
+const commands: CommandModule<object, any>[] = [];
+
+/** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
+export async function main(argv: string[]): Promise<void> {
+  const parser = yargs(argv)
+    .scriptName('ossencfs')
+    .command(commands)
+    .demandCommand(1, 'name a command; see ossencfs --help')
+    .strict()
+    .recommendCommands()
+    .completion('completion', 'print a shell completion script (bash/zsh)')
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`ossencfs: ${msg}\n(see ossencfs --help)\n`);
+      process.exit(2);
+    });
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    process.stderr.write(`ossencfs: ${describe(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** One line, no stack: the message users act on. */
+function describe(err: unknown): string {
+  if (err instanceof FsError) return err.message;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

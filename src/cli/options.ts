@@ -1,0 +1,340 @@
+import { readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Argv } from 'yargs';
+import { Keyring, kmsMasterKey, rsaMasterKey, type MasterKey } from '../crypto/index.js';
+import { FsError } from '../errors.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { EncryptedBucket } from '../secure/index.js';
+import type { ObjectStore } from '../store/ObjectStore.js';
+import { createOssStore } from '../store/index.js';
+import {
+  type Credentials,
+  defaultConfigPath,
+  parseMatdesc,
+  pickProfile,
+  readConfig,
+  splitDecryptKey,
+} from './config.js';
+
+/**
+ * The one way every command (mount included) turns its command line, the environment and the
+ * config profile into settings, a keyring and an opened bucket.
+ *
+ * Precedence, for every setting: command-line flag > environment variable > config profile >
+ * built-in default. Access keys are the exception: they never come from a flag (flags show up in
+ * `ps` and shell history), only from OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET[/OSS_SESSION_TOKEN]
+ * or from a profile in a config file only its owner can read.
+ */
+
+/** What bucketOptions adds to argv; all optional so resolveSettings can tell "not given" apart. */
+export interface BucketArgs {
+  endpoint?: string;
+  region?: string;
+  'rsa-key'?: string;
+  'rsa-public-key'?: string;
+  'key-passphrase-file'?: string;
+  'kms-key-id'?: string;
+  'kms-endpoint'?: string;
+  'kms-form'?: 'python' | 'go';
+  matdesc?: string;
+  'decrypt-key'?: string | string[];
+  'insecure-key-perms'?: boolean;
+  profile?: string;
+  config?: string;
+  'cache-dir'?: string;
+  jobs?: number;
+  quiet?: boolean;
+  'log-level'?: LogLevel;
+}
+
+const GROUP = 'Bucket and key options:';
+
+export function bucketOptions<T>(y: Argv<T>): Argv<T & BucketArgs> {
+  return y
+    .option('endpoint', { type: 'string', group: GROUP, describe: 'OSS endpoint URL (env OSS_ENDPOINT; default from --region)' })
+    .option('region', { type: 'string', group: GROUP, describe: 'OSS region, e.g. cn-hangzhou (env OSS_REGION)' })
+    .option('rsa-key', { type: 'string', group: GROUP, describe: 'RSA private key PEM (must be chmod 600): encrypts and decrypts' })
+    .option('rsa-public-key', { type: 'string', group: GROUP, describe: 'RSA public key PEM: encrypt-only (writes, cannot read back)' })
+    .option('key-passphrase-file', { type: 'string', group: GROUP, describe: 'file holding the private key passphrase (or env OSSENCFS_KEY_PASSPHRASE)' })
+    .option('kms-key-id', { type: 'string', group: GROUP, describe: 'Alibaba Cloud KMS key id to wrap data keys with' })
+    .option('kms-endpoint', { type: 'string', group: GROUP, describe: 'KMS endpoint URL (default from --region)' })
+    .option('kms-form', { choices: ['python', 'go'] as const, group: GROUP, describe: 'KMS header form to write: python (oss2) or go (Go/Java SDKs)' })
+    .option('matdesc', { type: 'string', group: GROUP, describe: 'material description JSON written with new objects, e.g. \'{"key":"v2"}\'' })
+    .option('decrypt-key', { type: 'string', group: GROUP, describe: 'extra read-only RSA private key FILE[:MATDESC]; repeatable' })
+    .option('insecure-key-perms', { type: 'boolean', group: GROUP, describe: 'accept a private key file readable by group/others' })
+    .option('profile', { type: 'string', group: GROUP, describe: 'config profile (env OSSENCFS_PROFILE; default: default_profile)' })
+    .option('config', { type: 'string', group: GROUP, describe: 'config file (env OSSENCFS_CONFIG; default ~/.config/ossencfs/config.toml)' })
+    .option('cache-dir', { type: 'string', group: GROUP, describe: 'cache and checkpoint directory (default ~/.cache/ossencfs)' })
+    .option('jobs', { alias: 'j', type: 'number', group: GROUP, describe: 'parallel transfers: files with -r, parts of one large file (default 4)' })
+    .option('quiet', { alias: 'q', type: 'boolean', group: GROUP, describe: 'no progress bars or notes' })
+    .option('log-level', { choices: LOG_LEVELS, group: GROUP, describe: 'log verbosity (default warn)' }) as unknown as Argv<T & BucketArgs>;
+}
+
+export interface DecryptKeySpec {
+  file: string;
+  matdesc?: Record<string, string>;
+}
+
+export interface OssLocation {
+  bucket: string;
+  /** Key prefix without a leading slash; '' for the whole bucket. */
+  prefix: string;
+}
+
+export interface Settings {
+  /** The profile used, if any. */
+  profile: string | undefined;
+  configPath: string;
+  endpoint: string | undefined;
+  region: string | undefined;
+  credentials: Credentials | undefined;
+  /** The profile's `bucket` url, for commands whose bucket argument is optional (mount). */
+  location: OssLocation | undefined;
+  rsaKey: string | undefined;
+  rsaPublicKey: string | undefined;
+  keyPassphraseFile: string | undefined;
+  /** From OSSENCFS_KEY_PASSPHRASE; a passphrase file given on the command line wins over it. */
+  keyPassphrase: string | undefined;
+  kmsKeyId: string | undefined;
+  kmsEndpoint: string | undefined;
+  kmsForm: 'python' | 'go' | undefined;
+  matdesc: Record<string, string> | undefined;
+  decryptKeys: DecryptKeySpec[];
+  insecureKeyPerms: boolean;
+  cacheDir: string;
+  cacheSize: number | undefined;
+  /** Seconds. */
+  attrTtl: number | undefined;
+  jobs: number;
+  quiet: boolean;
+  logLevel: LogLevel;
+}
+
+type Env = Record<string, string | undefined>;
+
+export const DEFAULT_JOBS = 4;
+
+/** Merges flags, environment and profile into Settings (see the precedence at the top). */
+export function resolveSettings(argv: BucketArgs, env: Env = process.env): Settings {
+  const configPath = argv.config ?? env.OSSENCFS_CONFIG;
+  const config = readConfig(configPath ? resolve(configPath) : defaultConfigPath(env), configPath !== undefined);
+  const { name, profile } = pickProfile(config, argv.profile ?? (env.OSSENCFS_PROFILE || undefined));
+  const pick = <V>(flag: V | undefined, envValue: V | undefined, fromProfile: V | undefined): V | undefined =>
+    flag ?? envValue ?? fromProfile;
+
+  const region = pick(argv.region, env.OSS_REGION || undefined, profile.region);
+  const flagPassphraseFile = argv['key-passphrase-file'];
+  const envPassphrase = env.OSSENCFS_KEY_PASSPHRASE || undefined;
+  const flagDecryptKeys = argv['decrypt-key'] === undefined ? undefined : [argv['decrypt-key']].flat();
+  const flagMatdesc = argv.matdesc;
+  const matdesc = flagMatdesc === undefined ? profile.matdesc : asUsage(() => parseMatdesc(flagMatdesc, '--matdesc'));
+  const jobs = argv.jobs ?? DEFAULT_JOBS;
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs ${argv.jobs}: must be a whole number ≥ 1`);
+
+  return {
+    profile: name,
+    configPath: config.path,
+    endpoint: pick(argv.endpoint, env.OSS_ENDPOINT || undefined, profile.endpoint) ?? (region && regionEndpoint('oss', region)),
+    region,
+    credentials: envCredentials(env) ?? profile.credentials,
+    location: profile.bucket === undefined ? undefined : parseOssUrl(profile.bucket),
+    rsaKey: argv['rsa-key'] ?? profile.rsaKey,
+    rsaPublicKey: argv['rsa-public-key'] ?? profile.rsaPublicKey,
+    keyPassphraseFile: flagPassphraseFile ?? (envPassphrase ? undefined : profile.keyPassphraseFile),
+    keyPassphrase: flagPassphraseFile ? undefined : envPassphrase,
+    kmsKeyId: argv['kms-key-id'] ?? profile.kmsKeyId,
+    kmsEndpoint: argv['kms-endpoint'] ?? profile.kmsEndpoint ?? (region && regionEndpoint('kms', region)),
+    kmsForm: argv['kms-form'] ?? profile.kmsForm,
+    matdesc,
+    decryptKeys: flagDecryptKeys ? asUsage(() => flagDecryptKeys.map(parseDecryptKey)) : (profile.decryptKeys ?? []).map(parseDecryptKey),
+    insecureKeyPerms: argv['insecure-key-perms'] ?? false,
+    cacheDir: argv['cache-dir'] ?? profile.cacheDir ?? defaultCacheDir(env),
+    cacheSize: profile.cacheSize,
+    attrTtl: profile.attrTtl,
+    jobs,
+    quiet: argv.quiet ?? false,
+    logLevel: argv['log-level'] ?? 'warn',
+  };
+}
+
+/** A bad flag value is a usage error (exit 2); the same mistake in the config file is a failure. */
+function asUsage<V>(parse: () => V): V {
+  try {
+    return parse();
+  } catch (err) {
+    throw err instanceof FsError ? new UsageError(err.message) : err;
+  }
+}
+
+function envCredentials(env: Env): Credentials | undefined {
+  const accessKeyId = env.OSS_ACCESS_KEY_ID;
+  const accessKeySecret = env.OSS_ACCESS_KEY_SECRET;
+  if (!accessKeyId || !accessKeySecret) return undefined;
+  const securityToken = env.OSS_SESSION_TOKEN || undefined;
+  return { accessKeyId, accessKeySecret, ...(securityToken ? { securityToken } : {}) };
+}
+
+/** `cn-hangzhou` or `oss-cn-hangzhou` → https://oss-cn-hangzhou.aliyuncs.com (or kms.cn-hangzhou…). */
+function regionEndpoint(service: 'oss' | 'kms', region: string): string {
+  const bare = region.replace(/^oss-/, '');
+  return service === 'oss' ? `https://oss-${bare}.aliyuncs.com` : `https://kms.${bare}.aliyuncs.com`;
+}
+
+function defaultCacheDir(env: Env): string {
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ossencfs');
+}
+
+function parseDecryptKey(spec: string): DecryptKeySpec {
+  const { file, matdesc } = splitDecryptKey(spec);
+  if (!file) throw new FsError('EINVAL', `decrypt key "${spec}": expected FILE or FILE:MATDESC`);
+  return matdesc === undefined ? { file } : { file, matdesc: parseMatdesc(matdesc, `decrypt key ${file}`) };
+}
+
+/** A mistake on the command line: reported like yargs' own usage errors, with exit status 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/**
+ * Wraps a command handler so a UsageError exits 2 like yargs' own usage errors; main.ts reports
+ * anything else a handler throws as a failure (exit 1).
+ */
+export function withUsageErrors<A>(handler: (argv: A) => Promise<void>): (argv: A) => Promise<void> {
+  return async (argv) => {
+    try {
+      await handler(argv);
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      process.stderr.write(`ossencfs: ${err.message}\n(see ossencfs --help)\n`);
+      process.exitCode = 2;
+    }
+  };
+}
+
+/** `oss://BUCKET[/PREFIX]` → its parts. Bucket names follow OSS rules: 3–63 of [a-z0-9-]. */
+export function parseOssUrl(url: string): OssLocation {
+  const m = /^oss:\/\/([^/]*)(?:\/(.*))?$/s.exec(url);
+  if (!m) throw new UsageError(`"${url}" is not an oss:// url (expected oss://BUCKET[/PREFIX])`);
+  const bucket = m[1] ?? '';
+  if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new UsageError(`"${url}": "${bucket}" is not a valid bucket name (3-63 characters of a-z, 0-9 and -)`);
+  }
+  return { bucket, prefix: m[2] ?? '' };
+}
+
+export function isOssUrl(arg: string): boolean {
+  return arg.startsWith('oss://');
+}
+
+export function ossUrl(bucket: string, key: string): string {
+  return `oss://${bucket}/${key}`;
+}
+
+/** A private key file must be readable by its owner only, or the envelope protects nothing. */
+function readPrivateKey(file: string, settings: Settings): string {
+  const pem = readKeyFile(file);
+  const mode = statSync(file).mode;
+  if ((mode & 0o077) !== 0 && !settings.insecureKeyPerms) {
+    throw new FsError(
+      'EACCES',
+      `private key ${file} is readable by group/others (mode ${(mode & 0o777).toString(8)}) — chmod 600 ${file} (or pass --insecure-key-perms)`,
+    );
+  }
+  return pem;
+}
+
+function readKeyFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new FsError('ENOENT', `cannot read key file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function passphrase(settings: Settings): string | undefined {
+  if (settings.keyPassphraseFile === undefined) return settings.keyPassphrase;
+  // One trailing newline is what `echo secret > file` adds; it is not part of the passphrase.
+  return readKeyFile(settings.keyPassphraseFile).replace(/\r?\n$/, '');
+}
+
+/** An RSA key for writing (and reading if it is private) from a PEM file of either kind. */
+export function loadRsaKey(file: string, settings: Settings, matdesc = settings.matdesc): MasterKey {
+  const pem = readKeyFile(file);
+  if (!/PRIVATE KEY-----/.test(pem)) return rsaMasterKey({ publicKeyPem: pem, ...(matdesc ? { matdesc } : {}) });
+  return rsaMasterKey({ privateKeyPem: readPrivateKey(file, settings), passphrase: passphrase(settings), ...(matdesc ? { matdesc } : {}) });
+}
+
+export function loadKmsKey(keyId: string, settings: Settings, matdesc = settings.matdesc): MasterKey {
+  const endpoint = settings.kmsEndpoint;
+  if (!endpoint) throw new UsageError(`--kms-key-id ${keyId}: no KMS endpoint — pass --kms-endpoint URL or --region`);
+  const credentials = requireCredentials(settings);
+  return kmsMasterKey({
+    keyId,
+    endpoint,
+    ...(settings.region ? { region: settings.region.replace(/^oss-/, '') } : {}),
+    ...credentials,
+    ...(matdesc ? { matdesc } : {}),
+    ...(settings.kmsForm ? { form: settings.kmsForm } : {}),
+  });
+}
+
+/** The master keys the settings name: the writer (RSA or KMS) and the extra read-only keys. */
+export function loadMasterKeys(settings: Settings): { writer: MasterKey | undefined; readers: MasterKey[] } {
+  // A private key holds its public half, so --rsa-key wins over --rsa-public-key.
+  const rsaFile = settings.rsaKey ?? settings.rsaPublicKey;
+  if (rsaFile && settings.kmsKeyId) {
+    throw new UsageError('choose one master key: --rsa-key/--rsa-public-key or --kms-key-id, not both');
+  }
+  const writer = settings.kmsKeyId ? loadKmsKey(settings.kmsKeyId, settings) : rsaFile ? loadRsaKey(rsaFile, settings) : undefined;
+  const readers = settings.decryptKeys.map(({ file, matdesc }) => {
+    if (!/PRIVATE KEY-----/.test(readKeyFile(file))) {
+      throw new UsageError(`--decrypt-key ${file} is a public key; reading needs the private key`);
+    }
+    return loadRsaKey(file, settings, matdesc);
+  });
+  return { writer, readers };
+}
+
+/** The keyring for these settings; at least one key is required. A public key alone is encrypt-only. */
+export function loadKeyring(settings: Settings): Keyring {
+  const { writer, readers } = loadMasterKeys(settings);
+  if (!writer && readers.length === 0) {
+    throw new UsageError(
+      'no key given — pass --rsa-key PRIVATE.pem, --rsa-public-key PUBLIC.pem or --kms-key-id ID (or set rsa_key in a config profile); create one with: ossencfs keygen --out FILE',
+    );
+  }
+  return new Keyring({ ...(writer ? { writer } : {}), readers });
+}
+
+export function requireCredentials(settings: Settings): Credentials {
+  if (settings.credentials) return settings.credentials;
+  throw new UsageError(
+    'no OSS access key — set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (or access_key_id/access_key_secret in a chmod 600 config profile)',
+  );
+}
+
+/** The raw store of a bucket: for work that needs no key (listing and aborting uploads). */
+export function openStore(settings: Settings, bucketName: string): ObjectStore {
+  if (!settings.endpoint) {
+    throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
+  }
+  return createOssStore({
+    endpoint: settings.endpoint,
+    bucket: bucketName,
+    ...(settings.region ? { region: settings.region } : {}),
+    ...requireCredentials(settings),
+  });
+}
+
+export interface OpenedBucket {
+  bucket: EncryptedBucket;
+  store: ObjectStore;
+  keyring: Keyring;
+}
+
+/** The bucket as every command and the mount use it: store + keyring, part concurrency = --jobs. */
+export function openBucket(settings: Settings, bucketName: string, keyring = loadKeyring(settings)): OpenedBucket {
+  const store = openStore(settings, bucketName);
+  return { bucket: new EncryptedBucket(store, keyring, { concurrency: settings.jobs }), store, keyring };
+}

@@ -93,6 +93,8 @@ export interface ObjectStore {
     partNumber: number,
     source: string,
     range: Required<ByteRange>,
+    /** `ifMatch`: copy only while the source still has this ETag (else ESTALE). */
+    options?: { ifMatch?: string },
   ): Promise<UploadedPart>;
   completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<{ etag: string }>;
   abortMultipart(key: string, uploadId: string): Promise<void>;

@@ -1,0 +1,96 @@
+import { FsError, type Errno } from '../errors.js';
+
+/**
+ * The fields ali-oss (and urllib under it) put on the errors it throws: `status` is the HTTP
+ * status, or -1 for a network error and -2 for a timeout; `code` is the OSS error code from the
+ * XML body, or urllib's error name for network failures.
+ */
+interface OssErrorLike {
+  status?: number;
+  code?: string;
+  name?: string;
+  message?: string;
+}
+
+const asOssError = (err: unknown): OssErrorLike =>
+  typeof err === 'object' && err !== null ? (err as OssErrorLike) : { message: String(err) };
+
+const CODE_ERRNO: Record<string, Errno> = {
+  NoSuchKey: 'ENOENT',
+  NoSuchUpload: 'ENOENT',
+  NoSuchBucket: 'ENOENT',
+  AccessDenied: 'EACCES',
+  SignatureDoesNotMatch: 'EACCES',
+  InvalidAccessKeyId: 'EACCES',
+  SecurityTokenExpired: 'EACCES',
+  InvalidRange: 'EINVAL',
+  PreconditionFailed: 'ESTALE',
+  InvalidObjectName: 'ENAMETOOLONG',
+  KeyTooLong: 'ENAMETOOLONG',
+  EntityTooLarge: 'EFBIG',
+  InvalidPart: 'EIO',
+  InvalidPartOrder: 'EIO',
+};
+
+const STATUS_ERRNO: Record<number, Errno> = {
+  400: 'EINVAL',
+  403: 'EACCES',
+  404: 'ENOENT',
+  412: 'ESTALE',
+  416: 'EINVAL',
+};
+
+const THROTTLING_CODES = new Set(['Throttling', 'SlowDown', 'RequestTimeout', 'ServiceUnavailable', 'InternalError']);
+
+/** Errors from the connection itself, as Node and urllib name them (also raised mid-body). */
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'RequestError',
+  'ConnectionTimeoutError',
+  'ResponseTimeoutError',
+  'SocketAssignTimeoutError',
+  'ResponseError',
+]);
+
+const isTimeout = (e: OssErrorLike): boolean =>
+  e.status === -2 || /timeout/i.test(e.code ?? '') || /timeout/i.test(e.name ?? '') || e.code === 'ETIMEDOUT';
+
+/**
+ * Whether trying the same idempotent request again may succeed: server errors, throttling and
+ * broken or timed-out connections. Every other 4xx is the caller's problem and fails at once.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof FsError) return false;
+  const e = asOssError(err);
+  if (e.status !== undefined && e.status >= 500) return true;
+  if (e.status === 429) return true;
+  if (e.code !== undefined && THROTTLING_CODES.has(e.code)) return true;
+  if (e.status === -1 || e.status === -2) return true;
+  if (e.status !== undefined && e.status > 0) return false;
+  return (e.code !== undefined && NETWORK_CODES.has(e.code)) || (e.name !== undefined && NETWORK_CODES.has(e.name));
+}
+
+/**
+ * One FsError for a failed store call: the errno the mount answers with, and a message naming the
+ * operation, bucket/key and the OSS code, so a log line alone says what failed where.
+ */
+export function toStoreError(err: unknown, op: string, bucket: string, key: string): FsError {
+  if (err instanceof FsError) return err;
+  const e = asOssError(err);
+  const code = e.code ?? e.name ?? 'Error';
+  let errno: Errno = CODE_ERRNO[code] ?? (e.status !== undefined ? STATUS_ERRNO[e.status] : undefined) ?? 'EIO';
+  if (errno === 'EIO' && isTimeout(e)) errno = 'ETIMEDOUT';
+  const status = e.status !== undefined && e.status > 0 ? ` (HTTP ${e.status})` : '';
+  const detail = e.message && !e.message.startsWith(code) ? `: ${firstLine(e.message)}` : '';
+  return new FsError(errno, `${op} ${bucket}/${key}: ${code}${status}${detail}`, { cause: err });
+}
+
+const firstLine = (s: string): string => s.split('\n', 1)[0] ?? '';

@@ -1,0 +1,70 @@
+/**
+ * Bounded retries with exponential backoff and full jitter (delay drawn uniformly from
+ * [0, min(maxDelay, base·2^attempt)]), so a crowd of clients hitting the same throttled
+ * bucket spreads out instead of retrying in lock-step.
+ */
+export interface RetryPolicy {
+  /** Total tries, the first one included. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** No new try starts once this much time has passed since the first one. */
+  totalMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = {
+  attempts: 6,
+  baseDelayMs: 100,
+  maxDelayMs: 5_000,
+  totalMs: 30_000,
+};
+
+/** The delay before retry number `retry` (0 for the first retry). */
+export function backoffDelay(policy: RetryPolicy, retry: number): number {
+  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry);
+  return Math.random() * cap;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Tracks one run of retries: whether another try is allowed and how long to wait before it.
+ * Shared by whole-request retries and by the mid-body resume of a GET.
+ */
+export class RetryBudget {
+  private startedAt = Date.now();
+  private failures = 0;
+
+  constructor(private readonly policy: RetryPolicy) {}
+
+  /** Waits before the next try and returns true, or returns false when the budget is spent. */
+  async next(): Promise<boolean> {
+    const retry = this.failures++;
+    if (this.failures >= this.policy.attempts) return false;
+    const delay = backoffDelay(this.policy, retry);
+    if (Date.now() + delay - this.startedAt > this.policy.totalMs) return false;
+    await sleep(delay);
+    return true;
+  }
+
+  /** Progress was made (bytes arrived): later failures start a fresh count of attempts. */
+  reset(): void {
+    this.failures = 0;
+    this.startedAt = Date.now();
+  }
+}
+
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  isRetryable: (err: unknown) => boolean,
+  op: () => Promise<T>,
+): Promise<T> {
+  const budget = new RetryBudget(policy);
+  for (;;) {
+    try {
+      return await op();
+    } catch (err) {
+      if (!isRetryable(err) || !(await budget.next())) throw err;
+    }
+  }
+}

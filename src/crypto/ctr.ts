@@ -1,0 +1,60 @@
+import { createCipheriv, type Cipher } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { DataKey } from './types.js';
+
+const BLOCK = 16;
+/**
+ * OpenSSL's CTR runs fastest on slices that stay in cache (ARCHITECTURE.md: ~3.5 GB/s in 64 KiB
+ * slices, ~2 GB/s for 1 MiB and less beyond); up to WHOLE bytes one update costs less than the
+ * copy that slicing into one result buffer needs.
+ */
+const SLICE = 256 * 1024;
+const WHOLE = 1024 * 1024;
+
+/** The counter block for block `index`: the IV as a 128-bit big-endian integer plus `index`, mod 2^128. */
+export function counterBlock(iv: Buffer, index: number): Buffer {
+  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`bad block index ${index}`);
+  const out = Buffer.from(iv);
+  let rest = index;
+  let carry = 0;
+  for (let i = BLOCK - 1; i >= 0; i--) {
+    const sum = out[i]! + (rest % 256) + carry;
+    out[i] = sum & 0xff;
+    carry = sum >> 8;
+    rest = Math.floor(rest / 256);
+  }
+  return out;
+}
+
+/** A cipher positioned at byte `offset` of the keystream. OpenSSL increments all 128 bits, as the SDKs do. */
+function cipherAt(dataKey: DataKey, offset: number): Cipher {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`bad offset ${offset}`);
+  const cipher = createCipheriv('aes-256-ctr', dataKey.key, counterBlock(dataKey.iv, Math.floor(offset / BLOCK)));
+  const skip = offset % BLOCK;
+  if (skip > 0) cipher.update(Buffer.alloc(skip));
+  return cipher;
+}
+
+/** AES-256-CTR of `input` as if it sat at byte `offset` of the object. Encrypts and decrypts. */
+export function ctrAt(dataKey: DataKey, offset: number, input: Buffer): Buffer {
+  const cipher = cipherAt(dataKey, offset);
+  if (input.length <= WHOLE) return cipher.update(input);
+  const out = Buffer.allocUnsafe(input.length);
+  for (let at = 0; at < input.length; at += SLICE) {
+    cipher.update(input.subarray(at, at + SLICE)).copy(out, at);
+  }
+  return out;
+}
+
+/** A Transform doing `ctrAt` over a stream whose first byte sits at `offset`. */
+export function ctrStream(dataKey: DataKey, offset: number): Transform {
+  const cipher = cipherAt(dataKey, offset);
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
+      for (let at = 0; at < chunk.length; at += SLICE) {
+        this.push(cipher.update(chunk.subarray(at, at + SLICE)));
+      }
+      done();
+    },
+  });
+}

@@ -1,0 +1,250 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { CryptoError, envelopeMeta, readEnvelope, sameMatdesc, type Envelope, type Keyring } from '../crypto/index.js';
+import { FsError } from '../errors.js';
+import type { ListOptions, ListPage, ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
+import { serverSideCopy, type CopyTuning } from './copy.js';
+import { splitMeta, toEncryptedHead, type EncryptedHead } from './head.js';
+import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader } from './objectReader.js';
+import { EncryptedObjectWriter, type ObjectWriter, type WriterSettings } from './objectWriter.js';
+
+export interface EncryptedBucketOptions {
+  /** Plaintext bytes per part: a multiple of 16, at least 100 KiB (oss2's minimum); default 8 MiB. */
+  partSize?: number;
+  /** Objects up to this size go up as one PutObject; default = partSize. */
+  multipartThreshold?: number;
+  /** Parts (and part copies) in flight per upload; default 4. */
+  concurrency?: number;
+  /** Serve objects without an envelope as they are, instead of failing with 'not-encrypted'. */
+  allowPlaintext?: boolean;
+  /** Copies above this size go part by part; default 1 GiB, the most one CopyObject takes. */
+  copyThreshold?: number;
+}
+
+export interface PutResult {
+  etag: string;
+  size: number;
+}
+
+const MIB = 1024 * 1024;
+const MIN_PART_SIZE = 100 * 1024;
+const MAX_PARTS = 10_000;
+
+/**
+ * A bucket whose objects are encrypted on the client in the OSS SDKs' V2 format: what this writes
+ * the official SDKs read, and the other way round. Everything above it (the mount, the CLI, other
+ * programs) goes through this class; it holds no state beyond its two collaborators, so one
+ * instance serves any number of concurrent calls.
+ */
+export class EncryptedBucket {
+  private readonly partSize: number;
+  private readonly multipartThreshold: number;
+  private readonly concurrency: number;
+  private readonly allowPlaintext: boolean;
+  private readonly copyTuning: CopyTuning;
+
+  constructor(
+    readonly store: ObjectStore,
+    readonly keyring: Keyring,
+    options: EncryptedBucketOptions = {},
+  ) {
+    this.partSize = options.partSize ?? 8 * MIB;
+    if (this.partSize % 16 !== 0 || this.partSize < MIN_PART_SIZE) {
+      throw new FsError('EINVAL', `part size ${this.partSize} must be a multiple of 16 and at least ${MIN_PART_SIZE}`);
+    }
+    this.multipartThreshold = options.multipartThreshold ?? this.partSize;
+    this.concurrency = Math.max(1, options.concurrency ?? 4);
+    this.allowPlaintext = options.allowPlaintext ?? false;
+    this.copyTuning = { copyThreshold: options.copyThreshold ?? 1024 * MIB, partSize: this.partSize, concurrency: this.concurrency };
+  }
+
+  async head(key: string): Promise<EncryptedHead> {
+    return toEncryptedHead(await this.store.head(key));
+  }
+
+  /** A reader pinned to one version of the object; pass `head` when you have it to save a HEAD. */
+  async openReader(key: string, head?: EncryptedHead): Promise<ObjectReader> {
+    const h = head ?? (await this.head(key));
+    const envelope = this.requireEnvelope(h.key, h.envelope);
+    const dataKey = envelope ? await this.keyring.open(envelope, key) : undefined;
+    return new EncryptedObjectReader(this.store, h, dataKey);
+  }
+
+  /**
+   * Plaintext of the object or of the inclusive `range`, with one GET (the envelope comes with the
+   * body). A whole-object read checks the plaintext MD5 when the object carries one and fails the
+   * stream with 'md5-mismatch' at its end.
+   */
+  async get(key: string, range?: { start?: number; end?: number }): Promise<Readable> {
+    const start = range?.start ?? 0;
+    if (range?.end !== undefined && range.end < start) {
+      throw new FsError('EINVAL', `get ${JSON.stringify(key)}: range ${start}-${range.end} is empty`);
+    }
+    const aligned = alignDown(start);
+    const ranged = range !== undefined && (start > 0 || range.end !== undefined);
+    const r = await this.store.get(key, ranged ? { range: { start: aligned, ...(range.end !== undefined ? { end: range.end } : {}) } } : {});
+    try {
+      const envelope = this.requireEnvelope(key, readEnvelope(r.head.meta, key));
+      const dataKey = envelope ? await this.keyring.open(envelope, key) : undefined;
+      const whole = r.start === 0 && (range?.end === undefined || range.end >= r.head.size - 1);
+      if (whole) this.checkLength(key, envelope, r.head.size);
+      const md5 = whole ? envelope?.unencryptedContentMd5 : undefined;
+      const chunks = decryptChunks(r.body, {
+        dataKey,
+        offset: r.start,
+        skip: start - r.start,
+        objectKey: key,
+        ...(md5 !== undefined ? { md5 } : {}),
+      });
+      return Readable.from(chunks, { objectMode: false });
+    } catch (err) {
+      r.body.destroy();
+      throw err;
+    }
+  }
+
+  /** Buffer or stream; a stream's `size`, when given, is written as data-size and checked. */
+  async put(
+    key: string,
+    body: Buffer | Readable,
+    options: { size?: number; meta?: ObjectMeta; contentType?: string } = {},
+  ): Promise<PutResult> {
+    const size = Buffer.isBuffer(body) ? body.length : options.size;
+    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size });
+    return pump(Buffer.isBuffer(body) ? [body] : body, writer);
+  }
+
+  /**
+   * Reads the file once for its MD5 so the unencrypted length and MD5 headers can go on the
+   * upload (multipart included), then streams it up.
+   */
+  async putFile(key: string, path: string, options: { meta?: ObjectMeta; contentType?: string } = {}): Promise<PutResult> {
+    const { size } = await stat(path);
+    const hash = createHash('md5');
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size, md5: hash.digest('base64') });
+    return pump(createReadStream(path, { highWaterMark: 1 * MIB }), writer);
+  }
+
+  /** For a body of unknown length (FUSE writes, pipes). */
+  createWriter(key: string, options: { meta?: ObjectMeta; contentType?: string } = {}): ObjectWriter {
+    return this.writer(key, options);
+  }
+
+  /** Server-side; ciphertext and envelope are carried over byte for byte, so nothing is re-encrypted. */
+  async copy(source: string, dest: string, options: { meta?: ObjectMeta } = {}): Promise<void> {
+    const head = await this.store.head(source);
+    const meta = options.meta ? { ...stripEncryption(options.meta), ...splitMeta(head.meta).encryption } : undefined;
+    await serverSideCopy(this.store, head, dest, meta ? { meta } : {}, this.copyTuning);
+  }
+
+  /** Replaces the user metadata; every encryption entry is re-sent exactly as stored, or the data would be lost. */
+  async updateMeta(key: string, meta: ObjectMeta): Promise<void> {
+    const head = await this.store.head(key);
+    await serverSideCopy(this.store, head, key, { meta: { ...stripEncryption(meta), ...splitMeta(head.meta).encryption } }, this.copyTuning);
+  }
+
+  /**
+   * Re-keys one object: the data key is wrapped anew by the keyring's writer and the same
+   * ciphertext is copied part by part onto itself under the new envelope — no data passes through
+   * the client, and the object is replaced only when the copy completes.
+   */
+  async rewrap(key: string): Promise<'rewrapped' | 'already'> {
+    const head = await this.store.head(key);
+    const envelope = readEnvelope(head.meta, key);
+    if (!envelope) throw notEncrypted(key);
+    if (await this.wrappedByWriter(envelope, key)) return 'already';
+    const rewrapped = await this.keyring.rewrap(envelope, key);
+    const meta = { ...splitMeta(head.meta).user, ...envelopeMeta(rewrapped) };
+    if (head.size === 0) {
+      await this.store.put(key, Buffer.alloc(0), { meta, contentLength: 0, ...(head.contentType ? { contentType: head.contentType } : {}) });
+    } else {
+      await serverSideCopy(this.store, head, key, { meta, multipart: true }, this.copyTuning);
+    }
+    return 'rewrapped';
+  }
+
+  delete(key: string): Promise<void> {
+    return this.store.delete(key);
+  }
+
+  deleteMany(keys: string[]): Promise<void> {
+    return this.store.deleteMany(keys);
+  }
+
+  list(prefix: string, options?: ListOptions): Promise<ListPage> {
+    return this.store.list(prefix, options);
+  }
+
+  private writer(
+    key: string,
+    o: { meta?: ObjectMeta | undefined; contentType?: string | undefined; size?: number | undefined; md5?: string },
+  ): EncryptedObjectWriter {
+    const settings: WriterSettings = {
+      partSize: this.partSizeFor(o.size),
+      multipartThreshold: this.multipartThreshold,
+      concurrency: this.concurrency,
+      meta: stripEncryption(o.meta ?? {}),
+    };
+    if (o.contentType !== undefined) settings.contentType = o.contentType;
+    if (o.size !== undefined) settings.size = o.size;
+    if (o.md5 !== undefined) settings.md5 = o.md5;
+    return new EncryptedObjectWriter(this.store, this.keyring, key, settings);
+  }
+
+  /** OSS takes at most 10,000 parts: a known huge size gets bigger parts, still a multiple of 16. */
+  private partSizeFor(size: number | undefined): number {
+    if (size === undefined) return this.partSize;
+    const needed = Math.ceil(size / MAX_PARTS / 16) * 16;
+    return Math.max(this.partSize, needed);
+  }
+
+  /**
+   * Whether the writer's own key unwraps this envelope to the object's real data key. Same
+   * matdesc is not enough: two RSA keys without a matdesc look alike. A public-only writer cannot
+   * tell, so its objects are always rewrapped.
+   */
+  private async wrappedByWriter(envelope: Envelope, key: string): Promise<boolean> {
+    const writer = this.keyring.writer;
+    if (!writer?.canUnwrap || writer.wrapAlg !== envelope.wrapAlg || !sameMatdesc(writer.matdesc, envelope.matdesc)) return false;
+    const [actual, mine] = await Promise.all([
+      this.keyring.open(envelope, key),
+      writer.unwrap(envelope, key).catch(() => undefined),
+    ]);
+    return mine !== undefined && mine.key.equals(actual.key) && mine.iv.equals(actual.iv);
+  }
+
+  private requireEnvelope(key: string, envelope: Envelope | undefined): Envelope | undefined {
+    if (!envelope && !this.allowPlaintext) throw notEncrypted(key);
+    return envelope;
+  }
+
+  private checkLength(key: string, envelope: Envelope | undefined, size: number): void {
+    const expected = envelope?.unencryptedContentLength;
+    if (expected !== undefined && expected !== size) {
+      throw new CryptoError('length-mismatch', key, `${JSON.stringify(key)}: object is ${size} bytes but its unencrypted-content-length says ${expected}`);
+    }
+  }
+}
+
+function notEncrypted(key: string): CryptoError {
+  return new CryptoError('not-encrypted', key, `${JSON.stringify(key)} is not encrypted (no client-side-encryption headers)`);
+}
+
+/** Encryption entries come only from the keyring, never from a caller's metadata. */
+function stripEncryption(meta: ObjectMeta): ObjectMeta {
+  return splitMeta(meta).user;
+}
+
+/** Feeds a body into a writer; any failure on either side aborts the upload. */
+async function pump(body: AsyncIterable<Buffer> | Iterable<Buffer>, writer: ObjectWriter): Promise<PutResult> {
+  try {
+    for await (const chunk of body) await writer.write(chunk);
+    return await writer.finish();
+  } catch (err) {
+    await writer.abort().catch(() => undefined);
+    throw err;
+  }
+}

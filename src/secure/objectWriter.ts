@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto';
+import { ctrAt, envelopeMeta, type DataKey, type Envelope, type Keyring } from '../crypto/index.js';
+import { FsError } from '../errors.js';
+import type { ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
+import { MultipartUpload } from './multipartUpload.js';
+
+export interface ObjectWriter {
+  readonly written: number;
+  /** Appends; resolves once buffered, and waits while the window of parts in flight is full. */
+  write(chunk: Buffer): Promise<void>;
+  /** Resolves once the object is durable in the bucket. */
+  finish(): Promise<{ etag: string; size: number }>;
+  /** Aborts any multipart upload; the previous version of the object stays as it was. */
+  abort(): Promise<void>;
+}
+
+export interface WriterSettings {
+  /** Plaintext bytes per part: a multiple of 16, so every part starts on a counter block. */
+  partSize: number;
+  /** Up to this many bytes the object goes up as one PutObject. */
+  multipartThreshold: number;
+  concurrency: number;
+  meta: ObjectMeta;
+  contentType?: string;
+  /** Known up front (a file, a sized body): written as data-size and checked at the end. */
+  size?: number;
+  /** Base64 MD5 of the whole plaintext, known up front: written on a multipart upload too. */
+  md5?: string;
+}
+
+/** Part buffers start small and double, so the many small files never allocate a whole part. */
+const FIRST_BUFFER = 64 * 1024;
+
+/**
+ * Streams plaintext into an encrypted object. Bytes collect in part-sized buffers; while the
+ * total stays within the threshold nothing is sent and finish() does one PutObject (with the
+ * plaintext length and MD5, which are known by then). Past it, a multipart upload starts and every
+ * full part is encrypted at its own counter offset and sent while the caller keeps writing.
+ */
+export class EncryptedObjectWriter implements ObjectWriter {
+  written = 0;
+  private readonly full: Buffer[] = [];
+  private current = Buffer.alloc(0);
+  private fill = 0;
+  private nextPart = 1;
+  private sealed: Promise<{ dataKey: DataKey; envelope: Envelope }> | undefined;
+  private upload: MultipartUpload | undefined;
+  private state: 'open' | 'closing' | 'done' | 'failed' = 'open';
+  private failure: unknown;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly keyring: Keyring,
+    readonly key: string,
+    private readonly s: WriterSettings,
+  ) {}
+
+  /** Writes run one after the other even when a caller does not await each one. */
+  write(chunk: Buffer): Promise<void> {
+    const next = this.queue.then(() => this.append(chunk));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async append(chunk: Buffer): Promise<void> {
+    this.assertOpen();
+    if (this.s.size !== undefined && this.written + chunk.length > this.s.size) {
+      await this.fail(this.lengthError(this.written + chunk.length));
+    }
+    try {
+      for (let at = 0; at < chunk.length; ) {
+        this.makeRoom();
+        const n = Math.min(chunk.length - at, this.current.length - this.fill);
+        chunk.copy(this.current, this.fill, at, at + n);
+        this.fill += n;
+        at += n;
+        this.written += n;
+        if (this.fill === this.s.partSize) {
+          this.full.push(this.current);
+          this.current = Buffer.alloc(0);
+          this.fill = 0;
+          if (this.upload || this.buffered() > this.s.multipartThreshold) await this.sendFullParts();
+        }
+      }
+    } catch (err) {
+      await this.fail(err);
+    }
+  }
+
+  async finish(): Promise<{ etag: string; size: number }> {
+    await this.queue;
+    this.assertOpen();
+    this.state = 'closing';
+    try {
+      if (this.s.size !== undefined && this.written !== this.s.size) throw this.lengthError(this.written);
+      const { etag } = !this.upload && this.written <= this.s.multipartThreshold ? await this.putWhole() : await this.completeMultipart();
+      this.state = 'done';
+      return { etag, size: this.written };
+    } catch (err) {
+      return this.fail(err);
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'done') return;
+    const upload = this.upload;
+    this.upload = undefined;
+    this.state = 'failed';
+    this.failure ??= new FsError('ECANCELED', `upload of ${JSON.stringify(this.key)} was aborted`);
+    await upload?.abort();
+  }
+
+  private async putWhole(): Promise<{ etag: string }> {
+    const plaintext = Buffer.concat([...this.full, this.current.subarray(0, this.fill)], this.written);
+    this.full.length = 0;
+    const md5 = createHash('md5').update(plaintext).digest('base64');
+    if (this.s.md5 !== undefined && md5 !== this.s.md5) {
+      throw new FsError('EIO', `put ${JSON.stringify(this.key)}: content changed while it was read (MD5 differs)`);
+    }
+    const { dataKey, envelope } = await this.seal();
+    const meta = { ...this.s.meta, ...envelopeMeta({ ...envelope, unencryptedContentLength: this.written, unencryptedContentMd5: md5 }) };
+    return this.store.put(this.key, ctrAt(dataKey, 0, plaintext), {
+      meta,
+      contentLength: this.written,
+      ...(this.s.contentType ? { contentType: this.s.contentType } : {}),
+    });
+  }
+
+  private async completeMultipart(): Promise<{ etag: string }> {
+    await this.sendFullParts();
+    if (this.fill > 0 || this.nextPart === 1) {
+      this.full.push(this.current.subarray(0, this.fill));
+      this.current = Buffer.alloc(0);
+      this.fill = 0;
+      await this.sendFullParts();
+    }
+    const upload = this.upload;
+    if (!upload) throw new FsError('ECANCELED', `upload of ${JSON.stringify(this.key)} was aborted`);
+    return upload.complete();
+  }
+
+  private async sendFullParts(): Promise<void> {
+    const upload = this.upload ?? (await this.initiate());
+    const { dataKey } = await this.seal();
+    while (this.full.length > 0) {
+      const plaintext = this.full.shift() as Buffer;
+      const partNumber = this.nextPart++;
+      const offset = (partNumber - 1) * this.s.partSize;
+      await upload.add(() => this.store.uploadPart(this.key, upload.uploadId, partNumber, ctrAt(dataKey, offset, plaintext)));
+    }
+  }
+
+  private async initiate(): Promise<MultipartUpload> {
+    const { envelope } = await this.seal();
+    const multipartEnvelope: Envelope = { ...envelope, partSize: this.s.partSize };
+    if (this.s.size !== undefined) {
+      multipartEnvelope.dataSize = this.s.size;
+      multipartEnvelope.unencryptedContentLength = this.s.size;
+    }
+    if (this.s.md5 !== undefined) multipartEnvelope.unencryptedContentMd5 = this.s.md5;
+    const options = {
+      meta: { ...this.s.meta, ...envelopeMeta(multipartEnvelope) },
+      ...(this.s.contentType ? { contentType: this.s.contentType } : {}),
+    };
+    this.upload = await MultipartUpload.initiate(this.store, this.key, options, this.s.concurrency);
+    if (this.state === 'failed') {
+      // abort() ran while Initiate was on the wire: the upload it could not see must go too.
+      await this.upload.abort();
+      throw this.failure;
+    }
+    return this.upload;
+  }
+
+  /** One fresh data key and IV per object version, sealed on first need. */
+  private seal(): Promise<{ dataKey: DataKey; envelope: Envelope }> {
+    this.sealed ??= this.keyring.seal();
+    return this.sealed;
+  }
+
+  private makeRoom(): void {
+    if (this.fill < this.current.length) return;
+    const size = this.nextPart > 1 || this.full.length > 0 ? this.s.partSize : Math.min(this.s.partSize, Math.max(FIRST_BUFFER, this.current.length * 2));
+    const grown = Buffer.allocUnsafe(size);
+    this.current.copy(grown, 0, 0, this.fill);
+    this.current = grown;
+  }
+
+  private buffered(): number {
+    return this.full.length * this.s.partSize + this.fill;
+  }
+
+  private lengthError(actual: number): FsError {
+    return new FsError('EINVAL', `put ${JSON.stringify(this.key)}: body announced as ${this.s.size} bytes, got ${actual}`);
+  }
+
+  private assertOpen(): void {
+    if (this.state === 'failed') throw this.failure;
+    if (this.state !== 'open') throw new FsError('EINVAL', `upload of ${JSON.stringify(this.key)} is already finished`);
+  }
+
+  /** Aborts whatever was started and rethrows, so a failed writer never leaves an upload behind. */
+  private async fail(err: unknown): Promise<never> {
+    if (this.state !== 'failed') {
+      this.failure = err;
+      const upload = this.upload;
+      this.upload = undefined;
+      this.state = 'failed';
+      await upload?.abort().catch(() => undefined);
+    }
+    throw this.failure;
+  }
+}

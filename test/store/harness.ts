@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OSS from 'ali-oss';
+import { startServer } from '../../src/server/index.js';
+import { createOssStore } from '../../src/store/index.js';
+import type { ObjectStore } from '../../src/store/ObjectStore.js';
+import type { RetryPolicy } from '../../src/store/retry.js';
+
+/** Short backoff so fault tests run quickly; the attempt bound is the production default. */
+export const FAST_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 5, maxDelayMs: 50, totalMs: 10_000 };
+
+export type Server = Awaited<ReturnType<typeof startServer>>;
+
+export interface Harness {
+  server: Server;
+  bucket: string;
+  credentials: { accessKeyId: string; accessKeySecret: string };
+  store: ObjectStore;
+  /** Another store on the same bucket, with its own retry policy. */
+  storeWith(o: { retry?: Partial<RetryPolicy>; timeoutMs?: number }): ObjectStore;
+  close(): Promise<void>;
+}
+
+/** The real local OSS server on a temp dir with one bucket, and our store on it through ali-oss over HTTP. */
+export async function startHarness(bucket = 'test-bucket'): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'ossencfs-store-'));
+  const credentials = { accessKeyId: 'STOREKEY', accessKeySecret: randomBytes(16).toString('hex') };
+  const server = await startServer({ dir, port: 0, credentials: [credentials] });
+  await new OSS({ ...credentials, endpoint: server.url, bucket }).putBucket(bucket);
+  const storeWith = (o: { retry?: Partial<RetryPolicy>; timeoutMs?: number }): ObjectStore =>
+    createOssStore({ endpoint: server.url, bucket, ...credentials, retry: { ...FAST_RETRY, ...o.retry }, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+  return {
+    server,
+    bucket,
+    credentials,
+    store: storeWith({}),
+    storeWith,
+    close: async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function readAll(body: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { authenticate } from './auth/authenticate.js';
+import type { ServerCredentials } from './auth/credentials.js';
+import { OssError } from './errors.js';
+import { cutRequest, cutResponse, type FaultInjector } from './faults.js';
+import { resolveAddress } from './http/addressing.js';
+import type { RequestContext } from './http/context.js';
+import { isAdmin, route } from './routes/router.js';
+import type { MultipartStore } from './storage/multipartStore.js';
+import type { Store } from './storage/store.js';
+import { buildXml } from './xml.js';
+
+export interface KmsHandler {
+  matches(req: IncomingMessage): boolean;
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
+export interface HandlerDeps {
+  store: Store;
+  multipart: MultipartStore;
+  faults: FaultInjector;
+  credentials: ServerCredentials[];
+  ownHost: string;
+  kms?: KmsHandler;
+}
+
+function sendError(req: IncomingMessage, res: ServerResponse, err: OssError, requestId: string): void {
+  if (res.headersSent) {
+    res.destroy(); // mid-body: only a reset tells the client the body is incomplete
+    return;
+  }
+  const body = req.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(buildXml('Error', {
+    Code: err.code,
+    Message: err.message,
+    RequestId: requestId,
+    HostId: req.headers.host ?? '',
+    ...err.details,
+  }));
+  for (const name of res.getHeaderNames()) if (name !== 'x-oss-request-id' && name !== 'server') res.removeHeader(name);
+  res.writeHead(err.status, { 'Content-Type': 'application/xml', 'Content-Length': body.length, 'x-oss-ec': err.code });
+  res.end(body);
+}
+
+function toOssError(err: unknown): OssError {
+  if (err instanceof OssError) return err;
+  process.stderr.write(`ossencfs server: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  return new OssError(500, 'InternalError', 'We encountered an internal error. Please try again.');
+}
+
+/** The request pipeline: KMS hand-off, addressing, authentication, faults, then the operation. */
+export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
+    if (deps.kms?.matches(req)) return deps.kms.handle(req, res);
+    const address = resolveAddress(req, deps.ownHost);
+    const ctx: RequestContext = {
+      ...address,
+      method: (req.method ?? 'GET').toUpperCase(),
+      headers: req.headers,
+      req,
+      res,
+      body: req,
+      requestId,
+      store: deps.store,
+      multipart: deps.multipart,
+      faults: deps.faults,
+    };
+    authenticate(ctx, deps.credentials);
+    if (!isAdmin(ctx)) {
+      const applied = deps.faults.take(ctx.method, `/${ctx.bucket}/${ctx.key}`);
+      if (applied.latencyMs > 0) await sleep(applied.latencyMs);
+      if (applied.failure) throw applied.failure;
+      if (applied.resetRequestAfter !== undefined) ctx.body = cutRequest(req, applied.resetRequestAfter);
+      if (applied.resetResponseAfter !== undefined) cutResponse(res, applied.resetResponseAfter);
+    }
+    await route(ctx)(ctx);
+  };
+  return (req, res) => {
+    const requestId = randomBytes(12).toString('hex').toUpperCase();
+    res.setHeader('x-oss-request-id', requestId);
+    res.setHeader('Server', 'AliyunOSS');
+    handle(req, res, requestId).catch((err: unknown) => {
+      // A body that failed mid-way (client gone, injected reset) has no one left to answer.
+      if (req.socket.destroyed) return;
+      sendError(req, res, toOssError(err), requestId);
+    });
+  };
+}

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import { OssError } from '../errors.js';
+import type { RequestContext } from './context.js';
+
+/**
+ * The Content-MD5 a request promises (16 bytes), or undefined when absent; a value that is not the
+ * base64 of 16 bytes is InvalidDigest, as in OSS.
+ */
+export function expectedMd5(ctx: RequestContext): Buffer | undefined {
+  const raw = ctx.req.headers['content-md5'];
+  if (raw === undefined) return undefined;
+  const value = String(raw);
+  const digest = Buffer.from(value, 'base64');
+  if (digest.length !== 16 || digest.toString('base64') !== value.trim()) {
+    throw new OssError(400, 'InvalidDigest', 'The Content-MD5 you specified is not valid.');
+  }
+  return digest;
+}
+
+export function checkMd5(expected: Buffer | undefined, actual: Buffer): void {
+  if (expected && !expected.equals(actual)) {
+    throw new OssError(400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.');
+  }
+}
+
+/** A small request body (XML documents), bounded and checked against Content-MD5. */
+export async function readSmallBody(ctx: RequestContext, limit = 2 * 1024 * 1024): Promise<string> {
+  const expected = expectedMd5(ctx);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.');
+    chunks.push(chunk as Buffer);
+  }
+  const body = Buffer.concat(chunks);
+  checkMd5(expected, createHash('md5').update(body).digest());
+  return body.toString('utf8');
+}

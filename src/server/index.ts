@@ -1,0 +1,70 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ServerCredentials } from './auth/credentials.js';
+import { FaultInjector } from './faults.js';
+import { createHandler, type KmsHandler } from './handler.js';
+import { MultipartStore } from './storage/multipartStore.js';
+import { Store } from './storage/store.js';
+
+export type { ServerCredentials } from './auth/credentials.js';
+export type { KmsHandler } from './handler.js';
+export { FaultInjector } from './faults.js';
+export type { FailOptions, FaultTarget, RepeatOptions } from './faults.js';
+
+export interface ServerOptions {
+  /** Everything persists under it; a server started again on it sees the same buckets and objects. */
+  dir: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /** At least one; every request must be signed by one of them. */
+  credentials: ServerCredentials[];
+  /** Requests it matches go to it before anything else (the KMS endpoint). */
+  kms?: KmsHandler;
+}
+
+export interface RunningServer {
+  url: string;
+  host: string;
+  port: number;
+  faults: FaultInjector;
+  stop(): Promise<void>;
+}
+
+/** Starts the OSS-compatible server on `dir` and resolves once it listens. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  if (options.credentials.length === 0) throw new Error('the server needs at least one credential');
+  const host = options.host ?? '127.0.0.1';
+  const store = await Store.open(options.dir);
+  const faults = new FaultInjector();
+  const handler = createHandler({
+    store,
+    multipart: new MultipartStore(store),
+    faults,
+    credentials: options.credentials,
+    ownHost: host,
+    kms: options.kms,
+  });
+  const server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 0 }, (req: IncomingMessage, res: ServerResponse) => handler(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${urlHost}:${port}`,
+    host,
+    port,
+    faults,
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,158 @@
+import type { FileHandle } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { OssError, invalidArgument, malformedXml } from '../errors.js';
+import { checkMd5, expectedMd5, readSmallBody } from '../http/body.js';
+import { checkConditions } from '../http/conditions.js';
+import { param, sendEmpty, sendXml, type RequestContext } from '../http/context.js';
+import { objectHeadersOf, protectEncryptionMeta, writeObjectHeaders, httpDate } from '../http/objectHeaders.js';
+import { parseCopySource, validateKey } from '../http/objectName.js';
+import { parseRange } from '../http/range.js';
+import { STREAM_CHUNK, receiveToFile } from '../storage/files.js';
+import type { ObjectRecord } from '../storage/store.js';
+import { children, parseXml, text } from '../xml.js';
+import { isoDate } from './owner.js';
+
+const MAX_PUT_SIZE = 5 * 1024 ** 3;
+const MAX_COPY_SIZE = 1024 ** 3;
+
+/** `response-content-type=…` and friends override the stored header in a GET reply. */
+const RESPONSE_OVERRIDES = ['content-type', 'content-language', 'expires', 'cache-control', 'content-disposition', 'content-encoding'];
+
+export async function putObject(ctx: RequestContext): Promise<void> {
+  validateKey(ctx.key);
+  ctx.store.bucketRecord(ctx.bucket);
+  const headers = objectHeadersOf(ctx.req.headers);
+  const expected = expectedMd5(ctx);
+  const declared = ctx.req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > MAX_PUT_SIZE) {
+    throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.');
+  }
+  const file = await receiveToFile(ctx.body, ctx.store.tmpDir, (received) => checkMd5(expected, received.md5));
+  const record = await ctx.store.commit(ctx.bucket, {
+    key: ctx.key,
+    ...headers,
+    size: file.size,
+    etag: `"${file.md5.toString('hex').toUpperCase()}"`,
+    crc64: file.crc64,
+    type: 'Normal',
+  }, file.path);
+  sendEmpty(ctx, 200, { ETag: record.etag, 'x-oss-hash-crc64ecma': record.crc64, 'Content-MD5': file.md5.toString('base64') });
+}
+
+/** GetObject and HeadObject: conditions, Range, then the bytes of the version opened. */
+export async function getObject(ctx: RequestContext): Promise<void> {
+  validateKey(ctx.key);
+  const { record, handle } = await ctx.store.openObject(ctx.bucket, ctx.key);
+  let streaming = false;
+  try {
+    if (checkConditions(ctx.req.headers, record.etag, record.lastModified) === 304) {
+      sendEmpty(ctx, 304, { ETag: record.etag, 'Last-Modified': httpDate(record.lastModified) });
+      return;
+    }
+    const range = parseRange(ctx.req.headers.range, record.size);
+    writeObjectHeaders(ctx.res, record);
+    for (const name of RESPONSE_OVERRIDES) {
+      const value = param(ctx, `response-${name}`);
+      if (value !== undefined) ctx.res.setHeader(name, value);
+    }
+    const start = range?.start ?? 0;
+    const end = range?.end ?? record.size - 1;
+    if (range) ctx.res.setHeader('Content-Range', `bytes ${start}-${end}/${record.size}`);
+    ctx.res.writeHead(range ? 206 : 200, { 'Content-Length': end - start + 1 });
+    if (ctx.method === 'HEAD' || end < start) {
+      ctx.res.end();
+      return;
+    }
+    streaming = true;
+    await streamFile(ctx, handle, start, end);
+  } finally {
+    if (!streaming) await handle.close();
+  }
+}
+
+async function streamFile(ctx: RequestContext, handle: FileHandle, start: number, end: number): Promise<void> {
+  try {
+    await pipeline(handle.createReadStream({ start, end, highWaterMark: STREAM_CHUNK }), ctx.res);
+  } catch {
+    // The client went away or a fault reset the socket; the stream closed the handle.
+  }
+}
+
+export async function getObjectMeta(ctx: RequestContext): Promise<void> {
+  validateKey(ctx.key);
+  const record = await ctx.store.head(ctx.bucket, ctx.key);
+  ctx.res.writeHead(200, {
+    ETag: record.etag,
+    'Content-Length': record.size,
+    'Last-Modified': httpDate(record.lastModified),
+    'x-oss-hash-crc64ecma': record.crc64,
+  });
+  ctx.res.end();
+}
+
+export async function deleteObject(ctx: RequestContext): Promise<void> {
+  validateKey(ctx.key);
+  await ctx.store.delete(ctx.bucket, ctx.key);
+  sendEmpty(ctx, 204);
+}
+
+export async function deleteMultipleObjects(ctx: RequestContext): Promise<void> {
+  ctx.store.bucketRecord(ctx.bucket);
+  if (ctx.req.headers['content-md5'] === undefined) {
+    throw new OssError(400, 'InvalidDigest', 'Content-MD5 is required for DeleteMultipleObjects.');
+  }
+  const doc = parseXml(await readSmallBody(ctx), 'Delete');
+  const keys = children(doc, 'Object').map((o) => text(o, 'Key'));
+  if (keys.length === 0 || keys.length > 1000) throw malformedXml();
+  keys.forEach(validateKey);
+  for (const key of keys) await ctx.store.delete(ctx.bucket, key);
+  const encoded = param(ctx, 'encoding-type') === 'url';
+  const quiet = text(doc, 'Quiet').trim().toLowerCase() === 'true';
+  sendXml(ctx, 'DeleteResult', {
+    ...(encoded ? { EncodingType: 'url' } : {}),
+    Deleted: quiet ? [] : keys.map((key) => ({ Key: encoded ? encodeURIComponent(key) : key })),
+  });
+}
+
+/**
+ * The source of a copy, checked against the `x-oss-copy-source-if-*` conditions. Its data file may
+ * be replaced before the caller links or reads it; `use` is retried on the fresh version then.
+ */
+export async function withCopySource<T>(ctx: RequestContext, use: (source: ObjectRecord, bucket: string) => Promise<T>): Promise<T> {
+  const { bucket, key } = parseCopySource(String(ctx.req.headers['x-oss-copy-source']));
+  for (;;) {
+    const source = await ctx.store.head(bucket, key);
+    checkConditions(ctx.req.headers, source.etag, source.lastModified, 'x-oss-copy-source-');
+    try {
+      return await use(source, bucket);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
+export async function copyObject(ctx: RequestContext): Promise<void> {
+  validateKey(ctx.key);
+  ctx.store.bucketRecord(ctx.bucket);
+  const directive = String(ctx.req.headers['x-oss-metadata-directive'] ?? 'COPY').toUpperCase();
+  if (directive !== 'COPY' && directive !== 'REPLACE') throw invalidArgument('Invalid metadata directive.', 'x-oss-metadata-directive', directive);
+  const record = await withCopySource(ctx, async (source, sourceBucket) => {
+    if (source.size > MAX_COPY_SIZE) {
+      throw new OssError(400, 'EntityTooLarge', 'The source object of a CopyObject must not be larger than 1 GB; use UploadPartCopy.');
+    }
+    let described = { contentType: source.contentType, headers: source.headers, meta: source.meta };
+    if (directive === 'REPLACE') {
+      const requested = objectHeadersOf(ctx.req.headers);
+      described = { ...requested, meta: protectEncryptionMeta(source.meta, requested.meta) };
+    }
+    return ctx.store.commit(ctx.bucket, {
+      key: ctx.key,
+      ...described,
+      size: source.size,
+      etag: source.etag,
+      crc64: source.crc64,
+      type: source.type,
+    }, ctx.store.dataPath(sourceBucket, source), true);
+  });
+  sendXml(ctx, 'CopyObjectResult', { ETag: record.etag, LastModified: isoDate(record.lastModified) });
+}

@@ -1,8 +1,9 @@
 import yargs, { type CommandModule } from 'yargs';
 import { FsError } from '../errors.js';
+import serverCommand from './commands/server.js';
 
 /** Every subcommand; each file in ./commands exports one yargs CommandModule as default. */
-const commands: CommandModule<object, any>[] = [];
+const commands: CommandModule<object, any>[] = [serverCommand];
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
 export async function main(argv: string[]): Promise<void> {

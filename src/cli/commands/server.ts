@@ -1,0 +1,47 @@
+import type { CommandModule } from 'yargs';
+import { startServer } from '../../server/index.js';
+
+interface ServerArgs {
+  dir: string;
+  host: string;
+  port: number;
+  'access-key-id'?: string;
+  'access-key-secret'?: string;
+}
+
+/** `ossencfs server`: the embedded OSS-compatible server, in the foreground until SIGINT/SIGTERM. */
+const command: CommandModule<object, ServerArgs> = {
+  command: 'server',
+  describe: 'run the local OSS-compatible server storing objects under a directory',
+  builder: (yargs) =>
+    yargs
+      .option('dir', { type: 'string', demandOption: true, describe: 'directory holding buckets and objects' })
+      .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on' })
+      .option('port', { type: 'number', default: 0, describe: 'port (0 picks a free one)' })
+      .option('access-key-id', { type: 'string', describe: 'accepted AccessKeyId (default $OSS_ACCESS_KEY_ID)' })
+      .option('access-key-secret', { type: 'string', describe: 'its secret (default $OSS_ACCESS_KEY_SECRET)' }),
+  handler: async (args) => {
+    const accessKeyId = args['access-key-id'] ?? process.env.OSS_ACCESS_KEY_ID;
+    const accessKeySecret = args['access-key-secret'] ?? process.env.OSS_ACCESS_KEY_SECRET;
+    if (!accessKeyId || !accessKeySecret) {
+      // A missing argument is a usage error (exit 2), not a failed operation.
+      process.stderr.write('ossencfs: the server needs credentials: pass --access-key-id and --access-key-secret, or set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET\n');
+      process.exitCode = 2;
+      return;
+    }
+    const server = await startServer({ dir: args.dir, host: args.host, port: args.port, credentials: [{ accessKeyId, accessKeySecret }] });
+    process.stdout.write(`listening on ${server.url}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    await server.stop();
+  },
+};
+
+export default command;

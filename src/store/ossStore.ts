@@ -84,10 +84,10 @@ class OssStore implements ObjectStore {
     const client = new OSS({
       endpoint: o.endpoint,
       bucket: o.bucket,
-      region: o.region,
+      ...(o.region ? { region: o.region } : {}),
       accessKeyId: o.accessKeyId,
       accessKeySecret: o.accessKeySecret,
-      stsToken: o.securityToken,
+      ...(o.securityToken ? { stsToken: o.securityToken } : {}),
       timeout: o.timeoutMs ?? 60_000,
       secure: o.endpoint.startsWith('https:'),
       // Our own retry loop wraps every call; the SDK's would retry non-idempotent calls too.
@@ -419,6 +419,7 @@ function asArray(v: any): any[] {
   return Array.isArray(v) ? v : [v];
 }
 
+/** Element text only: quotes stay as they are (an ETag is quoted), as OSS's own SDKs send them. */
 function escapeXml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

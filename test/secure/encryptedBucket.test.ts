@@ -1,0 +1,320 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CryptoError, ctrAt, Keyring, readEnvelope, rsaMasterKey } from '../../src/crypto/index.js';
+import { EncryptedBucket, type EncryptedBucketOptions } from '../../src/secure/index.js';
+import { readAll, startHarness, type Harness } from '../store/harness.js';
+
+const KEYS = '/work/shared/vectors/oss2-rsa/keys';
+const keyA = () => rsaMasterKey({ privateKeyPem: readFileSync(join(KEYS, 'rsa-key-a.private.pem'), 'utf8') });
+const keyB = () => rsaMasterKey({ privateKeyPem: readFileSync(join(KEYS, 'rsa-key-b.private.pem'), 'utf8') });
+
+const PART = 100 * 1024;
+const ENC = 'client-side-encryption-';
+const md5 = (b: Buffer): string => createHash('md5').update(b).digest('base64');
+
+let h: Harness;
+let tmp: string;
+beforeAll(async () => {
+  h = await startHarness('secure');
+  tmp = mkdtempSync(join(tmpdir(), 'ossencfs-secure-'));
+});
+afterAll(async () => {
+  await h?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const bucketA = (o: EncryptedBucketOptions = {}) => new EncryptedBucket(h.store, new Keyring({ writer: keyA() }), o);
+const small = (o: EncryptedBucketOptions = {}) => bucketA({ partSize: PART, concurrency: 3, ...o });
+
+async function getAll(bucket: EncryptedBucket, key: string, range?: { start?: number; end?: number }): Promise<Buffer> {
+  return readAll(await bucket.get(key, range));
+}
+
+/** Writes `data` through a writer in uneven chunks, as FUSE or a pipe would. */
+async function writeInChunks(bucket: EncryptedBucket, key: string, data: Buffer, meta = {}) {
+  const writer = bucket.createWriter(key, { meta });
+  for (let at = 0, i = 0; at < data.length; i++) {
+    const n = [1, 4096, 70_000, 131_072, 17][i % 5]!;
+    await writer.write(data.subarray(at, at + n));
+    at += n;
+  }
+  expect(writer.written).toBe(data.length);
+  return writer.finish();
+}
+
+describe('put and get', () => {
+  it('a small put is one PutObject with unencrypted length and MD5, and reads back', async () => {
+    const bucket = bucketA();
+    const data = randomBytes(5000);
+    const r = await bucket.put('small/one', data, { meta: { note: 'x' }, contentType: 'text/plain' });
+    expect(r.size).toBe(5000);
+    const raw = await h.store.head('small/one');
+    expect(raw.meta[`${ENC}unencrypted-content-length`]).toBe('5000');
+    expect(raw.meta[`${ENC}unencrypted-content-md5`]).toBe(md5(data));
+    expect(raw.meta[`${ENC}part-size`]).toBeUndefined();
+    expect(raw.meta.note).toBe('x');
+    expect(raw.contentType).toBe('text/plain');
+    expect((await getAll(bucket, 'small/one')).equals(data)).toBe(true);
+    // What is stored is ciphertext, not the plaintext.
+    expect((await readAll((await h.store.get('small/one')).body)).equals(data)).toBe(false);
+  });
+
+  it('every put seals a fresh data key and IV, even for the same content', async () => {
+    const bucket = bucketA();
+    const data = Buffer.alloc(64, 7);
+    await bucket.put('fresh/1', data);
+    await bucket.put('fresh/2', data);
+    const [m1, m2] = [(await h.store.head('fresh/1')).meta, (await h.store.head('fresh/2')).meta];
+    const [k1, k2] = [await bucket.keyring.open(readEnvelope(m1, 'fresh/1')!, 'fresh/1'), await bucket.keyring.open(readEnvelope(m2, 'fresh/2')!, 'fresh/2')];
+    expect(k1.key.equals(k2.key)).toBe(false);
+    expect(k1.iv.equals(k2.iv)).toBe(false);
+    expect(k1.iv.subarray(8, 12).equals(Buffer.alloc(4))).toBe(true);
+  });
+
+  it('the empty object round-trips with its headers', async () => {
+    const bucket = bucketA();
+    await bucket.put('empty', Buffer.alloc(0));
+    expect((await getAll(bucket, 'empty')).length).toBe(0);
+    const head = await bucket.head('empty');
+    expect(head.size).toBe(0);
+    expect(head.envelope?.unencryptedContentLength).toBe(0);
+    expect((await (await bucket.openReader('empty')).read(0, 10)).length).toBe(0);
+  });
+
+  it('a multipart put has part-size and data-size, parts at their counter offsets, and decrypts', async () => {
+    const bucket = small();
+    const data = randomBytes(3 * PART + 12_345);
+    await bucket.put('mp/three', Readable.from([data.subarray(0, 50_000), data.subarray(50_000)]), { size: data.length });
+    const raw = await h.store.head('mp/three');
+    expect(raw.meta[`${ENC}part-size`]).toBe(String(PART));
+    expect(raw.meta[`${ENC}data-size`]).toBe(String(data.length));
+    expect(raw.meta[`${ENC}unencrypted-content-length`]).toBe(String(data.length));
+    // Parts encrypted each from its own offset join into one single-stream CTR ciphertext.
+    const dataKey = await bucket.keyring.open(readEnvelope(raw.meta, 'mp/three')!, 'mp/three');
+    const stored = await readAll((await h.store.get('mp/three')).body);
+    expect(stored.equals(ctrAt(dataKey, 0, data))).toBe(true);
+    expect((await getAll(bucket, 'mp/three')).equals(data)).toBe(true);
+    expect((await getAll(bucket, 'mp/three', { start: PART - 7, end: 2 * PART + 9 })).equals(data.subarray(PART - 7, 2 * PART + 10))).toBe(true);
+  });
+
+  it('createWriter of unknown length: small goes up whole with length+MD5, large as multipart with part-size only', async () => {
+    const bucket = small();
+    const little = randomBytes(PART - 3);
+    await writeInChunks(bucket, 'w/small', little);
+    const rawSmall = await h.store.head('w/small');
+    expect(rawSmall.meta[`${ENC}unencrypted-content-md5`]).toBe(md5(little));
+    expect(rawSmall.meta[`${ENC}unencrypted-content-length`]).toBe(String(little.length));
+    expect(rawSmall.meta[`${ENC}part-size`]).toBeUndefined();
+    expect((await getAll(bucket, 'w/small')).equals(little)).toBe(true);
+
+    const big = randomBytes(5 * PART + 333);
+    const r = await writeInChunks(bucket, 'w/big', big, { mode: '33188' });
+    expect(r.size).toBe(big.length);
+    const rawBig = await h.store.head('w/big');
+    expect(rawBig.meta[`${ENC}part-size`]).toBe(String(PART));
+    expect(rawBig.meta[`${ENC}data-size`]).toBeUndefined();
+    expect(rawBig.meta[`${ENC}unencrypted-content-md5`]).toBeUndefined();
+    expect(rawBig.meta.mode).toBe('33188');
+    expect((await getAll(bucket, 'w/big')).equals(big)).toBe(true);
+    expect(await h.store.listMultipartUploads('w/')).toEqual([]);
+  });
+
+  it('putFile writes length and MD5 on both paths, multipart with data-size', async () => {
+    const bucket = small();
+    for (const [name, size] of [['f/small', 1000], ['f/large', 4 * PART + 1]] as const) {
+      const data = randomBytes(size);
+      const path = join(tmp, name.replace('/', '-'));
+      writeFileSync(path, data);
+      expect(await bucket.putFile(name, path)).toMatchObject({ size });
+      const raw = await h.store.head(name);
+      expect(raw.meta[`${ENC}unencrypted-content-md5`]).toBe(md5(data));
+      expect(raw.meta[`${ENC}unencrypted-content-length`]).toBe(String(size));
+      expect(raw.meta[`${ENC}data-size`]).toBe(size > PART ? String(size) : undefined);
+      expect((await getAll(bucket, name)).equals(data)).toBe(true);
+    }
+  });
+
+  it('a stream that is shorter than its announced size fails and leaves no upload', async () => {
+    const bucket = small();
+    const data = randomBytes(2 * PART);
+    await expect(bucket.put('short/one', Readable.from([data]), { size: 3 * PART })).rejects.toMatchObject({ errno: 'EINVAL' });
+    expect(await h.store.listMultipartUploads('short/')).toEqual([]);
+    await expect(h.store.head('short/one')).rejects.toMatchObject({ errno: 'ENOENT' });
+  });
+
+  it('abort() of a writer in multipart leaves no upload and the previous version intact', async () => {
+    const bucket = small();
+    const before = randomBytes(777);
+    await bucket.put('ab/file', before);
+    const writer = bucket.createWriter('ab/file');
+    await writer.write(randomBytes(3 * PART));
+    expect((await h.store.listMultipartUploads('ab/')).length).toBe(1);
+    await writer.abort();
+    expect(await h.store.listMultipartUploads('ab/')).toEqual([]);
+    expect((await getAll(bucket, 'ab/file')).equals(before)).toBe(true);
+    await expect(writer.write(Buffer.from('x'))).rejects.toBeInstanceOf(Error);
+  });
+});
+
+describe('reading', () => {
+  it('a reader is pinned to its version: ESTALE once the object is rewritten', async () => {
+    const bucket = bucketA();
+    await bucket.put('pin/x', randomBytes(100));
+    const reader = await bucket.openReader('pin/x');
+    expect((await reader.read(10, 5)).length).toBe(5);
+    await bucket.put('pin/x', randomBytes(100));
+    await expect(reader.read(10, 5)).rejects.toMatchObject({ errno: 'ESTALE' });
+  });
+
+  it('a plaintext object is refused unless allowPlaintext', async () => {
+    await h.store.put('plain/x', Buffer.from('not secret'), { meta: {} });
+    await expect(bucketA().openReader('plain/x')).rejects.toMatchObject({ kind: 'not-encrypted' });
+    await expect(bucketA().get('plain/x')).rejects.toMatchObject({ kind: 'not-encrypted' });
+    const lax = bucketA({ allowPlaintext: true });
+    expect((await getAll(lax, 'plain/x')).toString()).toBe('not secret');
+    expect((await (await lax.openReader('plain/x')).read(4, 6)).toString()).toBe('secret');
+  });
+
+  it('a body altered on the server under the same headers fails a whole-object get with md5-mismatch', async () => {
+    const bucket = bucketA();
+    await bucket.put('tamper/x', randomBytes(4000));
+    const raw = await h.store.head('tamper/x');
+    await h.store.put('tamper/x', randomBytes(4000), { meta: raw.meta });
+    const err = await bucket.get('tamper/x').then(readAll, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CryptoError);
+    expect(err).toMatchObject({ kind: 'md5-mismatch' });
+    // A ranged read cannot check the MD5 and returns (garbage) bytes.
+    expect((await getAll(bucket, 'tamper/x', { start: 16, end: 31 })).length).toBe(16);
+  });
+
+  it('random sizes (0–5 MiB) and random ranges read back byte-exact', async () => {
+    const bucket = small({ multipartThreshold: 2 * PART });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 5 * 1024 * 1024 }),
+        fc.array(fc.tuple(fc.nat(), fc.nat()), { minLength: 1, maxLength: 6 }),
+        fc.boolean(),
+        async (size, ranges, viaWriter) => {
+          const data = randomBytes(size);
+          if (viaWriter) await writeInChunks(bucket, 'prop/x', data);
+          else await bucket.put('prop/x', data);
+          const reader = await bucket.openReader('prop/x');
+          expect(reader.head.size).toBe(size);
+          for (const [a, b] of ranges) {
+            const start = size === 0 ? 0 : a % size;
+            const length = b % (size - start + 20);
+            expect((await reader.read(start, length)).equals(data.subarray(start, start + length))).toBe(true);
+            if (size > 0) {
+              const end = Math.min(size - 1, start + length);
+              expect((await getAll(bucket, 'prop/x', { start, end })).equals(data.subarray(start, end + 1))).toBe(true);
+            }
+          }
+          expect((await getAll(bucket, 'prop/x')).equals(data)).toBe(true);
+        },
+      ),
+      { numRuns: 12 },
+    );
+  });
+});
+
+describe('copy, updateMeta, rewrap', () => {
+  const encryptionEntries = (meta: Record<string, string>) =>
+    Object.fromEntries(Object.entries(meta).filter(([k]) => k.startsWith(ENC)));
+
+  it('copy keeps the envelope byte for byte and decrypts; copy with meta replaces only the user meta', async () => {
+    const bucket = bucketA();
+    const data = randomBytes(3000);
+    await bucket.put('cp/src', data, { meta: { a: '1' } });
+    await bucket.copy('cp/src', 'cp/dst');
+    const [src, dst] = [await h.store.head('cp/src'), await h.store.head('cp/dst')];
+    expect(dst.meta).toEqual(src.meta);
+    expect((await getAll(bucket, 'cp/dst')).equals(data)).toBe(true);
+
+    await bucket.copy('cp/src', 'cp/dst2', { meta: { b: '2' } });
+    const dst2 = await h.store.head('cp/dst2');
+    expect(encryptionEntries(dst2.meta)).toEqual(encryptionEntries(src.meta));
+    expect((await bucket.head('cp/dst2')).meta).toEqual({ b: '2' });
+    expect((await getAll(bucket, 'cp/dst2')).equals(data)).toBe(true);
+  });
+
+  it('copy above the copy threshold goes part by part (UploadPartCopy) and keeps the envelope', async () => {
+    const bucket = small({ copyThreshold: 150 * 1024 });
+    const data = randomBytes(3 * PART + 100);
+    await bucket.put('bigcp/src', data, { meta: { keep: 'me' }, contentType: 'application/x-test' });
+    await bucket.copy('bigcp/src', 'bigcp/dst');
+    const [src, dst] = [await h.store.head('bigcp/src'), await h.store.head('bigcp/dst')];
+    expect(dst.meta).toEqual(src.meta);
+    expect(dst.contentType).toBe('application/x-test');
+    expect((await getAll(bucket, 'bigcp/dst')).equals(data)).toBe(true);
+    expect(await h.store.listMultipartUploads('bigcp/')).toEqual([]);
+  });
+
+  it('updateMeta replaces user meta and re-sends every encryption entry exactly', async () => {
+    const bucket = bucketA();
+    const data = randomBytes(100);
+    await bucket.put('um/x', data, { meta: { mode: '33188', old: 'gone' } });
+    const before = await h.store.head('um/x');
+    await bucket.updateMeta('um/x', { mode: '33261', mtime: '1700000000.5', [`${ENC}key`]: 'forged' });
+    const after = await h.store.head('um/x');
+    expect(encryptionEntries(after.meta)).toEqual(encryptionEntries(before.meta));
+    const head = await bucket.head('um/x');
+    expect(head.meta).toEqual({ mode: '33261', mtime: '1700000000.5' });
+    expect(head.posix).toEqual({ mode: 0o100755, mtime: 1700000000.5 });
+    expect((await getAll(bucket, 'um/x')).equals(data)).toBe(true);
+  });
+
+  it('rewrap from key A to key B: readable with only B, not with only A; a second rewrap is a no-op', async () => {
+    const data = randomBytes(3 * PART + 5);
+    await small().put('rw/x', data, { meta: { u: 'v' } });
+    const before = await h.store.head('rw/x');
+    const toB = new EncryptedBucket(h.store, new Keyring({ writer: keyB(), readers: [keyA()] }), { partSize: PART });
+    expect(await toB.rewrap('rw/x')).toBe('rewrapped');
+    const after = await h.store.head('rw/x');
+    expect(after.meta[`${ENC}key`]).not.toBe(before.meta[`${ENC}key`]);
+    expect(after.meta.u).toBe('v');
+    expect(after.meta[`${ENC}part-size`]).toBe(before.meta[`${ENC}part-size`]);
+    expect(await h.store.listMultipartUploads('rw/')).toEqual([]);
+
+    const onlyB = new EncryptedBucket(h.store, new Keyring({ readers: [keyB()] }));
+    expect((await getAll(onlyB, 'rw/x')).equals(data)).toBe(true);
+    const onlyA = new EncryptedBucket(h.store, new Keyring({ readers: [keyA()] }));
+    await expect(onlyA.get('rw/x')).rejects.toBeInstanceOf(CryptoError);
+    expect(await toB.rewrap('rw/x')).toBe('already');
+  });
+
+  it('rewrap of an empty object and of a plaintext object', async () => {
+    await bucketA().put('rw/empty', Buffer.alloc(0));
+    const toB = new EncryptedBucket(h.store, new Keyring({ writer: keyB(), readers: [keyA()] }));
+    expect(await toB.rewrap('rw/empty')).toBe('rewrapped');
+    expect((await getAll(new EncryptedBucket(h.store, new Keyring({ readers: [keyB()] })), 'rw/empty')).length).toBe(0);
+    await h.store.put('rw/plain', Buffer.from('p'), { meta: {} });
+    await expect(toB.rewrap('rw/plain')).rejects.toMatchObject({ kind: 'not-encrypted' });
+  });
+});
+
+describe('listing and deleting', () => {
+  it('list passes through with delimiter and pages; deleteMany removes all', async () => {
+    const bucket = bucketA();
+    const keys = Array.from({ length: 7 }, (_, i) => `ls/k${i}`);
+    for (const k of keys) await bucket.put(k, Buffer.from(k));
+    await bucket.put('ls/sub/a', Buffer.from('a'));
+    const top = await bucket.list('ls/', { delimiter: '/' });
+    expect(top.objects.map((o) => o.key)).toEqual(keys);
+    expect(top.prefixes).toEqual(['ls/sub/']);
+    const seen: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await bucket.list('ls/', { maxKeys: 3, ...(after ? { after } : {}) });
+      seen.push(...page.objects.map((o) => o.key));
+      after = page.next;
+    } while (after);
+    expect(seen).toEqual([...keys, 'ls/sub/a']);
+    await bucket.deleteMany(seen);
+    expect((await bucket.list('ls/')).objects).toEqual([]);
+  });
+});

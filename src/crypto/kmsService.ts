@@ -1,5 +1,6 @@
-import kms from '@alicloud/kms20160120';
-import * as rpc from '@alicloud/rpc-client';
+import { createRequire } from 'node:module';
+import type KmsModule from '@alicloud/kms20160120';
+import type * as RpcApi from '@alicloud/rpc-client';
 import { CryptoError, describeObject } from './errors.js';
 
 export interface KmsConnection {
@@ -12,13 +13,19 @@ export interface KmsConnection {
   securityToken?: string;
 }
 
+// CommonJS packages whose `exports.default` is the client class: Node's and Vitest's ESM interop
+// disagree on what a default import of them is, while require() is the same everywhere.
+const require = createRequire(import.meta.url);
+const kms = require('@alicloud/kms20160120') as typeof KmsModule;
+const rpc = require('@alicloud/rpc-client') as typeof RpcApi;
+
 /**
  * The three KMS calls the OSS SDKs make, through the official client, with every failure turned
  * into CryptoError('kms-failure') carrying the service's error code. `context` is the
  * EncryptionContext as the JSON text the API takes (oss2 sends it that way).
  */
 export class KmsService {
-  private readonly client: kms.default;
+  private readonly client: KmsModule.default;
 
   constructor(connection: KmsConnection) {
     this.client = new kms.default(

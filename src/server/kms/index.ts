@@ -1,0 +1,1 @@
+export { createKmsEndpoint, type KmsEndpoint, type KmsCredential } from './endpoint.js';

@@ -185,7 +185,7 @@ describe('reading', () => {
     await bucket.put('tamper/x', randomBytes(4000));
     const raw = await h.store.head('tamper/x');
     await h.store.put('tamper/x', randomBytes(4000), { meta: raw.meta });
-    const err = await bucket.get('tamper/x').then(readAll, (e: unknown) => e);
+    const err = await bucket.get('tamper/x').then(readAll).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CryptoError);
     expect(err).toMatchObject({ kind: 'md5-mismatch' });
     // A ranged read cannot check the MD5 and returns (garbage) bytes.

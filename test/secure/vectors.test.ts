@@ -146,7 +146,7 @@ describe('oss2 2.19.1 vectors', () => {
 
   it('reading an SDK object with the wrong key fails with a CryptoError, never garbage', async () => {
     const bucket = new EncryptedBucket(h.store, new Keyring({ readers: [rsaKey('rsa-key-b')] }));
-    const err = await bucket.get('put-1000-bytes').then(readAll, (e: unknown) => e);
+    const err = await bucket.get('put-1000-bytes').then(readAll).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CryptoError);
   });
 });

@@ -67,8 +67,8 @@ export function rawRequest(server: RunningServer, r: RawRequest): Promise<RawRes
   const headers: Record<string, string> = { 'x-oss-date': new Date().toUTCString(), ...r.headers };
   if (r.sign) {
     const resource = r.sign.resource ?? decodeURIComponent(r.path);
-    const oss = Object.keys(headers).filter((h) => h.toLowerCase().startsWith('x-oss-')).sort()
-      .map((h) => `${h.toLowerCase()}:${headers[h]!.trim()}`);
+    const oss = Object.keys(headers).filter((h) => h.toLowerCase().startsWith('x-oss-'))
+      .map((h) => `${h.toLowerCase()}:${headers[h]!.trim()}`).sort();
     const text = [r.method, headers['Content-MD5'] ?? '', headers['Content-Type'] ?? '', headers['x-oss-date'], ...oss, resource].join('\n');
     headers.Authorization = `OSS ${r.sign.credentials.accessKeyId}:${createHmac('sha1', r.sign.credentials.accessKeySecret).update(text).digest('base64')}`;
   }

@@ -1,26 +1,225 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { startTestServer, type TestServer } from './helpers.js';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc64 } from 'crc64-ecma182.js';
+import { CREDENTIALS, errorCode, rawRequest, startTestServer, type TestServer } from './helpers.js';
 
 let t: TestServer;
 beforeAll(async () => {
   t = await startTestServer();
   await t.client().putBucket('bkt');
+  await t.client().putBucket('other');
 });
 afterAll(async () => t.close());
 
-describe('objects', () => {
-  it('puts and gets an object with metadata', async () => {
+const md5Hex = (b: Buffer): string => createHash('md5').update(b).digest('hex').toUpperCase();
+const md5B64 = (b: Buffer): string => createHash('md5').update(b).digest('base64');
+const sign = { credentials: CREDENTIALS };
+
+describe('PutObject / GetObject / HeadObject', () => {
+  it('stores bytes, headers and metadata and returns them', async () => {
     const c = t.client();
     const body = Buffer.from('hello world');
-    const put = await c.put('dir/hello.txt', body, { meta: { Color: 'Blue', mtime: '1.5' } as never, headers: { 'Content-Type': 'text/plain' } });
-    const md5 = createHash('md5').update(body).digest('hex').toUpperCase();
-    expect(put.res.headers['etag']).toBe(`"${md5}"`);
+    const put = await c.put('dir/hello.txt', body, {
+      meta: { Color: 'Blue', mtime: '1.5' } as never,
+      headers: { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache', 'Content-Disposition': 'attachment' },
+    });
+    expect(put.res.headers['etag']).toBe(`"${md5Hex(body)}"`);
+    expect(put.res.headers['x-oss-hash-crc64ecma']).toBe(crc64(body));
+    expect(put.res.headers['x-oss-request-id']).toMatch(/^[0-9A-F]{24}$/);
     const got = await c.get('dir/hello.txt');
     expect(Buffer.from(got.content).toString()).toBe('hello world');
-    expect(got.res.headers['content-type']).toBe('text/plain');
-    expect(got.res.headers['x-oss-meta-color']).toBe('Blue');
+    expect(got.res.headers).toMatchObject({
+      'content-type': 'text/plain',
+      'cache-control': 'no-cache',
+      'content-disposition': 'attachment',
+      'content-length': '11',
+      'x-oss-meta-color': 'Blue',
+      'x-oss-hash-crc64ecma': crc64(body),
+      etag: `"${md5Hex(body)}"`,
+    });
+    expect(Date.parse(String(got.res.headers['last-modified']))).toBeGreaterThan(Date.now() - 60_000);
     const head = await c.head('dir/hello.txt');
     expect(head.meta).toEqual({ color: 'Blue', mtime: '1.5' });
+    expect(head.res.headers['content-length']).toBe('11');
+  });
+
+  it('keeps metadata values byte-exact and returns names lower-case', async () => {
+    const value = Buffer.from([0x20, 0x41, 0xe9, 0xff, 0x7e, 0x3d, 0x2c]).toString('latin1').trim();
+    const put = await rawRequest(t.server, {
+      // A Buffer body: Node would send string-body requests' headers as UTF-8.
+      method: 'PUT', path: '/bkt/bytes', body: Buffer.from('x'), headers: { 'X-OSS-Meta-MiXed': value }, sign,
+    });
+    expect(put.status).toBe(200);
+    const got = await rawRequest(t.server, { method: 'GET', path: '/bkt/bytes', sign });
+    expect(Buffer.from(String(got.headers['x-oss-meta-mixed']), 'latin1')).toEqual(Buffer.from(value, 'latin1'));
+  });
+
+  it('stores an empty object and a chunked body', async () => {
+    await t.client().put('empty', Buffer.alloc(0));
+    expect((await t.client().get('empty')).content.length).toBe(0);
+    const chunks = [Buffer.alloc(70_000, 1), Buffer.alloc(3, 2), Buffer.alloc(100_000, 3)];
+    const put = await rawRequest(t.server, { method: 'PUT', path: '/bkt/chunked', chunks, sign });
+    expect(put.status).toBe(200);
+    const whole = Buffer.concat(chunks);
+    expect(put.headers.etag).toBe(`"${md5Hex(whole)}"`);
+    expect(Buffer.from((await t.client().get('chunked')).content)).toEqual(whole);
+  });
+
+  it('checks Content-MD5: InvalidDigest for a malformed one, BadDigest for a wrong one', async () => {
+    const bad = await rawRequest(t.server, { method: 'PUT', path: '/bkt/md5', body: 'abc', headers: { 'Content-MD5': 'nope' }, sign });
+    expect([bad.status, errorCode(bad.body)]).toEqual([400, 'InvalidDigest']);
+    const wrong = await rawRequest(t.server, { method: 'PUT', path: '/bkt/md5', body: 'abc', headers: { 'Content-MD5': md5B64(Buffer.from('abd')) }, sign });
+    expect([wrong.status, errorCode(wrong.body)]).toEqual([400, 'BadDigest']);
+    await expect(t.client().head('md5')).rejects.toMatchObject({ status: 404 });
+    const ok = await rawRequest(t.server, { method: 'PUT', path: '/bkt/md5', body: 'abc', headers: { 'Content-MD5': md5B64(Buffer.from('abc')) }, sign });
+    expect(ok.status).toBe(200);
+  });
+
+  it('answers NoSuchKey, NoSuchBucket and InvalidObjectName with OSS error bodies', async () => {
+    await expect(t.client().get('missing')).rejects.toMatchObject({ status: 404, code: 'NoSuchKey' });
+    await expect(t.client({ bucket: 'nobucket' }).get('x')).rejects.toMatchObject({ status: 404, code: 'NoSuchBucket' });
+    await expect(t.client().put('k'.repeat(1024), Buffer.from('x'))).rejects.toMatchObject({ status: 400, code: 'InvalidObjectName' });
+    await t.client().put('é'.repeat(511), Buffer.from('x')); // 1022 bytes is fine
+    const missing = await rawRequest(t.server, { method: 'GET', path: '/bkt/missing', sign });
+    expect(missing.body.toString()).toMatch(/^<\?xml.*\n<Error><Code>NoSuchKey<\/Code><Message>.+<\/Message><RequestId>[0-9A-F]{24}<\/RequestId><HostId>.+<\/HostId>/s);
+  });
+
+  it('deletes with 204, even an absent key', async () => {
+    await t.client().put('gone', Buffer.from('x'));
+    expect((await t.client().delete('gone')).res.status).toBe(204);
+    expect((await t.client().delete('gone')).res.status).toBe(204);
+    await expect(t.client().head('gone')).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('returns GetObjectMeta', async () => {
+    await t.client().put('meta', Buffer.from('12345'));
+    const meta = await t.client().getObjectMeta('meta');
+    expect(meta.res.headers['content-length']).toBe('5');
+    expect(meta.res.headers.etag).toBe(`"${md5Hex(Buffer.from('12345'))}"`);
+  });
+});
+
+describe('Range', () => {
+  const data = Buffer.from('0123456789');
+  beforeAll(async () => t.client().put('range', data));
+  const get = (range: string) => rawRequest(t.server, { method: 'GET', path: '/bkt/range', headers: { Range: range }, sign });
+
+  it.each([
+    ['bytes=2-5', 206, '2345', 'bytes 2-5/10'],
+    ['bytes=7-', 206, '789', 'bytes 7-9/10'],
+    ['bytes=-3', 206, '789', 'bytes 7-9/10'],
+    ['bytes=8-100', 206, '89', 'bytes 8-9/10'],
+    ['bytes=-100', 206, '0123456789', 'bytes 0-9/10'],
+    ['bytes=5-2', 200, '0123456789', undefined],
+    ['bytes=1-2,4-5', 200, '0123456789', undefined],
+    ['items=1-2', 200, '0123456789', undefined],
+  ])('%s → %i', async (range, status, body, contentRange) => {
+    const r = await get(range);
+    expect(r.status).toBe(status);
+    expect(r.body.toString()).toBe(body);
+    expect(r.headers['content-range']).toBe(contentRange);
+  });
+
+  it('answers 416 InvalidRange past the end', async () => {
+    const r = await get('bytes=10-20');
+    expect([r.status, errorCode(r.body)]).toEqual([416, 'InvalidRange']);
+  });
+
+  it('works through ali-oss', async () => {
+    const r = await t.client().get('range', { headers: { Range: 'bytes=3-4' } });
+    expect(r.res.status).toBe(206);
+    expect(Buffer.from(r.content).toString()).toBe('34');
+  });
+});
+
+describe('conditional requests', () => {
+  it('If-Match → 412 on mismatch; If-None-Match and If-Modified-Since → 304', async () => {
+    const c = t.client();
+    const put = await c.put('cond', Buffer.from('v1'));
+    const etag = String(put.res.headers['etag']);
+    expect((await c.get('cond', { headers: { 'If-Match': etag } })).res.status).toBe(200);
+    await expect(c.get('cond', { headers: { 'If-Match': '"0123"' } })).rejects.toMatchObject({ status: 412, code: 'PreconditionFailed' });
+    await expect(c.head('cond', { headers: { 'If-Match': '"0123"' } })).rejects.toMatchObject({ status: 412 });
+    expect((await c.get('cond', { headers: { 'If-None-Match': etag } })).res.status).toBe(304);
+    const future = new Date(Date.now() + 3_600_000).toUTCString();
+    const since = await rawRequest(t.server, { method: 'GET', path: '/bkt/cond', headers: { 'If-Modified-Since': future }, sign });
+    expect(since.status).toBe(304);
+    const past = new Date(Date.now() - 3_600_000).toUTCString();
+    expect((await rawRequest(t.server, { method: 'GET', path: '/bkt/cond', headers: { 'If-Modified-Since': past }, sign })).status).toBe(200);
+  });
+});
+
+describe('DeleteMultipleObjects', () => {
+  it('deletes verbosely and quietly', async () => {
+    const c = t.client();
+    for (const k of ['m/1', 'm/2', 'm/3']) await c.put(k, Buffer.from(k));
+    const verbose = await c.deleteMulti(['m/1', 'm/2', 'm/absent']);
+    expect(verbose.deleted.map((d: { Key: string }) => d.Key).sort()).toEqual(['m/1', 'm/2', 'm/absent']);
+    const quiet = await c.deleteMulti(['m/3'], { quiet: true });
+    expect(quiet.deleted).toEqual([]);
+    expect((await c.list({ prefix: 'm/' }, {})).objects ?? []).toEqual([]);
+  });
+
+  it('checks the Content-MD5 of the request', async () => {
+    const body = '<?xml version="1.0" encoding="UTF-8"?><Delete><Quiet>false</Quiet><Object><Key>a</Key></Object></Delete>';
+    const r = await rawRequest(t.server, { method: 'POST', path: '/bkt/?delete', body, headers: { 'Content-MD5': md5B64(Buffer.from('x')) }, sign: { ...sign, resource: '/bkt/?delete' } });
+    expect([r.status, errorCode(r.body)]).toEqual([400, 'BadDigest']);
+  });
+});
+
+describe('CopyObject', () => {
+  it('copies within and across buckets with COPY and REPLACE', async () => {
+    const c = t.client();
+    await c.put('src', Buffer.from('source bytes'), { meta: { a: '1' } as never, headers: { 'Content-Type': 'text/x-src' } });
+    const copied = await c.copy('dst', 'src');
+    expect(copied.res.status).toBe(200);
+    const dst = await c.head('dst');
+    expect(dst.meta).toEqual({ a: '1' });
+    expect(dst.res.headers['content-type']).toBe('text/x-src');
+    await c.copy('dst2', 'src', 'bkt', { meta: { b: '2' } as never, headers: { 'Content-Type': 'text/x-new' } });
+    const dst2 = await c.head('dst2');
+    expect(dst2.meta).toEqual({ b: '2' });
+    expect(dst2.res.headers['content-type']).toBe('text/x-new');
+    const other = t.client({ bucket: 'other' });
+    await other.copy('copied', 'src', 'bkt');
+    expect(Buffer.from((await other.get('copied')).content).toString()).toBe('source bytes');
+    await c.put('src', Buffer.from('changed'));
+    expect(Buffer.from((await c.get('dst')).content).toString()).toBe('source bytes');
+    await expect(c.copy('x', 'absent')).rejects.toMatchObject({ status: 404, code: 'NoSuchKey' });
+  });
+
+  it('updates metadata in place (copy to itself with REPLACE)', async () => {
+    const c = t.client();
+    await c.put('self', Buffer.from('same'), { meta: { mode: '33188' } as never });
+    await c.copy('self', 'self', 'bkt', { meta: { mode: '33261' } as never });
+    expect((await c.head('self')).meta).toEqual({ mode: '33261' });
+    expect(Buffer.from((await c.get('self')).content).toString()).toBe('same');
+  });
+
+  it('protects client-side encryption headers', async () => {
+    const c = t.client();
+    const enc = { 'client-side-encryption-key': 'wrapped', 'client-side-encryption-start': 'iv', 'client-side-encryption-cek-alg': 'AES/CTR/NoPadding' };
+    await c.put('enc', Buffer.from('ciphertext'), { meta: { ...enc, mode: '1' } as never });
+    await c.copy('enc', 'enc', 'bkt', { meta: { mode: '2' } as never });
+    expect((await c.head('enc')).meta).toEqual({ ...enc, mode: '2' });
+    await c.copy('enc', 'enc', 'bkt', { meta: { ...enc, mode: '3' } as never });
+    await expect(c.copy('enc', 'enc', 'bkt', { meta: { ...enc, 'client-side-encryption-key': 'other' } as never }))
+      .rejects.toMatchObject({ status: 400, code: 'InvalidEncryptionRequest' });
+    await expect(c.copy('enc', 'enc', 'bkt', { meta: { 'client-side-encryption-data-size': '9' } as never }))
+      .rejects.toMatchObject({ status: 400, code: 'InvalidEncryptionRequest' });
+    expect((await c.head('enc')).meta).toEqual({ ...enc, mode: '3' });
+  });
+});
+
+describe('persistence', () => {
+  it('keeps objects and metadata across a restart, with no temp files left', async () => {
+    await t.client().put('persist', Buffer.from('still here'), { meta: { k: 'v' } as never });
+    await t.restart();
+    const got = await t.client().get('persist');
+    expect(Buffer.from(got.content).toString()).toBe('still here');
+    expect(got.res.headers['x-oss-meta-k']).toBe('v');
+    expect(await readdir(join(t.dir, 'tmp'))).toEqual([]);
   });
 });

@@ -1,0 +1,170 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { FsError } from '../../src/errors.js';
+import { CryptoError, Keyring, envelopeMeta, readEnvelope, rsaMasterKey, type Envelope } from '../../src/crypto/index.js';
+import { unpadPkcs1v15 } from '../../src/crypto/pkcs1.js';
+import { oss2Case, oss2Key, toMeta } from './vectors.js';
+
+const privateKey = (pair: string) => rsaMasterKey({ privateKeyPem: oss2Key(pair, 'private') });
+const vectorEnvelope = (name = 'put-1000-bytes') => readEnvelope(toMeta(oss2Case(name).headers), name)!;
+
+async function failure(p: Promise<unknown>): Promise<CryptoError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(CryptoError);
+  return err as CryptoError;
+}
+
+/** Flip one base64 character of a header, keeping it valid base64. */
+function flipped(value: string, at: number): string {
+  const c = value[at]!;
+  return `${value.slice(0, at)}${c === 'A' ? 'B' : 'A'}${value.slice(at + 1)}`;
+}
+
+describe('Keyring with RSA keys', () => {
+  it('the wrong RSA key gives unwrap-failed (EIO) naming the object', async () => {
+    const err = await failure(new Keyring({ readers: [privateKey('rsa-key-b')] }).open(vectorEnvelope(), 'put-1000-bytes'));
+    expect(err.kind).toBe('unwrap-failed');
+    expect(err.errno).toBe('EIO');
+    expect(err.message).toContain('"put-1000-bytes"');
+  });
+
+  it('a flipped base64 character in the key or start gives unwrap-failed', async () => {
+    const keyring = new Keyring({ readers: [privateKey('rsa-key-a')] });
+    const e = vectorEnvelope();
+    for (const altered of [
+      { ...e, wrappedKey: flipped(e.wrappedKey, 10) },
+      { ...e, wrappedIv: flipped(e.wrappedIv, 100) },
+      { ...e, wrappedKey: flipped(e.wrappedKey, 0) },
+    ]) {
+      expect((await failure(keyring.open(altered, 'x'))).kind).toBe('unwrap-failed');
+    }
+  });
+
+  it('a wrapped key of the wrong size (another modulus) gives unwrap-failed', async () => {
+    const e = vectorEnvelope();
+    const short = { ...e, wrappedKey: Buffer.from(e.wrappedKey, 'base64').subarray(1).toString('base64') };
+    expect((await failure(new Keyring({ readers: [privateKey('rsa-key-a')] }).open(short, 'x'))).kind).toBe('unwrap-failed');
+  });
+
+  it('of several keys without matdesc, the one that unwraps is used', async () => {
+    const keyring = new Keyring({ writer: privateKey('rsa-key-b'), readers: [privateKey('rsa-key-a')] });
+    const dataKey = await keyring.open(vectorEnvelope(), 'x');
+    expect(dataKey.key.toString('hex')).toBe(oss2Case('put-1000-bytes').cek_hex);
+  });
+
+  it('a public-key-only keyring seals but cannot open: encrypt-only, EACCES', async () => {
+    const keyring = new Keyring({ writer: rsaMasterKey({ publicKeyPem: oss2Key('rsa-key-a', 'public') }) });
+    expect(keyring.canWrite).toBe(true);
+    const { envelope } = await keyring.seal();
+    expect(envelope.wrapAlg).toBe('RSA/NONE/PKCS1Padding');
+    const err = await failure(keyring.open(vectorEnvelope(), 'scan.pdf'));
+    expect(err.kind).toBe('encrypt-only');
+    expect(err.errno).toBe('EACCES');
+    expect(err.message).toContain('"scan.pdf"');
+  });
+
+  it('a KMS-wrapped object with only RSA keys is no-key-for-matdesc, saying which kind is missing', async () => {
+    const err = await failure(new Keyring({ readers: [privateKey('rsa-key-a')] }).open({ ...vectorEnvelope(), wrapAlg: 'KMS/ALICLOUD' }, 'x'));
+    expect(err.kind).toBe('no-key-for-matdesc');
+    expect(err.message).toContain('KMS/ALICLOUD');
+  });
+
+  it('a keyring without writer cannot seal: no-writer, EROFS', async () => {
+    const keyring = new Keyring({ readers: [privateKey('rsa-key-a')] });
+    expect(keyring.canWrite).toBe(false);
+    const err = await failure(keyring.seal());
+    expect(err.kind).toBe('no-writer');
+    expect(err.errno).toBe('EROFS');
+  });
+
+  it('seal gives fresh SDK-shaped keys; the envelope carries the extras and the matdesc', async () => {
+    const keyring = new Keyring({ writer: rsaMasterKey({ privateKeyPem: oss2Key('rsa-key-a', 'private'), matdesc: { k: 'v' } }) });
+    const a = await keyring.seal({ unencryptedContentLength: 10, unencryptedContentMd5: 'md5==', dataSize: 100, partSize: 16 });
+    const b = await keyring.seal();
+    expect(a.dataKey.key.equals(b.dataKey.key)).toBe(false);
+    expect(a.dataKey.iv.equals(b.dataKey.iv)).toBe(false);
+    expect(a.envelope).toMatchObject({ format: 'v2', matdesc: { k: 'v' }, unencryptedContentLength: 10, unencryptedContentMd5: 'md5==', dataSize: 100, partSize: 16 });
+    expect(b.envelope.unencryptedContentLength).toBeUndefined();
+    const reread = await new Keyring({ readers: [rsaMasterKey({ privateKeyPem: oss2Key('rsa-key-a', 'private'), matdesc: { k: 'v' } })] })
+      .open(readEnvelope(envelopeMeta(a.envelope), 'x')!, 'x');
+    expect(reread.key.equals(a.dataKey.key)).toBe(true);
+  });
+
+  it('rewrap moves a vector object to another key: same data key, new wrapping and matdesc, extras kept', async () => {
+    const source = vectorEnvelope('put-64-bytes-user-md5-length');
+    const writer = rsaMasterKey({ privateKeyPem: oss2Key('rsa-key-b', 'private'), matdesc: { gen: '2' } });
+    const keyring = new Keyring({ writer, readers: [privateKey('rsa-key-a')] });
+    const rewrapped: Envelope = await keyring.rewrap(source, 'x');
+    expect(rewrapped.matdesc).toEqual({ gen: '2' });
+    expect(rewrapped.unencryptedContentMd5).toBe(source.unencryptedContentMd5);
+    expect(rewrapped.unencryptedContentLength).toBe(64);
+    const onlyB = new Keyring({ readers: [rsaMasterKey({ privateKeyPem: oss2Key('rsa-key-b', 'private'), matdesc: { gen: '2' } })] });
+    const dataKey = await onlyB.open(readEnvelope(envelopeMeta(rewrapped), 'x')!, 'x');
+    expect(dataKey.key.toString('hex')).toBe(oss2Case('put-64-bytes-user-md5-length').cek_hex);
+  });
+});
+
+describe('rsaMasterKey key loading', () => {
+  const pair = generateKeyPairSync('rsa', { modulusLength: 1024 });
+
+  it('loads passphrase-protected PKCS#8 and PKCS#1, and SPKI/PKCS#1 public keys, all with one identity', () => {
+    const pkcs8 = pair.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' });
+    const pkcs1 = pair.privateKey.export({ type: 'pkcs1', format: 'pem' });
+    const ids = [
+      rsaMasterKey({ privateKeyPem: pkcs8, passphrase: 'pw' }),
+      rsaMasterKey({ privateKeyPem: pkcs1 }),
+      rsaMasterKey({ publicKeyPem: pair.publicKey.export({ type: 'spki', format: 'pem' }) }),
+      rsaMasterKey({ publicKeyPem: pair.publicKey.export({ type: 'pkcs1', format: 'pem' }) }),
+    ].map((k) => k.id);
+    expect(new Set(ids).size).toBe(1);
+    expect(ids[0]).toMatch(/^rsa:[0-9a-f]{64}$/);
+  });
+
+  it('refuses a wrong passphrase, a mismatched public key and a non-RSA key with EINVAL', () => {
+    const pkcs8 = pair.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' });
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    for (const bad of [
+      () => rsaMasterKey({ privateKeyPem: pkcs8, passphrase: 'nope' }),
+      () => rsaMasterKey({ privateKeyPem: oss2Key('rsa-key-a', 'private'), publicKeyPem: oss2Key('rsa-key-b', 'public') }),
+      () => rsaMasterKey({ privateKeyPem: ec.privateKey.export({ type: 'pkcs8', format: 'pem' }) }),
+      () => rsaMasterKey({}),
+    ]) {
+      let err: unknown;
+      try {
+        bad();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(FsError);
+      expect((err as FsError).errno).toBe('EINVAL');
+      expect((err as FsError).message).not.toContain('PRIVATE KEY');
+    }
+  });
+});
+
+describe('PKCS#1 v1.5 unpadding', () => {
+  const block = (ps: number[], message: number[], head = [0, 2]) => Buffer.from([...head, ...ps, 0, ...message]);
+
+  it('accepts 00 02 PS(≥8 non-zero) 00 M and returns M', () => {
+    expect(unpadPkcs1v15(block([1, 2, 3, 4, 5, 6, 7, 8], [9, 9]))).toEqual(Buffer.from([9, 9]));
+    expect(unpadPkcs1v15(block(Array(20).fill(0xff), []))).toEqual(Buffer.alloc(0));
+    expect(unpadPkcs1v15(block(Array(8).fill(7), [0, 0, 1]))).toEqual(Buffer.from([0, 0, 1]));
+  });
+
+  it('rejects every kind of bad block the same way', () => {
+    for (const bad of [
+      block(Array(8).fill(1), [5], [1, 2]),
+      block(Array(8).fill(1), [5], [0, 1]),
+      block(Array(7).fill(1), [5]),
+      Buffer.from([0, 2, ...Array(20).fill(1)]),
+      Buffer.from([0, 2]),
+      Buffer.alloc(0),
+      Buffer.alloc(128),
+    ]) {
+      expect(unpadPkcs1v15(bad)).toBeUndefined();
+    }
+  });
+});

@@ -1,0 +1,454 @@
+import { constants } from 'node:fs';
+import { join } from 'node:path';
+import { FsError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { encodePosixMeta, type EncryptedBucket } from '../secure/index.js';
+import type { ObjectHead } from '../store/ObjectStore.js';
+import { createLimiter } from '../util/limit.js';
+import { type Attr, DIR_SIZE, dirAttr, fileAttr, makeAttr, type Owner, posixOf } from './attributes.js';
+import { BlockCache } from './blockCache.js';
+import { type Lookup, MetadataCache } from './metadataCache.js';
+import { checkNewName, joinPath, Namespace, parentOf } from './namespace.js';
+import { OpenFile, type OpenFileContext } from './openFile.js';
+
+export interface FilesystemOptions {
+  /** Key prefix the mount shows as its root ('' for the whole bucket). */
+  prefix: string;
+  owner: Owner;
+  attrTtlMs: number;
+  /** Staging files live in `cacheDir/staging`. */
+  cacheDir: string;
+  /** Bytes of decrypted blocks kept in memory. */
+  cacheSize: number;
+  blockSize?: number;
+  maxReadAheadBlocks?: number;
+  memoryLimit?: number;
+  readOnly: boolean;
+  log: Logger;
+}
+
+export interface StatFs {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  favail: number;
+  namemax: number;
+}
+
+const MiB = 1024 * 1024;
+/** The access-mode bits of open(2) flags (O_RDONLY/O_WRONLY/O_RDWR); Node's constants lack O_ACCMODE. */
+const O_ACCMODE = 3;
+/** Parallel HEADs that fill attributes after a listing (s3fs does them one at a time; goofys doesn't). */
+const ATTR_PREFETCH_CONCURRENCY = 32;
+const COPY_CONCURRENCY = 8;
+const DELETE_BATCH = 1000;
+
+/**
+ * The filesystem, knowing nothing of FUSE: POSIX operations on paths, in terms of an
+ * EncryptedBucket. Every method resolves with its result or rejects with an FsError.
+ */
+export class Filesystem {
+  private readonly ns: Namespace;
+  private readonly meta: MetadataCache;
+  private readonly files: OpenFileContext;
+  /** Open files by their current path; a rename moves the entry, an unlink drops it. */
+  private readonly openByPath = new Map<string, OpenFile>();
+  private readonly handles = new Map<number, OpenFile>();
+  private readonly lookups = new Map<string, Promise<Lookup>>();
+  private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
+  private nextHandle = 1;
+  private readonly mountedAt = Date.now();
+
+  constructor(
+    private readonly bucket: EncryptedBucket,
+    private readonly options: FilesystemOptions,
+  ) {
+    this.ns = new Namespace(options.prefix);
+    this.meta = new MetadataCache(options.attrTtlMs);
+    this.files = {
+      bucket,
+      cache: new BlockCache(options.blockSize ?? MiB, options.cacheSize),
+      stagingDir: join(options.cacheDir, 'staging'),
+      memoryLimit: options.memoryLimit ?? 8 * MiB,
+      maxReadAhead: options.maxReadAheadBlocks ?? 16,
+      log: options.log,
+    };
+  }
+
+  // ---- attributes and lookups -------------------------------------------------------------
+
+  async getattr(path: string): Promise<Attr> {
+    const found = await this.lookup(path);
+    if (found === 'missing') throw new FsError('ENOENT', `no such file or directory: ${path}`);
+    return found;
+  }
+
+  private lookup(path: string): Promise<Lookup> {
+    if (path === '/') return Promise.resolve(dirAttr(undefined, this.options.owner, this.mountedAt));
+    const open = this.openByPath.get(path);
+    if (open) return Promise.resolve(open.currentAttr());
+    const cached = this.meta.attr(path);
+    if (cached !== undefined) return Promise.resolve(cached);
+    return this.fetchOnce(path, () => this.fetchLookup(path));
+  }
+
+  /** Concurrent lookups of one path (a listing's prefetch and the kernel's getattr) share one fetch. */
+  private fetchOnce(path: string, fetch: () => Promise<Lookup>): Promise<Lookup> {
+    let pending = this.lookups.get(path);
+    if (!pending) {
+      pending = fetch()
+        .then((found) => {
+          this.meta.setAttr(path, found);
+          return found;
+        })
+        .finally(() => this.lookups.delete(path));
+      this.lookups.set(path, pending);
+    }
+    return pending;
+  }
+
+  private async fetchLookup(path: string): Promise<Lookup> {
+    const head = await this.headOrUndefined(this.ns.fileKey(path));
+    if (head) return fileAttr(head, this.options.owner);
+    const dirKey = this.ns.dirKey(path);
+    const below = await this.bucket.list(dirKey, { maxKeys: 1 });
+    if (below.objects.length === 0 && below.prefixes.length === 0) return 'missing';
+    const marker = below.objects[0]?.key === dirKey ? await this.headOrUndefined(dirKey) : undefined;
+    return dirAttr(marker, this.options.owner, this.mountedAt);
+  }
+
+  private async headOrUndefined(key: string): Promise<ObjectHead | undefined> {
+    try {
+      return await this.bucket.store.head(key);
+    } catch (err) {
+      if (err instanceof FsError && err.errno === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  // ---- directories ------------------------------------------------------------------------
+
+  /** Names in a directory, listed page by page (1,000 keys a request); attributes are prefetched in parallel. */
+  async readdir(path: string): Promise<string[]> {
+    const attr = await this.getattr(path);
+    if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
+    const dirKey = this.ns.dirKey(path);
+    const names = new Set<string>();
+    let after: string | undefined;
+    do {
+      const page = await this.bucket.list(dirKey, { delimiter: '/', after, maxKeys: 1000 });
+      for (const object of page.objects) {
+        const name = this.ns.entryName(dirKey, object.key);
+        if (name === undefined) continue;
+        names.add(name);
+        this.prefetch(joinPath(path, name), () => this.fetchLookup(joinPath(path, name)));
+      }
+      for (const prefix of page.prefixes) {
+        const name = this.ns.entryName(dirKey, prefix);
+        if (name === undefined || names.has(name)) continue;
+        names.add(name);
+        this.prefetch(joinPath(path, name), () => this.fetchDirAttr(prefix));
+      }
+      after = page.next;
+    } while (after !== undefined);
+    // Files created here and not yet uploaded exist too.
+    for (const [openPath, file] of this.openByPath) {
+      if (parentOf(openPath) === path && !file.unlinked) names.add(openPath.slice(path === '/' ? 1 : path.length + 1));
+    }
+    this.meta.setListing(path, names);
+    return [...names];
+  }
+
+  private prefetch(path: string, fetch: () => Promise<Lookup>): void {
+    if (this.openByPath.has(path) || this.meta.attr(path) !== undefined || this.lookups.has(path)) return;
+    this.fetchOnce(path, () => this.prefetchLimit(fetch)).catch((err: Error) =>
+      this.options.log.debug(`attribute prefetch of ${path} failed: ${err.message}`),
+    );
+  }
+
+  private async fetchDirAttr(dirKey: string): Promise<Attr> {
+    return dirAttr(await this.headOrUndefined(dirKey), this.options.owner, this.mountedAt);
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    this.checkWritable();
+    checkNewName(path);
+    const now = Date.now();
+    const attr = makeAttr('dir', { mode, uid: this.options.owner.uid, gid: this.options.owner.gid, mtime: now / 1000 }, DIR_SIZE, now, this.options.owner);
+    await this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: encodePosixMeta(posixOf(attr)) });
+    this.meta.added(path, attr);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    this.checkWritable();
+    const attr = await this.getattr(path);
+    if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
+    if (!(await this.isEmptyDir(path))) throw new FsError('ENOTEMPTY', `directory not empty: ${path}`);
+    await this.bucket.delete(this.ns.dirKey(path));
+    this.meta.removed(path);
+  }
+
+  private async isEmptyDir(path: string): Promise<boolean> {
+    const dirKey = this.ns.dirKey(path);
+    const page = await this.bucket.list(dirKey, { maxKeys: 2 });
+    if (page.objects.some((o) => o.key !== dirKey) || page.prefixes.length > 0) return false;
+    return ![...this.openByPath.keys()].some((p) => parentOf(p) === path);
+  }
+
+  // ---- files ------------------------------------------------------------------------------
+
+  async create(path: string, mode: number): Promise<number> {
+    this.checkWritable();
+    checkNewName(path);
+    const now = Date.now();
+    const attr = makeAttr('file', { mode, mtime: now / 1000 }, 0, now, this.options.owner);
+    const file = OpenFile.created(this.files, path, this.ns.fileKey(path), attr, {});
+    this.openByPath.get(path)?.markUnlinked();
+    this.openByPath.set(path, file);
+    this.meta.added(path, attr);
+    return this.newHandle(file);
+  }
+
+  async open(path: string, flags: number): Promise<number> {
+    const writing = (flags & O_ACCMODE) !== constants.O_RDONLY || (flags & constants.O_TRUNC) !== 0;
+    if (writing) this.checkWritable();
+    let file = this.openByPath.get(path);
+    if (!file) {
+      const attr = await this.getattr(path);
+      if (attr.kind === 'dir') throw new FsError('EISDIR', `is a directory: ${path}`);
+      const key = this.ns.fileKey(path);
+      if (flags & constants.O_TRUNC) {
+        // The old content is not needed, only the metadata that is not ours to drop.
+        const head = await this.headOrUndefined(key);
+        file = OpenFile.created(this.files, path, key, attr, head?.meta ?? {});
+      } else {
+        file = OpenFile.existing(this.files, path, key, await this.bucket.head(key), attr);
+      }
+      this.openByPath.set(path, file);
+    } else if (flags & constants.O_TRUNC) {
+      await file.truncate(0);
+    }
+    return this.newHandle(file);
+  }
+
+  private newHandle(file: OpenFile): number {
+    const fh = this.nextHandle++;
+    file.handles++;
+    this.handles.set(fh, file);
+    return fh;
+  }
+
+  private handle(fh: number): OpenFile {
+    const file = this.handles.get(fh);
+    if (!file) throw new FsError('EBADF', `no open file with handle ${fh}`);
+    return file;
+  }
+
+  read(fh: number, position: number, length: number): Promise<Buffer> {
+    return this.handle(fh).read(position, length);
+  }
+
+  async write(fh: number, position: number, data: Buffer): Promise<number> {
+    this.checkWritable();
+    await this.handle(fh).write(position, data);
+    return data.length;
+  }
+
+  /** close() and fsync(): returns once the content is durable in the bucket. */
+  async flush(fh: number): Promise<void> {
+    const file = this.handle(fh);
+    await file.flush();
+    if (!file.unlinked) this.meta.added(file.path, file.currentAttr());
+  }
+
+  async release(fh: number): Promise<void> {
+    const file = this.handle(fh);
+    this.handles.delete(fh);
+    if (--file.handles > 0) return;
+    const path = file.path;
+    try {
+      if (file.isDirty) await file.flush();
+    } finally {
+      await file.close();
+      if (this.openByPath.get(path) === file) this.openByPath.delete(path);
+      if (!file.unlinked) this.meta.added(path, file.currentAttr());
+    }
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    this.checkWritable();
+    const fh = await this.open(path, constants.O_WRONLY);
+    try {
+      await this.ftruncate(fh, size);
+      await this.flush(fh);
+    } finally {
+      await this.release(fh);
+    }
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    this.checkWritable();
+    await this.handle(fh).truncate(size);
+  }
+
+  async unlink(path: string): Promise<void> {
+    this.checkWritable();
+    const attr = await this.getattr(path);
+    if (attr.kind === 'dir') throw new FsError('EISDIR', `is a directory: ${path}`);
+    await this.bucket.delete(this.ns.fileKey(path));
+    const open = this.openByPath.get(path);
+    if (open) {
+      open.markUnlinked();
+      this.openByPath.delete(path);
+    }
+    this.meta.removed(path);
+  }
+
+  // ---- rename -----------------------------------------------------------------------------
+
+  async rename(src: string, dest: string): Promise<void> {
+    this.checkWritable();
+    checkNewName(dest);
+    const from = await this.getattr(src);
+    const to = await this.lookup(dest);
+    if (from.kind === 'dir') return this.renameDir(src, dest, to);
+    if (to !== 'missing' && to.kind === 'dir') throw new FsError('EISDIR', `cannot replace directory ${dest} with a file`);
+
+    const open = this.openByPath.get(src);
+    // The copy is server-side, so what is only local must reach the bucket first.
+    if (open?.isDirty) await open.flush();
+    await this.bucket.copy(this.ns.fileKey(src), this.ns.fileKey(dest));
+    await this.bucket.delete(this.ns.fileKey(src));
+
+    this.openByPath.get(dest)?.markUnlinked();
+    this.openByPath.delete(dest);
+    if (open) {
+      this.openByPath.delete(src);
+      open.moveTo(dest, this.ns.fileKey(dest));
+      this.openByPath.set(dest, open);
+    }
+    this.meta.removed(src);
+    this.meta.added(dest, { ...from, ctime: Date.now() });
+  }
+
+  /** Directories: server-side copy of every object below, then delete the originals. Not atomic. */
+  private async renameDir(src: string, dest: string, to: Lookup): Promise<void> {
+    if (dest.startsWith(`${src}/`)) throw new FsError('EINVAL', `cannot move ${src} into itself`);
+    if (to !== 'missing') {
+      if (to.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${dest}`);
+      if (!(await this.isEmptyDir(dest))) throw new FsError('ENOTEMPTY', `directory not empty: ${dest}`);
+      await this.bucket.delete(this.ns.dirKey(dest));
+    }
+    const below = `${src}/`;
+    for (const [path, file] of this.openByPath) if (path.startsWith(below) && file.isDirty) await file.flush();
+
+    const srcKey = this.ns.dirKey(src);
+    const destKey = this.ns.dirKey(dest);
+    const copyLimit = createLimiter(COPY_CONCURRENCY);
+    const moved: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.bucket.list(srcKey, { after, maxKeys: 1000 });
+      await Promise.all(page.objects.map((o) => copyLimit(() => this.bucket.copy(o.key, destKey + o.key.slice(srcKey.length)))));
+      moved.push(...page.objects.map((o) => o.key));
+      after = page.next;
+    } while (after !== undefined);
+    for (let i = 0; i < moved.length; i += DELETE_BATCH) await this.bucket.deleteMany(moved.slice(i, i + DELETE_BATCH));
+
+    for (const [path, file] of [...this.openByPath]) {
+      if (!path.startsWith(below)) continue;
+      const moved = dest + path.slice(src.length);
+      this.openByPath.delete(path);
+      file.moveTo(moved, this.ns.fileKey(moved));
+      this.openByPath.set(moved, file);
+    }
+    this.meta.forgetTree(src);
+    this.meta.forgetTree(dest);
+  }
+
+  // ---- attributes that change ----------------------------------------------------------------
+
+  chmod(path: string, mode: number): Promise<void> {
+    return this.setAttr(path, (a) => ({ mode: (a.mode & constants.S_IFMT) | (mode & 0o7777) }));
+  }
+
+  chown(path: string, uid: number, gid: number): Promise<void> {
+    // -1 means "leave as is" (chown(2)); fuse-native hands it over as an unsigned 32-bit value.
+    const keep = (v: number): boolean => v === -1 || v === 0xffffffff;
+    return this.setAttr(path, (a) => ({ uid: keep(uid) ? a.uid : uid, gid: keep(gid) ? a.gid : gid }));
+  }
+
+  utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    return this.setAttr(path, () => ({ atime: atimeMs, mtime: mtimeMs }));
+  }
+
+  /** Attributes live in the object's metadata: an open file takes them with its next upload,
+   *  anything else gets a metadata-only update that keeps its encryption headers. */
+  private async setAttr(path: string, change: (a: Attr) => Partial<Attr>): Promise<void> {
+    this.checkWritable();
+    const open = this.openByPath.get(path);
+    if (open) {
+      open.setAttr(change(open.attr));
+      if (!open.hasLocalContent) await open.flush();
+      return;
+    }
+    const attr = await this.getattr(path);
+    const updated: Attr = { ...attr, ...change(attr), ctime: Date.now() };
+    const posix = encodePosixMeta(posixOf(updated));
+    if (attr.kind === 'dir') {
+      const marker = path === '/' ? undefined : await this.headOrUndefined(this.ns.dirKey(path));
+      if (path === '/') throw new FsError('EPERM', 'the mount root has no object to keep attributes in');
+      if (marker) await this.bucket.updateMeta(this.ns.dirKey(path), { ...marker.meta, ...posix });
+      else await this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix });
+    } else {
+      const head = await this.bucket.head(this.ns.fileKey(path));
+      await this.bucket.updateMeta(this.ns.fileKey(path), { ...head.meta, ...posix });
+    }
+    this.meta.added(path, updated);
+  }
+
+  // ---- symlinks ---------------------------------------------------------------------------
+
+  async symlink(target: string, path: string): Promise<void> {
+    this.checkWritable();
+    checkNewName(path);
+    const now = Date.now();
+    const body = Buffer.from(target);
+    const attr = makeAttr('symlink', { mode: constants.S_IFLNK | 0o777, mtime: now / 1000 }, body.length, now, this.options.owner);
+    await this.bucket.put(this.ns.fileKey(path), body, { meta: encodePosixMeta(posixOf(attr)) });
+    this.meta.added(path, attr);
+  }
+
+  async readlink(path: string): Promise<string> {
+    const attr = await this.getattr(path);
+    if (attr.kind !== 'symlink') throw new FsError('EINVAL', `not a symbolic link: ${path}`);
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.bucket.get(this.ns.fileKey(path))) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString();
+  }
+
+  // ---- the rest ---------------------------------------------------------------------------
+
+  /** Object storage has no fixed size; report a large, constant one so df and installers are content. */
+  statfs(): StatFs {
+    const blocks = 2 ** 40 / 4096;
+    return { bsize: 4096, frsize: 4096, blocks, bfree: blocks, bavail: blocks, files: 2 ** 32, ffree: 2 ** 32, favail: 2 ** 32, namemax: 255 };
+  }
+
+  /** Uploads everything still pending (unmount, SIGTERM). */
+  async flushAll(): Promise<void> {
+    const failures: string[] = [];
+    for (const [path, file] of this.openByPath) {
+      await file.flush().catch((err: Error) => failures.push(`${path}: ${err.message}`));
+    }
+    if (failures.length > 0) throw new FsError('EIO', `could not upload ${failures.length} file(s): ${failures.join('; ')}`);
+  }
+
+  private checkWritable(): void {
+    if (this.options.readOnly) throw new FsError('EROFS', 'the mount is read-only');
+  }
+}

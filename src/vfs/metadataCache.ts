@@ -1,0 +1,64 @@
+import { LRUCache } from 'lru-cache';
+import type { Attr } from './attributes.js';
+import { baseName, parentOf } from './namespace.js';
+
+/** What a lookup found: attributes, or a remembered absence. */
+export type Lookup = Attr | 'missing';
+
+/**
+ * Attributes and directory listings, each kept for the attribute TTL (rclone's --dir-cache-time,
+ * s3fs's stat cache). The mount's own changes update it at once, so only other writers to the
+ * bucket are seen late, by at most the TTL. A TTL of 0 caches nothing.
+ */
+export class MetadataCache {
+  private readonly attrs: LRUCache<string, Lookup> | undefined;
+  private readonly listings: LRUCache<string, Set<string>> | undefined;
+
+  constructor(ttlMs: number) {
+    if (ttlMs <= 0) return;
+    this.attrs = new LRUCache<string, Lookup>({ max: 500_000, ttl: ttlMs });
+    this.listings = new LRUCache<string, Set<string>>({ max: 2_000, ttl: ttlMs });
+  }
+
+  attr(path: string): Lookup | undefined {
+    const hit = this.attrs?.get(path);
+    if (hit !== undefined) return hit;
+    // A fresh listing of the parent that lacks the name proves absence without a request.
+    const siblings = this.listings?.get(parentOf(path));
+    return siblings && !siblings.has(baseName(path)) ? 'missing' : undefined;
+  }
+
+  setAttr(path: string, lookup: Lookup): void {
+    this.attrs?.set(path, lookup);
+  }
+
+  listing(dir: string): Set<string> | undefined {
+    return this.listings?.get(dir);
+  }
+
+  setListing(dir: string, names: Set<string>): void {
+    this.listings?.set(dir, names);
+  }
+
+  /** The mount created or replaced `path`. */
+  added(path: string, attr: Attr): void {
+    this.attrs?.set(path, attr);
+    this.listings?.get(parentOf(path))?.add(baseName(path));
+  }
+
+  /** The mount removed `path`. */
+  removed(path: string): void {
+    this.attrs?.set(path, 'missing');
+    this.listings?.get(parentOf(path))?.delete(baseName(path));
+  }
+
+  /** Forget everything at or below `path` (a directory rename moves a whole subtree). */
+  forgetTree(path: string): void {
+    const below = path === '/' ? '/' : `${path}/`;
+    for (const cache of [this.attrs, this.listings]) {
+      if (!cache) continue;
+      for (const key of [...cache.keys()]) if (key === path || key.startsWith(below)) cache.delete(key);
+    }
+    this.listings?.delete(parentOf(path));
+  }
+}

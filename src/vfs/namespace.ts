@@ -1,0 +1,60 @@
+import { FsError } from '../errors.js';
+
+/** Longest name one directory entry may have (Linux NAME_MAX), in bytes. */
+export const NAME_MAX = 255;
+
+/**
+ * Maps paths inside the mount ('/a/b') to object keys under the mounted prefix, and back.
+ * A file is the object `prefix + 'a/b'`; a directory is everything under `prefix + 'a/b/'`,
+ * optionally with a zero-length marker object of exactly that name.
+ */
+export class Namespace {
+  /** '' for a whole bucket, otherwise ends with '/'. */
+  readonly prefix: string;
+
+  constructor(prefix: string) {
+    const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+    this.prefix = trimmed === '' ? '' : `${trimmed}/`;
+  }
+
+  fileKey(path: string): string {
+    if (path === '/') throw new FsError('EISDIR', 'the mount root is a directory');
+    return this.prefix + path.slice(1);
+  }
+
+  /** The key prefix of a directory's children (and its marker object's key). */
+  dirKey(path: string): string {
+    return path === '/' ? this.prefix : `${this.prefix}${path.slice(1)}/`;
+  }
+
+  /**
+   * The entry name a listed key or common prefix has inside the directory `dirKey`, or
+   * undefined when it cannot be a name here: the marker itself, empty segments ('a//b'), '.', '..',
+   * or names longer than NAME_MAX. Such objects stay in the bucket, untouched, and are not shown.
+   */
+  entryName(dirKey: string, key: string): string | undefined {
+    const rest = key.slice(dirKey.length).replace(/\/$/, '');
+    if (rest === '' || rest.includes('/') || rest === '.' || rest === '..') return undefined;
+    if (Buffer.byteLength(rest) > NAME_MAX) return undefined;
+    return rest;
+  }
+}
+
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+/** Refuses names the bucket could store but the mount could not list back. */
+export function checkNewName(path: string): void {
+  const name = baseName(path);
+  if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', `name longer than ${NAME_MAX} bytes: ${name.slice(0, 40)}…`);
+}

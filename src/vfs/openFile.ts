@@ -1,0 +1,274 @@
+import type { EncryptedBucket, EncryptedHead, ObjectWriter } from '../secure/index.js';
+import { encodePosixMeta } from '../secure/index.js';
+import type { ObjectMeta } from '../store/ObjectStore.js';
+import type { Logger } from '../log.js';
+import { type Attr, posixOf } from './attributes.js';
+import type { BlockCache } from './blockCache.js';
+import { CachedReader } from './cachedReader.js';
+import { StagingFile } from './stagingFile.js';
+import { FsError } from '../errors.js';
+
+export interface OpenFileContext {
+  bucket: EncryptedBucket;
+  cache: BlockCache;
+  stagingDir: string;
+  /** New content stays in memory up to this size (one PutObject at close), then streams as multipart. */
+  memoryLimit: number;
+  maxReadAhead: number;
+  log: Logger;
+}
+
+/**
+ * Where a file's current content lives while it is open:
+ * - remote: unchanged object version, read through the block cache;
+ * - memory: new content written front to back, small so far;
+ * - streaming: new content written front to back, uploading as a multipart upload while the app writes;
+ * - staged: the whole content in a local sparse file, for in-place edits.
+ * Appends keep memory/streaming; anything else (a write elsewhere, a read-back, a partial
+ * truncate) moves the content to staged.
+ */
+type Content =
+  | { kind: 'remote'; head: EncryptedHead; reader?: CachedReader }
+  | { kind: 'memory'; chunks: Buffer[]; size: number }
+  | { kind: 'streaming'; writer: ObjectWriter; size: number; meta: string }
+  | { kind: 'staged'; file: StagingFile };
+
+/**
+ * One file open by one or more handles: its content and its pending attributes. Operations on it
+ * run one at a time, in arrival order, so writes land in the order the kernel sent them.
+ * flush() makes it durable: it returns only once the object is whole in the bucket.
+ */
+export class OpenFile {
+  handles = 0;
+  /** Set by unlink: the name is gone, so a later close must not bring the file back. */
+  unlinked = false;
+  private dirty: boolean;
+  private content: Content;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly ctx: OpenFileContext,
+    public path: string,
+    public key: string,
+    public attr: Attr,
+    content: Content,
+    dirty: boolean,
+    /** User metadata of the original object that is not ours to drop (e.g. an SDK's x-oss-meta-*). */
+    private readonly baseMeta: ObjectMeta,
+  ) {
+    this.content = content;
+    this.dirty = dirty;
+  }
+
+  static existing(ctx: OpenFileContext, path: string, key: string, head: EncryptedHead, attr: Attr): OpenFile {
+    return new OpenFile(ctx, path, key, attr, { kind: 'remote', head }, false, head.meta);
+  }
+
+  /** New, empty content (create, or open with O_TRUNC), keeping a replaced object's foreign metadata. */
+  static created(ctx: OpenFileContext, path: string, key: string, attr: Attr, baseMeta: ObjectMeta): OpenFile {
+    return new OpenFile(ctx, path, key, { ...attr, size: 0 }, { kind: 'memory', chunks: [], size: 0 }, true, baseMeta);
+  }
+
+  get size(): number {
+    const c = this.content;
+    return c.kind === 'remote' ? c.head.size : c.kind === 'staged' ? c.file.size : c.size;
+  }
+
+  get isDirty(): boolean {
+    return this.dirty;
+  }
+
+  /** True when the content is (also) held locally, so an upload will happen at close anyway. */
+  get hasLocalContent(): boolean {
+    return this.content.kind !== 'remote';
+  }
+
+  markUnlinked(): void {
+    this.unlinked = true;
+  }
+
+  /** The attributes getattr shows while the file is open. */
+  currentAttr(): Attr {
+    return { ...this.attr, size: this.size };
+  }
+
+  read(position: number, length: number): Promise<Buffer> {
+    // Reads of an unchanged object need no ordering with each other: let them overlap.
+    const current = this.content;
+    if (current.kind === 'remote') return this.reader(current).then((r) => r.read(position, length));
+    return this.serial(async () => {
+      const c = this.content;
+      switch (c.kind) {
+        case 'remote':
+          return (await this.reader(c)).read(position, length);
+        case 'memory':
+          return Buffer.concat(c.chunks).subarray(position, Math.min(position + length, c.size));
+        case 'streaming':
+          return (await this.stage()).read(position, length);
+        case 'staged':
+          return c.file.read(position, length);
+      }
+    });
+  }
+
+  write(position: number, data: Buffer): Promise<void> {
+    // The kernel reuses its buffer once the call returns; whatever we keep must be a copy.
+    const copy = Buffer.from(data);
+    return this.serial(async () => {
+      const c = this.content;
+      if (c.kind === 'memory' && position === c.size) {
+        c.chunks.push(copy);
+        c.size += copy.length;
+        if (c.size > this.ctx.memoryLimit) await this.startStreaming(c.chunks, c.size);
+      } else if (c.kind === 'streaming' && position === c.size) {
+        await c.writer.write(copy);
+        c.size += copy.length;
+      } else {
+        await (await this.stage()).write(position, copy);
+      }
+      this.touch();
+    });
+  }
+
+  truncate(size: number): Promise<void> {
+    return this.serial(async () => {
+      if (size === this.size && this.content.kind !== 'remote') return;
+      if (size === 0 && this.content.kind !== 'staged') {
+        await this.discardContent();
+        this.content = { kind: 'memory', chunks: [], size: 0 };
+      } else {
+        await (await this.stage()).truncate(size);
+      }
+      this.touch();
+    });
+  }
+
+  /** chmod/chown/utimens on an open file: kept with the content, written by the next flush. */
+  setAttr(patch: Partial<Pick<Attr, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime'>>): void {
+    this.attr = { ...this.attr, ...patch, ctime: Date.now() };
+    this.dirty = true;
+  }
+
+  /** Uploads what changed. Resolves once the object is durable; rejects (EIO) and stays dirty if not. */
+  flush(): Promise<void> {
+    return this.serial(async () => {
+      if (!this.dirty || this.unlinked) return;
+      const meta = this.uploadMeta();
+      const { bucket } = this.ctx;
+      const c = this.content;
+      switch (c.kind) {
+        case 'memory':
+          await bucket.put(this.key, Buffer.concat(c.chunks), { meta });
+          break;
+        case 'staged':
+          await bucket.putFile(this.key, c.file.path, { meta });
+          break;
+        case 'streaming':
+          await this.finishStreaming(c);
+          // Initiate fixed the metadata; attributes changed since then need one more request.
+          if (JSON.stringify(meta) !== c.meta) await bucket.updateMeta(this.key, meta);
+          break;
+        case 'remote':
+          await bucket.updateMeta(this.key, meta);
+          break;
+      }
+      this.dirty = false;
+    });
+  }
+
+  /** The object moved (rename): later uploads go to the new key. */
+  moveTo(path: string, key: string): void {
+    this.path = path;
+    this.key = key;
+  }
+
+  /** Last handle closed: drop local state. Anything still unflushed is lost, so say so. */
+  async close(): Promise<void> {
+    await this.serial(async () => {
+      if (this.dirty && !this.unlinked) this.ctx.log.error(`${this.key}: closed with changes that were never uploaded`);
+      await this.discardContent();
+    });
+  }
+
+  private async discardContent(): Promise<void> {
+    const c = this.content;
+    if (c.kind === 'staged') await c.file.remove();
+    if (c.kind === 'streaming') await c.writer.abort();
+  }
+
+  private async reader(c: Extract<Content, { kind: 'remote' }>): Promise<CachedReader> {
+    if (!c.reader) {
+      const source = await this.ctx.bucket.openReader(this.key, c.head);
+      c.reader = new CachedReader(source, this.ctx.cache, this.ctx.maxReadAhead, (err) =>
+        this.ctx.log.debug(`${this.key}: read-ahead failed: ${(err as Error).message}`),
+      );
+    }
+    return c.reader;
+  }
+
+  private async startStreaming(chunks: Buffer[], size: number): Promise<void> {
+    const meta = this.uploadMeta();
+    const writer = this.ctx.bucket.createWriter(this.key, { meta });
+    this.content = { kind: 'streaming', writer, size, meta: JSON.stringify(meta) };
+    try {
+      for (const chunk of chunks) await writer.write(chunk);
+    } catch (err) {
+      await this.failStreaming(writer, err);
+    }
+  }
+
+  private async finishStreaming(c: Extract<Content, { kind: 'streaming' }>): Promise<void> {
+    try {
+      await c.writer.finish();
+    } catch (err) {
+      await this.failStreaming(c.writer, err);
+    }
+    this.content = { kind: 'remote', head: await this.ctx.bucket.head(this.key) };
+  }
+
+  /** A streamed upload that failed cannot be replayed (its bytes are gone): fail the file loudly. */
+  private async failStreaming(writer: ObjectWriter, cause: unknown): Promise<never> {
+    await writer.abort().catch(() => undefined);
+    this.content = { kind: 'memory', chunks: [], size: 0 };
+    this.unlinked = true;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new FsError('EIO', `${this.key}: upload failed mid-stream (${reason}); the previous version is intact, this file's new content is lost`, { cause });
+  }
+
+  /** Moves the content to a local staging file (downloading it if it is remote). */
+  private async stage(): Promise<StagingFile> {
+    const c = this.content;
+    if (c.kind === 'staged') return c.file;
+    if (c.kind === 'streaming') await this.finishStreaming(c);
+    const file = await StagingFile.create(this.ctx.stagingDir);
+    try {
+      const now = this.content;
+      if (now.kind === 'memory') await file.write(0, Buffer.concat(now.chunks));
+      if (now.kind === 'remote' && now.head.size > 0) {
+        const source = await this.ctx.bucket.openReader(this.key, now.head);
+        await file.fill(source.stream());
+      }
+    } catch (err) {
+      await file.remove();
+      throw err;
+    }
+    this.content = { kind: 'staged', file };
+    return file;
+  }
+
+  private touch(): void {
+    const now = Date.now();
+    this.attr = { ...this.attr, mtime: now, ctime: now };
+    this.dirty = true;
+  }
+
+  private uploadMeta(): ObjectMeta {
+    return { ...this.baseMeta, ...encodePosixMeta(posixOf(this.attr)) };
+  }
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}

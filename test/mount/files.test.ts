@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
+import { type Mounted, mountBucket, sh, shStatus } from '../support/mounted.js';
+
+/** Everything here goes through the real CLI, the real FUSE mount, ali-oss and the local server. */
+describe('mount: files and directories', () => {
+  let local: LocalBucket;
+  let m: Mounted;
+  let src: string;
+  const MARKER = `PLAINTEXT-MARKER-${randomBytes(8).toString('hex')}`;
+
+  beforeAll(async () => {
+    local = await startLocalBucket();
+    m = await mountBucket(local, { prefix: 'home' });
+    src = join(local.dir, 'src');
+    sh(`mkdir -p ${src}`);
+  });
+
+  afterAll(async () => {
+    await m?.unmount();
+    await local?.close();
+  });
+
+  const sizes = [0, 1, 15, 16, 17, 1024 * 1024 - 1, 1024 * 1024, 1024 * 1024 + 1, 64 * 1024 * 1024];
+  it.each(sizes)('cp and cmp a %i-byte file, in and out', (size) => {
+    const from = join(src, `f${size}`);
+    writeFileSync(from, randomBytes(size));
+    sh(`cp ${from} ${m.mountpoint}/f${size}`);
+    expect(statSync(join(m.mountpoint, `f${size}`)).size).toBe(size);
+    sh(`cmp ${from} ${m.mountpoint}/f${size}`);
+    sh(`cp ${m.mountpoint}/f${size} ${src}/back${size} && cmp ${from} ${src}/back${size}`);
+  });
+
+  it('reads at random offsets match the source (dd skip/count)', () => {
+    const from = join(src, 'f67108864');
+    for (let i = 0; i < 20; i++) {
+      const offset = Math.floor(Math.random() * (64 * 1024 * 1024 - 10_000));
+      const count = 1 + Math.floor(Math.random() * 9000);
+      const fromMount = sh(`dd if=${m.mountpoint}/f67108864 bs=65536 skip=${offset} count=${count} iflag=skip_bytes,count_bytes status=none | od -An -v -tx1 | tr -d ' \\n'`);
+      const expected = readFileSync(from).subarray(offset, offset + count).toString('hex');
+      expect(fromMount).toBe(expected);
+    }
+  });
+
+  it('appends, overwrites in the middle, truncates up and down', () => {
+    const p = join(m.mountpoint, 'edit.txt');
+    writeFileSync(p, `hello ${MARKER}\n`);
+    sh(`echo more >> ${p}`);
+    expect(readFileSync(p, 'utf8')).toBe(`hello ${MARKER}\nmore\n`);
+    sh(`printf XY | dd of=${p} bs=1 seek=2 conv=notrunc status=none`);
+    expect(readFileSync(p, 'utf8')).toBe(`heXYo ${MARKER}\nmore\n`);
+    sh(`truncate -s 4 ${p}`);
+    expect(readFileSync(p, 'utf8')).toBe('heXY');
+    sh(`truncate -s 10 ${p}`);
+    expect(readFileSync(p)).toEqual(Buffer.concat([Buffer.from('heXY'), Buffer.alloc(6)]));
+  });
+
+  it('overwrites an existing big file in the middle and keeps the rest', () => {
+    const from = join(src, 'f1048577');
+    sh(`cp ${from} ${m.mountpoint}/mid && printf ABCDEFGH | dd of=${m.mountpoint}/mid bs=1 seek=500000 conv=notrunc status=none`);
+    const expected = readFileSync(from);
+    expected.write('ABCDEFGH', 500000);
+    expect(readFileSync(join(m.mountpoint, 'mid')).equals(expected)).toBe(true);
+  });
+
+  it('mv of files and of a directory tree; rm -r', () => {
+    sh(`mkdir -p ${m.mountpoint}/tree/a/b && echo one > ${m.mountpoint}/tree/a/one && echo two > ${m.mountpoint}/tree/a/b/two`);
+    sh(`mv ${m.mountpoint}/tree/a/one ${m.mountpoint}/tree/uno`);
+    expect(readFileSync(join(m.mountpoint, 'tree/uno'), 'utf8')).toBe('one\n');
+    expect(existsSync(join(m.mountpoint, 'tree/a/one'))).toBe(false);
+    sh(`mv ${m.mountpoint}/tree ${m.mountpoint}/moved`);
+    expect(readFileSync(join(m.mountpoint, 'moved/a/b/two'), 'utf8')).toBe('two\n');
+    expect(existsSync(join(m.mountpoint, 'tree'))).toBe(false);
+    // replacing an existing target
+    sh(`echo new > ${m.mountpoint}/moved/x && mv ${m.mountpoint}/moved/x ${m.mountpoint}/moved/uno`);
+    expect(readFileSync(join(m.mountpoint, 'moved/uno'), 'utf8')).toBe('new\n');
+    sh(`rm -r ${m.mountpoint}/moved`);
+    expect(existsSync(join(m.mountpoint, 'moved'))).toBe(false);
+  });
+
+  it('mkdir -p 20 levels, rmdir refuses a non-empty directory', () => {
+    const deep = Array.from({ length: 20 }, (_, i) => `d${i}`).join('/');
+    sh(`mkdir -p ${m.mountpoint}/${deep} && echo x > ${m.mountpoint}/${deep}/leaf`);
+    expect(readFileSync(join(m.mountpoint, deep, 'leaf'), 'utf8')).toBe('x\n');
+    const r = shStatus(`rmdir ${m.mountpoint}/d0`);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/not empty/i);
+  });
+
+  it('names with spaces, unicode, %, +, #, a newline, and 255 bytes', () => {
+    const names = ['with space', 'ünïcødé-文件', '100%', 'a+b', '#hash', 'new\nline', 'n'.repeat(255)];
+    for (const name of names) writeFileSync(join(m.mountpoint, name), name);
+    const listed = readdirSync(m.mountpoint);
+    for (const name of names) {
+      expect(listed).toContain(name);
+      expect(readFileSync(join(m.mountpoint, name), 'utf8')).toBe(name);
+    }
+    const tooLong = shStatus(`touch ${m.mountpoint}/${'n'.repeat(256)}`);
+    expect(tooLong.status).not.toBe(0);
+  });
+
+  it('symlinks: create, readlink, follow; hard links are refused with EPERM', () => {
+    writeFileSync(join(m.mountpoint, 'target.txt'), 'pointed at');
+    sh(`ln -s target.txt ${m.mountpoint}/link`);
+    expect(lstatSync(join(m.mountpoint, 'link')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(m.mountpoint, 'link'))).toBe('target.txt');
+    expect(readFileSync(join(m.mountpoint, 'link'), 'utf8')).toBe('pointed at');
+    const hard = shStatus(`ln ${m.mountpoint}/target.txt ${m.mountpoint}/hard`);
+    expect(hard.status).not.toBe(0);
+    expect(hard.stderr).toMatch(/not permitted/i);
+  });
+
+  it('O_EXCL refuses an existing file; O_APPEND appends', () => {
+    writeFileSync(join(m.mountpoint, 'excl'), 'a');
+    expect(() => writeFileSync(join(m.mountpoint, 'excl'), 'b', { flag: 'wx' })).toThrow(/EEXIST/);
+    writeFileSync(join(m.mountpoint, 'excl'), 'b', { flag: 'a' });
+    expect(readFileSync(join(m.mountpoint, 'excl'), 'utf8')).toBe('ab');
+  });
+
+  it('chmod, chown and touch -d survive a remount', async () => {
+    writeFileSync(join(m.mountpoint, 'attrs'), 'x');
+    sh(`chmod 640 ${m.mountpoint}/attrs && chown 1234:4321 ${m.mountpoint}/attrs && touch -d '2001-02-03 04:05:06' ${m.mountpoint}/attrs`);
+    sh(`mkdir ${m.mountpoint}/adir && chmod 700 ${m.mountpoint}/adir && touch -d '2002-01-01 00:00:00' ${m.mountpoint}/adir`);
+    await m.unmount();
+    m = await mountBucket(local, { prefix: 'home' });
+    const st = statSync(join(m.mountpoint, 'attrs'));
+    expect(st.mode & 0o777).toBe(0o640);
+    expect(st.uid).toBe(1234);
+    expect(st.gid).toBe(4321);
+    expect(st.mtime.toISOString()).toBe(new Date('2001-02-03T04:05:06').toISOString());
+    const dt = statSync(join(m.mountpoint, 'adir'));
+    expect(dt.isDirectory()).toBe(true);
+    expect(dt.mode & 0o777).toBe(0o700);
+    expect(dt.mtime.toISOString()).toBe(new Date('2002-01-01T00:00:00').toISOString());
+  });
+
+  it('statfs answers (df)', () => {
+    expect(sh(`df -P ${m.mountpoint}`)).toMatch(/oss:\/\/test-bucket\/home/);
+  });
+
+  it('no plaintext marker ever reached the server data directory', () => {
+    const hits = shStatus(`grep -rl ${MARKER} ${local.dataDir}`);
+    expect(hits.status).toBe(1); // grep: 1 = no match
+    // …while the mount still reads it back in the clear somewhere it was written.
+    writeFileSync(join(m.mountpoint, 'marker'), MARKER);
+    expect(readFileSync(join(m.mountpoint, 'marker'), 'utf8')).toBe(MARKER);
+    expect(shStatus(`grep -rl ${MARKER} ${local.dataDir}`).status).toBe(1);
+  });
+});

@@ -1,0 +1,90 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isMounted } from '../../src/fuse/mount.js';
+import type { LocalBucket } from './localBucket.js';
+
+export const BIN = fileURLToPath(new URL('../../bin/ossencfs.js', import.meta.url));
+
+export interface Mounted {
+  mountpoint: string;
+  logFile: string;
+  process: ChildProcess;
+  /** Unmounts (fusermount -u) and waits for the mount process to exit. */
+  unmount(): Promise<void>;
+  log(): string;
+}
+
+/**
+ * Runs `ossencfs mount oss://BUCKET/PREFIX MOUNTPOINT --foreground` as a child process — the real
+ * CLI, the real FUSE mount — against a local bucket, and resolves once the mount is live.
+ */
+export async function mountBucket(
+  local: LocalBucket,
+  options: { name?: string; prefix?: string; args?: string[]; keyArgs?: string[] } = {},
+): Promise<Mounted> {
+  const name = options.name ?? 'mnt';
+  const mountpoint = join(local.dir, name);
+  const logFile = join(local.dir, `${name}.log`);
+  const cacheDir = join(local.dir, `${name}-cache`);
+  mkdirSync(mountpoint, { recursive: true });
+  const source = `oss://${local.bucket}${options.prefix ? `/${options.prefix}` : ''}`;
+  const child = spawn(
+    process.execPath,
+    [
+      BIN, 'mount', source, mountpoint, '--foreground',
+      '--endpoint', local.server.url,
+      ...(options.keyArgs ?? ['--rsa-key', local.keyFile]),
+      '--cache-dir', cacheDir, '--log-file', logFile, '--log-level', 'debug',
+      ...(options.args ?? []),
+    ],
+    {
+      env: { ...process.env, OSS_ACCESS_KEY_ID: local.credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const deadline = Date.now() + 20_000;
+  while (!output.includes('mounted ')) {
+    if (child.exitCode !== null) throw new Error(`mount exited ${child.exitCode}: ${output}`);
+    if (Date.now() > deadline) throw new Error(`mount did not come up: ${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    mountpoint,
+    logFile,
+    process: child,
+    log: () => {
+      try {
+        return readFileSync(logFile, 'utf8');
+      } catch {
+        return '';
+      }
+    },
+    unmount: async () => {
+      if (child.exitCode !== null) return;
+      if (isMounted(mountpoint)) {
+        const r = spawnSync('fusermount', ['-u', mountpoint], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`fusermount -u ${mountpoint}: ${r.stderr}`);
+      }
+      await exited;
+    },
+  };
+}
+
+/** Runs a shell command (bash -c) and returns stdout; throws with stderr on a non-zero exit. */
+export function sh(command: string, cwd?: string): string {
+  const r = spawnSync('bash', ['-c', command], { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`\`${command}\` exited ${r.status}: ${r.stderr}${r.stdout.slice(0, 2000)}`);
+  return r.stdout;
+}
+
+/** Like sh, but returns the exit status and stderr instead of throwing. */
+export function shStatus(command: string, cwd?: string): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync('bash', ['-c', command], { cwd, encoding: 'utf8' });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}

@@ -47,7 +47,8 @@ interface RequestParams {
   content?: Buffer | string;
   stream?: Readable;
   mime?: string;
-  successStatuses: number[];
+  /** Absent: every status resolves and the caller checks it. */
+  successStatuses?: number[];
   xmlResponse?: boolean;
   customResponse?: boolean;
   disabledMD5?: boolean;
@@ -342,19 +343,17 @@ class OssStore implements ObjectStore {
     }
   }
 
-  /** One GET attempt; the caller owns retries and the response stream. */
-  private rawGet(key: string, range: ByteRange | undefined, ifMatch: string | undefined): Promise<RequestResult> {
+  /**
+   * One GET attempt; the caller owns retries and the response stream. The status is checked here
+   * rather than by ali-oss, which discards a streamed error body and with it the OSS error code.
+   */
+  private async rawGet(key: string, range: ByteRange | undefined, ifMatch: string | undefined): Promise<RequestResult> {
     const headers: Record<string, string> = {};
     if (range) headers.Range = `bytes=${range.start}-${range.end ?? ''}`;
     if (ifMatch) headers['If-Match'] = ifMatch;
-    return this.client.request({
-      method: 'GET',
-      bucket: this.bucket,
-      object: key,
-      headers,
-      customResponse: true,
-      successStatuses: [200, 206],
-    });
+    const r = await this.client.request({ method: 'GET', bucket: this.bucket, object: key, headers, customResponse: true });
+    if (r.status === 200 || r.status === 206) return r;
+    throw await errorFromBody(r);
   }
 
   private copySource(source: string): string {
@@ -420,6 +419,16 @@ function asArray(v: any): any[] {
 }
 
 /** Element text only: quotes stay as they are (an ETag is quoted), as OSS's own SDKs send them. */
+/** The error a streamed response carries in its XML body, shaped like the ones ali-oss throws. */
+async function errorFromBody(r: RequestResult): Promise<Error> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of r.res) chunks.push(chunk as Buffer);
+  const xml = Buffer.concat(chunks).toString('utf8');
+  const code = /<Code>([^<]*)<\/Code>/.exec(xml)?.[1] ?? (r.status === 404 ? 'NoSuchKey' : r.status === 412 ? 'PreconditionFailed' : 'UnknownError');
+  const message = /<Message>([^<]*)<\/Message>/.exec(xml)?.[1] ?? `HTTP ${r.status}`;
+  return Object.assign(new Error(message), { name: `${code}Error`, code, status: r.status });
+}
+
 function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

@@ -297,6 +297,40 @@ describe('copy, updateMeta, rewrap', () => {
   });
 });
 
+describe('faults', () => {
+  it('a multipart put whose part keeps failing is aborted: the error propagates, no upload is left, the old version stays', async () => {
+    const bucket = small();
+    const before = randomBytes(1000);
+    await bucket.put('fail/x', before);
+    h.server.faults.failNext(1000, { status: 500, method: 'PUT', path: 'fail/x' });
+    try {
+      await expect(bucket.put('fail/x', randomBytes(4 * PART))).rejects.toMatchObject({ errno: 'EIO' });
+    } finally {
+      h.server.faults.clear();
+    }
+    expect(await h.store.listMultipartUploads('fail/')).toEqual([]);
+    expect((await getAll(bucket, 'fail/x')).equals(before)).toBe(true);
+  });
+
+  it('decryption carries on across a GET reset mid-body (the body resumes at the byte it stopped)', async () => {
+    const bucket = bucketA();
+    const data = randomBytes(1024 * 1024 + 5);
+    await bucket.put('reset/x', data);
+    const cut = () => h.server.faults.resetResponseAfter(100_003, { method: 'GET', path: 'reset/x', count: 2 });
+    try {
+      cut();
+      expect((await getAll(bucket, 'reset/x')).equals(data)).toBe(true);
+      const reader = await bucket.openReader('reset/x');
+      cut();
+      expect((await reader.read(99_999, 300_000)).equals(data.subarray(99_999, 399_999))).toBe(true);
+      cut();
+      expect((await readAll(reader.stream(7, 800_000))).equals(data.subarray(7, 800_000))).toBe(true);
+    } finally {
+      h.server.faults.clear();
+    }
+  });
+});
+
 describe('listing and deleting', () => {
   it('list passes through with delimiter and pages; deleteMany removes all', async () => {
     const bucket = bucketA();

@@ -19,7 +19,7 @@ export interface Harness {
   credentials: { accessKeyId: string; accessKeySecret: string };
   store: ObjectStore;
   /** Another store on the same bucket, with its own retry policy. */
-  storeWith(o: { retry?: Partial<RetryPolicy>; timeoutMs?: number }): ObjectStore;
+  storeWith(o: { retry?: Partial<RetryPolicy>; timeoutMs?: number; endpoint?: string }): ObjectStore;
   close(): Promise<void>;
 }
 
@@ -29,8 +29,8 @@ export async function startHarness(bucket = 'test-bucket'): Promise<Harness> {
   const credentials = { accessKeyId: 'STOREKEY', accessKeySecret: randomBytes(16).toString('hex') };
   const server = await startServer({ dir, port: 0, credentials: [credentials] });
   await new OSS({ ...credentials, endpoint: server.url, bucket }).putBucket(bucket);
-  const storeWith = (o: { retry?: Partial<RetryPolicy>; timeoutMs?: number }): ObjectStore =>
-    createOssStore({ endpoint: server.url, bucket, ...credentials, retry: { ...FAST_RETRY, ...o.retry }, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+  const storeWith = (o: { retry?: Partial<RetryPolicy>; timeoutMs?: number; endpoint?: string }): ObjectStore =>
+    createOssStore({ endpoint: o.endpoint ?? server.url, bucket, ...credentials, retry: { ...FAST_RETRY, ...o.retry }, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
   return {
     server,
     bucket,
@@ -48,4 +48,39 @@ export async function readAll(body: AsyncIterable<unknown>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/**
+ * A TCP relay in front of the server that records every HTTP request line passing through, so a
+ * test can count what the client really sent (retries included) without touching either side.
+ */
+export async function requestRecorder(target: Server): Promise<{ url: string; lines: string[]; close(): Promise<void> }> {
+  const lines: string[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+  const { createServer, connect } = await import('node:net');
+  const relay = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk: Buffer) => {
+      for (const m of chunk.toString('latin1').matchAll(/(?:^|\r\n)((?:GET|HEAD|PUT|POST|DELETE) \S+) HTTP\/1\.1\r\n/g)) lines.push(m[1]!);
+    });
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const { port } = relay.address() as import('node:net').AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    lines,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        relay.close(() => resolve());
+      }),
+  };
 }

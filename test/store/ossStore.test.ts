@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Readable } from 'node:stream';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FsError } from '../../src/errors.js';
+import { createOssStore } from '../../src/store/index.js';
+import type { ObjectStore, UploadedPart } from '../../src/store/ObjectStore.js';
+import { FAST_RETRY, readAll, requestRecorder, startHarness, type Harness } from './harness.js';
+
+let h: Harness;
+let recorder: Awaited<ReturnType<typeof requestRecorder>>;
+/** The store seen through the recorder, so tests can count the requests it really sent. */
+let store: ObjectStore;
+
+beforeAll(async () => {
+  h = await startHarness('store-test');
+  recorder = await requestRecorder(h.server);
+  store = h.storeWith({ endpoint: recorder.url });
+});
+afterAll(async () => {
+  await recorder?.close();
+  await h?.close();
+});
+afterEach(() => {
+  h.server.faults.clear();
+  recorder.lines.length = 0;
+});
+
+const sent = (pattern: RegExp): string[] => recorder.lines.filter((l) => pattern.test(l));
+
+describe('objects', () => {
+  it('put, head, get (whole and ranged), copy, delete', async () => {
+    const data = randomBytes(10_000);
+    const { etag } = await store.put('obj/a', data, { meta: { 'my-note': 'hi' }, contentType: 'text/x-test' });
+    const head = await store.head('obj/a');
+    expect(head).toMatchObject({ key: 'obj/a', size: 10_000, etag, meta: { 'my-note': 'hi' }, contentType: 'text/x-test' });
+
+    const whole = await store.get('obj/a');
+    expect(whole.start).toBe(0);
+    expect((await readAll(whole.body)).equals(data)).toBe(true);
+    const part = await store.get('obj/a', { range: { start: 100, end: 199 } });
+    expect(part.start).toBe(100);
+    expect(part.head.size).toBe(10_000);
+    expect((await readAll(part.body)).equals(data.subarray(100, 200))).toBe(true);
+    const tail = await store.get('obj/a', { range: { start: 9_990 } });
+    expect((await readAll(tail.body)).equals(data.subarray(9_990))).toBe(true);
+
+    await store.copy('obj/a', 'obj/b');
+    expect((await store.head('obj/b')).meta).toEqual({ 'my-note': 'hi' });
+    await store.copy('obj/a', 'obj/c', { meta: { other: 'x' } });
+    expect((await store.head('obj/c')).meta).toEqual({ other: 'x' });
+    expect((await readAll((await store.get('obj/c')).body)).equals(data)).toBe(true);
+
+    await store.delete('obj/a');
+    await expect(store.head('obj/a')).rejects.toMatchObject({ errno: 'ENOENT' });
+  });
+
+  it('a stream body with a content length', async () => {
+    const data = randomBytes(300_000);
+    await store.put('obj/stream', Readable.from([data.subarray(0, 1000), data.subarray(1000)]), { meta: {}, contentLength: data.length });
+    expect((await readAll((await store.get('obj/stream')).body)).equals(data)).toBe(true);
+  });
+
+  it('errors map to errnos with a message naming bucket, key and OSS code', async () => {
+    const err = await store.get('obj/missing').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FsError);
+    expect(err).toMatchObject({ errno: 'ENOENT' });
+    expect((err as Error).message).toContain('store-test/obj/missing');
+    expect((err as Error).message).toContain('NoSuchKey');
+
+    await store.put('obj/etag', Buffer.from('x'), { meta: {} });
+    await expect(store.get('obj/etag', { ifMatch: '"0000"' })).rejects.toMatchObject({ errno: 'ESTALE' });
+    // Like OSS, a range past the end is ignored and the whole object served: `start` says so.
+    expect((await store.get('obj/etag', { range: { start: 50 } })).start).toBe(0);
+
+    const wrongSecret = createOssStore({ endpoint: h.server.url, bucket: h.bucket, accessKeyId: h.credentials.accessKeyId, accessKeySecret: 'nope', retry: FAST_RETRY });
+    await expect(wrongSecret.head('obj/etag')).rejects.toMatchObject({ errno: 'EACCES' });
+  });
+
+  it('list pages with `after` and splits on the delimiter', async () => {
+    const keys = ['ls/a', 'ls/b', 'ls/c', 'ls/d/1', 'ls/d/2', 'ls/e'];
+    await Promise.all(keys.map((k) => store.put(k, Buffer.from(k), { meta: {} })));
+    const flat: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await store.list('ls/', { maxKeys: 2, ...(after ? { after } : {}) });
+      expect(page.objects.length).toBeLessThanOrEqual(2);
+      flat.push(...page.objects.map((o) => o.key));
+      after = page.next;
+    } while (after);
+    expect(flat).toEqual(keys);
+
+    const seen: string[] = [];
+    after = undefined;
+    do {
+      const page = await store.list('ls/', { delimiter: '/', maxKeys: 2, ...(after ? { after } : {}) });
+      seen.push(...page.objects.map((o) => o.key), ...page.prefixes);
+      after = page.next;
+    } while (after);
+    expect(seen.sort()).toEqual(['ls/a', 'ls/b', 'ls/c', 'ls/d/', 'ls/e']);
+
+    await store.deleteMany(keys);
+    expect((await store.list('ls/')).objects).toEqual([]);
+  });
+});
+
+describe('retries', () => {
+  it('N×503 then success: the request goes through after N+1 tries', async () => {
+    await store.put('rt/x', Buffer.from('data'), { meta: {} });
+    recorder.lines.length = 0;
+    h.server.faults.failNext(3, { status: 503, method: 'HEAD', path: 'rt/x' });
+    expect((await store.head('rt/x')).size).toBe(4);
+    expect(sent(/^HEAD .*rt\/x/)).toHaveLength(4);
+  });
+
+  it('throttling (429) is retried too', async () => {
+    h.server.faults.failNext(2, { status: 429, method: 'PUT', path: 'rt/throttled' });
+    await store.put('rt/throttled', Buffer.from('x'), { meta: {} });
+    expect(sent(/^PUT .*rt\/throttled/)).toHaveLength(3);
+  });
+
+  it('a 404 is not retried', async () => {
+    await expect(store.head('rt/none')).rejects.toMatchObject({ errno: 'ENOENT' });
+    expect(sent(/^HEAD .*rt\/none/)).toHaveLength(1);
+  });
+
+  it('retries are bounded: a server that keeps failing gives EIO after `attempts` tries', async () => {
+    h.server.faults.failNext(100, { status: 500, method: 'GET', path: 'rt/dead' });
+    const err = await store.get('rt/dead').catch((e: unknown) => e);
+    expect(err).toMatchObject({ errno: 'EIO' });
+    expect((err as Error).message).toContain('InternalError');
+    expect(sent(/^GET .*rt\/dead/)).toHaveLength(FAST_RETRY.attempts);
+  });
+
+  it('connection refused is retried, then EIO', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const dead = createOssStore({ endpoint: `http://127.0.0.1:${port}`, bucket: 'dead-bucket', accessKeyId: 'a', accessKeySecret: 'b', retry: { ...FAST_RETRY, attempts: 3 } });
+    await expect(dead.head('k')).rejects.toMatchObject({ errno: 'EIO' });
+  });
+
+  it('a GET reset mid-body resumes from the byte where it stopped and returns exact bytes', async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 123);
+    await store.put('rt/big', data, { meta: {} });
+    recorder.lines.length = 0;
+    h.server.faults.resetResponseAfter(700_001, { method: 'GET', path: 'rt/big', count: 2 });
+    const got = await readAll((await store.get('rt/big')).body);
+    expect(got.equals(data)).toBe(true);
+    // One initial GET and two resumes (each resume was itself cut once more).
+    expect(sent(/^GET .*rt\/big/)).toHaveLength(3);
+
+    recorder.lines.length = 0;
+    h.server.faults.resetResponseAfter(1000, { method: 'GET', path: 'rt/big' });
+    const ranged = await store.get('rt/big', { range: { start: 5000, end: 1_500_000 } });
+    expect((await readAll(ranged.body)).equals(data.subarray(5000, 1_500_001))).toBe(true);
+    expect(sent(/^GET .*rt\/big/)).toHaveLength(2);
+  });
+
+  it('a resume finds the object changed: ESTALE on the body, never mixed versions', async () => {
+    const data = randomBytes(1024 * 1024);
+    await store.put('rt/changing', data, { meta: {} });
+    h.server.faults.resetResponseAfter(100_000, { method: 'GET', path: 'rt/changing' });
+    h.server.faults.addLatency(200, { method: 'GET', path: 'rt/changing', count: 2 });
+    const r = await store.get('rt/changing');
+    await store.put('rt/changing', randomBytes(1024 * 1024), { meta: {} });
+    await expect(readAll(r.body)).rejects.toMatchObject({ errno: 'ESTALE' });
+  });
+
+  it('a multipart part failing once is retried alone', async () => {
+    const uploadId = await store.initiateMultipart('rt/mp', { meta: { a: 'b' } });
+    const bodies = [randomBytes(102_400), randomBytes(102_400), randomBytes(5)];
+    recorder.lines.length = 0;
+    h.server.faults.failNext(1, { status: 503, method: 'PUT', path: 'rt/mp' });
+    const parts: UploadedPart[] = await Promise.all(bodies.map((b, i) => store.uploadPart('rt/mp', uploadId, i + 1, b)));
+    const partRequests = sent(/^PUT .*rt\/mp\?/);
+    expect(partRequests).toHaveLength(4);
+    const numbers = partRequests.map((l) => /partNumber=(\d+)/.exec(l)![1]);
+    expect(new Set(numbers).size).toBe(3);
+    await store.completeMultipart('rt/mp', uploadId, parts);
+    expect((await readAll((await store.get('rt/mp')).body)).equals(Buffer.concat(bodies))).toBe(true);
+    expect(await store.listMultipartUploads('rt/')).toEqual([]);
+  });
+
+  it('UploadPartCopy copies ranges and honours the source If-Match', async () => {
+    const data = randomBytes(250_000);
+    const { etag } = await store.put('rt/src', data, { meta: {} });
+    const uploadId = await store.initiateMultipart('rt/dst', { meta: { c: 'd' } });
+    const p1 = await store.uploadPartCopy('rt/dst', uploadId, 1, 'rt/src', { start: 0, end: 199_999 }, { ifMatch: etag });
+    const p2 = await store.uploadPartCopy('rt/dst', uploadId, 2, 'rt/src', { start: 200_000, end: 249_999 });
+    await expect(store.uploadPartCopy('rt/dst', uploadId, 3, 'rt/src', { start: 0, end: 9 }, { ifMatch: '"ffff"' })).rejects.toMatchObject({
+      errno: 'ESTALE',
+    });
+    expect((await store.listMultipartUploads('rt/')).map((u) => u.uploadId)).toEqual([uploadId]);
+    await store.completeMultipart('rt/dst', uploadId, [p2, p1]);
+    expect((await readAll((await store.get('rt/dst')).body)).equals(data)).toBe(true);
+    expect((await store.head('rt/dst')).meta).toEqual({ c: 'd' });
+  });
+
+  it('abortMultipart removes the upload; a missing upload is ENOENT', async () => {
+    const uploadId = await store.initiateMultipart('rt/gone', { meta: {} });
+    await store.abortMultipart('rt/gone', uploadId);
+    expect(await store.listMultipartUploads('rt/gone')).toEqual([]);
+    await expect(store.uploadPart('rt/gone', uploadId, 1, Buffer.from('x'))).rejects.toMatchObject({ errno: 'ENOENT' });
+  });
+});

@@ -9,7 +9,7 @@ export interface KmsCredential {
 }
 
 export interface KmsEndpoint {
-  /** Whether a request is a KMS RPC call (POST/GET `/` with an Action) rather than an OSS one. */
+  /** Whether a request is a KMS RPC call (to `/`, with an Action or as a form POST) rather than an OSS one. */
   matches(req: IncomingMessage): boolean;
   /** Answers one request; never rejects (failures are KMS-style JSON errors). */
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
@@ -116,7 +116,10 @@ export function createKmsEndpoint(o: { dir: string; credentials: KmsCredential[]
   return {
     matches(req) {
       const url = new URL(req.url ?? '/', 'http://kms');
-      return url.pathname === '/' && (url.searchParams.has('Action') || req.headers['x-acs-action'] !== undefined);
+      if (url.pathname !== '/') return false;
+      // OSS never POSTs a urlencoded form to `/`; RPC clients may send every parameter that way.
+      const form = req.method === 'POST' && String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+      return url.searchParams.has('Action') || req.headers['x-acs-action'] !== undefined || form;
     },
 
     async handle(req, res) {

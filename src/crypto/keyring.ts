@@ -33,8 +33,9 @@ export class Keyring {
     let dataKey: DataKey;
     let wrapped: WrappedDataKey;
     if (writer.generate) {
-      ({ dataKey, ...wrapped } = await writer.generate());
-      checkedDataKey(dataKey.key, dataKey.iv, '');
+      const generated = await writer.generate();
+      ({ dataKey, ...wrapped } = generated);
+      dataKey = checkedDataKey(dataKey.key, dataKey.iv, '');
     } else {
       dataKey = newDataKey();
       wrapped = await writer.wrap(dataKey);

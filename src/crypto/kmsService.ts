@@ -35,6 +35,9 @@ export class KmsService {
         regionId: connection.region ?? 'cn-hangzhou',
         accessKeyId: connection.accessKeyId,
         accessKeySecret: connection.accessKeySecret,
+        // A read must fail rather than hang a FUSE request when KMS does not answer.
+        connectTimeout: 5_000,
+        readTimeout: 15_000,
         ...(connection.securityToken === undefined ? {} : { securityToken: connection.securityToken }),
       }),
     );
@@ -87,15 +90,19 @@ class MissingField extends Error {
   }
 }
 
-/** The tea client throws `{code: '<Code>Error', data: {Code, Message}}` for a service error, a Node error for a network one. */
+/**
+ * The tea client throws `{data: {Code, Message}}` for a service error and a Node error for a
+ * network one. The latter's message holds the request URL, whose query carries the Plaintext
+ * (a data key, base64) — so neither the raw error nor its message is kept: only the service's
+ * Code and Message, or the Node error code.
+ */
 function kmsFailure(action: string, objectKey: string, cause: unknown): CryptoError {
-  const err = cause as { code?: unknown; data?: { Code?: unknown; Message?: unknown }; message?: unknown };
+  const err = cause as { code?: unknown; data?: { Code?: unknown; Message?: unknown } } | undefined;
   const serviceCode = typeof err?.data?.Code === 'string' ? err.data.Code : undefined;
-  const code = serviceCode ?? (typeof err?.code === 'string' ? err.code : 'Unknown');
-  const detail = typeof err?.data?.Message === 'string' ? err.data.Message : typeof err?.message === 'string' ? err.message : '';
+  const code = serviceCode ?? (typeof err?.code === 'string' && /^[A-Za-z0-9_.]+$/.test(err.code) ? err.code : 'Unknown');
+  const detail = serviceCode !== undefined && typeof err?.data?.Message === 'string' ? ` (${err.data.Message})` : '';
   const where = objectKey === '' ? 'a new object' : describeObject(objectKey);
-  return new CryptoError('kms-failure', objectKey, `KMS ${action} failed for ${where}: ${code}${detail ? ` (${detail})` : ''}${hint(code)}`, {
-    cause,
+  return new CryptoError('kms-failure', objectKey, `KMS ${action} failed for ${where}: ${code}${detail}${hint(code)}`, {
     kmsCode: code,
   });
 }

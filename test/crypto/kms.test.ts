@@ -133,6 +133,23 @@ describe('KMS master key against the local KMS endpoint, through @alicloud/kms20
     expect(badSecret.message).not.toContain('wrong');
   });
 
+  it('an unreachable KMS gives kms-failure with the network code and leaks no request (its query holds the key)', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const deadEndpoint = `127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((resolve) => closed.close(resolve));
+    const { dataKey, envelope } = await new Keyring({ writer: key({ form: 'go' }) }).seal();
+    const rewrapper = new Keyring({ writer: key({ endpoint: deadEndpoint, form: 'go' }), readers: [key()] });
+    const err = await failure(rewrapper.rewrap(envelope, 'obj'));
+    expect(err.kind).toBe('kms-failure');
+    expect(err.kmsCode).toBe('ECONNREFUSED');
+    expect(err.message).toContain('check the KMS endpoint');
+    const everything = `${err.message} ${err.stack} ${JSON.stringify(err)} ${String(err.cause)}`;
+    for (const secret of [dataKey.key.toString('base64'), dataKey.iv.toString('base64'), 'Plaintext']) {
+      expect(everything).not.toContain(secret);
+    }
+  });
+
   it('a failed unwrap is not cached: the next open asks KMS again', async () => {
     const { envelope } = await new Keyring({ writer: key() }).seal();
     const reader = new Keyring({ readers: [key({ accessKeySecret: 'wrong' })] });

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import OSS from 'ali-oss';
+import { FsError } from '../errors.js';
 import type {
   ByteRange,
   GetOptions,
@@ -121,8 +122,14 @@ class OssStore implements ObjectStore {
       start,
       endExclusive,
       retry: this.retry,
-      reopen: async (offset) =>
-        (await this.rawGet(key, { start: offset, end: endExclusive - 1 }, etag)).res,
+      reopen: async (offset) => {
+        const r = await this.rawGet(key, { start: offset, end: endExclusive - 1 }, etag);
+        if (servedRange(r.headers)?.start !== offset) {
+          r.res.destroy();
+          throw new FsError('EIO', `GET ${this.bucket}/${key}: resuming at byte ${offset}, the server answered another range`);
+        }
+        return r.res;
+      },
       fail: (err) => toStoreError(err, 'GET', this.bucket, key),
     });
     return { head, start, body };

@@ -33,9 +33,9 @@ export class Keyring {
     let dataKey: DataKey;
     let wrapped: WrappedDataKey;
     if (writer.generate) {
-      const generated = await writer.generate();
-      ({ dataKey, ...wrapped } = generated);
-      dataKey = checkedDataKey(dataKey.key, dataKey.iv, '');
+      const { dataKey: generated, ...wrappedByService } = await writer.generate();
+      dataKey = checkedDataKey(generated.key, generated.iv, '');
+      wrapped = wrappedByService;
     } else {
       dataKey = newDataKey();
       wrapped = await writer.wrap(dataKey);

@@ -1,9 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FsError } from '../../src/errors.js';
-import { CryptoError, Keyring, envelopeMeta, readEnvelope, rsaMasterKey, type Envelope } from '../../src/crypto/index.js';
+import { CryptoError, Keyring, ctrAt, envelopeMeta, readEnvelope, rsaMasterKey, type Envelope } from '../../src/crypto/index.js';
 import { unpadPkcs1v15 } from '../../src/crypto/pkcs1.js';
-import { oss2Case, oss2Key, toMeta } from './vectors.js';
+import { fixtureKey, oss2Case, oss2Key, sdkFixtures, toMeta } from './vectors.js';
 
 const privateKey = (pair: string) => rsaMasterKey({ privateKeyPem: oss2Key(pair, 'private') });
 const vectorEnvelope = (name = 'put-1000-bytes') => readEnvelope(toMeta(oss2Case(name).headers), name)!;
@@ -104,6 +104,20 @@ describe('Keyring with RSA keys', () => {
     const onlyB = new Keyring({ readers: [rsaMasterKey({ privateKeyPem: oss2Key('rsa-key-b', 'private'), matdesc: { gen: '2' } })] });
     const dataKey = await onlyB.open(readEnvelope(envelopeMeta(rewrapped), 'x')!, 'x');
     expect(dataKey.key.toString('hex')).toBe(oss2Case('put-64-bytes-user-md5-length').cek_hex);
+  });
+});
+
+describe('Keyring rekey of a V1 object', () => {
+  it('rewrap turns a V1 envelope into a V2 one whose IV is the V1 counter block; the data still decrypts', async () => {
+    const f = sdkFixtures().find((x) => x.name === 'v1-rsa-1MiB-a')!;
+    const writer = rsaMasterKey({ publicKeyPem: oss2Key('rsa-key-a', 'public') });
+    const keyring = new Keyring({ writer, readers: [rsaMasterKey({ privateKeyPem: fixtureKey('private') })] });
+    const rewrapped = await keyring.rewrap(readEnvelope(f.meta, f.name)!, f.name);
+    const meta = envelopeMeta(rewrapped);
+    expect(Object.keys(meta).every((n) => n.startsWith('client-side-encryption-'))).toBe(true);
+    const dataKey = await new Keyring({ readers: [privateKey('rsa-key-a')] }).open(readEnvelope(meta, 'x')!, 'x');
+    expect(dataKey.iv.toString('hex')).toBe('00000000000000000000000000000008');
+    expect(ctrAt(dataKey, 0, f.ciphertext).equals(f.plaintext)).toBe(true);
   });
 });
 

@@ -79,7 +79,7 @@ export class Keyring {
         `no key for matdesc ${describeMatdesc(envelope.matdesc)} on ${describeObject(objectKey)} — pass --decrypt-key FILE:MATDESC`,
       );
     }
-    const able = candidates.filter((k) => k.unwraps(envelope.wrapAlg));
+    const able = candidates.filter((k) => (k.unwraps ? k.unwraps(envelope.wrapAlg) : k.wrapAlg === envelope.wrapAlg));
     if (able.length === 0) {
       throw new CryptoError(
         'no-key-for-matdesc',

@@ -112,6 +112,7 @@ function hint(code: string): string {
   if (code.startsWith('InvalidAccessKeyId') || code === 'IncorrectSignature' || code === 'SignatureDoesNotMatch') {
     return ' — check the access key id and secret';
   }
+  if (code === 'InvalidCiphertext') return ' — wrong KMS passphrase, or altered encryption headers';
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT') return ' — check the KMS endpoint';
   return '';
 }

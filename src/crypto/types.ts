@@ -46,8 +46,11 @@ export interface MasterKey {
   readonly canUnwrap: boolean;
   /** A stable, non-secret identity (SHA-256 of the public key, the KMS key id). */
   readonly id: string;
-  /** Whether this key can unwrap an envelope with that wrap algorithm (RSA keys read OAEP too). */
-  unwraps(wrapAlg: string): boolean;
+  /**
+   * Whether this key can unwrap an envelope with that wrap algorithm (our RSA keys read OAEP too).
+   * Without it, a key unwraps only its own `wrapAlg`.
+   */
+  unwraps?(wrapAlg: string): boolean;
   wrap(dataKey: DataKey): Promise<WrappedDataKey>;
   /**
    * Optional: make the data key at the key service rather than locally (oss2's KMS provider uses

@@ -12,7 +12,8 @@ export interface TestServer {
   server: RunningServer;
   dir: string;
   client(options?: Partial<OSS.Options>): OSS;
-  restart(): Promise<void>;
+  /** Stops the server, runs `meanwhile` (e.g. to edit its directory), starts it again on the same port. */
+  restart(meanwhile?: () => Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -32,8 +33,9 @@ export async function startTestServer(credentials: ServerCredentials[] = [CREDEN
         timeout: 120_000,
         ...options,
       } as OSS.Options),
-    restart: async () => {
+    restart: async (meanwhile) => {
       await t.server.stop();
+      await meanwhile?.();
       t.server = await startServer({ dir, credentials, port: t.server.port });
     },
     close: async () => {

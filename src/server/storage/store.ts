@@ -92,7 +92,8 @@ export class Store {
       if (isMissing(err)) return; // a bucket directory whose creation never completed
       throw err;
     }
-    const state: BucketState = { record, index: new KeyIndex(), dataOf: new Map() };
+    const dataOf = new Map<string, string>();
+    const entries: IndexEntry[] = [];
     const metaDir = this.layout.metaDir(name);
     const files: string[] = [];
     for (const shard of await listDir(metaDir)) {
@@ -100,17 +101,17 @@ export class Store {
     }
     await mapLimited(files, 32, async (file) => {
       const object = JSON.parse(await readFile(file, 'utf8')) as ObjectRecord;
-      state.index.set(indexEntry(object));
-      state.dataOf.set(object.key, object.data);
+      entries.push(indexEntry(object));
+      dataOf.set(object.key, object.data);
     });
-    const referenced = new Set(state.dataOf.values());
+    const referenced = new Set(dataOf.values());
     const dataDir = this.layout.dataDir(name);
     for (const shard of await listDir(dataDir)) {
       for (const file of await listDir(join(dataDir, shard))) {
         if (!referenced.has(file)) await rm(join(dataDir, shard, file), { force: true });
       }
     }
-    this.buckets.set(name, state);
+    this.buckets.set(name, { record, index: KeyIndex.of(entries), dataOf });
   }
 
   // ---- buckets ----

@@ -72,6 +72,7 @@ export async function uploadPartCopy(ctx: RequestContext): Promise<void> {
     const file = await receiveToFile(body, ctx.store.tmpDir);
     return ctx.multipart.putPart(ctx.bucket, target, number, file);
   });
+  ctx.res.setHeader('ETag', part.etag);
   sendXml(ctx, 'CopyPartResult', { LastModified: isoDate(part.lastModified), ETag: part.etag });
 }
 

@@ -82,7 +82,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     res.setHeader('Server', 'AliyunOSS');
     handle(req, res, requestId).catch((err: unknown) => {
       // A body that failed mid-way (client gone, injected reset) has no one left to answer.
-      if (req.socket.destroyed) return;
+      if (!req.socket || req.socket.destroyed) return;
       sendError(req, res, toOssError(err), requestId);
     });
   };

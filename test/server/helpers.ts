@@ -64,16 +64,20 @@ export interface RawRequest {
   chunks?: Buffer[];
 }
 
+/** Headers plus a V1 Authorization header, as ali-oss would compute it. */
+export function signV1(method: string, path: string, given: Record<string, string>, sign: NonNullable<RawRequest['sign']>): Record<string, string> {
+  const headers: Record<string, string> = { 'x-oss-date': new Date().toUTCString(), ...given };
+  const resource = sign.resource ?? decodeURIComponent(path);
+  const oss = Object.keys(headers).filter((h) => h.toLowerCase().startsWith('x-oss-'))
+    .map((h) => `${h.toLowerCase()}:${headers[h]!.trim()}`).sort();
+  const text = [method, headers['Content-MD5'] ?? '', headers['Content-Type'] ?? '', headers['x-oss-date'], ...oss, resource].join('\n');
+  headers.Authorization = `OSS ${sign.credentials.accessKeyId}:${createHmac('sha1', sign.credentials.accessKeySecret).update(text).digest('base64')}`;
+  return headers;
+}
+
 /** A request ali-oss cannot express: verbatim headers, bad signatures, chunked bodies. */
 export function rawRequest(server: RunningServer, r: RawRequest): Promise<RawResponse> {
-  const headers: Record<string, string> = { 'x-oss-date': new Date().toUTCString(), ...r.headers };
-  if (r.sign) {
-    const resource = r.sign.resource ?? decodeURIComponent(r.path);
-    const oss = Object.keys(headers).filter((h) => h.toLowerCase().startsWith('x-oss-'))
-      .map((h) => `${h.toLowerCase()}:${headers[h]!.trim()}`).sort();
-    const text = [r.method, headers['Content-MD5'] ?? '', headers['Content-Type'] ?? '', headers['x-oss-date'], ...oss, resource].join('\n');
-    headers.Authorization = `OSS ${r.sign.credentials.accessKeyId}:${createHmac('sha1', r.sign.credentials.accessKeySecret).update(text).digest('base64')}`;
-  }
+  const headers = r.sign ? signV1(r.method, r.path, r.headers ?? {}, r.sign) : { 'x-oss-date': new Date().toUTCString(), ...r.headers };
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: server.host, port: server.port, method: r.method, path: r.path, headers }, (res) => {
       const chunks: Buffer[] = [];

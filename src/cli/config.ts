@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { FsError } from '../errors.js';
+import { parseSize } from '../util/size.js';
 
 /**
  * The TOML config file: `default_profile = "NAME"` and `[profiles.NAME]` tables. A profile holds
@@ -111,13 +112,14 @@ export function pickProfile(config: ConfigFile, name: string | undefined): { nam
   return { name: chosen, profile };
 }
 
-/** `10G`, `512MiB`, `1000000` → bytes (binary multiples: caches are sized in memory-like units). */
-export function parseSize(value: string | number, what: string): number {
+/** A size as an integer of bytes or text like `512M`, `10G`. */
+function sizeSetting(value: unknown, what: string): number {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(String(value));
-  if (!m) throw new FsError('EINVAL', `${what}: "${value}" is not a size (e.g. 512M, 10G)`);
-  const power = ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
-  return Math.floor(Number(m[1]) * 1024 ** power);
+  try {
+    return parseSize(String(value));
+  } catch (err) {
+    throw new FsError('EINVAL', `${what}: ${(err as Error).message}`);
+  }
 }
 
 /** A matdesc given as JSON text or as a TOML table; values must be strings, as in the SDKs. */
@@ -177,7 +179,7 @@ function parseProfile(path: string, name: string, table: Record<string, unknown>
         break;
       }
       case 'cache_dir': profile.cacheDir = file(key); break;
-      case 'cache_size': profile.cacheSize = parseSize(table[key] as string | number, where(key)); break;
+      case 'cache_size': profile.cacheSize = sizeSetting(table[key], where(key)); break;
       case 'attr_ttl': {
         const ttl = table[key];
         if (typeof ttl !== 'number' || !(ttl >= 0)) throw new FsError('EINVAL', `${where(key)}: must be a number of seconds`);

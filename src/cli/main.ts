@@ -3,9 +3,10 @@ import { FsError } from '../errors.js';
 import mountCommand from './commands/mount.js';
 import serverCommand from './commands/server.js';
 import umountCommand from './commands/umount.js';
+import keygenCommand from './commands/keygen.js';
 
 /** Every subcommand; each file in ./commands exports one yargs CommandModule as default. */
-const commands: CommandModule<object, any>[] = [mountCommand, umountCommand, serverCommand];
+const commands: CommandModule<object, any>[] = [mountCommand, umountCommand, serverCommand, keygenCommand];
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
 export async function main(argv: string[]): Promise<void> {

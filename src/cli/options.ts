@@ -266,12 +266,15 @@ export function loadRsaKey(file: string, settings: Settings, matdesc = settings.
 }
 
 export function loadKmsKey(keyId: string, settings: Settings, matdesc = settings.matdesc): MasterKey {
-  const endpoint = settings.kmsEndpoint;
-  if (!endpoint) throw new UsageError(`--kms-key-id ${keyId}: no KMS endpoint — pass --kms-endpoint URL or --region`);
+  const url = settings.kmsEndpoint;
+  if (!url) throw new UsageError(`--kms-key-id ${keyId}: no KMS endpoint — pass --kms-endpoint URL or --region`);
   const credentials = requireCredentials(settings);
+  // The KMS client takes host[:port] and the protocol apart; users give one URL.
+  const m = /^(https?):\/\/([^/]+)\/?$/.exec(url);
   return kmsMasterKey({
     keyId,
-    endpoint,
+    endpoint: m ? (m[2] as string) : url,
+    protocol: m ? (m[1] as 'http' | 'https') : 'https',
     ...(settings.region ? { region: settings.region.replace(/^oss-/, '') } : {}),
     ...credentials,
     ...(matdesc ? { matdesc } : {}),

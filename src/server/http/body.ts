@@ -37,3 +37,9 @@ export async function readSmallBody(ctx: RequestContext, limit = 2 * 1024 * 1024
   checkMd5(expected, createHash('md5').update(body).digest());
   return body.toString('utf8');
 }
+
+/** Content-Length as a number; undefined for chunked bodies. */
+export function declaredLength(ctx: RequestContext): number | undefined {
+  const value = ctx.req.headers['content-length'];
+  return value === undefined ? undefined : Number(value);
+}

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { OssError, invalidArgument, malformedXml } from '../errors.js';
-import { checkMd5, expectedMd5, readSmallBody } from '../http/body.js';
+import { checkMd5, declaredLength, expectedMd5, readSmallBody } from '../http/body.js';
 import { param, sendEmpty, sendXml, type RequestContext } from '../http/context.js';
 import { objectHeadersOf } from '../http/objectHeaders.js';
 import { validateKey } from '../http/objectName.js';
@@ -46,11 +46,12 @@ export async function initiateMultipartUpload(ctx: RequestContext): Promise<void
 export async function uploadPart(ctx: RequestContext): Promise<void> {
   const number = partNumber(ctx);
   const target = await upload(ctx);
-  if (Number(ctx.req.headers['content-length'] ?? 0) > MAX_PART_SIZE) {
+  const declared = declaredLength(ctx);
+  if (declared !== undefined && declared > MAX_PART_SIZE) {
     throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.');
   }
   const expected = expectedMd5(ctx);
-  const file = await receiveToFile(ctx.body, ctx.store.tmpDir, (received) => checkMd5(expected, received.md5));
+  const file = await receiveToFile(ctx.body, ctx.store.tmpDir, declared, (received) => checkMd5(expected, received.md5));
   const part = await ctx.multipart.putPart(ctx.bucket, target, number, file);
   sendEmpty(ctx, 200, { ETag: part.etag, 'x-oss-hash-crc64ecma': part.crc64, 'Content-MD5': file.md5.toString('base64') });
 }
@@ -69,7 +70,7 @@ export async function uploadPartCopy(ctx: RequestContext): Promise<void> {
     const body = end < start
       ? (await handle.close(), Readable.from([]))
       : handle.createReadStream({ start, end, highWaterMark: STREAM_CHUNK });
-    const file = await receiveToFile(body, ctx.store.tmpDir);
+    const file = await receiveToFile(body, ctx.store.tmpDir, end - start + 1);
     return ctx.multipart.putPart(ctx.bucket, target, number, file);
   });
   ctx.res.setHeader('ETag', part.etag);

@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { OssError, invalidArgument, malformedXml } from '../errors.js';
-import { checkMd5, expectedMd5, readSmallBody } from '../http/body.js';
+import { checkMd5, declaredLength, expectedMd5, readSmallBody } from '../http/body.js';
 import { checkConditions } from '../http/conditions.js';
 import { param, sendEmpty, sendXml, type RequestContext } from '../http/context.js';
 import { objectHeadersOf, protectEncryptionMeta, writeObjectHeaders, httpDate } from '../http/objectHeaders.js';
@@ -23,11 +23,11 @@ export async function putObject(ctx: RequestContext): Promise<void> {
   ctx.store.bucketRecord(ctx.bucket);
   const headers = objectHeadersOf(ctx.req.headers);
   const expected = expectedMd5(ctx);
-  const declared = ctx.req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > MAX_PUT_SIZE) {
+  const declared = declaredLength(ctx);
+  if (declared !== undefined && declared > MAX_PUT_SIZE) {
     throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.');
   }
-  const file = await receiveToFile(ctx.body, ctx.store.tmpDir, (received) => checkMd5(expected, received.md5));
+  const file = await receiveToFile(ctx.body, ctx.store.tmpDir, declared, (received) => checkMd5(expected, received.md5));
   const record = await ctx.store.commit(ctx.bucket, {
     key: ctx.key,
     ...headers,

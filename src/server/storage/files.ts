@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Crc64 } from './crc64.js';
+import { createBodyHasher } from './bodyHasher.js';
 
 /** Big buffers: loopback moves ~1 GB/s and per-chunk overhead dominates below ~256 KiB. */
 export const STREAM_CHUNK = 1 << 20;
@@ -46,11 +46,11 @@ export interface ReceivedFile {
 export async function receiveToFile(
   source: Readable,
   tmpDir: string,
+  expectedSize: number | undefined,
   check?: (received: Omit<ReceivedFile, 'path'>) => void,
 ): Promise<ReceivedFile> {
   const path = join(tmpDir, uniqueName());
-  const md5 = createHash('md5');
-  const crc = new Crc64();
+  const hasher = createBodyHasher(expectedSize);
   let size = 0;
   try {
     const out = createWriteStream(path, { mode: 0o600, highWaterMark: STREAM_CHUNK });
@@ -58,10 +58,9 @@ export async function receiveToFile(
       source,
       async function* hash(chunks: AsyncIterable<Buffer>) {
         for await (const chunk of chunks) {
-          md5.update(chunk);
-          crc.update(chunk);
           size += chunk.length;
           yield chunk;
+          await hasher.update(chunk);
         }
       },
       out,
@@ -72,10 +71,11 @@ export async function receiveToFile(
     } finally {
       await handle.close();
     }
-    const received = { size, md5: md5.digest(), crc64: crc.digest() };
+    const received = { size, ...(await hasher.digest()) };
     check?.(received);
     return { path, ...received };
   } catch (err) {
+    hasher.abandon();
     await rm(path, { force: true });
     throw err;
   }

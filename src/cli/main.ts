@@ -4,9 +4,19 @@ import mountCommand from './commands/mount.js';
 import serverCommand from './commands/server.js';
 import umountCommand from './commands/umount.js';
 import keygenCommand from './commands/keygen.js';
+import lsCommand from './commands/ls.js';
+import catCommand from './commands/cat.js';
+import getCommand from './commands/get.js';
+import putCommand from './commands/put.js';
+import cpCommand from './commands/cp.js';
+import rmCommand from './commands/rm.js';
+import statCommand from './commands/stat.js';
+import verifyCommand from './commands/verify.js';
+import rekeyCommand from './commands/rekey.js';
+import uploadsCommand from './commands/uploads.js';
 
 /** Every subcommand; each file in ./commands exports one yargs CommandModule as default. */
-const commands: CommandModule<object, any>[] = [mountCommand, umountCommand, serverCommand, keygenCommand];
+const commands: CommandModule<object, any>[] = [mountCommand, umountCommand, serverCommand, keygenCommand, lsCommand, catCommand, getCommand, putCommand, cpCommand, rmCommand, statCommand, verifyCommand, rekeyCommand, uploadsCommand];
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
 export async function main(argv: string[]): Promise<void> {

@@ -259,13 +259,13 @@ function passphrase(settings: Settings): string | undefined {
 }
 
 /** An RSA key for writing (and reading if it is private) from a PEM file of either kind. */
-export function loadRsaKey(file: string, settings: Settings, matdesc = settings.matdesc): MasterKey {
+export function loadRsaKey(file: string, settings: Settings, matdesc: Record<string, string> | undefined): MasterKey {
   const pem = readKeyFile(file);
   if (!/PRIVATE KEY-----/.test(pem)) return rsaMasterKey({ publicKeyPem: pem, ...(matdesc ? { matdesc } : {}) });
   return rsaMasterKey({ privateKeyPem: readPrivateKey(file, settings), passphrase: passphrase(settings), ...(matdesc ? { matdesc } : {}) });
 }
 
-export function loadKmsKey(keyId: string, settings: Settings, matdesc = settings.matdesc): MasterKey {
+export function loadKmsKey(keyId: string, settings: Settings, matdesc: Record<string, string> | undefined): MasterKey {
   const url = settings.kmsEndpoint;
   if (!url) throw new UsageError(`--kms-key-id ${keyId}: no KMS endpoint — pass --kms-endpoint URL or --region`);
   const credentials = requireCredentials(settings);
@@ -289,7 +289,11 @@ export function loadMasterKeys(settings: Settings): { writer: MasterKey | undefi
   if (rsaFile && settings.kmsKeyId) {
     throw new UsageError('choose one master key: --rsa-key/--rsa-public-key or --kms-key-id, not both');
   }
-  const writer = settings.kmsKeyId ? loadKmsKey(settings.kmsKeyId, settings) : rsaFile ? loadRsaKey(rsaFile, settings) : undefined;
+  const writer = settings.kmsKeyId
+    ? loadKmsKey(settings.kmsKeyId, settings, settings.matdesc)
+    : rsaFile
+      ? loadRsaKey(rsaFile, settings, settings.matdesc)
+      : undefined;
   const readers = settings.decryptKeys.map(({ file, matdesc }) => {
     if (!/PRIVATE KEY-----/.test(readKeyFile(file))) {
       throw new UsageError(`--decrypt-key ${file} is a public key; reading needs the private key`);

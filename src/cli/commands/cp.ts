@@ -1,0 +1,3 @@
+import { transferCommand } from '../transferCommand.js';
+
+export default transferCommand('cp');

@@ -1,0 +1,61 @@
+import type { CommandModule } from 'yargs';
+import { FsError } from '../../errors.js';
+import { dirPrefix, listPages, objectError } from '../listing.js';
+import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings, withUsageErrors } from '../options.js';
+
+interface Args extends BucketArgs {
+  url: string;
+  long?: boolean;
+  recursive?: boolean;
+}
+
+/**
+ * Lists a prefix as a directory: names relative to it, sub-directories with a trailing '/'.
+ * Sizes are plaintext sizes (AES-CTR keeps the length), so no key is needed to list.
+ */
+const ls: CommandModule<object, Args> = {
+  command: 'ls <url>',
+  describe: 'list objects under oss://BUCKET[/PREFIX] (names, sizes; no key needed)',
+  builder: (y) =>
+    bucketOptions(y)
+      .positional('url', { type: 'string', demandOption: true, describe: 'oss://BUCKET[/PREFIX]' })
+      .option('long', { alias: 'l', type: 'boolean', describe: 'size, modification time, name' })
+      .option('recursive', { alias: 'r', type: 'boolean', describe: 'everything below, not just one level' })
+      .example('$0 ls -l oss://vault/scans/', 'one level, with sizes and dates')
+      .example('$0 ls -r oss://vault', 'every object in the bucket'),
+  handler: withUsageErrors(async (argv) => {
+    const loc = parseOssUrl(argv.url);
+    const store = openStore(resolveSettings(argv), loc.bucket);
+    const base = dirPrefix(loc.prefix);
+    const print = (name: string, size: number | undefined, modified: Date | undefined): void => {
+      if (!argv.long) return void process.stdout.write(`${name}\n`);
+      const sizeText = size === undefined ? 'DIR' : String(size);
+      const when = modified ? modified.toISOString().replace(/\.\d+Z$/, 'Z') : '';
+      process.stdout.write(`${sizeText.padStart(14)}  ${when.padEnd(20)}  ${name}\n`);
+    };
+    let any = false;
+    try {
+      for await (const page of listPages(store, base, argv.recursive ? undefined : '/')) {
+        for (const p of page.prefixes) {
+          any = true;
+          print(p.slice(base.length), undefined, undefined);
+        }
+        for (const o of page.objects) {
+          any = true;
+          // The directory's own marker is the directory, not an entry in it.
+          if (o.key === base) continue;
+          print(o.key.slice(base.length), o.key.endsWith('/') ? undefined : o.size, o.lastModified);
+        }
+      }
+      if (any || base === '') return;
+      // Not a directory: maybe a single object.
+      const head = await store.head(loc.prefix);
+      print(loc.prefix, head.size, head.lastModified);
+    } catch (err) {
+      if (err instanceof FsError && err.errno === 'ENOENT') throw new FsError('ENOENT', `${ossUrl(loc.bucket, loc.prefix)}: no such object or directory`);
+      throw objectError(err, loc.bucket, loc.prefix);
+    }
+  }),
+};
+
+export default ls;

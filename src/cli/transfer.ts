@@ -1,0 +1,315 @@
+import { randomBytes } from 'node:crypto';
+import { constants, createWriteStream, statSync, type Stats } from 'node:fs';
+import { chmod, mkdir, readdir, rename, stat, symlink, unlink, utimes } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FsError } from '../errors.js';
+import { encodePosixMeta } from '../secure/index.js';
+import { createLimiter } from '../util/limit.js';
+import { dirPrefix, listObjects, objectError } from './listing.js';
+import { isOssUrl, type OpenedBucket, openBucket, type OssLocation, ossUrl, parseOssUrl, type Settings, UsageError } from './options.js';
+import { createProgress, type Progress } from './progress.js';
+import { resumablePut } from './resumablePut.js';
+
+/**
+ * get / put / cp: copies between local files and objects (either way) and between objects.
+ * Names follow cp(1): a destination that is an existing directory, or ends with '/', receives the
+ * source under its own name; otherwise the destination is the new name. Trees need -r.
+ */
+
+export interface TransferOptions {
+  recursive: boolean;
+  /** Plaintext bytes per part for large uploads. */
+  partSize: number;
+  settings: Settings;
+}
+
+type Place = { kind: 'local'; path: string } | { kind: 'oss'; loc: OssLocation };
+
+/** One unit of work; directories carry their own mode/mtime so markers and local dirs match. */
+type Item =
+  | { kind: 'file'; from: string; to: string; size: number }
+  | { kind: 'dir'; from?: string; to: string };
+
+export type Direction = 'get' | 'put' | 'cp';
+
+export function placeOf(arg: string): Place {
+  return isOssUrl(arg) ? { kind: 'oss', loc: parseOssUrl(arg) } : { kind: 'local', path: arg };
+}
+
+/** Checks the two arguments suit the command; a usage error otherwise. */
+export function checkDirection(direction: Direction, src: string, dest: string): void {
+  const from = placeOf(src).kind;
+  const to = placeOf(dest).kind;
+  if (direction === 'get' && (from !== 'oss' || to !== 'local')) throw new UsageError('get copies oss://BUCKET/KEY to a local path');
+  if (direction === 'put' && (from !== 'local' || to !== 'oss')) throw new UsageError('put copies a local path to oss://BUCKET/KEY');
+  if (from === 'local' && to === 'local') throw new UsageError('one of SRC and DEST must be an oss:// url');
+}
+
+export async function transfer(src: string, dest: string, o: TransferOptions): Promise<void> {
+  const from = placeOf(src);
+  const to = placeOf(dest);
+  const opened = new Map<string, OpenedBucket>();
+  const open = (name: string): OpenedBucket => {
+    let b = opened.get(name);
+    if (!b) opened.set(name, (b = openBucket(o.settings, name)));
+    return b;
+  };
+  const items = from.kind === 'local' ? await planLocal(from.path, to, o.recursive) : await planOss(open(from.loc.bucket), from.loc, to, o.recursive);
+  const files = items.filter((i): i is Extract<Item, { kind: 'file' }> => i.kind === 'file');
+  const progress = createProgress({
+    label: files.length === 1 ? basename(files[0]!.from) : `${files.length} files`,
+    total: files.reduce((sum, f) => sum + f.size, 0),
+    unit: 'bytes',
+    quiet: o.settings.quiet,
+  });
+  const note = (m: string): void => {
+    if (!o.settings.quiet) process.stderr.write(`ossencfs: ${m}\n`);
+  };
+  // One file gets all --jobs as parallel parts; a tree spends them on files instead.
+  const partJobs = files.length === 1 ? o.settings.jobs : 1;
+  const step = makeStep(from, to, open, { ...o, partJobs, progress, note });
+  try {
+    // Directories first, so their files land in them; then files, --jobs at a time.
+    for (const item of items) if (item.kind === 'dir') await step(item);
+    const limit = createLimiter(o.settings.jobs);
+    const results = await Promise.allSettled(files.map((f) => limit(() => step(f))));
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failures.length === 1) throw failures[0]!.reason;
+    if (failures.length > 1) {
+      progress.stop();
+      for (const f of failures) process.stderr.write(`ossencfs: ${(f.reason as Error).message}\n`);
+      throw new FsError('EIO', `${failures.length} of ${files.length} files failed`);
+    }
+    // Directory times last: writing files into a directory moves its mtime.
+    if (to.kind === 'local') for (const item of items) if (item.kind === 'dir' && item.from) await applyDirTimes(open, from, item);
+  } finally {
+    progress.stop();
+  }
+}
+
+interface StepContext extends TransferOptions {
+  partJobs: number;
+  progress: Progress;
+  note(message: string): void;
+}
+
+function makeStep(from: Place, to: Place, open: (bucket: string) => OpenedBucket, c: StepContext): (item: Item) => Promise<void> {
+  if (from.kind === 'local' && to.kind === 'oss') {
+    const dest = open(to.loc.bucket);
+    return (item) => (item.kind === 'dir' ? putMarker(dest, to.loc.bucket, item) : uploadFile(dest, to.loc.bucket, item, c));
+  }
+  if (from.kind === 'oss' && to.kind === 'local') {
+    const source = open(from.loc.bucket);
+    return (item) => (item.kind === 'dir' ? mkdir(item.to, { recursive: true, mode: 0o700 }).then(() => undefined) : downloadFile(source, from.loc.bucket, item, c));
+  }
+  if (from.kind === 'oss' && to.kind === 'oss') {
+    const source = open(from.loc.bucket);
+    const dest = open(to.loc.bucket);
+    return (item) => copyObject(source, from.loc.bucket, dest, to.loc.bucket, { from: item.from ?? '', to: item.to }, c);
+  }
+  throw new UsageError('one of SRC and DEST must be an oss:// url');
+}
+
+// ---- planning ----
+
+async function planLocal(path: string, to: Place, recursive: boolean): Promise<Item[]> {
+  if (to.kind !== 'oss') throw new UsageError('one of SRC and DEST must be an oss:// url');
+  const info = await statOrFail(path);
+  const into = to.loc.prefix === '' || to.loc.prefix.endsWith('/');
+  const name = basename(resolve(path));
+  if (!info.isDirectory()) return [{ kind: 'file', from: path, to: into ? to.loc.prefix + name : to.loc.prefix, size: info.size }];
+  if (!recursive) throw new UsageError(`${path} is a directory — pass -r to copy a tree`);
+  const root = into ? `${to.loc.prefix}${name}/` : `${to.loc.prefix}/`;
+  const items: Item[] = [{ kind: 'dir', from: path, to: root }];
+  for (const entry of await readdir(path, { recursive: true, withFileTypes: true })) {
+    const full = join(entry.parentPath, entry.name);
+    const rel = relative(path, full).split(sep).join('/');
+    if (entry.isDirectory()) items.push({ kind: 'dir', from: full, to: `${root}${rel}/` });
+    else if (entry.isFile()) items.push({ kind: 'file', from: full, to: root + rel, size: (await stat(full)).size });
+    // Symlinks, sockets and devices have no object form the SDKs would understand.
+    else process.stderr.write(`ossencfs: skipping ${full} (not a regular file or directory)\n`);
+  }
+  return items;
+}
+
+async function planOss(source: OpenedBucket, loc: OssLocation, to: Place, recursive: boolean): Promise<Item[]> {
+  const url = ossUrl(loc.bucket, loc.prefix);
+  const base = dirPrefix(loc.prefix);
+  const isDir = loc.prefix === '' || loc.prefix.endsWith('/');
+  if (!recursive || !isDir) {
+    const head = isDir ? undefined : await source.store.head(loc.prefix).catch((err: unknown) => {
+      if (err instanceof FsError && err.errno === 'ENOENT') return undefined;
+      throw objectError(err, loc.bucket, loc.prefix);
+    });
+    if (head) return [{ kind: 'file', from: loc.prefix, to: fileDest(to, basename(loc.prefix)), size: head.size }];
+    const first = await source.bucket.list(base, { maxKeys: 1 });
+    if (first.objects.length === 0 && first.prefixes.length === 0) throw new FsError('ENOENT', `${url}: no such object`);
+    if (!recursive) throw new UsageError(`${url} is a directory — pass -r to copy a tree`);
+  }
+  const name = basename(base);
+  const root = treeDest(to, name);
+  const items: Item[] = [];
+  for await (const object of listObjects(source.bucket, base)) {
+    const rel = object.key.slice(base.length);
+    if (rel === '' || rel.endsWith('/')) items.push({ kind: 'dir', from: object.key, to: childDest(to, root, rel) });
+    else items.push({ kind: 'file', from: object.key, to: childDest(to, root, rel), size: object.size });
+  }
+  if (items.length === 0) throw new FsError('ENOENT', `${url}: no objects under it`);
+  return items;
+}
+
+/** Where a single source named `name` goes. */
+function fileDest(to: Place, name: string): string {
+  if (to.kind === 'oss') return to.loc.prefix === '' || to.loc.prefix.endsWith('/') ? to.loc.prefix + name : to.loc.prefix;
+  return to.path.endsWith('/') || isDirSync(to.path) ? join(to.path, name) : to.path;
+}
+
+/** The root a tree named `name` lands in (a key prefix ending in '/', or a local directory). */
+function treeDest(to: Place, name: string): string {
+  if (to.kind === 'oss') return to.loc.prefix === '' || to.loc.prefix.endsWith('/') ? `${to.loc.prefix}${name ? `${name}/` : ''}` : `${to.loc.prefix}/`;
+  return resolve(to.path.endsWith('/') || isDirSync(to.path) ? join(to.path, name) : to.path);
+}
+
+/** A key's place under the root; keys with `..` or absolute parts must not escape a local root. */
+function childDest(to: Place, root: string, rel: string): string {
+  if (to.kind === 'oss') return root + rel;
+  const path = resolve(root, rel);
+  if (path !== root && !path.startsWith(root + sep)) {
+    throw new FsError('EPERM', `refusing to write ${path}: object name ${JSON.stringify(rel)} points outside ${root}`);
+  }
+  return path;
+}
+
+function isDirSync(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function statOrFail(path: string): Promise<Stats> {
+  try {
+    return await stat(path);
+  } catch (err) {
+    throw new FsError('ENOENT', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+// ---- steps ----
+
+function posixMetaOf(info: Stats) {
+  return encodePosixMeta({ mode: info.mode, uid: info.uid, gid: info.gid, mtime: info.mtimeMs / 1000 });
+}
+
+async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: string; to: string }, c: StepContext): Promise<void> {
+  try {
+    const info = await stat(item.from);
+    const meta = posixMetaOf(info);
+    if (info.size > c.partSize) {
+      await resumablePut(dest.store, dest.keyring, item.to, item.from, {
+        checkpointDir: join(c.settings.cacheDir, 'checkpoints'),
+        endpoint: c.settings.endpoint ?? '',
+        bucket,
+        partSize: c.partSize,
+        concurrency: c.partJobs,
+        meta,
+        onProgress: (n) => c.progress.add(n),
+        onNote: c.note,
+      });
+    } else {
+      await dest.bucket.putFile(item.to, item.from, { meta });
+      c.progress.add(info.size);
+    }
+  } catch (err) {
+    if (err instanceof FsError && err.message.includes(item.from)) throw err;
+    const e = objectError(err, bucket, item.to);
+    throw new FsError(e.errno, `put ${item.from}: ${e.message}${largeHint(err)}`, { cause: err });
+  }
+}
+
+/** After a failed large upload the checkpoint stays; say how to use it. */
+function largeHint(err: unknown): string {
+  return err instanceof FsError && (err.errno === 'EIO' || err.errno === 'ETIMEDOUT') ? ' — run the same command again to resume' : '';
+}
+
+async function putMarker(dest: OpenedBucket, bucket: string, item: { from?: string; to: string }): Promise<void> {
+  const meta = item.from ? posixMetaOf(await stat(item.from)) : {};
+  await dest.bucket.put(item.to, Buffer.alloc(0), { meta }).catch((err: unknown) => {
+    throw objectError(err, bucket, item.to);
+  });
+}
+
+/**
+ * Into a private temporary file next to the destination, renamed into place only when the
+ * whole object decrypted (and its MD5 matched): a failed download never leaves a partial file
+ * under the real name. Files get the stored POSIX mode, or 0600 when the object has none.
+ */
+async function downloadFile(source: OpenedBucket, bucket: string, item: { from: string; to: string }, c: StepContext): Promise<void> {
+  const tmp = join(dirname(item.to), `.${basename(item.to)}.${randomBytes(6).toString('hex')}.part`);
+  try {
+    const head = await source.bucket.head(item.from);
+    await mkdir(dirname(item.to), { recursive: true, mode: 0o700 });
+    const body = await source.bucket.get(item.from);
+    const mode = head.posix.mode;
+    if (mode !== undefined && (mode & constants.S_IFMT) === constants.S_IFLNK) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      await unlink(item.to).catch(() => undefined);
+      await symlink(Buffer.concat(chunks).toString('utf8'), item.to);
+      return;
+    }
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        c.progress.add(chunk.length);
+        done(null, chunk);
+      },
+    });
+    await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+    if (mode !== undefined) await chmod(tmp, mode & 0o7777);
+    if (head.posix.mtime !== undefined) await utimes(tmp, head.posix.atime ?? head.posix.mtime, head.posix.mtime);
+    await rename(tmp, item.to);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    const e = objectError(err, bucket, item.from);
+    throw new FsError(e.errno, `get ${e.message}`, { cause: err });
+  }
+}
+
+/**
+ * Same bucket: a server-side copy that keeps ciphertext and envelope as they are. Across buckets
+ * the plaintext streams through and is encrypted again under the writer key.
+ */
+async function copyObject(
+  source: OpenedBucket,
+  sourceBucket: string,
+  dest: OpenedBucket,
+  destBucket: string,
+  item: { from: string; to: string },
+  c: StepContext,
+): Promise<void> {
+  try {
+    if (source === dest) {
+      await source.bucket.copy(item.from, item.to);
+      c.progress.add((await source.bucket.head(item.to)).size);
+      return;
+    }
+    const head = await source.bucket.head(item.from);
+    const body = await source.bucket.get(item.from);
+    await dest.bucket.put(item.to, body, { size: head.size, meta: head.meta, ...(head.contentType ? { contentType: head.contentType } : {}) });
+    c.progress.add(head.size);
+  } catch (err) {
+    const e = objectError(err, sourceBucket, item.from);
+    throw new FsError(e.errno, `cp ${e.message} → ${ossUrl(destBucket, item.to)}`, { cause: err });
+  }
+}
+
+async function applyDirTimes(open: (bucket: string) => OpenedBucket, from: Place, item: { from?: string; to: string }): Promise<void> {
+  if (from.kind !== 'oss' || !item.from || !item.from.endsWith('/')) return;
+  const head = await open(from.loc.bucket).bucket.head(item.from).catch(() => undefined);
+  const mode = head?.posix.mode;
+  if (mode !== undefined) await chmod(item.to, mode & 0o7777);
+  if (head?.posix.mtime !== undefined) await utimes(item.to, head.posix.mtime, head.posix.mtime);
+}

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -79,9 +79,4 @@ export async function receiveToFile(
     await rm(path, { force: true });
     throw err;
   }
-}
-
-/** A read stream over [start, end] inclusive of an immutable data file. */
-export function readRange(path: string, start: number, end: number): Readable {
-  return createReadStream(path, { start, end, highWaterMark: STREAM_CHUNK });
 }

@@ -38,10 +38,14 @@ export function fuseOperations(fs: Filesystem, log: Logger): Operations {
   /** For operations that answer (code, value?). */
   const call =
     <T>(op: string, path: string, work: () => Promise<T> | T, cb: (code: number, value?: T) => void): void => {
+      const started = performance.now();
       Promise.resolve()
         .then(work)
         .then(
-          (value) => cb(0, value),
+          (value) => {
+            log.debug(`${op} ${path} ok ${(performance.now() - started).toFixed(1)}ms`);
+            cb(0, value);
+          },
           (err: unknown) => cb(fail(op, path, err)),
         );
     };

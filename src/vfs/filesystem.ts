@@ -58,6 +58,9 @@ export class Filesystem {
   /** Open files by their current path; a rename moves the entry, an unlink drops it. */
   private readonly openByPath = new Map<string, OpenFile>();
   private readonly handles = new Map<number, OpenFile>();
+  /** Files whose last handle was released and whose final upload/cleanup is still running. FUSE
+   *  sends release after close(2) has returned, so the next open of the path must wait for it. */
+  private readonly closing = new Map<string, Promise<void>>();
   private readonly lookups = new Map<string, Promise<Lookup>>();
   private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
   private nextHandle = 1;
@@ -203,6 +206,7 @@ export class Filesystem {
 
   async create(path: string, mode: number): Promise<number> {
     this.checkWritable();
+    await this.closing.get(path);
     checkNewName(path);
     const now = Date.now();
     const attr = makeAttr('file', { mode, mtime: now / 1000 }, 0, now, this.options.owner);
@@ -214,6 +218,7 @@ export class Filesystem {
   }
 
   async open(path: string, flags: number): Promise<number> {
+    await this.closing.get(path);
     const writing = (flags & O_ACCMODE) !== constants.O_RDONLY || (flags & constants.O_TRUNC) !== 0;
     if (writing) this.checkWritable();
     let file = this.openByPath.get(path);
@@ -270,13 +275,22 @@ export class Filesystem {
     this.handles.delete(fh);
     if (--file.handles > 0) return;
     const path = file.path;
-    try {
-      if (file.isDirty) await file.flush();
-    } finally {
-      await file.close();
-      if (this.openByPath.get(path) === file) this.openByPath.delete(path);
-      if (!file.unlinked) this.meta.added(path, file.currentAttr());
-    }
+    const done = (async () => {
+      try {
+        if (file.isDirty) await file.flush();
+      } finally {
+        await file.close();
+        if (this.openByPath.get(path) === file) this.openByPath.delete(path);
+        if (!file.unlinked) this.meta.added(path, file.currentAttr());
+      }
+    })();
+    const entry: Promise<void> = done
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.closing.get(path) === entry) this.closing.delete(path);
+      });
+    this.closing.set(path, entry);
+    await done;
   }
 
   async truncate(path: string, size: number): Promise<void> {

@@ -137,6 +137,16 @@ describe('mount: files and directories', () => {
     expect(dt.mtime.toISOString()).toBe(new Date('2002-01-01T00:00:00').toISOString());
   });
 
+  it('utimens sets atime and mtime separately (cp -p, rsync, touch -m)', () => {
+    writeFileSync(join(m.mountpoint, 'times'), 'x');
+    sh(`touch -m -d '2003-03-03 03:03:03.250' ${m.mountpoint}/times && touch -a -d '2004-04-04 04:04:04' ${m.mountpoint}/times`);
+    const st = statSync(join(m.mountpoint, 'times'));
+    expect(st.mtime.toISOString()).toBe(new Date('2003-03-03T03:03:03.250').toISOString());
+    expect(st.atime.toISOString()).toBe(new Date('2004-04-04T04:04:04').toISOString());
+    sh(`cp -p ${m.mountpoint}/times ${m.mountpoint}/times-copy`);
+    expect(statSync(join(m.mountpoint, 'times-copy')).mtime.toISOString()).toBe(st.mtime.toISOString());
+  });
+
   it('statfs answers (df)', () => {
     expect(sh(`df -P ${m.mountpoint}`)).toMatch(/oss:\/\/test-bucket\/home/);
   });

@@ -79,15 +79,16 @@ describe('mount: keys, modes and foreign objects', () => {
   });
 
   it('a public key alone writes, but reads fail with EACCES (encrypt-only)', async () => {
-    const m = await mountBucket(local, { name: 'pub', keyArgs: ['--rsa-public-key', local.publicKeyFile] });
-    mounts.push(m);
-    writeFileSync(join(m.mountpoint, 'dropbox.txt'), 'write only');
-    const r = shStatus(`cat ${m.mountpoint}/dropbox.txt`);
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/Permission denied/);
-    // The private key reads what the encrypt-only mount wrote.
     const full = await mountBucket(local, { name: 'full' });
     mounts.push(full);
+    writeFileSync(join(full.mountpoint, 'secret.txt'), 'for the private key only');
+    const m = await mountBucket(local, { name: 'pub', keyArgs: ['--rsa-public-key', local.publicKeyFile] });
+    mounts.push(m);
+    const r = shStatus(`cat ${m.mountpoint}/secret.txt`);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/Permission denied/);
+    // What the encrypt-only mount writes, the private key reads.
+    writeFileSync(join(m.mountpoint, 'dropbox.txt'), 'write only');
     expect(readFileSync(join(full.mountpoint, 'dropbox.txt'), 'utf8')).toBe('write only');
   });
 });

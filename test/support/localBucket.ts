@@ -3,14 +3,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OSS from 'ali-oss';
-import { type RunningServer, startServer } from '../../src/server/index.js';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createOssStore } from '../../src/store/index.js';
 import type { ObjectStore } from '../../src/store/ObjectStore.js';
 
 /** A local OSS server with one bucket, its raw store, and a fresh RSA key pair on disk (0600). */
 export interface LocalBucket {
   dir: string;
-  server: RunningServer;
+  server: ServerProcess;
   bucket: string;
   store: ObjectStore;
   credentials: { accessKeyId: string; accessKeySecret: string };
@@ -21,11 +22,52 @@ export interface LocalBucket {
   close(): Promise<void>;
 }
 
+/** The server runs as its own process (`ossencfs server`): tests block their own thread with
+ *  spawnSync while the mount talks to it, and a real deployment never shares a thread with it either. */
+export interface ServerProcess {
+  url: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+const BIN = fileURLToPath(new URL('../../bin/ossencfs.js', import.meta.url));
+
+export async function startServerProcess(
+  dataDir: string,
+  credentials: { accessKeyId: string; accessKeySecret: string },
+  port = 0,
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [BIN, 'server', '--dir', dataDir, '--port', String(port)], {
+    env: { ...process.env, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      output += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(output);
+      if (m) resolve(m[1]!);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`server exited ${code}: ${output}`)));
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    url,
+    process: child,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 export async function startLocalBucket(bucket = 'test-bucket'): Promise<LocalBucket> {
   const dir = mkdtempSync(join(tmpdir(), 'ossencfs-test-'));
   const credentials = { accessKeyId: 'TESTKEY', accessKeySecret: randomBytes(16).toString('hex') };
   const dataDir = join(dir, 'server');
-  const server = await startServer({ dir: dataDir, port: 0, credentials: [credentials] });
+  const server = await startServerProcess(dataDir, credentials);
   await new OSS({ ...credentials, endpoint: server.url, bucket }).putBucket(bucket);
 
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

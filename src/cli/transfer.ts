@@ -224,7 +224,6 @@ async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: stri
       c.progress.add(info.size);
     }
   } catch (err) {
-    if (err instanceof FsError && err.message.includes(item.from)) throw err;
     const e = objectError(err, bucket, item.to);
     throw new FsError(e.errno, `put ${item.from}: ${e.message}${largeHint(err)}`, { cause: err });
   }

@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import OSS from 'ali-oss';
+import { type RunningServer, startServer } from '../../src/server/index.js';
+import { createOssStore } from '../../src/store/index.js';
+import type { ObjectStore } from '../../src/store/ObjectStore.js';
+
+/** The built CLI (`npx tsc -p .` first): the tests drive it exactly as a user would. */
+export const BIN = fileURLToPath(new URL('../../bin/ossencfs.js', import.meta.url));
+
+export interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A local OSS server (in this process) with bucket `vault`, a scratch dir and two RSA keys. */
+export interface CliWorld {
+  dir: string;
+  server: RunningServer;
+  store: ObjectStore;
+  env: Record<string, string>;
+  keyA: string;
+  keyB: string;
+  /** `--endpoint URL --rsa-key A` */
+  base: string[];
+  run(args: string[], options?: { env?: Record<string, string | undefined>; onSpawn?(child: ChildProcess): void }): Promise<Result>;
+  close(): Promise<void>;
+}
+
+export function writeKey(path: string): string {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  writeFileSync(`${path}.pub`, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644 });
+  return path;
+}
+
+/** Runs the CLI as a child without blocking this thread (the server lives in it). */
+export function runCli(args: string[], env: Record<string, string | undefined>, cwd: string, onSpawn?: (c: ChildProcess) => void): Promise<Result> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: env as NodeJS.ProcessEnv, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  onSpawn?.(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+export async function startWorld(): Promise<CliWorld> {
+  const dir = mkdtempSync(join(tmpdir(), 'ossencfs-cli-'));
+  const credentials = { accessKeyId: 'CLITEST', accessKeySecret: randomBytes(12).toString('hex') };
+  const server = await startServer({ dir: join(dir, 'server'), credentials: [credentials], port: 0 });
+  await new OSS({ ...credentials, endpoint: server.url, bucket: 'vault' }).putBucket('vault');
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: join(dir, 'home'),
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    XDG_CACHE_HOME: join(dir, 'cache'),
+    OSS_ACCESS_KEY_ID: credentials.accessKeyId,
+    OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret,
+  };
+  const keyA = writeKey(join(dir, 'a.pem'));
+  const keyB = writeKey(join(dir, 'b.pem'));
+  return {
+    dir: work,
+    server,
+    store: createOssStore({ endpoint: server.url, bucket: 'vault', ...credentials }),
+    env,
+    keyA,
+    keyB,
+    base: ['--endpoint', server.url, '--rsa-key', keyA],
+    run: (args, o = {}) => runCli(args, { ...env, ...o.env }, work, o.onSpawn),
+    close: async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliWorld, startWorld } from './harness.js';
+
+const VECTORS = '/work/shared/vectors/oss2-rsa';
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+let w: CliWorld;
+beforeAll(async () => {
+  w = await startWorld();
+});
+afterAll(async () => w?.close());
+
+describe('put / get / cat / cp round trips', () => {
+  // 1 MiB parts make 3 MiB + 5 a 4-part upload; 64 MiB goes with the default 8 MiB parts.
+  const cases: [string, number, string[]][] = [
+    ['0 B', 0, []],
+    ['1 B', 1, []],
+    ['100000 B single PUT', 100_000, []],
+    ['3 MiB + 5 multipart', 3 * 1024 * 1024 + 5, ['--part-size', '1M']],
+    ['64 MiB multipart', 64 * 1024 * 1024, []],
+  ];
+  for (const [name, size, extra] of cases) {
+    it(`${name}`, async () => {
+      const data = randomBytes(size);
+      const src = join(w.dir, `in-${size}`);
+      writeFileSync(src, data);
+      const put = await w.run(['put', src, `oss://vault/rt/${size}.bin`, ...w.base, ...extra]);
+      expect(put.stderr).toBe('');
+      expect(put.code).toBe(0);
+      // Stored encrypted: the body on the server is not the plaintext.
+      const stored = await w.store.head(`rt/${size}.bin`);
+      expect(stored.meta['client-side-encryption-key']).toBeDefined();
+      expect(stored.size).toBe(size);
+
+      const out = join(w.dir, `out-${size}`);
+      const get = await w.run(['get', `oss://vault/rt/${size}.bin`, out, ...w.base]);
+      expect(get.code).toBe(0);
+      expect(sha(readFileSync(out))).toBe(sha(data));
+
+      const cp = await w.run(['cp', `oss://vault/rt/${size}.bin`, `oss://vault/rt/copy-${size}.bin`, ...w.base]);
+      expect(cp.code).toBe(0);
+      const copied = await w.store.head(`rt/copy-${size}.bin`);
+      // Same bucket: the envelope travels with the ciphertext, nothing is re-encrypted.
+      expect(copied.meta['client-side-encryption-key']).toBe(stored.meta['client-side-encryption-key']);
+    });
+  }
+
+  it('cat writes the exact plaintext bytes', async () => {
+    const data = Buffer.from('line one\nline two\n');
+    writeFileSync(join(w.dir, 'note.txt'), data);
+    expect((await w.run(['put', join(w.dir, 'note.txt'), 'oss://vault/notes/', ...w.base])).code).toBe(0);
+    const cat = await w.run(['cat', 'oss://vault/notes/note.txt', ...w.base]);
+    expect(cat.code).toBe(0);
+    expect(cat.stdout).toBe(data.toString());
+  });
+});
+
+describe('-r trees', () => {
+  it('put -r, ls, get -r, rm -r', async () => {
+    const tree = join(w.dir, 'tree');
+    mkdirSync(join(tree, 'a', 'b'), { recursive: true });
+    mkdirSync(join(tree, 'empty'));
+    const files: Record<string, Buffer> = { 'top.txt': randomBytes(10), 'a/one.bin': randomBytes(5000), 'a/b/two.bin': randomBytes(200_000) };
+    for (const [rel, data] of Object.entries(files)) writeFileSync(join(tree, rel), data);
+    chmodSync(join(tree, 'a/one.bin'), 0o640);
+
+    const put = await w.run(['put', '-r', '-j', '3', tree, 'oss://vault/trees/', ...w.base]);
+    expect(put.code).toBe(0);
+
+    const ls = await w.run(['ls', 'oss://vault/trees/tree/', ...w.base]);
+    expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual(['a/', 'empty/', 'top.txt']);
+    const lsr = await w.run(['ls', '-r', '-l', 'oss://vault/trees/tree', ...w.base]);
+    expect(lsr.stdout).toMatch(/200000 .* a\/b\/two\.bin/);
+
+    const out = join(w.dir, 'tree-out');
+    const get = await w.run(['get', '-r', 'oss://vault/trees/tree', out, ...w.base]);
+    expect(get.code).toBe(0);
+    for (const [rel, data] of Object.entries(files)) expect(readFileSync(join(out, rel)).equals(data)).toBe(true);
+    expect(readdirSync(join(out, 'empty'))).toEqual([]);
+    expect(statSync(join(out, 'a/one.bin')).mode & 0o777).toBe(0o640);
+
+    const rmWithoutR = await w.run(['rm', 'oss://vault/trees/tree/', ...w.base]);
+    expect(rmWithoutR.code).toBe(2);
+    const rm = await w.run(['rm', '-r', 'oss://vault/trees/tree', ...w.base]);
+    expect(rm.code).toBe(0);
+    expect((await w.store.list('trees/')).objects).toEqual([]);
+  });
+});
+
+describe('objects written by the official SDK', () => {
+  it('get of an oss2 RSA vector object (headers as the SDK sent them)', async () => {
+    const c = JSON.parse(readFileSync(join(VECTORS, 'cases/put-1000-bytes.json'), 'utf8'));
+    const meta: Record<string, string> = {};
+    for (const [h, v] of Object.entries(c.headers as Record<string, string>)) meta[h.replace(/^x-oss-meta-/, '')] = v;
+    await w.store.put('sdk/put-1000-bytes', readFileSync(join(VECTORS, 'cases', c.ciphertext_file)), { meta });
+    const key = join(w.dir, 'vector-a.pem');
+    copyFileSync(join(VECTORS, 'keys/rsa-key-a.private.pem'), key);
+    chmodSync(key, 0o600);
+    const out = join(w.dir, 'vector.out');
+    const r = await w.run(['get', 'oss://vault/sdk/put-1000-bytes', out, '--endpoint', w.server.url, '--rsa-key', key]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(sha(readFileSync(out))).toBe(c.plaintext_sha256);
+
+    const stat = await w.run(['stat', 'oss://vault/sdk/put-1000-bytes', '--endpoint', w.server.url]);
+    expect(stat.stdout).toMatch(/wrap-alg\s+RSA\/NONE\/PKCS1Padding/);
+    expect(stat.stdout).toMatch(/plaintext-md5\s+absent/);
+    expect(stat.stdout).not.toContain(meta['client-side-encryption-key']);
+  });
+});
+
+describe('keys and exit codes', () => {
+  it('refuses a group-readable private key unless --insecure-key-perms', async () => {
+    const loose = join(w.dir, 'loose.pem');
+    copyFileSync(w.keyA, loose);
+    chmodSync(loose, 0o644);
+    writeFileSync(join(w.dir, 'k.txt'), 'k');
+    const refused = await w.run(['put', join(w.dir, 'k.txt'), 'oss://vault/k.txt', '--endpoint', w.server.url, '--rsa-key', loose]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`chmod 600 ${loose}`);
+    const allowed = await w.run(['put', join(w.dir, 'k.txt'), 'oss://vault/k.txt', '--endpoint', w.server.url, '--rsa-key', loose, '--insecure-key-perms']);
+    expect(allowed.code).toBe(0);
+  });
+
+  it('exit 2 for usage errors, 1 for failures, with one line naming the object', async () => {
+    expect((await w.run(['get', 'vault/x', 'y', ...w.base])).code).toBe(2);
+    expect((await w.run(['cat', 'oss://Bad_Bucket/x', ...w.base])).code).toBe(2);
+    expect((await w.run(['cat', ...w.base])).code).toBe(2);
+    expect((await w.run(['put', '--part-size', '1000', 'a', 'oss://vault/a', ...w.base])).code).toBe(2);
+    const missing = await w.run(['cat', 'oss://vault/no/such', ...w.base]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toContain('oss://vault/no/such');
+    const noKey = await w.run(['cat', 'oss://vault/k.txt', '--endpoint', w.server.url]);
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/no key given/);
+  });
+
+  it('a public key alone is encrypt-only: put works, get says what is missing', async () => {
+    writeFileSync(join(w.dir, 'pub.txt'), 'secret');
+    const pub = ['--endpoint', w.server.url, '--rsa-public-key', `${w.keyA}.pub`];
+    expect((await w.run(['put', join(w.dir, 'pub.txt'), 'oss://vault/pub.txt', ...pub])).code).toBe(0);
+    const get = await w.run(['cat', 'oss://vault/pub.txt', ...pub]);
+    expect(get.code).toBe(1);
+    expect(get.stderr).toMatch(/public key only.*oss:\/\/vault\/pub\.txt|oss:\/\/vault\/pub\.txt.*public key only/);
+    const read = await w.run(['cat', 'oss://vault/pub.txt', ...w.base]);
+    expect(read.stdout).toBe('secret');
+  });
+});

@@ -29,6 +29,6 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   npm ci --no-audit --no-fund
   echo "$want" >"$stamp"
 fi
-bash scripts/patch-fuse-native.sh
+node scripts/patch-fuse-native.mjs
 npm run build --silent
 echo "setup: ok"

@@ -8,6 +8,15 @@ import { errnoOf, fuseCode } from './errno.js';
 /** Failures that are part of normal operation (a lookup of a name that does not exist) log at debug. */
 const ROUTINE: ReadonlySet<Errno> = new Set<Errno>(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTSUP', 'EINVAL']);
 
+/** utimens times from our patched fuse-native (scripts/patch-fuse-native.mjs): ms, or a marker ≥ 2^63. */
+const UTIME_OMIT_MARK = 2 ** 63;
+export type TimeArg = number | 'now' | 'omit';
+
+export function decodeTime(value: number): TimeArg {
+  if (value < UTIME_OMIT_MARK) return value;
+  return value === UTIME_OMIT_MARK ? 'omit' : 'now';
+}
+
 function toStat(attr: Attr): Stat {
   return {
     mode: attr.mode,
@@ -82,7 +91,7 @@ export function fuseOperations(fs: Filesystem, log: Logger): Operations {
     chmod: (path, mode, cb) => call('chmod', path, () => fs.chmod(path, mode), noValue(cb)),
     chown: (path, uid, gid, cb) => call('chown', path, () => fs.chown(path, uid, gid), noValue(cb)),
     utimens: (path, atime, mtime, cb) =>
-      call('utimens', path, () => fs.utimens(path, Number(atime), Number(mtime)), noValue(cb)),
+      call('utimens', path, () => fs.utimens(path, decodeTime(Number(atime)), decodeTime(Number(mtime))), noValue(cb)),
     symlink: (target, path, cb) => call('symlink', path, () => fs.symlink(target, path), noValue(cb)),
     readlink: (path, cb) => call('readlink', path, () => fs.readlink(path), cb),
     // Object storage has no hard links, device nodes or FIFOs.

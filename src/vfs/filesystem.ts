@@ -396,8 +396,13 @@ export class Filesystem {
     return this.setAttr(path, (a) => ({ uid: keep(uid) ? a.uid : uid, gid: keep(gid) ? a.gid : gid }));
   }
 
-  utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    return this.setAttr(path, () => ({ atime: atimeMs, mtime: mtimeMs }));
+  /** Times in ms since the epoch; 'now' and 'omit' as utimensat(2)'s UTIME_NOW and UTIME_OMIT. */
+  utimens(path: string, atime: number | 'now' | 'omit', mtime: number | 'now' | 'omit'): Promise<void> {
+    const now = Date.now();
+    const pick = (t: number | 'now' | 'omit'): number | undefined => (t === 'omit' ? undefined : t === 'now' ? now : t);
+    const a = pick(atime);
+    const m = pick(mtime);
+    return this.setAttr(path, () => ({ ...(a === undefined ? {} : { atime: a }), ...(m === undefined ? {} : { mtime: m }) }));
   }
 
   /** Attributes live in the object's metadata: an open file takes them with its next upload,

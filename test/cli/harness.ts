@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OSS from 'ali-oss';
 import { type RunningServer, startServer } from '../../src/server/index.js';
+import { createKmsEndpoint } from '../../src/server/kms/index.js';
 import { createOssStore } from '../../src/store/index.js';
 import type { ObjectStore } from '../../src/store/ObjectStore.js';
 
@@ -26,6 +27,8 @@ export interface CliWorld {
   env: Record<string, string>;
   keyA: string;
   keyB: string;
+  /** A key of the local KMS the server also answers as. */
+  kmsKeyId: string;
   /** `--endpoint URL --rsa-key A` */
   base: string[];
   run(args: string[], options?: { env?: Record<string, string | undefined>; onSpawn?(child: ChildProcess): void }): Promise<Result>;
@@ -53,7 +56,9 @@ export function runCli(args: string[], env: Record<string, string | undefined>, 
 export async function startWorld(): Promise<CliWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'ossencfs-cli-'));
   const credentials = { accessKeyId: 'CLITEST', accessKeySecret: randomBytes(12).toString('hex') };
-  const server = await startServer({ dir: join(dir, 'server'), credentials: [credentials], port: 0 });
+  const kms = createKmsEndpoint({ dir: join(dir, 'kms'), credentials: [credentials] });
+  const kmsKeyId = await kms.createKey();
+  const server = await startServer({ dir: join(dir, 'server'), credentials: [credentials], port: 0, kms });
   await new OSS({ ...credentials, endpoint: server.url, bucket: 'vault' }).putBucket('vault');
   const work = join(dir, 'work');
   mkdirSync(work);
@@ -74,6 +79,7 @@ export async function startWorld(): Promise<CliWorld> {
     env,
     keyA,
     keyB,
+    kmsKeyId,
     base: ['--endpoint', server.url, '--rsa-key', keyA],
     run: (args, o = {}) => runCli(args, { ...env, ...o.env }, work, o.onSpawn),
     close: async () => {

@@ -68,6 +68,19 @@ describe('rekey', () => {
     expect(verifyA.stdout).toMatch(/FAIL oss:\/\/vault\/good\/one\.bin: no key for matdesc .*--decrypt-key/);
   });
 
+  it('moves objects on to a KMS key; verify with only the KMS key passes', async () => {
+    const kms = ['--kms-endpoint', w.server.url, '--region', 'cn-hangzhou'];
+    const fromB = ['--endpoint', w.server.url, '--rsa-key', w.keyB, '--matdesc', '{"key":"b"}'];
+    const r = await w.run(['rekey', 'oss://vault/good/', ...fromB, ...kms, '--new-kms-key-id', w.kmsKeyId]);
+    expect(r.stdout).toContain('rekeyed 2,');
+    expect(r.code).toBe(0);
+    const stat = await w.run(['stat', 'oss://vault/good/one.bin', '--endpoint', w.server.url]);
+    expect(stat.stdout).toMatch(/wrap-alg\s+KMS\/ALICLOUD/);
+    const verify = await w.run(['verify', 'oss://vault/good/', '--endpoint', w.server.url, ...kms, '--kms-key-id', w.kmsKeyId]);
+    expect(verify.stdout).toMatch(/3 ok .*0 failed/);
+    expect(verify.code).toBe(0);
+  });
+
   it('without a new key is a usage error', async () => {
     expect((await w.run(['rekey', 'oss://vault/good', ...w.base])).code).toBe(2);
   });

@@ -1,9 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { constants, createDecipheriv, createPrivateKey, privateDecrypt } from 'node:crypto';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { type Mounted, mountBucket, shStatus } from '../support/mounted.js';
+import { type Mounted, mountBucket, sh, shStatus } from '../support/mounted.js';
 
 const VECTORS = fileURLToPath(new URL('../../../shared/vectors/oss2-rsa', import.meta.url));
 
@@ -90,5 +91,54 @@ describe('mount: keys, modes and foreign objects', () => {
     // What the encrypt-only mount writes, the private key reads.
     writeFileSync(join(m.mountpoint, 'dropbox.txt'), 'write only');
     expect(readFileSync(join(full.mountpoint, 'dropbox.txt'), 'utf8')).toBe('write only');
+  });
+
+  it('what the mount writes is the official SDK format: headers, RSA PKCS#1 v1.5 wrap, AES-256-CTR body', async () => {
+    const m = await mountBucket(local, { name: 'format' });
+    mounts.push(m);
+    const plain = Buffer.from('x'.repeat(1000) + ' format check');
+    writeFileSync(join(m.mountpoint, 'format.bin'), plain);
+    const { head, body } = await local.store.get('format.bin');
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c as Buffer);
+    const ciphertext = Buffer.concat(chunks);
+    expect(ciphertext.equals(plain)).toBe(false);
+    expect(head.meta['client-side-encryption-cek-alg']).toBe('AES/CTR/NoPadding');
+    expect(head.meta['client-side-encryption-wrap-alg']).toBe('RSA/NONE/PKCS1Padding');
+    expect(head.meta['client-side-encryption-unencrypted-content-length']).toBe(String(plain.length));
+    // An independent reader, as FORMAT.md describes the SDKs: unwrap key and IV, CTR from the IV.
+    const key = createPrivateKey(readFileSync(local.keyFile));
+    const unwrap = (b64: string): Buffer => {
+      const block = privateDecrypt({ key, padding: constants.RSA_NO_PADDING }, Buffer.from(b64, 'base64'));
+      expect(block[0]).toBe(0);
+      expect(block[1]).toBe(2);
+      return block.subarray(block.indexOf(0, 2) + 1);
+    };
+    const cek = unwrap(head.meta['client-side-encryption-key']!);
+    const iv = unwrap(head.meta['client-side-encryption-start']!);
+    expect(cek.length).toBe(32);
+    expect(iv.subarray(8, 12)).toEqual(Buffer.alloc(4));
+    const decipher = createDecipheriv('aes-256-ctr', cek, iv);
+    expect(Buffer.concat([decipher.update(ciphertext), decipher.final()]).equals(plain)).toBe(true);
+  });
+
+  it('lists a directory of 2,500 entries, more than one LIST page (1,000 keys) holds', async () => {
+    const names = Array.from({ length: 2500 }, (_, i) => `e${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < names.length; i += 100) {
+      await Promise.all(names.slice(i, i + 100).map((n) => local.store.put(`big/${n}`, Buffer.alloc(0), { meta: {} })));
+    }
+    const m = await mountBucket(local, { name: 'bigdir', args: ['--allow-plaintext'] });
+    mounts.push(m);
+    expect(readdirSync(join(m.mountpoint, 'big')).sort()).toEqual(names);
+  });
+
+  it('extended attributes are not stored: setxattr fails with ENOTSUP, listxattr is empty', async () => {
+    const m = await mountBucket(local, { name: 'xattr' });
+    mounts.push(m);
+    writeFileSync(join(m.mountpoint, 'x.txt'), 'x');
+    const r = shStatus(`python3 -c "import os; os.setxattr('${m.mountpoint}/x.txt', 'user.k', b'v')"`);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/Operation not supported/);
+    expect(sh(`python3 -c "import os; print(os.listxattr('${m.mountpoint}/x.txt'))"`).trim()).toBe('[]');
   });
 });

@@ -1,5 +1,6 @@
 import yargs, { type CommandModule } from 'yargs';
 import { FsError } from '../errors.js';
+import { UsageError } from './options.js';
 import mountCommand from './commands/mount.js';
 import serverCommand from './commands/server.js';
 import umountCommand from './commands/umount.js';
@@ -39,8 +40,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await parser.parseAsync();
   } catch (err) {
-    process.stderr.write(`ossencfs: ${describe(err)}\n`);
-    process.exitCode = 1;
+    // A mistake on the command line found by a handler is reported like yargs' own: exit 2.
+    const usage = err instanceof UsageError;
+    process.stderr.write(`ossencfs: ${describe(err)}\n${usage ? '(see ossencfs --help)\n' : ''}`);
+    process.exitCode = usage ? 2 : 1;
   }
 }
 

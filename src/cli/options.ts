@@ -196,22 +196,6 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/**
- * Wraps a command handler so a UsageError exits 2 like yargs' own usage errors; main.ts reports
- * anything else a handler throws as a failure (exit 1).
- */
-export function withUsageErrors<A>(handler: (argv: A) => Promise<void>): (argv: A) => Promise<void> {
-  return async (argv) => {
-    try {
-      await handler(argv);
-    } catch (err) {
-      if (!(err instanceof UsageError)) throw err;
-      process.stderr.write(`ossencfs: ${err.message}\n(see ossencfs --help)\n`);
-      process.exitCode = 2;
-    }
-  };
-}
-
 /** `oss://BUCKET[/PREFIX]` → its parts. Bucket names follow OSS rules: 3–63 of [a-z0-9-]. */
 export function parseOssUrl(url: string): OssLocation {
   const m = /^oss:\/\/([^/]*)(?:\/(.*))?$/s.exec(url);

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { parseSize } from '../util/size.js';
-import { type BucketArgs, bucketOptions, resolveSettings, UsageError, withUsageErrors } from './options.js';
+import { type BucketArgs, bucketOptions, resolveSettings, UsageError } from './options.js';
 import { checkPartSize, DEFAULT_PART_SIZE } from './resumablePut.js';
 import { checkDirection, type Direction, transfer } from './transfer.js';
 
@@ -52,7 +52,7 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
         'An interrupted put of a large file keeps a checkpoint under the cache dir (never the data key): run the same command again to upload only the missing parts.',
       );
     },
-    handler: withUsageErrors(async (argv) => {
+    handler: async (argv) => {
       checkDirection(direction, argv.src, argv.dest);
       let partSize = DEFAULT_PART_SIZE;
       if (argv['part-size'] !== undefined) {
@@ -64,6 +64,6 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
         }
       }
       await transfer(argv.src, argv.dest, { recursive: argv.recursive ?? false, partSize, settings: resolveSettings(argv) });
-    }),
+    },
   };
 }

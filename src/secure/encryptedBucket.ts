@@ -146,6 +146,13 @@ export class EncryptedBucket {
     await serverSideCopy(this.store, head, key, { meta: { ...stripEncryption(meta), ...splitMeta(head.meta).encryption } }, this.copyTuning);
   }
 
+  /** Sets the given user metadata entries over the object's current ones (one HEAD, one copy). */
+  async patchMeta(key: string, changes: ObjectMeta): Promise<void> {
+    const head = await this.store.head(key);
+    const { user, encryption } = splitMeta(head.meta);
+    await serverSideCopy(this.store, head, key, { meta: { ...user, ...stripEncryption(changes), ...encryption } }, this.copyTuning);
+  }
+
   /**
    * Re-keys one object: the data key is wrapped anew by the keyring's writer and the same
    * ciphertext is copied part by part onto itself under the new envelope — no data passes through

@@ -184,6 +184,9 @@ export class Filesystem {
     const attr = makeAttr('dir', { mode, uid: this.options.owner.uid, gid: this.options.owner.gid, mtime: now / 1000 }, DIR_SIZE, now, this.options.owner);
     await this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: encodePosixMeta(posixOf(attr)) });
     this.meta.added(path, attr);
+    // The kernel looked the name up first and found nothing, so nothing is below it: lookups of
+    // new names in it need no request until the TTL runs out.
+    this.meta.setListing(path, new Set());
   }
 
   async rmdir(path: string): Promise<void> {
@@ -231,7 +234,7 @@ export class Filesystem {
         const head = await this.headOrUndefined(key);
         file = OpenFile.created(this.files, path, key, attr, head?.meta ?? {});
       } else {
-        file = OpenFile.existing(this.files, path, key, await this.bucket.head(key), attr);
+        file = OpenFile.existing(this.files, path, key, attr);
       }
       this.openByPath.set(path, file);
     } else if (flags & constants.O_TRUNC) {
@@ -419,13 +422,14 @@ export class Filesystem {
     const updated: Attr = { ...attr, ...change(attr), ctime: Date.now() };
     const posix = encodePosixMeta(posixOf(updated));
     if (attr.kind === 'dir') {
-      const marker = path === '/' ? undefined : await this.headOrUndefined(this.ns.dirKey(path));
       if (path === '/') throw new FsError('EPERM', 'the mount root has no object to keep attributes in');
-      if (marker) await this.bucket.updateMeta(this.ns.dirKey(path), { ...marker.meta, ...posix });
-      else await this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix });
+      // An implicit directory gets a marker object to hold its attributes.
+      await this.bucket.patchMeta(this.ns.dirKey(path), posix).catch((err: unknown) => {
+        if (!(err instanceof FsError && err.errno === 'ENOENT')) throw err;
+        return this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix });
+      });
     } else {
-      const head = await this.bucket.head(this.ns.fileKey(path));
-      await this.bucket.updateMeta(this.ns.fileKey(path), { ...head.meta, ...posix });
+      await this.bucket.patchMeta(this.ns.fileKey(path), posix);
     }
     this.meta.added(path, updated);
   }

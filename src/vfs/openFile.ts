@@ -28,7 +28,7 @@ export interface OpenFileContext {
  * truncate) moves the content to staged.
  */
 type Content =
-  | { kind: 'remote'; head: EncryptedHead; reader?: CachedReader }
+  | { kind: 'remote'; head?: EncryptedHead; reader?: CachedReader }
   | { kind: 'memory'; chunks: Buffer[]; size: number }
   | { kind: 'streaming'; writer: ObjectWriter; size: number; meta: string }
   | { kind: 'staged'; file: StagingFile };
@@ -53,15 +53,17 @@ export class OpenFile {
     public attr: Attr,
     content: Content,
     dirty: boolean,
-    /** User metadata of the original object that is not ours to drop (e.g. an SDK's x-oss-meta-*). */
-    private readonly baseMeta: ObjectMeta,
+    /** User metadata of the original object that is not ours to drop (e.g. an SDK's x-oss-meta-*);
+     *  undefined until the object's HEAD has been fetched. */
+    private baseMeta: ObjectMeta | undefined,
   ) {
     this.content = content;
     this.dirty = dirty;
   }
 
-  static existing(ctx: OpenFileContext, path: string, key: string, head: EncryptedHead, attr: Attr): OpenFile {
-    return new OpenFile(ctx, path, key, attr, { kind: 'remote', head }, false, head.meta);
+  /** An existing object; its HEAD (envelope, foreign metadata) is fetched only when content is needed. */
+  static existing(ctx: OpenFileContext, path: string, key: string, attr: Attr): OpenFile {
+    return new OpenFile(ctx, path, key, attr, { kind: 'remote' }, false, undefined);
   }
 
   /** New, empty content (create, or open with O_TRUNC), keeping a replaced object's foreign metadata. */
@@ -71,7 +73,7 @@ export class OpenFile {
 
   get size(): number {
     const c = this.content;
-    return c.kind === 'remote' ? c.head.size : c.kind === 'staged' ? c.file.size : c.size;
+    return c.kind === 'remote' ? this.attr.size : c.kind === 'staged' ? c.file.size : c.size;
   }
 
   get isDirty(): boolean {
@@ -134,6 +136,8 @@ export class OpenFile {
     return this.serial(async () => {
       if (size === this.size && this.content.kind !== 'remote') return;
       if (size === 0 && this.content.kind !== 'staged') {
+        // The new content replaces the object, but its foreign metadata stays: learn it first.
+        if (this.content.kind === 'remote') await this.remoteHead(this.content);
         await this.discardContent();
         this.content = { kind: 'memory', chunks: [], size: 0 };
       } else {
@@ -153,9 +157,9 @@ export class OpenFile {
   flush(): Promise<void> {
     return this.serial(async () => {
       if (!this.dirty || this.unlinked) return;
+      const c = this.content;
       const meta = this.uploadMeta();
       const { bucket } = this.ctx;
-      const c = this.content;
       switch (c.kind) {
         case 'memory':
           await bucket.put(this.key, Buffer.concat(c.chunks), { meta });
@@ -166,10 +170,11 @@ export class OpenFile {
         case 'streaming':
           await this.finishStreaming(c);
           // Initiate fixed the metadata; attributes changed since then need one more request.
-          if (JSON.stringify(meta) !== c.meta) await bucket.updateMeta(this.key, meta);
+          if (JSON.stringify(meta) !== c.meta) await bucket.patchMeta(this.key, encodePosixMeta(posixOf(this.attr)));
           break;
         case 'remote':
-          await bucket.updateMeta(this.key, meta);
+          // Only attributes changed: the object's other metadata stays as the bucket has it.
+          await bucket.patchMeta(this.key, encodePosixMeta(posixOf(this.attr)));
           break;
       }
       this.dirty = false;
@@ -196,9 +201,17 @@ export class OpenFile {
     if (c.kind === 'streaming') await c.writer.abort();
   }
 
+  private async remoteHead(c: Extract<Content, { kind: 'remote' }>): Promise<EncryptedHead> {
+    if (!c.head) {
+      c.head = await this.ctx.bucket.head(this.key);
+      this.baseMeta ??= c.head.meta;
+    }
+    return c.head;
+  }
+
   private async reader(c: Extract<Content, { kind: 'remote' }>): Promise<CachedReader> {
     if (!c.reader) {
-      const source = await this.ctx.bucket.openReader(this.key, c.head);
+      const source = await this.ctx.bucket.openReader(this.key, await this.remoteHead(c));
       c.reader = new CachedReader(source, this.ctx.cache, this.ctx.maxReadAhead, (err) =>
         this.ctx.log.debug(`${this.key}: read-ahead failed: ${(err as Error).message}`),
       );
@@ -223,7 +236,9 @@ export class OpenFile {
     } catch (err) {
       await this.failStreaming(c.writer, err);
     }
-    this.content = { kind: 'remote', head: await this.ctx.bucket.head(this.key) };
+    const head = await this.ctx.bucket.head(this.key);
+    this.content = { kind: 'remote', head };
+    this.attr = { ...this.attr, size: head.size };
   }
 
   /** A streamed upload that failed cannot be replayed (its bytes are gone): fail the file loudly. */
@@ -244,9 +259,9 @@ export class OpenFile {
     try {
       const now = this.content;
       if (now.kind === 'memory') await file.write(0, Buffer.concat(now.chunks));
-      if (now.kind === 'remote' && now.head.size > 0) {
-        const source = await this.ctx.bucket.openReader(this.key, now.head);
-        await file.fill(source.stream());
+      if (now.kind === 'remote') {
+        const head = await this.remoteHead(now);
+        if (head.size > 0) await file.fill((await this.ctx.bucket.openReader(this.key, head)).stream());
       }
     } catch (err) {
       await file.remove();
@@ -262,6 +277,7 @@ export class OpenFile {
     this.dirty = true;
   }
 
+  /** Metadata for uploading new content: the replaced object's foreign entries plus our attributes. */
   private uploadMeta(): ObjectMeta {
     return { ...this.baseMeta, ...encodePosixMeta(posixOf(this.attr)) };
   }

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import type { CommandModule } from 'yargs';
 import { objectError } from '../listing.js';
-import { type BucketArgs, bucketOptions, openBucket, parseOssUrl, resolveSettings, UsageError, withUsageErrors } from '../options.js';
+import { type BucketArgs, bucketOptions, openBucket, parseOssUrl, resolveSettings, UsageError } from '../options.js';
 
 interface Args extends BucketArgs {
   url: string;
@@ -14,7 +14,7 @@ const cat: CommandModule<object, Args> = {
     bucketOptions(y)
       .positional('url', { type: 'string', demandOption: true, describe: 'oss://BUCKET/KEY' })
       .example('$0 cat oss://vault/notes/todo.txt | less', 'read without a local copy'),
-  handler: withUsageErrors(async (argv) => {
+  handler: async (argv) => {
     const loc = parseOssUrl(argv.url);
     if (loc.prefix === '' || loc.prefix.endsWith('/')) throw new UsageError(`${argv.url} names a directory, not an object`);
     const { bucket } = openBucket(resolveSettings(argv), loc.bucket);
@@ -25,7 +25,7 @@ const cat: CommandModule<object, Args> = {
       if ((err as NodeJS.ErrnoException).code === 'EPIPE') return;
       throw objectError(err, loc.bucket, loc.prefix);
     }
-  }),
+  },
 };
 
 export default cat;

@@ -2,7 +2,7 @@ import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
-import { UsageError, withUsageErrors } from '../options.js';
+import { UsageError } from '../options.js';
 
 interface Args {
   out: string;
@@ -26,7 +26,7 @@ const keygen: CommandModule<object, Args> = {
       .option('key-passphrase-file', { type: 'string', describe: 'encrypt the private key with the passphrase in this file (or env OSSENCFS_KEY_PASSPHRASE)' })
       .example('$0 keygen --out ~/.config/ossencfs/master.pem', 'write master.pem (0600) and master.pem.pub')
       .epilogue('Keep a copy of the private key somewhere safe: objects encrypted under it cannot be read without it.'),
-  handler: withUsageErrors(async (argv) => {
+  handler: async (argv) => {
     const privatePath = argv.out;
     const publicPath = `${privatePath}.pub`;
     for (const path of [privatePath, publicPath]) {
@@ -57,7 +57,7 @@ const keygen: CommandModule<object, Args> = {
       `wrote private key ${privatePath} (mode 600)${passphrase ? ', encrypted with the passphrase' : ''}\n` +
         `wrote public key ${publicPath}\nfingerprint SHA256:${fingerprint}\n`,
     );
-  }),
+  },
 };
 
 function writeNew(path: string, data: string, mode: number): void {

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
 import { dirPrefix, listPages, objectError } from '../listing.js';
-import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings, withUsageErrors } from '../options.js';
+import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings } from '../options.js';
 
 interface Args extends BucketArgs {
   url: string;
@@ -23,7 +23,7 @@ const ls: CommandModule<object, Args> = {
       .option('recursive', { alias: 'r', type: 'boolean', describe: 'everything below, not just one level' })
       .example('$0 ls -l oss://vault/scans/', 'one level, with sizes and dates')
       .example('$0 ls -r oss://vault', 'every object in the bucket'),
-  handler: withUsageErrors(async (argv) => {
+  handler: async (argv) => {
     const loc = parseOssUrl(argv.url);
     const store = openStore(resolveSettings(argv), loc.bucket);
     const base = dirPrefix(loc.prefix);
@@ -55,7 +55,7 @@ const ls: CommandModule<object, Args> = {
       if (err instanceof FsError && err.errno === 'ENOENT') throw new FsError('ENOENT', `${ossUrl(loc.bucket, loc.prefix)}: no such object or directory`);
       throw objectError(err, loc.bucket, loc.prefix);
     }
-  }),
+  },
 };
 
 export default ls;

@@ -12,7 +12,6 @@ import {
   resolveSettings,
   type Settings,
   UsageError,
-  withUsageErrors,
 } from '../options.js';
 import { sweep } from '../sweep.js';
 
@@ -43,7 +42,7 @@ const rekey: CommandModule<object, Args> = {
       .conflicts('new-rsa-key', 'new-kms-key-id')
       .example('$0 rekey oss://vault --rsa-key old.pem --new-rsa-key new.pem --new-matdesc \'{"key":"v2"}\'', 'move from old.pem to new.pem')
       .epilogue('The old keys come from the usual key options (--rsa-key, --kms-key-id, --decrypt-key). Idempotent: run it again after an interruption.'),
-  handler: withUsageErrors(async (argv) => {
+  handler: async (argv) => {
     const loc = parseOssUrl(argv.url);
     const settings = resolveSettings(argv);
     const newMatdesc = argv['new-matdesc'] === undefined ? undefined : flagMatdesc(argv['new-matdesc']);
@@ -69,7 +68,7 @@ const rekey: CommandModule<object, Args> = {
         `skipped ${n('plaintext')} plaintext and ${n('marker')} marker(s), ${n('failed')} failed\n`,
     );
     if (n('failed') > 0) process.exitCode = 1;
-  }),
+  },
 };
 
 function flagMatdesc(text: string): Record<string, string> {

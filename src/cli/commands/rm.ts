@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
 import { objectError, objectsAt } from '../listing.js';
-import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings, UsageError, withUsageErrors } from '../options.js';
+import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings, UsageError } from '../options.js';
 
 interface Args extends BucketArgs {
   url: string;
@@ -20,7 +20,7 @@ const rm: CommandModule<object, Args> = {
       .option('recursive', { alias: 'r', type: 'boolean', describe: 'delete every object under the prefix (and the object itself)' })
       .example('$0 rm oss://vault/tmp/scratch.bin', 'one object')
       .example('$0 rm -r oss://vault/old-scans', 'a whole directory'),
-  handler: withUsageErrors(async (argv) => {
+  handler: async (argv) => {
     const loc = parseOssUrl(argv.url);
     const url = ossUrl(loc.bucket, loc.prefix);
     if (!argv.recursive && (loc.prefix === '' || loc.prefix.endsWith('/'))) throw new UsageError(`${url} is a directory — pass -r to delete everything under it`);
@@ -39,7 +39,7 @@ const rm: CommandModule<object, Args> = {
     } catch (err) {
       throw objectError(err, loc.bucket, loc.prefix);
     }
-  }),
+  },
 };
 
 export default rm;

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { formatMatdesc, readEnvelope } from '../../crypto/index.js';
 import { decodePosixMeta } from '../../secure/index.js';
 import { objectError } from '../listing.js';
-import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings, UsageError, withUsageErrors } from '../options.js';
+import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings, UsageError } from '../options.js';
 
 interface Args extends BucketArgs {
   url: string;
@@ -16,7 +16,7 @@ const stat: CommandModule<object, Args> = {
     bucketOptions(y)
       .positional('url', { type: 'string', demandOption: true, describe: 'oss://BUCKET/KEY' })
       .example('$0 stat oss://vault/scans/2024.pdf', 'which key (matdesc) and algorithms protect it'),
-  handler: withUsageErrors(async (argv) => {
+  handler: async (argv) => {
     const loc = parseOssUrl(argv.url);
     if (loc.prefix === '') throw new UsageError(`${argv.url} names a bucket, not an object`);
     const store = openStore(resolveSettings(argv), loc.bucket);
@@ -52,7 +52,7 @@ const stat: CommandModule<object, Args> = {
     }
     const width = Math.max(...rows.map(([k]) => k.length));
     for (const [k, v] of rows) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
-  }),
+  },
 };
 
 export default stat;

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { objectError } from '../listing.js';
-import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings, withUsageErrors } from '../options.js';
+import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings } from '../options.js';
 
 interface Args extends BucketArgs {
   action: 'list' | 'abort';
@@ -21,7 +21,7 @@ const uploads: CommandModule<object, Args> = {
       .example('$0 uploads list oss://vault', 'key, upload id, start time of each')
       .example('$0 uploads abort oss://vault/backup/', 'free the parts of every unfinished upload there')
       .epilogue('Aborting an upload that a `put` checkpoint refers to makes that put start over next time.'),
-  handler: withUsageErrors(async (argv) => {
+  handler: async (argv) => {
     const loc = parseOssUrl(argv.url);
     const settings = resolveSettings(argv);
     const store = openStore(settings, loc.bucket);
@@ -38,7 +38,7 @@ const uploads: CommandModule<object, Args> = {
       });
     }
     if (!settings.quiet) process.stderr.write(`aborted ${found.length} upload(s)\n`);
-  }),
+  },
 };
 
 export default uploads;

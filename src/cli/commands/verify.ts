@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
-import { type BucketArgs, bucketOptions, openBucket, parseOssUrl, resolveSettings, withUsageErrors } from '../options.js';
+import { type BucketArgs, bucketOptions, openBucket, parseOssUrl, resolveSettings } from '../options.js';
 import { formatBytes } from '../progress.js';
 import { sweep } from '../sweep.js';
 
@@ -24,7 +24,7 @@ const verify: CommandModule<object, Args> = {
         'Prints FAIL oss://BUCKET/KEY: REASON per failing object (not encrypted, no key for matdesc, unwrap failed, MD5 mismatch, size mismatch) and a summary; exits 1 if any failed. ' +
           'Directory markers (KEY/ with no body) pass whether or not they carry encryption headers.',
       ),
-  handler: withUsageErrors(async (argv) => {
+  handler: async (argv) => {
     const loc = parseOssUrl(argv.url);
     const settings = resolveSettings(argv);
     const opened = openBucket(settings, loc.bucket);
@@ -48,7 +48,7 @@ const verify: CommandModule<object, Args> = {
         `${markers ? ` (${markers} directory marker(s))` : ''}, ${failed} failed\n`,
     );
     if (failed > 0) process.exitCode = 1;
-  }),
+  },
 };
 
 export default verify;

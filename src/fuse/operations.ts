@@ -82,7 +82,7 @@ export function fuseOperations(fs: Filesystem, log: Logger): Operations {
       fs.write(fd, position, buffer.subarray(0, length)).then(cb, (err: unknown) => cb(fail('write', path, err)));
     },
     flush: (path, fd, cb) => call('flush', path, () => fs.flush(fd), noValue(cb)),
-    fsync: (path, _datasync, fd, cb) => call('fsync', path, () => fs.flush(fd), noValue(cb)),
+    fsync: (path, _datasync, fd, cb) => call('fsync', path, () => fs.flush(fd, true), noValue(cb)),
     release: (path, fd, cb) => call('release', path, () => fs.release(fd), noValue(cb)),
     truncate: (path, size, cb) => call('truncate', path, () => fs.truncate(path, size), noValue(cb)),
     ftruncate: (path, fd, size, cb) => call('ftruncate', path, () => fs.ftruncate(fd, size), noValue(cb)),

@@ -266,10 +266,10 @@ export class Filesystem {
     return data.length;
   }
 
-  /** close() and fsync(): returns once the content is durable in the bucket. */
-  async flush(fh: number): Promise<void> {
+  /** close() (final = false) and fsync() (final = true): returns once the content is durable in the bucket. */
+  async flush(fh: number, final = false): Promise<void> {
     const file = this.handle(fh);
-    await file.flush();
+    await file.flush(final);
     if (!file.unlinked) this.meta.added(file.path, file.currentAttr());
   }
 
@@ -280,7 +280,7 @@ export class Filesystem {
     const path = file.path;
     const done = (async () => {
       try {
-        if (file.isDirty) await file.flush();
+        if (file.isDirty) await file.flush(true);
       } finally {
         await file.close();
         if (this.openByPath.get(path) === file) this.openByPath.delete(path);
@@ -301,7 +301,7 @@ export class Filesystem {
     const fh = await this.open(path, constants.O_WRONLY);
     try {
       await this.ftruncate(fh, size);
-      await this.flush(fh);
+      await this.flush(fh, true);
     } finally {
       await this.release(fh);
     }
@@ -337,7 +337,7 @@ export class Filesystem {
 
     const open = this.openByPath.get(src);
     // The copy is server-side, so what is only local must reach the bucket first.
-    if (open?.isDirty) await open.flush();
+    if (open?.isDirty) await open.flush(true);
     await this.bucket.copy(this.ns.fileKey(src), this.ns.fileKey(dest));
     await this.bucket.delete(this.ns.fileKey(src));
 
@@ -361,7 +361,7 @@ export class Filesystem {
       await this.bucket.delete(this.ns.dirKey(dest));
     }
     const below = `${src}/`;
-    for (const [path, file] of this.openByPath) if (path.startsWith(below) && file.isDirty) await file.flush();
+    for (const [path, file] of this.openByPath) if (path.startsWith(below) && file.isDirty) await file.flush(true);
 
     const srcKey = this.ns.dirKey(src);
     const destKey = this.ns.dirKey(dest);
@@ -415,7 +415,7 @@ export class Filesystem {
     const open = this.openByPath.get(path);
     if (open) {
       open.setAttr(change(open.attr));
-      if (!open.hasLocalContent) await open.flush();
+      if (!open.hasLocalContent) await open.flush(true);
       return;
     }
     const attr = await this.getattr(path);
@@ -466,7 +466,7 @@ export class Filesystem {
   async flushAll(): Promise<void> {
     const failures: string[] = [];
     for (const [path, file] of this.openByPath) {
-      await file.flush().catch((err: Error) => failures.push(`${path}: ${err.message}`));
+      await file.flush(true).catch((err: Error) => failures.push(`${path}: ${err.message}`));
     }
     if (failures.length > 0) throw new FsError('EIO', `could not upload ${failures.length} file(s): ${failures.join('; ')}`);
   }

@@ -43,6 +43,8 @@ export class OpenFile {
   /** Set by unlink: the name is gone, so a later close must not bring the file back. */
   unlinked = false;
   private dirty: boolean;
+  /** Data was written (or explicitly truncated) since the last upload, not just O_TRUNC/create. */
+  private written = false;
   private content: Content;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -153,10 +155,17 @@ export class OpenFile {
     this.dirty = true;
   }
 
-  /** Uploads what changed. Resolves once the object is durable; rejects (EIO) and stays dirty if not. */
-  flush(): Promise<void> {
+  /**
+   * Uploads what changed. Resolves once the object is durable; rejects (EIO) and stays dirty if not.
+   * A non-final flush before any data was written uploads nothing: programs like dd and shells open
+   * (O_TRUNC), dup2 and close the first descriptor before writing, and that close must not replace
+   * the object with an empty one (a crash would then lose the previous version). The final close
+   * (release) and fsync always upload.
+   */
+  flush(final: boolean): Promise<void> {
     return this.serial(async () => {
       if (!this.dirty || this.unlinked) return;
+      if (!final && !this.written && this.content.kind === 'memory') return;
       const c = this.content;
       const meta = this.uploadMeta();
       const { bucket } = this.ctx;
@@ -178,6 +187,7 @@ export class OpenFile {
           break;
       }
       this.dirty = false;
+      this.written = false;
     });
   }
 
@@ -272,6 +282,7 @@ export class OpenFile {
   }
 
   private touch(): void {
+    this.written = true;
     const now = Date.now();
     this.attr = { ...this.attr, mtime: now, ctime: now };
     this.dirty = true;

@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
 import { Mount } from '../../fuse/mount.js';
 import { createLogger, type Logger } from '../../log.js';
 import { parseSize } from '../../util/size.js';
+import { UploadJournal } from '../../store/uploadJournal.js';
 import { Filesystem } from '../../vfs/filesystem.js';
 import { EMBEDDED_BUCKET, type Embedded, startEmbedded } from '../embedded.js';
 import { registerMount } from '../mountRegistry.js';
@@ -131,20 +133,27 @@ async function mountFromArgs(
   const prefix = location?.prefix ?? '';
   const source = `oss://${bucketName}${prefix ? `/${prefix}` : ''}`;
   try {
-    const bucket = new EncryptedBucket(openStore(effective, bucketName), loadKeyring(effective), {
+    // Per-mount state: the upload journal and staging files (plaintext, 0600) of this source on this mountpoint.
+    const mountCache = join(effective.cacheDir, 'mounts', createHash('sha256').update(`${source}\0${mountpoint}`).digest('hex').slice(0, 16));
+    const journal = new UploadJournal(join(mountCache, 'uploads.jsonl'));
+    const store = openStore(effective, bucketName);
+    const keyring = loadKeyring(effective);
+    // Fail here, with the reason, rather than on the first ls.
+    await store.list(prefix, { maxKeys: 1 }).catch((err: Error) => {
+      throw new FsError('EIO', `cannot reach ${source} at ${effective.endpoint}: ${err.message}`, { cause: err });
+    });
+    await journal.recover(store, log);
+    rmSync(join(mountCache, 'staging'), { recursive: true, force: true });
+    const bucket = new EncryptedBucket(journal.wrap(store), keyring, {
       concurrency: effective.jobs,
       allowPlaintext: argv['allow-plaintext'] ?? false,
-    });
-    // Fail here, with the reason, rather than on the first ls.
-    await bucket.list(prefix, { maxKeys: 1 }).catch((err: Error) => {
-      throw new FsError('EIO', `cannot reach ${source} at ${effective.endpoint}: ${err.message}`, { cause: err });
     });
     const attrTtl = argv['attr-ttl'] ?? settings.attrTtl ?? DEFAULT_ATTR_TTL;
     const fs = new Filesystem(bucket, {
       prefix,
       owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
       attrTtlMs: attrTtl * 1000,
-      cacheDir: effective.cacheDir,
+      cacheDir: mountCache,
       cacheSize: argv['cache-size'] ? parseSize(argv['cache-size']) : (settings.cacheSize ?? DEFAULT_CACHE_SIZE),
       readOnly: argv['read-only'] ?? false,
       log,

@@ -1,0 +1,127 @@
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Logger } from '../log.js';
+import type {
+  ByteRange,
+  GetOptions,
+  ListOptions,
+  ObjectMeta,
+  ObjectStore,
+  PutOptions,
+  UploadedPart,
+} from './ObjectStore.js';
+
+type Entry = { op: 'begin' | 'end'; key: string; uploadId: string };
+
+/**
+ * The multipart uploads this mount has started and not finished, in an append-only file under the
+ * cache dir. If the mount dies (kill -9, power loss), the next mount finds them here and aborts them:
+ * they were never completed, so the previous object versions are intact, and aborting stops them
+ * from being billed while invisible. Lines hold only object keys and upload ids — never key material.
+ */
+export class UploadJournal {
+  constructor(private readonly file: string) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  }
+
+  /** Aborts what an earlier run left unfinished, then starts a fresh journal. */
+  async recover(store: ObjectStore, log: Logger): Promise<number> {
+    let text = '';
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch {
+      return 0;
+    }
+    const open = new Map<string, string>();
+    for (const line of text.split('\n')) {
+      if (line === '') continue;
+      try {
+        const e = JSON.parse(line) as Entry;
+        if (e.op === 'begin') open.set(e.uploadId, e.key);
+        else open.delete(e.uploadId);
+      } catch {
+        // A torn last line from the crash: the upload it names was not started yet.
+      }
+    }
+    for (const [uploadId, key] of open) {
+      await store.abortMultipart(key, uploadId).catch((err: Error) => log.warn(`${key}: could not abort leftover upload ${uploadId}: ${err.message}`));
+      log.info(`${key}: aborted upload ${uploadId} left unfinished by an earlier run`);
+    }
+    rmSync(this.file, { force: true });
+    return open.size;
+  }
+
+  record(entry: Entry): void {
+    appendFileSync(this.file, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    // An upload must be on disk before its first part is: that is what lets a crash be cleaned up.
+    if (entry.op === 'begin') {
+      const fd = openSync(this.file, 'r');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+
+  /** The store, with every multipart upload it starts and ends written down. */
+  wrap(store: ObjectStore): ObjectStore {
+    return new JournaledStore(store, this);
+  }
+}
+
+class JournaledStore implements ObjectStore {
+  constructor(
+    private readonly inner: ObjectStore,
+    private readonly journal: UploadJournal,
+  ) {}
+
+  async initiateMultipart(key: string, options: PutOptions): Promise<string> {
+    const uploadId = await this.inner.initiateMultipart(key, options);
+    this.journal.record({ op: 'begin', key, uploadId });
+    return uploadId;
+  }
+
+  async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<{ etag: string }> {
+    const done = await this.inner.completeMultipart(key, uploadId, parts);
+    this.journal.record({ op: 'end', key, uploadId });
+    return done;
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    await this.inner.abortMultipart(key, uploadId);
+    this.journal.record({ op: 'end', key, uploadId });
+  }
+
+  head(key: string) {
+    return this.inner.head(key);
+  }
+  get(key: string, options?: GetOptions) {
+    return this.inner.get(key, options);
+  }
+  put(key: string, body: Buffer | Readable, options: PutOptions) {
+    return this.inner.put(key, body, options);
+  }
+  copy(source: string, dest: string, options?: { meta?: ObjectMeta; contentType?: string }) {
+    return this.inner.copy(source, dest, options);
+  }
+  delete(key: string) {
+    return this.inner.delete(key);
+  }
+  deleteMany(keys: string[]) {
+    return this.inner.deleteMany(keys);
+  }
+  list(prefix: string, options?: ListOptions) {
+    return this.inner.list(prefix, options);
+  }
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer) {
+    return this.inner.uploadPart(key, uploadId, partNumber, body);
+  }
+  uploadPartCopy(key: string, uploadId: string, partNumber: number, source: string, range: Required<ByteRange>, options?: { ifMatch?: string }) {
+    return this.inner.uploadPartCopy(key, uploadId, partNumber, source, range, options);
+  }
+  listMultipartUploads(prefix: string) {
+    return this.inner.listMultipartUploads(prefix);
+  }
+}

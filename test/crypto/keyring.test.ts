@@ -3,19 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { FsError } from '../../src/errors.js';
 import { CryptoError, Keyring, ctrAt, envelopeMeta, readEnvelope, rsaMasterKey, type Envelope } from '../../src/crypto/index.js';
 import { unpadPkcs1v15 } from '../../src/crypto/pkcs1.js';
-import { fixtureKey, oss2Case, oss2Key, sdkFixtures, toMeta } from './vectors.js';
+import { fixtureKey, oss2Case, oss2Key, sdkFixtures, toMeta, expectCryptoError as failure } from './vectors.js';
 
 const privateKey = (pair: string) => rsaMasterKey({ privateKeyPem: oss2Key(pair, 'private') });
 const vectorEnvelope = (name = 'put-1000-bytes') => readEnvelope(toMeta(oss2Case(name).headers), name)!;
 
-async function failure(p: Promise<unknown>): Promise<CryptoError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CryptoError);
-  return err as CryptoError;
-}
 
 /** Flip one base64 character of a header, keeping it valid base64. */
 function flipped(value: string, at: number): string {

@@ -13,6 +13,7 @@ import {
   readEnvelope,
   type KmsMasterKeyOptions,
 } from '../../src/crypto/index.js';
+import { expectCryptoError as failure } from './vectors.js';
 import { createKmsEndpoint } from '../../src/server/kms/index.js';
 
 const credentials = { accessKeyId: 'test-ak', accessKeySecret: 'test-secret' };
@@ -49,14 +50,6 @@ function key(extra: Partial<KmsMasterKeyOptions> = {}) {
   return kmsMasterKey({ keyId, endpoint, protocol: 'http', region: 'cn-hangzhou', ...credentials, ...extra });
 }
 
-async function failure(p: Promise<unknown>): Promise<CryptoError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CryptoError);
-  return err as CryptoError;
-}
 
 describe('KMS master key against the local KMS endpoint, through @alicloud/kms20160120', () => {
   it('Python form: GenerateDataKey + Encrypt, header is base64 of the blob text, round-trips', async () => {

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { CryptoError } from '../../src/crypto/index.js';
 import type { ObjectMeta } from '../../src/store/ObjectStore.js';
 
 /** The shared vectors live next to the project: /work/main/../shared/vectors. */
@@ -80,3 +82,13 @@ export function sdkFixtures(): FixtureCase[] {
 export const fixtureKey = (which: 'private' | 'public') => readFileSync(fixtures('keys', `compact.${which}.pem`), 'utf8');
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Awaits a promise that must reject with a CryptoError, and returns that error. */
+export async function expectCryptoError(p: Promise<unknown>): Promise<CryptoError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(CryptoError);
+  return err as CryptoError;
+}

@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliWorld, startWorld } from './harness.js';
+import { spawn } from 'node:child_process';
+import { BIN, type CliWorld, startWorld } from './harness.js';
 
-const VECTORS = '/work/shared/vectors/oss2-rsa';
+const VECTORS = fileURLToPath(new URL('../../../shared/vectors/oss2-rsa', import.meta.url));
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 let w: CliWorld;
@@ -148,5 +150,22 @@ describe('keys and exit codes', () => {
     expect(get.stderr).toMatch(/public key only.*oss:\/\/vault\/pub\.txt|oss:\/\/vault\/pub\.txt.*public key only/);
     const read = await w.run(['cat', 'oss://vault/pub.txt', ...w.base]);
     expect(read.stdout).toBe('secret');
+  });
+});
+
+describe('progress', () => {
+  it('draws size, rate and ETA on a terminal, and nothing when output is not one', async () => {
+    const src = join(w.dir, 'progress.bin');
+    writeFileSync(src, randomBytes(24 * 1024 * 1024));
+    // script(1) runs the command on a pseudo-terminal, as a person at a shell would.
+    const command = ['node', BIN, 'put', src, 'oss://vault/progress.bin', ...w.base].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, ...w.env } });
+    let screen = '';
+    child.stdout.on('data', (d: Buffer) => (screen += d.toString()));
+    expect(await new Promise((r) => child.on('close', r))).toBe(0);
+    expect(screen).toMatch(/100% \| 24(\.0)? MiB\/24(\.0)? MiB \| [\d.]+ [KMG]?i?B\/s \| ETA/);
+    const piped = await w.run(['put', src, 'oss://vault/progress2.bin', ...w.base]);
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).toBe('');
   });
 });

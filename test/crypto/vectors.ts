@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import { CryptoError } from '../../src/crypto/index.js';
 import type { ObjectMeta } from '../../src/store/ObjectStore.js';
 
-/** The shared vectors live next to the project: /work/main/../shared/vectors. */
+/** The shared vectors live next to the project: <project>/../shared/vectors. */
 export const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/vectors');
 
 export interface RangeGet {

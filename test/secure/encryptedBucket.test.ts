@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { CryptoError, ctrAt, Keyring, readEnvelope, rsaMasterKey } from '../../s
 import { EncryptedBucket, type EncryptedBucketOptions } from '../../src/secure/index.js';
 import { readAll, startHarness, type Harness } from '../store/harness.js';
 
-const KEYS = '/work/shared/vectors/oss2-rsa/keys';
+const KEYS = fileURLToPath(new URL('../../../shared/vectors/oss2-rsa/keys', import.meta.url));
 const keyA = () => rsaMasterKey({ privateKeyPem: readFileSync(join(KEYS, 'rsa-key-a.private.pem'), 'utf8') });
 const keyB = () => rsaMasterKey({ privateKeyPem: readFileSync(join(KEYS, 'rsa-key-b.private.pem'), 'utf8') });
 

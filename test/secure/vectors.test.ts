@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { readAll, startHarness, type Harness } from '../store/harness.js';
  * headers on the local server, reads back byte-exact through EncryptedBucket — whole, every range
  * the SDK itself read, and ranges starting at every offset mod 16.
  */
-const VECTORS = '/work/shared/vectors';
+const VECTORS = fileURLToPath(new URL('../../../shared/vectors', import.meta.url));
 const OSS2 = join(VECTORS, 'oss2-rsa');
 const FIXTURES = join(VECTORS, 'sdk-fixtures');
 

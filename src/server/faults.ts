@@ -12,7 +12,8 @@ export interface FaultTarget {
 }
 
 export interface FailOptions extends FaultTarget {
-  status?: 429 | 500 | 503;
+  /** 5xx and 429 are worth retrying; 403 and 404 are not (a client must give up at once). */
+  status?: FailStatus;
   /** OSS error code in the body; defaults by status (InternalError, ServiceUnavailable, TooManyRequests). */
   code?: string;
   message?: string;
@@ -43,7 +44,32 @@ interface Armed {
   remaining: number;
 }
 
-const DEFAULT_CODES: Record<number, string> = { 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable' };
+export type FailStatus = 403 | 404 | 429 | 500 | 503;
+export const FAIL_STATUSES: readonly FailStatus[] = [403, 404, 429, 500, 503];
+
+const DEFAULT_CODES: Record<number, string> = {
+  403: 'AccessDenied',
+  404: 'NoSuchKey',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+};
+
+/** One request the server saw (admin requests excepted), for tests that count requests. */
+export interface SeenRequest {
+  method: string;
+  /** `/<bucket>/<key>`, as faults match it. */
+  path: string;
+  /** The query string without its `?` (sub-resources such as `uploads`, `partNumber=1&uploadId=…`). */
+  query: string;
+  /** The Range header, when the request had one. */
+  range?: string;
+  /** The response status once it was sent; 0 while in flight or when the connection was cut first. */
+  status: number;
+}
+
+/** How many requests the log keeps (the oldest go first). */
+const REQUEST_LOG_LIMIT = 100_000;
 
 function checkCount(count: number): number {
   if (!(count > 0)) throw new RangeError('a fault count must be positive');
@@ -56,6 +82,25 @@ function checkCount(count: number): number {
  */
 export class FaultInjector {
   private armed: Armed[] = [];
+  private seen: SeenRequest[] = [];
+
+  /** Notes a request (called by the handler for every non-admin request, before faults apply). */
+  record(method: string, path: string, query: string, range?: string): SeenRequest {
+    const entry: SeenRequest = { method, path, query, ...(range !== undefined ? { range } : {}), status: 0 };
+    this.seen.push(entry);
+    if (this.seen.length > REQUEST_LOG_LIMIT) this.seen.splice(0, this.seen.length - REQUEST_LOG_LIMIT);
+    return entry;
+  }
+
+  /** The requests seen since the last reset that match `target` (oldest first). */
+  requests(target: FaultTarget = {}): SeenRequest[] {
+    return this.seen.filter((r) => matches(target, r.method, r.path)).map((r) => ({ ...r }));
+  }
+
+  /** Forgets the requests seen so far. */
+  resetRequests(): void {
+    this.seen = [];
+  }
 
   /** The next `count` matching requests fail with `status` and an OSS error body. */
   failNext(count: number, options: FailOptions = {}): void {
@@ -87,8 +132,7 @@ export class FaultInjector {
   take(method: string, path: string): AppliedFaults {
     const applied: AppliedFaults = { latencyMs: 0 };
     for (const armed of this.armed) {
-      const { method: m, path: p } = armed.target;
-      if ((m && m.toUpperCase() !== method) || (p && !path.includes(p))) continue;
+      if (!matches(armed.target, method, path)) continue;
       const { effect } = armed;
       if (effect.kind === 'fail') {
         if (applied.failure) continue;
@@ -111,6 +155,11 @@ export class FaultInjector {
   private arm(effect: Effect, target: FaultTarget, count: number): void {
     this.armed.push({ effect, target: { method: target.method, path: target.path }, remaining: count });
   }
+}
+
+function matches(target: FaultTarget, method: string, path: string): boolean {
+  const { method: m, path: p } = target;
+  return !((m && m.toUpperCase() !== method) || (p && !path.includes(p)));
 }
 
 /** Lets `bytes` bytes of the response body through, then resets the connection. */

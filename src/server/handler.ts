@@ -66,9 +66,15 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       multipart: deps.multipart,
       faults: deps.faults,
     };
+    const admin = isAdmin(ctx);
+    const path = `/${ctx.bucket}/${ctx.key}`;
+    if (!admin) {
+      const seen = deps.faults.record(ctx.method, path, (req.url ?? '').split('?').slice(1).join('?'), req.headers.range);
+      res.once('finish', () => (seen.status = res.statusCode));
+    }
     authenticate(ctx, deps.credentials);
-    if (!isAdmin(ctx)) {
-      const applied = deps.faults.take(ctx.method, `/${ctx.bucket}/${ctx.key}`);
+    if (!admin) {
+      const applied = deps.faults.take(ctx.method, path);
       if (applied.latencyMs > 0) await sleep(applied.latencyMs);
       if (applied.failure) throw applied.failure;
       if (applied.resetRequestAfter !== undefined) ctx.body = cutRequest(req, applied.resetRequestAfter);

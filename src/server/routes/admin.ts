@@ -1,6 +1,7 @@
 import { invalidArgument } from '../errors.js';
 import { readSmallBody } from '../http/body.js';
 import { sendEmpty, type RequestContext } from '../http/context.js';
+import { FAIL_STATUSES, type FailStatus } from '../faults.js';
 
 /** The admin sub-resource: `POST /?x-ossencfs-faults`, signed like any OSS request. */
 export const FAULTS_RESOURCE = 'x-ossencfs-faults';
@@ -11,7 +12,10 @@ export const FAULTS_RESOURCE = 'x-ossencfs-faults';
  *   {"action":"resetResponse","bytes":65536,"count":1,"method":"GET","path":"big"}
  *   {"action":"resetRequest","bytes":1000}
  *   {"action":"latency","ms":200,"count":3}
- *   {"action":"clear"}
+ *   {"action":"clear"}                       (disarms every fault)
+ *   {"action":"requests","method":"GET","path":"key","reset":true}
+ *       answers 200 {"requests":[{"method","path","query","status"},…]}: the requests seen since the
+ *       last reset matching method/path (admin requests are not counted); "reset" forgets them after.
  * Only requests signed with one of the server's credentials reach this handler.
  */
 export async function configureFaults(ctx: RequestContext): Promise<void> {
@@ -34,8 +38,8 @@ export async function configureFaults(ctx: RequestContext): Promise<void> {
   };
   switch (spec.action) {
     case 'fail': {
-      const status = spec.status ?? 503;
-      if (status !== 429 && status !== 500 && status !== 503) throw invalidArgument('"status" must be 429, 500 or 503.', 'status', String(status));
+      const status = (spec.status ?? 503) as FailStatus;
+      if (!FAIL_STATUSES.includes(status)) throw invalidArgument(`"status" must be one of ${FAIL_STATUSES.join(', ')}.`, 'status', String(status));
       ctx.faults.failNext(count ?? 1, { ...target, status, code: typeof spec.code === 'string' ? spec.code : undefined, message: typeof spec.message === 'string' ? spec.message : undefined });
       break;
     }
@@ -51,8 +55,15 @@ export async function configureFaults(ctx: RequestContext): Promise<void> {
     case 'clear':
       ctx.faults.clear();
       break;
+    case 'requests': {
+      const payload = Buffer.from(JSON.stringify({ requests: ctx.faults.requests(target) }));
+      if (spec.reset === true) ctx.faults.resetRequests();
+      ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': payload.length });
+      ctx.res.end(payload);
+      return;
+    }
     default:
-      throw invalidArgument('"action" must be fail, resetResponse, resetRequest, latency or clear.', 'action', String(spec.action));
+      throw invalidArgument('"action" must be fail, resetResponse, resetRequest, latency, clear or requests.', 'action', String(spec.action));
   }
   sendEmpty(ctx, 204);
 }

@@ -33,6 +33,11 @@ export class BlockCache {
     return block;
   }
 
+  /** A cached block without touching its recency (or undefined). */
+  peek(key: string, etag: string, index: BlockIndex): Buffer | undefined {
+    return this.blocks.peek(`${etag}\0${index}\0${key}`);
+  }
+
   has(key: string, etag: string, index: BlockIndex): boolean {
     return this.blocks.has(`${etag}\0${index}\0${key}`);
   }

@@ -6,82 +6,131 @@ import { type BlockCache, type BlockIndex, blockOf } from './blockCache.js';
 /**
  * Reads one object version through the block cache. Sequential access doubles a read-ahead
  * window (up to `maxReadAhead` blocks) fetched concurrently; a random read costs one block.
- * A read that goes from byte 0 to the end in order is checked against the plaintext MD5 when the
- * object carries one: corruption is then EIO on the last read, never silently wrong bytes.
+ *
+ * The kernel sends a sequential reader's requests several at a time and not always in order, so a
+ * read counts as sequential when it lands within a block of the furthest point read so far.
+ *
+ * When the object carries a plaintext MD5, the blocks are hashed in order as they arrive; once the
+ * last one is in, a mismatch makes every read of this version fail with EIO (and the error names
+ * the object): corruption is never silently returned as data.
  */
 export class CachedReader {
-  private nextSequential = 0;
+  private frontier = 0;
   private window = 1;
   private md5: Hash | undefined;
-  private hashed = 0;
+  private nextToHash = 0 as BlockIndex;
+  private corrupt: CryptoError | undefined;
+  /** Blocks being fetched now (the cache cannot tell an in-flight fetch from a miss). */
+  private readonly inFlight = new Set<number>();
 
   constructor(
     private readonly source: ObjectReader,
     private readonly cache: BlockCache,
     private readonly maxReadAhead: number,
     private readonly onPrefetchError: (err: unknown) => void,
-  ) {}
+  ) {
+    if (source.head.envelope?.unencryptedContentMd5 !== undefined && source.head.size > 0) this.md5 = createHash('md5');
+  }
 
   get size(): number {
     return this.source.head.size;
   }
 
+  private get lastBlock(): BlockIndex {
+    return blockOf(Math.max(this.size - 1, 0), this.cache.blockSize);
+  }
+
   async read(position: number, length: number): Promise<Buffer> {
+    if (this.corrupt) throw this.corrupt;
     const end = Math.min(position + length, this.size);
     if (position >= end) return Buffer.alloc(0);
     const bs = this.cache.blockSize;
     const first = blockOf(position, bs);
     const last = blockOf(end - 1, bs);
-    const sequential = position === this.nextSequential;
-    this.nextSequential = end;
+    const sequential = Math.abs(position - this.frontier) <= bs;
+    this.frontier = sequential ? Math.max(this.frontier, end) : end;
     this.window = sequential ? Math.min(this.window * 2, this.maxReadAhead) : 1;
 
     const wanted: Promise<Buffer>[] = [];
     for (let i = first; i <= last; i++) wanted.push(this.block(i as BlockIndex));
     if (sequential) this.prefetch((last + 1) as BlockIndex, this.window);
     const blocks = await Promise.all(wanted);
+    if (this.corrupt) throw this.corrupt;
 
-    const out =
-      blocks.length === 1
-        ? blocks[0]!.subarray(position - first * bs, end - first * bs)
-        : Buffer.concat(blocks).subarray(position - first * bs, end - first * bs);
-    this.verify(position, out);
-    return out;
+    return blocks.length === 1
+      ? blocks[0]!.subarray(position - first * bs, end - first * bs)
+      : Buffer.concat(blocks).subarray(position - first * bs, end - first * bs);
   }
 
   private block(index: BlockIndex): Promise<Buffer> {
-    const { key, etag, size } = this.source.head;
+    const { size } = this.source.head;
     const start = index * this.cache.blockSize;
-    return this.cache.get(key, etag, index, () => this.source.read(start, Math.min(this.cache.blockSize, size - start)));
+    return this.load(index, () => this.source.read(start, Math.min(this.cache.blockSize, size - start)));
   }
 
-  private prefetch(from: BlockIndex, count: number): void {
-    const lastBlock = blockOf(Math.max(this.size - 1, 0), this.cache.blockSize);
+  private load(index: BlockIndex, fetch: () => Promise<Buffer>): Promise<Buffer> {
     const { key, etag } = this.source.head;
-    for (let i = from; i < from + count && i <= lastBlock; i++) {
-      if (!this.cache.has(key, etag, i as BlockIndex)) this.block(i as BlockIndex).catch(this.onPrefetchError);
+    this.inFlight.add(index);
+    return this.cache.get(key, etag, index, fetch).then(
+      (block) => {
+        this.inFlight.delete(index);
+        this.hashInOrder();
+        return block;
+      },
+      (err: unknown) => {
+        this.inFlight.delete(index);
+        throw err;
+      },
+    );
+  }
+
+  private missing(index: number): boolean {
+    const { key, etag } = this.source.head;
+    return !this.inFlight.has(index) && !this.cache.has(key, etag, index as BlockIndex);
+  }
+
+  /**
+   * Fetches the missing blocks of [from, from + count) — each run of consecutive missing blocks
+   * with one ranged GET, split into cache blocks without copying: a request costs far more than
+   * its bytes on this path, so read-ahead should not pay it per block.
+   */
+  private prefetch(from: BlockIndex, count: number): void {
+    const { size } = this.source.head;
+    const bs = this.cache.blockSize;
+    const stop = Math.min(from + count - 1, this.lastBlock);
+    let i = from as number;
+    while (i <= stop) {
+      if (!this.missing(i)) {
+        i++;
+        continue;
+      }
+      let runEnd = i;
+      while (runEnd + 1 <= stop && this.missing(runEnd + 1)) runEnd++;
+      const runStart = i * bs;
+      let run: Promise<Buffer> | undefined;
+      const fetchRun = (): Promise<Buffer> => (run ??= this.source.read(runStart, Math.min((runEnd + 1) * bs, size) - runStart));
+      for (let b = i; b <= runEnd; b++) {
+        const offset = (b - i) * bs;
+        this.load(b as BlockIndex, () => fetchRun().then((data) => data.subarray(offset, offset + bs))).catch(this.onPrefetchError);
+      }
+      i = runEnd + 1;
     }
   }
 
-  private verify(position: number, data: Buffer): void {
-    const expected = this.source.head.envelope?.unencryptedContentMd5;
-    if (expected === undefined) return;
-    if (position === 0) {
-      this.md5 = createHash('md5');
-      this.hashed = 0;
+  /** Feeds the MD5 every block that is now available in order; at the end, compares. */
+  private hashInOrder(): void {
+    const { key, etag } = this.source.head;
+    while (this.md5 && this.nextToHash <= this.lastBlock) {
+      const block = this.cache.peek(key, etag, this.nextToHash);
+      if (!block) return;
+      this.md5.update(block);
+      this.nextToHash++;
     }
-    if (this.md5 === undefined || position !== this.hashed) {
-      // Only an unbroken read from byte 0 can be checked against the whole-object MD5.
-      this.md5 = undefined;
-      return;
-    }
-    this.md5.update(data);
-    this.hashed += data.length;
-    if (this.hashed < this.size) return;
+    if (!this.md5) return;
     const actual = this.md5.digest('base64');
     this.md5 = undefined;
-    if (actual !== expected) {
-      throw new CryptoError('md5-mismatch', this.source.head.key, `${JSON.stringify(this.source.head.key)}: plaintext MD5 does not match the object's header — the object was altered or damaged`);
+    if (actual !== this.source.head.envelope?.unencryptedContentMd5) {
+      this.corrupt = new CryptoError('md5-mismatch', key, `${JSON.stringify(key)}: plaintext MD5 does not match the object's header — the object was altered or damaged`);
     }
   }
 }

@@ -141,4 +141,24 @@ describe('mount: keys, modes and foreign objects', () => {
     expect(r.stderr).toMatch(/Operation not supported/);
     expect(sh(`python3 -c "import os; print(os.listxattr('${m.mountpoint}/x.txt'))"`).trim()).toBe('[]');
   });
+
+  it('a body altered on the server is caught by the plaintext MD5 on a whole read: EIO, never the wrong bytes', async () => {
+    const m = await mountBucket(local, { name: 'tamper' });
+    mounts.push(m);
+    writeFileSync(join(m.mountpoint, 'ledger.bin'), Buffer.alloc(3 * 1024 * 1024 + 7, 'L'));
+    await m.unmount();
+    const { head, body } = await local.store.get('ledger.bin');
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c as Buffer);
+    const altered = Buffer.concat(chunks);
+    altered[2 * 1024 * 1024 + 5] ^= 0x01;
+    await local.store.put('ledger.bin', altered, { meta: head.meta });
+
+    const again = await mountBucket(local, { name: 'tamper2' });
+    mounts.push(again);
+    const r = shStatus(`cat ${again.mountpoint}/ledger.bin > /dev/null`);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/Input\/output error/);
+    expect(again.log()).toMatch(/ledger\.bin.*MD5 does not match/);
+  });
 });

@@ -29,8 +29,16 @@ export interface OssStoreOptions {
   accessKeySecret: string;
   securityToken?: string;
   retry?: Partial<RetryPolicy>;
-  /** Per request, until the response headers arrive (a streamed body has no overall limit). */
+  /** Per request, until the response headers arrive (a streamed body has no overall limit). For
+   *  requests whose answer may take the server long: PutObject, UploadPart(Copy), CopyObject,
+   *  CompleteMultipartUpload. Default 60 s. */
   timeoutMs?: number;
+  /** The same for requests a healthy server answers at once (HEAD, GET until its headers, LIST,
+   *  DELETE, initiate/abort/list uploads): a hung server costs two tries of this, not one of
+   *  `timeoutMs`, within the retry budget. Default 15 s (never more than `timeoutMs`). */
+  quickTimeoutMs?: number;
+  /** The longest silence in the middle of a GET body before it is dropped and resumed (default 30 s). */
+  bodyIdleTimeoutMs?: number;
   /** Path-style addressing (`/<bucket>/key`); defaults to on for a `localhost` endpoint, which has no virtual hosts. */
   pathStyle?: boolean;
   /** Sockets per host; parts and reads in flight each take one. */
@@ -53,6 +61,8 @@ interface RequestParams {
   xmlResponse?: boolean;
   customResponse?: boolean;
   disabledMD5?: boolean;
+  /** Overrides the client's timeout for this request (ms until the response headers). */
+  timeout?: number;
 }
 
 interface RequestResult {
@@ -70,6 +80,10 @@ interface RawClient {
 const META_PREFIX = 'x-oss-meta-';
 /** The most keys one ListObjects page or one DeleteMultipleObjects call takes. */
 const LIST_PAGE_MAX = 1000;
+/** A GET body silent this long is on a dead connection (a dropped link sends nothing at all). */
+const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
+/** Real OSS answers a HEAD or LIST in milliseconds; 15 s of silence is a hung server or link. */
+const DEFAULT_QUICK_TIMEOUT_MS = 15_000;
 
 export function createOssStore(o: OssStoreOptions): ObjectStore {
   return new OssStore(o);
@@ -79,6 +93,8 @@ class OssStore implements ObjectStore {
   private readonly client: RawClient;
   private readonly bucket: string;
   private readonly retry: RetryPolicy;
+  private readonly bodyIdleTimeoutMs: number;
+  private readonly quickTimeoutMs: number;
 
   constructor(o: OssStoreOptions) {
     const maxSockets = o.maxSockets ?? 64;
@@ -101,11 +117,13 @@ class OssStore implements ObjectStore {
     this.client = client as unknown as RawClient;
     this.bucket = o.bucket;
     this.retry = { ...DEFAULT_RETRY_POLICY, ...o.retry };
+    this.bodyIdleTimeoutMs = o.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
+    this.quickTimeoutMs = Math.min(o.quickTimeoutMs ?? DEFAULT_QUICK_TIMEOUT_MS, o.timeoutMs ?? 60_000);
   }
 
   async head(key: string): Promise<ObjectHead> {
     const r = await this.call('HEAD', key, () =>
-      this.client.request({ method: 'HEAD', bucket: this.bucket, object: key, successStatuses: [200] }),
+      this.client.request({ method: 'HEAD', bucket: this.bucket, object: key, successStatuses: [200], timeout: this.quickTimeoutMs }),
     );
     return headFrom(key, r.headers, Number(r.headers['content-length'] ?? 0));
   }
@@ -122,6 +140,7 @@ class OssStore implements ObjectStore {
       start,
       endExclusive,
       retry: this.retry,
+      idleTimeoutMs: this.bodyIdleTimeoutMs,
       reopen: async (offset) => {
         const r = await this.rawGet(key, { start: offset, end: endExclusive - 1 }, etag);
         if (servedRange(r.headers)?.start !== offset) {
@@ -177,7 +196,7 @@ class OssStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     await this.call('DELETE', key, () =>
-      this.client.request({ method: 'DELETE', bucket: this.bucket, object: key, successStatuses: [204, 200] }),
+      this.client.request({ method: 'DELETE', bucket: this.bucket, object: key, successStatuses: [204, 200], timeout: this.quickTimeoutMs }),
     );
   }
 
@@ -193,6 +212,7 @@ class OssStore implements ObjectStore {
           method: 'POST',
           bucket: this.bucket,
           subres: 'delete',
+        timeout: this.quickTimeoutMs,
           content: xml,
           mime: 'xml',
           xmlResponse: true,
@@ -210,7 +230,7 @@ class OssStore implements ObjectStore {
     if (options.delimiter) query.delimiter = options.delimiter;
     if (options.after) query.marker = options.after;
     const r = await this.call('LIST', prefix, () =>
-      this.client.request({ method: 'GET', bucket: this.bucket, query, xmlResponse: true, successStatuses: [200] }),
+      this.client.request({ method: 'GET', bucket: this.bucket, query, xmlResponse: true, successStatuses: [200], timeout: this.quickTimeoutMs }),
     );
     const data = r.data ?? {};
     const objects: ObjectInfo[] = asArray(data.Contents).map((c) => ({
@@ -238,6 +258,7 @@ class OssStore implements ObjectStore {
         object: key,
         subres: 'uploads',
         headers: requestHeaders(options),
+        timeout: this.quickTimeoutMs,
         xmlResponse: true,
         successStatuses: [200],
       }),
@@ -318,6 +339,7 @@ class OssStore implements ObjectStore {
         object: key,
         subres: { uploadId },
         successStatuses: [204],
+        timeout: this.quickTimeoutMs,
       }),
     );
   }
@@ -336,6 +358,7 @@ class OssStore implements ObjectStore {
           bucket: this.bucket,
           subres: 'uploads',
           query,
+          timeout: this.quickTimeoutMs,
           xmlResponse: true,
           successStatuses: [200],
         }),
@@ -358,7 +381,7 @@ class OssStore implements ObjectStore {
     const headers: Record<string, string> = {};
     if (range) headers.Range = `bytes=${range.start}-${range.end ?? ''}`;
     if (ifMatch) headers['If-Match'] = ifMatch;
-    const r = await this.client.request({ method: 'GET', bucket: this.bucket, object: key, headers, customResponse: true });
+    const r = await this.client.request({ method: 'GET', bucket: this.bucket, object: key, headers, customResponse: true, timeout: this.quickTimeoutMs });
     if (r.status === 200 || r.status === 206) return r;
     throw await errorFromBody(r);
   }

@@ -11,6 +11,12 @@ export interface ResumableBodyOptions {
   /** Re-requests the rest of the range from `offset`, pinned to the first response's ETag. */
   reopen: (offset: number) => Promise<Readable>;
   retry: RetryPolicy;
+  /**
+   * The longest wait for the next body bytes while the reader is asking for them; then the
+   * connection counts as dead (a silent network drops no FIN and no RST) and the rest is fetched
+   * again. 0 waits forever. Time the reader spends not asking (backpressure) does not count.
+   */
+  idleTimeoutMs?: number;
   /** Turns a final failure into the FsError the reader sees. */
   fail: (err: unknown) => FsError;
 }
@@ -28,9 +34,12 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
     const budget = new RetryBudget(o.retry);
     for (;;) {
       try {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          offset += chunk.length;
-          yield chunk;
+        const source = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+        for (;;) {
+          const next = await nextWithin(source, stream, o.idleTimeoutMs ?? 0, offset);
+          if (next.done) break;
+          offset += next.value.length;
+          yield next.value;
         }
         if (offset >= o.endExclusive) return;
         throw Object.assign(new Error(`body ended at byte ${offset} of ${o.endExclusive}`), {
@@ -57,4 +66,18 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
   }
 
   return Readable.from(chunks(), { objectMode: false, highWaterMark: 64 * 1024 });
+}
+
+/** The next chunk, or a retryable ETIMEDOUT (and the stream destroyed) when none comes within `ms`. */
+function nextWithin(source: AsyncIterator<Buffer>, stream: Readable, ms: number, offset: number): Promise<IteratorResult<Buffer>> {
+  if (ms <= 0) return source.next();
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = Object.assign(new Error(`no body bytes for ${ms} ms at byte ${offset}`), { code: 'ETIMEDOUT' });
+      stream.destroy(err);
+      reject(err);
+    }, ms);
+  });
+  return Promise.race([source.next(), idle]).finally(() => clearTimeout(timer));
 }

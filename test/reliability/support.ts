@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { Keyring, rsaMasterKey } from '../../src/crypto/index.js';
 import { EncryptedBucket } from '../../src/secure/index.js';
 import type { LocalBucket } from '../support/localBucket.js';
@@ -83,3 +86,63 @@ export function timed<T>(work: () => T): { seconds: number; result: T } {
 
 /** Single-quotes a string for bash. */
 export const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** The black-hole proxy (blackholeProxy.mjs) as a child process in front of the server. */
+export interface Proxy {
+  url: string;
+  /** Sends one command (freeze, blackhole, heal, count) and resolves with its answer line. */
+  command(line: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startProxy(target: string): Promise<Proxy> {
+  const { hostname, port } = new URL(target);
+  const script = fileURLToPath(new URL('./blackholeProxy.mjs', import.meta.url));
+  const child = spawn(process.execPath, [script, hostname, port], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const waiting: ((line: string) => void)[] = [];
+  const early: string[] = [];
+  lines.on('line', (line) => {
+    const next = waiting.shift();
+    if (next) next(line);
+    else early.push(line);
+  });
+  const nextLine = (): Promise<string> =>
+    early.length > 0 ? Promise.resolve(early.shift()!) : new Promise((resolve) => waiting.push(resolve));
+  const listening = await nextLine();
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    url: `http://127.0.0.1:${listening.split(' ')[1]}`,
+    command: (line) => {
+      const answer = nextLine();
+      child.stdin!.write(`${line}\n`);
+      return answer;
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export interface AsyncResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+/** Runs a bash command without blocking this thread (for commands that must run side by side). */
+export function shAsync(command: string): Promise<AsyncResult> {
+  const started = performance.now();
+  const child = spawn('bash', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) =>
+    child.once('close', (code) => resolve({ status: code ?? -1, stdout, stderr, seconds: (performance.now() - started) / 1000 })),
+  );
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

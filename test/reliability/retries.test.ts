@@ -77,10 +77,12 @@ describe('reliability: retries through the mount', () => {
     await fault(local, { action: 'resetResponse', bytes: 300_000, count: 3, method: 'GET', path: '/reset.bin' });
     expect(catSha('reset.bin')).toBe(sha256(data));
     const gets = await seen(local, { method: 'GET', path: '/reset.bin' });
-    // A resumed request asks for the rest of its range from a byte that is not a block boundary.
-    const resumed = gets.filter((r) => /^bytes=(\d+)-/.test(r.range ?? '') && Number(/^bytes=(\d+)-/.exec(r.range!)![1]) % MiB !== 0);
+    // A resumed request asks for the rest of its range from the byte where an earlier one was cut
+    // (300,000 bytes in); read-ahead may ask for several blocks at once, so that is not a block boundary.
+    const starts = gets.map((r) => Number(/^bytes=(\d+)-/.exec(r.range ?? '')?.[1] ?? 0));
+    const resumed = starts.filter((start) => start % MiB !== 0);
     expect(resumed.length).toBeGreaterThan(0);
-    expect(resumed.every((r) => Number(/^bytes=(\d+)-/.exec(r.range!)![1]) % MiB === 300_000)).toBe(true);
+    expect(resumed.every((start) => starts.includes(start - 300_000))).toBe(true);
   });
 
   it('a dd read at an offset survives a reset, byte-exact', async () => {

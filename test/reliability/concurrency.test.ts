@@ -105,7 +105,7 @@ describe('reliability: concurrency', () => {
   });
 
   it('fio with crc32c verification: sequential and random writes, then reads, through the mount', () => {
-    const common = `--ioengine=psync --direct=0 --verify=crc32c --do_verify=1 --verify_fatal=1 --output-format=terse --group_reporting`;
+    const common = `--verify_state_save=0 --ioengine=psync --direct=0 --verify=crc32c --do_verify=1 --verify_fatal=1 --output-format=terse --group_reporting`;
     const jobs = [
       `--name=seq --filename=${m.mountpoint}/fio-seq --rw=write --bs=128k --size=32M`,
       `--name=rand --filename=${m.mountpoint}/fio-rand --rw=randwrite --bs=4k --size=16M --randrepeat=0`,

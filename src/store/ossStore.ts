@@ -122,6 +122,7 @@ class OssStore implements ObjectStore {
   }
 
   async head(key: string): Promise<ObjectHead> {
+    this.addressable('HEAD', key);
     const r = await this.call('HEAD', key, () =>
       this.client.request({ method: 'HEAD', bucket: this.bucket, object: key, successStatuses: [200], timeout: this.quickTimeoutMs }),
     );
@@ -129,6 +130,7 @@ class OssStore implements ObjectStore {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
+    this.addressable('GET', key);
     const first = await this.call('GET', key, () => this.rawGet(key, options.range, options.ifMatch));
     const served = servedRange(first.headers);
     const size = served?.total ?? Number(first.headers['content-length'] ?? 0);
@@ -155,6 +157,7 @@ class OssStore implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | Readable, options: PutOptions): Promise<{ etag: string }> {
+    this.addressable('PUT', key);
     const headers = requestHeaders(options);
     const send = (): Promise<RequestResult> =>
       this.client.request({
@@ -176,6 +179,7 @@ class OssStore implements ObjectStore {
     options: { meta?: ObjectMeta; contentType?: string } = {},
   ): Promise<{ etag: string }> {
     const headers: Record<string, string> = { 'x-oss-copy-source': this.copySource(source) };
+    this.addressable('COPY', dest);
     if (options.meta) {
       headers['x-oss-metadata-directive'] = 'REPLACE';
       Object.assign(headers, metaHeaders(options.meta));
@@ -195,6 +199,7 @@ class OssStore implements ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
+    this.addressable('DELETE', key);
     await this.call('DELETE', key, () =>
       this.client.request({ method: 'DELETE', bucket: this.bucket, object: key, successStatuses: [204, 200], timeout: this.quickTimeoutMs }),
     );
@@ -251,6 +256,7 @@ class OssStore implements ObjectStore {
   }
 
   async initiateMultipart(key: string, options: PutOptions): Promise<string> {
+    this.addressable('INITIATE', key);
     const r = await this.call('INITIATE', key, () =>
       this.client.request({
         method: 'POST',
@@ -267,6 +273,7 @@ class OssStore implements ObjectStore {
   }
 
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<UploadedPart> {
+    this.addressable(`PART ${partNumber}`, key);
     const r = await this.call(`PART ${partNumber}`, key, () =>
       this.client.request({
         method: 'PUT',
@@ -291,6 +298,7 @@ class OssStore implements ObjectStore {
     range: Required<ByteRange>,
     options: { ifMatch?: string } = {},
   ): Promise<UploadedPart> {
+    this.addressable(`PART COPY ${partNumber}`, key);
     const headers: Record<string, string> = {
       'x-oss-copy-source': this.copySource(source),
       'x-oss-copy-source-range': `bytes=${range.start}-${range.end}`,
@@ -311,6 +319,7 @@ class OssStore implements ObjectStore {
   }
 
   async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<{ etag: string }> {
+    this.addressable('COMPLETE', key);
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
     const xml =
       '<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUpload>' +
@@ -332,6 +341,7 @@ class OssStore implements ObjectStore {
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
+    this.addressable('ABORT', key);
     await this.call('ABORT', key, () =>
       this.client.request({
         method: 'DELETE',
@@ -384,6 +394,19 @@ class OssStore implements ObjectStore {
     const r = await this.client.request({ method: 'GET', bucket: this.bucket, object: key, headers, customResponse: true, timeout: this.quickTimeoutMs });
     if (r.status === 200 || r.status === 206) return r;
     throw await errorFromBody(r);
+  }
+
+  /**
+   * ali-oss sends every request through WHATWG URL parsing, which folds '.' and '..' path segments,
+   * escaped or not: a key with such a segment (other tools can create one) would go out as another
+   * key under a signature for this one, and fail as a confusing 403 — or, against a server that
+   * does not check, reach the wrong object. Such keys can be listed, copied from and bulk-deleted
+   * (their names travel in headers and XML), not addressed in a URL: refuse that up front.
+   */
+  private addressable(op: string, key: string): void {
+    if (key.split('/').some((segment) => segment === '.' || segment === '..')) {
+      throw new FsError('EINVAL', `${op} ${this.bucket}/${key}: a key with a '.' or '..' segment cannot be addressed (its URL would name another object)`);
+    }
   }
 
   private copySource(source: string): string {

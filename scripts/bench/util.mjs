@@ -123,6 +123,7 @@ export function shuffle(values) {
 export function fmt(value, unit) {
   if (!Number.isFinite(value)) return String(value);
   const abs = Math.abs(value);
-  const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? 2 : 3;
+  // A count that is a fraction (GETs per read) keeps three decimals: 1.005 is not 1.
+  const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? (unit === 'GETs' ? 3 : 2) : 3;
   return `${value.toFixed(digits)} ${unit}`;
 }

@@ -1,7 +1,25 @@
 import { createHash, type Hash } from 'node:crypto';
 import { CryptoError } from '../crypto/index.js';
+import { FsError } from '../errors.js';
 import type { ObjectReader } from '../secure/index.js';
 import { type BlockCache, type BlockIndex, blockOf } from './blockCache.js';
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+}
+
+/** Promise.withResolvers, which Node 20 lacks. */
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
 
 /**
  * Reads one object version through the block cache. Sequential access doubles a read-ahead
@@ -107,13 +125,46 @@ export class CachedReader {
       let runEnd = i;
       while (runEnd + 1 <= stop && this.missing(runEnd + 1)) runEnd++;
       const runStart = i * bs;
-      let run: Promise<Buffer> | undefined;
-      const fetchRun = (): Promise<Buffer> => (run ??= this.source.read(runStart, Math.min((runEnd + 1) * bs, size) - runStart));
+      const blocks = Array.from({ length: runEnd - i + 1 }, () => deferred<Buffer>());
+      let started = false;
+      const startRun = (): void => {
+        if (started) return;
+        started = true;
+        void this.streamRun(runStart, Math.min((runEnd + 1) * bs, size) - runStart, blocks);
+      };
       for (let b = i; b <= runEnd; b++) {
-        const offset = (b - i) * bs;
-        this.load(b as BlockIndex, () => fetchRun().then((data) => data.subarray(offset, offset + bs))).catch(this.onPrefetchError);
+        this.load(b as BlockIndex, () => {
+          startRun();
+          return blocks[b - i]!.promise;
+        }).catch(this.onPrefetchError);
       }
       i = runEnd + 1;
+    }
+  }
+
+  /** One ranged GET for a run of blocks, each handed over as soon as its bytes have arrived. */
+  private async streamRun(start: number, length: number, blocks: Deferred<Buffer>[]): Promise<void> {
+    const bs = this.cache.blockSize;
+    let pending: Buffer[] = [];
+    let have = 0;
+    let next = 0;
+    try {
+      for await (const chunk of this.source.stream(start, start + length)) {
+        pending.push(chunk as Buffer);
+        have += (chunk as Buffer).length;
+        while (next < blocks.length) {
+          const want = Math.min(bs, length - next * bs);
+          if (have < want) break;
+          const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, have);
+          blocks[next++]!.resolve(joined.subarray(0, want));
+          const rest = joined.subarray(want);
+          pending = rest.length > 0 ? [rest] : [];
+          have = rest.length;
+        }
+      }
+      if (next < blocks.length) throw new FsError('EIO', `${JSON.stringify(this.source.head.key)}: ranged GET ended early`);
+    } catch (err) {
+      for (const block of blocks.slice(next)) block.reject(err);
     }
   }
 

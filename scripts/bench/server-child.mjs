@@ -51,6 +51,8 @@ http.Server.prototype.emit = function (event, ...args) {
   if (event === 'request') {
     const kind = classify(args[0]);
     counts[kind] = (counts[kind] ?? 0) + 1;
+    // OSSENCFS_BENCH_SERVER_LOG=1: one line per request on stderr (diagnosis, not for timed runs).
+    if (process.env.OSSENCFS_BENCH_SERVER_LOG === '1') process.stderr.write(`${kind} ${args[0].method} ${args[0].url}${args[0].headers['x-oss-copy-source'] ? ` <- ${args[0].headers['x-oss-copy-source']}` : ''}\n`);
   }
   return emit.call(this, event, ...args);
 };

@@ -116,7 +116,12 @@ export class CachedReader {
     const { size } = this.source.head;
     const bs = this.cache.blockSize;
     const stop = Math.min(from + count - 1, this.lastBlock);
-    let i = from as number;
+    // Refill only once less than half the window is ahead, so each refill is one long run
+    // rather than a GET per block as the window slides (the kernel reads 128 KiB at a time).
+    let ahead = from as number;
+    while (ahead <= stop && !this.missing(ahead)) ahead++;
+    if (ahead - from >= count / 2 && ahead <= stop) return;
+    let i = ahead;
     while (i <= stop) {
       if (!this.missing(i)) {
         i++;

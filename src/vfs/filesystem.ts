@@ -149,7 +149,8 @@ export class Filesystem {
         const name = this.ns.entryName(dirKey, object.key);
         if (name === undefined) continue;
         names.add(name);
-        this.prefetch(joinPath(path, name), () => this.fetchLookup(joinPath(path, name)));
+        // The listing says it is an object: its HEAD alone gives the attributes.
+        this.prefetch(joinPath(path, name), () => this.fetchFileAttr(object.key));
       }
       for (const prefix of page.prefixes) {
         const name = this.ns.entryName(dirKey, prefix);
@@ -172,6 +173,11 @@ export class Filesystem {
     this.fetchOnce(path, () => this.prefetchLimit(fetch)).catch((err: Error) =>
       this.options.log.debug(`attribute prefetch of ${path} failed: ${err.message}`),
     );
+  }
+
+  private async fetchFileAttr(key: string): Promise<Lookup> {
+    const head = await this.headOrUndefined(key);
+    return head ? fileAttr(head, this.options.owner) : 'missing';
   }
 
   private async fetchDirAttr(dirKey: string): Promise<Attr> {

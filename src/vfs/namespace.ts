@@ -2,6 +2,8 @@ import { FsError } from '../errors.js';
 
 /** Longest name one directory entry may have (Linux NAME_MAX), in bytes. */
 export const NAME_MAX = 255;
+/** Longest object key OSS stores, in UTF-8 bytes. */
+const MAX_KEY_BYTES = 1023;
 
 /**
  * Maps paths inside the mount ('/a/b') to object keys under the mounted prefix, and back.
@@ -25,6 +27,19 @@ export class Namespace {
   /** The key prefix of a directory's children (and its marker object's key). */
   dirKey(path: string): string {
     return path === '/' ? this.prefix : `${this.prefix}${path.slice(1)}/`;
+  }
+
+  /**
+   * The key a new file or directory at `path` will have. Refused here, before anything is created,
+   * when the bucket or the mount could not hold it: otherwise the error would only surface when
+   * close() uploads, which programs that ignore close errors never see.
+   */
+  newKey(path: string, kind: 'file' | 'dir'): string {
+    const name = baseName(path);
+    if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', `name longer than ${NAME_MAX} bytes: ${name.slice(0, 40)}…`);
+    const key = kind === 'dir' ? this.dirKey(path) : this.fileKey(path);
+    checkKeyLength(key);
+    return key;
   }
 
   /**
@@ -53,8 +68,6 @@ export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
-/** Refuses names the bucket could store but the mount could not list back. */
-export function checkNewName(path: string): void {
-  const name = baseName(path);
-  if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', `name longer than ${NAME_MAX} bytes: ${name.slice(0, 40)}…`);
+export function checkKeyLength(key: string): void {
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new FsError('ENAMETOOLONG', `object key longer than ${MAX_KEY_BYTES} bytes: ${key.slice(0, 40)}…`);
 }

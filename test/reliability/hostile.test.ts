@@ -144,12 +144,18 @@ describe('reliability: hostile objects in the bucket', () => {
     const dirs = Array.from({ length: 4 }, (_, i) => `${i}${'d'.repeat(249)}`).join('/');
     sh(`mkdir -p ${m.mountpoint}/${dirs}`);
     writeFileSync(join(local.dir, 'x'), 'x\n');
-    const r = shStatus(`cp ${local.dir}/x ${m.mountpoint}/${dirs}/${'f'.repeat(100)}`);
-    // KNOWN ISSUE (src/vfs, see the reliability report): the name is refused only when close()
-    // uploads, not at create, so a program that ignores close errors (`echo x > path` in a shell)
-    // reports success for data that was never stored.
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/failed to close .*File name too long/);
+    // Refused at create, so even a shell redirection (which ignores close errors) sees it.
+    for (const cmd of [`cp ${local.dir}/x ${m.mountpoint}/${dirs}/${'f'.repeat(100)}`, `echo x > ${m.mountpoint}/${dirs}/${'e'.repeat(100)}`, `mkdir ${m.mountpoint}/${dirs}/${'m'.repeat(100)}`]) {
+      const r = shStatus(cmd);
+      expect(r.status, cmd).not.toBe(0);
+      expect(r.stderr, cmd).toMatch(/File name too long/);
+    }
+    // A rename that would make a key too long is refused before anything is copied.
+    sh(`echo moved > ${m.mountpoint}/${dirs}/s`);
+    const mv = shStatus(`mv ${m.mountpoint}/${dirs}/s ${m.mountpoint}/${dirs}/${'r'.repeat(100)}`);
+    expect(mv.stderr).toMatch(/File name too long/);
+    expect(readdirSync(join(m.mountpoint, dirs))).toEqual(['s']);
+    sh(`rm ${m.mountpoint}/${dirs}/s`);
     expect(readdirSync(join(m.mountpoint, dirs))).toEqual([]);
     expect(m.process.exitCode).toBeNull();
     sh(`echo ok > ${m.mountpoint}/${dirs}/short`);

@@ -12,13 +12,21 @@ import type {
   UploadedPart,
 } from './ObjectStore.js';
 
-type Entry = { op: 'begin' | 'end'; key: string; uploadId: string };
+type Entry =
+  /** About to ask for an upload of `key` (ms since the epoch): a crash before `begin` leaves one the journal cannot name. */
+  | { op: 'intent'; key: string; at: number }
+  | { op: 'begin' | 'end'; key: string; uploadId: string };
+
+/** How much earlier than our intent the server's clock may date an upload we started. */
+const CLOCK_SKEW_MS = 5 * 60_000;
 
 /**
  * The multipart uploads this mount has started and not finished, in an append-only file under the
  * cache dir. If the mount dies (kill -9, power loss), the next mount finds them here and aborts them:
  * they were never completed, so the previous object versions are intact, and aborting stops them
- * from being billed while invisible. Lines hold only object keys and upload ids — never key material.
+ * from being billed while invisible. Lines hold only object keys, times and upload ids — never key
+ * material. An intent line goes down before each Initiate: if the mount dies after the server
+ * created an upload but before its id was written, recovery finds it by key and time.
  */
 export class UploadJournal {
   constructor(private readonly file: string) {
@@ -34,14 +42,24 @@ export class UploadJournal {
       return 0;
     }
     const open = new Map<string, string>();
+    /** Keys whose last intent has no begin yet → when that intent was written. */
+    const unnamed = new Map<string, number>();
     for (const line of text.split('\n')) {
       if (line === '') continue;
       try {
         const e = JSON.parse(line) as Entry;
-        if (e.op === 'begin') open.set(e.uploadId, e.key);
-        else open.delete(e.uploadId);
+        if (e.op === 'intent') unnamed.set(e.key, e.at);
+        else if (e.op === 'begin') {
+          open.set(e.uploadId, e.key);
+          unnamed.delete(e.key);
+        } else open.delete(e.uploadId);
       } catch {
         // A torn last line from the crash: the upload it names was not started yet.
+      }
+    }
+    for (const [key, at] of unnamed) {
+      for (const upload of await store.listMultipartUploads(key)) {
+        if (upload.key === key && upload.initiated.getTime() >= at - CLOCK_SKEW_MS) open.set(upload.uploadId, key);
       }
     }
     for (const [uploadId, key] of open) {
@@ -54,8 +72,9 @@ export class UploadJournal {
 
   record(entry: Entry): void {
     appendFileSync(this.file, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
-    // An upload must be on disk before its first part is: that is what lets a crash be cleaned up.
-    if (entry.op === 'begin') {
+    // An upload must be on disk before it exists, and named before its first part is sent:
+    // that is what lets a crash be cleaned up.
+    if (entry.op !== 'end') {
       const fd = openSync(this.file, 'r');
       try {
         fsyncSync(fd);
@@ -78,6 +97,7 @@ class JournaledStore implements ObjectStore {
   ) {}
 
   async initiateMultipart(key: string, options: PutOptions): Promise<string> {
+    this.journal.record({ op: 'intent', key, at: Date.now() });
     const uploadId = await this.inner.initiateMultipart(key, options);
     this.journal.record({ op: 'begin', key, uploadId });
     return uploadId;

@@ -81,10 +81,11 @@ describe('reliability: concurrency', () => {
       `end=$((SECONDS+${seconds})); n=0; while [ $SECONDS -lt $end ]; do ` +
         `i=$((n % 4)); cp ${src}/v$i ${m.mountpoint}/.tmp-$n && mv ${m.mountpoint}/.tmp-$n ${m.mountpoint}/target || echo "replace failed $n" >&2; n=$((n+1)); done; echo $n`,
     );
+    // `2>&1` before `<`: when the open itself fails, the shell's message is captured too.
     const readers = Array.from({ length: 3 }, () =>
       shAsync(
         `end=$((SECONDS+${seconds})); while [ $SECONDS -lt $end ]; do ` +
-          `if out=$(sha256sum < ${m.mountpoint}/target 2>&1); then echo "ok $out"; else echo "err $out"; fi; done`,
+          `if out=$(sha256sum 2>&1 < ${m.mountpoint}/target); then echo "ok $out"; else echo "err $out"; fi; done`,
       ),
     );
     const [rep, ...reads] = await Promise.all([replacer, ...readers]);

@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EncryptedBucket } from '../../src/secure/index.js';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
 import { type Mounted, mountBucket, sh, shStatus } from '../support/mounted.js';
-import { encryptedBucket, fault, plaintextOf, resetSeen, seen, sha256, timed } from './support.js';
+import { encryptedBucket, plaintextOf, sha256, timed } from './support.js';
+import { fault, resetSeen, seen } from '../support/serverAdmin.js';
 
 const MiB = 1024 * 1024;
 

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Keyring, readEnvelope, rsaMasterKey } from '../../src/crypto/index.js';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
 import { BIN, type Mounted, mountBucket, sh, shStatus } from '../support/mounted.js';
-import { fault, shAsync, until } from './support.js';
+import { shAsync, until } from './support.js';
+import { fault } from '../support/serverAdmin.js';
 
 const MiB = 1024 * 1024;
 

@@ -8,7 +8,7 @@ import { createLimiter } from '../util/limit.js';
 import { type Attr, DIR_SIZE, dirAttr, fileAttr, makeAttr, type Owner, posixOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
 import { type Lookup, MetadataCache } from './metadataCache.js';
-import { checkNewName, joinPath, Namespace, parentOf } from './namespace.js';
+import { baseName, checkKeyLength, joinPath, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
 
 export interface FilesystemOptions {
@@ -45,6 +45,8 @@ const O_ACCMODE = 3;
 /** Parallel HEADs that fill attributes after a listing (s3fs does them one at a time; goofys doesn't). */
 const ATTR_PREFETCH_CONCURRENCY = 32;
 const COPY_CONCURRENCY = 8;
+/** Largest directory (entries) re-listed to answer lookups of missing names; see relistHotDir. */
+const RELIST_MAX_ENTRIES = 5000;
 const DELETE_BATCH = 1000;
 
 /**
@@ -62,6 +64,7 @@ export class Filesystem {
    *  sends release after close(2) has returned, so the next open of the path must wait for it. */
   private readonly closing = new Map<string, Promise<void>>();
   private readonly lookups = new Map<string, Promise<Lookup>>();
+  private readonly relistings = new Map<string, Promise<Set<string>>>();
   private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
   private nextHandle = 1;
   private readonly mountedAt = Date.now();
@@ -117,12 +120,31 @@ export class Filesystem {
   /** A file object, else a directory (marker or prefix), else absent: both asked at once, since a
    *  miss — every new file's name — would otherwise wait for two round trips. */
   private async fetchLookup(path: string): Promise<Lookup> {
+    const siblings = await this.relistHotDir(parentOf(path));
+    if (siblings && !siblings.has(baseName(path))) return 'missing';
     const dirKey = this.ns.dirKey(path);
     const [head, below] = await Promise.all([this.headOrUndefined(this.ns.fileKey(path)), this.bucket.list(dirKey, { maxKeys: 1 })]);
     if (head) return fileAttr(head, this.options.owner);
     if (below.objects.length === 0 && below.prefixes.length === 0) return 'missing';
     const marker = below.objects[0]?.key === dirKey ? await this.headOrUndefined(dirKey) : undefined;
     return dirAttr(marker, this.options.owner, this.mountedAt);
+  }
+
+  /**
+   * A fresh listing of `dir` when the mount listed or created it lately (its listing expired) and
+   * it is small: then one LIST answers every lookup of a missing name in it for the next TTL. A
+   * program filling a directory (cp -r, tar x, rsync's temporary names) looks up each new name
+   * first, which would otherwise cost a HEAD and a LIST apiece. Undefined otherwise.
+   */
+  private relistHotDir(dir: string): Promise<Set<string>> | undefined {
+    const last = this.meta.staleListing(dir);
+    if (!last || last.size > RELIST_MAX_ENTRIES) return undefined;
+    let pending = this.relistings.get(dir);
+    if (!pending) {
+      pending = this.listNames(dir, false).finally(() => this.relistings.delete(dir));
+      this.relistings.set(dir, pending);
+    }
+    return pending;
   }
 
   private async headOrUndefined(key: string): Promise<ObjectHead | undefined> {
@@ -140,6 +162,11 @@ export class Filesystem {
   async readdir(path: string): Promise<string[]> {
     const attr = await this.getattr(path);
     if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
+    return [...(await this.listNames(path, true))];
+  }
+
+  /** Every name in the directory `path` (which is known to be one), remembered as its listing. */
+  private async listNames(path: string, prefetchAttrs: boolean): Promise<Set<string>> {
     const dirKey = this.ns.dirKey(path);
     const names = new Set<string>();
     let after: string | undefined;
@@ -150,13 +177,13 @@ export class Filesystem {
         if (name === undefined) continue;
         names.add(name);
         // The listing says it is an object: its HEAD alone gives the attributes.
-        this.prefetch(joinPath(path, name), () => this.fetchFileAttr(object.key));
+        if (prefetchAttrs) this.prefetch(joinPath(path, name), () => this.fetchFileAttr(object.key));
       }
       for (const prefix of page.prefixes) {
         const name = this.ns.entryName(dirKey, prefix);
         if (name === undefined || names.has(name)) continue;
         names.add(name);
-        this.prefetch(joinPath(path, name), () => this.fetchDirAttr(prefix));
+        if (prefetchAttrs) this.prefetch(joinPath(path, name), () => this.fetchDirAttr(prefix));
       }
       after = page.next;
     } while (after !== undefined);
@@ -165,7 +192,7 @@ export class Filesystem {
       if (parentOf(openPath) === path && !file.unlinked) names.add(openPath.slice(path === '/' ? 1 : path.length + 1));
     }
     this.meta.setListing(path, names);
-    return [...names];
+    return names;
   }
 
   private prefetch(path: string, fetch: () => Promise<Lookup>): void {
@@ -186,10 +213,10 @@ export class Filesystem {
 
   async mkdir(path: string, mode: number): Promise<void> {
     this.checkWritable();
-    checkNewName(path);
+    const key = this.ns.newKey(path, 'dir');
     const now = Date.now();
     const attr = makeAttr('dir', { mode, uid: this.options.owner.uid, gid: this.options.owner.gid, mtime: now / 1000 }, DIR_SIZE, now, this.options.owner);
-    await this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: encodePosixMeta(posixOf(attr)) });
+    await this.bucket.put(key, Buffer.alloc(0), { meta: encodePosixMeta(posixOf(attr)) });
     this.meta.added(path, attr);
     // The kernel looked the name up first and found nothing, so nothing is below it: lookups of
     // new names in it need no request until the TTL runs out.
@@ -217,10 +244,10 @@ export class Filesystem {
   async create(path: string, mode: number): Promise<number> {
     this.checkWritable();
     await this.closing.get(path);
-    checkNewName(path);
+    const key = this.ns.newKey(path, 'file');
     const now = Date.now();
     const attr = makeAttr('file', { mode, mtime: now / 1000 }, 0, now, this.options.owner);
-    const file = OpenFile.created(this.files, path, this.ns.fileKey(path), attr, {});
+    const file = OpenFile.created(this.files, path, key, attr, {});
     this.openByPath.get(path)?.markUnlinked();
     this.openByPath.set(path, file);
     this.meta.added(path, attr);
@@ -336,8 +363,8 @@ export class Filesystem {
 
   async rename(src: string, dest: string): Promise<void> {
     this.checkWritable();
-    checkNewName(dest);
     const from = await this.getattr(src);
+    this.ns.newKey(dest, from.kind === 'dir' ? 'dir' : 'file');
     const to = await this.lookup(dest);
     if (from.kind === 'dir') return this.renameDir(src, dest, to);
     if (to !== 'missing' && to.kind === 'dir') throw new FsError('EISDIR', `cannot replace directory ${dest} with a file`);
@@ -377,7 +404,9 @@ export class Filesystem {
     let after: string | undefined;
     do {
       const page = await this.bucket.list(srcKey, { after, maxKeys: 1000 });
-      await Promise.all(page.objects.map((o) => copyLimit(() => this.bucket.copy(o.key, destKey + o.key.slice(srcKey.length)))));
+      const copies = page.objects.map((o) => ({ from: o.key, to: destKey + o.key.slice(srcKey.length) }));
+      for (const { to } of copies) checkKeyLength(to);
+      await Promise.all(copies.map(({ from, to }) => copyLimit(() => this.bucket.copy(from, to))));
       moved.push(...page.objects.map((o) => o.key));
       after = page.next;
     } while (after !== undefined);
@@ -445,11 +474,11 @@ export class Filesystem {
 
   async symlink(target: string, path: string): Promise<void> {
     this.checkWritable();
-    checkNewName(path);
+    const key = this.ns.newKey(path, 'file');
     const now = Date.now();
     const body = Buffer.from(target);
     const attr = makeAttr('symlink', { mode: constants.S_IFLNK | 0o777, mtime: now / 1000 }, body.length, now, this.options.owner);
-    await this.bucket.put(this.ns.fileKey(path), body, { meta: encodePosixMeta(posixOf(attr)) });
+    await this.bucket.put(key, body, { meta: encodePosixMeta(posixOf(attr)) });
     this.meta.added(path, attr);
   }
 

@@ -17,7 +17,9 @@ export class MetadataCache {
   constructor(ttlMs: number) {
     if (ttlMs <= 0) return;
     this.attrs = new LRUCache<string, Lookup>({ max: 500_000, ttl: ttlMs });
-    this.listings = new LRUCache<string, Set<string>>({ max: 2_000, ttl: ttlMs });
+    // Expired listings stay (until evicted) so staleListing() can tell a directory the mount
+    // listed lately; get() still returns only fresh ones.
+    this.listings = new LRUCache<string, Set<string>>({ max: 2_000, ttl: ttlMs, noDeleteOnStaleGet: true });
   }
 
   attr(path: string): Lookup | undefined {
@@ -34,6 +36,11 @@ export class MetadataCache {
 
   listing(dir: string): Set<string> | undefined {
     return this.listings?.get(dir);
+  }
+
+  /** The last listing of `dir` even when it has expired: how big the directory was, and that the mount uses it. */
+  staleListing(dir: string): Set<string> | undefined {
+    return this.listings?.get(dir, { allowStale: true });
   }
 
   setListing(dir: string, names: Set<string>): void {

@@ -1,0 +1,61 @@
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../reliability/support.js';
+import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
+import { type Mounted, mountBucket } from '../support/mounted.js';
+import { resetSeen, seen } from '../support/serverAdmin.js';
+
+const TTL_S = 1;
+
+/** What the mount asks the bucket for: requests are the cost users pay in latency and money. */
+describe('mount: requests per operation', () => {
+  let local: LocalBucket;
+  let m: Mounted;
+
+  beforeAll(async () => {
+    local = await startLocalBucket();
+    m = await mountBucket(local, { name: 'requests', args: ['--attr-ttl', String(TTL_S)] });
+  });
+
+  afterAll(async () => {
+    await m?.unmount();
+    await local?.close();
+  });
+
+  it('filling a directory the mount lists: one PUT per new file, no HEAD or LIST per new name', async () => {
+    writeFileSync(join(m.mountpoint, 'seed.txt'), 'seed');
+    readdirSync(m.mountpoint);
+    await sleep(TTL_S * 1000 + 200); // every cached listing and attribute has expired
+    // Another client adds a name the mount has never seen.
+    await local.store.put('other.txt', Buffer.from('theirs'), { meta: {} });
+    await resetSeen(local);
+
+    const files = 40;
+    for (let i = 0; i < files; i++) writeFileSync(join(m.mountpoint, `f${i}.txt`), `file ${i}\n`);
+
+    const requests = await seen(local);
+    const count = (method: string, query = ''): number => requests.filter((r) => r.method === method && r.query.includes(query)).length;
+    expect(count('PUT')).toBe(files);
+    // The expired listing of the root is refreshed (about once per TTL), not asked per name.
+    const lists = requests.filter((r) => r.method === 'GET' && r.path === `/${local.bucket}/`).length;
+    expect(lists).toBeGreaterThanOrEqual(1);
+    expect(lists).toBeLessThan(files / 4);
+    const headsOfNewNames = requests.filter((r) => r.method === 'HEAD' && /\/f\d+\.txt$/.test(r.path));
+    expect(headsOfNewNames).toEqual([]);
+
+    // The refreshed listing saw the other client's object: it is there, with its bytes.
+    expect(readdirSync(m.mountpoint)).toContain('other.txt');
+    expect(readFileSync(join(m.mountpoint, 'f39.txt'), 'utf8')).toBe('file 39\n');
+  });
+
+  it('a lookup in a directory the mount has not listed asks the bucket (no stale absence)', async () => {
+    await local.store.put('elsewhere/planted.txt', Buffer.from('x'), { meta: {} });
+    await sleep(TTL_S * 1000 + 200); // the root's listing from the test before no longer vouches for absence
+    await resetSeen(local);
+    // `stat` of an unlisted directory's child: HEAD and LIST, and the object is found.
+    expect(() => readFileSync(join(m.mountpoint, 'elsewhere', 'missing.txt'))).toThrow(/ENOENT/);
+    const heads = (await seen(local, { method: 'HEAD' })).map((r) => r.path);
+    expect(heads).toContain(`/${local.bucket}/elsewhere/missing.txt`);
+  });
+});

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { crc64 } from 'crc64-ecma182.js';
 
 // The server runs as `ossencfs server` in a child process, compiled from src into a private
 // directory (inside the repo so node_modules resolve) rather than into the shared dist/.
@@ -29,8 +30,13 @@ interface Child {
   exited: Promise<number | null>;
 }
 
-async function startChild(dir: string): Promise<Child> {
-  const proc = spawn(process.execPath, [entry, 'server', '--dir', dir, '--port', '0'], {
+/** `node <entry> server …`, or with `evalInput` the same main run from `node --input-type=module -e`. */
+async function startChild(dir: string, evalInput = false): Promise<Child> {
+  const args = ['server', '--dir', dir, '--port', '0'];
+  const command = evalInput
+    ? ['--input-type=module', '-e', `import { main } from ${JSON.stringify(join(out, 'cli', 'main.js'))}; main(${JSON.stringify(args)});`]
+    : [entry, ...args];
+  const proc = spawn(process.execPath, command, {
     env: { ...process.env, OSS_ACCESS_KEY_ID: KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: KEYS.accessKeySecret },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -121,6 +127,30 @@ describe('ossencfs server (child process)', () => {
     child = await startChild(dir);
     expect(Buffer.from((await client().get('small')).content).toString()).toBe('kept');
   });
+});
+
+// Bench scripts start the server this way; its hashing workers must not inherit the ESM flag.
+it('hashes a big body when started from `node --input-type=module -e`', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ossencfs-cli-'));
+  const child = await startChild(dir, true);
+  try {
+    const c = new OSS({ endpoint: child.url, bucket: 'esm', ...KEYS } as OSS.Options);
+    await c.putBucket('esm');
+    const size = 16 << 20; // above the size hashed in worker threads
+    const sent = createHash('md5');
+    let crc = '0';
+    const source = pattern(size);
+    source.on('data', (chunk: Buffer) => {
+      sent.update(chunk);
+      crc = crc64(chunk, crc);
+    });
+    const put = await c.putStream('big', source, { contentLength: size } as never);
+    expect(put.res.headers).toMatchObject({ etag: `"${sent.digest('hex').toUpperCase()}"`, 'x-oss-hash-crc64ecma': crc });
+  } finally {
+    child.proc.kill('SIGTERM');
+    await child.exited;
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 it('refuses to start without credentials (exit 2)', async () => {

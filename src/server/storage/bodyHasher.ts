@@ -42,7 +42,7 @@ class InlineHasher implements BodyHasher {
   abandon(): void {}
 }
 
-// Runs in the workers (eval'd, so CommonJS). Messages: {id, slot, block, length} hashes the
+// Runs in the workers (eval'd as CommonJS: see the Worker's execArgv). Messages: {id, slot, block, length} hashes the
 // start of a shared block and acks with its slot; {id, done} answers the digest and forgets the body.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -76,7 +76,9 @@ class HashWorker {
 
   constructor(kind: 'md5' | 'crc64') {
     const crcModule = createRequire(import.meta.url).resolve('crc64-ecma182.js');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { kind, crcModule } });
+    // Workers inherit the parent's flags, and under `node --input-type=module -e …` eval'd code
+    // would be an ES module without `require`; the source is CommonJS whatever started the server.
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { kind, crcModule } });
     this.worker.on('message', (reply: Reply) => this.listeners.get(reply.id)?.(reply));
     this.worker.unref();
   }

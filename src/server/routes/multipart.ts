@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { OssError, invalidArgument, malformedXml } from '../errors.js';
 import { checkMd5, declaredLength, expectedMd5, readSmallBody } from '../http/body.js';
@@ -6,7 +5,8 @@ import { param, sendEmpty, sendXml, type RequestContext } from '../http/context.
 import { objectHeadersOf } from '../http/objectHeaders.js';
 import { validateKey } from '../http/objectName.js';
 import { parseRange } from '../http/range.js';
-import { STREAM_CHUNK, receiveToFile } from '../storage/files.js';
+import { readDataFiles } from '../storage/dataFiles.js';
+import { receiveToFile } from '../storage/files.js';
 import { MAX_PART_NUMBER, type UploadRecord } from '../storage/multipartStore.js';
 import { children, parseXml, text } from '../xml.js';
 import { isoDate } from './owner.js';
@@ -61,16 +61,12 @@ export async function uploadPartCopy(ctx: RequestContext): Promise<void> {
   const number = partNumber(ctx);
   const target = await upload(ctx);
   const rangeHeader = ctx.req.headers['x-oss-copy-source-range'];
-  const part = await withCopySource(ctx, async (source, sourceBucket) => {
+  const part = await withCopySource(ctx, async (source, files) => {
     const range = rangeHeader === undefined ? undefined : parseRange(String(rangeHeader), source.size);
     if (rangeHeader !== undefined && !range) throw invalidArgument('The x-oss-copy-source-range is not valid.', 'x-oss-copy-source-range', String(rangeHeader));
-    const handle = await open(ctx.store.dataPath(sourceBucket, source), 'r');
     const start = range?.start ?? 0;
     const end = range?.end ?? source.size - 1;
-    const body = end < start
-      ? (await handle.close(), Readable.from([]))
-      : handle.createReadStream({ start, end, highWaterMark: STREAM_CHUNK });
-    const file = await receiveToFile(body, ctx.store.tmpDir, end - start + 1);
+    const file = await receiveToFile(Readable.from(readDataFiles(files, start, end)), ctx.store.tmpDir, end - start + 1);
     return ctx.multipart.putPart(ctx.bucket, target, number, file);
   });
   ctx.res.setHeader('ETag', part.etag);

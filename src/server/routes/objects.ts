@@ -1,4 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { OssError, invalidArgument, malformedXml } from '../errors.js';
 import { checkMd5, declaredLength, expectedMd5, readSmallBody } from '../http/body.js';
@@ -7,7 +6,8 @@ import { param, sendEmpty, sendXml, type RequestContext } from '../http/context.
 import { objectHeadersOf, protectEncryptionMeta, writeObjectHeaders, httpDate } from '../http/objectHeaders.js';
 import { parseCopySource, validateKey } from '../http/objectName.js';
 import { parseRange } from '../http/range.js';
-import { STREAM_CHUNK, receiveToFile } from '../storage/files.js';
+import { readDataFiles, type DataFile } from '../storage/dataFiles.js';
+import { receiveToFile } from '../storage/files.js';
 import type { ObjectRecord } from '../storage/store.js';
 import { children, parseXml, text } from '../xml.js';
 import { isoDate } from './owner.js';
@@ -35,15 +35,14 @@ export async function putObject(ctx: RequestContext): Promise<void> {
     etag: `"${file.md5.toString('hex').toUpperCase()}"`,
     crc64: file.crc64,
     type: 'Normal',
-  }, file.path);
+  }, [file]);
   sendEmpty(ctx, 200, { ETag: record.etag, 'x-oss-hash-crc64ecma': record.crc64, 'Content-MD5': file.md5.toString('base64') });
 }
 
-/** GetObject and HeadObject: conditions, Range, then the bytes of the version opened. */
+/** GetObject and HeadObject: conditions, Range, then the bytes of the version acquired. */
 export async function getObject(ctx: RequestContext): Promise<void> {
   validateKey(ctx.key);
-  const { record, handle } = await ctx.store.openObject(ctx.bucket, ctx.key);
-  let streaming = false;
+  const { record, files, release } = await ctx.store.acquire(ctx.bucket, ctx.key);
   try {
     if (checkConditions(ctx.req.headers, record.etag, record.lastModified) === 304) {
       sendEmpty(ctx, 304, { ETag: record.etag, 'Last-Modified': httpDate(record.lastModified) });
@@ -63,18 +62,11 @@ export async function getObject(ctx: RequestContext): Promise<void> {
       ctx.res.end();
       return;
     }
-    streaming = true;
-    await streamFile(ctx, handle, start, end);
+    await pipeline(readDataFiles(files, start, end), ctx.res).catch(() => {
+      // The client went away or a fault reset the socket; the files are released below.
+    });
   } finally {
-    if (!streaming) await handle.close();
-  }
-}
-
-async function streamFile(ctx: RequestContext, handle: FileHandle, start: number, end: number): Promise<void> {
-  try {
-    await pipeline(handle.createReadStream({ start, end, highWaterMark: STREAM_CHUNK }), ctx.res);
-  } catch {
-    // The client went away or a fault reset the socket; the stream closed the handle.
+    await release();
   }
 }
 
@@ -115,19 +107,17 @@ export async function deleteMultipleObjects(ctx: RequestContext): Promise<void> 
 }
 
 /**
- * The source of a copy, checked against the `x-oss-copy-source-if-*` conditions. Its data file may
- * be replaced before the caller links or reads it; `use` is retried on the fresh version then.
+ * The source of a copy, checked against the `x-oss-copy-source-if-*` conditions, its data files
+ * kept on disk while `use` links or reads them even if the source is replaced meanwhile.
  */
-export async function withCopySource<T>(ctx: RequestContext, use: (source: ObjectRecord, bucket: string) => Promise<T>): Promise<T> {
+export async function withCopySource<T>(ctx: RequestContext, use: (source: ObjectRecord, files: DataFile[]) => Promise<T>): Promise<T> {
   const { bucket, key } = parseCopySource(String(ctx.req.headers['x-oss-copy-source']));
-  for (;;) {
-    const source = await ctx.store.head(bucket, key);
-    checkConditions(ctx.req.headers, source.etag, source.lastModified, 'x-oss-copy-source-');
-    try {
-      return await use(source, bucket);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+  const { record, files, release } = await ctx.store.acquire(bucket, key);
+  try {
+    checkConditions(ctx.req.headers, record.etag, record.lastModified, 'x-oss-copy-source-');
+    return await use(record, files);
+  } finally {
+    await release();
   }
 }
 
@@ -136,7 +126,7 @@ export async function copyObject(ctx: RequestContext): Promise<void> {
   ctx.store.bucketRecord(ctx.bucket);
   const directive = String(ctx.req.headers['x-oss-metadata-directive'] ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') throw invalidArgument('Invalid metadata directive.', 'x-oss-metadata-directive', directive);
-  const record = await withCopySource(ctx, async (source, sourceBucket) => {
+  const record = await withCopySource(ctx, async (source, files) => {
     if (source.size > MAX_COPY_SIZE) {
       throw new OssError(400, 'EntityTooLarge', 'The source object of a CopyObject must not be larger than 1 GB; use UploadPartCopy.');
     }
@@ -152,7 +142,7 @@ export async function copyObject(ctx: RequestContext): Promise<void> {
       etag: source.etag,
       crc64: source.crc64,
       type: source.type,
-    }, ctx.store.dataPath(sourceBucket, source), true);
+    }, files, true);
   });
   sendXml(ctx, 'CopyObjectResult', { ETag: record.etag, LastModified: isoDate(record.lastModified) });
 }

@@ -1,10 +1,12 @@
-import { link, mkdir, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { OssError, noSuchBucket, noSuchKey } from '../errors.js';
+import { removeFiles, type DataFile } from './dataFiles.js';
 import { uniqueName, writeFileAtomic } from './files.js';
 import { KeyIndex, type IndexEntry } from './keyIndex.js';
 import { KeyedMutex } from './keyedMutex.js';
 import { Layout } from './layout.js';
+import { FilePins } from './pins.js';
 
 /** The headers an object is described by: set on PUT/initiate, kept or replaced by copy. */
 export interface ObjectHeaders {
@@ -17,8 +19,8 @@ export interface ObjectHeaders {
 
 export interface ObjectRecord extends ObjectHeaders {
   key: string;
-  /** Name of the immutable data file. */
-  data: string;
+  /** The immutable data files whose concatenation is the object: one, or one per part if multipart. */
+  data: { name: string; size: number }[];
   size: number;
   etag: string;
   crc64: string;
@@ -35,8 +37,11 @@ export interface BucketRecord {
 interface BucketState {
   record: BucketRecord;
   index: KeyIndex;
-  /** Data file of each key, to unlink the old version when a new one commits. */
-  dataOf: Map<string, string>;
+  /**
+   * Data file names of each key's current version, to unlink them when a new one commits. Names
+   * are unique to a version, so the first one also tells whether a version is still current.
+   */
+  dataOf: Map<string, string[]>;
 }
 
 export type NewObject = Omit<ObjectRecord, 'data' | 'lastModified'>;
@@ -60,6 +65,12 @@ async function listDir(path: string): Promise<string[]> {
   }
 }
 
+/** An object's metadata file; before multipart objects kept their parts, `data` was one file name. */
+function parseRecord(text: string): ObjectRecord {
+  const record = JSON.parse(text) as Omit<ObjectRecord, 'data'> & { data: ObjectRecord['data'] | string };
+  return { ...record, data: typeof record.data === 'string' ? [{ name: record.data, size: record.size }] : record.data };
+}
+
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
 }
@@ -68,6 +79,7 @@ function isMissing(err: unknown): boolean {
 export class Store {
   private readonly buckets = new Map<string, BucketState>();
   private readonly commits = new KeyedMutex();
+  private readonly pins = new FilePins();
 
   private constructor(readonly layout: Layout) {}
 
@@ -92,7 +104,7 @@ export class Store {
       if (isMissing(err)) return; // a bucket directory whose creation never completed
       throw err;
     }
-    const dataOf = new Map<string, string>();
+    const dataOf = new Map<string, string[]>();
     const entries: IndexEntry[] = [];
     const metaDir = this.layout.metaDir(name);
     const files: string[] = [];
@@ -100,11 +112,11 @@ export class Store {
       for (const file of await listDir(join(metaDir, shard))) files.push(join(metaDir, shard, file));
     }
     await mapLimited(files, 32, async (file) => {
-      const object = JSON.parse(await readFile(file, 'utf8')) as ObjectRecord;
+      const object = parseRecord(await readFile(file, 'utf8'));
       entries.push(indexEntry(object));
-      dataOf.set(object.key, object.data);
+      dataOf.set(object.key, object.data.map((d) => d.name));
     });
-    const referenced = new Set(dataOf.values());
+    const referenced = new Set([...dataOf.values()].flat());
     const dataDir = this.layout.dataDir(name);
     for (const shard of await listDir(dataDir)) {
       for (const file of await listDir(join(dataDir, shard))) {
@@ -166,7 +178,7 @@ export class Store {
     const state = this.bucket(bucket);
     if (!state.index.get(key)) throw noSuchKey(key);
     try {
-      return JSON.parse(await readFile(this.layout.metaFile(bucket, key), 'utf8')) as ObjectRecord;
+      return parseRecord(await readFile(this.layout.metaFile(bucket, key), 'utf8'));
     } catch (err) {
       if (isMissing(err)) throw noSuchKey(key);
       throw err;
@@ -174,48 +186,55 @@ export class Store {
   }
 
   /**
-   * Metadata plus an open handle on that version's bytes, taken together: a PUT committing
-   * meanwhile unlinks the old file, in which case the lookup is simply repeated.
+   * The current version's metadata and data files, which stay on disk until `release` even if a
+   * new version or a delete commits meanwhile.
    */
-  async openObject(bucket: string, key: string): Promise<{ record: ObjectRecord; handle: FileHandle }> {
+  async acquire(bucket: string, key: string): Promise<{ record: ObjectRecord; files: DataFile[]; release: () => Promise<void> }> {
+    const state = this.bucket(bucket);
     for (;;) {
       const record = await this.head(bucket, key);
-      try {
-        return { record, handle: await open(this.dataPath(bucket, record), 'r') };
-      } catch (err) {
-        if (!isMissing(err)) throw err;
-      }
+      const current = state.dataOf.get(key);
+      if (current === undefined) throw noSuchKey(key);
+      // Checked and pinned in one step: a commit removes the old files only after dataOf moved on,
+      // and any removal from now on sees the pin. Otherwise the metadata read was of a replaced
+      // version (or of one whose commit is finishing): read again.
+      if (current[0] !== record.data[0]!.name) continue;
+      const files = this.dataFiles(bucket, record.data);
+      return { record, files, release: this.pins.pin(files.map((f) => f.path)) };
     }
   }
 
-  dataPath(bucket: string, record: ObjectRecord): string {
-    return this.layout.dataFile(bucket, record.data);
+  private dataFiles(bucket: string, data: ObjectRecord['data']): DataFile[] {
+    return data.map((d) => ({ path: this.layout.dataFile(bucket, d.name), size: d.size }));
   }
 
   /**
-   * Makes `file` the bytes of a new version of the object. `share` hard-links an existing data
-   * file (copies: data files never change) instead of moving a temporary one.
+   * Makes `files`, in order, the bytes of a new version of the object: moved in, or with `share`
+   * hard-linked (data files never change, so copies and completed uploads share them).
    */
-  async commit(bucket: string, object: NewObject, file: string, share = false): Promise<ObjectRecord> {
+  async commit(bucket: string, object: NewObject, files: DataFile[], share = false): Promise<ObjectRecord> {
     const state = this.bucket(bucket);
-    const record: ObjectRecord = { ...object, data: uniqueName(), lastModified: Date.now() };
-    const dataFile = this.layout.dataFile(bucket, record.data);
-    await mkdir(dirname(dataFile), { recursive: true });
-    if (share) await link(file, dataFile);
-    else await rename(file, dataFile);
+    const record: ObjectRecord = { ...object, data: files.map((f) => ({ name: uniqueName(), size: f.size })), lastModified: Date.now() };
+    const placed = this.dataFiles(bucket, record.data);
     const metaFile = this.layout.metaFile(bucket, object.key);
+    // Until the metadata is renamed into place the new files are nobody's: a failure removes them.
+    const discard = async (err: unknown): Promise<never> => {
+      await removeFiles(placed.map((f) => f.path));
+      throw err;
+    };
+    for (const [i, file] of files.entries()) {
+      await mkdir(dirname(placed[i]!.path), { recursive: true })
+        .then(() => (share ? link : rename)(file.path, placed[i]!.path))
+        .catch(discard);
+    }
     await this.commits.run(`${bucket}/${object.key}`, async () => {
-      try {
-        await mkdir(dirname(metaFile), { recursive: true });
-        await writeFileAtomic(metaFile, JSON.stringify(record), this.tmpDir);
-      } catch (err) {
-        await rm(dataFile, { force: true });
-        throw err;
-      }
+      await mkdir(dirname(metaFile), { recursive: true })
+        .then(() => writeFileAtomic(metaFile, JSON.stringify(record), this.tmpDir))
+        .catch(discard);
       const previous = state.dataOf.get(object.key);
       state.index.set(indexEntry(record));
-      state.dataOf.set(object.key, record.data);
-      if (previous) await rm(this.layout.dataFile(bucket, previous), { force: true });
+      state.dataOf.set(object.key, record.data.map((d) => d.name));
+      if (previous) await this.pins.remove(previous.map((name) => this.layout.dataFile(bucket, name)));
     });
     return record;
   }
@@ -229,7 +248,7 @@ export class Store {
       await rm(this.layout.metaFile(bucket, key), { force: true });
       state.index.delete(key);
       state.dataOf.delete(key);
-      await rm(this.layout.dataFile(bucket, previous), { force: true });
+      await this.pins.remove(previous.map((name) => this.layout.dataFile(bucket, name)));
     });
   }
 }

@@ -67,6 +67,25 @@ describe('PutObject / GetObject / HeadObject', () => {
     expect(Buffer.from((await t.client().get('chunked')).content)).toEqual(whole);
   });
 
+  it('reports the CRC64 of bodies of every length and alignment, hashed inline and in worker threads', async () => {
+    const random = Buffer.from(Array.from({ length: 9 << 20 }, (_, i) => (i * 2654435761) >>> 24));
+    // Odd-sized chunks land at every offset of the server's buffers, and lengths cover the tails
+    // of the 8-byte loop; with Content-Length ≥ 8 MiB the workers hash it.
+    const cases = [[1], [7], [8], [9], [3, 5, 1000, 13], [65_537, 2, 99_999]].map((sizes) => ({ sizes, length: false }));
+    cases.push({ sizes: [1 << 20, 3, (8 << 20) - 5], length: true });
+    for (const { sizes, length } of cases) {
+      let at = 0;
+      const chunks = sizes.map((n) => random.subarray(at, (at += n)));
+      const whole = Buffer.concat(chunks);
+      const put = await rawRequest(t.server, {
+        method: 'PUT', path: '/bkt/crc', chunks: length ? undefined : chunks, body: length ? whole : undefined, sign,
+        headers: length ? { 'Content-Length': String(whole.length) } : {},
+      });
+      expect([sizes, put.status, put.headers['x-oss-hash-crc64ecma']]).toEqual([sizes, 200, crc64(whole)]);
+      expect((await t.client().head('crc')).res.headers['x-oss-hash-crc64ecma']).toBe(crc64(whole));
+    }
+  });
+
   it('checks Content-MD5: InvalidDigest for a malformed one, BadDigest for a wrong one', async () => {
     const bad = await rawRequest(t.server, { method: 'PUT', path: '/bkt/md5', body: 'abc', headers: { 'Content-MD5': 'nope' }, sign });
     expect([bad.status, errorCode(bad.body)]).toEqual([400, 'InvalidDigest']);

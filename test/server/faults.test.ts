@@ -78,6 +78,17 @@ describe('durability', () => {
     expect(Buffer.from((await t.client().get('dropped')).content).toString()).toBe('old version');
   });
 
+  it('leaves the old version and no temp file when a big PUT is cut after background flushes began', async () => {
+    await t.client().put('flushed', Buffer.from('old version'));
+    t.server.faults.resetRequestAfter(100 << 20, { method: 'PUT', path: 'flushed' }); // past the 64 MiB flush interval
+    const body = Buffer.alloc(160 << 20, 9);
+    await expect(t.client().put('flushed', body)).rejects.toThrow();
+    while ((await readdir(join(t.dir, 'tmp'))).length > 0) await new Promise((r) => setTimeout(r, 10));
+    expect(Buffer.from((await t.client().get('flushed')).content).toString()).toBe('old version');
+    await t.client().put('flushed', body);
+    expect((await t.client().head('flushed')).res.headers['content-length']).toBe(String(body.length));
+  });
+
   it('lets one of two concurrent PUTs to the same key win whole', async () => {
     const a = Buffer.alloc(3 << 20, 0xaa);
     const b = Buffer.alloc(3 << 20, 0xbb);

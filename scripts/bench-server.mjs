@@ -1,16 +1,21 @@
 #!/usr/bin/env node
 // Throughput of the OSS-compatible server over loopback against a bare Node http server that streams
 // the same bytes from memory (GET) or discards them (PUT), measured in the same run.
-// Usage: npx tsc -p . && node scripts/bench-server.mjs [--quick]
+// Usage: npx tsc -p . && node scripts/bench-server.mjs [--quick] [--dist DIR]
+// (--dist: the compiled tree to load server/index.js from, default dist/, to compare two builds.)
 import { createHmac } from 'node:crypto';
 import { createServer, request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import OSS from 'ali-oss';
-import { startServer } from '../dist/server/index.js';
 
-const quick = process.argv.includes('--quick');
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, dist: { type: 'string' } } });
+const dist = values.dist ? pathToFileURL(`${resolve(values.dist)}/`) : new URL('../dist/', import.meta.url);
+const { startServer } = await import(new URL('server/index.js', dist).href);
+const quick = values.quick;
 const SIZE = quick ? 64 << 20 : 1 << 30;
 const CHUNK = Buffer.alloc(1 << 20, 0x5a);
 const KEYS = { accessKeyId: 'bench', accessKeySecret: 'bench-secret' };

@@ -5,13 +5,15 @@
 //   node scripts/bench-library.mjs            # 1 GiB
 //   node scripts/bench-library.mjs --quick    # 128 MiB
 //   node scripts/bench-library.mjs --size-mib 512
+//   node scripts/bench-library.mjs --server-dist DIR   # the server from another compiled tree (A/B of server builds)
 //
 // The data is generated chunk by chunk and never held whole. The target is encrypted ≥ 70% of plain.
 import { createRequire } from 'node:module';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
@@ -28,8 +30,10 @@ const { values } = parseArgs({
     'size-mib': { type: 'string' },
     'part-mib': { type: 'string', default: '8' },
     concurrency: { type: 'string', default: '4' },
+    'server-dist': { type: 'string' },
   },
 });
+const serverDist = values['server-dist'] ? pathToFileURL(`${resolve(values['server-dist'])}/`) : dist;
 const MIB = 1024 * 1024;
 const size = Number(values['size-mib'] ?? (values.quick ? 128 : 1024)) * MIB;
 const CHUNK = MIB;
@@ -71,7 +75,7 @@ async function timed(label, fn) {
  */
 async function startServerProcess(dir, credentials) {
   const code = `
-    const { startServer } = await import(${JSON.stringify(new URL('server/index.js', dist).href)});
+    const { startServer } = await import(${JSON.stringify(new URL('server/index.js', serverDist).href)});
     const s = await startServer({ dir: ${JSON.stringify(dir)}, port: 0, credentials: [${JSON.stringify(credentials)}] });
     console.log(s.url);`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { CryptoError, ctrAt, type DataKey } from '../crypto/index.js';
+import { CryptoError, ctrAt, ctrAtInWorker, type DataKey, workerInput } from '../crypto/index.js';
+import { takeBuffer } from '../util/bufferPool.js';
+import { type Deferred, deferred } from '../util/deferred.js';
 import { FsError } from '../errors.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import type { EncryptedHead } from './head.js';
@@ -11,6 +13,12 @@ export interface ObjectReader {
   read(start: number, length: number): Promise<Buffer>;
   /** Plaintext of [start, endExclusive) as a stream, pinned to `head` like read(). */
   stream(start?: number, endExclusive?: number): Readable;
+  /**
+   * Plaintext of [start, endExclusive), clipped to the object, in consecutive pieces of
+   * `pieceSize` bytes (the last may be shorter) with one GET: one promise per piece, each settled
+   * as soon as its bytes have arrived and been decrypted (on a worker thread). Pinned like read().
+   */
+  pieces(start: number, endExclusive: number, pieceSize: number): Promise<Buffer>[];
 }
 
 const BLOCK = 16;
@@ -59,24 +67,6 @@ export async function* decryptChunks(body: AsyncIterable<Buffer>, o: DecryptOpti
   }
 }
 
-/** Reads into one buffer of the expected size; a body of any other length is an I/O error. */
-async function collect(body: AsyncIterable<Buffer>, expected: number, objectKey: string): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(expected);
-  let received = 0;
-  for await (const chunk of body) {
-    if (received + chunk.length > expected) {
-      received += chunk.length;
-      break;
-    }
-    chunk.copy(out, received);
-    received += chunk.length;
-  }
-  if (received !== expected) {
-    throw new FsError('EIO', `${JSON.stringify(objectKey)}: ranged GET returned ${received} bytes, expected ${expected}`);
-  }
-  return out;
-}
-
 export class EncryptedObjectReader implements ObjectReader {
   constructor(
     private readonly store: ObjectStore,
@@ -87,11 +77,57 @@ export class EncryptedObjectReader implements ObjectReader {
   async read(start: number, length: number): Promise<Buffer> {
     const end = Math.min(start + length, this.head.size);
     if (end <= start) return Buffer.alloc(0);
-    const aligned = alignDown(start);
-    const body = await this.fetch(aligned, end);
-    const ciphertext = await collect(body, end - aligned, this.head.key);
-    const plain = this.dataKey ? ctrAt(this.dataKey, aligned, ciphertext) : ciphertext;
-    return plain.subarray(start - aligned);
+    return this.pieces(start, end, end - start)[0]!;
+  }
+
+  pieces(start: number, endExclusive: number, pieceSize: number): Promise<Buffer>[] {
+    const end = Math.min(endExclusive, this.head.size);
+    if (!(pieceSize > 0)) throw new RangeError(`bad piece size ${pieceSize}`);
+    const pieces = Array.from({ length: Math.max(0, Math.ceil((end - start) / pieceSize)) }, () => deferred<Buffer>());
+    if (pieces.length > 0) void this.fillPieces(start, end, pieceSize, pieces);
+    return pieces.map((p) => p.promise);
+  }
+
+  /**
+   * Copies the body into one buffer per piece and hands each full piece to the decrypt worker,
+   * reading on meanwhile. Those buffers are ones the worker handed back, and a plaintext object's
+   * pieces come from the pool (util/bufferPool.ts): a fresh megabyte costs more in page faults
+   * than the copy into it. A body of any other length than asked is an I/O error.
+   */
+  private async fillPieces(start: number, end: number, pieceSize: number, pieces: Deferred<Buffer>[]): Promise<void> {
+    const dataKey = this.dataKey;
+    const take = (i: number): Buffer => {
+      const size = Math.min(pieceSize, end - start - i * pieceSize);
+      return dataKey ? workerInput(size) : takeBuffer(size);
+    };
+    let next = 0;
+    let received = 0;
+    try {
+      const body = await this.fetch(start, end);
+      let piece = take(0);
+      let filled = 0;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        received += chunk.length;
+        if (received > end - start) break;
+        for (let at = 0; at < chunk.length; ) {
+          const n = chunk.copy(piece, filled, at);
+          filled += n;
+          at += n;
+          if (filled < piece.length) continue;
+          const p = pieces[next]!;
+          if (dataKey) ctrAtInWorker(dataKey, start + next * pieceSize, piece).then(p.resolve, p.reject);
+          else p.resolve(piece);
+          if (++next < pieces.length) piece = take(next);
+          filled = 0;
+        }
+      }
+      if (received !== end - start) {
+        body.destroy();
+        throw new FsError('EIO', `${JSON.stringify(this.head.key)}: ranged GET returned ${received} bytes, expected ${end - start}`);
+      }
+    } catch (err) {
+      for (const p of pieces.slice(next)) p.reject(err);
+    }
   }
 
   stream(start = 0, endExclusive = this.head.size): Readable {

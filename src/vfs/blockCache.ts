@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { giveBuffer } from '../util/bufferPool.js';
 
 /** A block's number within one object: byte offset / block size. Never a byte offset. */
 export type BlockIndex = number & { readonly __unit: 'block' };
@@ -11,6 +12,10 @@ export function blockOf(offset: number, blockSize: number): BlockIndex {
  * Decrypted blocks of object versions, bounded by bytes. A block is named by (key, ETag, index),
  * so a new version of an object can never be served from an older one's blocks; those just age out.
  * Concurrent misses on one block share one fetch.
+ *
+ * An evicted block's memory is reused for blocks fetched later (util/bufferPool.ts), so a block
+ * is only good until control returns to the event loop: copy what you need out of it at once,
+ * never keep or hand on the Buffer itself.
  */
 export class BlockCache {
   private readonly blocks: LRUCache<string, Buffer, () => Promise<Buffer>>;
@@ -24,6 +29,9 @@ export class BlockCache {
       maxSize: Math.max(maxBytes, blockSize),
       sizeCalculation: (block) => Math.max(block.length, 1),
       fetchMethod: (_name, _stale, { context }) => context(),
+      dispose: (block, _name, reason) => {
+        if (reason === 'evict') giveBuffer(block);
+      },
     });
   }
 

@@ -1,25 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { CryptoError } from '../crypto/index.js';
-import { FsError } from '../errors.js';
 import type { ObjectReader } from '../secure/index.js';
 import { type BlockCache, type BlockIndex, blockOf } from './blockCache.js';
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(reason: unknown): void;
-}
-
-/** Promise.withResolvers, which Node 20 lacks. */
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /**
  * Reads one object version through the block cache. Sequential access doubles a read-ahead
@@ -69,21 +51,25 @@ export class CachedReader {
     this.frontier = sequential ? Math.max(this.frontier, end) : end;
     this.window = sequential ? Math.min(this.window * 2, this.maxReadAhead) : 1;
 
-    const wanted: Promise<Buffer>[] = [];
-    for (let i = first; i <= last; i++) wanted.push(this.block(i as BlockIndex));
+    // Each block is copied out as soon as it is there: the cache reuses an evicted block's memory.
+    const out = Buffer.allocUnsafe(end - position);
+    const copies: Promise<void>[] = [];
+    for (let i = first; i <= last; i++) {
+      const from = Math.max(position - i * bs, 0);
+      const to = Math.min(end - i * bs, bs);
+      const at = i * bs + from - position;
+      copies.push(this.block(i as BlockIndex).then((block) => void block.copy(out, at, from, to)));
+    }
     if (sequential) this.prefetch((last + 1) as BlockIndex, this.window);
-    const blocks = await Promise.all(wanted);
+    await Promise.all(copies);
     if (this.corrupt) throw this.corrupt;
-
-    return blocks.length === 1
-      ? blocks[0]!.subarray(position - first * bs, end - first * bs)
-      : Buffer.concat(blocks).subarray(position - first * bs, end - first * bs);
+    return out;
   }
 
   private block(index: BlockIndex): Promise<Buffer> {
     const { size } = this.source.head;
     const start = index * this.cache.blockSize;
-    return this.load(index, () => this.source.read(start, Math.min(this.cache.blockSize, size - start)));
+    return this.load(index, () => this.source.pieces(start, Math.min(start + this.cache.blockSize, size), this.cache.blockSize)[0]!);
   }
 
   private load(index: BlockIndex, fetch: () => Promise<Buffer>): Promise<Buffer> {
@@ -109,8 +95,8 @@ export class CachedReader {
 
   /**
    * Fetches the missing blocks of [from, from + count) — each run of consecutive missing blocks
-   * with one ranged GET, split into cache blocks without copying: a request costs far more than
-   * its bytes on this path, so read-ahead should not pay it per block.
+   * with one ranged GET, each block cached as soon as it has arrived and been decrypted: a request
+   * costs far more than its bytes on this path, so read-ahead should not pay it per block.
    */
   private prefetch(from: BlockIndex, count: number): void {
     const { size } = this.source.head;
@@ -127,49 +113,17 @@ export class CachedReader {
         i++;
         continue;
       }
-      let runEnd = i;
-      while (runEnd + 1 <= stop && this.missing(runEnd + 1)) runEnd++;
-      const runStart = i * bs;
-      const blocks = Array.from({ length: runEnd - i + 1 }, () => deferred<Buffer>());
-      let started = false;
-      const startRun = (): void => {
-        if (started) return;
-        started = true;
-        void this.streamRun(runStart, Math.min((runEnd + 1) * bs, size) - runStart, blocks);
-      };
-      for (let b = i; b <= runEnd; b++) {
+      let last = i;
+      while (last + 1 <= stop && this.missing(last + 1)) last++;
+      const first = i;
+      let run: Promise<Buffer>[] | undefined;
+      for (let b = first; b <= last; b++) {
         this.load(b as BlockIndex, () => {
-          startRun();
-          return blocks[b - i]!.promise;
+          run ??= this.source.pieces(first * bs, Math.min((last + 1) * bs, size), bs);
+          return run[b - first]!;
         }).catch(this.onPrefetchError);
       }
-      i = runEnd + 1;
-    }
-  }
-
-  /** One ranged GET for a run of blocks, each handed over as soon as its bytes have arrived. */
-  private async streamRun(start: number, length: number, blocks: Deferred<Buffer>[]): Promise<void> {
-    const bs = this.cache.blockSize;
-    let pending: Buffer[] = [];
-    let have = 0;
-    let next = 0;
-    try {
-      for await (const chunk of this.source.stream(start, start + length)) {
-        pending.push(chunk as Buffer);
-        have += (chunk as Buffer).length;
-        while (next < blocks.length) {
-          const want = Math.min(bs, length - next * bs);
-          if (have < want) break;
-          const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, have);
-          blocks[next++]!.resolve(joined.subarray(0, want));
-          const rest = joined.subarray(want);
-          pending = rest.length > 0 ? [rest] : [];
-          have = rest.length;
-        }
-      }
-      if (next < blocks.length) throw new FsError('EIO', `${JSON.stringify(this.source.head.key)}: ranged GET ended early`);
-    } catch (err) {
-      for (const block of blocks.slice(next)) block.reject(err);
+      i = last + 1;
     }
   }
 

@@ -62,6 +62,7 @@ export async function receiveToFile(
   let size = 0;
   let handle: FileHandle | undefined;
   let flushing: Promise<void> = Promise.resolve();
+  let flushError: unknown;
   try {
     handle = await open(path, 'w', 0o600);
     const file = handle;
@@ -75,8 +76,9 @@ export async function receiveToFile(
           await hasher.update(chunk);
           if (size - synced >= SYNC_EVERY) {
             synced = size;
-            // One at a time; a failure here shows again in the final sync.
-            flushing = flushing.then(() => file.datasync()).catch(() => undefined);
+            // One at a time. A failure is kept and thrown below: Linux reports a writeback error to
+            // one fsync only, so the final sync could succeed after this one failed.
+            flushing = flushing.then(() => file.datasync()).catch((err: unknown) => void (flushError ??= err));
           }
         }
       },
@@ -84,6 +86,7 @@ export async function receiveToFile(
       createWriteStream('', { fd: file.fd, autoClose: false, highWaterMark: STREAM_CHUNK }),
     );
     await flushing;
+    if (flushError !== undefined) throw flushError;
     await file.sync();
     const received = { size, ...(await hasher.digest()) };
     check?.(received);

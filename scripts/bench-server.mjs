@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Throughput of the OSS-compatible server over loopback against a bare Node http server that streams
 // the same bytes from memory (GET) or discards them (PUT), measured in the same run.
-// Usage: npx tsc -p . && node scripts/bench-server.mjs [--quick] [--dist DIR]
+// Usage: npx tsc -p . && node scripts/bench-server.mjs [--quick] [--rounds N] [--dist DIR]
 // (--dist: the compiled tree to load server/index.js from, default dist/, to compare two builds.)
 import { createHmac } from 'node:crypto';
 import { createServer, request } from 'node:http';
@@ -12,10 +12,11 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import OSS from 'ali-oss';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, dist: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, dist: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
 const dist = values.dist ? pathToFileURL(`${resolve(values.dist)}/`) : new URL('../dist/', import.meta.url);
 const { startServer } = await import(new URL('server/index.js', dist).href);
 const quick = values.quick;
+const rounds = Number(values.rounds);
 const SIZE = quick ? 64 << 20 : 1 << 30;
 const CHUNK = Buffer.alloc(1 << 20, 0x5a);
 const KEYS = { accessKeyId: 'bench', accessKeySecret: 'bench-secret' };
@@ -61,7 +62,8 @@ function put(options) {
   });
 }
 
-async function bare() {
+/** The bare server: discards PUT bodies, answers GETs from memory. */
+async function startBare() {
   const server = createServer((req, res) => {
     if (req.method === 'PUT') {
       req.resume();
@@ -72,13 +74,8 @@ async function bare() {
     writeBody(res, () => res.end());
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const port = server.address().port;
-  const result = {
-    put: await timed(() => put({ host: '127.0.0.1', port, path: '/x' })),
-    get: await timed(() => get({ host: '127.0.0.1', port, path: '/x' })),
-  };
-  server.close();
-  return result;
+  const target = { host: '127.0.0.1', port: server.address().port, path: '/x' };
+  return { put: () => put(target), get: () => get(target), stop: () => server.close() };
 }
 
 /** The same raw http client as for the bare server, with an OSS V1 signature. */
@@ -94,28 +91,41 @@ function signed(server, method, bucket, key) {
   };
 }
 
-async function ours() {
+async function startOurs() {
   const dir = await mkdtemp(join(tmpdir(), 'ossencfs-bench-'));
   const server = await startServer({ dir, credentials: [KEYS] });
-  try {
-    const client = new OSS({ endpoint: server.url, bucket: 'bench', ...KEYS });
-    await client.putBucket('bench');
-    return {
-      put: await timed(() => put(signed(server, 'PUT', 'bench', 'obj'))),
-      get: await timed(() => get(signed(server, 'GET', 'bench', 'obj'))),
-    };
-  } finally {
-    await server.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  const client = new OSS({ endpoint: server.url, bucket: 'bench', ...KEYS });
+  await client.putBucket('bench');
+  return {
+    put: () => put(signed(server, 'PUT', 'bench', 'obj')),
+    get: () => get(signed(server, 'GET', 'bench', 'obj')),
+    stop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
+// Rounds alternate the two servers, so load from elsewhere on the machine lands on both alike;
+// each round's ratio compares neighbours, and the median ratio is the figure.
 const mbps = (seconds) => SIZE / 1e6 / seconds;
-const base = await bare();
-const mine = await ours();
-console.log(`size ${(SIZE / 2 ** 20).toFixed(0)} MiB over loopback${quick ? ' (--quick)' : ''}`);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const [base, mine] = [await startBare(), await startOurs()];
+const ratios = { put: [], get: [] };
+console.log(`size ${(SIZE / 2 ** 20).toFixed(0)} MiB over loopback${quick ? ' (--quick)' : ''}, ${rounds} rounds`);
+try {
+  for (let round = 1; round <= rounds; round++) {
+    for (const op of ['put', 'get']) {
+      const b = mbps(await timed(base[op]));
+      const m = mbps(await timed(mine[op]));
+      ratios[op].push(m / b);
+      console.log(`${op.toUpperCase()}  round ${round}  bare http ${b.toFixed(0)} MB/s   ossencfs server ${m.toFixed(0)} MB/s   ratio ${(m / b * 100).toFixed(0)}%`);
+    }
+  }
+} finally {
+  base.stop();
+  await mine.stop();
+}
 for (const op of ['get', 'put']) {
-  const b = mbps(base[op]);
-  const m = mbps(mine[op]);
-  console.log(`${op.toUpperCase()}  bare http ${b.toFixed(0)} MB/s   ossencfs server ${m.toFixed(0)} MB/s   ratio ${(m / b * 100).toFixed(0)}%`);
+  console.log(`${op.toUpperCase()}  median ratio ${(median(ratios[op]) * 100).toFixed(0)}%  (rounds: ${ratios[op].map((r) => `${(r * 100).toFixed(0)}%`).join(' ')})`);
 }

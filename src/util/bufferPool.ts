@@ -5,7 +5,8 @@
  * so a read path that allocates a megabyte per block pays that on every block. Recycling the
  * blocks a cache evicts into the next blocks fetched pays it once.
  *
- * Only give a buffer nobody will read or write again: whoever takes it overwrites it.
+ * A buffer given back is not handed out again before the event loop turns (setImmediate): code
+ * that got it, or a view of it, in the current task can still finish copying out of it.
  */
 const MAX_BYTES = 32 * 1024 * 1024;
 
@@ -29,9 +30,22 @@ export function takeBuffer(size: number): Buffer {
 export function giveBuffer(buffer: Buffer): void {
   const ab = buffer.buffer;
   if (buffer.byteOffset !== 0 || ab.byteLength !== buffer.length || !(ab instanceof ArrayBuffer)) return;
-  if (buffer.length === 0 || freeBytes + buffer.length > MAX_BYTES) return;
-  const list = free.get(buffer.length) ?? [];
-  list.push(ab);
-  free.set(buffer.length, list);
-  freeBytes += buffer.length;
+  if (buffer.length === 0 || freeBytes + quarantinedBytes + buffer.length > MAX_BYTES) return;
+  quarantine.push(ab);
+  quarantinedBytes += ab.byteLength;
+  if (quarantine.length === 1) setImmediate(release);
+}
+
+/** Buffers given back in the current task, reusable once it is over. */
+const quarantine: ArrayBuffer[] = [];
+let quarantinedBytes = 0;
+
+function release(): void {
+  for (const ab of quarantine.splice(0)) {
+    const list = free.get(ab.byteLength) ?? [];
+    list.push(ab);
+    free.set(ab.byteLength, list);
+    freeBytes += ab.byteLength;
+  }
+  quarantinedBytes = 0;
 }

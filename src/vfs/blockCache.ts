@@ -14,8 +14,8 @@ export function blockOf(offset: number, blockSize: number): BlockIndex {
  * Concurrent misses on one block share one fetch.
  *
  * An evicted block's memory is reused for blocks fetched later (util/bufferPool.ts), so a block
- * is only good until control returns to the event loop: copy what you need out of it at once,
- * never keep or hand on the Buffer itself.
+ * (or a view of it) is only good until the event loop turns: copy what you need out of it in the
+ * task that got it, never keep it across an await on I/O.
  */
 export class BlockCache {
   private readonly blocks: LRUCache<string, Buffer, () => Promise<Buffer>>;

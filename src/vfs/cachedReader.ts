@@ -10,6 +10,9 @@ import { type BlockCache, type BlockIndex, blockOf } from './blockCache.js';
  * The kernel sends a sequential reader's requests several at a time and not always in order, so a
  * read counts as sequential when it lands within a block of the furthest point read so far.
  *
+ * What read() returns may be a view of a cache block, whose memory is reused once it is evicted
+ * (see BlockCache): it is good until the event loop turns — copy it out in the task that got it.
+ *
  * When the object carries a plaintext MD5, the blocks are hashed in order as they arrive; once the
  * last one is in, a mismatch makes every read of this version fail with EIO (and the error names
  * the object): corruption is never silently returned as data.
@@ -51,7 +54,15 @@ export class CachedReader {
     this.frontier = sequential ? Math.max(this.frontier, end) : end;
     this.window = sequential ? Math.min(this.window * 2, this.maxReadAhead) : 1;
 
-    // Each block is copied out as soon as it is there: the cache reuses an evicted block's memory.
+    if (first === last) {
+      const block = this.block(first);
+      if (sequential) this.prefetch((last + 1) as BlockIndex, this.window);
+      const data = (await block).subarray(position - first * bs, end - first * bs);
+      if (this.corrupt) throw this.corrupt;
+      return data;
+    }
+    // A block that arrived early may be evicted, and its memory reused, while a later one is
+    // awaited: copy each out as soon as it is there.
     const out = Buffer.allocUnsafe(end - position);
     const copies: Promise<void>[] = [];
     for (let i = first; i <= last; i++) {

@@ -10,6 +10,8 @@ const BLOCK = 16;
  */
 const SLICE = 256 * 1024;
 const WHOLE = 1024 * 1024;
+/** Small enough that the C allocator serves each slice's output from memory it keeps. */
+const IN_PLACE_SLICE = 64 * 1024;
 
 /** The counter block for block `index`: the IV as a 128-bit big-endian integer plus `index`, mod 2^128. */
 export function counterBlock(iv: Buffer, index: number): Buffer {
@@ -44,6 +46,16 @@ export function ctrAt(dataKey: DataKey, offset: number, input: Buffer): Buffer {
     cipher.update(input.subarray(at, at + SLICE)).copy(out, at);
   }
   return out;
+}
+
+/**
+ * `ctrAt` writing its result over `data` itself, in 64 KiB slices: no output to allocate (a fresh
+ * megabyte costs more in page faults than the cipher) and each slice's output stays in cache.
+ */
+export function ctrAtInPlace(dataKey: DataKey, offset: number, data: Buffer): Buffer {
+  const cipher = cipherAt(dataKey, offset);
+  for (let at = 0; at < data.length; at += IN_PLACE_SLICE) data.set(cipher.update(data.subarray(at, at + IN_PLACE_SLICE)), at);
+  return data;
 }
 
 /** A Transform doing `ctrAt` over a stream whose first byte sits at `offset`. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { CryptoError, ctrAt, ctrAtInWorker, type DataKey, workerInput } from '../crypto/index.js';
+import { CryptoError, ctrAt, ctrAtInPlace, ctrAtInWorker, type DataKey, workerInput } from '../crypto/index.js';
 import { takeBuffer } from '../util/bufferPool.js';
 import { type Deferred, deferred } from '../util/deferred.js';
 import { FsError } from '../errors.js';
@@ -16,7 +16,8 @@ export interface ObjectReader {
   /**
    * Plaintext of [start, endExclusive), clipped to the object, in consecutive pieces of
    * `pieceSize` bytes (the last may be shorter) with one GET: one promise per piece, each settled
-   * as soon as its bytes have arrived and been decrypted (on a worker thread). Pinned like read().
+   * as soon as its bytes have arrived and been decrypted (a run of them on a worker thread).
+   * Pinned like read().
    */
   pieces(start: number, endExclusive: number, pieceSize: number): Promise<Buffer>[];
 }
@@ -89,16 +90,19 @@ export class EncryptedObjectReader implements ObjectReader {
   }
 
   /**
-   * Copies the body into one buffer per piece and hands each full piece to the decrypt worker,
-   * reading on meanwhile. Those buffers are ones the worker handed back, and a plaintext object's
-   * pieces come from the pool (util/bufferPool.ts): a fresh megabyte costs more in page faults
-   * than the copy into it. A body of any other length than asked is an I/O error.
+   * Copies the body into one buffer per piece and decrypts each full piece, reading on meanwhile.
+   * A run of pieces (read-ahead: throughput) is decrypted by the worker thread, in buffers it
+   * handed back; a single piece (a random read: latency) right here, in place — a hop to another
+   * thread and back costs milliseconds when the cores are busy. Other buffers come from the pool
+   * (util/bufferPool.ts): a fresh megabyte costs more in page faults than the copy into it.
+   * A body of any other length than asked is an I/O error.
    */
   private async fillPieces(start: number, end: number, pieceSize: number, pieces: Deferred<Buffer>[]): Promise<void> {
     const dataKey = this.dataKey;
+    const inWorker = dataKey !== undefined && pieces.length > 1;
     const take = (i: number): Buffer => {
       const size = Math.min(pieceSize, end - start - i * pieceSize);
-      return dataKey ? workerInput(size) : takeBuffer(size);
+      return inWorker ? workerInput(size) : takeBuffer(size);
     };
     let next = 0;
     let received = 0;
@@ -115,8 +119,9 @@ export class EncryptedObjectReader implements ObjectReader {
           at += n;
           if (filled < piece.length) continue;
           const p = pieces[next]!;
-          if (dataKey) ctrAtInWorker(dataKey, start + next * pieceSize, piece).then(p.resolve, p.reject);
-          else p.resolve(piece);
+          if (!dataKey) p.resolve(piece);
+          else if (inWorker) ctrAtInWorker(dataKey, start + next * pieceSize, piece).then(p.resolve, p.reject);
+          else p.resolve(ctrAtInPlace(dataKey, start + next * pieceSize, piece));
           if (++next < pieces.length) piece = take(next);
           filled = 0;
         }

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctrAt, ctrAtInWorker, Keyring, rsaMasterKey, workerInput } from '../../src/crypto/index.js';
+import { ctrAt, ctrAtInPlace, ctrAtInWorker, Keyring, rsaMasterKey, workerInput } from '../../src/crypto/index.js';
 import { EncryptedBucket } from '../../src/secure/index.js';
 import { BlockCache } from '../../src/vfs/blockCache.js';
 import { CachedReader } from '../../src/vfs/cachedReader.js';
@@ -25,8 +25,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-describe('ctrAtInWorker', () => {
-  it('equals ctrAt at every offset mod 16, and its input buffers are reused', async () => {
+describe('ctrAtInWorker and ctrAtInPlace', () => {
+  it('equal ctrAt at any offset, the worker taking its input without a copy', async () => {
     const dataKey = { key: randomBytes(32), iv: Buffer.alloc(16, 0xff) }; // the counter wraps
     const data = randomBytes(100_000);
     for (const offset of [0, 1, 15, 16, 17, 65_537, 2 ** 40 + 3]) {
@@ -35,6 +35,9 @@ describe('ctrAtInWorker', () => {
       const out = await ctrAtInWorker(dataKey, offset, input);
       expect(input.length).toBe(0); // transferred, not copied
       expect(out.equals(ctrAt(dataKey, offset, data))).toBe(true);
+      const inPlace = Buffer.from(data);
+      expect(ctrAtInPlace(dataKey, offset, inPlace)).toBe(inPlace);
+      expect(inPlace.equals(ctrAt(dataKey, offset, data))).toBe(true);
     }
   });
 });

@@ -13,6 +13,7 @@ const VALUED: Record<string, string> = {
   cache_dir: '--cache-dir',
   cache_size: '--cache-size',
   attr_ttl: '--attr-ttl',
+  write_back: '--write-back',
   rsa_key: '--rsa-key',
   kms_key_id: '--kms-key-id',
   endpoint: '--endpoint',

@@ -16,6 +16,8 @@ export interface FilesystemOptions {
   prefix: string;
   owner: Owner;
   attrTtlMs: number;
+  /** How long a new file's upload waits after its last close (0: upload at close); see release(). */
+  writeBackMs: number;
   /** Staging files live in `cacheDir/staging`. */
   cacheDir: string;
   /** Bytes of decrypted blocks kept in memory. */
@@ -45,6 +47,10 @@ const O_ACCMODE = 3;
 /** Parallel HEADs that fill attributes after a listing (s3fs does them one at a time; goofys doesn't). */
 const ATTR_PREFETCH_CONCURRENCY = 32;
 const COPY_CONCURRENCY = 8;
+/** Bytes of closed new files that may wait for their upload at once; beyond it, close uploads. */
+const WRITE_BACK_MAX_BYTES = 64 * MiB;
+/** Longest wait between tries of a write-back upload that keeps failing. */
+const WRITE_BACK_MAX_RETRY_MS = 60_000;
 /** Largest directory (entries) re-listed to answer lookups of missing names; see relistHotDir. */
 const RELIST_MAX_ENTRIES = 5000;
 const DELETE_BATCH = 1000;
@@ -65,6 +71,8 @@ export class Filesystem {
   private readonly closing = new Map<string, Promise<void>>();
   private readonly lookups = new Map<string, Promise<Lookup>>();
   private readonly relistings = new Map<string, Promise<Set<string>>>();
+  /** Closed new files whose upload waits (write-back), with the timer that will start it. */
+  private readonly writeBacks = new Map<OpenFile, NodeJS.Timeout>();
   private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
   private nextHandle = 1;
   private readonly mountedAt = Date.now();
@@ -247,7 +255,7 @@ export class Filesystem {
     const key = this.ns.newKey(path, 'file');
     const now = Date.now();
     const attr = makeAttr('file', { mode, mtime: now / 1000 }, 0, now, this.options.owner);
-    const file = OpenFile.created(this.files, path, key, attr, {});
+    const file = OpenFile.created(this.files, path, key, attr);
     this.openByPath.get(path)?.markUnlinked();
     this.openByPath.set(path, file);
     this.meta.added(path, attr);
@@ -266,7 +274,7 @@ export class Filesystem {
       if (flags & constants.O_TRUNC) {
         // The old content is not needed, only the metadata that is not ours to drop.
         const head = await this.headOrUndefined(key);
-        file = OpenFile.created(this.files, path, key, attr, head?.meta ?? {});
+        file = OpenFile.created(this.files, path, key, attr, head && { meta: head.meta });
       } else {
         file = OpenFile.existing(this.files, path, key, attr);
       }
@@ -300,25 +308,71 @@ export class Filesystem {
     return data.length;
   }
 
-  /** close() (final = false) and fsync() (final = true): returns once the content is durable in the bucket. */
+  /**
+   * close() (final = false) and fsync() (final = true): returns once the content is durable in the
+   * bucket — except that close() of a new file under write-back leaves the upload to release().
+   */
   async flush(fh: number, final = false): Promise<void> {
     const file = this.handle(fh);
+    if (!final && this.defersUpload(file)) return;
     await file.flush(final);
     if (!file.unlinked) this.meta.added(file.path, file.currentAttr());
   }
 
+  /**
+   * The last handle of a file closed. A new file's upload waits writeBackMs (rclone's
+   * --vfs-write-back), so what programs like rsync do next — set times and mode, rename the
+   * temporary name to the final one — folds into that one upload instead of a CopyObject each.
+   * Until then the file lives in the mount only: close is not a durability point, fsync is (it
+   * uploads at once). Everything else uploads now, and its failure is this call's.
+   */
   async release(fh: number): Promise<void> {
     const file = this.handle(fh);
     this.handles.delete(fh);
     if (--file.handles > 0) return;
+    if (this.defersUpload(file)) return this.scheduleWriteBack(file, this.options.writeBackMs);
+    await this.retire(file, false);
+  }
+
+  private defersUpload(file: OpenFile): boolean {
+    if (this.options.writeBackMs <= 0 || !file.isDirty || !file.isLocalOnly || file.unlinked) return false;
+    let waiting = 0;
+    for (const other of this.writeBacks.keys()) if (other !== file) waiting += other.size;
+    return waiting + file.size <= WRITE_BACK_MAX_BYTES;
+  }
+
+  private scheduleWriteBack(file: OpenFile, delayMs: number): void {
+    clearTimeout(this.writeBacks.get(file));
+    const timer = setTimeout(() => {
+      this.writeBacks.delete(file);
+      if (file.handles > 0) return; // open again: its last release schedules anew
+      this.retire(file, true).catch((err: Error) => {
+        const next = Math.min(delayMs * 2, WRITE_BACK_MAX_RETRY_MS);
+        this.options.log.error(`${file.path}: upload after close failed, trying again in ${next / 1000} s: ${err.message}`);
+        this.scheduleWriteBack(file, next);
+      });
+    }, delayMs);
+    this.writeBacks.set(file, timer);
+  }
+
+  /**
+   * Uploads what is left of a file nobody has open, then drops its local state; opens of its path
+   * wait for this. When the upload fails the file is kept for another try (`keepOnFailure`) or
+   * dropped with its changes, and the promise rejects either way.
+   */
+  private retire(file: OpenFile, keepOnFailure: boolean): Promise<void> {
     const path = file.path;
     const done = (async () => {
+      let uploaded = false;
       try {
         if (file.isDirty) await file.flush(true);
+        uploaded = true;
       } finally {
-        await file.close();
-        if (this.openByPath.get(path) === file) this.openByPath.delete(path);
-        if (!file.unlinked) this.meta.added(path, file.currentAttr());
+        if (uploaded || !keepOnFailure) {
+          await file.close();
+          if (this.openByPath.get(file.path) === file) this.openByPath.delete(file.path);
+          if (!file.unlinked) this.meta.added(file.path, file.currentAttr());
+        }
       }
     })();
     const entry: Promise<void> = done
@@ -327,7 +381,7 @@ export class Filesystem {
         if (this.closing.get(path) === entry) this.closing.delete(path);
       });
     this.closing.set(path, entry);
-    await done;
+    return done;
   }
 
   async truncate(path: string, size: number): Promise<void> {
@@ -370,16 +424,19 @@ export class Filesystem {
     if (to !== 'missing' && to.kind === 'dir') throw new FsError('EISDIR', `cannot replace directory ${dest} with a file`);
 
     const open = this.openByPath.get(src);
-    // The copy is server-side, so what is only local must reach the bucket first.
-    if (open?.isDirty) await open.flush(true);
-    await this.bucket.copy(this.ns.fileKey(src), this.ns.fileKey(dest));
-    await this.bucket.delete(this.ns.fileKey(src));
+    // A file not in the bucket yet needs no request: the name moves with the content, and its one
+    // upload goes to dest. Otherwise the copy is server-side, so what is only local goes up first.
+    if (!open?.isLocalOnly) {
+      if (open?.isDirty) await open.flush(true);
+      await this.bucket.copy(this.ns.fileKey(src), this.ns.fileKey(dest));
+      await this.bucket.delete(this.ns.fileKey(src));
+    }
 
     this.openByPath.get(dest)?.markUnlinked();
     this.openByPath.delete(dest);
     if (open) {
       this.openByPath.delete(src);
-      open.moveTo(dest, this.ns.fileKey(dest));
+      open.moveTo(dest, this.ns.fileKey(dest), to !== 'missing');
       this.openByPath.set(dest, open);
     }
     this.meta.removed(src);
@@ -500,6 +557,8 @@ export class Filesystem {
 
   /** Uploads everything still pending (unmount, SIGTERM). */
   async flushAll(): Promise<void> {
+    for (const timer of this.writeBacks.values()) clearTimeout(timer);
+    this.writeBacks.clear();
     const failures: string[] = [];
     for (const [path, file] of this.openByPath) {
       await file.flush(true).catch((err: Error) => failures.push(`${path}: ${err.message}`));

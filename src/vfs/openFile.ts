@@ -47,6 +47,8 @@ export class OpenFile {
   private written = false;
   private content: Content;
   private queue: Promise<unknown> = Promise.resolve();
+  /** An object is at `key` that this file's next upload replaces (false: a new name, not uploaded yet). */
+  private inBucket: boolean;
 
   private constructor(
     private readonly ctx: OpenFileContext,
@@ -58,19 +60,21 @@ export class OpenFile {
     /** User metadata of the original object that is not ours to drop (e.g. an SDK's x-oss-meta-*);
      *  undefined until the object's HEAD has been fetched. */
     private baseMeta: ObjectMeta | undefined,
+    inBucket: boolean,
   ) {
     this.content = content;
     this.dirty = dirty;
+    this.inBucket = inBucket;
   }
 
   /** An existing object; its HEAD (envelope, foreign metadata) is fetched only when content is needed. */
   static existing(ctx: OpenFileContext, path: string, key: string, attr: Attr): OpenFile {
-    return new OpenFile(ctx, path, key, attr, { kind: 'remote' }, false, undefined);
+    return new OpenFile(ctx, path, key, attr, { kind: 'remote' }, false, undefined, true);
   }
 
-  /** New, empty content (create, or open with O_TRUNC), keeping a replaced object's foreign metadata. */
-  static created(ctx: OpenFileContext, path: string, key: string, attr: Attr, baseMeta: ObjectMeta): OpenFile {
-    return new OpenFile(ctx, path, key, { ...attr, size: 0 }, { kind: 'memory', chunks: [], size: 0 }, true, baseMeta);
+  /** New, empty content: a new name (create), or replacing an object (open with O_TRUNC) whose foreign metadata it keeps. */
+  static created(ctx: OpenFileContext, path: string, key: string, attr: Attr, replaced?: { meta: ObjectMeta }): OpenFile {
+    return new OpenFile(ctx, path, key, { ...attr, size: 0 }, { kind: 'memory', chunks: [], size: 0 }, true, replaced?.meta ?? {}, replaced !== undefined);
   }
 
   get size(): number {
@@ -85,6 +89,11 @@ export class OpenFile {
   /** True when the content is (also) held locally, so an upload will happen at close anyway. */
   get hasLocalContent(): boolean {
     return this.content.kind !== 'remote';
+  }
+
+  /** A new name whose whole content is here and nowhere in the bucket: renaming it needs no request. */
+  get isLocalOnly(): boolean {
+    return !this.inBucket && (this.content.kind === 'memory' || this.content.kind === 'staged');
   }
 
   markUnlinked(): void {
@@ -188,13 +197,15 @@ export class OpenFile {
       }
       this.dirty = false;
       this.written = false;
+      this.inBucket = true;
     });
   }
 
-  /** The object moved (rename): later uploads go to the new key. */
-  moveTo(path: string, key: string): void {
+  /** The object moved (rename): later uploads go to the new key, replacing what is there if `replacing`. */
+  moveTo(path: string, key: string, replacing = true): void {
     this.path = path;
     this.key = key;
+    this.inBucket ||= replacing;
   }
 
   /** Last handle closed: drop local state. Anything still unflushed is lost, so say so. */

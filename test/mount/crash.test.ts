@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { type Mounted, mountBucket } from '../support/mounted.js';
+import { type Mounted, mountBucket, UPLOAD_AT_CLOSE } from '../support/mounted.js';
 
 async function until(what: string, check: () => Promise<boolean> | boolean, seconds = 30): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
@@ -44,7 +44,7 @@ describe('crash safety: kill -9 of the mount mid-write', () => {
 
   it('a streamed overwrite and a new file: the old version survives, nothing partial appears, the leftover upload is aborted at remount', async () => {
     const original = randomBytes(1024 * 1024);
-    let m = await mountBucket(local, { name: 'crash' });
+    let m = await mountBucket(local, { name: 'crash', args: UPLOAD_AT_CLOSE });
     writeFileSync(join(m.mountpoint, 'doc.bin'), original);
 
     // Big writes stream as multipart uploads while the app writes; kill the mount in the middle.
@@ -58,7 +58,7 @@ describe('crash safety: kill -9 of the mount mid-write', () => {
     for (const w of writers) w.kill('SIGKILL');
 
     expect((await local.store.listMultipartUploads('')).length).toBeGreaterThanOrEqual(2);
-    m = await mountBucket(local, { name: 'crash' });
+    m = await mountBucket(local, { name: 'crash', args: UPLOAD_AT_CLOSE });
     try {
       expect(readFileSync(join(m.mountpoint, 'doc.bin')).length).toBe(original.length);
       expect(readFileSync(join(m.mountpoint, 'doc.bin')).equals(original)).toBe(true);
@@ -72,7 +72,7 @@ describe('crash safety: kill -9 of the mount mid-write', () => {
 
   it('an in-place edit: the staging file (plaintext) is removed at remount and the object is unchanged', async () => {
     const original = Buffer.from('original content, edited in place\n');
-    let m = await mountBucket(local, { name: 'edit' });
+    let m = await mountBucket(local, { name: 'edit', args: UPLOAD_AT_CLOSE });
     writeFileSync(join(m.mountpoint, 'edit.txt'), original);
     const staging = join(local.dir, 'edit-cache', 'mounts');
     // Hold the file open after a write in the middle, so the edit lives only in the staging file.
@@ -81,7 +81,7 @@ describe('crash safety: kill -9 of the mount mid-write', () => {
     await killMount(m);
     editor.kill('SIGKILL');
 
-    m = await mountBucket(local, { name: 'edit' });
+    m = await mountBucket(local, { name: 'edit', args: UPLOAD_AT_CLOSE });
     try {
       expect(filesBelow(staging).filter((f) => f !== 'uploads.jsonl')).toEqual([]);
       expect(readFileSync(join(m.mountpoint, 'edit.txt'), 'utf8')).toBe(original.toString());

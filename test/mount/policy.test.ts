@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { type Mounted, mountBucket, sh, shStatus } from '../support/mounted.js';
+import { type Mounted, mountBucket, sh, shStatus, UPLOAD_AT_CLOSE } from '../support/mounted.js';
 
 const VECTORS = fileURLToPath(new URL('../../../shared/vectors/oss2-rsa', import.meta.url));
 
@@ -83,7 +83,7 @@ describe('mount: keys, modes and foreign objects', () => {
     const full = await mountBucket(local, { name: 'full' });
     mounts.push(full);
     writeFileSync(join(full.mountpoint, 'secret.txt'), 'for the private key only');
-    const m = await mountBucket(local, { name: 'pub', keyArgs: ['--rsa-public-key', local.publicKeyFile] });
+    const m = await mountBucket(local, { name: 'pub', args: UPLOAD_AT_CLOSE, keyArgs: ['--rsa-public-key', local.publicKeyFile] });
     mounts.push(m);
     const r = shStatus(`cat ${m.mountpoint}/secret.txt`);
     expect(r.status).not.toBe(0);
@@ -94,7 +94,7 @@ describe('mount: keys, modes and foreign objects', () => {
   });
 
   it('what the mount writes is the official SDK format: headers, RSA PKCS#1 v1.5 wrap, AES-256-CTR body', async () => {
-    const m = await mountBucket(local, { name: 'format' });
+    const m = await mountBucket(local, { name: 'format', args: UPLOAD_AT_CLOSE });
     mounts.push(m);
     const plain = Buffer.from('x'.repeat(1000) + ' format check');
     writeFileSync(join(m.mountpoint, 'format.bin'), plain);

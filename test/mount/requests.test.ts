@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../reliability/support.js';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { type Mounted, mountBucket } from '../support/mounted.js';
+import { type Mounted, mountBucket, UPLOAD_AT_CLOSE } from '../support/mounted.js';
 import { resetSeen, seen } from '../support/serverAdmin.js';
 
 const TTL_S = 1;
@@ -15,7 +15,7 @@ describe('mount: requests per operation', () => {
 
   beforeAll(async () => {
     local = await startLocalBucket();
-    m = await mountBucket(local, { name: 'requests', args: ['--attr-ttl', String(TTL_S)] });
+    m = await mountBucket(local, { name: 'requests', args: ['--attr-ttl', String(TTL_S), ...UPLOAD_AT_CLOSE] });
   });
 
   afterAll(async () => {

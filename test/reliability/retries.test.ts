@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EncryptedBucket } from '../../src/secure/index.js';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { type Mounted, mountBucket, sh, shStatus } from '../support/mounted.js';
+import { type Mounted, mountBucket, sh, shStatus, UPLOAD_AT_CLOSE } from '../support/mounted.js';
 import { encryptedBucket, plaintextOf, sha256, timed } from './support.js';
 import { fault, resetSeen, seen } from '../support/serverAdmin.js';
 
@@ -25,7 +25,7 @@ describe('reliability: retries through the mount', () => {
   beforeAll(async () => {
     local = await startLocalBucket();
     bucket = encryptedBucket(local);
-    m = await mountBucket(local, { name: 'retries' });
+    m = await mountBucket(local, { name: 'retries', args: UPLOAD_AT_CLOSE });
     src = join(local.dir, 'src');
     sh(`mkdir -p ${src}`);
   });

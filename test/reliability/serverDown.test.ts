@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EncryptedBucket } from '../../src/secure/index.js';
 import { type LocalBucket, type ServerProcess, startLocalBucket, startServerProcess } from '../support/localBucket.js';
-import { type Mounted, mountBucket, sh } from '../support/mounted.js';
+import { type Mounted, mountBucket, sh, UPLOAD_AT_CLOSE } from '../support/mounted.js';
 import { encryptedBucket, plaintextOf, sha256, shAsync, sleep, until } from './support.js';
 
 /**
@@ -33,7 +33,7 @@ describe('reliability: the server goes down under a live mount', () => {
     local = await startLocalBucket();
     server = local.server;
     bucket = encryptedBucket(local);
-    m = await mountBucket(local, { name: 'down', args: ['--attr-ttl', '1'] });
+    m = await mountBucket(local, { name: 'down', args: ['--attr-ttl', '1', ...UPLOAD_AT_CLOSE] });
     src = join(local.dir, 'src');
     sh(`mkdir -p ${src}`);
   });

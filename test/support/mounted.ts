@@ -20,6 +20,10 @@ export interface Mounted {
  * Runs `ossencfs mount oss://BUCKET/PREFIX MOUNTPOINT --foreground` as a child process — the real
  * CLI, the real FUSE mount — against a local bucket, and resolves once the mount is live.
  */
+/** Mount arguments for tests that check the bucket right after close(), or close()'s own errors:
+ *  new files upload at close instead of after the write-back wait. */
+export const UPLOAD_AT_CLOSE = ['--write-back', '0'];
+
 export async function mountBucket(
   local: LocalBucket,
   options: { name?: string; prefix?: string; args?: string[]; keyArgs?: string[] } = {},

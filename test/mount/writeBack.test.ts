@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePosixMeta } from '../../src/secure/index.js';
+import { encryptedBucket, plaintextOf, sha256, until } from '../reliability/support.js';
+import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
+import { type Mounted, mountBucket, sh } from '../support/mounted.js';
+import { fault, resetSeen, seen } from '../support/serverAdmin.js';
+
+const present = async (local: LocalBucket, key: string): Promise<boolean> =>
+  local.store.head(key).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * Write-back: a closed new file uploads after a short wait, so what programs do right after close
+ * (rsync: set times and mode, rename the temporary name) folds into its one upload.
+ */
+describe('mount: write-back of new files', () => {
+  let local: LocalBucket;
+  let m: Mounted;
+  let src: string;
+
+  beforeAll(async () => {
+    local = await startLocalBucket();
+    // Long enough that every check below runs inside the window.
+    m = await mountBucket(local, { name: 'write-back', args: ['--write-back', '5'] });
+    src = join(local.dir, 'src');
+    mkdirSync(src);
+  });
+
+  afterAll(async () => {
+    await m?.unmount();
+    await local?.close();
+  });
+
+  it('rsync of new files: one PUT each under the final name with its times and mode, no CopyObject or DELETE', async () => {
+    const files = 12;
+    for (let i = 0; i < files; i++) writeFileSync(join(src, `r${i}`), randomBytes(1000 + i * 5000), { mode: 0o640 });
+    sh(`touch -d '2021-03-04 05:06:07' ${src}/r*`);
+    sh(`mkdir ${m.mountpoint}/rs`);
+    await resetSeen(local);
+    sh(`rsync -a ${src}/ ${m.mountpoint}/rs/`);
+    // Inside the window the mount already shows the final names, times and modes.
+    expect(statSync(join(m.mountpoint, 'rs', 'r3')).mtime.toISOString()).toBe(statSync(join(src, 'r3')).mtime.toISOString());
+    expect(statSync(join(m.mountpoint, 'rs', 'r3')).mode & 0o777).toBe(0o640);
+    await until('uploads after the window', async () => (await seen(local, { method: 'PUT' })).length >= files, 20);
+
+    const requests = await seen(local);
+    const puts = requests.filter((r) => r.method === 'PUT');
+    expect(puts.map((r) => r.path).sort()).toEqual(Array.from({ length: files }, (_, i) => `/${local.bucket}/rs/r${i}`).sort());
+    expect(requests.filter((r) => r.method === 'DELETE')).toEqual([]);
+    const bucket = encryptedBucket(local);
+    for (let i = 0; i < files; i++) {
+      expect(sha256(await plaintextOf(bucket, `rs/r${i}`))).toBe(sha256(readFileSync(join(src, `r${i}`))));
+      const posix = decodePosixMeta((await local.store.head(`rs/r${i}`)).meta);
+      expect(posix.mode! & 0o777).toBe(0o640);
+      expect(posix.mtime).toBe(Date.parse('2021-03-04T05:06:07') / 1000);
+    }
+    // A no-op second run sees nothing to do.
+    expect(sh(`rsync -a -i ${src}/ ${m.mountpoint}/rs/`).trim()).toBe('');
+  });
+
+  it('close is not a durability point, fsync is: fsync uploads at once; a plain close waits for the window', async () => {
+    sh(`python3 -c "import os; fd = os.open('${m.mountpoint}/synced.txt', os.O_WRONLY | os.O_CREAT, 0o644); os.write(fd, b'synced'); os.fsync(fd); os.close(fd)"`);
+    expect(await present(local, 'synced.txt')).toBe(true);
+    writeFileSync(join(m.mountpoint, 'later.txt'), 'later');
+    expect(await present(local, 'later.txt')).toBe(false);
+    expect(readFileSync(join(m.mountpoint, 'later.txt'), 'utf8')).toBe('later');
+    await until('the write-back upload', () => present(local, 'later.txt'), 20);
+  });
+
+  it('an overwrite of an existing object still uploads at close', async () => {
+    writeFileSync(join(m.mountpoint, 'over.txt'), 'v1');
+    await until('v1 uploaded', () => present(local, 'over.txt'), 20);
+    writeFileSync(join(m.mountpoint, 'over.txt'), 'v2');
+    expect((await plaintextOf(encryptedBucket(local), 'over.txt')).toString()).toBe('v2');
+  });
+
+  it('a write-back upload that fails is tried again later; the file stays readable meanwhile and nothing is lost', async () => {
+    // More 503s than one upload's retry budget (6 tries): the first write-back attempt fails.
+    await fault(local, { action: 'fail', count: 8, status: 503, method: 'PUT', path: '/retry.bin' });
+    const data = randomBytes(200_000);
+    writeFileSync(join(m.mountpoint, 'retry.bin'), data);
+    await until('a failed attempt in the log', () => /retry\.bin: upload after close failed, trying again/.test(m.log()), 30);
+    expect(sha256(readFileSync(join(m.mountpoint, 'retry.bin')))).toBe(sha256(data));
+    await until('the retried upload', () => present(local, 'retry.bin'), 40);
+    expect(sha256(await plaintextOf(encryptedBucket(local), 'retry.bin'))).toBe(sha256(data));
+  });
+
+  it('unmount uploads what is still waiting', async () => {
+    const data = randomBytes(50_000);
+    writeFileSync(join(m.mountpoint, 'at-unmount.bin'), data);
+    expect(await present(local, 'at-unmount.bin')).toBe(false);
+    await m.unmount();
+    expect(sha256(await plaintextOf(encryptedBucket(local), 'at-unmount.bin'))).toBe(sha256(data));
+    m = await mountBucket(local, { name: 'write-back', args: ['--write-back', '5'] });
+  });
+});

@@ -80,7 +80,7 @@ describe('mount: keys, modes and foreign objects', () => {
   });
 
   it('a public key alone writes, but reads fail with EACCES (encrypt-only)', async () => {
-    const full = await mountBucket(local, { name: 'full' });
+    const full = await mountBucket(local, { name: 'full', args: UPLOAD_AT_CLOSE });
     mounts.push(full);
     writeFileSync(join(full.mountpoint, 'secret.txt'), 'for the private key only');
     const m = await mountBucket(local, { name: 'pub', args: UPLOAD_AT_CLOSE, keyArgs: ['--rsa-public-key', local.publicKeyFile] });

@@ -30,7 +30,7 @@ interface MountArgs extends BucketArgs {
 
 const DEFAULT_CACHE_SIZE = 256 * 2 ** 20;
 const DEFAULT_ATTR_TTL = 1;
-const DEFAULT_WRITE_BACK = 1;
+const DEFAULT_WRITE_BACK = 0;
 
 /** A message from the foreground child to the parent that started it in the background. */
 type StartupReport = { ready: string } | { error: string };
@@ -46,7 +46,7 @@ const mount: CommandModule<object, MountArgs> = {
       .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground (SIGINT/SIGTERM unmount)' })
       .option('cache-size', { type: 'string', describe: 'memory for decrypted blocks, e.g. 512M (default 256M)' })
       .option('attr-ttl', { type: 'number', describe: 'seconds attributes and listings are cached (default 1)' })
-      .option('write-back', { type: 'number', describe: 'seconds a closed new file waits before its upload, so a rename or chmod right after folds into it; 0 uploads at close (default 1). fsync always uploads at once' })
+      .option('write-back', { type: 'number', describe: 'seconds a closed new file waits before its upload, so a rename or chmod right after folds into it; 0 uploads at close (default 0). fsync always uploads at once' })
       .option('allow-other', { type: 'boolean', describe: 'let other users use the mount (needs user_allow_other)' })
       .option('allow-plaintext', { type: 'boolean', describe: 'read objects that carry no encryption headers as they are (never written)' })
       .option('o', { type: 'string', array: true, describe: 'extra libfuse options, comma-separated' })

@@ -49,7 +49,9 @@ describe('mount: write-back of new files', () => {
     await until('uploads after the window', async () => (await seen(local, { method: 'PUT' })).length >= files, 20);
 
     const requests = await seen(local);
-    const puts = requests.filter((r) => r.method === 'PUT');
+    // rsync -a also sets the directory's time when it differs at its granularity: a metadata update of
+    // the directory marker, which depends on the second boundary and is not about the files.
+    const puts = requests.filter((r) => r.method === 'PUT' && r.path !== `/${local.bucket}/rs/`);
     expect(puts.map((r) => r.path).sort()).toEqual(Array.from({ length: files }, (_, i) => `/${local.bucket}/rs/r${i}`).sort());
     expect(requests.filter((r) => r.method === 'DELETE')).toEqual([]);
     const bucket = encryptedBucket(local);

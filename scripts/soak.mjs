@@ -7,6 +7,7 @@
 //
 // --quick: about 30 s of operations. --log-level debug: the mount logs every operation. --faults: the server fails a few requests (503, connection
 // resets) all along; the store's retries must hide them. --keep: leave the temporary directory.
+// --write-back SECONDS: mount with write-back of new files (uploads after close; see the README).
 // --strict: also truncate-open a file right after the previous operation closed it, which hits a
 // known release/open race in the mount (see the overwrite operation); off by default so the suite
 // stays green until it is fixed.
@@ -287,6 +288,7 @@ function parseArgs(argv) {
     else if (a === '--keep') o.keep = true;
     else if (a === '--strict') o.strict = true;
     else if (a === '--seed') o.seed = Number(argv[++i]);
+    else if (a === '--write-back') o.writeBack = argv[++i];
     else if (a === '--log-level') o.logLevel = argv[++i];
     else throw new Error(`soak: unknown argument ${a}`);
   }
@@ -422,7 +424,7 @@ async function drive(o) {
     const { default: OSS } = await import('ali-oss');
     await new OSS({ ...credentials, endpoint: url, bucket }).putBucket(bucket);
 
-    const mountArgs = ['mount', `oss://${bucket}`, mountpoint, '--foreground', '--endpoint', url, '--rsa-key', keyFile, '--cache-dir', cacheDir, '--log-file', mountLog, '--log-level', o.logLevel];
+    const mountArgs = ['mount', `oss://${bucket}`, mountpoint, '--foreground', '--endpoint', url, '--rsa-key', keyFile, '--cache-dir', cacheDir, '--log-file', mountLog, '--log-level', o.logLevel, ...(o.writeBack === undefined ? [] : ['--write-back', o.writeBack])];
     const mountUp = async () => {
       mount = startProcess(mountArgs, env, /mounted /);
       await mount.up;

@@ -8,7 +8,7 @@
 #   bash scripts/soak.sh --quick         # about 30 s of operations (what the test suite runs)
 #   bash scripts/soak.sh --faults        # the server also fails requests now and then (retries must hide it)
 #   OSSENCFS_SOAK_NO_BUILD=1 …           # skip `npx tsc -p .` (dist/ is already built)
-# Other options: --seconds N, --workers N (default 4), --seed N, --keep (leave the temp dir).
+# Other options: --seconds N, --workers N (default 4), --seed N, --write-back SECONDS, --keep (leave the temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in node fusermount; do

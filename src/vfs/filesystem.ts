@@ -255,8 +255,8 @@ export class Filesystem {
     const key = this.ns.newKey(path, 'file');
     const now = Date.now();
     const attr = makeAttr('file', { mode, mtime: now / 1000 }, 0, now, this.options.owner);
+    await this.takeName(path);
     const file = OpenFile.created(this.files, path, key, attr);
-    this.openByPath.get(path)?.markUnlinked();
     this.openByPath.set(path, file);
     this.meta.added(path, attr);
     return this.newHandle(file);
@@ -404,13 +404,24 @@ export class Filesystem {
     this.checkWritable();
     const attr = await this.getattr(path);
     if (attr.kind === 'dir') throw new FsError('EISDIR', `is a directory: ${path}`);
-    await this.bucket.delete(this.ns.fileKey(path));
+    const deleteObject = (): Promise<void> => this.bucket.delete(this.ns.fileKey(path));
     const open = this.openByPath.get(path);
     if (open) {
-      open.markUnlinked();
       this.openByPath.delete(path);
+      await open.remove(deleteObject);
+    } else {
+      await deleteObject();
     }
     this.meta.removed(path);
+  }
+
+  /** A file open under `path` loses the name to another file (create, rename over it), once its
+   *  upload in flight, if any, has landed: the new file's upload must come after it. */
+  private async takeName(path: string): Promise<void> {
+    const previous = this.openByPath.get(path);
+    if (!previous) return;
+    this.openByPath.delete(path);
+    await previous.remove();
   }
 
   // ---- rename -----------------------------------------------------------------------------
@@ -423,21 +434,24 @@ export class Filesystem {
     if (from.kind === 'dir') return this.renameDir(src, dest, to);
     if (to !== 'missing' && to.kind === 'dir') throw new FsError('EISDIR', `cannot replace directory ${dest} with a file`);
 
+    await this.takeName(dest);
+    const [srcKey, destKey] = [this.ns.fileKey(src), this.ns.fileKey(dest)];
+    // Server-side copy; a file that is open moves in its own turn (see OpenFile.rename): then a new
+    // one whose content is all here needs no request at all, its one upload goes to dest.
+    const moveObject = async (): Promise<void> => {
+      await this.bucket.copy(srcKey, destKey);
+      await this.bucket.delete(srcKey);
+    };
     const open = this.openByPath.get(src);
-    // A file not in the bucket yet needs no request: the name moves with the content, and its one
-    // upload goes to dest. Otherwise the copy is server-side, so what is only local goes up first.
-    if (!open?.isLocalOnly) {
-      if (open?.isDirty) await open.flush(true);
-      await this.bucket.copy(this.ns.fileKey(src), this.ns.fileKey(dest));
-      await this.bucket.delete(this.ns.fileKey(src));
-    }
-
-    this.openByPath.get(dest)?.markUnlinked();
-    this.openByPath.delete(dest);
     if (open) {
-      this.openByPath.delete(src);
-      open.moveTo(dest, this.ns.fileKey(dest), to !== 'missing');
-      this.openByPath.set(dest, open);
+      await open.rename(dest, destKey, to !== 'missing', moveObject, () => {
+        // Unless it was retired (closed and dropped) while waiting for its turn.
+        if (this.openByPath.get(src) !== open) return;
+        this.openByPath.delete(src);
+        this.openByPath.set(dest, open);
+      });
+    } else {
+      await moveObject();
     }
     this.meta.removed(src);
     this.meta.added(dest, { ...from, ctime: Date.now() });

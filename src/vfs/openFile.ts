@@ -40,8 +40,8 @@ type Content =
  */
 export class OpenFile {
   handles = 0;
-  /** Set by unlink: the name is gone, so a later close must not bring the file back. */
-  unlinked = false;
+  /** The name is gone (remove(), or a failed stream), so no later upload may bring the file back. */
+  private nameGone = false;
   private dirty: boolean;
   /** Data was written (or explicitly truncated) since the last upload, not just O_TRUNC/create. */
   private written = false;
@@ -82,6 +82,10 @@ export class OpenFile {
     return c.kind === 'remote' ? this.attr.size : c.kind === 'staged' ? c.file.size : c.size;
   }
 
+  get unlinked(): boolean {
+    return this.nameGone;
+  }
+
   get isDirty(): boolean {
     return this.dirty;
   }
@@ -96,8 +100,16 @@ export class OpenFile {
     return !this.inBucket && (this.content.kind === 'memory' || this.content.kind === 'staged');
   }
 
-  markUnlinked(): void {
-    this.unlinked = true;
+  /**
+   * The file's name is gone (unlink, or another file took it). Runs in the file's turn, so an upload
+   * already under way finishes first and none starts after: the name cannot come back. The bucket's
+   * object goes through `deleteObject`, skipped when this file never reached the bucket.
+   */
+  remove(deleteObject?: () => Promise<void>): Promise<void> {
+    return this.serial(async () => {
+      this.nameGone = true;
+      if (deleteObject && !this.isLocalOnly) await deleteObject();
+    });
   }
 
   /** The attributes getattr shows while the file is open. */
@@ -173,45 +185,66 @@ export class OpenFile {
    */
   flush(final: boolean): Promise<void> {
     return this.serial(async () => {
-      if (!this.dirty || this.unlinked) return;
       if (!final && !this.written && this.content.kind === 'memory') return;
-      const c = this.content;
-      const meta = this.uploadMeta();
-      const { bucket } = this.ctx;
-      switch (c.kind) {
-        case 'memory':
-          await bucket.put(this.key, Buffer.concat(c.chunks), { meta });
-          break;
-        case 'staged':
-          await bucket.putFile(this.key, c.file.path, { meta });
-          break;
-        case 'streaming':
-          await this.finishStreaming(c);
-          // Initiate fixed the metadata; attributes changed since then need one more request.
-          if (JSON.stringify(meta) !== c.meta) await bucket.patchMeta(this.key, encodePosixMeta(posixOf(this.attr)));
-          break;
-        case 'remote':
-          // Only attributes changed: the object's other metadata stays as the bucket has it.
-          await bucket.patchMeta(this.key, encodePosixMeta(posixOf(this.attr)));
-          break;
-      }
-      this.dirty = false;
-      this.written = false;
-      this.inBucket = true;
+      await this.upload();
     });
   }
 
-  /** The object moved (rename): later uploads go to the new key, replacing what is there if `replacing`. */
+  /**
+   * Renames the file in its turn, between uploads, so none goes to the old name afterwards. A new
+   * name whose content is all here just takes the new key (its one upload goes there); otherwise
+   * what is only local goes up first and `moveObject` moves the object in the bucket. `moved` runs
+   * at the end of the turn, for the caller's own bookkeeping to change with the name.
+   */
+  rename(path: string, key: string, replacing: boolean, moveObject: () => Promise<void>, moved: () => void): Promise<void> {
+    return this.serial(async () => {
+      if (!this.isLocalOnly) {
+        await this.upload();
+        await moveObject();
+      }
+      this.moveTo(path, key, replacing);
+      moved();
+    });
+  }
+
+  /** The object moved (a directory rename, done in the bucket already): later uploads go to the new key. */
   moveTo(path: string, key: string, replacing = true): void {
     this.path = path;
     this.key = key;
     this.inBucket ||= replacing;
   }
 
+  private async upload(): Promise<void> {
+    if (!this.dirty || this.nameGone) return;
+    const c = this.content;
+    const meta = this.uploadMeta();
+    const { bucket } = this.ctx;
+    switch (c.kind) {
+      case 'memory':
+        await bucket.put(this.key, Buffer.concat(c.chunks), { meta });
+        break;
+      case 'staged':
+        await bucket.putFile(this.key, c.file.path, { meta });
+        break;
+      case 'streaming':
+        await this.finishStreaming(c);
+        // Initiate fixed the metadata; attributes changed since then need one more request.
+        if (JSON.stringify(meta) !== c.meta) await bucket.patchMeta(this.key, encodePosixMeta(posixOf(this.attr)));
+        break;
+      case 'remote':
+        // Only attributes changed: the object's other metadata stays as the bucket has it.
+        await bucket.patchMeta(this.key, encodePosixMeta(posixOf(this.attr)));
+        break;
+    }
+    this.dirty = false;
+    this.written = false;
+    this.inBucket = true;
+  }
+
   /** Last handle closed: drop local state. Anything still unflushed is lost, so say so. */
   async close(): Promise<void> {
     await this.serial(async () => {
-      if (this.dirty && !this.unlinked) this.ctx.log.error(`${this.key}: closed with changes that were never uploaded`);
+      if (this.dirty && !this.nameGone) this.ctx.log.error(`${this.key}: closed with changes that were never uploaded`);
       await this.discardContent();
     });
   }
@@ -266,7 +299,7 @@ export class OpenFile {
   private async failStreaming(writer: ObjectWriter, cause: unknown): Promise<never> {
     await writer.abort().catch(() => undefined);
     this.content = { kind: 'memory', chunks: [], size: 0 };
-    this.unlinked = true;
+    this.nameGone = true;
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new FsError('EIO', `${this.key}: upload failed mid-stream (${reason}); the previous version is intact, this file's new content is lost`, { cause });
   }

@@ -92,6 +92,32 @@ describe('mount: write-back of new files', () => {
     expect(sha256(await plaintextOf(encryptedBucket(local), 'retry.bin'))).toBe(sha256(data));
   });
 
+  /** Writes `name`, closes it and waits until its write-back PUT is in flight (held by a latency fault). */
+  async function uploadInFlight(name: string, data: Buffer): Promise<void> {
+    await fault(local, { action: 'latency', ms: 3000, count: 1, method: 'PUT', path: `/${name}` });
+    writeFileSync(join(m.mountpoint, name), data);
+    await until(`the write-back PUT of ${name} in flight`, async () => (await seen(local, { method: 'PUT', path: `/${name}` })).length > 0, 20);
+  }
+
+  it('mv while the write-back upload is in flight: the file ends up under the new name only', async () => {
+    const data = randomBytes(30_000);
+    await uploadInFlight('race-mv.bin', data);
+    sh(`mv ${m.mountpoint}/race-mv.bin ${m.mountpoint}/race-moved.bin`);
+    expect(sha256(readFileSync(join(m.mountpoint, 'race-moved.bin')))).toBe(sha256(data));
+    expect(sh(`ls ${m.mountpoint}`)).not.toContain('race-mv.bin');
+    await until('the held PUT answered', async () => (await seen(local, { method: 'PUT', path: '/race-mv.bin' })).every((r) => r.status !== 0), 20);
+    expect(await present(local, 'race-mv.bin')).toBe(false);
+    expect(sha256(await plaintextOf(encryptedBucket(local), 'race-moved.bin'))).toBe(sha256(data));
+  });
+
+  it('rm while the write-back upload is in flight: the name does not come back', async () => {
+    await uploadInFlight('race-rm.bin', randomBytes(30_000));
+    sh(`rm ${m.mountpoint}/race-rm.bin`);
+    await until('the held PUT answered', async () => (await seen(local, { method: 'PUT', path: '/race-rm.bin' })).every((r) => r.status !== 0), 20);
+    expect(await present(local, 'race-rm.bin')).toBe(false);
+    expect(sh(`ls ${m.mountpoint}`)).not.toContain('race-rm.bin');
+  });
+
   it('unmount uploads what is still waiting', async () => {
     const data = randomBytes(50_000);
     writeFileSync(join(m.mountpoint, 'at-unmount.bin'), data);

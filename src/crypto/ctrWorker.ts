@@ -1,17 +1,16 @@
 import { Worker } from 'node:worker_threads';
 import { counterBlock } from './ctr.js';
 import type { DataKey } from './types.js';
-import { takeSpareBuffer } from '../util/bufferPool.js';
 
 /**
  * AES-256-CTR on a worker thread, so a sequential read's decryption runs on the second core while
  * the calling thread serves FUSE and HTTP (ARCHITECTURE.md: one JS thread tops out near 0.5 GB/s
  * for the whole read path; the second core is the way past it).
  *
- * Buffers are transferred, never copied between threads, and none is fresh on the calling thread:
- * the input comes back for the next request, and the output is a recycled buffer
- * (util/bufferPool.ts) when there is one, else allocated by the worker — the page faults of
- * fresh memory (as costly as the cipher here) are then the worker's, on its own core.
+ * The bytes are transferred, never copied between threads, and decrypted in place: the buffer that
+ * comes back is the one sent. The worker allocates no buffer of its own, so every block's memory
+ * is the caller's to account for (the block cache's budget), and none is freed on one thread into
+ * another thread's malloc arena, where glibc keeps it resident (issue #6: ~50 MiB of RSS).
  *
  * The worker's code is inline (no file to resolve): it runs the same from dist/ and from the
  * TypeScript sources under vitest. It only ever sees key, counter and bytes; it logs nothing.
@@ -22,22 +21,32 @@ const { createCipheriv } = require('node:crypto');
 // OpenSSL's CTR is fastest on slices that stay in cache; 64 KiB outputs also stay below the
 // size the C allocator maps (and unmaps) fresh for every request.
 const SLICE = 64 * 1024;
+// Each slice's output is a fresh 64 KiB buffer, garbage at once. This isolate has almost no
+// JS objects, so V8 would collect them only once its external memory grows by ~64 MiB, all of it
+// resident meanwhile (issue #6): a minor GC every 2 MiB decrypted, over a near-empty young
+// generation, costs next to nothing and keeps that garbage at 2 MiB. (--expose-gc is a V8 flag
+// for the whole process, but 'gc' appears only in contexts made after it: this one's.)
+const GC_EVERY = 2 * 1024 * 1024;
+require('node:v8').setFlagsFromString('--expose-gc');
+const gc = require('node:vm').runInNewContext('gc');
+let sinceGc = 0;
 parentPort.on('message', (m) => {
   try {
-    const input = Buffer.from(m.input, 0, m.length);
-    const output = m.output ? Buffer.from(m.output, 0, m.length) : Buffer.allocUnsafeSlow(m.length);
+    const data = Buffer.from(m.data, 0, m.length);
     const cipher = createCipheriv('aes-256-ctr', m.key, m.counter);
     if (m.skip > 0) cipher.update(Buffer.alloc(m.skip));
-    for (let at = 0; at < m.length; at += SLICE) output.set(cipher.update(input.subarray(at, at + SLICE)), at);
-    parentPort.postMessage({ id: m.id, input: m.input, output: output.buffer }, [m.input, output.buffer]);
+    for (let at = 0; at < m.length; at += SLICE) data.set(cipher.update(data.subarray(at, at + SLICE)), at);
+    parentPort.postMessage({ id: m.id, data: m.data }, [m.data]);
+    sinceGc += m.length;
+    if (sinceGc >= GC_EVERY) {
+      sinceGc = 0;
+      gc({ type: 'minor' });
+    }
   } catch (err) {
-    parentPort.postMessage({ id: m.id, input: m.input, error: String((err && err.message) || err) }, [m.input]);
+    parentPort.postMessage({ id: m.id, error: String((err && err.message) || err) });
   }
 });
 `;
-
-/** Input buffers kept for reuse: a read-ahead run's worth in flight. */
-const MAX_INPUTS = 16;
 
 interface Pending {
   resolve(output: Buffer): void;
@@ -48,46 +57,36 @@ class CtrWorker {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly inputs: ArrayBuffer[] = [];
 
-  /** A buffer to fill with ciphertext for `ctrAt`: one an earlier call handed back, when one fits. */
-  input(size: number): Buffer {
-    const i = this.inputs.findIndex((b) => b.byteLength === size);
-    return i < 0 ? Buffer.allocUnsafeSlow(size) : Buffer.from(this.inputs.splice(i, 1)[0]!);
-  }
-
-  /** `input` must come from `input()`; it is detached by this call. The result owns its memory. */
-  ctrAt(dataKey: DataKey, offset: number, input: Buffer): Promise<Buffer> {
-    if (input.byteOffset !== 0 || input.buffer.byteLength !== input.length) {
-      throw new RangeError('ctrAt in a worker needs an input from input()');
+  /** `data` must own its whole ArrayBuffer; it is detached by this call and comes back decrypted. */
+  ctrAt(dataKey: DataKey, offset: number, data: Buffer): Promise<Buffer> {
+    if (data.byteOffset !== 0 || data.buffer.byteLength !== data.length) {
+      throw new RangeError('ctrAt in a worker needs a buffer that owns its whole ArrayBuffer');
     }
     const worker = this.started();
     const id = this.nextId++;
-    const output = takeSpareBuffer(input.length);
     const message = {
       id,
       key: dataKey.key,
       counter: counterBlock(dataKey.iv, Math.floor(offset / 16)),
       skip: offset % 16,
-      length: input.length,
-      input: input.buffer,
-      output: output?.buffer,
+      length: data.length,
+      data: data.buffer,
     };
     const done = new Promise<Buffer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     if (this.pending.size === 1) worker.ref();
-    worker.postMessage(message, output ? [input.buffer as ArrayBuffer, output.buffer as ArrayBuffer] : [input.buffer as ArrayBuffer]);
+    worker.postMessage(message, [data.buffer as ArrayBuffer]);
     return done;
   }
 
   private started(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
-    worker.on('message', (m: { id: number; input: ArrayBuffer; output?: ArrayBuffer; error?: string }) => {
-      if (this.inputs.length < MAX_INPUTS) this.inputs.push(m.input);
+    worker.on('message', (m: { id: number; data?: ArrayBuffer; error?: string }) => {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (this.pending.size === 0) worker.unref();
-      if (m.output) p?.resolve(Buffer.from(m.output));
+      if (m.data) p?.resolve(Buffer.from(m.data));
       else p?.reject(new Error(`decrypt worker: ${m.error ?? 'no output'}`));
     });
     const fail = (err: Error): void => {
@@ -106,12 +105,12 @@ class CtrWorker {
 
 const shared = new CtrWorker();
 
-/** A buffer of `size` bytes to fill with ciphertext and pass to `ctrAtInWorker`. */
+/** A buffer of `size` bytes that can go to `ctrAtInWorker` (it owns its whole ArrayBuffer). */
 export function workerInput(size: number): Buffer {
-  return shared.input(size);
+  return Buffer.allocUnsafeSlow(size);
 }
 
-/** `ctrAt` on the shared worker thread. `input` (from `workerInput`) is detached by the call. */
-export function ctrAtInWorker(dataKey: DataKey, offset: number, input: Buffer): Promise<Buffer> {
-  return shared.ctrAt(dataKey, offset, input);
+/** `ctrAt` on the shared worker thread, in place: `data` is detached by the call and its memory comes back decrypted. */
+export function ctrAtInWorker(dataKey: DataKey, offset: number, data: Buffer): Promise<Buffer> {
+  return shared.ctrAt(dataKey, offset, data);
 }

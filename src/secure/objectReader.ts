@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { CryptoError, ctrAt, ctrAtInPlace, ctrAtInWorker, type DataKey, workerInput } from '../crypto/index.js';
-import { takeBuffer } from '../util/bufferPool.js';
+import { CryptoError, ctrAt, ctrAtInPlace, ctrAtInWorker, type DataKey } from '../crypto/index.js';
 import { type Deferred, deferred } from '../util/deferred.js';
 import { FsError } from '../errors.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
@@ -17,10 +16,28 @@ export interface ObjectReader {
    * Plaintext of [start, endExclusive), clipped to the object, in consecutive pieces of
    * `pieceSize` bytes (the last may be shorter) with one GET: one promise per piece, each settled
    * as soon as its bytes have arrived and been decrypted (a run of them on a worker thread).
-   * Pinned like read().
+   * Pinned like read(). Each piece's memory comes from `buffers` (the block cache's budget).
    */
-  pieces(start: number, endExclusive: number, pieceSize: number): Promise<Buffer>[];
+  pieces(start: number, endExclusive: number, pieceSize: number, buffers?: PieceBuffers): Promise<Buffer>[];
 }
+
+/**
+ * Where pieces' memory comes from and goes back to. A piece that resolves is the caller's; for one
+ * that fails, the reader gives its buffer back, or reports it lost when a worker job took it.
+ */
+export interface PieceBuffers {
+  /** A buffer of exactly `size` bytes that owns its whole ArrayBuffer (it may go to the worker). */
+  take(size: number): Buffer;
+  give(buffer: Buffer): void;
+  lost(size: number): void;
+}
+
+/** Fresh memory for each piece, for readers outside a cache. */
+const freshBuffers: PieceBuffers = {
+  take: (size) => Buffer.allocUnsafeSlow(size),
+  give: () => undefined,
+  lost: () => undefined,
+};
 
 const BLOCK = 16;
 
@@ -81,48 +98,51 @@ export class EncryptedObjectReader implements ObjectReader {
     return this.pieces(start, end, end - start)[0]!;
   }
 
-  pieces(start: number, endExclusive: number, pieceSize: number): Promise<Buffer>[] {
+  pieces(start: number, endExclusive: number, pieceSize: number, buffers: PieceBuffers = freshBuffers): Promise<Buffer>[] {
     const end = Math.min(endExclusive, this.head.size);
     if (!(pieceSize > 0)) throw new RangeError(`bad piece size ${pieceSize}`);
     const pieces = Array.from({ length: Math.max(0, Math.ceil((end - start) / pieceSize)) }, () => deferred<Buffer>());
-    if (pieces.length > 0) void this.fillPieces(start, end, pieceSize, pieces);
+    if (pieces.length > 0) void this.fillPieces(start, end, pieceSize, pieces, buffers);
     return pieces.map((p) => p.promise);
   }
 
   /**
    * Copies the body into one buffer per piece and decrypts each full piece, reading on meanwhile.
-   * A run of pieces (read-ahead: throughput) is decrypted by the worker thread, in buffers it
-   * handed back; a single piece (a random read: latency) right here, in place — a hop to another
-   * thread and back costs milliseconds when the cores are busy. Other buffers come from the pool
-   * (util/bufferPool.ts): a fresh megabyte costs more in page faults than the copy into it.
+   * A run of pieces (read-ahead: throughput) is decrypted by the worker thread, in place; a single
+   * piece (a random read: latency) right here, in place — a hop to another thread and back costs
+   * milliseconds when the cores are busy. A piece's buffer is taken only when its first byte
+   * arrives, so a run holds memory for the pieces it is filling, not for all it will fill.
    * A body of any other length than asked is an I/O error.
    */
-  private async fillPieces(start: number, end: number, pieceSize: number, pieces: Deferred<Buffer>[]): Promise<void> {
+  private async fillPieces(start: number, end: number, pieceSize: number, pieces: Deferred<Buffer>[], buffers: PieceBuffers): Promise<void> {
     const dataKey = this.dataKey;
     const inWorker = dataKey !== undefined && pieces.length > 1;
-    const take = (i: number): Buffer => {
-      const size = Math.min(pieceSize, end - start - i * pieceSize);
-      return inWorker ? workerInput(size) : takeBuffer(size);
-    };
     let next = 0;
     let received = 0;
+    let piece: Buffer | undefined;
+    let filled = 0;
     try {
       const body = await this.fetch(start, end);
-      let piece = take(0);
-      let filled = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {
         received += chunk.length;
         if (received > end - start) break;
         for (let at = 0; at < chunk.length; ) {
+          piece ??= buffers.take(Math.min(pieceSize, end - start - next * pieceSize));
           const n = chunk.copy(piece, filled, at);
           filled += n;
           at += n;
           if (filled < piece.length) continue;
           const p = pieces[next]!;
           if (!dataKey) p.resolve(piece);
-          else if (inWorker) ctrAtInWorker(dataKey, start + next * pieceSize, piece).then(p.resolve, p.reject);
-          else p.resolve(ctrAtInPlace(dataKey, start + next * pieceSize, piece));
-          if (++next < pieces.length) piece = take(next);
+          else if (inWorker) {
+            const size = piece.length;
+            ctrAtInWorker(dataKey, start + next * pieceSize, piece).then(p.resolve, (err: unknown) => {
+              buffers.lost(size);
+              p.reject(err);
+            });
+          } else p.resolve(ctrAtInPlace(dataKey, start + next * pieceSize, piece));
+          next++;
+          piece = undefined;
           filled = 0;
         }
       }
@@ -131,6 +151,7 @@ export class EncryptedObjectReader implements ObjectReader {
         throw new FsError('EIO', `${JSON.stringify(this.head.key)}: ranged GET returned ${received} bytes, expected ${end - start}`);
       }
     } catch (err) {
+      if (piece) buffers.give(piece);
       for (const p of pieces.slice(next)) p.reject(err);
     }
   }

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import { giveBuffer } from '../util/bufferPool.js';
+import type { PieceBuffers } from '../secure/index.js';
+import { BufferPool } from '../util/bufferPool.js';
 
 /** A block's number within one object: byte offset / block size. Never a byte offset. */
 export type BlockIndex = number & { readonly __unit: 'block' };
@@ -8,33 +9,65 @@ export function blockOf(offset: number, blockSize: number): BlockIndex {
   return Math.floor(offset / blockSize) as BlockIndex;
 }
 
+/** Spare buffers kept ready for the next fetches: a read-ahead run's worth, at most 1/8 of the cache. */
+const SPARE_BLOCKS = 16;
+
+/** Where the cache's memory is, in bytes; `total` never exceeds the cache size (see BlockCache). */
+export interface BlockMemory {
+  cached: number;
+  loading: number;
+  spare: number;
+  total: number;
+}
+
 /**
  * Decrypted blocks of object versions, bounded by bytes. A block is named by (key, ETag, index),
  * so a new version of an object can never be served from an older one's blocks; those just age out.
  * Concurrent misses on one block share one fetch.
  *
+ * The cache size bounds every block buffer the read path holds, not just the cached ones: the
+ * buffers being filled by fetches in flight (handed out by take()) and the spare buffers kept for
+ * reuse count too. Taking one past the limit lets go of spares, then of the least recently used
+ * blocks. (Until issue #6, read-ahead, the spares and the decrypt worker's buffers came on top of
+ * the cache and the mount's RSS went ~100 MiB past it.)
+ *
  * An evicted block's memory is reused for blocks fetched later (util/bufferPool.ts), so a block
  * (or a view of it) is only good until the event loop turns: copy what you need out of it in the
  * task that got it, never keep it across an await on I/O.
  */
-export class BlockCache {
+export class BlockCache implements PieceBuffers {
   private readonly blocks: LRUCache<string, Buffer, () => Promise<Buffer>>;
+  private readonly spares = new BufferPool();
+  /** Bytes handed out by take() and not yet back as a cached block, given back or lost. */
+  private loading = 0;
+  private readonly spareTarget: number;
 
   constructor(
     readonly blockSize: number,
-    maxBytes: number,
+    readonly maxBytes: number,
   ) {
     if (blockSize % 16 !== 0) throw new Error(`block size must be a multiple of 16, got ${blockSize}`);
+    this.spareTarget = Math.min(SPARE_BLOCKS * blockSize, Math.floor(maxBytes / 8));
     this.blocks = new LRUCache<string, Buffer, () => Promise<Buffer>>({
       maxSize: Math.max(maxBytes, blockSize),
       sizeCalculation: (block) => Math.max(block.length, 1),
-      fetchMethod: (_name, _stale, { context }) => context(),
+      fetchMethod: async (_name, _stale, { context }) => {
+        const block = await context();
+        this.loading -= block.length;
+        return block;
+      },
+      // 'delete': evictOldest(); 'evict': the LRU's own limit (reached only by fetches in flight).
       dispose: (block, _name, reason) => {
-        if (reason === 'evict') giveBuffer(block);
+        if (reason === 'evict' || reason === 'delete') this.spares.give(block);
       },
     });
   }
 
+  /**
+   * Looks a block up, or loads it. `load` must resolve to a buffer from take() (its bytes then
+   * count as cached instead of loading) and, when it fails, must have given back or reported lost
+   * whatever it took.
+   */
   async get(key: string, etag: string, index: BlockIndex, load: () => Promise<Buffer>): Promise<Buffer> {
     const block = await this.blocks.fetch(`${etag}\0${index}\0${key}`, { context: load });
     if (block === undefined) throw new Error(`block ${index} of ${key} could not be cached`);
@@ -50,7 +83,54 @@ export class BlockCache {
     return this.blocks.has(`${etag}\0${index}\0${key}`);
   }
 
+  /** A buffer for a block being fetched: a spare when one fits, else fresh memory within the budget. */
+  take(size: number): Buffer {
+    const buffer = this.spares.take(size) ?? Buffer.allocUnsafeSlow(size);
+    this.loading += size;
+    this.fit();
+    return buffer;
+  }
+
+  /** A buffer from take() that will not be cached after all (a failed or unused fetch). */
+  give(buffer: Buffer): void {
+    this.loading -= buffer.length;
+    this.spares.give(buffer);
+    this.fit();
+  }
+
+  /** A buffer from take() whose memory went elsewhere (detached by a failed worker job). */
+  lost(size: number): void {
+    this.loading -= size;
+  }
+
+  get memory(): BlockMemory {
+    const cached = this.blocks.calculatedSize;
+    return { cached, loading: this.loading, spare: this.spares.bytes, total: cached + this.loading + this.spares.bytes };
+  }
+
+  /** Cached bytes. */
   get bytes(): number {
     return this.blocks.calculatedSize;
+  }
+
+  /**
+   * Back within the budget: spares go first, then the least recently used blocks (evicted into
+   * the spares, which the next turn drops). Then, if the headroom plus the spares is less than a
+   * read-ahead run, more old blocks become spares, so the next fetches reuse memory rather than
+   * allocate it while dropping blocks for the garbage collector to free some time later.
+   */
+  private fit(): void {
+    while (this.memory.total > this.maxBytes) {
+      if (this.spares.dropOne() > 0) continue;
+      if (!this.evictOldest()) return; // only fetches in flight: nothing to let go of
+    }
+    while (this.spares.bytes + this.maxBytes - this.memory.total < this.spareTarget && this.evictOldest());
+  }
+
+  /** Moves the least recently used block (never a fetch in flight) to the spares; false if none. */
+  private evictOldest(): boolean {
+    const oldest = this.blocks.rkeys().next();
+    if (oldest.done) return false;
+    return this.blocks.delete(oldest.value);
   }
 }

@@ -80,7 +80,7 @@ export class CachedReader {
   private block(index: BlockIndex): Promise<Buffer> {
     const { size } = this.source.head;
     const start = index * this.cache.blockSize;
-    return this.load(index, () => this.source.pieces(start, Math.min(start + this.cache.blockSize, size), this.cache.blockSize)[0]!);
+    return this.load(index, () => this.source.pieces(start, Math.min(start + this.cache.blockSize, size), this.cache.blockSize, this.cache)[0]!);
   }
 
   private load(index: BlockIndex, fetch: () => Promise<Buffer>): Promise<Buffer> {
@@ -128,12 +128,19 @@ export class CachedReader {
       while (last + 1 <= stop && this.missing(last + 1)) last++;
       const first = i;
       let run: Promise<Buffer>[] | undefined;
+      const claimed = new Set<number>();
       for (let b = first; b <= last; b++) {
         this.load(b as BlockIndex, () => {
-          run ??= this.source.pieces(first * bs, Math.min((last + 1) * bs, size), bs);
+          run ??= this.source.pieces(first * bs, Math.min((last + 1) * bs, size), bs, this.cache);
+          claimed.add(b);
           return run[b - first]!;
         }).catch(this.onPrefetchError);
       }
+      // The cache calls a load at once, or not at all when another reader is fetching that block
+      // already: a piece no load returned goes back to the cache's budget when it arrives.
+      run?.forEach((piece, k) => {
+        if (!claimed.has(first + k)) piece.then((buffer) => this.cache.give(buffer), () => undefined);
+      });
       i = last + 1;
     }
   }

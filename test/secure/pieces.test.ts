@@ -92,3 +92,74 @@ describe('CachedReader over a cache that recycles evicted blocks', () => {
     }
   });
 });
+
+describe('the block cache bounds every block buffer of the read path (issue #6)', () => {
+  /** Checks the budget after every read and every turn of the event loop while `work` runs. */
+  async function watched(cache: BlockCache, work: () => Promise<void>): Promise<number> {
+    let peak = 0;
+    const check = (): void => {
+      const m = cache.memory;
+      expect(m.total).toBe(m.cached + m.loading + m.spare);
+      peak = Math.max(peak, m.total);
+    };
+    let running = true;
+    const ticker = (async () => {
+      while (running) {
+        check();
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    try {
+      await work();
+    } finally {
+      running = false;
+      await ticker;
+    }
+    check();
+    return peak;
+  }
+
+  it('cached, in-flight and spare buffers together stay within the cache size, and reads stay exact', async () => {
+    const bs = 16 * KiB;
+    const body = randomBytes(64 * bs + 5);
+    await bucket.put('p/budget', body);
+    const cache = new BlockCache(bs, 10 * bs);
+    // A read-ahead window (8 blocks) nearly as big as the cache: without the accounting, the run in
+    // flight, the spares and the cached blocks add up well past it.
+    const reader = new CachedReader(await bucket.openReader('p/budget'), cache, 8, () => undefined);
+    const peak = await watched(cache, async () => {
+      for (let at = 0; at < body.length; at += 4 * KiB) {
+        const got = await reader.read(at, 4 * KiB);
+        expect(got.equals(body.subarray(at, at + 4 * KiB)), `read at ${at}`).toBe(true);
+      }
+      for (let round = 0; round < 10; round++) {
+        const offsets = [0, 1, 2, 3].map((i) => ((round * 4 + i) * 7919 * 13) % body.length);
+        const reads = await Promise.all(offsets.map((at) => reader.read(at, 2 * bs)));
+        reads.forEach((got, i) => expect(got.equals(body.subarray(offsets[i]!, offsets[i]! + 2 * bs)), `read at ${offsets[i]}`).toBe(true));
+      }
+    });
+    expect(peak).toBeLessThanOrEqual(10 * bs);
+    expect(peak).toBeGreaterThan(5 * bs); // the cache was used, not bypassed
+    // Let the last read-ahead land: nothing stays counted as loading.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(cache.memory.loading).toBe(0);
+  });
+
+  it('failed fetches, random and read-ahead, leave nothing counted as loading', async () => {
+    const bs = 16 * KiB;
+    await bucket.put('p/budget-stale', randomBytes(20 * bs));
+    const cache = new BlockCache(bs, 8 * bs);
+    const errors: unknown[] = [];
+    const reader = new CachedReader(await bucket.openReader('p/budget-stale'), cache, 4, (err) => errors.push(err));
+    await reader.read(0, bs); // block 0 cached
+    await bucket.put('p/budget-stale', randomBytes(20 * bs)); // every later GET fails (ESTALE)
+    // A random read (one block), then sequential ones whose read-ahead runs fail too.
+    await expect(reader.read(10 * bs, bs)).rejects.toMatchObject({ errno: 'ESTALE' });
+    await expect(reader.read(11 * bs, 3 * bs)).rejects.toMatchObject({ errno: 'ESTALE' });
+    await expect(reader.read(14 * bs, bs)).rejects.toMatchObject({ errno: 'ESTALE' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(errors.length).toBeGreaterThan(0); // read-ahead ran, and failed
+    expect(cache.memory.loading).toBe(0);
+    expect(cache.memory.total).toBeLessThanOrEqual(8 * bs);
+  });
+});

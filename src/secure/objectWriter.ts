@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ctrAt, envelopeMeta, type DataKey, type Envelope, type Keyring } from '../crypto/index.js';
+import { ctrAtInPlace, envelopeMeta, type DataKey, type Envelope, type Keyring } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import type { ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
 import { MultipartUpload } from './multipartUpload.js';
@@ -120,7 +120,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
     }
     const { dataKey, envelope } = await this.seal();
     const meta = { ...this.s.meta, ...envelopeMeta({ ...envelope, unencryptedContentLength: this.written, unencryptedContentMd5: md5 }) };
-    return this.store.put(this.key, ctrAt(dataKey, 0, plaintext), {
+    return this.store.put(this.key, ctrAtInPlace(dataKey, 0, plaintext), {
       meta,
       contentLength: this.written,
       ...(this.s.contentType ? { contentType: this.s.contentType } : {}),
@@ -147,7 +147,8 @@ export class EncryptedObjectWriter implements ObjectWriter {
       const plaintext = this.full.shift() as Buffer;
       const partNumber = this.nextPart++;
       const offset = (partNumber - 1) * this.s.partSize;
-      await upload.add(() => this.store.uploadPart(this.key, upload.uploadId, partNumber, ctrAt(dataKey, offset, plaintext)));
+      // In place: the part's buffer is ours alone, and a part in flight then holds one copy, not two.
+      await upload.add(() => this.store.uploadPart(this.key, upload.uploadId, partNumber, ctrAtInPlace(dataKey, offset, plaintext)));
     }
   }
 

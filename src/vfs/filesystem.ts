@@ -7,7 +7,7 @@ import type { ObjectHead } from '../store/ObjectStore.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, DIR_SIZE, dirAttr, fileAttr, makeAttr, type Owner, posixOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
-import { type Lookup, MetadataCache } from './metadataCache.js';
+import { type Listing, type Lookup, MetadataCache } from './metadataCache.js';
 import { baseName, checkKeyLength, joinPath, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
 
@@ -70,7 +70,7 @@ export class Filesystem {
    *  sends release after close(2) has returned, so the next open of the path must wait for it. */
   private readonly closing = new Map<string, Promise<void>>();
   private readonly lookups = new Map<string, Promise<Lookup>>();
-  private readonly relistings = new Map<string, Promise<Set<string>>>();
+  private readonly relistings = new Map<string, Promise<Listing>>();
   /** Closed new files whose upload waits (write-back), with the timer that will start it. */
   private readonly writeBacks = new Map<OpenFile, NodeJS.Timeout>();
   private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
@@ -125,11 +125,20 @@ export class Filesystem {
     return pending;
   }
 
-  /** A file object, else a directory (marker or prefix), else absent: both asked at once, since a
-   *  miss — every new file's name — would otherwise wait for two round trips. */
+  /**
+   * What the parent's listing says the name is, when there is one: then one request (a HEAD) gives
+   * its attributes. Otherwise a file object, else a directory (marker or prefix), else absent: both
+   * asked at once, since a miss — every new file's name — would otherwise wait for two round trips.
+   */
   private async fetchLookup(path: string): Promise<Lookup> {
-    const siblings = await this.relistHotDir(parentOf(path));
-    if (siblings && !siblings.has(baseName(path))) return 'missing';
+    const parent = parentOf(path);
+    const siblings = this.meta.listing(parent) ?? (await this.relistHotDir(parent));
+    if (siblings) {
+      const kind = siblings.get(baseName(path));
+      if (kind === 'object') return this.fetchFileAttr(this.ns.fileKey(path));
+      if (kind === 'dir') return this.fetchDirAttr(this.ns.dirKey(path));
+      return 'missing';
+    }
     const dirKey = this.ns.dirKey(path);
     const [head, below] = await Promise.all([this.headOrUndefined(this.ns.fileKey(path)), this.bucket.list(dirKey, { maxKeys: 1 })]);
     if (head) return fileAttr(head, this.options.owner);
@@ -144,7 +153,7 @@ export class Filesystem {
    * program filling a directory (cp -r, tar x, rsync's temporary names) looks up each new name
    * first, which would otherwise cost a HEAD and a LIST apiece. Undefined otherwise.
    */
-  private relistHotDir(dir: string): Promise<Set<string>> | undefined {
+  private relistHotDir(dir: string): Promise<Listing> | undefined {
     const last = this.meta.staleListing(dir);
     if (!last || last.size > RELIST_MAX_ENTRIES) return undefined;
     let pending = this.relistings.get(dir);
@@ -170,34 +179,34 @@ export class Filesystem {
   async readdir(path: string): Promise<string[]> {
     const attr = await this.getattr(path);
     if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
-    return [...(await this.listNames(path, true))];
+    return [...(await this.listNames(path, true)).keys()];
   }
 
   /** Every name in the directory `path` (which is known to be one), remembered as its listing. */
-  private async listNames(path: string, prefetchAttrs: boolean): Promise<Set<string>> {
+  private async listNames(path: string, prefetchAttrs: boolean): Promise<Listing> {
     const dirKey = this.ns.dirKey(path);
-    const names = new Set<string>();
+    const names: Listing = new Map();
     let after: string | undefined;
     do {
       const page = await this.bucket.list(dirKey, { delimiter: '/', after, maxKeys: 1000 });
       for (const object of page.objects) {
         const name = this.ns.entryName(dirKey, object.key);
         if (name === undefined) continue;
-        names.add(name);
+        names.set(name, 'object');
         // The listing says it is an object: its HEAD alone gives the attributes.
         if (prefetchAttrs) this.prefetch(joinPath(path, name), () => this.fetchFileAttr(object.key));
       }
       for (const prefix of page.prefixes) {
         const name = this.ns.entryName(dirKey, prefix);
         if (name === undefined || names.has(name)) continue;
-        names.add(name);
+        names.set(name, 'dir');
         if (prefetchAttrs) this.prefetch(joinPath(path, name), () => this.fetchDirAttr(prefix));
       }
       after = page.next;
     } while (after !== undefined);
     // Files created here and not yet uploaded exist too.
     for (const [openPath, file] of this.openByPath) {
-      if (parentOf(openPath) === path && !file.unlinked) names.add(openPath.slice(path === '/' ? 1 : path.length + 1));
+      if (parentOf(openPath) === path && !file.unlinked) names.set(baseName(openPath), 'object');
     }
     this.meta.setListing(path, names);
     return names;
@@ -228,7 +237,7 @@ export class Filesystem {
     this.meta.added(path, attr);
     // The kernel looked the name up first and found nothing, so nothing is below it: lookups of
     // new names in it need no request until the TTL runs out.
-    this.meta.setListing(path, new Set());
+    this.meta.setListing(path, new Map());
   }
 
   async rmdir(path: string): Promise<void> {

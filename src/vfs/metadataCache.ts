@@ -5,6 +5,11 @@ import { baseName, parentOf } from './namespace.js';
 /** What a lookup found: attributes, or a remembered absence. */
 export type Lookup = Attr | 'missing';
 
+/** What a listing says a name is: an object (file or symlink) or a directory (marker or prefix). */
+export type EntryKind = 'object' | 'dir';
+/** A directory's entries by name. */
+export type Listing = Map<string, EntryKind>;
+
 /**
  * Attributes and directory listings, each kept for the attribute TTL (rclone's --dir-cache-time,
  * s3fs's stat cache). The mount's own changes update it at once, so only other writers to the
@@ -12,14 +17,14 @@ export type Lookup = Attr | 'missing';
  */
 export class MetadataCache {
   private readonly attrs: LRUCache<string, Lookup> | undefined;
-  private readonly listings: LRUCache<string, Set<string>> | undefined;
+  private readonly listings: LRUCache<string, Listing> | undefined;
 
   constructor(ttlMs: number) {
     if (ttlMs <= 0) return;
     this.attrs = new LRUCache<string, Lookup>({ max: 500_000, ttl: ttlMs });
     // Expired listings stay (until evicted) so staleListing() can tell a directory the mount
     // listed lately; get() still returns only fresh ones.
-    this.listings = new LRUCache<string, Set<string>>({ max: 2_000, ttl: ttlMs, noDeleteOnStaleGet: true });
+    this.listings = new LRUCache<string, Listing>({ max: 2_000, ttl: ttlMs, noDeleteOnStaleGet: true });
   }
 
   attr(path: string): Lookup | undefined {
@@ -34,23 +39,23 @@ export class MetadataCache {
     this.attrs?.set(path, lookup);
   }
 
-  listing(dir: string): Set<string> | undefined {
+  listing(dir: string): Listing | undefined {
     return this.listings?.get(dir);
   }
 
   /** The last listing of `dir` even when it has expired: how big the directory was, and that the mount uses it. */
-  staleListing(dir: string): Set<string> | undefined {
+  staleListing(dir: string): Listing | undefined {
     return this.listings?.get(dir, { allowStale: true });
   }
 
-  setListing(dir: string, names: Set<string>): void {
+  setListing(dir: string, names: Listing): void {
     this.listings?.set(dir, names);
   }
 
   /** The mount created or replaced `path`. */
   added(path: string, attr: Attr): void {
     this.attrs?.set(path, attr);
-    this.listings?.get(parentOf(path))?.add(baseName(path));
+    this.listings?.get(parentOf(path))?.set(baseName(path), attr.kind === 'dir' ? 'dir' : 'object');
   }
 
   /** The mount removed `path`. */

@@ -1,9 +1,9 @@
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../reliability/support.js';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { type Mounted, mountBucket, UPLOAD_AT_CLOSE } from '../support/mounted.js';
+import { type Mounted, mountBucket, sh, UPLOAD_AT_CLOSE } from '../support/mounted.js';
 import { resetSeen, seen } from '../support/serverAdmin.js';
 
 const TTL_S = 1;
@@ -47,6 +47,23 @@ describe('mount: requests per operation', () => {
     // The refreshed listing saw the other client's object: it is there, with its bytes.
     expect(readdirSync(m.mountpoint)).toContain('other.txt');
     expect(readFileSync(join(m.mountpoint, 'f39.txt'), 'utf8')).toBe('file 39\n');
+  });
+
+  it('a no-op rsync after the TTL: one HEAD per file (its times and mode), a LIST per directory, not per file', async () => {
+    const src = join(local.dir, 'rsync-src');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    const files = 30;
+    for (let i = 0; i < files; i++) writeFileSync(join(src, i % 2 ? 'sub' : '', `r${i}`), `r${i}`);
+    sh(`rsync -a ${src}/ ${m.mountpoint}/rs/`);
+    await sleep(TTL_S * 1000 + 200);
+    await resetSeen(local);
+    expect(sh(`rsync -a -i ${src}/ ${m.mountpoint}/rs/`).trim()).toBe('');
+    const requests = await seen(local);
+    const heads = requests.filter((r) => r.method === 'HEAD' && /\/r\d+$/.test(r.path));
+    expect(heads.length).toBeGreaterThanOrEqual(files);
+    expect(heads.length).toBeLessThanOrEqual(files + 2);
+    // rsync walks the tree by lstat: each file's lookup is answered by its directory's (re)listing.
+    expect(requests.filter((r) => r.method === 'GET' && r.query.includes('prefix')).length).toBeLessThan(files / 3);
   });
 
   it('a lookup in a directory the mount has not listed asks the bucket (no stale absence)', async () => {

@@ -20,7 +20,9 @@ export async function admin(local: LocalBucket, spec: Record<string, unknown>): 
     resource: '/?x-ossencfs-faults',
   });
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method: 'POST', path: '/?x-ossencfs-faults', headers }, (res) => {
+    // A fresh connection each time: tests block the event loop in spawnSync for seconds, long enough
+    // for the server to close an idle kept-alive socket unnoticed ("socket hang up" on reuse).
+    const req = request({ host: url.hostname, port: url.port, method: 'POST', path: '/?x-ossencfs-faults', headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));

@@ -39,35 +39,51 @@ export async function putObject(ctx: RequestContext): Promise<void> {
   sendEmpty(ctx, 200, { ETag: record.etag, 'x-oss-hash-crc64ecma': record.crc64, 'Content-MD5': file.md5.toString('base64') });
 }
 
-/** GetObject and HeadObject: conditions, Range, then the bytes of the version acquired. */
+/**
+ * What GetObject and HeadObject answer before any bytes: a 304 if the conditions say so (then
+ * undefined), else the status, headers and length of the whole object or of the Range.
+ */
+function describeObject(ctx: RequestContext, record: ObjectRecord): { start: number; end: number } | undefined {
+  if (checkConditions(ctx.req.headers, record.etag, record.lastModified) === 304) {
+    sendEmpty(ctx, 304, { ETag: record.etag, 'Last-Modified': httpDate(record.lastModified) });
+    return undefined;
+  }
+  const range = parseRange(ctx.req.headers.range, record.size);
+  writeObjectHeaders(ctx.res, record);
+  for (const name of RESPONSE_OVERRIDES) {
+    const value = param(ctx, `response-${name}`);
+    if (value !== undefined) ctx.res.setHeader(name, value);
+  }
+  const start = range?.start ?? 0;
+  const end = range?.end ?? record.size - 1;
+  if (range) ctx.res.setHeader('Content-Range', `bytes ${start}-${end}/${record.size}`);
+  ctx.res.writeHead(range ? 206 : 200, { 'Content-Length': end - start + 1 });
+  return { start, end };
+}
+
+/** GetObject: the bytes of the version acquired, which stay on disk until they are sent. */
 export async function getObject(ctx: RequestContext): Promise<void> {
   validateKey(ctx.key);
   const { record, files, release } = await ctx.store.acquire(ctx.bucket, ctx.key);
   try {
-    if (checkConditions(ctx.req.headers, record.etag, record.lastModified) === 304) {
-      sendEmpty(ctx, 304, { ETag: record.etag, 'Last-Modified': httpDate(record.lastModified) });
-      return;
-    }
-    const range = parseRange(ctx.req.headers.range, record.size);
-    writeObjectHeaders(ctx.res, record);
-    for (const name of RESPONSE_OVERRIDES) {
-      const value = param(ctx, `response-${name}`);
-      if (value !== undefined) ctx.res.setHeader(name, value);
-    }
-    const start = range?.start ?? 0;
-    const end = range?.end ?? record.size - 1;
-    if (range) ctx.res.setHeader('Content-Range', `bytes ${start}-${end}/${record.size}`);
-    ctx.res.writeHead(range ? 206 : 200, { 'Content-Length': end - start + 1 });
-    if (ctx.method === 'HEAD' || end < start) {
+    const span = describeObject(ctx, record);
+    if (!span) return;
+    if (span.end < span.start) {
       ctx.res.end();
       return;
     }
-    await pipeline(readDataFiles(files, start, end), ctx.res).catch(() => {
+    await pipeline(readDataFiles(files, span.start, span.end), ctx.res).catch(() => {
       // The client went away or a fault reset the socket; the files are released below.
     });
   } finally {
     await release();
   }
+}
+
+/** HeadObject: from the metadata alone (the mount's `ls -l` sends one per file), no data files pinned. */
+export async function headObject(ctx: RequestContext): Promise<void> {
+  validateKey(ctx.key);
+  if (describeObject(ctx, await ctx.store.head(ctx.bucket, ctx.key))) ctx.res.end();
 }
 
 export async function getObjectMeta(ctx: RequestContext): Promise<void> {

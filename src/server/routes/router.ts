@@ -6,7 +6,7 @@ import { listObjects, listObjectsV2 } from './listing.js';
 import {
   abortMultipartUpload, completeMultipartUpload, initiateMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartCopy,
 } from './multipart.js';
-import { copyObject, deleteMultipleObjects, deleteObject, getObject, getObjectMeta, putObject } from './objects.js';
+import { copyObject, deleteMultipleObjects, deleteObject, getObject, getObjectMeta, headObject, putObject } from './objects.js';
 
 type Handler = (ctx: RequestContext) => void | Promise<void>;
 
@@ -51,7 +51,7 @@ function objectRoute(ctx: RequestContext): Handler | undefined {
     case 'GET':
       return has('uploadId') ? listParts : getObject;
     case 'HEAD':
-      return has('objectMeta') ? getObjectMeta : getObject;
+      return has('objectMeta') ? getObjectMeta : headObject;
     case 'DELETE':
       return has('uploadId') ? abortMultipartUpload : deleteObject;
     case 'POST':

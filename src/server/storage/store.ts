@@ -1,5 +1,6 @@
 import { link, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { LRUCache } from 'lru-cache';
 import { OssError, noSuchBucket, noSuchKey } from '../errors.js';
 import { removeFiles, type DataFile } from './dataFiles.js';
 import { uniqueName, writeFileAtomic } from './files.js';
@@ -48,6 +49,14 @@ export type NewObject = Omit<ObjectRecord, 'data' | 'lastModified'>;
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 
+/**
+ * Parsed metadata records kept in memory. A cold `ls -l` through a mount HEADs every file of a
+ * directory (its POSIX attributes are user metadata, which LIST does not return); read from disk,
+ * each HEAD cost an open, fstat, read and close plus a JSON parse. Records with the encryption
+ * envelope are ~2-3 KiB in memory, so this is some tens of MiB at most.
+ */
+const RECORD_CACHE_ENTRIES = 20_000;
+
 async function mapLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -71,6 +80,20 @@ function parseRecord(text: string): ObjectRecord {
   return { ...record, data: typeof record.data === 'string' ? [{ name: record.data, size: record.size }] : record.data };
 }
 
+/** Cached records are shared by every request that reads them: a change would be a bug, so it throws. */
+function frozen(record: ObjectRecord): ObjectRecord {
+  Object.freeze(record.headers);
+  Object.freeze(record.meta);
+  for (const d of record.data) Object.freeze(d);
+  Object.freeze(record.data);
+  return Object.freeze(record);
+}
+
+/** Bucket names have no '/', so this names one object across buckets. */
+function recordKey(bucket: string, key: string): string {
+  return `${bucket}/${key}`;
+}
+
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
 }
@@ -80,6 +103,11 @@ export class Store {
   private readonly buckets = new Map<string, BucketState>();
   private readonly commits = new KeyedMutex();
   private readonly pins = new FilePins();
+  /**
+   * The current version's record of recently used objects. Changed only together with `dataOf`,
+   * in the same synchronous step, so an entry is never of a replaced or deleted version.
+   */
+  private readonly records = new LRUCache<string, ObjectRecord>({ max: RECORD_CACHE_ENTRIES });
 
   private constructor(readonly layout: Layout) {}
 
@@ -115,6 +143,7 @@ export class Store {
       const object = parseRecord(await readFile(file, 'utf8'));
       entries.push(indexEntry(object));
       dataOf.set(object.key, object.data.map((d) => d.name));
+      this.records.set(recordKey(name, object.key), frozen(object));
     });
     const referenced = new Set([...dataOf.values()].flat());
     const dataDir = this.layout.dataDir(name);
@@ -173,16 +202,23 @@ export class Store {
 
   // ---- objects ----
 
-  /** The object's metadata, or NoSuchKey. */
+  /** The object's metadata (frozen: shared with other requests), or NoSuchKey. */
   async head(bucket: string, key: string): Promise<ObjectRecord> {
     const state = this.bucket(bucket);
     if (!state.index.get(key)) throw noSuchKey(key);
+    const cached = this.records.get(recordKey(bucket, key));
+    if (cached) return cached;
+    let record: ObjectRecord;
     try {
-      return parseRecord(await readFile(this.layout.metaFile(bucket, key), 'utf8'));
+      record = frozen(parseRecord(await readFile(this.layout.metaFile(bucket, key), 'utf8')));
     } catch (err) {
       if (isMissing(err)) throw noSuchKey(key);
       throw err;
     }
+    // A commit or delete that finished while the file was read has set its own entry (or none):
+    // only the version still current may go in.
+    if (state.dataOf.get(key)?.[0] === record.data[0]!.name) this.records.set(recordKey(bucket, key), record);
+    return record;
   }
 
   /**
@@ -214,7 +250,7 @@ export class Store {
    */
   async commit(bucket: string, object: NewObject, files: DataFile[], share = false): Promise<ObjectRecord> {
     const state = this.bucket(bucket);
-    const record: ObjectRecord = { ...object, data: files.map((f) => ({ name: uniqueName(), size: f.size })), lastModified: Date.now() };
+    const record = frozen({ ...object, data: files.map((f) => ({ name: uniqueName(), size: f.size })), lastModified: Date.now() });
     const placed = this.dataFiles(bucket, record.data);
     const metaFile = this.layout.metaFile(bucket, object.key);
     // Until the metadata is renamed into place the new files are nobody's: a failure removes them.
@@ -234,6 +270,7 @@ export class Store {
       const previous = state.dataOf.get(object.key);
       state.index.set(indexEntry(record));
       state.dataOf.set(object.key, record.data.map((d) => d.name));
+      this.records.set(recordKey(bucket, object.key), record);
       if (previous) await this.pins.remove(previous.map((name) => this.layout.dataFile(bucket, name)));
     });
     return record;
@@ -248,6 +285,7 @@ export class Store {
       await rm(this.layout.metaFile(bucket, key), { force: true });
       state.index.delete(key);
       state.dataOf.delete(key);
+      this.records.delete(recordKey(bucket, key));
       await this.pins.remove(previous.map((name) => this.layout.dataFile(bucket, name)));
     });
   }

@@ -7,49 +7,20 @@
 //
 //   npx tsc -p . && node scripts/bench/head-storm.mjs [--dist DIR]... [--objects N] [--concurrency C]
 //       [--rounds R] [--cpu-prof DIR]
-//   (--dist: a compiled tree holding server/index.js, default dist/; give two to compare builds.
+//   (--dist: a compiled tree holding server/index.js (run by ./tree-server.mjs), default dist/; give two to compare builds.
 //    --cpu-prof: each server child writes a V8 CPU profile of its timed storms (not of the fill)
 //    there; summarise it with scripts/bench/profile-summary.mjs.)
-import { fork } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Session } from 'node:inspector/promises';
-import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import http from 'node:http';
 import OSS from 'ali-oss';
+import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
 
-const KEYS = { accessKeyId: 'bench', accessKeySecret: 'bench-secret' };
 const BUCKET = 'storm';
 
-// ---- the child: one server, its CPU time on request ----
-if (process.argv[2] === '--child') {
-  const [dist, dir, profile] = process.argv.slice(3);
-  const { startServer } = await import(new URL('server/index.js', pathToFileURL(`${resolve(dist)}/`)).href);
-  const server = await startServer({ dir, credentials: [KEYS] });
-  const inspector = new Session();
-  inspector.connect();
-  process.on('message', async (m) => {
-    if (m === 'profile-start') {
-      await inspector.post('Profiler.enable');
-      await inspector.post('Profiler.start');
-      process.send({ ok: true });
-    } else if (m === 'profile-stop') {
-      const { profile: data } = await inspector.post('Profiler.stop');
-      await writeFile(profile, JSON.stringify(data));
-      process.send({ ok: true });
-    } else if (m === 'cpu') {
-      const { user, system } = process.cpuUsage();
-      process.send({ cpuUs: user + system });
-    } else if (m === 'stop') {
-      void server.stop().finally(() => process.exit(0));
-    }
-  });
-  process.send({ url: server.url });
-} else {
-  await main();
-}
+await main();
 
 async function main() {
   const { values } = parseArgs({
@@ -76,7 +47,7 @@ async function main() {
     for (const s of servers) await populate(s.client, objects, concurrency);
     // One untimed storm each, so the rounds measure JIT-compiled code, not its warm-up.
     for (const s of servers) await storm(s.client, objects, concurrency);
-    if (values['cpu-prof']) for (const s of servers) await s.command('profile-start');
+    if (values['cpu-prof']) for (const s of servers) await s.profile('start');
     for (let round = 1; round <= rounds; round++) {
       for (const [i, s] of servers.entries()) {
         const before = await s.cpu();
@@ -88,7 +59,7 @@ async function main() {
         console.log(`round ${round}  ${s.dist}: server ${(cpuMs / objects).toFixed(3)} ms CPU/HEAD, wall ${wall.toFixed(2)} s (${(objects / wall).toFixed(0)} HEAD/s)`);
       }
     }
-    if (values['cpu-prof']) for (const s of servers) await s.command('profile-stop');
+    if (values['cpu-prof']) for (const s of servers) await s.profile('stop');
   } finally {
     for (const s of servers) await s.stop();
   }
@@ -100,41 +71,15 @@ async function main() {
   console.log(`load at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
-async function startChild(dist, profile = '') {
-  const dir = await mkdtemp(join(tmpdir(), 'ossencfs-head-storm-'));
-  const child = fork(fileURLToPath(import.meta.url), ['--child', dist, dir, profile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const { url } = await next(child);
+async function startChild(dist, profile) {
+  const server = await startTreeServer(dist, { profile });
   const client = new OSS({
-    endpoint: url, bucket: BUCKET, ...KEYS, retryMax: 0,
+    endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS, retryMax: 0,
     // Up to 64 sockets as the mount opens; the storm's concurrency is the limit that matters.
     agent: new http.Agent({ keepAlive: true, maxSockets: 64 }),
   });
   await client.putBucket(BUCKET);
-  return {
-    dist,
-    client,
-    command: async (cmd) => {
-      child.send(cmd);
-      await next(child);
-    },
-    cpu: async () => {
-      child.send('cpu');
-      return (await next(child)).cpuUs / 1000;
-    },
-    stop: async () => {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.send('stop');
-      await exited;
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-function next(child) {
-  return new Promise((resolve, reject) => {
-    child.once('message', resolve);
-    child.once('exit', (code) => reject(new Error(`server child exited ${code}`)));
-  });
+  return { dist, client, cpu: server.cpuMs, profile: server.profile, stop: server.stop };
 }
 
 function keyOf(i) {

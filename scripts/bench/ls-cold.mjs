@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// `ls -l` of one big directory through a fresh mount (cold: the mount knows nothing yet), alone:
+// the mount-ls phase of scripts/bench-mount.mjs without the phases before it. The directory is
+// written through the library, as bench-mount does; each round mounts, lists and unmounts, with
+// rounds alternating the server trees given, and reports wall time and the CPU seconds of the
+// server and of the mount during the `ls`.
+//
+//   npx tsc -p . && node scripts/bench/ls-cold.mjs [--dist DIR]... [--entries N] [--rounds R]
+//       [--mount-prof DIR] [--mount-args "--attr-ttl 60"]
+//   (--dist: the compiled tree the server is loaded from (./tree-server.mjs), default dist/; the
+//    mount and library are always this checkout's dist/. --mount-prof: the mount runs under
+//    node --cpu-prof, its profiles written there; see ./profile-summary.mjs.)
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import OSS from 'ali-oss';
+import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
+import { fusermountU, spawnUntil, timed } from './util.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const { EncryptedBucket, Keyring, createOssStore, rsaMasterKey, encodePosixMeta } = await import(join(ROOT, 'dist/index.js'));
+const BUCKET = 'bench';
+const DIR = 'fs/dir';
+
+const { values } = parseArgs({
+  options: {
+    dist: { type: 'string', multiple: true },
+    entries: { type: 'string', default: '10000' },
+    rounds: { type: 'string', default: '3' },
+    'mount-prof': { type: 'string' },
+    'mount-args': { type: 'string', default: '' },
+  },
+});
+const dists = values.dist ?? [join(ROOT, 'dist')];
+const entries = Number(values.entries);
+const rounds = Number(values.rounds);
+const work = mkdtempSync(join(tmpdir(), 'ossencfs-ls-cold-'));
+const keyFile = join(work, 'key.pem');
+const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+writeFileSync(keyFile, keyPem, { mode: 0o600 });
+const loads = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+console.log(`ls -l of ${entries} entries, cold, ${rounds} rounds, load ${loads()}`);
+
+const CLK_TCK = Number(timed('getconf', ['CLK_TCK']).stdout.trim()) || 100;
+/** utime + stime of a process, all threads, in seconds. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+async function populate(server) {
+  await new OSS({ endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS }).putBucket(BUCKET);
+  const store = createOssStore({ endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS });
+  const bucket = new EncryptedBucket(store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: keyPem }) }), {});
+  const meta = () => encodePosixMeta({ mode: 0o100644, uid: process.getuid(), gid: process.getgid(), mtime: Date.now() / 1000 });
+  const body = randomBytes(1024);
+  let next = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < entries) await bucket.put(`${DIR}/f${String(next++).padStart(5, '0')}`, body, { meta: meta() });
+  }));
+}
+
+async function lsCold(server, round) {
+  const mnt = join(work, `mnt-${round}`);
+  mkdirSync(mnt, { recursive: true });
+  const nodeArgs = values['mount-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['mount-prof']}`] : [];
+  const { child, ready, exited } = spawnUntil(process.execPath, [
+    ...nodeArgs, join(ROOT, 'bin/ossencfs.js'), 'mount', `oss://${BUCKET}/fs`, mnt, '--foreground', '--endpoint', server.url,
+    '--rsa-key', keyFile, '--cache-dir', join(work, `cache-${round}`), '--log-file', join(work, 'mount.log'),
+    ...values['mount-args'].split(' ').filter(Boolean),
+  ], /mounted /, { env: { ...process.env, OSS_ACCESS_KEY_ID: BENCH_KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: BENCH_KEYS.accessKeySecret } });
+  await ready;
+  try {
+    await server.requests();
+    const before = { server: await server.cpuMs(), mount: cpuSeconds(child.pid) };
+    const ls = timed('ls', ['-l', join(mnt, 'dir')]);
+    const spent = { server: ((await server.cpuMs()) - before.server) / 1000, mount: cpuSeconds(child.pid) - before.mount };
+    const lines = ls.stdout.split('\n').filter((l) => l.startsWith('-')).length;
+    if (lines !== entries) throw new Error(`ls -l showed ${lines} files, expected ${entries}`);
+    return { seconds: ls.seconds, ...spent, requests: await server.requests() };
+  } finally {
+    await fusermountU(mnt);
+    await exited;
+  }
+}
+
+const servers = [];
+try {
+  for (const dist of dists) {
+    const server = await startTreeServer(dist);
+    servers.push(server);
+    await populate(server);
+  }
+  const results = servers.map(() => []);
+  for (let round = 1; round <= rounds; round++) {
+    for (const [i, server] of servers.entries()) {
+      const r = await lsCold(server, `${round}-${i}`);
+      results[i].push(r);
+      console.log(`round ${round}  ${server.dist}: ls -l ${r.seconds.toFixed(2)} s, CPU s: server ${r.server.toFixed(2)}, mount ${r.mount.toFixed(2)}, requests ${JSON.stringify(r.requests)}  (load ${loads()})`);
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  for (const [i, server] of servers.entries()) {
+    const m = (f) => median(results[i].map(f)).toFixed(2);
+    console.log(`median  ${server.dist}: ls -l ${m((r) => r.seconds)} s, CPU s: server ${m((r) => r.server)}, mount ${m((r) => r.mount)}`);
+  }
+} finally {
+  for (const server of servers) await server.stop();
+  rmSync(work, { recursive: true, force: true });
+}

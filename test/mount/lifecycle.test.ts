@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,7 +60,8 @@ describe('mount lifecycle: background start, umount, signals, the embedded defau
     while (!out.includes('mounted')) await new Promise((r) => setTimeout(r, 50));
     // A writer that has written but not closed when the signal arrives.
     const writer = spawn('bash', ['-c', `exec 3>${mnt}/pending.txt; printf 'written before SIGTERM' >&3; sleep 30`]);
-    await new Promise((r) => setTimeout(r, 500));
+    const written = (): boolean => existsSync(join(mnt, 'pending.txt')) && statSync(join(mnt, 'pending.txt')).size > 0;
+    while (!written()) await new Promise((r) => setTimeout(r, 50));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -66,6 +66,20 @@ describe('mount: requests per operation', () => {
     expect(requests.filter((r) => r.method === 'GET' && r.query.includes('prefix')).length).toBeLessThan(files / 3);
   });
 
+  it('the same no-op rsync through a fresh mount (no listing at all): the walk lists each directory once its lookups add up', async () => {
+    const fresh = await mountBucket(local, { name: 'requests-fresh', args: ['--attr-ttl', '60'] });
+    try {
+      await resetSeen(local);
+      expect(sh(`rsync -a -i ${join(local.dir, 'rsync-src')}/ ${fresh.mountpoint}/rs/`).trim()).toBe('');
+      const requests = await seen(local);
+      const files = 30;
+      expect(requests.filter((r) => r.method === 'HEAD' && /\/r\d+$/.test(r.path)).length).toBeLessThanOrEqual(files + 2);
+      expect(requests.filter((r) => r.method === 'GET' && r.query.includes('prefix')).length).toBeLessThan(files / 3);
+    } finally {
+      await fresh.unmount();
+    }
+  });
+
   it('a lookup in a directory the mount has not listed asks the bucket (no stale absence)', async () => {
     await local.store.put('elsewhere/planted.txt', Buffer.from('x'), { meta: {} });
     await sleep(TTL_S * 1000 + 200); // the root's listing from the test before no longer vouches for absence

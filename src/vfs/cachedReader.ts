@@ -39,6 +39,14 @@ export class CachedReader {
     return this.source.head.size;
   }
 
+  /**
+   * Read-ahead gets at most a quarter of the cache: in a smaller one, blocks fetched ahead would
+   * push out the blocks being read, to be fetched again (and the budget would be spent on churn).
+   */
+  private get readAheadRoom(): number {
+    return Math.max(1, Math.floor(this.cache.maxBytes / this.cache.blockSize / 4));
+  }
+
   private get lastBlock(): BlockIndex {
     return blockOf(Math.max(this.size - 1, 0), this.cache.blockSize);
   }
@@ -52,7 +60,7 @@ export class CachedReader {
     const last = blockOf(end - 1, bs);
     const sequential = Math.abs(position - this.frontier) <= bs;
     this.frontier = sequential ? Math.max(this.frontier, end) : end;
-    this.window = sequential ? Math.min(this.window * 2, this.maxReadAhead) : 1;
+    this.window = sequential ? Math.min(this.window * 2, this.maxReadAhead, this.readAheadRoom) : 1;
 
     if (first === last) {
       const block = this.block(first);

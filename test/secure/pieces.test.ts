@@ -124,8 +124,7 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
     const body = randomBytes(64 * bs + 5);
     await bucket.put('p/budget', body);
     const cache = new BlockCache(bs, 10 * bs);
-    // A read-ahead window (8 blocks) nearly as big as the cache: without the accounting, the run in
-    // flight, the spares and the cached blocks add up well past it.
+    // Without the accounting, the read-ahead run in flight and the spares come on top of a full cache.
     const reader = new CachedReader(await bucket.openReader('p/budget'), cache, 8, () => undefined);
     const peak = await watched(cache, async () => {
       for (let at = 0; at < body.length; at += 4 * KiB) {

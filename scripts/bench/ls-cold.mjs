@@ -6,7 +6,7 @@
 // server and of the mount during the `ls`.
 //
 //   npx tsc -p . && node scripts/bench/ls-cold.mjs [--dist DIR]... [--entries N] [--rounds R]
-//       [--mount-prof DIR] [--mount-args "--attr-ttl 60"]
+//       [--mount-prof DIR] [--mount-args="--attr-ttl 60"]
 //   (--dist: the compiled tree the server is loaded from (./tree-server.mjs), default dist/; the
 //    mount and library are always this checkout's dist/. --mount-prof: the mount runs under
 //    node --cpu-prof, its profiles written there; see ./profile-summary.mjs.)

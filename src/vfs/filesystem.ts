@@ -119,13 +119,17 @@ export class Filesystem {
     return this.fetchOnce(path, () => this.fetchLookup(path));
   }
 
-  /** Concurrent lookups of one path (a listing's prefetch and the kernel's getattr) share one fetch. */
-  private fetchOnce(path: string, fetch: () => Promise<Lookup>): Promise<Lookup> {
+  /**
+   * Concurrent lookups of one path (a listing's prefetch and the kernel's getattr) share one fetch.
+   * A prefetch's result is held until its first use (see MetadataCache.setPrefetched).
+   */
+  private fetchOnce(path: string, fetch: () => Promise<Lookup>, prefetched = false): Promise<Lookup> {
     let pending = this.lookups.get(path);
     if (!pending) {
       pending = fetch()
         .then((found) => {
-          this.meta.setAttr(path, found);
+          if (prefetched) this.meta.setPrefetched(path, found);
+          else this.meta.setAttr(path, found);
           return found;
         })
         .finally(() => this.lookups.delete(path));
@@ -147,6 +151,12 @@ export class Filesystem {
       if (kind === 'object') return this.fetchFileAttr(this.ns.fileKey(path));
       if (kind === 'dir') return this.fetchDirAttr(this.ns.dirKey(path));
       return 'missing';
+    }
+    // An expired listing too big to list again still says what a name was: a file is most likely
+    // still one, so its HEAD is tried alone first.
+    if (this.meta.staleListing(parent)?.get(baseName(path)) === 'object') {
+      const head = await this.headOrUndefined(this.ns.fileKey(path));
+      if (head) return fileAttr(head, this.options.owner);
     }
     const dirKey = this.ns.dirKey(path);
     const [head, below] = await Promise.all([this.headOrUndefined(this.ns.fileKey(path)), this.bucket.list(dirKey, { maxKeys: 1 })]);
@@ -241,7 +251,7 @@ export class Filesystem {
 
   private prefetch(path: string, fetch: () => Promise<Lookup>): void {
     if (this.openByPath.has(path) || this.meta.attr(path) !== undefined || this.lookups.has(path)) return;
-    this.fetchOnce(path, () => this.prefetchLimit(fetch)).catch((err: Error) =>
+    this.fetchOnce(path, () => this.prefetchLimit(fetch), true).catch((err: Error) =>
       this.options.log.debug(`attribute prefetch of ${path} failed: ${err.message}`),
     );
   }

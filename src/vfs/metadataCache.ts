@@ -5,6 +5,9 @@ import { baseName, parentOf } from './namespace.js';
 /** What a lookup found: attributes, or a remembered absence. */
 export type Lookup = Attr | 'missing';
 
+/** Longest a prefetched attribute waits for its first use; see setPrefetched. */
+const PREFETCH_HOLD_MS = 60_000;
+
 /** What a listing says a name is: an object (file or symlink) or a directory (marker or prefix). */
 export type EntryKind = 'object' | 'dir';
 /** A directory's entries by name. */
@@ -19,7 +22,7 @@ export class MetadataCache {
   private readonly attrs: LRUCache<string, Lookup> | undefined;
   private readonly listings: LRUCache<string, Listing> | undefined;
 
-  constructor(ttlMs: number) {
+  constructor(private readonly ttlMs: number) {
     if (ttlMs <= 0) return;
     this.attrs = new LRUCache<string, Lookup>({ max: 500_000, ttl: ttlMs });
     // Expired listings stay (until evicted) so staleListing() can tell a directory the mount
@@ -29,7 +32,11 @@ export class MetadataCache {
 
   attr(path: string): Lookup | undefined {
     const hit = this.attrs?.get(path);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) {
+      // A prefetched entry's first use: from now on it lives for the TTL like any other.
+      if (this.attrs!.getRemainingTTL(path) > this.ttlMs) this.attrs!.set(path, hit);
+      return hit;
+    }
     // A fresh listing of the parent that lacks the name proves absence without a request.
     const siblings = this.listings?.get(parentOf(path));
     return siblings && !siblings.has(baseName(path)) ? 'missing' : undefined;
@@ -37,6 +44,16 @@ export class MetadataCache {
 
   setAttr(path: string, lookup: Lookup): void {
     this.attrs?.set(path, lookup);
+  }
+
+  /**
+   * Attributes fetched ahead of use, for the names of a listing (ls -l, a file manager): held until
+   * their first use (at most PREFETCH_HOLD_MS), then kept for the TTL. A listing of thousands of
+   * names takes longer than the TTL to go through, and its first entries would otherwise expire
+   * before the program that asked for the listing gets to them, costing each a second HEAD.
+   */
+  setPrefetched(path: string, lookup: Lookup): void {
+    this.attrs?.set(path, lookup, { ttl: Math.max(this.ttlMs, PREFETCH_HOLD_MS) });
   }
 
   listing(dir: string): Listing | undefined {

@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../reliability/support.js';
+import { sleep, until } from '../reliability/support.js';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
 import { type Mounted, mountBucket, sh, UPLOAD_AT_CLOSE } from '../support/mounted.js';
 import { resetSeen, seen } from '../support/serverAdmin.js';
@@ -78,6 +78,21 @@ describe('mount: requests per operation', () => {
     } finally {
       await fresh.unmount();
     }
+  });
+
+  it('attributes a listing prefetched wait for their first use: stat after the TTL costs no second HEAD', async () => {
+    const files = 40;
+    await Promise.all(Array.from({ length: files }, (_, i) => local.store.put(`held/h${i}`, Buffer.from('h'), { meta: {} })));
+    await resetSeen(local);
+    expect(readdirSync(join(m.mountpoint, 'held'))).toHaveLength(files);
+    await until('the prefetch', async () => (await seen(local, { method: 'HEAD', path: '/held/h' })).length >= files, 10);
+    await sleep(TTL_S * 1000 + 300); // longer than the TTL: a plain cached attribute would have expired
+    for (let i = 0; i < files; i++) statSync(join(m.mountpoint, 'held', `h${i}`));
+    expect((await seen(local, { method: 'HEAD', path: '/held/h' })).length).toBe(files);
+    // Once used, an attribute lives for the TTL like any other.
+    await sleep(TTL_S * 1000 + 300);
+    statSync(join(m.mountpoint, 'held', 'h0'));
+    expect((await seen(local, { method: 'HEAD', path: '/held/h0' })).length).toBe(2);
   });
 
   it('a lookup in a directory the mount has not listed asks the bucket (no stale absence)', async () => {

@@ -1,6 +1,5 @@
 import { constants } from 'node:fs';
 import { join } from 'node:path';
-import { LRUCache } from 'lru-cache';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { encodePosixMeta, type EncryptedBucket } from '../secure/index.js';
@@ -52,12 +51,8 @@ const COPY_CONCURRENCY = 8;
 const WRITE_BACK_MAX_BYTES = 64 * MiB;
 /** Longest wait between tries of a write-back upload that keeps failing. */
 const WRITE_BACK_MAX_RETRY_MS = 60_000;
-/** Largest directory (entries) listed to answer lookups; see listingForLookups. */
+/** Largest directory (entries) re-listed to answer lookups; see listingForLookups. */
 const LOOKUP_LISTING_MAX_ENTRIES = 5000;
-/** Lookups in a directory the mount has no listing of, after which it lists it; see listingForLookups. */
-const LIST_AFTER_LOOKUPS = 3;
-/** How long a directory found too big for listingForLookups is not tried again. */
-const TOO_BIG_TO_LIST_MS = 10 * 60_000;
 const DELETE_BATCH = 1000;
 
 /**
@@ -75,9 +70,7 @@ export class Filesystem {
    *  sends release after close(2) has returned, so the next open of the path must wait for it. */
   private readonly closing = new Map<string, Promise<void>>();
   private readonly lookups = new Map<string, Promise<Lookup>>();
-  private readonly lookupListings = new Map<string, Promise<Listing | undefined>>();
-  /** Per directory without a listing: lookups in it lately, or -1 when it is too big to list. */
-  private readonly unlistedLookups: LRUCache<string, number> | undefined;
+  private readonly lookupListings = new Map<string, Promise<Listing>>();
   /** Closed new files whose upload waits (write-back), with the timer that will start it. */
   private readonly writeBacks = new Map<OpenFile, NodeJS.Timeout>();
   private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
@@ -90,8 +83,6 @@ export class Filesystem {
   ) {
     this.ns = new Namespace(options.prefix);
     this.meta = new MetadataCache(options.attrTtlMs);
-    // Without a TTL nothing is cached, listings included.
-    this.unlistedLookups = options.attrTtlMs > 0 ? new LRUCache<string, number>({ max: 10_000, ttl: options.attrTtlMs }) : undefined;
     this.files = {
       bucket,
       cache: new BlockCache(options.blockSize ?? MiB, options.cacheSize),
@@ -167,32 +158,22 @@ export class Filesystem {
   }
 
   /**
-   * A fresh listing of `dir` to answer lookups from, when the mount listed or created it lately (its
-   * listing expired) or programs looked up several names in it (rsync's or find's walk, a build),
-   * and it is small. Then for the next TTL a lookup of a missing name costs no request and of a
-   * present one a HEAD, instead of a HEAD and a LIST apiece: a program filling a directory (cp -r,
-   * tar x, rsync's temporary names) looks up each new name first. Undefined otherwise.
+   * A fresh listing of `dir` when the mount listed or created it lately (its listing expired) and
+   * it is small: then for the next TTL a lookup of a missing name in it costs no request and of a
+   * present one a HEAD, instead of a HEAD and a LIST apiece. A program filling a directory (cp -r,
+   * tar x, rsync's temporary names) looks up each new name first. Undefined otherwise: a directory
+   * the mount never listed is not listed for a lookup, so another client's new object there is
+   * found at once.
    */
-  private async listingForLookups(dir: string): Promise<Listing | undefined> {
-    if (!this.unlistedLookups) return undefined;
+  private listingForLookups(dir: string): Promise<Listing> | undefined {
     const last = this.meta.staleListing(dir);
-    if (last ? last.size > LOOKUP_LISTING_MAX_ENTRIES : !this.lookedUpOften(dir)) return undefined;
+    if (!last || last.size > LOOKUP_LISTING_MAX_ENTRIES) return undefined;
     let pending = this.lookupListings.get(dir);
     if (!pending) {
-      pending = this.listNames(dir, false, LOOKUP_LISTING_MAX_ENTRIES).finally(() => this.lookupListings.delete(dir));
+      pending = this.listNames(dir, false).finally(() => this.lookupListings.delete(dir));
       this.lookupListings.set(dir, pending);
     }
-    const listing = await pending;
-    if (!listing) this.unlistedLookups.set(dir, -1, { ttl: TOO_BIG_TO_LIST_MS });
-    return listing;
-  }
-
-  /** Counts a lookup in `dir` (which has no listing): true from the LIST_AFTER_LOOKUPS-th on. */
-  private lookedUpOften(dir: string): boolean {
-    const count = this.unlistedLookups?.get(dir) ?? 0;
-    if (count < 0) return false;
-    this.unlistedLookups?.set(dir, count + 1);
-    return count + 1 >= LIST_AFTER_LOOKUPS;
+    return pending;
   }
 
   private async headOrUndefined(key: string): Promise<ObjectHead | undefined> {
@@ -213,13 +194,8 @@ export class Filesystem {
     return [...(await this.listNames(path, true)).keys()];
   }
 
-  /**
-   * Every name in the directory `path` (which is known to be one), remembered as its listing; or
-   * undefined, remembering nothing, once it has more than `maxEntries`.
-   */
-  private listNames(path: string, prefetchAttrs: boolean): Promise<Listing>;
-  private listNames(path: string, prefetchAttrs: boolean, maxEntries: number): Promise<Listing | undefined>;
-  private async listNames(path: string, prefetchAttrs: boolean, maxEntries = Infinity): Promise<Listing | undefined> {
+  /** Every name in the directory `path` (which is known to be one), remembered as its listing. */
+  private async listNames(path: string, prefetchAttrs: boolean): Promise<Listing> {
     const dirKey = this.ns.dirKey(path);
     const names: Listing = new Map();
     let after: string | undefined;
@@ -239,7 +215,6 @@ export class Filesystem {
         if (prefetchAttrs) this.prefetch(joinPath(path, name), () => this.fetchDirAttr(prefix));
       }
       after = page.next;
-      if (after !== undefined && names.size > maxEntries) return undefined;
     } while (after !== undefined);
     // Files created here and not yet uploaded exist too.
     for (const [openPath, file] of this.openByPath) {

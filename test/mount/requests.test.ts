@@ -66,23 +66,10 @@ describe('mount: requests per operation', () => {
     expect(requests.filter((r) => r.method === 'GET' && r.query.includes('prefix')).length).toBeLessThan(files / 3);
   });
 
-  it('the same no-op rsync through a fresh mount (no listing at all): the walk lists each directory once its lookups add up', async () => {
-    const fresh = await mountBucket(local, { name: 'requests-fresh', args: ['--attr-ttl', '60'] });
-    try {
-      await resetSeen(local);
-      expect(sh(`rsync -a -i ${join(local.dir, 'rsync-src')}/ ${fresh.mountpoint}/rs/`).trim()).toBe('');
-      const requests = await seen(local);
-      const files = 30;
-      expect(requests.filter((r) => r.method === 'HEAD' && /\/r\d+$/.test(r.path)).length).toBeLessThanOrEqual(files + 2);
-      expect(requests.filter((r) => r.method === 'GET' && r.query.includes('prefix')).length).toBeLessThan(files / 3);
-    } finally {
-      await fresh.unmount();
-    }
-  });
-
   it('attributes a listing prefetched wait for their first use: stat after the TTL costs no second HEAD', async () => {
     const files = 40;
     await Promise.all(Array.from({ length: files }, (_, i) => local.store.put(`held/h${i}`, Buffer.from('h'), { meta: {} })));
+    await sleep(TTL_S * 1000 + 200); // another client's new directory shows once the root's listing expires
     await resetSeen(local);
     expect(readdirSync(join(m.mountpoint, 'held'))).toHaveLength(files);
     await until('the prefetch', async () => (await seen(local, { method: 'HEAD', path: '/held/h' })).length >= files, 10);

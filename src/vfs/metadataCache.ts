@@ -5,8 +5,12 @@ import { baseName, parentOf } from './namespace.js';
 /** What a lookup found: attributes, or a remembered absence. */
 export type Lookup = Attr | 'missing';
 
-/** Longest a prefetched attribute waits for its first use; see setPrefetched. */
-const PREFETCH_HOLD_MS = 60_000;
+/**
+ * Longest a prefetched attribute waits for its first use; see setPrefetched. Long enough for `ls -l`
+ * to get through tens of thousands of names; it also bounds how much staler than the TTL a listed
+ * name's attributes can be before their first use.
+ */
+const PREFETCH_HOLD_MS = 10_000;
 
 /** What a listing says a name is: an object (file or symlink) or a directory (marker or prefix). */
 export type EntryKind = 'object' | 'dir';

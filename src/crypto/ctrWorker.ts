@@ -105,11 +105,6 @@ class CtrWorker {
 
 const shared = new CtrWorker();
 
-/** A buffer of `size` bytes that can go to `ctrAtInWorker` (it owns its whole ArrayBuffer). */
-export function workerInput(size: number): Buffer {
-  return Buffer.allocUnsafeSlow(size);
-}
-
 /** `ctrAt` on the shared worker thread, in place: `data` is detached by the call and its memory comes back decrypted. */
 export function ctrAtInWorker(dataKey: DataKey, offset: number, data: Buffer): Promise<Buffer> {
   return shared.ctrAt(dataKey, offset, data);

@@ -6,7 +6,7 @@ export { kmsMasterKey, type KmsMasterKeyOptions } from './kmsMasterKey.js';
 export { newDataKey } from './dataKey.js';
 export { Keyring } from './keyring.js';
 export { ctrAt, ctrAtInPlace, ctrStream, counterBlock } from './ctr.js';
-export { ctrAtInWorker, workerInput } from './ctrWorker.js';
+export { ctrAtInWorker } from './ctrWorker.js';
 export { CryptoError, type CryptoErrorKind } from './errors.js';
 export { sameMatdesc, formatMatdesc } from './matdesc.js';
 export { CEK_ALG_AES_CTR, WRAP_ALG_KMS, WRAP_ALG_RSA_OAEP, WRAP_ALG_RSA_PKCS1 } from './algorithms.js';

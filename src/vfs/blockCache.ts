@@ -104,8 +104,12 @@ export class BlockCache implements PieceBuffers {
   }
 
   get memory(): BlockMemory {
-    const cached = this.blocks.calculatedSize;
-    return { cached, loading: this.loading, spare: this.spares.bytes, total: cached + this.loading + this.spares.bytes };
+    return { cached: this.blocks.calculatedSize, loading: this.loading, spare: this.spares.bytes, total: this.used };
+  }
+
+  /** Every byte counted against the cache size: cached, loading and spare. */
+  private get used(): number {
+    return this.blocks.calculatedSize + this.loading + this.spares.bytes;
   }
 
   /** Cached bytes. */
@@ -120,11 +124,11 @@ export class BlockCache implements PieceBuffers {
    * allocate it while dropping blocks for the garbage collector to free some time later.
    */
   private fit(): void {
-    while (this.memory.total > this.maxBytes) {
+    while (this.used > this.maxBytes) {
       if (this.spares.dropOne() > 0) continue;
       if (!this.evictOldest()) return; // only fetches in flight: nothing to let go of
     }
-    while (this.spares.bytes + this.maxBytes - this.memory.total < this.spareTarget && this.evictOldest());
+    while (this.spares.bytes + this.maxBytes - this.used < this.spareTarget && this.evictOldest());
   }
 
   /** Moves the least recently used block (never a fetch in flight) to the spares; false if none. */

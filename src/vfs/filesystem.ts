@@ -144,14 +144,14 @@ export class Filesystem {
       return 'missing';
     }
     // An expired listing too big to list again still says what a name was: a file is most likely
-    // still one, so its HEAD is tried alone first.
-    if (this.meta.staleListing(parent)?.get(baseName(path)) === 'object') {
-      const head = await this.headOrUndefined(this.ns.fileKey(path));
-      if (head) return fileAttr(head, this.options.owner);
-    }
-    const dirKey = this.ns.dirKey(path);
-    const [head, below] = await Promise.all([this.headOrUndefined(this.ns.fileKey(path)), this.bucket.list(dirKey, { maxKeys: 1 })]);
+    // still one, so its HEAD is tried alone first (and not asked again below).
+    const fileKey = this.ns.fileKey(path);
+    const wasFile = this.meta.staleListing(parent)?.get(baseName(path)) === 'object';
+    const head = wasFile ? await this.headOrUndefined(fileKey) : undefined;
     if (head) return fileAttr(head, this.options.owner);
+    const dirKey = this.ns.dirKey(path);
+    const [found, below] = await Promise.all([wasFile ? undefined : this.headOrUndefined(fileKey), this.bucket.list(dirKey, { maxKeys: 1 })]);
+    if (found) return fileAttr(found, this.options.owner);
     if (below.objects.length === 0 && below.prefixes.length === 0) return 'missing';
     const marker = below.objects[0]?.key === dirKey ? await this.headOrUndefined(dirKey) : undefined;
     return dirAttr(marker, this.options.owner, this.mountedAt);

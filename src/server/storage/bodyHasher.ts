@@ -138,6 +138,7 @@ class ParallelHasher implements BodyHasher {
   private readonly shared = (shared ??= { md5: new HashWorker('md5'), crc: new HashWorker('crc64'), pool: new BlockPool() });
   private slot: number | undefined;
   private filled = 0;
+  private abandoned = false;
   private readonly results: Promise<[string, string]>;
 
   constructor() {
@@ -154,7 +155,12 @@ class ParallelHasher implements BodyHasher {
 
   async update(chunk: Buffer): Promise<void> {
     for (let at = 0; at < chunk.length; ) {
-      this.slot ??= await this.shared.pool.take();
+      if (this.slot === undefined) {
+        const slot = await this.shared.pool.take();
+        // The body failed while this waited for a slot: the digest is posted, so nothing may follow.
+        if (this.abandoned) return this.shared.pool.release(slot);
+        this.slot = slot;
+      }
       const n = Math.min(chunk.length - at, BLOCK - this.filled);
       new Uint8Array(this.shared.pool.blocks[this.slot]!, this.filled, n).set(chunk.subarray(at, at + n));
       this.filled += n;
@@ -172,6 +178,7 @@ class ParallelHasher implements BodyHasher {
   }
 
   abandon(): void {
+    this.abandoned = true;
     void this.digest();
   }
 

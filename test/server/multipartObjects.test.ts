@@ -37,7 +37,11 @@ async function dataFiles(): Promise<Map<number, string>> {
   const root = join(t.dir, 'buckets', 'bkt', 'data');
   const files = new Map<number, string>();
   for (const shard of await readdir(root).catch(() => [])) {
-    for (const name of await readdir(join(root, shard))) files.set((await stat(join(root, shard, name))).ino, name);
+    for (const name of await readdir(join(root, shard))) {
+      // The server removes an old version's files in the background: one may go between readdir and stat.
+      const st = await stat(join(root, shard, name)).catch(() => undefined);
+      if (st) files.set(st.ino, name);
+    }
   }
   return files;
 }

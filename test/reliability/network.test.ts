@@ -86,7 +86,7 @@ describe('reliability: a silent network', () => {
     const expected = Buffer.from(data);
     expected.write('EDITED', 1000);
     expect(sha256(await plaintextOf(bucket, 'edit.bin'))).toBe(sha256(expected));
-  });
+  }, 180_000); // its own bounds (60 s for the download to start, 100 s for the edit) exceed the default 60 s
 
   it('a full partition (every connection silent): ls and cat fail with ETIMEDOUT in ~30 s; healed, the mount works again', async () => {
     await bucket.put('part/a.txt', Buffer.from('a\n'));

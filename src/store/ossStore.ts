@@ -18,6 +18,7 @@ import type {
   UploadedPart,
 } from './ObjectStore.js';
 import { isRetryable, toStoreError } from './errors.js';
+import { LeanHead } from './leanHead.js';
 import { resumableBody } from './resumableBody.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.js';
 
@@ -91,6 +92,7 @@ export function createOssStore(o: OssStoreOptions): ObjectStore {
 
 class OssStore implements ObjectStore {
   private readonly client: RawClient;
+  private readonly leanHead: LeanHead;
   private readonly bucket: string;
   private readonly retry: RetryPolicy;
   private readonly bodyIdleTimeoutMs: number;
@@ -99,6 +101,7 @@ class OssStore implements ObjectStore {
   constructor(o: OssStoreOptions) {
     const maxSockets = o.maxSockets ?? 64;
     const pathStyle = o.pathStyle ?? new URL(o.endpoint).hostname === 'localhost';
+    const agents = { http: new http.Agent({ keepAlive: true, maxSockets }), https: new https.Agent({ keepAlive: true, maxSockets }) };
     const client = new OSS({
       endpoint: o.endpoint,
       bucket: o.bucket,
@@ -111,10 +114,11 @@ class OssStore implements ObjectStore {
       // Our own retry loop wraps every call; the SDK's would retry non-idempotent calls too.
       retryMax: 0,
       sldEnable: pathStyle,
-      agent: new http.Agent({ keepAlive: true, maxSockets }),
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
+      agent: agents.http,
+      httpsAgent: agents.https,
     } as OSS.Options);
     this.client = client as unknown as RawClient;
+    this.leanHead = new LeanHead(client as unknown as ConstructorParameters<typeof LeanHead>[0], o.bucket, agents);
     this.bucket = o.bucket;
     this.retry = { ...DEFAULT_RETRY_POLICY, ...o.retry };
     this.bodyIdleTimeoutMs = o.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
@@ -123,9 +127,7 @@ class OssStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectHead> {
     this.addressable('HEAD', key);
-    const r = await this.call('HEAD', key, () =>
-      this.client.request({ method: 'HEAD', bucket: this.bucket, object: key, successStatuses: [200], timeout: this.quickTimeoutMs }),
-    );
+    const r = await this.call('HEAD', key, () => this.leanHead.head(key, this.quickTimeoutMs));
     return headFrom(key, r.headers, Number(r.headers['content-length'] ?? 0));
   }
 

@@ -23,12 +23,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** The real local OSS server on a temp dir with one bucket, and our store on it through ali-oss over HTTP. */
-export async function startHarness(bucket = 'test-bucket'): Promise<Harness> {
+/** The real local OSS server on a temp dir with one bucket, and our store on it through ali-oss over HTTP.
+ *  With `securityToken`, the server's key takes requests only with that STS token (`store` has none). */
+export async function startHarness(bucket = 'test-bucket', o: { securityToken?: string } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'ossencfs-store-'));
   const credentials = { accessKeyId: 'STOREKEY', accessKeySecret: randomBytes(16).toString('hex') };
-  const server = await startServer({ dir, port: 0, credentials: [credentials] });
-  await new OSS({ ...credentials, endpoint: server.url, bucket }).putBucket(bucket);
+  const server = await startServer({ dir, port: 0, credentials: [{ ...credentials, ...o }] });
+  await new OSS({ ...credentials, ...(o.securityToken ? { stsToken: o.securityToken } : {}), endpoint: server.url, bucket }).putBucket(bucket);
   const storeWith = (o: { retry?: Partial<RetryPolicy>; timeoutMs?: number; endpoint?: string }): ObjectStore =>
     createOssStore({ endpoint: o.endpoint ?? server.url, bucket, ...credentials, retry: { ...FAST_RETRY, ...o.retry }, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
   return {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import OSS from 'ali-oss';
 import { FsError } from '../../src/errors.js';
 import { createOssStore } from '../../src/store/index.js';
 import type { ObjectStore, UploadedPart } from '../../src/store/ObjectStore.js';
@@ -101,6 +102,47 @@ describe('objects', () => {
 
     await store.deleteMany(keys);
     expect((await store.list('ls/')).objects).toEqual([]);
+  });
+});
+
+describe('HEAD (signed by ali-oss, sent without its request builder)', () => {
+  const keys = ['hd/sp ace+plus', 'hd/ü/%25#?&=x', 'hd/new\nline', "hd/~!@$*()';,"];
+
+  it('addresses any key as ali-oss does: by Host header on an IP endpoint, path-style on localhost', async () => {
+    for (const [i, key] of keys.entries()) await store.put(key, Buffer.alloc(i + 1), { meta: { n: String(i) } });
+    const byPath = createOssStore({ endpoint: h.server.url.replace('127.0.0.1', 'localhost'), bucket: h.bucket, ...h.credentials, retry: FAST_RETRY });
+    for (const [i, key] of keys.entries()) {
+      for (const s of [h.store, byPath]) {
+        const head = await s.head(key);
+        expect(head).toMatchObject({ key, size: i + 1, meta: { n: String(i) } });
+        expect(head.etag).toMatch(/^"[0-9A-F]{32}"$/);
+      }
+    }
+    await expect(byPath.head('hd/sp ace')).rejects.toMatchObject({ errno: 'ENOENT' });
+  });
+
+  it('carries the STS token, which the signature covers', async () => {
+    const sts = await startHarness('sts-test', { securityToken: 'session-token-1' });
+    try {
+      await new OSS({ ...sts.credentials, stsToken: 'session-token-1', endpoint: sts.server.url, bucket: sts.bucket }).put('k', Buffer.from('abc'));
+      const withToken = (securityToken: string): ObjectStore =>
+        createOssStore({ endpoint: sts.server.url, bucket: sts.bucket, ...sts.credentials, securityToken, retry: FAST_RETRY });
+      expect((await withToken('session-token-1').head('k')).size).toBe(3);
+      await expect(withToken('another-token').head('k')).rejects.toMatchObject({ errno: 'EACCES' });
+    } finally {
+      await sts.close();
+    }
+  });
+
+  it('a server silent past the quick timeout: ETIMEDOUT after the retries, each a fresh request', async () => {
+    await store.put('hd/slow', Buffer.from('x'), { meta: {} });
+    recorder.lines.length = 0;
+    h.server.faults.addLatency(5_000, { method: 'HEAD', path: 'hd/slow' });
+    const impatient = createOssStore({ endpoint: recorder.url, bucket: h.bucket, ...h.credentials, quickTimeoutMs: 200, retry: { ...FAST_RETRY, attempts: 2 } });
+    const err = await impatient.head('hd/slow').catch((e: unknown) => e);
+    expect(err).toMatchObject({ errno: 'ETIMEDOUT' });
+    expect((err as Error).message).toContain('hd/slow');
+    expect(sent(/^HEAD .*hd\/slow/)).toHaveLength(2);
   });
 });
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBodyHasher } from './bodyHasher.js';
@@ -13,7 +13,32 @@ export function uniqueName(): string {
   return randomBytes(12).toString('hex');
 }
 
-/** Writes `data` to a temporary file, fsyncs it and renames it over `path`: readers see old or new, whole. */
+/**
+ * Makes the entries of `dir` as they are now (files renamed, linked or removed there) survive a
+ * crash: a rename reaches the disk with its directory, not with the file it names, so without
+ * this a version the server had acknowledged could vanish, or name data that did.
+ */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** `mkdir -p` whose new directories survive a crash: each one's entry in its parent is synced. */
+export async function makeDirDurable(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let made = dir; ; made = dirname(made)) {
+    await syncDir(dirname(made));
+    if (made === first) return;
+  }
+}
+
+/** Writes `data` to a temporary file, fsyncs it and renames it over `path`, durably: readers see
+ *  old or new, whole, and after a crash the new one if this returned. */
 export async function writeFileAtomic(path: string, data: string | Buffer, tmpDir: string): Promise<void> {
   const tmp = join(tmpDir, uniqueName());
   try {
@@ -29,6 +54,7 @@ export async function writeFileAtomic(path: string, data: string | Buffer, tmpDi
     await rm(tmp, { force: true });
     throw err;
   }
+  await syncDir(dirname(path));
 }
 
 export interface ReceivedFile {

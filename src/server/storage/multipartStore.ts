@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OssError, noSuchUpload } from '../errors.js';
 import { crc64Combiner } from './crc64.js';
-import { uniqueName, writeFileAtomic, type ReceivedFile } from './files.js';
+import { makeDirDurable, uniqueName, writeFileAtomic, type ReceivedFile } from './files.js';
 import { KeyedMutex } from './keyedMutex.js';
 import type { ObjectHeaders, ObjectRecord, Store } from './store.js';
 
@@ -41,7 +41,7 @@ export class MultipartStore {
     this.store.bucketRecord(bucket);
     const upload: UploadRecord = { ...headers, key, uploadId: randomBytes(16).toString('hex').toUpperCase(), initiated: Date.now() };
     const dir = this.store.layout.upload(bucket, upload.uploadId);
-    await mkdir(dir, { recursive: true });
+    await makeDirDurable(dir);
     await writeFileAtomic(join(dir, 'upload.json'), JSON.stringify(upload), this.store.tmpDir);
     return upload;
   }

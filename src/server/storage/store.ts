@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { OssError, noSuchBucket, noSuchKey } from '../errors.js';
 import { removeFiles, type DataFile } from './dataFiles.js';
-import { uniqueName, writeFileAtomic } from './files.js';
+import { makeDirDurable, syncDir, uniqueName, writeFileAtomic } from './files.js';
 import { KeyIndex, type IndexEntry } from './keyIndex.js';
 import { KeyedMutex } from './keyedMutex.js';
 import { Layout } from './layout.js';
@@ -115,7 +115,7 @@ export class Store {
     const store = new Store(new Layout(dir));
     await rm(store.layout.tmp, { recursive: true, force: true });
     await mkdir(store.layout.tmp, { recursive: true });
-    await mkdir(store.layout.buckets, { recursive: true });
+    await makeDirDurable(store.layout.buckets);
     for (const name of await listDir(store.layout.buckets)) await store.load(name);
     return store;
   }
@@ -164,7 +164,7 @@ export class Store {
     const state: BucketState = { record, index: new KeyIndex(), dataOf: new Map() };
     this.buckets.set(name, state);
     try {
-      await mkdir(this.layout.bucket(name), { recursive: true });
+      await makeDirDurable(this.layout.bucket(name));
       await writeFileAtomic(this.layout.bucketFile(name), JSON.stringify(record), this.tmpDir);
     } catch (err) {
       this.buckets.delete(name);
@@ -258,13 +258,16 @@ export class Store {
       await removeFiles(placed.map((f) => f.path));
       throw err;
     };
+    const dataDirs = new Set(placed.map((f) => dirname(f.path)));
     for (const [i, file] of files.entries()) {
-      await mkdir(dirname(placed[i]!.path), { recursive: true })
+      await makeDirDurable(dirname(placed[i]!.path))
         .then(() => (share ? link : rename)(file.path, placed[i]!.path))
         .catch(discard);
     }
+    // The data files' entries are on disk before the metadata naming them can be.
+    await Promise.all([...dataDirs].map(syncDir)).catch(discard);
     await this.commits.run(`${bucket}/${object.key}`, async () => {
-      await mkdir(dirname(metaFile), { recursive: true })
+      await makeDirDurable(dirname(metaFile))
         .then(() => writeFileAtomic(metaFile, JSON.stringify(record), this.tmpDir))
         .catch(discard);
       const previous = state.dataOf.get(object.key);
@@ -282,7 +285,9 @@ export class Store {
     await this.commits.run(`${bucket}/${key}`, async () => {
       const previous = state.dataOf.get(key);
       if (previous === undefined) return;
-      await rm(this.layout.metaFile(bucket, key), { force: true });
+      const metaFile = this.layout.metaFile(bucket, key);
+      await rm(metaFile, { force: true });
+      await syncDir(dirname(metaFile));
       state.index.delete(key);
       state.dataOf.delete(key);
       this.records.delete(recordKey(bucket, key));

@@ -1,0 +1,104 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import OSS from 'ali-oss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOssStore } from '../../src/store/index.js';
+
+// A rename reaches the disk with its directory, not with the file it names: the server must
+// fsync each directory it renamed or linked into (and removed from) before it answers. Nothing
+// short of a power cut shows that from outside, so the server runs under strace and the test reads
+// the order of its file-system calls.
+const ROOT = join(import.meta.dirname, '..', '..');
+const KEYS = { accessKeyId: 'dur-id', accessKeySecret: 'dur-secret' };
+
+interface Call {
+  name: string;
+  /** rename/link: the target path; fsync: the synced file's path; unlink: the removed path. */
+  path: string;
+}
+
+let work: string;
+let calls: Call[] = [];
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'ossencfs-durability-'));
+  const data = join(work, 'data');
+  const trace = join(work, 'trace');
+  const proc = spawn(
+    'strace',
+    ['-f', '-qq', '-y', '-e', 'trace=fsync,rename,renameat,renameat2,link,linkat,unlink,unlinkat', '-o', trace,
+      process.execPath, join(ROOT, 'bin/ossencfs.js'), 'server', '--dir', data, '--port', '0'],
+    { env: { ...process.env, OSS_ACCESS_KEY_ID: KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: KEYS.accessKeySecret }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    proc.on('exit', () => reject(new Error(`server exited: ${out}`)));
+  });
+  try {
+    const client = new OSS({ ...KEYS, endpoint: url, bucket: 'dur' });
+    await client.putBucket('dur');
+    await client.put('simple', Buffer.from('hello'));
+    const store = createOssStore({ ...KEYS, endpoint: url, bucket: 'dur' });
+    const uploadId = await store.initiateMultipart('multi', { meta: {} });
+    const parts = [];
+    for (const n of [1, 2, 3]) parts.push(await store.uploadPart('multi', uploadId, n, Buffer.alloc(100 * 1024, n)));
+    await store.completeMultipart('multi', uploadId, parts);
+    await client.delete('simple');
+  } finally {
+    // The server itself, not strace (which, signalled, would detach and leave it running).
+    process.kill(Number(execFileSync('pgrep', ['-P', String(proc.pid)], { encoding: 'utf8' }).trim()), 'SIGTERM');
+    await exited;
+  }
+  // `1234  rename("a", "b") = 0`, `1234  fsync(21</a/dir>) = 0`, or the first half of a call
+  // another thread interrupted (`<unfinished ...>`), which still shows its arguments.
+  calls = readFileSync(trace, 'utf8')
+    .split('\n')
+    .flatMap((line): Call[] => {
+      const m = /^\d+\s+(\w+)\((.*)$/.exec(line);
+      if (!m) return [];
+      const [, name, args] = m as unknown as [string, string, string];
+      const paths = [...args.matchAll(/"([^"]*)"/g)].map((p) => p[1]!);
+      if (name === 'fsync') return [{ name, path: /^\d+<([^>]*)>/.exec(args)?.[1] ?? '' }];
+      return [{ name: name.replace(/at2?$/, ''), path: paths.at(-1) ?? '' }];
+    })
+    .filter((c) => c.path.startsWith(join(data, 'buckets')));
+}, 120_000);
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const indexOf = (name: string, path: RegExp, from = 0): number => calls.findIndex((c, i) => i >= from && c.name === name && path.test(c.path));
+const syncedBetween = (dir: string, from: number, to = calls.length): boolean => calls.slice(from + 1, to).some((c) => c.name === 'fsync' && c.path === dir);
+
+describe('the server syncs directories before it answers', () => {
+  it('a PUT: the data file\'s directory before the metadata is renamed in, then the metadata\'s', () => {
+    const metaRename = indexOf('rename', /\/meta\/.*\.json$/, indexOf('rename', /\/data\//));
+    const dataRename = calls.slice(0, metaRename).findLastIndex((c) => c.name === 'rename' && /\/data\//.test(c.path));
+    expect(dataRename).toBeGreaterThanOrEqual(0);
+    expect(syncedBetween(dirname(calls[dataRename]!.path), dataRename, metaRename)).toBe(true);
+    expect(syncedBetween(dirname(calls[metaRename]!.path), metaRename)).toBe(true);
+  });
+
+  it('a completed multipart upload: every part linked in is synced before the metadata', () => {
+    const firstLink = indexOf('link', /\/data\//);
+    expect(firstLink).toBeGreaterThanOrEqual(0);
+    const metaRename = indexOf('rename', /\/meta\/.*\.json$/, firstLink);
+    const links = calls.slice(firstLink, metaRename).filter((c) => c.name === 'link');
+    expect(links).toHaveLength(3);
+    for (const dir of new Set(links.map((l) => dirname(l.path)))) expect(syncedBetween(dir, firstLink, metaRename)).toBe(true);
+    expect(syncedBetween(dirname(calls[metaRename]!.path), metaRename)).toBe(true);
+  });
+
+  it('a DELETE: the metadata\'s directory after it is removed', () => {
+    const unlink = indexOf('unlink', /\/meta\/.*\.json$/);
+    expect(unlink).toBeGreaterThanOrEqual(0);
+    expect(syncedBetween(dirname(calls[unlink]!.path), unlink)).toBe(true);
+  });
+});

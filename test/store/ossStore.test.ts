@@ -105,6 +105,20 @@ describe('objects', () => {
   });
 });
 
+describe('listing keys XML must carry exactly', () => {
+  it('numbers stay strings, spaces and entities survive, in byte order', async () => {
+    const keys = ['lx/007', 'lx/ lead', 'lx/trail ', 'lx/a&b<c>"q\'', 'lx/new\nline', 'lx/1e3', 'lx/dir/x'];
+    for (const key of keys) await store.put(key, Buffer.from(key), { meta: {} });
+    const page = await store.list('lx/', { delimiter: '/' });
+    expect(page.objects.map((o) => o.key)).toEqual(keys.filter((k) => k !== 'lx/dir/x').sort());
+    expect(page.objects.map((o) => o.size)).toEqual(page.objects.map((o) => Buffer.byteLength(o.key)));
+    expect(page.prefixes).toEqual(['lx/dir/']);
+    const uploadId = await store.initiateMultipart('lx/ up&load', { meta: {} });
+    expect(await store.listMultipartUploads('lx/')).toMatchObject([{ key: 'lx/ up&load', uploadId }]);
+    await store.abortMultipart('lx/ up&load', uploadId);
+  });
+});
+
 describe('HEAD (signed by ali-oss, sent without its request builder)', () => {
   const keys = ['hd/sp ace+plus', 'hd/ü/%25#?&=x', 'hd/new\nline', "hd/~!@$*()';,"];
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EncryptedBucket } from '../../src/secure/index.js';
@@ -99,6 +99,7 @@ describe('reliability: the server goes down under a live mount', () => {
 fd = os.open('${m.mountpoint}/doc.bin', os.O_WRONLY | os.O_TRUNC)
 os.write(fd, open('${src}/doc-next', 'rb').read())
 print('written', flush=True)
+open('${src}/written', 'w').close()
 time.sleep(2)
 try:
     os.close(fd)
@@ -108,7 +109,8 @@ except OSError as e:
 `;
     writeFileSync(join(src, 'writer.py'), script);
     const writer = shAsync(`timeout 200 python3 ${src}/writer.py`);
-    await sleep(1000);
+    // Not a fixed delay: on a loaded host python alone can take over a second to start.
+    await until('the writer to have written', () => existsSync(join(src, 'written')), 60);
     await server.stop();
     const r = await writer;
     timings['killed: close → EIO'] = Number(r.seconds.toFixed(2));

@@ -18,7 +18,7 @@ import type {
   UploadedPart,
 } from './ObjectStore.js';
 import { isRetryable, toStoreError } from './errors.js';
-import { LeanHead } from './leanHead.js';
+import { LeanRequest, type LeanResponse } from './leanRequest.js';
 import { resumableBody } from './resumableBody.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.js';
 
@@ -57,10 +57,8 @@ interface RequestParams {
   content?: Buffer | string;
   stream?: Readable;
   mime?: string;
-  /** Absent: every status resolves and the caller checks it. */
-  successStatuses?: number[];
+  successStatuses: number[];
   xmlResponse?: boolean;
-  customResponse?: boolean;
   disabledMD5?: boolean;
   /** Overrides the client's timeout for this request (ms until the response headers). */
   timeout?: number;
@@ -71,7 +69,6 @@ interface RequestResult {
   headers: Record<string, string | undefined>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed XML, shape per call
   data: any;
-  res: Readable & { headers: Record<string, string | undefined>; statusCode: number };
 }
 
 interface RawClient {
@@ -92,7 +89,7 @@ export function createOssStore(o: OssStoreOptions): ObjectStore {
 
 class OssStore implements ObjectStore {
   private readonly client: RawClient;
-  private readonly leanHead: LeanHead;
+  private readonly lean: LeanRequest;
   private readonly bucket: string;
   private readonly retry: RetryPolicy;
   private readonly bodyIdleTimeoutMs: number;
@@ -118,7 +115,7 @@ class OssStore implements ObjectStore {
       httpsAgent: agents.https,
     } as OSS.Options);
     this.client = client as unknown as RawClient;
-    this.leanHead = new LeanHead(client as unknown as ConstructorParameters<typeof LeanHead>[0], o.bucket, agents);
+    this.lean = new LeanRequest(client as unknown as ConstructorParameters<typeof LeanRequest>[0], o.bucket, agents);
     this.bucket = o.bucket;
     this.retry = { ...DEFAULT_RETRY_POLICY, ...o.retry };
     this.bodyIdleTimeoutMs = o.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
@@ -127,7 +124,8 @@ class OssStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectHead> {
     this.addressable('HEAD', key);
-    const r = await this.call('HEAD', key, () => this.leanHead.head(key, this.quickTimeoutMs));
+    const r = await this.call('HEAD', key, () => this.lean.send('HEAD', key, {}, [200], this.quickTimeoutMs));
+    r.resume();
     return headFrom(key, r.headers, Number(r.headers['content-length'] ?? 0));
   }
 
@@ -140,7 +138,7 @@ class OssStore implements ObjectStore {
     const start = served?.start ?? 0;
     const endExclusive = served ? served.end + 1 : size;
     const etag = head.etag;
-    const body = resumableBody(first.res, {
+    const body = resumableBody(first, {
       start,
       endExclusive,
       retry: this.retry,
@@ -148,10 +146,10 @@ class OssStore implements ObjectStore {
       reopen: async (offset) => {
         const r = await this.rawGet(key, { start: offset, end: endExclusive - 1 }, etag);
         if (servedRange(r.headers)?.start !== offset) {
-          r.res.destroy();
+          r.destroy();
           throw new FsError('EIO', `GET ${this.bucket}/${key}: resuming at byte ${offset}, the server answered another range`);
         }
-        return r.res;
+        return r;
       },
       fail: (err) => toStoreError(err, 'GET', this.bucket, key),
     });
@@ -385,17 +383,12 @@ class OssStore implements ObjectStore {
     }
   }
 
-  /**
-   * One GET attempt; the caller owns retries and the response stream. The status is checked here
-   * rather than by ali-oss, which discards a streamed error body and with it the OSS error code.
-   */
-  private async rawGet(key: string, range: ByteRange | undefined, ifMatch: string | undefined): Promise<RequestResult> {
+  /** One GET attempt; the caller owns retries and the response stream. */
+  private rawGet(key: string, range: ByteRange | undefined, ifMatch: string | undefined): Promise<LeanResponse> {
     const headers: Record<string, string> = {};
     if (range) headers.Range = `bytes=${range.start}-${range.end ?? ''}`;
     if (ifMatch) headers['If-Match'] = ifMatch;
-    const r = await this.client.request({ method: 'GET', bucket: this.bucket, object: key, headers, customResponse: true, timeout: this.quickTimeoutMs });
-    if (r.status === 200 || r.status === 206) return r;
-    throw await errorFromBody(r);
+    return this.lean.send('GET', key, headers, [200, 206], this.quickTimeoutMs);
   }
 
   /**
@@ -474,16 +467,6 @@ function asArray(v: any): any[] {
 }
 
 /** Element text only: quotes stay as they are (an ETag is quoted), as OSS's own SDKs send them. */
-/** The error a streamed response carries in its XML body, shaped like the ones ali-oss throws. */
-async function errorFromBody(r: RequestResult): Promise<Error> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of r.res) chunks.push(chunk as Buffer);
-  const xml = Buffer.concat(chunks).toString('utf8');
-  const code = /<Code>([^<]*)<\/Code>/.exec(xml)?.[1] ?? (r.status === 404 ? 'NoSuchKey' : r.status === 412 ? 'PreconditionFailed' : 'UnknownError');
-  const message = /<Message>([^<]*)<\/Message>/.exec(xml)?.[1] ?? `HTTP ${r.status}`;
-  return Object.assign(new Error(message), { name: `${code}Error`, code, status: r.status });
-}
-
 function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

@@ -119,20 +119,25 @@ describe('listing keys XML must carry exactly', () => {
   });
 });
 
-describe('HEAD (signed by ali-oss, sent without its request builder)', () => {
+describe('HEAD and GET (signed by ali-oss, sent without its request builder)', () => {
   const keys = ['hd/sp ace+plus', 'hd/ü/%25#?&=x', 'hd/new\nline', "hd/~!@$*()';,"];
 
   it('addresses any key as ali-oss does: by Host header on an IP endpoint, path-style on localhost', async () => {
-    for (const [i, key] of keys.entries()) await store.put(key, Buffer.alloc(i + 1), { meta: { n: String(i) } });
+    for (const [i, key] of keys.entries()) await store.put(key, Buffer.alloc(i + 1, i), { meta: { n: String(i) } });
     const byPath = createOssStore({ endpoint: h.server.url.replace('127.0.0.1', 'localhost'), bucket: h.bucket, ...h.credentials, retry: FAST_RETRY });
     for (const [i, key] of keys.entries()) {
       for (const s of [h.store, byPath]) {
         const head = await s.head(key);
         expect(head).toMatchObject({ key, size: i + 1, meta: { n: String(i) } });
         expect(head.etag).toMatch(/^"[0-9A-F]{32}"$/);
+        const got = await s.get(key, { range: { start: i, end: i } });
+        expect([got.start, (await readAll(got.body)).length, got.head.meta]).toEqual([i, 1, { n: String(i) }]);
       }
     }
     await expect(byPath.head('hd/sp ace')).rejects.toMatchObject({ errno: 'ENOENT' });
+    const missing = await byPath.get('hd/sp ace').catch((e: unknown) => e);
+    expect(missing).toMatchObject({ errno: 'ENOENT' });
+    expect((missing as Error).message).toContain('NoSuchKey');
   });
 
   it('carries the STS token, which the signature covers', async () => {

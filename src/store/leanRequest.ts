@@ -3,7 +3,7 @@ import https from 'node:https';
 import { createRequire } from 'node:module';
 
 /** ali-oss's own request builder (lib/common/utils/createRequest.js, called with the client as `this`),
- *  run once to learn how it addresses this bucket (see LeanHead). Required, not imported: the
+ *  run once to learn how it addresses this bucket (see LeanRequest). Required, not imported: the
  *  package ships that file's TypeScript source, which does not compile under our strict settings. */
 const { createRequest } = createRequire(import.meta.url)('ali-oss/lib/common/utils/createRequest.js') as {
   createRequest(this: unknown, params: { method: string; bucket: string; object: string }): { url: string; params: { headers: Record<string, unknown> } };
@@ -14,32 +14,30 @@ interface SdkClient {
   authorization(method: string, resource: string, subres: undefined, headers: Record<string, string>): string;
   _getResource(params: { bucket: string; object: string }): string;
   _escape(name: string): string;
-  requestError(result: { status: number; headers?: http.IncomingHttpHeaders; name?: string; message?: string }): Promise<Error>;
+  requestError(result: { status: number; headers?: http.IncomingHttpHeaders; data?: Buffer; name?: string; message?: string }): Promise<Error>;
   options: { stsToken?: string };
 }
 
-export interface HeadResponse {
-  status: number;
-  /** Lower-case names; OSS sends no repeated header a HEAD's caller reads (only Set-Cookie is a list). */
-  headers: Record<string, string | undefined>;
-}
+/** A response whose status was one asked for; its headers have lower-case names. */
+export type LeanResponse = http.IncomingMessage & { headers: Record<string, string | undefined> };
 
 /** The object name ali-oss is asked to address once; its URL and headers show the bucket's addressing. */
 const PROBE = 'p';
 
 /**
- * HeadObject without ali-oss's per-call machinery, for the one call a directory listing makes per
- * entry. ali-oss's request builder (date formatting, MIME lookup, header re-encoding, URL
- * formatting) and urllib under it cost ~115 µs of CPU per HEAD on top of Node's own http client
- * (285 vs 170 µs measured on loopback), and that CPU bounded a cold `ls -l` of a big directory.
+ * HeadObject and GetObject without ali-oss's per-call machinery: the calls a directory listing
+ * makes per entry and a reader per block. ali-oss's request builder (date formatting, MIME lookup,
+ * header re-encoding, URL formatting) and urllib under it cost ~115 µs of CPU per call on top of
+ * Node's own http client (285 vs 170 µs per HEAD measured on loopback), and that CPU bounded a
+ * cold `ls -l` of a big directory.
  *
  * Nothing SDK-specific is re-implemented here: the signature is ali-oss's `authorization`, the
  * key's escaping its `_escape`, and the URL and Host header come from its request builder, run
  * once for a sample key (an IP endpoint, for one, is addressed by a `Host: bucket.<region host>`
- * header that only that builder knows to add). Failures are shaped by its `requestError`, so they
- * read exactly like the errors of every other call.
+ * header that only that builder knows to add). Failures are shaped by its `requestError` from the
+ * status, headers and XML body, so they read exactly like the errors of every other call.
  */
-export class LeanHead {
+export class LeanRequest {
   private readonly origin: URL;
   private readonly pathPrefix: string;
   private readonly fixedHeaders: Record<string, string>;
@@ -61,13 +59,17 @@ export class LeanHead {
     }
   }
 
-  /** One attempt: resolves with the 200's headers, rejects with an error shaped as ali-oss shapes it. */
-  head(key: string, timeoutMs: number): Promise<HeadResponse> {
-    const headers: Record<string, string> = { ...this.fixedHeaders, 'x-oss-date': new Date().toUTCString() };
+  /**
+   * One attempt. Resolves once the response headers are in, with a status in `ok` (the caller
+   * owns the body); rejects with an error shaped as ali-oss shapes it. `timeoutMs` bounds the wait
+   * for the headers, as ali-oss's `timeout` does; a body's own silences are the caller's to bound.
+   */
+  send(method: 'HEAD' | 'GET', key: string, extraHeaders: Record<string, string>, ok: readonly number[], timeoutMs: number): Promise<LeanResponse> {
+    const headers: Record<string, string> = { ...this.fixedHeaders, ...extraHeaders, 'x-oss-date': new Date().toUTCString() };
     if (this.client.options.stsToken) headers['x-oss-security-token'] = this.client.options.stsToken;
-    headers.authorization = this.client.authorization('HEAD', this.client._getResource({ bucket: this.bucket, object: key }), undefined, headers);
+    headers.authorization = this.client.authorization(method, this.client._getResource({ bucket: this.bucket, object: key }), undefined, headers);
     const secure = this.origin.protocol === 'https:';
-    return new Promise<HeadResponse>((resolve, reject) => {
+    return new Promise<LeanResponse>((resolve, reject) => {
       const fail = (result: Parameters<SdkClient['requestError']>[0]): void => {
         this.client.requestError(result).then(reject, reject);
       };
@@ -77,22 +79,23 @@ export class LeanHead {
           hostname: this.origin.hostname,
           port: this.origin.port,
           path: this.pathPrefix + this.client._escape(key).replace(/\+/g, '%2B'),
-          method: 'HEAD',
+          method,
           headers,
           agent: secure ? this.agents.https : this.agents.http,
         },
         (res) => {
           clearTimeout(timer);
-          res.resume();
           const status = res.statusCode ?? 0;
-          if (status === 200) resolve({ status, headers: res.headers as Record<string, string | undefined> });
-          else fail({ status, headers: res.headers });
+          if (ok.includes(status)) return resolve(res as LeanResponse);
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => fail({ status, headers: res.headers, data: Buffer.concat(chunks) }));
+          res.on('error', (err: NodeJS.ErrnoException) => fail({ status: -1, name: err.code ?? 'ResponseError', message: err.message }));
         },
       );
-      // Until the response headers, as ali-oss's `timeout` means; a HEAD has no body after them.
       const timer = setTimeout(() => {
         req.destroy();
-        fail({ status: -2, name: 'ResponseTimeoutError', message: `HEAD ${key}: no response in ${timeoutMs} ms` });
+        fail({ status: -2, name: 'ResponseTimeoutError', message: `${method} ${key}: no response in ${timeoutMs} ms` });
       }, timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);

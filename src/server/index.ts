@@ -46,7 +46,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ownHost: host,
     kms: options.kms,
   });
-  const server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 0 }, (req: IncomingMessage, res: ServerResponse) => handler(req, res));
+  // Idle connections are kept longer than clients keep theirs (ali-oss's agent frees a socket after
+  // 15 s idle; Node's own follows the Keep-Alive hint sent here): a client must never send on a
+  // connection the server is closing at that moment, which it sees as a reset mid-request.
+  const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 0 }, (req: IncomingMessage, res: ServerResponse) => handler(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The mount process's memory during big copies: a SIZE file cp'd into a fresh mount, then cp'd
-// and dd'd (bs=1M) back out, with VmRSS sampled every 100 ms and VmHWM read after each phase.
+// and dd'd (bs=1M) back out, then cp'd to another name within the mount, with VmRSS sampled every
+// 100 ms and VmHWM read after each phase.
 // Issues #4/#6: peak RSS must stay under --cache-size + 150 MiB. Build first: npx tsc -p .
 //
 //   node scripts/bench-rss.mjs [--size-mib 4096] [--cache-size 256M] [--rounds 1] [--dist DIR]
@@ -126,8 +127,12 @@ async function oneRound(label, dist, serverUrl, src) {
   rmSync(join(work, 'out.bin'));
   dropCache();
   await phase('dd_out', 'dd', [`if=${join(mnt, 'big.bin')}`, 'of=/dev/null', 'bs=1M', 'status=none']);
+  // Within the mount: the read path and the write path at once (the cache lends the writer its parts).
+  dropCache();
+  await phase('cp_within', 'cp', [join(mnt, 'big.bin'), join(mnt, 'copy.bin')]);
   if (opt.probe) result.smaps = smapsSummary(child.pid);
   rmSync(join(mnt, 'big.bin'));
+  rmSync(join(mnt, 'copy.bin'));
   s.stop();
   await fusermountU(mnt);
   await exited;

@@ -7,7 +7,7 @@ import { FsError } from '../errors.js';
 import type { ListOptions, ListPage, ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
 import { serverSideCopy, type CopyTuning } from './copy.js';
 import { splitMeta, toEncryptedHead, type EncryptedHead } from './head.js';
-import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader } from './objectReader.js';
+import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader, type PieceBuffers } from './objectReader.js';
 import { EncryptedObjectWriter, type ObjectWriter, type WriterSettings } from './objectWriter.js';
 
 export interface EncryptedBucketOptions {
@@ -128,8 +128,8 @@ export class EncryptedBucket {
     return pump(createReadStream(path, { highWaterMark: 1 * MIB }), writer);
   }
 
-  /** For a body of unknown length (FUSE writes, pipes). */
-  createWriter(key: string, options: { meta?: ObjectMeta; contentType?: string } = {}): ObjectWriter {
+  /** For a body of unknown length (FUSE writes, pipes); `buffers` lends its part buffers (see WriterSettings). */
+  createWriter(key: string, options: { meta?: ObjectMeta; contentType?: string; buffers?: PieceBuffers } = {}): ObjectWriter {
     return this.writer(key, options);
   }
 
@@ -187,7 +187,7 @@ export class EncryptedBucket {
 
   private writer(
     key: string,
-    o: { meta?: ObjectMeta | undefined; contentType?: string | undefined; size?: number | undefined; md5?: string },
+    o: { meta?: ObjectMeta | undefined; contentType?: string | undefined; size?: number | undefined; md5?: string; buffers?: PieceBuffers },
   ): EncryptedObjectWriter {
     const settings: WriterSettings = {
       partSize: this.partSizeFor(o.size),
@@ -198,6 +198,7 @@ export class EncryptedBucket {
     if (o.contentType !== undefined) settings.contentType = o.contentType;
     if (o.size !== undefined) settings.size = o.size;
     if (o.md5 !== undefined) settings.md5 = o.md5;
+    if (o.buffers !== undefined) settings.buffers = o.buffers;
     return new EncryptedObjectWriter(this.store, this.keyring, key, settings);
   }
 

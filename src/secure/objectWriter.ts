@@ -3,6 +3,7 @@ import { ctrAtInPlace, envelopeMeta, type DataKey, type Envelope, type Keyring }
 import { FsError } from '../errors.js';
 import type { ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
 import { MultipartUpload } from './multipartUpload.js';
+import type { PieceBuffers } from './objectReader.js';
 
 export interface ObjectWriter {
   readonly written: number;
@@ -26,6 +27,11 @@ export interface WriterSettings {
   size?: number;
   /** Base64 MD5 of the whole plaintext, known up front: written on a multipart upload too. */
   md5?: string;
+  /**
+   * Where part-sized buffers come from and go back to once their part is up (the mount's block
+   * cache lends them from its budget). Without it they are fresh memory, left to the collector.
+   */
+  buffers?: PieceBuffers;
 }
 
 /** Part buffers start small and double, so the many small files never allocate a whole part. */
@@ -36,11 +42,14 @@ const FIRST_BUFFER = 64 * 1024;
  * total stays within the threshold nothing is sent and finish() does one PutObject (with the
  * plaintext length and MD5, which are known by then). Past it, a multipart upload starts and every
  * full part is encrypted at its own counter offset and sent while the caller keeps writing.
+ *
+ * Every buffer of exactly partSize bytes is lent by `buffers` and goes back once its part is sent,
+ * put whole, or the writer fails; the smaller ones a small file grows through are the writer's own.
  */
 export class EncryptedObjectWriter implements ObjectWriter {
   written = 0;
   private readonly full: Buffer[] = [];
-  private current = Buffer.alloc(0);
+  private current: Buffer = Buffer.alloc(0);
   private fill = 0;
   private nextPart = 1;
   private sealed: Promise<{ dataKey: DataKey; envelope: Envelope }> | undefined;
@@ -107,13 +116,14 @@ export class EncryptedObjectWriter implements ObjectWriter {
     const upload = this.upload;
     this.upload = undefined;
     this.state = 'failed';
+    this.releaseHeld();
     this.failure ??= new FsError('ECANCELED', `upload of ${JSON.stringify(this.key)} was aborted`);
     await upload?.abort();
   }
 
   private async putWhole(): Promise<{ etag: string }> {
     const plaintext = Buffer.concat([...this.full, this.current.subarray(0, this.fill)], this.written);
-    this.full.length = 0;
+    this.releaseHeld();
     const md5 = createHash('md5').update(plaintext).digest('base64');
     if (this.s.md5 !== undefined && md5 !== this.s.md5) {
       throw new FsError('EIO', `put ${JSON.stringify(this.key)}: content changed while it was read (MD5 differs)`);
@@ -130,10 +140,11 @@ export class EncryptedObjectWriter implements ObjectWriter {
   private async completeMultipart(): Promise<{ etag: string }> {
     await this.sendFullParts();
     if (this.fill > 0 || this.nextPart === 1) {
-      this.full.push(this.current.subarray(0, this.fill));
+      const last = this.current;
+      const length = this.fill;
       this.current = Buffer.alloc(0);
       this.fill = 0;
-      await this.sendFullParts();
+      await this.sendPart(last, length);
     }
     const upload = this.upload;
     if (!upload) throw new FsError('ECANCELED', `upload of ${JSON.stringify(this.key)} was aborted`);
@@ -141,14 +152,38 @@ export class EncryptedObjectWriter implements ObjectWriter {
   }
 
   private async sendFullParts(): Promise<void> {
-    const upload = this.upload ?? (await this.initiate());
-    const { dataKey } = await this.seal();
     while (this.full.length > 0) {
-      const plaintext = this.full.shift() as Buffer;
+      const buffer = this.full.shift() as Buffer;
+      await this.sendPart(buffer, buffer.length);
+    }
+  }
+
+  /** Sends the first `length` bytes of `buffer` as the next part; the buffer goes back once it is up. */
+  private async sendPart(buffer: Buffer, length: number): Promise<void> {
+    let sending = false;
+    try {
+      const upload = this.upload ?? (await this.initiate());
+      const { dataKey } = await this.seal();
       const partNumber = this.nextPart++;
       const offset = (partNumber - 1) * this.s.partSize;
-      // In place: the part's buffer is ours alone, and a part in flight then holds one copy, not two.
-      await upload.add(() => this.store.uploadPart(this.key, upload.uploadId, partNumber, ctrAtInPlace(dataKey, offset, plaintext)));
+      await upload.add(() => {
+        // In place: the part's buffer is ours alone, and a part in flight then holds one copy, not two.
+        const ciphertext = ctrAtInPlace(dataKey, offset, buffer.subarray(0, length));
+        sending = true;
+        return this.store.uploadPart(this.key, upload.uploadId, partNumber, ciphertext).then(
+          (part) => {
+            this.giveBack(buffer);
+            return part;
+          },
+          (err: unknown) => {
+            // The request may still hold it (a socket being torn down): its memory is not ours to reuse.
+            if (this.isLent(buffer)) this.s.buffers?.lost(buffer.length);
+            throw err;
+          },
+        );
+      });
+    } finally {
+      if (!sending) this.giveBack(buffer);
     }
   }
 
@@ -182,9 +217,25 @@ export class EncryptedObjectWriter implements ObjectWriter {
   private makeRoom(): void {
     if (this.fill < this.current.length) return;
     const size = this.nextPart > 1 || this.full.length > 0 ? this.s.partSize : Math.min(this.s.partSize, Math.max(FIRST_BUFFER, this.current.length * 2));
-    const grown = Buffer.allocUnsafe(size);
+    const grown = size === this.s.partSize ? (this.s.buffers?.take(size) ?? Buffer.allocUnsafe(size)) : Buffer.allocUnsafe(size);
     this.current.copy(grown, 0, 0, this.fill);
     this.current = grown;
+  }
+
+  private isLent(buffer: Buffer): boolean {
+    return this.s.buffers !== undefined && buffer.length === this.s.partSize;
+  }
+
+  private giveBack(buffer: Buffer): void {
+    if (this.isLent(buffer)) this.s.buffers?.give(buffer);
+  }
+
+  /** Gives back the parts not sent (filling or waiting): the writer is done with them. */
+  private releaseHeld(): void {
+    for (const buffer of this.full.splice(0)) this.giveBack(buffer);
+    this.giveBack(this.current);
+    this.current = Buffer.alloc(0);
+    this.fill = 0;
   }
 
   private buffered(): number {
@@ -207,6 +258,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
       const upload = this.upload;
       this.upload = undefined;
       this.state = 'failed';
+      this.releaseHeld();
       await upload?.abort().catch(() => undefined);
     }
     throw this.failure;

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { PieceBuffers } from '../secure/index.js';
 import { BufferPool } from '../util/bufferPool.js';
+import { Collector } from './collector.js';
 
 /** A block's number within one object: byte offset / block size. Never a byte offset. */
 export type BlockIndex = number & { readonly __unit: 'block' };
@@ -12,10 +13,21 @@ export function blockOf(offset: number, blockSize: number): BlockIndex {
 /** Spare buffers kept ready for the next fetches: a read-ahead run's worth, at most 1/8 of the cache. */
 const SPARE_BLOCKS = 16;
 
-/** Where the cache's memory is, in bytes; `total` never exceeds the cache size (see BlockCache). */
+/** Buffers let go of, in bytes, before a full collection frees them (see Collector). */
+const COLLECT_AFTER = 32 * 1024 * 1024;
+
+/** What a buffer lent from the budget is for: a block being fetched, or a writer's part. */
+type Lending = 'loading' | 'writing';
+
+/**
+ * Where the budget's memory is, in bytes. `total` never exceeds the cache size unless what is lent
+ * alone does (a writer's window of parts in a cache smaller than it): see BlockCache.
+ */
 export interface BlockMemory {
   cached: number;
   loading: number;
+  /** Part buffers lent to writers (see BlockCache.partBuffers). */
+  writing: number;
   spare: number;
   total: number;
 }
@@ -31,6 +43,11 @@ export interface BlockMemory {
  * blocks. (Until issue #6, read-ahead, the spares and the decrypt worker's buffers came on top of
  * the cache and the mount's RSS went ~100 MiB past it.)
  *
+ * Writers borrow their part buffers from the same budget (partBuffers): while a file streams up,
+ * the cache shrinks by the parts being filled and sent, so --cache-size bounds the data the mount
+ * holds, read or written, and a copy within the mount does not hold a full cache plus a window
+ * of parts (8 MiB each, up to --jobs in flight, + the one filling and the one waiting).
+ *
  * An evicted block's memory is reused for blocks fetched later (util/bufferPool.ts), so a block
  * (or a view of it) is only good until the event loop turns: copy what you need out of it in the
  * task that got it, never keep it across an await on I/O.
@@ -38,9 +55,18 @@ export interface BlockMemory {
 export class BlockCache implements PieceBuffers {
   private readonly blocks: LRUCache<string, Buffer, () => Promise<Buffer>>;
   private readonly spares = new BufferPool();
-  /** Bytes handed out by take() and not yet back as a cached block, given back or lost. */
-  private loading = 0;
+  /** Bytes handed out and not yet back (as a cached block, given back or lost): by take() for
+   *  fetches (loading), by partBuffers.take() for writers (writing). */
+  private readonly lent: Record<Lending, number> = { loading: 0, writing: 0 };
   private readonly spareTarget: number;
+  private readonly collector = new Collector(COLLECT_AFTER);
+
+  /** Part buffers for writers (secure/objectWriter.ts), lent from this cache's budget. */
+  readonly partBuffers: PieceBuffers = {
+    take: (size) => this.lend('writing', size),
+    give: (buffer) => this.giveBack('writing', buffer),
+    lost: (size) => void (this.lent.writing -= size),
+  };
 
   constructor(
     readonly blockSize: number,
@@ -53,7 +79,7 @@ export class BlockCache implements PieceBuffers {
       sizeCalculation: (block) => Math.max(block.length, 1),
       fetchMethod: async (_name, _stale, { context }) => {
         const block = await context();
-        this.loading -= block.length;
+        this.lent.loading -= block.length;
         return block;
       },
       // 'delete': evictOldest(); 'evict': the LRU's own limit (reached only by fetches in flight).
@@ -85,31 +111,39 @@ export class BlockCache implements PieceBuffers {
 
   /** A buffer for a block being fetched: a spare when one fits, else fresh memory within the budget. */
   take(size: number): Buffer {
-    const buffer = this.spares.take(size) ?? Buffer.allocUnsafeSlow(size);
-    this.loading += size;
-    this.fit();
-    return buffer;
+    return this.lend('loading', size);
   }
 
   /** A buffer from take() that will not be cached after all (a failed or unused fetch). */
   give(buffer: Buffer): void {
-    this.loading -= buffer.length;
-    this.spares.give(buffer);
-    this.fit();
+    this.giveBack('loading', buffer);
   }
 
   /** A buffer from take() whose memory went elsewhere (detached by a failed worker job). */
   lost(size: number): void {
-    this.loading -= size;
+    this.lent.loading -= size;
   }
 
   get memory(): BlockMemory {
-    return { cached: this.blocks.calculatedSize, loading: this.loading, spare: this.spares.bytes, total: this.used };
+    return { cached: this.blocks.calculatedSize, ...this.lent, spare: this.spares.bytes, total: this.used };
   }
 
-  /** Every byte counted against the cache size: cached, loading and spare. */
+  /** Every byte counted against the cache size: cached, lent and spare. */
   private get used(): number {
-    return this.blocks.calculatedSize + this.loading + this.spares.bytes;
+    return this.blocks.calculatedSize + this.lent.loading + this.lent.writing + this.spares.bytes;
+  }
+
+  private lend(account: Lending, size: number): Buffer {
+    const buffer = this.spares.take(size) ?? Buffer.allocUnsafeSlow(size);
+    this.lent[account] += size;
+    this.fit();
+    return buffer;
+  }
+
+  private giveBack(account: Lending, buffer: Buffer): void {
+    this.lent[account] -= buffer.length;
+    this.spares.give(buffer);
+    this.fit();
   }
 
   /** Cached bytes. */
@@ -119,14 +153,19 @@ export class BlockCache implements PieceBuffers {
 
   /**
    * Back within the budget: spares go first, then the least recently used blocks (evicted into
-   * the spares, which the next turn drops). Then, if the headroom plus the spares is less than a
+   * the spares, which the next turn drops). What is dropped is garbage that V8 would keep resident
+   * until its next full collection; the collector asks for one once it adds up. Then, if the headroom plus the spares is less than a
    * read-ahead run, more old blocks become spares, so the next fetches reuse memory rather than
    * allocate it while dropping blocks for the garbage collector to free some time later.
    */
   private fit(): void {
     while (this.used > this.maxBytes) {
-      if (this.spares.dropOne() > 0) continue;
-      if (!this.evictOldest()) return; // only fetches in flight: nothing to let go of
+      const dropped = this.spares.dropOne();
+      if (dropped > 0) {
+        this.collector.dropped(dropped);
+        continue;
+      }
+      if (!this.evictOldest()) return; // only lent buffers: nothing to let go of
     }
     while (this.spares.bytes + this.maxBytes - this.used < this.spareTarget && this.evictOldest());
   }

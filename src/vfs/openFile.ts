@@ -275,7 +275,8 @@ export class OpenFile {
 
   private async startStreaming(chunks: Buffer[], size: number): Promise<void> {
     const meta = this.uploadMeta();
-    const writer = this.ctx.bucket.createWriter(this.key, { meta });
+    // Its parts come out of the block cache's budget: the cache shrinks while the file streams up.
+    const writer = this.ctx.bucket.createWriter(this.key, { meta, buffers: this.ctx.cache.partBuffers });
     this.content = { kind: 'streaming', writer, size, meta: JSON.stringify(meta) };
     try {
       for (const chunk of chunks) await writer.write(chunk);

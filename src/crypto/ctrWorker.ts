@@ -25,10 +25,14 @@ const SLICE = 64 * 1024;
 // JS objects, so V8 would collect them only once its external memory grows by ~64 MiB, all of it
 // resident meanwhile (issue #6): a minor GC every 2 MiB decrypted, over a near-empty young
 // generation, costs next to nothing and keeps that garbage at 2 MiB. (--expose-gc is a V8 flag
-// for the whole process, but 'gc' appears only in contexts made after it: this one's.)
+// for the whole process and 'gc' appears in every context made while it is on: it is on just
+// long enough to make one. The name is not 'gc', which a process run with --expose-gc already
+// has as a global, and a script declaring it again would fail to load.)
 const GC_EVERY = 2 * 1024 * 1024;
-require('node:v8').setFlagsFromString('--expose-gc');
-const gc = require('node:vm').runInNewContext('gc');
+const v8 = require('node:v8');
+v8.setFlagsFromString('--expose-gc');
+const collect = require('node:vm').runInNewContext('gc');
+v8.setFlagsFromString('--no-expose-gc');
 let sinceGc = 0;
 parentPort.on('message', (m) => {
   try {
@@ -40,7 +44,7 @@ parentPort.on('message', (m) => {
     sinceGc += m.length;
     if (sinceGc >= GC_EVERY) {
       sinceGc = 0;
-      gc({ type: 'minor' });
+      collect({ type: 'minor' });
     }
   } catch (err) {
     parentPort.postMessage({ id: m.id, error: String((err && err.message) || err) });

@@ -1,9 +1,11 @@
 // The read path's pieces (one GET, decrypted on the worker thread) and the block cache that
 // recycles evicted blocks' memory: bytes must come out exact whatever the offsets and sizes.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctrAt, ctrAtInPlace, ctrAtInWorker, Keyring, rsaMasterKey } from '../../src/crypto/index.js';
 import { EncryptedBucket } from '../../src/secure/index.js';
@@ -13,6 +15,7 @@ import { startHarness, type Harness } from '../store/harness.js';
 
 const KEYS = fileURLToPath(new URL('../../../shared/vectors/oss2-rsa/keys', import.meta.url));
 const KiB = 1024;
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 let h: Harness;
 let bucket: EncryptedBucket;
@@ -39,6 +42,24 @@ describe('ctrAtInWorker and ctrAtInPlace', () => {
       expect(ctrAtInPlace(dataKey, offset, inPlace)).toBe(inPlace);
       expect(inPlace.equals(ctrAt(dataKey, offset, data))).toBe(true);
     }
+  });
+
+  it('the worker loads in a process run with --expose-gc (a global gc of its own)', () => {
+    // In a child: the worker thread is made once per process, and this one's is started already.
+    const script = `
+      import { createCipheriv } from 'node:crypto';
+      import { ctrAtInWorker } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/crypto/ctrWorker.js')).href)};
+      const dataKey = { key: Buffer.alloc(32, 1), iv: Buffer.alloc(16, 2) };
+      const plain = Buffer.alloc(3 << 20, 3);
+      const out = await ctrAtInWorker(dataKey, 0, Buffer.from(plain));
+      const want = createCipheriv('aes-256-ctr', dataKey.key, dataKey.iv).update(plain);
+      process.stdout.write(String(out.equals(want) && typeof globalThis.gc === 'function'));
+      process.exit(0);`;
+    const dir = mkdtempSync(join(tmpdir(), 'ossencfs-worker-gc-'));
+    writeFileSync(join(dir, 'check.mjs'), script);
+    const r = spawnSync(process.execPath, ['--expose-gc', join(dir, 'check.mjs')], { encoding: 'utf8', timeout: 60_000 });
+    rmSync(dir, { recursive: true, force: true });
+    expect([r.stdout, r.stderr]).toEqual(['true', '']);
   });
 });
 

@@ -49,6 +49,16 @@ export function ctrAt(dataKey: DataKey, offset: number, input: Buffer): Buffer {
 }
 
 /**
+ * `ctrAt` over consecutive buffers, the first at byte `offset`: one cipher for them all. A stream's
+ * chunks are small (64 KiB off a socket), and a cipher per chunk costs a key schedule and a
+ * counter block each time: in a profile of a 1 GiB get, a quarter as much again as the decryption.
+ */
+export function ctrFrom(dataKey: DataKey, offset: number): (next: Buffer) => Buffer {
+  const cipher = cipherAt(dataKey, offset);
+  return (next) => cipher.update(next);
+}
+
+/**
  * `ctrAt` writing its result over `data` itself, in 64 KiB slices: no output to allocate (a fresh
  * megabyte costs more in page faults than the cipher) and each slice's output stays in cache.
  */

@@ -5,7 +5,7 @@ export { rsaMasterKey, type RsaMasterKeyOptions } from './rsaMasterKey.js';
 export { kmsMasterKey, type KmsMasterKeyOptions } from './kmsMasterKey.js';
 export { newDataKey } from './dataKey.js';
 export { Keyring } from './keyring.js';
-export { ctrAt, ctrAtInPlace, ctrStream, counterBlock } from './ctr.js';
+export { ctrAt, ctrAtInPlace, ctrFrom, ctrStream, counterBlock } from './ctr.js';
 export { ctrAtInWorker } from './ctrWorker.js';
 export { CryptoError, type CryptoErrorKind } from './errors.js';
 export { sameMatdesc, formatMatdesc } from './matdesc.js';

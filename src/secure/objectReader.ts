@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { CryptoError, ctrAt, ctrAtInPlace, ctrAtInWorker, type DataKey } from '../crypto/index.js';
+import { CryptoError, ctrAtInPlace, ctrAtInWorker, ctrFrom, type DataKey } from '../crypto/index.js';
 import { type Deferred, deferred } from '../util/deferred.js';
 import { FsError } from '../errors.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
@@ -56,17 +56,16 @@ export interface DecryptOptions {
 }
 
 /**
- * Ciphertext chunks in, plaintext chunks out. Chunk boundaries fall anywhere, so each chunk is
- * decrypted at its own byte offset; the store's body resumes transparently after a reset, so the
- * offsets just keep counting up.
+ * Ciphertext chunks in, plaintext chunks out. Chunk boundaries fall anywhere; one cipher runs
+ * over them all, since the store's body resumes transparently after a reset and so never skips
+ * or repeats a byte.
  */
 export async function* decryptChunks(body: AsyncIterable<Buffer>, o: DecryptOptions): AsyncGenerator<Buffer> {
-  let offset = o.offset;
+  const decrypt = o.dataKey ? ctrFrom(o.dataKey, o.offset) : undefined;
   let skip = o.skip;
   const hash = o.md5 !== undefined ? createHash('md5') : undefined;
   for await (const chunk of body) {
-    let plain = o.dataKey ? ctrAt(o.dataKey, offset, chunk) : chunk;
-    offset += chunk.length;
+    let plain = decrypt ? decrypt(chunk) : chunk;
     hash?.update(plain);
     if (skip > 0) {
       const dropped = Math.min(skip, plain.length);

@@ -21,6 +21,8 @@ interface Call {
 
 let work: string;
 let calls: Call[] = [];
+/** strace's process group (strace and the server): killed whole if the test stops half-way. */
+let group: number | undefined;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'ossencfs-durability-'));
@@ -30,8 +32,9 @@ beforeAll(async () => {
     'strace',
     ['-f', '-qq', '-y', '-e', 'trace=fsync,rename,renameat,renameat2,link,linkat,unlink,unlinkat', '-o', trace,
       process.execPath, join(ROOT, 'bin/ossencfs.js'), 'server', '--dir', data, '--port', '0'],
-    { env: { ...process.env, OSS_ACCESS_KEY_ID: KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: KEYS.accessKeySecret }, stdio: ['ignore', 'pipe', 'inherit'] },
+    { env: { ...process.env, OSS_ACCESS_KEY_ID: KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: KEYS.accessKeySecret }, stdio: ['ignore', 'pipe', 'inherit'], detached: true },
   );
+  group = proc.pid;
   const exited = new Promise((resolve) => proc.on('exit', resolve));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -56,6 +59,7 @@ beforeAll(async () => {
     // The server itself, not strace (which, signalled, would detach and leave it running).
     process.kill(Number(execFileSync('pgrep', ['-P', String(proc.pid)], { encoding: 'utf8' }).trim()), 'SIGTERM');
     await exited;
+    group = undefined;
   }
   // `1234  rename("a", "b") = 0`, `1234  fsync(21</a/dir>) = 0`, or the first half of a call
   // another thread interrupted (`<unfinished ...>`), which still shows its arguments.
@@ -72,7 +76,10 @@ beforeAll(async () => {
     .filter((c) => c.path.startsWith(join(data, 'buckets')));
 }, 120_000);
 
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => {
+  if (group !== undefined) process.kill(-group, 'SIGKILL');
+  rmSync(work, { recursive: true, force: true });
+});
 
 const indexOf = (name: string, path: RegExp, from = 0): number => calls.findIndex((c, i) => i >= from && c.name === name && path.test(c.path));
 const syncedBetween = (dir: string, from: number, to = calls.length): boolean => calls.slice(from + 1, to).some((c) => c.name === 'fsync' && c.path === dir);

@@ -21,6 +21,9 @@ interface SdkClient {
 /** A response whose status was one asked for; its headers have lower-case names. */
 export type LeanResponse = http.IncomingMessage & { headers: Record<string, string | undefined> };
 
+/** ali-oss's (urllib's) name for a request that got no response in time: a timeout, not a network error. */
+const TIMEOUT = 'ResponseTimeoutError';
+
 /** The object name ali-oss is asked to address once; its URL and headers show the bucket's addressing. */
 const PROBE = 'p';
 
@@ -93,13 +96,11 @@ export class LeanRequest {
           res.on('error', (err: NodeJS.ErrnoException) => fail({ status: -1, name: err.code ?? 'ResponseError', message: err.message }));
         },
       );
-      const timer = setTimeout(() => {
-        req.destroy();
-        fail({ status: -2, name: 'ResponseTimeoutError', message: `${method} ${key}: no response in ${timeoutMs} ms` });
-      }, timeoutMs);
+      // The one way a request without an answer fails: a timeout destroys it with its own error.
+      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`${method} ${key}: no response in ${timeoutMs} ms`), { code: TIMEOUT })), timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        fail({ status: -1, name: err.code ?? 'RequestError', message: err.message });
+        fail({ status: err.code === TIMEOUT ? -2 : -1, name: err.code ?? 'RequestError', message: err.message });
       });
       req.end();
     });

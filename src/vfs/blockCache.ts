@@ -154,9 +154,10 @@ export class BlockCache implements PieceBuffers {
   /**
    * Back within the budget: spares go first, then the least recently used blocks (evicted into
    * the spares, which the next turn drops). What is dropped is garbage that V8 would keep resident
-   * until its next full collection; the collector asks for one once it adds up. Then, if the headroom plus the spares is less than a
-   * read-ahead run, more old blocks become spares, so the next fetches reuse memory rather than
-   * allocate it while dropping blocks for the garbage collector to free some time later.
+   * until its next full collection; the collector asks for one once it adds up. Then, if the
+   * headroom plus the spares is less than a read-ahead run, more old blocks become spares, so the
+   * next fetches reuse memory rather than allocate it while dropping blocks for the garbage
+   * collector to free some time later.
    */
   private fit(): void {
     while (this.used > this.maxBytes) {

@@ -22,23 +22,40 @@ function writeSource(dir: string): string {
   return path;
 }
 
-/** The kernel's high-water mark of a process's resident memory, in MiB. */
-function peakRssMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmHWM for ${pid}`);
+/** A memory figure of a process from /proc/PID/status, in MiB: VmRSS now, VmHWM its high-water mark. */
+function statusMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no ${field} for ${pid}`);
   return Number(m[1]) / 1024;
 }
-
-/** Resident memory now, in MiB. */
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) / 1024;
-}
+const rssMiB = (pid: number): number => statusMiB(pid, 'VmRSS');
+const peakRssMiB = (pid: number): number => statusMiB(pid, 'VmHWM');
 
 /** Starts the high-water mark afresh from the current RSS (proc(5): clear_refs, value 5). */
 function resetPeakRss(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
+/** Drops a file's pages from the kernel's cache, so the next reads of it reach the mount. */
+function dropPages(path: string): void {
+  sh(`dd if=${path} iflag=nocache count=0 status=none`);
+}
+
+/** A mount with `--cache-size cacheMiB` over a fresh bucket, and a source file, for one describe block. */
+function mountWithCache(cacheMiB: number): { m: () => Mounted; src: () => string } {
+  let local: LocalBucket;
+  let m: Mounted;
+  let src: string;
+  beforeAll(async () => {
+    local = await startLocalBucket();
+    m = await mountBucket(local, { args: ['--cache-size', `${cacheMiB}M`, ...UPLOAD_AT_CLOSE] });
+    src = writeSource(local.dir);
+  });
+  afterAll(async () => {
+    await m?.unmount();
+    await local?.close();
+  });
+  return { m: () => m, src: () => src };
 }
 
 /**
@@ -51,29 +68,16 @@ function resetPeakRss(pid: number): void {
  * encrypted in place. Not a timing test: memory is counted by the kernel, whatever the speed.
  */
 describe('mount: memory during big copies', () => {
-  let local: LocalBucket;
-  let m: Mounted;
-  let src: string;
-
-  beforeAll(async () => {
-    local = await startLocalBucket();
-    m = await mountBucket(local, { args: ['--cache-size', `${CACHE_MIB}M`, ...UPLOAD_AT_CLOSE] });
-    src = writeSource(local.dir);
-  });
-
-  afterAll(async () => {
-    await m?.unmount();
-    await local?.close();
-  });
+  const setup = mountWithCache(CACHE_MIB);
 
   it(`a ${SIZE_MIB} MiB copy in, then read out, with --cache-size ${CACHE_MIB}M: bounded growth over the idle mount`, () => {
+    const [m, src] = [setup.m(), setup.src()];
     const pid = m.process.pid!;
     const idle = rssMiB(pid);
     resetPeakRss(pid);
     sh(`cp ${src} ${m.mountpoint}/big.bin`);
     const writing = peakRssMiB(pid) - idle;
-    // Drop the file's pages from the kernel's cache, so the reads below reach the mount.
-    sh(`dd if=${m.mountpoint}/big.bin iflag=nocache count=0 status=none`);
+    dropPages(`${m.mountpoint}/big.bin`);
     resetPeakRss(pid);
     sh(`dd if=${m.mountpoint}/big.bin of=/dev/null bs=1M status=none`);
     sh(`cmp ${src} ${m.mountpoint}/big.bin`);
@@ -94,30 +98,18 @@ describe('mount: memory during big copies', () => {
  */
 describe('mount: memory during a copy within the mount', () => {
   const CACHE = 64;
-  let local: LocalBucket;
-  let m: Mounted;
-  let src: string;
-
-  beforeAll(async () => {
-    local = await startLocalBucket();
-    m = await mountBucket(local, { args: ['--cache-size', `${CACHE}M`, ...UPLOAD_AT_CLOSE] });
-    src = writeSource(local.dir);
-  });
-
-  afterAll(async () => {
-    await m?.unmount();
-    await local?.close();
-  });
+  const setup = mountWithCache(CACHE);
 
   it(`a ${SIZE_MIB} MiB file copied to another name, with --cache-size ${CACHE}M`, () => {
+    const [m, src] = [setup.m(), setup.src()];
     const pid = m.process.pid!;
     const idle = rssMiB(pid);
     sh(`cp ${src} ${m.mountpoint}/big.bin`);
-    sh(`dd if=${m.mountpoint}/big.bin iflag=nocache count=0 status=none`);
+    dropPages(`${m.mountpoint}/big.bin`);
     resetPeakRss(pid);
     sh(`cp ${m.mountpoint}/big.bin ${m.mountpoint}/copy.bin`);
     const growth = peakRssMiB(pid) - idle;
-    sh(`dd if=${m.mountpoint}/copy.bin iflag=nocache count=0 status=none`);
+    dropPages(`${m.mountpoint}/copy.bin`);
     sh(`cmp ${src} ${m.mountpoint}/copy.bin`);
     expect(growth, `idle ${idle.toFixed(0)} MiB; peak growth ${growth.toFixed(0)} MiB`).toBeLessThan(CACHE + 80);
   });

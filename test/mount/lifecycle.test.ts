@@ -38,6 +38,16 @@ describe('mount lifecycle: background start, umount, signals, the embedded defau
     expect(isMounted(mnt)).toBe(false);
   });
 
+  it('in the background, --log-file names where the mount process logs', () => {
+    const mnt = join(local.dir, 'bg-log');
+    const logFile = join(local.dir, 'bg-log.txt');
+    const r = cli(['mount', `oss://${local.bucket}`, mnt, '--endpoint', local.server.url, '--rsa-key', local.keyFile, '--cache-dir', join(local.dir, 'bg-log-cache'), '--log-file', logFile, '--log-level', 'info'], creds);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(cli(['umount', mnt], {}).status).toBe(0);
+    expect(readFileSync(logFile, 'utf8')).toMatch(/mounted/);
+  });
+
   it('a mount that cannot start says why in one line and exits non-zero', () => {
     const mnt = join(local.dir, 'bad');
     const wrongPort = cli(['mount', `oss://${local.bucket}`, mnt, '--endpoint', 'http://127.0.0.1:9', '--rsa-key', local.keyFile, '--cache-dir', join(local.dir, 'bad-cache')], creds);

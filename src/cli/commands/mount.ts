@@ -64,9 +64,10 @@ export default mount;
 /** Re-runs this command in the foreground, detached, and returns once it is mounted (or failed). */
 async function startInBackground(argv: MountArgs): Promise<void> {
   const settings = resolveSettings(argv);
-  const logFile = argv['log-file'] ?? join(settings.cacheDir, 'mount.log');
   mkdirSync(settings.cacheDir, { recursive: true, mode: 0o700 });
-  const child = spawn(process.execPath, [process.argv[1]!, ...process.argv.slice(2), '--foreground', '--log-file', logFile], {
+  // Given twice, yargs would make the option an array: the default is added only when none was given.
+  const logFile = argv['log-file'] === undefined ? ['--log-file', join(settings.cacheDir, 'mount.log')] : [];
+  const child = spawn(process.execPath, [process.argv[1]!, ...process.argv.slice(2), '--foreground', ...logFile], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });

@@ -92,6 +92,7 @@ describe('PutObject / GetObject / HeadObject', () => {
     const wrong = await rawRequest(t.server, { method: 'PUT', path: '/bkt/md5', body: 'abc', headers: { 'Content-MD5': md5B64(Buffer.from('abd')) }, sign });
     expect([wrong.status, errorCode(wrong.body)]).toEqual([400, 'BadDigest']);
     await expect(t.client().head('md5')).rejects.toMatchObject({ status: 404 });
+    expect(await readdir(join(t.dir, 'tmp'))).toEqual([]);
     const ok = await rawRequest(t.server, { method: 'PUT', path: '/bkt/md5', body: 'abc', headers: { 'Content-MD5': md5B64(Buffer.from('abc')) }, sign });
     expect(ok.status).toBe(200);
   });

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBodyHasher } from './bodyHasher.js';
+import { runDurably, type DurableStep } from './durableSteps.js';
 
 /** Big buffers: loopback moves ~1 GB/s and per-chunk overhead dominates below ~256 KiB. */
 export const STREAM_CHUNK = 1 << 20;
@@ -13,48 +14,32 @@ export function uniqueName(): string {
   return randomBytes(12).toString('hex');
 }
 
-/**
- * Makes the entries of `dir` as they are now (files renamed, linked or removed there) survive a
- * crash: a rename reaches the disk with its directory, not with the file it names, so without
- * this a version the server had acknowledged could vanish, or name data that did.
- */
 export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await runDurably([{ op: 'syncDir', dir }]);
 }
 
-/** `mkdir -p` whose new directories survive a crash: each one's entry in its parent is synced. */
 export async function makeDirDurable(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
-  if (first === undefined) return;
-  for (let made = dir; ; made = dirname(made)) {
-    await syncDir(dirname(made));
-    if (made === first) return;
-  }
+  await runDurably([{ op: 'mkdirDurable', dir }]);
 }
 
-/** Writes `data` to a temporary file, fsyncs it and renames it over `path`, durably: readers see
- *  old or new, whole, and after a crash the new one if this returned. */
-export async function writeFileAtomic(path: string, data: string | Buffer, tmpDir: string): Promise<void> {
+/**
+ * Writes `data` to a temporary file, fsyncs it and renames it over `path`, durably: readers see
+ * old or new, whole, and after a crash the new one if this returned. `first` runs before, in the
+ * same batch (making the directory, placing the data a record names).
+ */
+export async function writeFileAtomic(path: string, data: string | Buffer, tmpDir: string, first: DurableStep[] = []): Promise<void> {
   const tmp = join(tmpDir, uniqueName());
   try {
-    const handle = await open(tmp, 'w', 0o600);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
+    await runDurably([
+      ...first,
+      { op: 'writeSynced', path: tmp, data },
+      { op: 'rename', from: tmp, to: path },
+      { op: 'syncDir', dir: dirname(path) },
+    ]);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
-  await syncDir(dirname(path));
 }
 
 export interface ReceivedFile {
@@ -73,17 +58,40 @@ export interface ReceivedFile {
  */
 const SYNC_EVERY = 64 << 20;
 
+/** A body up to this size is held in memory and written in one step (see durableSteps.ts). */
+const SMALL_BODY = 256 << 10;
+
+type Check = (received: Omit<ReceivedFile, 'path'>) => void;
+
 /**
- * Streams `source` into a new file under `tmpDir`, hashing in the same pass, then fsyncs it.
+ * Receives `source` into a new file under `tmpDir`, hashing in the same pass, then fsyncs it.
  * On any failure (client gone, disk full, `check` refusing) the file is removed before rethrowing.
  */
-export async function receiveToFile(
-  source: Readable,
-  tmpDir: string,
-  expectedSize: number | undefined,
-  check?: (received: Omit<ReceivedFile, 'path'>) => void,
-): Promise<ReceivedFile> {
+export async function receiveToFile(source: Readable, tmpDir: string, expectedSize: number | undefined, check?: Check): Promise<ReceivedFile> {
   const path = join(tmpDir, uniqueName());
+  return expectedSize !== undefined && expectedSize <= SMALL_BODY ? receiveSmall(source, path, check) : receiveStreaming(source, path, expectedSize, check);
+}
+
+async function receiveSmall(source: Readable, path: string, check?: Check): Promise<ReceivedFile> {
+  const hasher = createBodyHasher(undefined);
+  const chunks: Buffer[] = [];
+  for await (const chunk of source) {
+    chunks.push(chunk as Buffer);
+    await hasher.update(chunk as Buffer);
+  }
+  const body = Buffer.concat(chunks);
+  const received = { size: body.length, ...(await hasher.digest()) };
+  check?.(received);
+  try {
+    await runDurably([{ op: 'writeSynced', path, data: body }]);
+  } catch (err) {
+    await rm(path, { force: true });
+    throw err;
+  }
+  return { path, ...received };
+}
+
+async function receiveStreaming(source: Readable, path: string, expectedSize: number | undefined, check?: Check): Promise<ReceivedFile> {
   const hasher = createBodyHasher(expectedSize);
   let size = 0;
   let handle: FileHandle | undefined;

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, readdir, rename, rm } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OssError, noSuchUpload } from '../errors.js';
 import { crc64Combiner } from './crc64.js';
-import { makeDirDurable, uniqueName, writeFileAtomic, type ReceivedFile } from './files.js';
+import { uniqueName, writeFileAtomic, type ReceivedFile } from './files.js';
 import { KeyedMutex } from './keyedMutex.js';
 import type { ObjectHeaders, ObjectRecord, Store } from './store.js';
 
@@ -41,8 +41,7 @@ export class MultipartStore {
     this.store.bucketRecord(bucket);
     const upload: UploadRecord = { ...headers, key, uploadId: randomBytes(16).toString('hex').toUpperCase(), initiated: Date.now() };
     const dir = this.store.layout.upload(bucket, upload.uploadId);
-    await makeDirDurable(dir);
-    await writeFileAtomic(join(dir, 'upload.json'), JSON.stringify(upload), this.store.tmpDir);
+    await writeFileAtomic(join(dir, 'upload.json'), JSON.stringify(upload), this.store.tmpDir, [{ op: 'mkdirDurable', dir }]);
     return upload;
   }
 
@@ -73,8 +72,7 @@ export class MultipartStore {
     return this.parts.run(`${upload.uploadId}/${number}`, async () => {
       const previous = await this.readPart(dir, number);
       try {
-        await rename(file.path, join(dir, part.data));
-        await writeFileAtomic(join(dir, `${number}.json`), JSON.stringify(part), this.store.tmpDir);
+        await writeFileAtomic(join(dir, `${number}.json`), JSON.stringify(part), this.store.tmpDir, [{ op: 'rename', from: file.path, to: join(dir, part.data) }]);
       } catch (err) {
         await rm(file.path, { force: true });
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw noSuchUpload(upload.uploadId);

@@ -1,8 +1,9 @@
-import { link, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { OssError, noSuchBucket, noSuchKey } from '../errors.js';
 import { removeFiles, type DataFile } from './dataFiles.js';
+import type { DurableStep } from './durableSteps.js';
 import { makeDirDurable, syncDir, uniqueName, writeFileAtomic } from './files.js';
 import { KeyIndex, type IndexEntry } from './keyIndex.js';
 import { KeyedMutex } from './keyedMutex.js';
@@ -164,8 +165,7 @@ export class Store {
     const state: BucketState = { record, index: new KeyIndex(), dataOf: new Map() };
     this.buckets.set(name, state);
     try {
-      await makeDirDurable(this.layout.bucket(name));
-      await writeFileAtomic(this.layout.bucketFile(name), JSON.stringify(record), this.tmpDir);
+      await writeFileAtomic(this.layout.bucketFile(name), JSON.stringify(record), this.tmpDir, [{ op: 'mkdirDurable', dir: this.layout.bucket(name) }]);
     } catch (err) {
       this.buckets.delete(name);
       throw err;
@@ -259,16 +259,14 @@ export class Store {
       throw err;
     };
     const dataDirs = new Set(placed.map((f) => dirname(f.path)));
-    for (const [i, file] of files.entries()) {
-      await makeDirDurable(dirname(placed[i]!.path))
-        .then(() => (share ? link : rename)(file.path, placed[i]!.path))
-        .catch(discard);
-    }
+    const placing = files.flatMap((file, i): DurableStep[] => [
+      { op: 'mkdirDurable', dir: dirname(placed[i]!.path) },
+      { op: share ? 'link' : 'rename', from: file.path, to: placed[i]!.path },
+    ]);
     // The data files' entries are on disk before the metadata naming them can be.
-    await Promise.all([...dataDirs].map(syncDir)).catch(discard);
+    const syncing = [...dataDirs].map((dir): DurableStep => ({ op: 'syncDir', dir }));
     await this.commits.run(`${bucket}/${object.key}`, async () => {
-      await makeDirDurable(dirname(metaFile))
-        .then(() => writeFileAtomic(metaFile, JSON.stringify(record), this.tmpDir))
+      await writeFileAtomic(metaFile, JSON.stringify(record), this.tmpDir, [...placing, ...syncing, { op: 'mkdirDurable', dir: dirname(metaFile) }])
         .catch(discard);
       const previous = state.dataOf.get(object.key);
       state.index.set(indexEntry(record));

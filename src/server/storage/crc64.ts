@@ -1,79 +1,31 @@
+import { createRequire } from 'node:module';
+import { createCRC64 } from 'hash-wasm';
+
 /**
- * CRC-64/XZ (the ECMA-182 polynomial, reflected, as OSS reports it in `x-oss-hash-crc64ecma`):
- * returns `crc64(bytes, previous)`, CRCs as unsigned decimal strings. Slicing-by-8 over 32-bit
- * halves reads whole words; it measured 1.4–2x the throughput of the crc64-ecma182.js package,
- * which copies every chunk into its emscripten heap. Self-contained (no outer names) because
- * bodyHasher.ts sends its source to worker threads.
+ * hash-wasm's CRC-64 (the ECMA-182 polynomial, reflected, as OSS reports it in
+ * `x-oss-hash-crc64ecma`): 1.4x the hand-written slicing-by-8 JavaScript it replaced. Creating a
+ * hasher costs ~0.4 ms, so each thread keeps one and each body its 12-byte saved state.
  */
-export function crc64Function(): (bytes: Uint8Array, previous: string) => string {
-  const polyLow = 0xd7870f42;
-  const polyHigh = 0xc96c5795;
-  // Table t, entry n: the register after byte n then t zero bytes, as low and high 32-bit halves.
-  const low = new Int32Array(8 * 256);
-  const high = new Int32Array(8 * 256);
-  for (let n = 0; n < 256; n++) {
-    let lo = n;
-    let hi = 0;
-    for (let bit = 0; bit < 8; bit++) {
-      const carry = lo & 1;
-      lo = (lo >>> 1) | (hi << 31);
-      hi >>>= 1;
-      if (carry) {
-        lo ^= polyLow;
-        hi ^= polyHigh;
-      }
-    }
-    low[n] = lo;
-    high[n] = hi;
-  }
-  for (let i = 256; i < 8 * 256; i++) {
-    const lo = low[i - 256]!;
-    const hi = high[i - 256]!;
-    low[i] = low[lo & 0xff]! ^ ((lo >>> 8) | (hi << 24));
-    high[i] = high[lo & 0xff]! ^ (hi >>> 8);
-  }
-  return (bytes, previous) => {
-    const start = BigInt(previous) ^ 0xffffffffffffffffn;
-    let lo = Number(start & 0xffffffffn) | 0;
-    let hi = Number(start >> 32n) | 0;
-    const byte = (b: number): void => {
-      const n = (lo ^ b) & 0xff;
-      lo = low[n]! ^ ((lo >>> 8) | (hi << 24));
-      hi = high[n]! ^ (hi >>> 8);
-    };
-    let i = 0;
-    while (i < bytes.length && (bytes.byteOffset + i) % 4 !== 0) byte(bytes[i++]!);
-    const words = i < bytes.length ? new Int32Array(bytes.buffer, bytes.byteOffset + i, (bytes.length - i) >>> 3 << 1) : new Int32Array(0);
-    for (let w = 0; w < words.length; w += 2) {
-      const a = lo ^ words[w]!; // little-endian: byte k of the input is bits 8k.. of a, then of b
-      const b = hi ^ words[w + 1]!;
-      const n7 = 7 * 256 + (a & 0xff);
-      const n6 = 6 * 256 + ((a >>> 8) & 0xff);
-      const n5 = 5 * 256 + ((a >>> 16) & 0xff);
-      const n4 = 4 * 256 + (a >>> 24);
-      const n3 = 3 * 256 + (b & 0xff);
-      const n2 = 2 * 256 + ((b >>> 8) & 0xff);
-      const n1 = 256 + ((b >>> 16) & 0xff);
-      const n0 = b >>> 24;
-      lo = low[n7]! ^ low[n6]! ^ low[n5]! ^ low[n4]! ^ low[n3]! ^ low[n2]! ^ low[n1]! ^ low[n0]!;
-      hi = high[n7]! ^ high[n6]! ^ high[n5]! ^ high[n4]! ^ high[n3]! ^ high[n2]! ^ high[n1]! ^ high[n0]!;
-    }
-    for (i += words.length * 4; i < bytes.length; i++) byte(bytes[i]!);
-    return (((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0)) ^ 0xffffffffffffffffn).toString();
-  };
-}
+const hasher = await createCRC64();
+hasher.init();
+const INITIAL = hasher.save();
 
-const crc64 = crc64Function();
+/** hash-wasm's entry point, for worker threads, which load it themselves (see bodyHasher.ts). */
+export const HASH_WASM_PATH = createRequire(import.meta.url).resolve('hash-wasm');
 
+/** The CRC64 of a body fed chunk by chunk, as OSS writes it: an unsigned decimal string. */
 export class Crc64 {
-  private value = '0';
+  private state = INITIAL;
 
-  update(chunk: Buffer): void {
-    this.value = crc64(chunk, this.value);
+  update(chunk: Uint8Array): void {
+    hasher.load(this.state);
+    hasher.update(chunk);
+    this.state = hasher.save();
   }
 
   digest(): string {
-    return this.value;
+    hasher.load(this.state);
+    return BigInt(`0x${hasher.digest('hex')}`).toString();
   }
 }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { encodePosixMeta, type EncryptedBucket } from '../secure/index.js';
-import type { ObjectHead } from '../store/ObjectStore.js';
+import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, DIR_SIZE, dirAttr, fileAttr, makeAttr, type Owner, posixOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
@@ -125,6 +125,12 @@ export class Filesystem {
         })
         .finally(() => this.lookups.delete(path));
       this.lookups.set(path, pending);
+    } else if (!prefetched) {
+      // A lookup that joins a prefetch in flight is its first use.
+      return pending.then((found) => {
+        this.meta.used(path);
+        return found;
+      });
     }
     return pending;
   }
@@ -139,7 +145,8 @@ export class Filesystem {
     const siblings = this.meta.listing(parent) ?? (await this.listingForLookups(parent));
     if (siblings) {
       const kind = siblings.get(baseName(path));
-      if (kind === 'object') return this.fetchFileAttr(this.ns.fileKey(path));
+      // The listing may have brought attributes back from an earlier HEAD (reuseConfirmed).
+      if (kind === 'object') return this.meta.attr(path) ?? this.fetchFileAttr(path, this.ns.fileKey(path));
       if (kind === 'dir') return this.fetchDirAttr(this.ns.dirKey(path));
       return 'missing';
     }
@@ -148,10 +155,10 @@ export class Filesystem {
     const fileKey = this.ns.fileKey(path);
     const wasFile = this.meta.staleListing(parent)?.get(baseName(path)) === 'object';
     const head = wasFile ? await this.headOrUndefined(fileKey) : undefined;
-    if (head) return fileAttr(head, this.options.owner);
+    if (head) return this.confirmedAttr(path, head);
     const dirKey = this.ns.dirKey(path);
     const [found, below] = await Promise.all([wasFile ? undefined : this.headOrUndefined(fileKey), this.bucket.list(dirKey, { maxKeys: 1 })]);
-    if (found) return fileAttr(found, this.options.owner);
+    if (found) return this.confirmedAttr(path, found);
     if (below.objects.length === 0 && below.prefixes.length === 0) return 'missing';
     const marker = below.objects[0]?.key === dirKey ? await this.headOrUndefined(dirKey) : undefined;
     return dirAttr(marker, this.options.owner, this.mountedAt);
@@ -205,8 +212,9 @@ export class Filesystem {
         const name = this.ns.entryName(dirKey, object.key);
         if (name === undefined) continue;
         names.set(name, 'object');
-        // The listing says it is an object: its HEAD alone gives the attributes.
-        if (prefetchAttrs) this.prefetch(joinPath(path, name), () => this.fetchFileAttr(object.key));
+        const entry = joinPath(path, name);
+        // The listing says it is an object: its HEAD alone gives the attributes, unless an earlier one still does.
+        if (!this.reuseConfirmed(entry, object) && prefetchAttrs) this.prefetch(entry, () => this.fetchFileAttr(entry, object.key));
       }
       for (const prefix of page.prefixes) {
         const name = this.ns.entryName(dirKey, prefix);
@@ -224,6 +232,17 @@ export class Filesystem {
     return names;
   }
 
+  /**
+   * Whether `path`'s attributes are known without a request: cached, or found by its last HEAD when
+   * the listing shows the same object (then cached as if prefetched).
+   */
+  private reuseConfirmed(path: string, listed: ObjectInfo): boolean {
+    if (this.openByPath.has(path) || this.meta.attr(path) !== undefined) return true;
+    const known = this.meta.unchanged(path, listed);
+    if (known) this.meta.setPrefetched(path, known);
+    return known !== undefined;
+  }
+
   private prefetch(path: string, fetch: () => Promise<Lookup>): void {
     if (this.openByPath.has(path) || this.meta.attr(path) !== undefined || this.lookups.has(path)) return;
     this.fetchOnce(path, () => this.prefetchLimit(fetch), true).catch((err: Error) =>
@@ -231,9 +250,16 @@ export class Filesystem {
     );
   }
 
-  private async fetchFileAttr(key: string): Promise<Lookup> {
+  private async fetchFileAttr(path: string, key: string): Promise<Lookup> {
     const head = await this.headOrUndefined(key);
-    return head ? fileAttr(head, this.options.owner) : 'missing';
+    return head ? this.confirmedAttr(path, head) : 'missing';
+  }
+
+  /** A file's attributes from its HEAD, remembered with the object's identity (see MetadataCache.unchanged). */
+  private confirmedAttr(path: string, head: ObjectHead): Attr {
+    const attr = fileAttr(head, this.options.owner);
+    this.meta.confirm(path, head, attr);
+    return attr;
   }
 
   private async fetchDirAttr(dirKey: string): Promise<Attr> {

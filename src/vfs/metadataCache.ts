@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { ObjectInfo } from '../store/ObjectStore.js';
 import type { Attr } from './attributes.js';
 import { baseName, parentOf } from './namespace.js';
 
@@ -12,6 +13,23 @@ export type Lookup = Attr | 'missing';
  */
 const PREFETCH_HOLD_MS = 10_000;
 
+/**
+ * Objects whose HEAD is remembered past the TTL, with the object's identity, so that a later listing
+ * showing the same object can reuse its attributes instead of asking again (see unchanged()).
+ */
+const CONFIRMED_ENTRIES = 50_000;
+
+/** What a HEAD found for a path, and which version of the object it described. */
+interface Confirmed {
+  etag: string;
+  size: number;
+  /** Whole seconds: HEAD's Last-Modified has no finer precision, while a listing may. */
+  lastModifiedS: number;
+  attr: Attr;
+}
+
+const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
+
 /** What a listing says a name is: an object (file or symlink) or a directory (marker or prefix). */
 export type EntryKind = 'object' | 'dir';
 /** A directory's entries by name. */
@@ -21,10 +39,17 @@ export type Listing = Map<string, EntryKind>;
  * Attributes and directory listings, each kept for the attribute TTL (rclone's --dir-cache-time,
  * s3fs's stat cache). The mount's own changes update it at once, so only other writers to the
  * bucket are seen late, by at most the TTL. A TTL of 0 caches nothing.
+ *
+ * Past the TTL, a listing that shows an object with the ETag, size and Last-Modified second its last
+ * HEAD saw reuses that HEAD's attributes (so `ls -l` of a big directory a second time costs a LIST,
+ * not a HEAD per file). What that can miss: another client changing only an object's metadata
+ * (chmod, touch: a copy onto itself, which keeps the ETag) within the same second as its previous
+ * change; the mount's own changes drop what was confirmed.
  */
 export class MetadataCache {
   private readonly attrs: LRUCache<string, Lookup> | undefined;
   private readonly listings: LRUCache<string, Listing> | undefined;
+  private readonly confirmed: LRUCache<string, Confirmed> | undefined;
 
   constructor(private readonly ttlMs: number) {
     if (ttlMs <= 0) return;
@@ -32,18 +57,36 @@ export class MetadataCache {
     // Expired listings stay (until evicted) so staleListing() can tell a directory the mount
     // listed lately; get() still returns only fresh ones.
     this.listings = new LRUCache<string, Listing>({ max: 2_000, ttl: ttlMs, noDeleteOnStaleGet: true });
+    this.confirmed = new LRUCache<string, Confirmed>({ max: CONFIRMED_ENTRIES });
+  }
+
+  /** A HEAD of the object at `path` found `attr`. */
+  confirm(path: string, head: ObjectInfo, attr: Attr): void {
+    this.confirmed?.set(path, { etag: head.etag, size: head.size, lastModifiedS: seconds(head.lastModified), attr });
+  }
+
+  /** The attributes a HEAD found for `path`, if `listed` (from a listing) is still that object. */
+  unchanged(path: string, listed: ObjectInfo): Attr | undefined {
+    const known = this.confirmed?.get(path);
+    if (!known || known.etag !== listed.etag || known.size !== listed.size || known.lastModifiedS !== seconds(listed.lastModified)) return undefined;
+    return known.attr;
   }
 
   attr(path: string): Lookup | undefined {
     const hit = this.attrs?.get(path);
     if (hit !== undefined) {
-      // A prefetched entry's first use: from now on it lives for the TTL like any other.
-      if (this.attrs!.getRemainingTTL(path) > this.ttlMs) this.attrs!.set(path, hit);
+      this.used(path);
       return hit;
     }
     // A fresh listing of the parent that lacks the name proves absence without a request.
     const siblings = this.listings?.get(parentOf(path));
     return siblings && !siblings.has(baseName(path)) ? 'missing' : undefined;
+  }
+
+  /** A prefetched entry's first use: from now on it lives for the TTL like any other. */
+  used(path: string): void {
+    const hit = this.attrs?.get(path);
+    if (hit !== undefined && this.attrs!.getRemainingTTL(path) > this.ttlMs) this.attrs!.set(path, hit);
   }
 
   setAttr(path: string, lookup: Lookup): void {
@@ -76,19 +119,21 @@ export class MetadataCache {
   /** The mount created or replaced `path`. */
   added(path: string, attr: Attr): void {
     this.attrs?.set(path, attr);
+    this.confirmed?.delete(path);
     this.listings?.get(parentOf(path))?.set(baseName(path), attr.kind === 'dir' ? 'dir' : 'object');
   }
 
   /** The mount removed `path`. */
   removed(path: string): void {
     this.attrs?.set(path, 'missing');
+    this.confirmed?.delete(path);
     this.listings?.get(parentOf(path))?.delete(baseName(path));
   }
 
   /** Forget everything at or below `path` (a directory rename moves a whole subtree). */
   forgetTree(path: string): void {
     const below = path === '/' ? '/' : `${path}/`;
-    for (const cache of [this.attrs, this.listings]) {
+    for (const cache of [this.attrs, this.listings, this.confirmed]) {
       if (!cache) continue;
       for (const key of [...cache.keys()]) if (key === path || key.startsWith(below)) cache.delete(key);
     }

@@ -194,11 +194,14 @@ export class Filesystem {
 
   // ---- directories ------------------------------------------------------------------------
 
-  /** Names in a directory, listed page by page (1,000 keys a request); attributes are prefetched in parallel. */
+  /**
+   * Names in a directory: its listing while fresh (for the TTL, as rclone's --dir-cache-time), else
+   * listed page by page (1,000 keys a request) with attributes prefetched in parallel.
+   */
   async readdir(path: string): Promise<string[]> {
     const attr = await this.getattr(path);
     if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
-    return [...(await this.listNames(path, true)).keys()];
+    return [...(this.meta.listing(path) ?? (await this.listNames(path, true))).keys()];
   }
 
   /** Every name in the directory `path` (which is known to be one), remembered as its listing. */

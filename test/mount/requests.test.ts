@@ -111,6 +111,21 @@ describe('mount: requests per operation', () => {
     expect(requests.filter((r) => r.method === 'HEAD' && r.path.endsWith('/held/h0'))).toEqual([]);
   });
 
+  it('a directory read again within the TTL is answered from its listing; past the TTL it is listed again', async () => {
+    const dir = join(m.mountpoint, 'relist');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a'), 'a');
+    await resetSeen(local);
+    const listsOfDir = async (): Promise<number> => (await seen(local)).filter((r) => r.method === 'GET' && r.query.includes('prefix=relist%2F')).length;
+    expect(readdirSync(dir)).toEqual(['a']);
+    await local.store.put('relist/b', Buffer.from('theirs'), { meta: {} });
+    expect(readdirSync(dir)).toEqual(['a']); // another client's object: not seen before the TTL runs out
+    expect(await listsOfDir()).toBe(0);
+    await sleep(TTL_S * 1000 + 200);
+    expect(readdirSync(dir).sort()).toEqual(['a', 'b']);
+    expect(await listsOfDir()).toBeGreaterThanOrEqual(1);
+  });
+
   it('a lookup in a directory the mount has not listed asks the bucket (no stale absence)', async () => {
     await local.store.put('elsewhere/planted.txt', Buffer.from('x'), { meta: {} });
     await sleep(TTL_S * 1000 + 200); // the root's listing from the test before no longer vouches for absence

@@ -236,14 +236,15 @@ export class Filesystem {
   }
 
   /**
-   * Whether `path`'s attributes are known without a request: cached, or found by its last HEAD when
-   * the listing shows the same object (then cached as if prefetched).
+   * Whether `path`'s attributes are known without a request: found by its last HEAD when the listing
+   * shows the same object (then cached as if prefetched, even over a cached copy: that one may
+   * expire before the program that listed gets to the name), or cached.
    */
   private reuseConfirmed(path: string, listed: ObjectInfo): boolean {
-    if (this.openByPath.has(path) || this.meta.attr(path) !== undefined) return true;
+    if (this.openByPath.has(path)) return true;
     const known = this.meta.unchanged(path, listed);
     if (known) this.meta.setPrefetched(path, known);
-    return known !== undefined;
+    return known !== undefined || this.meta.attr(path) !== undefined;
   }
 
   private prefetch(path: string, fetch: () => Promise<Lookup>): void {

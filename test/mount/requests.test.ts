@@ -75,6 +75,25 @@ describe('mount: requests per operation', () => {
     expect(again.filter((r) => r.method === 'GET' && r.query.includes('prefix')).length).toBeGreaterThanOrEqual(2);
   });
 
+  it('ls -l right after an ls -l that took longer than the TTL costs its LISTs and no HEAD', async () => {
+    const files = 3000; // enough that going through them takes longer than the TTL here
+    for (let i = 0; i < files; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => local.store.put(`long/f${i + j}`, Buffer.from('x'), { meta: {} })));
+    }
+    await sleep(TTL_S * 1000 + 200);
+    const dir = join(m.mountpoint, 'long');
+    await resetSeen(local);
+    const started = Date.now();
+    expect(sh(`ls -l ${dir} | grep -c '^-'`).trim()).toBe(String(files));
+    const tookMs = Date.now() - started;
+    expect((await seen(local, { method: 'HEAD', path: '/long/f' })).length).toBe(files);
+    await resetSeen(local);
+    expect(sh(`ls -l ${dir} | grep -c '^-'`).trim()).toBe(String(files));
+    // A name whose attributes the first run used late was still cached when the second listing
+    // came and expired before `ls` got to it: the listing re-arms it rather than skipping it.
+    expect({ tookMs: tookMs > TTL_S * 1000, heads: (await seen(local, { method: 'HEAD', path: '/long/f' })).length }).toEqual({ tookMs: true, heads: 0 });
+  });
+
   it("another client's change of only an object's metadata shows once the TTL has run out", async () => {
     const key = 'meta-only/f';
     await local.store.put(key, Buffer.from('same bytes'), { meta: {} });

@@ -195,7 +195,7 @@ class OssStore implements ObjectStore {
         successStatuses: [200],
       }),
     );
-    return { etag: String(r.data?.ETag ?? r.headers.etag ?? '') };
+    return { etag: etagOf(r) };
   }
 
   async delete(key: string): Promise<void> {
@@ -315,7 +315,7 @@ class OssStore implements ObjectStore {
         successStatuses: [200],
       }),
     );
-    return { partNumber, etag: String(r.data?.ETag ?? r.headers.etag ?? '') };
+    return { partNumber, etag: etagOf(r) };
   }
 
   async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<{ etag: string }> {
@@ -337,7 +337,7 @@ class OssStore implements ObjectStore {
         successStatuses: [200],
       }),
     );
-    return { etag: String(r.data?.ETag ?? r.headers.etag ?? '') };
+    return { etag: etagOf(r) };
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
@@ -458,6 +458,11 @@ function servedRange(headers: Record<string, string | undefined>): { start: numb
   const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(headers['content-range'] ?? '');
   if (!m) return undefined;
   return { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) };
+}
+
+/** The ETag a copy or complete reports in its XML body, else in its header. */
+function etagOf(r: RequestResult): string {
+  return String(r.data?.ETag ?? r.headers.etag ?? '');
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- xml2js output

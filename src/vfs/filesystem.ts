@@ -236,15 +236,15 @@ export class Filesystem {
   }
 
   /**
-   * Whether `path`'s attributes are known without a request: found by its last HEAD when the listing
-   * shows the same object (then cached as if prefetched, even over a cached copy: that one may
-   * expire before the program that listed gets to the name), or cached.
+   * Re-arms `path`'s attributes from its last HEAD when the listing shows the same object, cached
+   * as if prefetched even over a cached copy (that one may expire before the program that listed
+   * gets to the name). Whether it did; prefetch() skips names cached or open anyway.
    */
   private reuseConfirmed(path: string, listed: ObjectInfo): boolean {
-    if (this.openByPath.has(path)) return true;
+    if (this.openByPath.has(path)) return false;
     const known = this.meta.unchanged(path, listed);
     if (known) this.meta.setPrefetched(path, known);
-    return known !== undefined || this.meta.attr(path) !== undefined;
+    return known !== undefined;
   }
 
   private prefetch(path: string, fetch: () => Promise<Lookup>): void {

@@ -75,7 +75,7 @@ export class MetadataCache {
   attr(path: string): Lookup | undefined {
     const hit = this.attrs?.get(path);
     if (hit !== undefined) {
-      this.used(path);
+      this.keep(path, hit);
       return hit;
     }
     // A fresh listing of the parent that lacks the name proves absence without a request.
@@ -86,7 +86,11 @@ export class MetadataCache {
   /** A prefetched entry's first use: from now on it lives for the TTL like any other. */
   used(path: string): void {
     const hit = this.attrs?.get(path);
-    if (hit !== undefined && this.attrs!.getRemainingTTL(path) > this.ttlMs) this.attrs!.set(path, hit);
+    if (hit !== undefined) this.keep(path, hit);
+  }
+
+  private keep(path: string, hit: Lookup): void {
+    if (this.attrs!.getRemainingTTL(path) > this.ttlMs) this.attrs!.set(path, hit);
   }
 
   setAttr(path: string, lookup: Lookup): void {

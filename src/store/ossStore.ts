@@ -269,7 +269,12 @@ class OssStore implements ObjectStore {
         successStatuses: [200],
       }),
     );
-    return String(r.data.UploadId);
+    const uploadId: unknown = r.data?.UploadId;
+    // An id of "undefined" would fail every part as NoSuchUpload, naming the wrong cause.
+    if (typeof uploadId !== 'string' || uploadId === '') {
+      throw new FsError('EIO', `INITIATE ${this.bucket}/${key}: the server's answer names no UploadId`);
+    }
+    return uploadId;
   }
 
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<UploadedPart> {

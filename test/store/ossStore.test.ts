@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import OSS from 'ali-oss';
@@ -266,5 +267,21 @@ describe('retries', () => {
     await store.abortMultipart('rt/gone', uploadId);
     expect(await store.listMultipartUploads('rt/gone')).toEqual([]);
     await expect(store.uploadPart('rt/gone', uploadId, 1, Buffer.from('x'))).rejects.toMatchObject({ errno: 'ENOENT' });
+  });
+
+  it('an Initiate answer without an UploadId is EIO saying so, not an upload called "undefined"', async () => {
+    // A peer that answers every request 200 with an empty InitiateMultipartUploadResult.
+    const peer = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?>\n<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key></InitiateMultipartUploadResult>');
+    });
+    await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(peer.address() as AddressInfo).port}`;
+      const odd = createOssStore({ endpoint: url, bucket: 'odd-bucket', accessKeyId: 'a', accessKeySecret: 'b', retry: FAST_RETRY });
+      await expect(odd.initiateMultipart('k', { meta: {} })).rejects.toMatchObject({ errno: 'EIO', message: expect.stringMatching(/names no UploadId/) });
+    } finally {
+      await new Promise((resolve) => peer.close(resolve));
+    }
   });
 });

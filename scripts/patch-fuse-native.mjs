@@ -3,10 +3,10 @@
 // millisecond times. This rewrites that one function so both times arrive, with NOW and OMIT as
 // markers above 2^63 (see src/fuse/operations.ts), then builds the addon from source with node-gyp
 // and this machine's Node headers (no download). Idempotent.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gypRebuild } from './node-gyp.mjs';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'fuse-native');
 const source = join(dir, 'fuse-native.c');
@@ -41,14 +41,5 @@ if (!patched) {
 }
 if (patched && existsSync(join(dir, 'build', 'Release', 'fuse.node'))) process.exit(0);
 
-const npmDir = dirname(realpathSync(execFileSync('bash', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim()));
-const gyp = join(npmDir, '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-const nodeRoot = dirname(dirname(process.execPath));
-const nodedir = existsSync(join(nodeRoot, 'include', 'node', 'node_api.h')) ? [`--nodedir=${nodeRoot}`] : [];
-try {
-  execFileSync(process.execPath, [gyp, 'rebuild', ...nodedir], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-} catch (err) {
-  process.stderr.write(`${err.stdout ?? ''}${err.stderr ?? ''}`);
-  throw new Error('patch-fuse-native: building fuse-native failed (see above)');
-}
+gypRebuild(dir, 'fuse-native');
 console.log('setup: built fuse-native with the utimens fix');

@@ -30,5 +30,6 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   echo "$want" >"$stamp"
 fi
 node scripts/patch-fuse-native.mjs
+node scripts/build-native.mjs
 npm run build --silent
 echo "setup: ok"

@@ -1,5 +1,6 @@
 import yargs, { type CommandModule } from 'yargs';
 import { FsError } from '../errors.js';
+import { tuneAllocator } from '../util/allocator.js';
 import { UsageError } from './options.js';
 import mountCommand from './commands/mount.js';
 import serverCommand from './commands/server.js';
@@ -21,6 +22,8 @@ const commands: CommandModule<object, any>[] = [mountCommand, umountCommand, ser
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
 export async function main(argv: string[]): Promise<void> {
+  // Before any command moves data: every one of them streams through buffers (util/allocator.ts).
+  tuneAllocator();
   const parser = yargs(argv)
     .scriptName('ossencfs')
     .command(commands)

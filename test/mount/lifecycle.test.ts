@@ -38,14 +38,16 @@ describe('mount lifecycle: background start, umount, signals, the embedded defau
     expect(isMounted(mnt)).toBe(false);
   });
 
-  it('in the background, --log-file names where the mount process logs', () => {
+  it('in the background, --log-file names where the mount process logs (and says it runs with the tuned allocator)', () => {
     const mnt = join(local.dir, 'bg-log');
     const logFile = join(local.dir, 'bg-log.txt');
-    const r = cli(['mount', `oss://${local.bucket}`, mnt, '--endpoint', local.server.url, '--rsa-key', local.keyFile, '--cache-dir', join(local.dir, 'bg-log-cache'), '--log-file', logFile, '--log-level', 'info'], creds);
+    const r = cli(['mount', `oss://${local.bucket}`, mnt, '--endpoint', local.server.url, '--rsa-key', local.keyFile, '--cache-dir', join(local.dir, 'bg-log-cache'), '--log-file', logFile, '--log-level', 'debug'], creds);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(cli(['umount', mnt], {}).status).toBe(0);
-    expect(readFileSync(logFile, 'utf8')).toMatch(/mounted/);
+    const log = readFileSync(logFile, 'utf8');
+    expect(log).toMatch(/mounted/);
+    expect(log).toMatch(/allocator: glibc malloc with mmap threshold 32 MiB, trim threshold 16 MiB/);
   });
 
   it('a mount that cannot start says why in one line and exits non-zero', () => {

@@ -6,6 +6,7 @@ import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
 import { Mount } from '../../fuse/mount.js';
 import { createLogger, type Logger } from '../../log.js';
+import { describeTuning, tuneAllocator } from '../../util/allocator.js';
 import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { Filesystem } from '../../vfs/filesystem.js';
@@ -104,6 +105,9 @@ async function runForeground(argv: MountArgs): Promise<void> {
     process.once('SIGTERM', shutdown);
     mounted.onUnmounted(shutdown);
     log.info(`mounted ${source} on ${mounted.mountpoint}`);
+    const tuning = tuneAllocator();
+    if (tuning.applied) log.debug(describeTuning(tuning));
+    else log.warn(describeTuning(tuning));
     report({ ready: `${embedded ? `${embeddedLine(embedded)}\n` : ''}mounted ${source} on ${mounted.mountpoint}` });
   } catch (err) {
     if (process.send) {

@@ -21,6 +21,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
+import { tuneLikeOssencfs } from './bench/util.mjs';
 
 const require = createRequire(import.meta.url);
 const OSS = require('ali-oss');
@@ -79,6 +80,8 @@ async function timed(label, fn) {
  */
 async function startServerProcess(dir, credentials) {
   const code = `
+    const { tuneLikeOssencfs } = await import(${JSON.stringify(new URL('bench/util.mjs', import.meta.url).href)});
+    await tuneLikeOssencfs(); // as \`ossencfs server\` runs
     const { startServer } = await import(${JSON.stringify(new URL('server/index.js', serverDist).href)});
     const s = await startServer({ dir: ${JSON.stringify(dir)}, port: 0, credentials: [${JSON.stringify(credentials)}] });
     console.log(s.url);`;
@@ -123,6 +126,7 @@ try {
     concurrency: Number(values.concurrency),
   });
 
+  console.log(await tuneLikeOssencfs(dist));
   console.log(`node ${process.version}, ${size / MIB} MiB, part ${values['part-mib']} MiB, concurrency ${values.concurrency}`);
   const ratios = { up: [], upMultipart: [], down: [] };
   const pct = (r) => `${(r * 100).toFixed(0)}%`;

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { plotSvg } from './bench/plot.mjs';
 import {
-  KiB, MiB, drain, fmt, fusermountU, generated, isMounted, mbps, peakRssMiB, percentile, shuffle, sleep, spawnUntil, timed, timedAsync, which,
+  KiB, MiB, drain, fmt, fusermountU, generated, isMounted, mbps, peakRssMiB, percentile, shuffle, sleep, spawnUntil, timed, timedAsync, tuneLikeOssencfs, which,
 } from './bench/util.mjs';
 
 const require = createRequire(import.meta.url);
@@ -36,6 +36,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/ossencfs.js');
 const FSOPS = join(ROOT, 'scripts/bench/fsops.py');
 const { EncryptedBucket, Keyring, createOssStore, rsaMasterKey, encodePosixMeta } = await import(new URL('../dist/index.js', import.meta.url).href);
+const allocator = await tuneLikeOssencfs();
 
 const { values: opt } = parseArgs({
   options: {
@@ -301,7 +302,7 @@ const startedIso = new Date(started).toISOString();
 let failed = false;
 try {
   phaseLoad('start');
-  console.log(`ossencfs bench (${quick ? 'quick' : 'full'}): SIZE ${SIZE_MIB} MiB, cache ${CACHE_SIZE}, node ${process.version}, ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`ossencfs bench (${quick ? 'quick' : 'full'}): SIZE ${SIZE_MIB} MiB, cache ${CACHE_SIZE}, node ${process.version}, ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n${allocator} (this process, the server, the mounts)`);
   const server = await startServer();
   const plain = new OSS({ ...credentials, endpoint: server.url, bucket: BUCKET, timeout: 600_000 });
   await plain.putBucket(BUCKET);
@@ -675,6 +676,7 @@ const result = {
   mode: quick ? 'quick' : 'full',
   seconds: Number(seconds.toFixed(1)),
   params: { sizeMiB: SIZE_MIB, cacheSize: CACHE_SIZE, smallFiles: SMALL_FILES, dirEntries: DIR_ENTRIES, treeFiles: TREE_FILES, treeMiB: TREE_BYTES / MiB, coldReads: COLD_READS, warmReads: WARM_READS },
+  allocator,
   host: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memMiB: Math.round(totalmem() / MiB), kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim() },
   git: gitInfo(),
   figures,

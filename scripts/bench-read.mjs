@@ -15,7 +15,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { MiB, drain, fusermountU, generated, mbps, sleep, spawnUntil, timed, timedAsync } from './bench/util.mjs';
+import { MiB, drain, fusermountU, generated, mbps, sleep, spawnUntil, timed, timedAsync, tuneLikeOssencfs } from './bench/util.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/ossencfs.js');
@@ -26,6 +26,7 @@ const { values: opt } = parseArgs({
 const SIZE = Number(opt['size-mib']) * MiB;
 const ROUNDS = Number(opt.rounds);
 const BUCKET = 'bench';
+console.log(await tuneLikeOssencfs()); // the library get here runs as the mount does
 const load = () => loadavg().map((l) => l.toFixed(2)).join('/');
 
 /** CPU seconds (user, sys) of each of a process's threads, summed by thread name; the main thread as "main". */

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Throughput of the OSS-compatible server over loopback against a bare Node http server that streams
 // the same bytes from memory (GET) or discards them (PUT), measured in the same run.
-// Usage: npx tsc -p . && node scripts/bench-server.mjs [--quick] [--rounds N] [--dist DIR]
-// (--dist: the compiled tree to load server/index.js from, default dist/, to compare two builds.)
+// Usage: npx tsc -p . && node scripts/bench-server.mjs [--quick] [--rounds N] [--dist DIR] [--allocator tuned|default]
+// (--dist: the compiled tree to load server/index.js from, default dist/, to compare two builds.
+//  --allocator: glibc malloc as every ossencfs command sets it (src/util/allocator.ts; the default,
+//  as `ossencfs server` runs), or glibc's own defaults. Both servers share this process and so
+//  always run with the same settings.)
 import { createHmac } from 'node:crypto';
 import { createServer, request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,10 +14,13 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import OSS from 'ali-oss';
+import { tuneLikeOssencfs } from './bench/util.mjs';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, dist: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, dist: { type: 'string' }, rounds: { type: 'string', default: '3' }, allocator: { type: 'string', default: 'tuned' } } });
 const dist = values.dist ? pathToFileURL(`${resolve(values.dist)}/`) : new URL('../dist/', import.meta.url);
 const { startServer } = await import(new URL('server/index.js', dist).href);
+if (!['tuned', 'default'].includes(values.allocator)) throw new Error('--allocator is tuned or default');
+const allocatorLine = values.allocator === 'tuned' ? await tuneLikeOssencfs(dist) : 'allocator: glibc defaults (--allocator default)';
 const quick = values.quick;
 const rounds = Number(values.rounds);
 const SIZE = quick ? 64 << 20 : 1 << 30;
@@ -112,7 +118,7 @@ const mbps = (seconds) => SIZE / 1e6 / seconds;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const [base, mine] = [await startBare(), await startOurs()];
 const ratios = { put: [], get: [] };
-console.log(`size ${(SIZE / 2 ** 20).toFixed(0)} MiB over loopback${quick ? ' (--quick)' : ''}, ${rounds} rounds`);
+console.log(`size ${(SIZE / 2 ** 20).toFixed(0)} MiB over loopback${quick ? ' (--quick)' : ''}, ${rounds} rounds; ${allocatorLine}`);
 try {
   for (let round = 1; round <= rounds; round++) {
     for (const op of ['put', 'get']) {

@@ -8,6 +8,7 @@
 // Counting wraps http.Server.prototype.emit before the server module is loaded, so the server
 // code is the one `ossencfs server` runs, untouched.
 import http from 'node:http';
+import { tuneLikeOssencfs } from './util.mjs';
 
 const counts = {};
 let rangedGets = 0;
@@ -63,6 +64,7 @@ if (!dir || !accessKeyId || !accessKeySecret) {
   console.error('usage: OSS_ACCESS_KEY_ID=… OSS_ACCESS_KEY_SECRET=… server-child.mjs DIR');
   process.exit(2);
 }
+await tuneLikeOssencfs(); // as `ossencfs server` runs
 const { startServer } = await import(new URL('../../dist/server/index.js', import.meta.url).href);
 const server = await startServer({ dir, port: 0, credentials: [{ accessKeyId, accessKeySecret }] });
 

@@ -127,3 +127,13 @@ export function fmt(value, unit) {
   const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? (unit === 'GETs' ? 3 : 2) : 3;
   return `${value.toFixed(digits)} ${unit}`;
 }
+
+/**
+ * Applies to this process the allocator settings every ossencfs command starts with
+ * (src/util/allocator.ts), so what a bench measures in-process — ceilings, plain ali-oss, the
+ * library, the server — runs as the product does. Returns the line saying which settings hold.
+ */
+export async function tuneLikeOssencfs(dist = new URL('../../dist/', import.meta.url)) {
+  const { tuneAllocator, describeTuning } = await import(new URL('util/allocator.js', dist).href);
+  return describeTuning(tuneAllocator());
+}

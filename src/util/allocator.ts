@@ -10,9 +10,10 @@ import { fileURLToPath } from 'node:url';
  * cipher outputs and socket chunks at each collection — and with glibc's defaults that freed run
  * goes back to the kernel (a trim above 128 KiB, and buffers over the sliding mmap threshold are
  * unmapped on free) only to be faulted in again by the next batch. A 512 MiB `cp` into the mount
- * took 230,000 page faults in the mount (~1.8 per 4 KiB written) and ran at 54–74 MB/s; with
- * these values, 19,000 faults and 130–164 MB/s. Peak RSS did not move measurably (bench-rss): the
- * block cache recycles its own buffers, and 16 MiB bounds what a trim leaves resident.
+ * took up to 230,000 page faults in the mount (~1.8 per 4 KiB written) and ran at 54–88 MB/s; with
+ * these values, 19,000–50,000 faults and 118–164 MB/s (README, Architecture). Peak RSS did not move
+ * beyond its noise (bench-rss): the block cache recycles its own buffers, and 16 MiB bounds what a
+ * trim leaves resident.
  */
 export const MMAP_THRESHOLD = 32 * 1024 * 1024; // glibc's largest; also stops it sliding
 export const TRIM_THRESHOLD = 16 * 1024 * 1024;

@@ -109,6 +109,16 @@ export class BlockCache implements PieceBuffers {
     return this.blocks.has(`${etag}\0${index}\0${key}`);
   }
 
+  /**
+   * Lets go of a cached block no reader is expected to come back to (see CachedReader's
+   * recycling): its memory becomes a spare for the next block fetched, ahead of the older blocks
+   * the LRU would evict instead.
+   */
+  discard(key: string, etag: string, index: BlockIndex): void {
+    const name = `${etag}\0${index}\0${key}`;
+    if (this.blocks.has(name)) this.blocks.delete(name); // never a fetch in flight: its reader awaits it
+  }
+
   /** A buffer for a block being fetched: a spare when one fits, else fresh memory within the budget. */
   take(size: number): Buffer {
     return this.lend('loading', size);

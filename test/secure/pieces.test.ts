@@ -114,6 +114,54 @@ describe('CachedReader over a cache that recycles evicted blocks', () => {
   });
 });
 
+describe('a sequential reader keeps at most half the cache of what it has read', () => {
+  const bs = 16 * KiB;
+
+  /** A reader over `key` that counts its ranged GETs (each call of pieces() is one). */
+  async function countingReader(cache: BlockCache, key: string): Promise<{ reader: CachedReader; gets: () => number }> {
+    const source = await bucket.openReader(key);
+    let gets = 0;
+    const pieces = source.pieces.bind(source);
+    source.pieces = (...args) => (gets++, pieces(...args));
+    return { reader: new CachedReader(source, cache, 4, () => undefined), gets: () => gets };
+  }
+
+  async function readSequentially(reader: CachedReader, body: Buffer, after?: () => void): Promise<void> {
+    for (let at = 0; at < body.length; at += 4 * KiB) {
+      const got = await reader.read(at, 4 * KiB);
+      expect(got.equals(body.subarray(at, at + 4 * KiB)), `read at ${at}`).toBe(true);
+      after?.();
+    }
+  }
+
+  it('a file three times the cache streams through half of it, and what other files read stays cached', async () => {
+    const cache = new BlockCache(bs, 40 * bs);
+    const other = randomBytes(8 * bs);
+    const half = randomBytes(20 * bs);
+    const big = randomBytes(120 * bs + 7);
+    await bucket.put('p/scan-other', other);
+    await bucket.put('p/scan-half', half);
+    await bucket.put('p/scan-big', big);
+    await readSequentially((await countingReader(cache, 'p/scan-other')).reader, other);
+
+    let peak = 0;
+    await readSequentially((await countingReader(cache, 'p/scan-big')).reader, big, () => (peak = Math.max(peak, cache.memory.cached)));
+    // Without recycling the stream fills the cache (40 blocks less the spares' headroom) and
+    // pushes out the other file's blocks.
+    expect(peak).toBeLessThanOrEqual((8 + 20 + 4 + 1) * bs); // other file + half the cache + read-ahead + the block being read
+    const again = await countingReader(cache, 'p/scan-other');
+    await readSequentially(again.reader, other);
+    expect(again.gets()).toBe(0);
+
+    // A file of half the cache is kept whole for the next reader.
+    await readSequentially((await countingReader(cache, 'p/scan-half')).reader, half);
+    await new Promise((r) => setTimeout(r, 100));
+    const second = await countingReader(cache, 'p/scan-half');
+    await readSequentially(second.reader, half);
+    expect(second.gets()).toBe(0);
+  });
+});
+
 describe('the block cache bounds every block buffer of the read path (issue #6)', () => {
   /** Checks the budget after every read and every turn of the event loop while `work` runs. */
   async function watched(cache: BlockCache, work: () => Promise<void>): Promise<number> {
@@ -194,7 +242,8 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
       const body = randomBytes(48 * bs);
       await bucket.put('p/fill', body);
       const reader = new CachedReader(await bucket.openReader('p/fill'), cache, 4, () => undefined);
-      for (let at = 0; at < body.length; at += bs) await reader.read(at, bs);
+      // Out of order: a sequential reader would keep only half the cache of what it read.
+      for (let i = 0; i < 48; i++) await reader.read(((i * 7) % 48) * bs, bs);
       await new Promise((r) => setTimeout(r, 100));
       expect(cache.memory.cached).toBeGreaterThan(30 * bs);
       return cache;

@@ -1,6 +1,7 @@
 /*
  * ossencfs: sets glibc malloc's mmap and trim thresholds for the running process (mallopt), which
- * Node offers no way to do once it runs. See src/util/allocator.ts for why.
+ * Node offers no way to do once it runs, and tells how much memory malloc holds free (mallinfo2).
+ * See src/util/allocator.ts for why.
  */
 #include <stdbool.h>
 #include <node_api.h>
@@ -30,9 +31,23 @@ static napi_value tune(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* freeBytes() -> bytes glibc malloc holds free for reuse in all its arenas, or -1 when this is not glibc. */
+static napi_value free_bytes(napi_env env, napi_callback_info info) {
+  (void) info;
+  double bytes = -1;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  bytes = (double) mallinfo2().fordblks;
+#endif
+  napi_value result;
+  napi_create_double(env, bytes, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "tune", NAPI_AUTO_LENGTH, tune, NULL, &fn);
   napi_set_named_property(env, exports, "tune", fn);
+  napi_create_function(env, "freeBytes", NAPI_AUTO_LENGTH, free_bytes, NULL, &fn);
+  napi_set_named_property(env, exports, "freeBytes", fn);
   return exports;
 }

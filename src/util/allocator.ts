@@ -22,19 +22,48 @@ export type AllocatorTuning = { applied: true } | { applied: false; reason: stri
 
 const ADDON = fileURLToPath(new URL('../../native/malloc-tuning/build/Release/malloc_tuning.node', import.meta.url));
 
+interface Addon {
+  tune(mmapThreshold: number, trimThreshold: number): boolean;
+  /** Bytes malloc holds free for reuse; -1 when the C library is not glibc. */
+  freeBytes(): number;
+}
+
+let addon: Addon | string | undefined;
+
+/** The addon, or why it cannot be loaded. */
+function loaded(): Addon | string {
+  if (addon === undefined) {
+    try {
+      addon = createRequire(import.meta.url)(ADDON) as Addon;
+    } catch (err) {
+      addon = `native/malloc-tuning is not built (scripts/setup.sh builds it): ${(err as Error).message.split('\n')[0]}`;
+    }
+  }
+  return addon;
+}
+
 let outcome: AllocatorTuning | undefined;
 
 /** Applies the thresholds (once; later calls report the first outcome). Never throws: without them the process is only slower. */
 export function tuneAllocator(): AllocatorTuning {
   if (outcome) return outcome;
-  let addon: { tune(mmapThreshold: number, trimThreshold: number): boolean };
-  try {
-    addon = createRequire(import.meta.url)(ADDON) as typeof addon;
-  } catch (err) {
-    return (outcome = { applied: false, reason: `native/malloc-tuning is not built (scripts/setup.sh builds it): ${(err as Error).message.split('\n')[0]}` });
-  }
-  outcome = addon.tune(MMAP_THRESHOLD, TRIM_THRESHOLD) ? { applied: true } : { applied: false, reason: 'the C library is not glibc' };
+  const a = loaded();
+  if (typeof a === 'string') return (outcome = { applied: false, reason: a });
+  outcome = a.tune(MMAP_THRESHOLD, TRIM_THRESHOLD) ? { applied: true } : { applied: false, reason: 'the C library is not glibc' };
   return outcome;
+}
+
+/**
+ * The process's resident memory less what malloc holds free for reuse: what the next
+ * allocations would add to, and so what a memory target is kept with (see BlockCache). RSS alone
+ * hardly ever falls, since memory freed stays with malloc, and so it cannot tell a process that
+ * is about to grow from one that will reuse what it freed. Plain RSS where malloc cannot say.
+ */
+export function memoryInUse(): number {
+  const rss = process.memoryUsage.rss();
+  const a = loaded();
+  const free = typeof a === 'string' ? -1 : a.freeBytes();
+  return free > 0 ? Math.max(0, rss - free) : rss;
 }
 
 /** One line for a log: what the allocator runs with. */

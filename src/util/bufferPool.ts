@@ -55,6 +55,14 @@ export class BufferPool {
     return ab.byteLength;
   }
 
+  /** Lets go of every free buffer (none in quarantine); returns their bytes. */
+  dropFree(): number {
+    const bytes = this.freeBytes;
+    this.free.clear();
+    this.freeBytes = 0;
+    return bytes;
+  }
+
   private release(): void {
     for (const ab of this.quarantine) {
       const list = this.free.get(ab.byteLength) ?? [];

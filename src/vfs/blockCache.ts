@@ -16,11 +16,19 @@ const SPARE_BLOCKS = 16;
 /** Buffers let go of, in bytes, before a full collection frees them (see Collector). */
 const COLLECT_AFTER = 32 * 1024 * 1024;
 
+/**
+ * How far under its memory target the cache keeps the process's memory in use, as it sees it when
+ * it allocates: the process grows between two looks (buffers awaiting collection, V8's heap), and
+ * of what malloc holds free, a new buffer may not be able to reuse all (other threads' arenas,
+ * fragments). Measured with scripts/bench-rss.mjs: RSS ran 20-40 MiB above memory in use.
+ */
+const TARGET_MARGIN = 48 * 1024 * 1024;
+
 /** What a buffer lent from the budget is for: a block being fetched, or a writer's part. */
 type Lending = 'loading' | 'writing';
 
 /**
- * Where the budget's memory is, in bytes. `total` never exceeds the cache size unless what is lent
+ * Where the budget's memory is, in bytes. `total` never exceeds `budget` unless what is lent
  * alone does (a writer's window of parts in a cache smaller than it): see BlockCache.
  */
 export interface BlockMemory {
@@ -30,6 +38,8 @@ export interface BlockMemory {
   writing: number;
   spare: number;
   total: number;
+  /** What total may reach now: the cache size, or less for the process's memory target. */
+  budget: number;
 }
 
 /**
@@ -48,6 +58,15 @@ export interface BlockMemory {
  * holds, read or written, and a copy within the mount does not hold a full cache plus a window
  * of parts (8 MiB each, up to --jobs in flight, + the one filling and the one waiting).
  *
+ * The process as a whole has a memory target too (`target.rss`; the mount's is --cache-size +
+ * 150 MiB): Node's own memory beside the cache (code, heap, buffers in flight and awaiting
+ * collection) comes to 150-180 MiB under load, and varies with it. Whenever the cache needs fresh
+ * memory, it looks at the process's memory in use (RSS less what malloc holds free for reuse:
+ * RSS alone hardly ever falls) and its budget becomes what it holds plus what the process can
+ * still grow by, never less than half the cache size. Near the target the cache stops growing
+ * and recycles its blocks instead, and lets go of idle spares of another size (a writer's parts)
+ * so that their memory serves the next blocks; with room again, it grows back.
+ *
  * An evicted block's memory is reused for blocks fetched later (util/bufferPool.ts), so a block
  * (or a view of it) is only good until the event loop turns: copy what you need out of it in the
  * task that got it, never keep it across an await on I/O.
@@ -60,6 +79,8 @@ export class BlockCache implements PieceBuffers {
   private readonly lent: Record<Lending, number> = { loading: 0, writing: 0 };
   private readonly spareTarget: number;
   private readonly collector = new Collector(COLLECT_AFTER);
+  /** Bytes the cache may hold now: maxBytes, less what the process's memory target takes. */
+  private budget: number;
 
   /** Part buffers for writers (secure/objectWriter.ts), lent from this cache's budget. */
   readonly partBuffers: PieceBuffers = {
@@ -71,7 +92,11 @@ export class BlockCache implements PieceBuffers {
   constructor(
     readonly blockSize: number,
     readonly maxBytes: number,
+    /** RSS the process should stay under, and its memory in use now (util/allocator.ts memoryInUse):
+     *  the cache holds less, down to half its size, to keep the process under the target. */
+    private readonly target?: { rss: number; inUse: () => number },
   ) {
+    this.budget = maxBytes;
     if (blockSize % 16 !== 0) throw new Error(`block size must be a multiple of 16, got ${blockSize}`);
     this.spareTarget = Math.min(SPARE_BLOCKS * blockSize, Math.floor(maxBytes / 8));
     this.blocks = new LRUCache<string, Buffer, () => Promise<Buffer>>({
@@ -135,7 +160,7 @@ export class BlockCache implements PieceBuffers {
   }
 
   get memory(): BlockMemory {
-    return { cached: this.blocks.calculatedSize, ...this.lent, spare: this.spares.bytes, total: this.used };
+    return { cached: this.blocks.calculatedSize, ...this.lent, spare: this.spares.bytes, total: this.used, budget: this.budget };
   }
 
   /** Every byte counted against the cache size: cached, lent and spare. */
@@ -144,10 +169,22 @@ export class BlockCache implements PieceBuffers {
   }
 
   private lend(account: Lending, size: number): Buffer {
-    const buffer = this.spares.take(size) ?? Buffer.allocUnsafeSlow(size);
+    const buffer = this.spares.take(size) ?? this.fresh(size);
     this.lent[account] += size;
     this.fit();
     return buffer;
+  }
+
+  /** Fresh memory, after fitting the budget to what the process can still grow by. */
+  private fresh(size: number): Buffer {
+    if (this.target) {
+      const headroom = this.target.rss - TARGET_MARGIN - this.target.inUse() - size;
+      // Idle buffers of other sizes (a writer's parts, when blocks are wanted): garbage that a
+      // collection turns into memory this allocation can reuse.
+      if (headroom < 0) this.collector.dropped(this.spares.dropFree());
+      this.budget = Math.min(this.maxBytes, Math.max(Math.floor(this.maxBytes / 2), this.used + headroom));
+    }
+    return Buffer.allocUnsafeSlow(size);
   }
 
   private giveBack(account: Lending, buffer: Buffer): void {
@@ -170,7 +207,7 @@ export class BlockCache implements PieceBuffers {
    * collector to free some time later.
    */
   private fit(): void {
-    while (this.used > this.maxBytes) {
+    while (this.used > this.budget) {
       const dropped = this.spares.dropOne();
       if (dropped > 0) {
         this.collector.dropped(dropped);
@@ -178,7 +215,7 @@ export class BlockCache implements PieceBuffers {
       }
       if (!this.evictOldest()) return; // only lent buffers: nothing to let go of
     }
-    while (this.spares.bytes + this.maxBytes - this.used < this.spareTarget && this.evictOldest());
+    while (this.spares.bytes + this.budget - this.used < this.spareTarget && this.evictOldest());
   }
 
   /** Moves the least recently used block (never a fetch in flight) to the spares; false if none. */

@@ -4,6 +4,7 @@ import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { encodePosixMeta, type EncryptedBucket } from '../secure/index.js';
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
+import { memoryInUse } from '../util/allocator.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, DIR_SIZE, dirAttr, fileAttr, makeAttr, type Owner, posixOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
@@ -54,6 +55,8 @@ const WRITE_BACK_MAX_RETRY_MS = 60_000;
 /** Largest directory (entries) re-listed to answer lookups; see listingForLookups. */
 const LOOKUP_LISTING_MAX_ENTRIES = 5000;
 const DELETE_BATCH = 1000;
+/** The mount's memory beside its block cache: the process's RSS target is --cache-size plus this (see BlockCache). */
+const RUNTIME_MEMORY = 150 * MiB;
 
 /**
  * The filesystem, knowing nothing of FUSE: POSIX operations on paths, in terms of an
@@ -85,7 +88,7 @@ export class Filesystem {
     this.meta = new MetadataCache(options.attrTtlMs);
     this.files = {
       bucket,
-      cache: new BlockCache(options.blockSize ?? MiB, options.cacheSize),
+      cache: new BlockCache(options.blockSize ?? MiB, options.cacheSize, { rss: options.cacheSize + RUNTIME_MEMORY, inUse: memoryInUse }),
       stagingDir: join(options.cacheDir, 'staging'),
       memoryLimit: options.memoryLimit ?? 8 * MiB,
       maxReadAhead: options.maxReadAheadBlocks ?? 16,

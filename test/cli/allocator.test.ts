@@ -52,3 +52,35 @@ describe('allocator tuning (native/malloc-tuning, applied by every CLI command)'
     expect(tuned).toBeLessThan(untuned / 10);
   });
 });
+
+/**
+ * memoryInUse() after 64 MiB of buffers were filled and freed (kept from the top of the heap by a
+ * buffer allocated after them, so no trim returns them): RSS keeps them, malloc holds them free.
+ */
+const IN_USE_CHILD = `
+const { tuneAllocator, memoryInUse } = await import(${JSON.stringify(MODULE)});
+const t = tuneAllocator();
+if (!t.applied) throw new Error(t.reason);
+const MiB = 1024 * 1024;
+let held = Array.from({ length: 16 }, () => Buffer.allocUnsafeSlow(4 * MiB).fill(1));
+const pin = Buffer.allocUnsafeSlow(64 * 1024).fill(1);
+const before = { rss: process.memoryUsage.rss(), inUse: memoryInUse() };
+held = null;
+globalThis.gc();
+const after = { rss: process.memoryUsage.rss(), inUse: memoryInUse() };
+process.stdout.write(JSON.stringify({ before, after, pinned: pin.length }));
+`;
+
+describe('memoryInUse (what the block cache keeps the mount under its memory target with)', () => {
+  it('falls by what was freed while RSS keeps it, and never exceeds RSS', () => {
+    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', IN_USE_CHILD], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const { before, after } = JSON.parse(r.stdout) as Record<'before' | 'after', { rss: number; inUse: number }>;
+    const MiB = 1024 * 1024;
+    expect(after.rss).toBeGreaterThan(before.rss - 8 * MiB); // freed, yet resident
+    expect(before.inUse - after.inUse).toBeGreaterThan(56 * MiB);
+    expect(after.inUse).toBeLessThanOrEqual(after.rss);
+    expect(after.inUse).toBeGreaterThan(0);
+  });
+});

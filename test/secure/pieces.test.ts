@@ -213,6 +213,31 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
     expect(cache.memory.loading).toBe(0);
   });
 
+  it("at the process's memory target the cache stops growing and recycles, down to half its size", async () => {
+    const bs = 16 * KiB;
+    const body = randomBytes(48 * bs);
+    await bucket.put('p/rss-target', body);
+    /** Reads every block once, out of order, and returns the most the cache held. */
+    async function fill(cache: BlockCache): Promise<number> {
+      const reader = new CachedReader(await bucket.openReader('p/rss-target'), cache, 4, () => undefined);
+      return watched(cache, async () => {
+        for (let i = 0; i < 48; i++) {
+          const at = ((i * 7) % 48) * bs;
+          expect((await reader.read(at, bs)).equals(body.subarray(at, at + bs)), `block ${(i * 7) % 48}`).toBe(true);
+        }
+      });
+    }
+    // A target this process is past already: the cache keeps to half its size.
+    const inUse = (): number => process.memoryUsage.rss();
+    const over = new BlockCache(bs, 40 * bs, { rss: inUse() - 1024 * KiB, inUse });
+    expect(await fill(over)).toBeLessThanOrEqual(20 * bs);
+    expect(over.memory.budget).toBe(20 * bs);
+    // Room to spare: the whole cache size.
+    const under = new BlockCache(bs, 40 * bs, { rss: inUse() + 1024 * 1024 * KiB, inUse });
+    expect(await fill(under)).toBeGreaterThan(30 * bs);
+    expect(under.memory.budget).toBe(40 * bs);
+  });
+
   it('failed fetches, random and read-ahead, leave nothing counted as loading', async () => {
     const bs = 16 * KiB;
     await bucket.put('p/budget-stale', randomBytes(20 * bs));

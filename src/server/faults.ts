@@ -169,14 +169,15 @@ function matches(target: FaultTarget, method: string, path: string): boolean {
 /** Lets `bytes` bytes of the response body through, then resets the connection. */
 export function cutResponse(res: ServerResponse, bytes: number): void {
   let sent = 0;
-  const write = res.write.bind(res) as (chunk: Buffer, done?: () => void) => boolean;
+  const write = res.write.bind(res) as (chunk: Buffer, done?: (err?: Error | null) => void) => boolean;
   const end = res.end.bind(res) as () => ServerResponse;
-  const pass = (chunk: unknown): boolean => {
+  // A write past the cut never calls back: the writer learns of the reset from 'close'.
+  const pass = (chunk: unknown, done?: (err?: Error | null) => void): boolean => {
     if (sent >= bytes) return false;
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     if (sent + buf.length < bytes) {
       sent += buf.length;
-      return write(buf);
+      return write(buf, done);
     }
     const head = buf.subarray(0, bytes - sent);
     sent = bytes;
@@ -184,7 +185,7 @@ export function cutResponse(res: ServerResponse, bytes: number): void {
     write(head, () => res.socket?.destroy());
     return false;
   };
-  res.write = ((chunk: unknown) => pass(chunk)) as typeof res.write;
+  res.write = ((chunk: unknown, done?: (err?: Error | null) => void) => pass(chunk, typeof done === 'function' ? done : undefined)) as typeof res.write;
   res.end = ((chunk?: unknown) => {
     if (chunk !== undefined && typeof chunk !== 'function' && !pass(chunk)) return res;
     return end();

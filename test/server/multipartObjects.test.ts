@@ -83,6 +83,21 @@ describe('objects completed from parts', () => {
     expect(head.res.headers).toMatchObject({ 'content-length': String(whole.length), 'x-oss-hash-crc64ecma': crc64(whole), 'x-oss-object-type': 'Multipart' });
   });
 
+  it('concurrent GETs of megabytes, across parts, each get their own bytes (the server reuses its read buffers)', async () => {
+    const c = t.client();
+    const MIB = 1024 * KIB;
+    const parted = await multipart(c, 'concurrent/parts', [3 * MIB + 5, 2 * MIB + 7, MIB], 9);
+    const simple = filled(5 * MIB + 3, 40);
+    await c.put('concurrent/simple', simple);
+    const reads = Array.from({ length: 12 }, (_, i) => {
+      const [key, whole] = i % 2 ? ['concurrent/simple', simple] : ['concurrent/parts', parted];
+      const start = (i * 777_777) % Math.floor(whole.length / 2);
+      const end = Math.min(whole.length - 1, start + MIB * (1 + (i % 4)) + i);
+      return c.get(key, undefined, { headers: { Range: `bytes=${start}-${end}` } }).then((got) => ({ got: Buffer.from(got.content), want: whole.subarray(start, end + 1) }));
+    });
+    for (const { got, want } of await Promise.all(reads)) expect(got.equals(want)).toBe(true);
+  });
+
   it('copies such an object (CopyObject) and ranges of it into parts (UploadPartCopy)', async () => {
     const c = t.client();
     const whole = await multipart(c, 'copy/src', [100 * KIB, 150 * KIB, 50 * KIB], 9);

@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import { OssError, invalidArgument, malformedXml } from '../errors.js';
 import { checkMd5, declaredLength, expectedMd5, readSmallBody } from '../http/body.js';
 import { checkConditions } from '../http/conditions.js';
@@ -6,7 +5,7 @@ import { param, sendEmpty, sendXml, type RequestContext } from '../http/context.
 import { objectHeadersOf, protectEncryptionMeta, writeObjectHeaders, httpDate } from '../http/objectHeaders.js';
 import { parseCopySource, validateKey } from '../http/objectName.js';
 import { parseRange } from '../http/range.js';
-import { readDataFiles, type DataFile } from '../storage/dataFiles.js';
+import { sendDataFiles, type DataFile } from '../storage/dataFiles.js';
 import { receiveToFile } from '../storage/files.js';
 import type { ObjectRecord } from '../storage/store.js';
 import { children, parseXml, text } from '../xml.js';
@@ -72,9 +71,11 @@ export async function getObject(ctx: RequestContext): Promise<void> {
       ctx.res.end();
       return;
     }
-    await pipeline(readDataFiles(files, span.start, span.end), ctx.res).catch(() => {
+    await sendDataFiles(files, span.start, span.end, ctx.res).then(
+      () => ctx.res.end(),
       // The client went away or a fault reset the socket; the files are released below.
-    });
+      () => ctx.res.destroy(),
+    );
   } finally {
     await release();
   }

@@ -7,8 +7,10 @@ import type { DataKey } from './types.js';
  * the calling thread serves FUSE and HTTP (ARCHITECTURE.md: one JS thread tops out near 0.5 GB/s
  * for the whole read path; the second core is the way past it).
  *
- * The bytes are transferred, never copied between threads, and decrypted in place: the buffer that
- * comes back is the one sent. The worker allocates no buffer of its own, so every block's memory
+ * The bytes are shared (a SharedArrayBuffer, as the block cache allocates) or transferred, never
+ * copied between threads, and decrypted in place: the buffer that comes back is the one sent.
+ * Shared is cheaper for the calling thread: V8 counts a transferred ArrayBuffer coming back as new
+ * memory, and a megabyte a block of that made it collect every ~12 MiB read. The worker allocates no buffer of its own, so every block's memory
  * is the caller's to account for (the block cache's budget), and none is freed on one thread into
  * another thread's malloc arena, where glibc keeps it resident (issue #6: ~50 MiB of RSS).
  *
@@ -36,11 +38,12 @@ v8.setFlagsFromString('--no-expose-gc');
 let sinceGc = 0;
 parentPort.on('message', (m) => {
   try {
-    const data = Buffer.from(m.data, 0, m.length);
+    const data = Buffer.from(m.data, m.offset, m.length);
     const cipher = createCipheriv('aes-256-ctr', m.key, m.counter);
     if (m.skip > 0) cipher.update(Buffer.alloc(m.skip));
     for (let at = 0; at < m.length; at += SLICE) data.set(cipher.update(data.subarray(at, at + SLICE)), at);
-    parentPort.postMessage({ id: m.id, data: m.data }, [m.data]);
+    if (m.shared) parentPort.postMessage({ id: m.id });
+    else parentPort.postMessage({ id: m.id, data: m.data }, [m.data]);
     sinceGc += m.length;
     if (sinceGc >= GC_EVERY) {
       sinceGc = 0;
@@ -53,7 +56,8 @@ parentPort.on('message', (m) => {
 `;
 
 interface Pending {
-  resolve(output: Buffer): void;
+  /** With the output's memory, or undefined when it was shared (the input itself). */
+  resolve(output: Buffer | undefined): void;
   reject(err: Error): void;
 }
 
@@ -62,10 +66,15 @@ class CtrWorker {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
-  /** `data` must own its whole ArrayBuffer; it is detached by this call and comes back decrypted. */
+  /**
+   * Decrypts `data` in place. Over a SharedArrayBuffer the worker works on the same memory and
+   * `data` stays usable; otherwise `data` must own its whole ArrayBuffer, which is detached by this
+   * call and comes back decrypted.
+   */
   ctrAt(dataKey: DataKey, offset: number, data: Buffer): Promise<Buffer> {
-    if (data.byteOffset !== 0 || data.buffer.byteLength !== data.length) {
-      throw new RangeError('ctrAt in a worker needs a buffer that owns its whole ArrayBuffer');
+    const shared = data.buffer instanceof SharedArrayBuffer;
+    if (!shared && (data.byteOffset !== 0 || data.buffer.byteLength !== data.length)) {
+      throw new RangeError('ctrAt in a worker needs shared memory or a buffer that owns its whole ArrayBuffer');
     }
     const worker = this.started();
     const id = this.nextId++;
@@ -74,12 +83,14 @@ class CtrWorker {
       key: dataKey.key,
       counter: counterBlock(dataKey.iv, Math.floor(offset / 16)),
       skip: offset % 16,
+      shared,
+      offset: data.byteOffset,
       length: data.length,
       data: data.buffer,
     };
-    const done = new Promise<Buffer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const done = new Promise<Buffer>((resolve, reject) => this.pending.set(id, { resolve: (out) => resolve(out ?? data), reject }));
     if (this.pending.size === 1) worker.ref();
-    worker.postMessage(message, [data.buffer as ArrayBuffer]);
+    worker.postMessage(message, shared ? [] : [data.buffer as ArrayBuffer]);
     return done;
   }
 
@@ -90,8 +101,8 @@ class CtrWorker {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (this.pending.size === 0) worker.unref();
-      if (m.data) p?.resolve(Buffer.from(m.data));
-      else p?.reject(new Error(`decrypt worker: ${m.error ?? 'no output'}`));
+      if (m.error !== undefined) p?.reject(new Error(`decrypt worker: ${m.error}`));
+      else p?.resolve(m.data && Buffer.from(m.data));
     });
     const fail = (err: Error): void => {
       if (this.worker === worker) this.worker = undefined;
@@ -109,7 +120,7 @@ class CtrWorker {
 
 const shared = new CtrWorker();
 
-/** `ctrAt` on the shared worker thread, in place: `data` is detached by the call and its memory comes back decrypted. */
+/** `ctrAt` on the shared worker thread, in place (see CtrWorker.ctrAt for what happens to `data`). */
 export function ctrAtInWorker(dataKey: DataKey, offset: number, data: Buffer): Promise<Buffer> {
   return shared.ctrAt(dataKey, offset, data);
 }

@@ -134,9 +134,12 @@ export class EncryptedObjectReader implements ObjectReader {
           const p = pieces[next]!;
           if (!dataKey) p.resolve(piece);
           else if (inWorker) {
+            const sent = piece;
             const size = piece.length;
             ctrAtInWorker(dataKey, start + next * pieceSize, piece).then(p.resolve, (err: unknown) => {
-              buffers.lost(size);
+              // Shared memory is still ours to give back; a transferred buffer went with the job.
+              if (sent.buffer instanceof SharedArrayBuffer) buffers.give(sent);
+              else buffers.lost(size);
               p.reject(err);
             });
           } else p.resolve(ctrAtInPlace(dataKey, start + next * pieceSize, piece));

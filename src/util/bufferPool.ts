@@ -11,10 +11,12 @@
  *
  * The pool only counts what it holds; its owner (the block cache) decides how much that may be.
  */
+type Memory = ArrayBuffer | SharedArrayBuffer;
+
 export class BufferPool {
-  private readonly free = new Map<number, ArrayBuffer[]>();
+  private readonly free = new Map<number, Memory[]>();
   /** Buffers given back in the current task, reusable once it is over. */
-  private quarantine: ArrayBuffer[] = [];
+  private quarantine: Memory[] = [];
   private freeBytes = 0;
   private quarantinedBytes = 0;
 
@@ -31,10 +33,10 @@ export class BufferPool {
     return Buffer.from(spare);
   }
 
-  /** Keeps a buffer for reuse; false (and nothing kept) unless it owns its whole ArrayBuffer. */
+  /** Keeps a buffer for reuse; false (and nothing kept) unless it owns its whole (Shared)ArrayBuffer. */
   give(buffer: Buffer): boolean {
     const ab = buffer.buffer;
-    if (buffer.byteOffset !== 0 || ab.byteLength !== buffer.length || !(ab instanceof ArrayBuffer) || buffer.length === 0) return false;
+    if (buffer.byteOffset !== 0 || ab.byteLength !== buffer.length || buffer.length === 0) return false;
     this.quarantine.push(ab);
     this.quarantinedBytes += ab.byteLength;
     if (this.quarantine.length === 1) setImmediate(() => this.release());

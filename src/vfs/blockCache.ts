@@ -184,7 +184,8 @@ export class BlockCache implements PieceBuffers {
       if (headroom < 0) this.collector.dropped(this.spares.dropFree());
       this.budget = Math.min(this.maxBytes, Math.max(Math.floor(this.maxBytes / 2), this.used + headroom));
     }
-    return Buffer.allocUnsafeSlow(size);
+    // Shared with the decrypt worker rather than transferred to it and back (crypto/ctrWorker.ts).
+    return Buffer.from(new SharedArrayBuffer(size));
   }
 
   private giveBack(account: Lending, buffer: Buffer): void {

@@ -44,6 +44,18 @@ describe('ctrAtInWorker and ctrAtInPlace', () => {
     }
   });
 
+  it("over shared memory the worker decrypts the caller's own buffer, which stays usable", async () => {
+    const dataKey = { key: randomBytes(32), iv: randomBytes(16) };
+    const data = randomBytes(300_000);
+    for (const offset of [0, 7, 16, 1_048_593]) {
+      const input = Buffer.from(new SharedArrayBuffer(data.length));
+      data.copy(input);
+      const out = await ctrAtInWorker(dataKey, offset, input);
+      expect(out).toBe(input); // the same buffer, neither copied nor detached
+      expect(input.equals(ctrAt(dataKey, offset, data))).toBe(true);
+    }
+  });
+
   it('the worker loads in a process run with --expose-gc (a global gc of its own)', () => {
     // In a child: the worker thread is made once per process, and this one's is started already.
     const script = `

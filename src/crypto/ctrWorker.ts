@@ -10,9 +10,10 @@ import type { DataKey } from './types.js';
  * The bytes are shared (a SharedArrayBuffer, as the block cache allocates) or transferred, never
  * copied between threads, and decrypted in place: the buffer that comes back is the one sent.
  * Shared is cheaper for the calling thread: V8 counts a transferred ArrayBuffer coming back as new
- * memory, and a megabyte a block of that made it collect every ~12 MiB read. The worker allocates no buffer of its own, so every block's memory
- * is the caller's to account for (the block cache's budget), and none is freed on one thread into
- * another thread's malloc arena, where glibc keeps it resident (issue #6: ~50 MiB of RSS).
+ * memory, and at a megabyte a block that made it collect every ~12 MiB read. The worker allocates
+ * no buffer of its own, so every block's memory is the caller's to account for (the block cache's
+ * budget), and none is freed on one thread into another thread's malloc arena, where glibc keeps
+ * it resident (issue #6: ~50 MiB of RSS).
  *
  * The worker's code is inline (no file to resolve): it runs the same from dist/ and from the
  * TypeScript sources under vitest. It only ever sees key, counter and bytes; it logs nothing.

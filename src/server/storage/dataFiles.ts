@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
+import { BufferPool } from '../../util/bufferPool.js';
 import { STREAM_CHUNK } from './files.js';
 
 /** One file of an object's bytes: a simple object has one, a completed multipart object one per part. */
@@ -9,16 +10,31 @@ export interface DataFile {
   size: number;
 }
 
-/** Bytes `start`..`end` (inclusive) of the concatenation of `files`, opening only the files the range touches. */
-export async function* readDataFiles(files: DataFile[], start: number, end: number): AsyncGenerator<Buffer> {
+/** The part of each file that bytes `start`..`end` (inclusive) of the concatenation of `files` cover, in file offsets. */
+function* spans(files: DataFile[], start: number, end: number): Generator<{ path: string; from: number; to: number }> {
   let offset = 0;
   for (const file of files) {
     const from = Math.max(start, offset);
     const to = Math.min(end, offset + file.size - 1);
-    if (from <= to) yield* createReadStream(file.path, { start: from - offset, end: to - offset, highWaterMark: STREAM_CHUNK });
+    if (from <= to) yield { path: file.path, from: from - offset, to: to - offset };
     offset += file.size;
   }
 }
+
+/** Bytes `start`..`end` (inclusive) of the concatenation of `files`, opening only the files the range touches. */
+export async function* readDataFiles(files: DataFile[], start: number, end: number): AsyncGenerator<Buffer> {
+  for (const { path, from, to } of spans(files, start, end)) {
+    yield* createReadStream(path, { start: from, end: to, highWaterMark: STREAM_CHUNK });
+  }
+}
+
+/** Read buffers kept between responses, so concurrent GETs reuse memory rather than fault in more. */
+const spareChunks = new BufferPool();
+const MAX_SPARE_BYTES = 32 * STREAM_CHUNK;
+const takeChunk = (): Buffer => spareChunks.take(STREAM_CHUNK) ?? Buffer.allocUnsafeSlow(STREAM_CHUNK);
+const giveChunk = (buffer: Buffer): void => {
+  if (spareChunks.bytes < MAX_SPARE_BYTES) spareChunks.give(buffer);
+};
 
 /**
  * Sends bytes `start`..`end` (inclusive) of the concatenation of `files` to `out`, reading each
@@ -29,23 +45,18 @@ export async function* readDataFiles(files: DataFile[], start: number, end: numb
  * fails or closes early (a client gone, a fault reset).
  */
 export async function sendDataFiles(files: DataFile[], start: number, end: number, out: Writable): Promise<void> {
-  const buffers = [chunkPool.take(), chunkPool.take()];
+  const buffers = [takeChunk(), takeChunk()];
   let sending: Promise<void> = Promise.resolve();
   let turn = 0;
   try {
-    let offset = 0;
-    for (const file of files) {
-      const from = Math.max(start, offset);
-      const to = Math.min(end, offset + file.size - 1);
-      offset += file.size;
-      if (from > to) continue;
-      const handle = await open(file.path, 'r');
+    for (const { path, from, to } of spans(files, start, end)) {
+      const handle = await open(path, 'r');
       try {
         for (let at = from; at <= to; ) {
           // The buffer last sent two chunks ago: its write was awaited before the previous one began.
           const buffer = buffers[turn++ % 2]!;
-          const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, to - at + 1), at - (offset - file.size));
-          if (bytesRead === 0) throw new Error(`${file.path}: ends before byte ${at - (offset - file.size)}`);
+          const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, to - at + 1), at);
+          if (bytesRead === 0) throw new Error(`${path}: ends before byte ${at}`);
           at += bytesRead;
           await sending;
           sending = written(out, buffer.subarray(0, bytesRead));
@@ -59,7 +70,7 @@ export async function sendDataFiles(files: DataFile[], start: number, end: numbe
   } finally {
     // A write still in flight after a failure may yet read from its buffer: those are dropped.
     await sending.then(
-      () => buffers.forEach((b) => chunkPool.give(b)),
+      () => buffers.forEach(giveChunk),
       () => undefined,
     );
   }
@@ -78,17 +89,6 @@ function written(out: Writable, chunk: Buffer): Promise<void> {
     });
   });
 }
-
-/** Read buffers kept between responses, so concurrent GETs reuse memory rather than fault in more. */
-const chunkPool = {
-  free: [] as Buffer[],
-  take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(STREAM_CHUNK);
-  },
-  give(buffer: Buffer): void {
-    if (this.free.length < 32) this.free.push(buffer);
-  },
-};
 
 export async function removeFiles(paths: string[]): Promise<void> {
   for (const path of paths) await rm(path, { force: true });

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { PieceBuffers } from '../secure/index.js';
+import { allocateOnHugePages } from '../util/allocator.js';
 import { BufferPool } from '../util/bufferPool.js';
 import { Collector } from './collector.js';
 
@@ -185,7 +186,7 @@ export class BlockCache implements PieceBuffers {
       this.budget = Math.min(this.maxBytes, Math.max(Math.floor(this.maxBytes / 2), this.used + headroom));
     }
     // Shared with the decrypt worker rather than transferred to it and back (crypto/ctrWorker.ts).
-    return Buffer.from(new SharedArrayBuffer(size));
+    return Buffer.from(allocateOnHugePages(() => new SharedArrayBuffer(size)));
   }
 
   private giveBack(account: Lending, buffer: Buffer): void {

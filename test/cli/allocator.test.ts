@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -82,5 +83,50 @@ describe('memoryInUse (what the block cache keeps the mount under its memory tar
     expect(before.inUse - after.inUse).toBeGreaterThan(56 * MiB);
     expect(after.inUse).toBeLessThanOrEqual(after.rss);
     expect(after.inUse).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * Page faults taken filling 64 buffers of 1 MiB, allocated as the block cache does (shared memory,
+ * on huge pages when the child is told to), and whether the
+ * process then has huge pages at all.
+ */
+const HUGE_CHILD = `
+const { tuneAllocator, allocateOnHugePages } = await import(${JSON.stringify(MODULE)});
+const t = tuneAllocator();
+if (!t.applied) throw new Error(t.reason);
+const { readFileSync } = await import('node:fs');
+const faults = () => Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[7]);
+const before = faults();
+const held = [];
+for (let i = 0; i < 64; i++) {
+  const allocate = () => new SharedArrayBuffer(1024 * 1024);
+  held.push(Buffer.from(process.argv[1] === 'advised' ? allocateOnHugePages(allocate) : allocate()).fill(1));
+}
+const huge = Number(/AnonHugePages:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))[1]);
+process.stdout.write(JSON.stringify({ faults: faults() - before, hugeKiB: huge, held: held.length }));
+`;
+
+function fill(mode: 'plain' | 'advised'): { faults: number; hugeKiB: number } {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', HUGE_CHILD, mode], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return JSON.parse(r.stdout) as { faults: number; hugeKiB: number };
+}
+
+describe('allocateOnHugePages (how the block cache allocates its memory)', () => {
+  const thp = /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1];
+
+  it('fills fresh buffers with a fraction of the faults small pages take (where the kernel has huge pages on)', () => {
+    const plain = fill('plain');
+    const advised = fill('advised');
+    // 64 MiB is 16,384 small pages; in 2 MiB pages, 32 faults (plus the edges of each heap step).
+    expect(plain.faults).toBeGreaterThan(15_000);
+    if (thp === 'never') {
+      expect(advised.hugeKiB).toBe(0);
+    } else {
+      expect(advised.faults).toBeLessThan(plain.faults / 3);
+      expect(advised.hugeKiB).toBeGreaterThan(32 * 1024);
+    }
   });
 });

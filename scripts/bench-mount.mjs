@@ -645,8 +645,10 @@ try {
     const flushed = await requestsDuring(server, 'mount.write_back_unmount', async () => timedAsync(async () => (details.rss['mount 5 (write-back)'] = await m.unmount())));
     figure('mount.write_back_unmount', 'mount --write-back 1: unmount (uploads what still waits)', flushed.seconds, 's', 'lower');
   }
-  const peak = Math.max(...Object.values(details.rss));
-  figure('mount.peak_rss', 'mount: peak RSS (VmHWM), worst of the mounts', peak, 'MiB', 'lower', { target: { cmp: '<', value: CACHE_MIB + 150 } });
+  // The issues' target is for big copies (mounts 1 and 2); the worst of all mounts is shown beside it.
+  const copying = Math.max(details.rss['mount 1 (writes)'], details.rss['mount 2 (reads)']);
+  figure('mount.peak_rss_copies', 'mount: peak RSS (VmHWM) copying 1 GiB in and out', copying, 'MiB', 'lower', { target: { cmp: '<', value: CACHE_MIB + 150 } });
+  figure('mount.peak_rss', 'mount: peak RSS (VmHWM), worst of the mounts', Math.max(...Object.values(details.rss)), 'MiB', 'lower');
 
   // ---- peers -------------------------------------------------------------------------------------
   phaseLoad('peers');

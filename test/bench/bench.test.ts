@@ -45,7 +45,7 @@ describe('scripts/bench.sh --quick', () => {
       'ceiling.read_one_thread', 'ceiling.write_one_thread', 'library.put', 'library.get',
       'mount.dd_write', 'mount.dd_read_cold', 'mount.dd_read_warm', 'mount.cp_in', 'mount.cp_out',
       'mount.rand4k_cold', 'mount.rand4k_warm_fuse', 'mount.small_files', 'mount.ls_cold', 'mount.ls_warm',
-      'mount.rsync_first', 'mount.rsync_noop', 'mount.peak_rss',
+      'mount.rsync_first', 'mount.rsync_noop', 'mount.peak_rss_copies', 'mount.peak_rss',
     ];
     expect(Object.keys(result.figures)).toEqual(expect.arrayContaining(expected));
     for (const [key, f] of figures) {

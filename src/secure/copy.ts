@@ -27,7 +27,9 @@ export async function serverSideCopy(
   const multipart = source.size > 0 && (options.multipart || source.size > tuning.copyThreshold);
   const contentType = source.contentType;
   if (!multipart) {
-    return store.copy(source.key, dest, { ...(options.meta ? { meta: options.meta } : {}), ...(contentType ? { contentType } : {}) });
+    // Only the version headed: a newer one's ciphertext under this one's envelope would be lost.
+    const copy = { ifMatch: source.etag, ...(options.meta ? { meta: options.meta } : {}), ...(contentType ? { contentType } : {}) };
+    return store.copy(source.key, dest, copy);
   }
   const partSize = Math.max(tuning.partSize, Math.ceil(source.size / MAX_PARTS));
   // Initiate carries the final object's metadata; a part copy carries none.

@@ -79,8 +79,9 @@ export interface ObjectStore {
   head(key: string): Promise<ObjectHead>;
   get(key: string, options?: GetOptions): Promise<GetResult>;
   put(key: string, body: Buffer | Readable, options: PutOptions): Promise<{ etag: string }>;
-  /** Server-side copy; with `meta` the destination gets exactly that metadata (REPLACE). */
-  copy(source: string, dest: string, options?: { meta?: ObjectMeta; contentType?: string }): Promise<{ etag: string }>;
+  /** Server-side copy; with `meta` the destination gets exactly that metadata (REPLACE); with
+   *  `ifMatch`, only while the source still has this ETag (else ESTALE). */
+  copy(source: string, dest: string, options?: { meta?: ObjectMeta; contentType?: string; ifMatch?: string }): Promise<{ etag: string }>;
   delete(key: string): Promise<void>;
   deleteMany(keys: string[]): Promise<void>;
   list(prefix: string, options?: ListOptions): Promise<ListPage>;

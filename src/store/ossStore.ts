@@ -176,9 +176,10 @@ class OssStore implements ObjectStore {
   async copy(
     source: string,
     dest: string,
-    options: { meta?: ObjectMeta; contentType?: string } = {},
+    options: { meta?: ObjectMeta; contentType?: string; ifMatch?: string } = {},
   ): Promise<{ etag: string }> {
     const headers: Record<string, string> = { 'x-oss-copy-source': this.copySource(source) };
+    if (options.ifMatch) headers['x-oss-copy-source-if-match'] = options.ifMatch;
     this.addressable('COPY', dest);
     if (options.meta) {
       headers['x-oss-metadata-directive'] = 'REPLACE';

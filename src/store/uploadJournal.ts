@@ -123,7 +123,7 @@ class JournaledStore implements ObjectStore {
   put(key: string, body: Buffer | Readable, options: PutOptions) {
     return this.inner.put(key, body, options);
   }
-  copy(source: string, dest: string, options?: { meta?: ObjectMeta; contentType?: string }) {
+  copy(source: string, dest: string, options?: { meta?: ObjectMeta; contentType?: string; ifMatch?: string }) {
     return this.inner.copy(source, dest, options);
   }
   delete(key: string) {

@@ -269,6 +269,24 @@ describe('copy, updateMeta, rewrap', () => {
     expect((await getAll(bucket, 'um/x')).equals(data)).toBe(true);
   });
 
+  it('a metadata update loses to a new version written between its HEAD and its copy: ESTALE, and the new data stays readable', async () => {
+    // The copy must not pair the new ciphertext with the old version's envelope (from the HEAD):
+    // the new data's key would be gone for good. (Our server, like OSS, also refuses a copy that
+    // changes the envelope; the copy's If-Match makes the loss a clean ESTALE wherever it runs.)
+    const bucket = bucketA();
+    await bucket.put('race/x', randomBytes(3000), { meta: { mode: '33188' } });
+    const newer = randomBytes(4000);
+    // The copy is the first PUT to the key after this; it waits in the server while the new version lands.
+    h.server.faults.addLatency(400, { method: 'PUT', path: 'race/x', count: 1 });
+    const patching = bucket.patchMeta('race/x', { mode: '33261' });
+    const outcome = patching.then(() => 'patched', (err: { errno?: string }) => err.errno);
+    await new Promise((r) => setTimeout(r, 150));
+    await bucket.put('race/x', newer, { meta: { mode: '33188' } });
+    expect(await outcome).toBe('ESTALE');
+    expect((await getAll(bucket, 'race/x')).equals(newer)).toBe(true);
+    expect((await bucket.head('race/x')).meta).toEqual({ mode: '33188' });
+  });
+
   it('rewrap from key A to key B: readable with only B, not with only A; a second rewrap is a no-op', async () => {
     const data = randomBytes(3 * PART + 5);
     await small().put('rw/x', data, { meta: { u: 'v' } });

@@ -134,23 +134,26 @@ export class EncryptedBucket {
   }
 
   /** Server-side; ciphertext and envelope are carried over byte for byte, so nothing is re-encrypted. */
-  async copy(source: string, dest: string, options: { meta?: ObjectMeta } = {}): Promise<void> {
+  /**
+   * Server-side copy keeping the envelope. `meta` replaces the user metadata; `patch` sets its
+   * entries over the source's (as patchMeta does); neither keeps all of it.
+   */
+  async copy(source: string, dest: string, options: { meta?: ObjectMeta; patch?: ObjectMeta } = {}): Promise<void> {
     const head = await this.store.head(source);
-    const meta = options.meta ? { ...stripEncryption(options.meta), ...splitMeta(head.meta).encryption } : undefined;
+    const { user, encryption } = splitMeta(head.meta);
+    const replaced = options.meta ?? (options.patch ? { ...user, ...options.patch } : undefined);
+    const meta = replaced ? { ...stripEncryption(replaced), ...encryption } : undefined;
     await serverSideCopy(this.store, head, dest, meta ? { meta } : {}, this.copyTuning);
   }
 
   /** Replaces the user metadata; every encryption entry is re-sent exactly as stored, or the data would be lost. */
-  async updateMeta(key: string, meta: ObjectMeta): Promise<void> {
-    const head = await this.store.head(key);
-    await serverSideCopy(this.store, head, key, { meta: { ...stripEncryption(meta), ...splitMeta(head.meta).encryption } }, this.copyTuning);
+  updateMeta(key: string, meta: ObjectMeta): Promise<void> {
+    return this.copy(key, key, { meta });
   }
 
   /** Sets the given user metadata entries over the object's current ones (one HEAD, one copy). */
-  async patchMeta(key: string, changes: ObjectMeta): Promise<void> {
-    const head = await this.store.head(key);
-    const { user, encryption } = splitMeta(head.meta);
-    await serverSideCopy(this.store, head, key, { meta: { ...user, ...stripEncryption(changes), ...encryption } }, this.copyTuning);
+  patchMeta(key: string, changes: ObjectMeta): Promise<void> {
+    return this.copy(key, key, { patch: changes });
   }
 
   /**

@@ -8,6 +8,7 @@ import { memoryInUse } from '../util/allocator.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, DIR_SIZE, dirAttr, fileAttr, makeAttr, type Owner, posixOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
+import { DeferredAttrs } from './deferredAttrs.js';
 import { type Listing, type Lookup, MetadataCache } from './metadataCache.js';
 import { baseName, checkKeyLength, joinPath, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
@@ -57,6 +58,8 @@ const LOOKUP_LISTING_MAX_ENTRIES = 5000;
 const DELETE_BATCH = 1000;
 /** The mount's memory beside its block cache: the process's RSS target is --cache-size plus this (see BlockCache). */
 const RUNTIME_MEMORY = 150 * MiB;
+/** How long a closed file's attribute change waits to be written, for more to join it (see DeferredAttrs). */
+const ATTR_WRITE_DELAY_MS = 1000;
 
 /**
  * The filesystem, knowing nothing of FUSE: POSIX operations on paths, in terms of an
@@ -77,6 +80,7 @@ export class Filesystem {
   /** Closed new files whose upload waits (write-back), with the timer that will start it. */
   private readonly writeBacks = new Map<OpenFile, NodeJS.Timeout>();
   private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
+  private readonly attrWrites: DeferredAttrs;
   private nextHandle = 1;
   private readonly mountedAt = Date.now();
 
@@ -86,6 +90,11 @@ export class Filesystem {
   ) {
     this.ns = new Namespace(options.prefix);
     this.meta = new MetadataCache(options.attrTtlMs);
+    this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {
+      await this.bucket.patchMeta(key, encodePosixMeta(posixOf(attr)));
+      // Also forgets what an earlier HEAD said (the copy may keep the ETag and the second).
+      this.meta.added(path, attr);
+    });
     this.files = {
       bucket,
       cache: new BlockCache(options.blockSize ?? MiB, options.cacheSize, { rss: options.cacheSize + RUNTIME_MEMORY, inUse: memoryInUse }),
@@ -108,6 +117,8 @@ export class Filesystem {
     if (path === '/') return Promise.resolve(dirAttr(undefined, this.options.owner, this.mountedAt));
     const open = this.openByPath.get(path);
     if (open) return Promise.resolve(open.currentAttr());
+    const changed = this.attrWrites.attr(path);
+    if (changed) return Promise.resolve(changed);
     const cached = this.meta.attr(path);
     if (cached !== undefined) return Promise.resolve(cached);
     return this.fetchOnce(path, () => this.fetchLookup(path));
@@ -310,6 +321,7 @@ export class Filesystem {
     const now = Date.now();
     const attr = makeAttr('file', { mode, mtime: now / 1000 }, 0, now, this.options.owner);
     await this.takeName(path);
+    await this.attrWrites.take(path); // the object it was for is replaced
     const file = OpenFile.created(this.files, path, key, attr);
     this.openByPath.set(path, file);
     this.meta.added(path, attr);
@@ -322,6 +334,8 @@ export class Filesystem {
     if (writing) this.checkWritable();
     let file = this.openByPath.get(path);
     if (!file) {
+      // The object's metadata is the open file's starting point (and a new upload replaces it).
+      await this.attrWrites.settle(path);
       const attr = await this.getattr(path);
       if (attr.kind === 'dir') throw new FsError('EISDIR', `is a directory: ${path}`);
       const key = this.ns.fileKey(path);
@@ -464,6 +478,7 @@ export class Filesystem {
       this.openByPath.delete(path);
       await open.remove(deleteObject);
     } else {
+      await this.attrWrites.take(path);
       await deleteObject();
     }
     this.meta.removed(path);
@@ -490,10 +505,13 @@ export class Filesystem {
 
     await this.takeName(dest);
     const [srcKey, destKey] = [this.ns.fileKey(src), this.ns.fileKey(dest)];
-    // Server-side copy; a file that is open moves in its own turn (see OpenFile.rename): then a new
-    // one whose content is all here needs no request at all, its one upload goes to dest.
+    await this.attrWrites.take(dest); // the object it was for is replaced
+    // Server-side copy, carrying a change to the attributes that waits (rsync: times and mode,
+    // then the rename); a file that is open moves in its own turn (see OpenFile.rename): then a
+    // new one whose content is all here needs no request at all, its one upload goes to dest.
     const moveObject = async (): Promise<void> => {
-      await this.bucket.copy(srcKey, destKey);
+      const changed = await this.attrWrites.take(src);
+      await this.bucket.copy(srcKey, destKey, changed ? { patch: encodePosixMeta(posixOf(changed)) } : {});
       await this.bucket.delete(srcKey);
     };
     const open = this.openByPath.get(src);
@@ -521,6 +539,7 @@ export class Filesystem {
     }
     const below = `${src}/`;
     for (const [path, file] of this.openByPath) if (path.startsWith(below) && file.isDirty) await file.flush(true);
+    await this.attrWrites.settleTree(src);
 
     const srcKey = this.ns.dirKey(src);
     const destKey = this.ns.dirKey(dest);
@@ -569,30 +588,41 @@ export class Filesystem {
     return this.setAttr(path, () => ({ ...(a === undefined ? {} : { atime: a }), ...(m === undefined ? {} : { mtime: m }) }));
   }
 
-  /** Attributes live in the object's metadata: an open file takes them with its next upload,
-   *  anything else gets a metadata-only update that keeps its encryption headers. */
+  /**
+   * Attributes live in the object's metadata: an open file takes them with its next upload, a
+   * closed one a moment later (DeferredAttrs), and a directory gets a metadata-only update now.
+   */
   private async setAttr(path: string, change: (a: Attr) => Partial<Attr>): Promise<void> {
     this.checkWritable();
     const open = this.openByPath.get(path);
-    if (open) {
+    if (open?.isDirty) {
+      // Its upload carries them; an older change that waits must not land after it.
+      await this.attrWrites.take(path);
       open.setAttr(change(open.attr));
-      if (!open.hasLocalContent) await open.flush(true);
+      return;
+    }
+    if (open) {
+      // Nothing to upload (opened to read, or uploaded at close and FUSE's release not in yet):
+      // written like a closed file's, and carried by an upload should it get content after all.
+      open.setAttr(change(open.attr), true);
+      this.attrWrites.set(path, open.key, open.currentAttr());
       return;
     }
     const attr = await this.getattr(path);
     const updated: Attr = { ...attr, ...change(attr), ctime: Date.now() };
-    const posix = encodePosixMeta(posixOf(updated));
-    if (attr.kind === 'dir') {
-      if (path === '/') throw new FsError('EPERM', 'the mount root has no object to keep attributes in');
-      // An implicit directory gets a marker object to hold its attributes.
-      await this.bucket.patchMeta(this.ns.dirKey(path), posix).catch((err: unknown) => {
-        if (!(err instanceof FsError && err.errno === 'ENOENT')) throw err;
-        return this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix });
-      });
-    } else {
-      await this.bucket.patchMeta(this.ns.fileKey(path), posix);
-    }
+    if (attr.kind === 'dir') await this.setDirAttr(path, updated);
+    else this.attrWrites.set(path, this.ns.fileKey(path), updated);
     this.meta.added(path, updated);
+  }
+
+  private async setDirAttr(path: string, attr: Attr): Promise<void> {
+    if (path === '/') throw new FsError('EPERM', 'the mount root has no object to keep attributes in');
+    const posix = encodePosixMeta(posixOf(attr));
+    // An implicit directory gets a marker object to hold its attributes.
+    await this.bucket.patchMeta(this.ns.dirKey(path), posix).catch((err: unknown) => {
+      if (!(err instanceof FsError && err.errno === 'ENOENT')) throw err;
+      return this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix });
+    });
   }
 
   // ---- symlinks ---------------------------------------------------------------------------
@@ -631,6 +661,7 @@ export class Filesystem {
     for (const [path, file] of this.openByPath) {
       await file.flush(true).catch((err: Error) => failures.push(`${path}: ${err.message}`));
     }
+    await this.attrWrites.settleTree('/').catch((err: Error) => failures.push(err.message));
     if (failures.length > 0) throw new FsError('EIO', `could not upload ${failures.length} file(s): ${failures.join('; ')}`);
   }
 

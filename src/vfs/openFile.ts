@@ -171,9 +171,10 @@ export class OpenFile {
   }
 
   /** chmod/chown/utimens on an open file: kept with the content, written by the next flush. */
-  setAttr(patch: Partial<Pick<Attr, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime'>>): void {
+  /** Changed attributes, uploaded with the content — or, `writtenElsewhere`, only shown and carried by a later upload. */
+  setAttr(patch: Partial<Pick<Attr, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime'>>, writtenElsewhere = false): void {
     this.attr = { ...this.attr, ...patch, ctime: Date.now() };
-    this.dirty = true;
+    if (!writtenElsewhere) this.dirty = true;
   }
 
   /**

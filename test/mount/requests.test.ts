@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, until } from '../reliability/support.js';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
 import { type Mounted, mountBucket, sh, UPLOAD_AT_CLOSE } from '../support/mounted.js';
-import { resetSeen, seen } from '../support/serverAdmin.js';
+import { fault, resetSeen, seen } from '../support/serverAdmin.js';
+import { decodePosixMeta } from '../../src/secure/index.js';
 
 const TTL_S = 1;
 
@@ -153,5 +154,73 @@ describe('mount: requests per operation', () => {
     expect(() => readFileSync(join(m.mountpoint, 'elsewhere', 'missing.txt'))).toThrow(/ENOENT/);
     const heads = (await seen(local, { method: 'HEAD' })).map((r) => r.path);
     expect(heads).toContain(`/${local.bucket}/elsewhere/missing.txt`);
+  });
+
+  describe('attribute changes to closed files (written a moment later, or carried by a rename)', () => {
+    const posixOf = async (key: string) => decodePosixMeta((await local.store.head(key)).meta);
+    const puts = async (name: string): Promise<number> => (await seen(local, { method: 'PUT', path: `/${name}` })).length;
+
+    it("rsync's pattern — chmod, utime, then rename a closed file — costs one copy (the rename's, carrying both) and one delete", async () => {
+      writeFileSync(join(m.mountpoint, '.tmp.x'), 'data'); // uploaded at close
+      await resetSeen(local);
+      // By path, as rsync does (touch would open the file, which writes a waiting change first).
+      const mtime = Date.parse('2020-01-02T03:04:05Z') / 1000;
+      sh(`python3 -c "import os; p = '${m.mountpoint}/.tmp.x'; os.chmod(p, 0o600); os.utime(p, (${mtime}, ${mtime})); os.rename(p, '${m.mountpoint}/final.x')"`);
+      await sleep(1500); // past the delay: nothing was left to write
+      const requests = (await seen(local)).filter((r) => r.method !== 'HEAD' && r.method !== 'GET');
+      expect(requests.map((r) => `${r.method} ${r.path}`).sort()).toEqual([`DELETE /${local.bucket}/.tmp.x`, `PUT /${local.bucket}/final.x`]);
+      const posix = await posixOf('final.x');
+      expect(posix.mode! & 0o777).toBe(0o600);
+      expect(posix.mtime).toBe(mtime);
+      expect(statSync(join(m.mountpoint, 'final.x')).mode & 0o777).toBe(0o600);
+      expect(readFileSync(join(m.mountpoint, 'final.x'), 'utf8')).toBe('data');
+    });
+
+    it('a change shows at once, lands within a few seconds as one copy, and two in a row make one', async () => {
+      writeFileSync(join(m.mountpoint, 'later.x'), 'x');
+      await resetSeen(local);
+      sh(`chmod 640 ${m.mountpoint}/later.x && chmod 604 ${m.mountpoint}/later.x`);
+      expect(statSync(join(m.mountpoint, 'later.x')).mode & 0o777).toBe(0o604);
+      expect((await posixOf('later.x')).mode! & 0o777).toBe(0o644); // not yet written
+      await until('the attribute write', async () => ((await posixOf('later.x')).mode! & 0o777) === 0o604, 10);
+      await sleep(1500);
+      expect(await puts('later.x')).toBe(1);
+      expect(statSync(join(m.mountpoint, 'later.x')).mode & 0o777).toBe(0o604);
+    });
+
+    it('with no attribute cache (--attr-ttl 0) a waiting change still shows, and unmount writes it', async () => {
+      const b = await mountBucket(local, { name: 'requests-ttl0', args: ['--attr-ttl', '0', ...UPLOAD_AT_CLOSE] });
+      try {
+        writeFileSync(join(b.mountpoint, 'ttl0.x'), 'x');
+        sh(`chmod 612 ${b.mountpoint}/ttl0.x`);
+        expect(statSync(join(b.mountpoint, 'ttl0.x')).mode & 0o777).toBe(0o612);
+      } finally {
+        await b.unmount();
+      }
+      expect((await posixOf('ttl0.x')).mode! & 0o777).toBe(0o612);
+    });
+
+    it('a write that fails is logged and tried again until it lands', async () => {
+      writeFileSync(join(m.mountpoint, 'flaky.x'), 'x');
+      // More failures than the store's own retries (6 attempts): the first write fails as a whole.
+      await fault(local, { action: 'fail', count: 6, status: 503, method: 'PUT', path: '/flaky.x' });
+      sh(`chmod 620 ${m.mountpoint}/flaky.x`);
+      await until('a failed attempt in the log', () => /flaky\.x: writing attributes failed, trying again/.test(m.log()), 20);
+      expect(statSync(join(m.mountpoint, 'flaky.x')).mode & 0o777).toBe(0o620);
+      await until('the attribute write', async () => ((await posixOf('flaky.x')).mode! & 0o777) === 0o620, 20);
+    });
+
+    it('an unlink drops a change that waits: no copy; an open writes it first, so a new upload keeps it', async () => {
+      writeFileSync(join(m.mountpoint, 'gone.x'), 'x');
+      writeFileSync(join(m.mountpoint, 'append.x'), 'a');
+      await resetSeen(local);
+      sh(`chmod 600 ${m.mountpoint}/gone.x && rm ${m.mountpoint}/gone.x`);
+      sh(`chmod 600 ${m.mountpoint}/append.x && echo b >> ${m.mountpoint}/append.x`);
+      await sleep(1500);
+      expect(await puts('gone.x')).toBe(0);
+      expect((await seen(local, { method: 'DELETE', path: '/gone.x' })).length).toBe(1);
+      expect((await posixOf('append.x')).mode! & 0o777).toBe(0o600);
+      expect(readFileSync(join(m.mountpoint, 'append.x'), 'utf8')).toBe('ab\n');
+    });
   });
 });

@@ -21,9 +21,9 @@ interface Change {
  *
  * Until a change has landed the mount answers with it (attr()), whatever its caches hold. What
  * is at stake is the change, never data: a crash within the delay loses it, as one within ext4's
- * journal commit (5 s) does. Opening the file (so before any fsync of it), unmount, and a
- * directory rename write it first (settle); a rename of the file carries it (take); an unlink or a
- * new file under the name drops it.
+ * journal commit (5 s) does. Opening the file for writing (so before any upload or fsync of
+ * it), unmount, and a directory rename write it first (settle); a rename of the file carries it
+ * (take); an unlink or a new file under the name drops it.
  */
 export class DeferredAttrs {
   private readonly waiting = new Map<string, Change & { timer: NodeJS.Timeout; delayMs: number }>();

@@ -331,11 +331,14 @@ export class Filesystem {
   async open(path: string, flags: number): Promise<number> {
     await this.closing.get(path);
     const writing = (flags & O_ACCMODE) !== constants.O_RDONLY || (flags & constants.O_TRUNC) !== 0;
-    if (writing) this.checkWritable();
+    if (writing) {
+      this.checkWritable();
+      // A waiting attribute change lands first: landing after this writer's upload, it would undo
+      // what the writing changed (the mtime). Readers need not wait (rsync opens to fchmod).
+      await this.attrWrites.settle(path);
+    }
     let file = this.openByPath.get(path);
     if (!file) {
-      // The object's metadata is the open file's starting point (and a new upload replaces it).
-      await this.attrWrites.settle(path);
       const attr = await this.getattr(path);
       if (attr.kind === 'dir') throw new FsError('EISDIR', `is a directory: ${path}`);
       const key = this.ns.fileKey(path);

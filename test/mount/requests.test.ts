@@ -160,12 +160,13 @@ describe('mount: requests per operation', () => {
     const posixOf = async (key: string) => decodePosixMeta((await local.store.head(key)).meta);
     const puts = async (name: string): Promise<number> => (await seen(local, { method: 'PUT', path: `/${name}` })).length;
 
-    it("rsync's pattern — chmod, utime, then rename a closed file — costs one copy (the rename's, carrying both) and one delete", async () => {
+    it("rsync's pattern — set times, fchmod through a read-only descriptor, rename — costs one copy (the rename's, carrying both) and one delete", async () => {
       writeFileSync(join(m.mountpoint, '.tmp.x'), 'data'); // uploaded at close
       await resetSeen(local);
-      // By path, as rsync does (touch would open the file, which writes a waiting change first).
+      // As rsync 3.2 does it (strace): utimensat by path, then open O_RDONLY, fchmod, close, rename.
       const mtime = Date.parse('2020-01-02T03:04:05Z') / 1000;
-      sh(`python3 -c "import os; p = '${m.mountpoint}/.tmp.x'; os.chmod(p, 0o600); os.utime(p, (${mtime}, ${mtime})); os.rename(p, '${m.mountpoint}/final.x')"`);
+      const steps = `p = '${m.mountpoint}/.tmp.x'; os.utime(p, (${mtime}, ${mtime})); fd = os.open(p, os.O_RDONLY); os.fchmod(fd, 0o600); os.close(fd); os.rename(p, '${m.mountpoint}/final.x')`;
+      sh(`python3 -c "import os; ${steps}"`);
       await sleep(1500); // past the delay: nothing was left to write
       const requests = (await seen(local)).filter((r) => r.method !== 'HEAD' && r.method !== 'GET');
       expect(requests.map((r) => `${r.method} ${r.path}`).sort()).toEqual([`DELETE /${local.bucket}/.tmp.x`, `PUT /${local.bucket}/final.x`]);
@@ -215,8 +216,11 @@ describe('mount: requests per operation', () => {
       writeFileSync(join(m.mountpoint, 'append.x'), 'a');
       await resetSeen(local);
       sh(`chmod 600 ${m.mountpoint}/gone.x && rm ${m.mountpoint}/gone.x`);
-      sh(`chmod 600 ${m.mountpoint}/append.x && echo b >> ${m.mountpoint}/append.x`);
+      sh(`chmod 600 ${m.mountpoint}/append.x && touch -m -d '2001-01-01' ${m.mountpoint}/append.x && echo b >> ${m.mountpoint}/append.x`);
+      const appended = Date.now() / 1000;
       await sleep(1500);
+      // The append's mtime stands: the older change landed before its upload, not after.
+      expect(Math.abs((await posixOf('append.x')).mtime! - appended)).toBeLessThan(30);
       expect(await puts('gone.x')).toBe(0);
       expect((await seen(local, { method: 'DELETE', path: '/gone.x' })).length).toBe(1);
       expect((await posixOf('append.x')).mode! & 0o777).toBe(0o600);

@@ -133,10 +133,9 @@ export class EncryptedBucket {
     return this.writer(key, options);
   }
 
-  /** Server-side; ciphertext and envelope are carried over byte for byte, so nothing is re-encrypted. */
   /**
-   * Server-side copy keeping the envelope. `meta` replaces the user metadata; `patch` sets its
-   * entries over the source's (as patchMeta does); neither keeps all of it.
+   * Server-side; ciphertext and envelope are carried over byte for byte, so nothing is re-encrypted.
+   * `meta` replaces the user metadata; `patch` sets its entries over the source's; neither keeps it.
    */
   async copy(source: string, dest: string, options: { meta?: ObjectMeta; patch?: ObjectMeta } = {}): Promise<void> {
     const head = await this.store.head(source);

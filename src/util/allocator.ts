@@ -60,8 +60,8 @@ export function tuneAllocator(): AllocatorTuning {
 
 /**
  * The process's resident memory less what malloc holds free for reuse (not counting the free top
- * of the heap, which may never have been touched): what the next
- * allocations would add to, and so what a memory target is kept with (see BlockCache). RSS alone
+ * of the heap, which may never have been touched): what the next allocations would add to, and
+ * so what a memory target is kept with (see BlockCache). RSS alone
  * hardly ever falls, since memory freed stays with malloc, and so it cannot tell a process that
  * is about to grow from one that will reuse what it freed. Plain RSS where malloc cannot say.
  */

@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
-import { decodePosixMeta, type PosixMeta } from '../secure/index.js';
+import { decodePosixMeta, encodePosixMeta, type PosixMeta } from '../secure/index.js';
+import type { ObjectMeta } from '../store/ObjectStore.js';
 import type { ObjectHead } from '../store/ObjectStore.js';
 
 export type NodeKind = 'file' | 'dir' | 'symlink';
@@ -74,6 +75,7 @@ export function dirAttr(marker: ObjectHead | undefined, owner: Owner, implicitMt
   return makeAttr('dir', decodePosixMeta(marker.meta), DIR_SIZE, marker.lastModified.getTime(), owner);
 }
 
-export function posixOf(attr: Attr): PosixMeta {
-  return { mode: attr.mode, uid: attr.uid, gid: attr.gid, mtime: attr.mtime / 1000, atime: attr.atime / 1000 };
+/** The object metadata entries that keep `attr` (mode, owner, times). */
+export function posixMetaOf(attr: Attr): ObjectMeta {
+  return encodePosixMeta({ mode: attr.mode, uid: attr.uid, gid: attr.gid, mtime: attr.mtime / 1000, atime: attr.atime / 1000 });
 }

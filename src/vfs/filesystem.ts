@@ -2,11 +2,11 @@ import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { encodePosixMeta, type EncryptedBucket } from '../secure/index.js';
+import type { EncryptedBucket } from '../secure/index.js';
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import { memoryInUse } from '../util/allocator.js';
 import { createLimiter } from '../util/limit.js';
-import { type Attr, DIR_SIZE, dirAttr, fileAttr, makeAttr, type Owner, posixOf } from './attributes.js';
+import { type Attr, DIR_SIZE, dirAttr, fileAttr, makeAttr, type Owner, posixMetaOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
 import { type Listing, type Lookup, MetadataCache } from './metadataCache.js';
@@ -91,7 +91,7 @@ export class Filesystem {
     this.ns = new Namespace(options.prefix);
     this.meta = new MetadataCache(options.attrTtlMs);
     this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {
-      await this.bucket.patchMeta(key, encodePosixMeta(posixOf(attr)));
+      await this.bucket.patchMeta(key, posixMetaOf(attr));
       // Also forgets what an earlier HEAD said (the copy may keep the ETag and the second).
       this.meta.added(path, attr);
     });
@@ -289,7 +289,7 @@ export class Filesystem {
     const key = this.ns.newKey(path, 'dir');
     const now = Date.now();
     const attr = makeAttr('dir', { mode, uid: this.options.owner.uid, gid: this.options.owner.gid, mtime: now / 1000 }, DIR_SIZE, now, this.options.owner);
-    await this.bucket.put(key, Buffer.alloc(0), { meta: encodePosixMeta(posixOf(attr)) });
+    await this.bucket.put(key, Buffer.alloc(0), { meta: posixMetaOf(attr) });
     this.meta.added(path, attr);
     // The kernel looked the name up first and found nothing, so nothing is below it: lookups of
     // new names in it need no request until the TTL runs out.
@@ -514,7 +514,7 @@ export class Filesystem {
     // new one whose content is all here needs no request at all, its one upload goes to dest.
     const moveObject = async (): Promise<void> => {
       const changed = await this.attrWrites.take(src);
-      await this.bucket.copy(srcKey, destKey, changed ? { patch: encodePosixMeta(posixOf(changed)) } : {});
+      await this.bucket.copy(srcKey, destKey, changed ? { patch: posixMetaOf(changed) } : {});
       await this.bucket.delete(srcKey);
     };
     const open = this.openByPath.get(src);
@@ -620,7 +620,7 @@ export class Filesystem {
 
   private async setDirAttr(path: string, attr: Attr): Promise<void> {
     if (path === '/') throw new FsError('EPERM', 'the mount root has no object to keep attributes in');
-    const posix = encodePosixMeta(posixOf(attr));
+    const posix = posixMetaOf(attr);
     // An implicit directory gets a marker object to hold its attributes.
     await this.bucket.patchMeta(this.ns.dirKey(path), posix).catch((err: unknown) => {
       if (!(err instanceof FsError && err.errno === 'ENOENT')) throw err;
@@ -636,7 +636,7 @@ export class Filesystem {
     const now = Date.now();
     const body = Buffer.from(target);
     const attr = makeAttr('symlink', { mode: constants.S_IFLNK | 0o777, mtime: now / 1000 }, body.length, now, this.options.owner);
-    await this.bucket.put(key, body, { meta: encodePosixMeta(posixOf(attr)) });
+    await this.bucket.put(key, body, { meta: posixMetaOf(attr) });
     this.meta.added(path, attr);
   }
 

@@ -1,8 +1,7 @@
 import type { EncryptedBucket, EncryptedHead, ObjectWriter } from '../secure/index.js';
-import { encodePosixMeta } from '../secure/index.js';
 import type { ObjectMeta } from '../store/ObjectStore.js';
 import type { Logger } from '../log.js';
-import { type Attr, posixOf } from './attributes.js';
+import { type Attr, posixMetaOf } from './attributes.js';
 import type { BlockCache } from './blockCache.js';
 import { CachedReader } from './cachedReader.js';
 import { StagingFile } from './stagingFile.js';
@@ -170,8 +169,10 @@ export class OpenFile {
     });
   }
 
-  /** chmod/chown/utimens on an open file: kept with the content, written by the next flush. */
-  /** Changed attributes, uploaded with the content — or, `writtenElsewhere`, only shown and carried by a later upload. */
+  /**
+   * chmod/chown/utimens on an open file: kept with the content, written by the next flush — or,
+   * `writtenElsewhere` (Filesystem's DeferredAttrs), only shown and carried by a later upload.
+   */
   setAttr(patch: Partial<Pick<Attr, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime'>>, writtenElsewhere = false): void {
     this.attr = { ...this.attr, ...patch, ctime: Date.now() };
     if (!writtenElsewhere) this.dirty = true;
@@ -230,11 +231,11 @@ export class OpenFile {
       case 'streaming':
         await this.finishStreaming(c);
         // Initiate fixed the metadata; attributes changed since then need one more request.
-        if (JSON.stringify(meta) !== c.meta) await bucket.patchMeta(this.key, encodePosixMeta(posixOf(this.attr)));
+        if (JSON.stringify(meta) !== c.meta) await bucket.patchMeta(this.key, posixMetaOf(this.attr));
         break;
       case 'remote':
         // Only attributes changed: the object's other metadata stays as the bucket has it.
-        await bucket.patchMeta(this.key, encodePosixMeta(posixOf(this.attr)));
+        await bucket.patchMeta(this.key, posixMetaOf(this.attr));
         break;
     }
     this.dirty = false;
@@ -336,7 +337,7 @@ export class OpenFile {
 
   /** Metadata for uploading new content: the replaced object's foreign entries plus our attributes. */
   private uploadMeta(): ObjectMeta {
-    return { ...this.baseMeta, ...encodePosixMeta(posixOf(this.attr)) };
+    return { ...this.baseMeta, ...posixMetaOf(this.attr) };
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {

@@ -98,9 +98,9 @@ export function fuseOperations(fs: Filesystem, log: Logger): Operations {
     link: (_src, _dest, cb) => cb(fuseCode('EPERM')),
     mknod: (_path, _mode, _dev, cb) => cb(fuseCode('EPERM')),
     // Extended attributes are not stored (documented): tools that copy them report ENOTSUP and go on.
-    setxattr: (_path, _name, _value, _position, _flags, cb) => cb(fuseCode('ENOTSUP')),
-    getxattr: (_path, _name, _position, cb) => cb(fuseCode('ENOTSUP')),
+    // get/set/removexattr are left unimplemented: libfuse answers ENOSYS, which the kernel turns into
+    // EOPNOTSUPP for the caller and remembers. Answered from here, it would keep asking, one round
+    // trip per write(2) (for security.capability): a fifth of a small file's FUSE requests.
     listxattr: (_path, cb) => cb(0, []),
-    removexattr: (_path, _name, cb) => cb(fuseCode('ENOTSUP')),
   };
 }

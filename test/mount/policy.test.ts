@@ -1,5 +1,5 @@
 import { constants, createDecipheriv, createPrivateKey, privateDecrypt } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,7 +132,7 @@ describe('mount: keys, modes and foreign objects', () => {
     expect(readdirSync(join(m.mountpoint, 'big')).sort()).toEqual(names);
   });
 
-  it('extended attributes are not stored: setxattr fails with ENOTSUP, listxattr is empty', async () => {
+  it('extended attributes are not stored: setxattr, getxattr and removexattr fail with ENOTSUP, listxattr is empty', async () => {
     const m = await mountBucket(local, { name: 'xattr' });
     mounts.push(m);
     writeFileSync(join(m.mountpoint, 'x.txt'), 'x');
@@ -140,6 +140,14 @@ describe('mount: keys, modes and foreign objects', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/Operation not supported/);
     expect(sh(`python3 -c "import os; print(os.listxattr('${m.mountpoint}/x.txt'))"`).trim()).toBe('[]');
+    for (const call of [`os.getxattr('${m.mountpoint}/x.txt', 'user.k')`, `os.removexattr('${m.mountpoint}/x.txt', 'user.k')`]) {
+      const again = shStatus(`python3 -c "import os; ${call}"`);
+      expect(again.status).not.toBe(0);
+      expect(again.stderr).toMatch(/Operation not supported/);
+    }
+    // Writes still work once the kernel has stopped asking for security.capability.
+    appendFileSync(join(m.mountpoint, 'x.txt'), 'y');
+    expect(readFileSync(join(m.mountpoint, 'x.txt'), 'utf8')).toBe('xy');
   });
 
   it('a body altered on the server is caught by the plaintext MD5 on a whole read: EIO, never the wrong bytes', async () => {

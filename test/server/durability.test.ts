@@ -49,6 +49,7 @@ beforeAll(async () => {
     const client = new OSS({ ...KEYS, endpoint: url, bucket: 'dur' });
     await client.putBucket('dur');
     await client.put('simple', Buffer.from('hello'));
+    await client.put('large', Buffer.alloc(300 * 1024, 7));
     const store = createOssStore({ ...KEYS, endpoint: url, bucket: 'dur' });
     const uploadId = await store.initiateMultipart('multi', { meta: {} });
     const parts = [];
@@ -81,20 +82,29 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/** A path in the bucket's data directory (the server's own directory is also called data). */
+const DATA = /\/buckets\/dur\/data\//;
 const indexOf = (name: string, path: RegExp, from = 0): number => calls.findIndex((c, i) => i >= from && c.name === name && path.test(c.path));
 const syncedBetween = (dir: string, from: number, to = calls.length): boolean => calls.slice(from + 1, to).some((c) => c.name === 'fsync' && c.path === dir);
 
 describe('the server syncs directories before it answers', () => {
-  it('a PUT: the data file\'s directory before the metadata is renamed in, then the metadata\'s', () => {
-    const metaRename = indexOf('rename', /\/meta\/.*\.json$/, indexOf('rename', /\/data\//));
-    const dataRename = calls.slice(0, metaRename).findLastIndex((c) => c.name === 'rename' && /\/data\//.test(c.path));
+  it('a small PUT: its bytes are in the metadata, renamed in and its directory synced, and no data file is written', () => {
+    const metaRename = indexOf('rename', /\/meta\/.*\.json$/);
+    expect(metaRename).toBeGreaterThanOrEqual(0);
+    expect(syncedBetween(dirname(calls[metaRename]!.path), metaRename, metaRename + 2)).toBe(true);
+    expect(calls.slice(0, metaRename).some((c) => DATA.test(c.path))).toBe(false);
+  });
+
+  it('a large PUT: the data file\'s directory before the metadata is renamed in, then the metadata\'s', () => {
+    const metaRename = indexOf('rename', /\/meta\/.*\.json$/, indexOf('rename', DATA));
+    const dataRename = calls.slice(0, metaRename).findLastIndex((c) => c.name === 'rename' && DATA.test(c.path));
     expect(dataRename).toBeGreaterThanOrEqual(0);
     expect(syncedBetween(dirname(calls[dataRename]!.path), dataRename, metaRename)).toBe(true);
     expect(syncedBetween(dirname(calls[metaRename]!.path), metaRename)).toBe(true);
   });
 
   it('a completed multipart upload: every part linked in is synced before the metadata', () => {
-    const firstLink = indexOf('link', /\/data\//);
+    const firstLink = indexOf('link', DATA);
     expect(firstLink).toBeGreaterThanOrEqual(0);
     const metaRename = indexOf('rename', /\/meta\/.*\.json$/, firstLink);
     const links = calls.slice(firstLink, metaRename).filter((c) => c.name === 'link');

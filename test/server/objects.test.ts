@@ -242,4 +242,40 @@ describe('persistence', () => {
     expect(got.res.headers['x-oss-meta-k']).toBe('v');
     expect(await readdir(join(t.dir, 'tmp'))).toEqual([]);
   });
+
+  it('keeps a small object\'s bytes in its metadata file (up to 256 KiB), and serves, copies and restarts it like any other', async () => {
+    const c = t.client();
+    const KIB = 1024;
+    const bodyOf = (size: number, seed: number): Buffer => Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + seed) & 0xff));
+    const dataFiles = async (): Promise<number> => {
+      const root = join(t.dir, 'buckets', 'inline', 'data');
+      let n = 0;
+      for (const shard of await readdir(root).catch(() => [])) n += (await readdir(join(root, shard))).length;
+      return n;
+    };
+    await c.putBucket('inline');
+    c.useBucket('inline');
+    const bodies = { empty: Buffer.alloc(0), small: bodyOf(4 * KIB, 1), edge: bodyOf(256 * KIB, 2), over: bodyOf(256 * KIB + 1, 3) };
+    for (const [key, body] of Object.entries(bodies)) await c.put(key, body, { meta: { k: key } as never });
+    expect(await dataFiles()).toBe(1); // only `over` has a data file
+
+    await c.copy('small-copy', 'small'); // CopyObject of an inline object
+    await c.delete('small');
+    const init = await c.initMultipartUpload('assembled');
+    const part = await c.uploadPartCopy('assembled', init.uploadId, 1, '100-4095', { sourceKey: 'edge', sourceBucketName: 'inline' });
+    await c.completeMultipartUpload('assembled', init.uploadId, [{ number: 1, etag: part.res.headers.etag as string }]);
+
+    await t.restart(); // read back from disk, not from the server's memory
+    for (const [key, body] of Object.entries({ ...bodies, small: undefined, 'small-copy': bodies.small })) {
+      if (body === undefined) continue;
+      const got = await c.get(key);
+      expect(Buffer.from(got.content).equals(body)).toBe(true);
+      expect(got.res.headers['x-oss-hash-crc64ecma']).toBe(crc64(body));
+      expect(got.res.headers['x-oss-meta-k']).toBe(key === 'small-copy' ? 'small' : key);
+    }
+    const ranged = await c.get('edge', undefined, { headers: { Range: 'bytes=1000-1999' } });
+    expect(Buffer.from(ranged.content).equals(bodies.edge.subarray(1000, 2000))).toBe(true);
+    expect(Buffer.from((await c.get('assembled')).content).equals(bodies.edge.subarray(100, 4096))).toBe(true);
+    await expect(c.get('small')).rejects.toMatchObject({ status: 404 });
+  });
 });

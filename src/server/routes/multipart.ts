@@ -5,8 +5,8 @@ import { param, sendEmpty, sendXml, type RequestContext } from '../http/context.
 import { objectHeadersOf } from '../http/objectHeaders.js';
 import { validateKey } from '../http/objectName.js';
 import { parseRange } from '../http/range.js';
-import { readDataFiles } from '../storage/dataFiles.js';
-import { receiveToFile } from '../storage/files.js';
+import { readPieces } from '../storage/dataFiles.js';
+import { receiveBody } from '../storage/files.js';
 import { MAX_PART_NUMBER, type UploadRecord } from '../storage/multipartStore.js';
 import { children, parseXml, text } from '../xml.js';
 import { isoDate } from './owner.js';
@@ -51,9 +51,9 @@ export async function uploadPart(ctx: RequestContext): Promise<void> {
     throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.');
   }
   const expected = expectedMd5(ctx);
-  const file = await receiveToFile(ctx.body, ctx.store.tmpDir, declared, (received) => checkMd5(expected, received.md5));
-  const part = await ctx.multipart.putPart(ctx.bucket, target, number, file);
-  sendEmpty(ctx, 200, { ETag: part.etag, 'x-oss-hash-crc64ecma': part.crc64, 'Content-MD5': file.md5.toString('base64') });
+  const body = await receiveBody(ctx.body, ctx.store.tmpDir, declared, (received) => checkMd5(expected, received.md5));
+  const part = await ctx.multipart.putPart(ctx.bucket, target, number, body);
+  sendEmpty(ctx, 200, { ETag: part.etag, 'x-oss-hash-crc64ecma': part.crc64, 'Content-MD5': body.md5.toString('base64') });
 }
 
 /** UploadPart with `x-oss-copy-source` (and optionally `x-oss-copy-source-range: bytes=a-b`). */
@@ -61,13 +61,13 @@ export async function uploadPartCopy(ctx: RequestContext): Promise<void> {
   const number = partNumber(ctx);
   const target = await upload(ctx);
   const rangeHeader = ctx.req.headers['x-oss-copy-source-range'];
-  const part = await withCopySource(ctx, async (source, files) => {
+  const part = await withCopySource(ctx, async (source, pieces) => {
     const range = rangeHeader === undefined ? undefined : parseRange(String(rangeHeader), source.size);
     if (rangeHeader !== undefined && !range) throw invalidArgument('The x-oss-copy-source-range is not valid.', 'x-oss-copy-source-range', String(rangeHeader));
     const start = range?.start ?? 0;
     const end = range?.end ?? source.size - 1;
-    const file = await receiveToFile(Readable.from(readDataFiles(files, start, end)), ctx.store.tmpDir, end - start + 1);
-    return ctx.multipart.putPart(ctx.bucket, target, number, file);
+    const body = await receiveBody(Readable.from(readPieces(pieces, start, end)), ctx.store.tmpDir, end - start + 1);
+    return ctx.multipart.putPart(ctx.bucket, target, number, body);
   });
   ctx.res.setHeader('ETag', part.etag);
   sendXml(ctx, 'CopyPartResult', { LastModified: isoDate(part.lastModified), ETag: part.etag });

@@ -5,8 +5,8 @@ import { param, sendEmpty, sendXml, type RequestContext } from '../http/context.
 import { objectHeadersOf, protectEncryptionMeta, writeObjectHeaders, httpDate } from '../http/objectHeaders.js';
 import { parseCopySource, validateKey } from '../http/objectName.js';
 import { parseRange } from '../http/range.js';
-import { sendDataFiles, type DataFile } from '../storage/dataFiles.js';
-import { receiveToFile } from '../storage/files.js';
+import { sendPieces, type DataPiece } from '../storage/dataFiles.js';
+import { discardBody, receiveBody } from '../storage/files.js';
 import type { ObjectRecord } from '../storage/store.js';
 import { children, parseXml, text } from '../xml.js';
 import { isoDate } from './owner.js';
@@ -26,16 +26,19 @@ export async function putObject(ctx: RequestContext): Promise<void> {
   if (declared !== undefined && declared > MAX_PUT_SIZE) {
     throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.');
   }
-  const file = await receiveToFile(ctx.body, ctx.store.tmpDir, declared, (received) => checkMd5(expected, received.md5));
+  const body = await receiveBody(ctx.body, ctx.store.tmpDir, declared, (received) => checkMd5(expected, received.md5));
   const record = await ctx.store.commit(ctx.bucket, {
     key: ctx.key,
     ...headers,
-    size: file.size,
-    etag: `"${file.md5.toString('hex').toUpperCase()}"`,
-    crc64: file.crc64,
+    size: body.size,
+    etag: `"${body.md5.toString('hex').toUpperCase()}"`,
+    crc64: body.crc64,
     type: 'Normal',
-  }, [file]);
-  sendEmpty(ctx, 200, { ETag: record.etag, 'x-oss-hash-crc64ecma': record.crc64, 'Content-MD5': file.md5.toString('base64') });
+  }, [body.piece]).catch(async (err: unknown) => {
+    await discardBody(body);
+    throw err;
+  });
+  sendEmpty(ctx, 200, { ETag: record.etag, 'x-oss-hash-crc64ecma': record.crc64, 'Content-MD5': body.md5.toString('base64') });
 }
 
 /**
@@ -60,10 +63,10 @@ function describeObject(ctx: RequestContext, record: ObjectRecord): { start: num
   return { start, end };
 }
 
-/** GetObject: the bytes of the version acquired, which stay on disk until they are sent. */
+/** GetObject: the bytes of the version acquired, whose files stay on disk until they are sent. */
 export async function getObject(ctx: RequestContext): Promise<void> {
   validateKey(ctx.key);
-  const { record, files, release } = await ctx.store.acquire(ctx.bucket, ctx.key);
+  const { record, pieces, release } = await ctx.store.acquire(ctx.bucket, ctx.key);
   try {
     const span = describeObject(ctx, record);
     if (!span) return;
@@ -71,7 +74,7 @@ export async function getObject(ctx: RequestContext): Promise<void> {
       ctx.res.end();
       return;
     }
-    await sendDataFiles(files, span.start, span.end, ctx.res).then(
+    await sendPieces(pieces, span.start, span.end, ctx.res).then(
       () => ctx.res.end(),
       // The client went away or a fault reset the socket; the files are released below.
       () => ctx.res.destroy(),
@@ -127,12 +130,12 @@ export async function deleteMultipleObjects(ctx: RequestContext): Promise<void> 
  * The source of a copy, checked against the `x-oss-copy-source-if-*` conditions, its data files
  * kept on disk while `use` links or reads them even if the source is replaced meanwhile.
  */
-export async function withCopySource<T>(ctx: RequestContext, use: (source: ObjectRecord, files: DataFile[]) => Promise<T>): Promise<T> {
+export async function withCopySource<T>(ctx: RequestContext, use: (source: ObjectRecord, pieces: DataPiece[]) => Promise<T>): Promise<T> {
   const { bucket, key } = parseCopySource(String(ctx.req.headers['x-oss-copy-source']));
-  const { record, files, release } = await ctx.store.acquire(bucket, key);
+  const { record, pieces, release } = await ctx.store.acquire(bucket, key);
   try {
     checkConditions(ctx.req.headers, record.etag, record.lastModified, 'x-oss-copy-source-');
-    return await use(record, files);
+    return await use(record, pieces);
   } finally {
     await release();
   }
@@ -143,7 +146,7 @@ export async function copyObject(ctx: RequestContext): Promise<void> {
   ctx.store.bucketRecord(ctx.bucket);
   const directive = String(ctx.req.headers['x-oss-metadata-directive'] ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') throw invalidArgument('Invalid metadata directive.', 'x-oss-metadata-directive', directive);
-  const record = await withCopySource(ctx, async (source, files) => {
+  const record = await withCopySource(ctx, async (source, pieces) => {
     if (source.size > MAX_COPY_SIZE) {
       throw new OssError(400, 'EntityTooLarge', 'The source object of a CopyObject must not be larger than 1 GB; use UploadPartCopy.');
     }
@@ -159,7 +162,7 @@ export async function copyObject(ctx: RequestContext): Promise<void> {
       etag: source.etag,
       crc64: source.crc64,
       type: source.type,
-    }, files, true);
+    }, pieces, true);
   });
   sendXml(ctx, 'CopyObjectResult', { ETag: record.etag, LastModified: isoDate(record.lastModified) });
 }

@@ -4,27 +4,33 @@ import type { Writable } from 'node:stream';
 import { BufferPool } from '../../util/bufferPool.js';
 import { STREAM_CHUNK } from './files.js';
 
-/** One file of an object's bytes: a simple object has one, a completed multipart object one per part. */
-export interface DataFile {
-  path: string;
-  size: number;
+/**
+ * Some of an object's bytes: a data file (a simple object has one, a completed multipart object one
+ * per part), or the bytes themselves, which a small object keeps in its metadata record.
+ */
+export type DataPiece = { path: string; size: number } | { bytes: Buffer };
+
+export function sizeOf(piece: DataPiece): number {
+  return 'bytes' in piece ? piece.bytes.length : piece.size;
 }
 
-/** The part of each file that bytes `start`..`end` (inclusive) of the concatenation of `files` cover, in file offsets. */
-function* spans(files: DataFile[], start: number, end: number): Generator<{ path: string; from: number; to: number }> {
+/** The part of each piece that bytes `start`..`end` (inclusive) of their concatenation cover, in piece offsets. */
+function* spans(pieces: DataPiece[], start: number, end: number): Generator<{ piece: DataPiece; from: number; to: number }> {
   let offset = 0;
-  for (const file of files) {
+  for (const piece of pieces) {
+    const size = sizeOf(piece);
     const from = Math.max(start, offset);
-    const to = Math.min(end, offset + file.size - 1);
-    if (from <= to) yield { path: file.path, from: from - offset, to: to - offset };
-    offset += file.size;
+    const to = Math.min(end, offset + size - 1);
+    if (from <= to) yield { piece, from: from - offset, to: to - offset };
+    offset += size;
   }
 }
 
-/** Bytes `start`..`end` (inclusive) of the concatenation of `files`, opening only the files the range touches. */
-export async function* readDataFiles(files: DataFile[], start: number, end: number): AsyncGenerator<Buffer> {
-  for (const { path, from, to } of spans(files, start, end)) {
-    yield* createReadStream(path, { start: from, end: to, highWaterMark: STREAM_CHUNK });
+/** Bytes `start`..`end` (inclusive) of the concatenation of `pieces`, opening only the files the range touches. */
+export async function* readPieces(pieces: DataPiece[], start: number, end: number): AsyncGenerator<Buffer> {
+  for (const { piece, from, to } of spans(pieces, start, end)) {
+    if ('bytes' in piece) yield piece.bytes.subarray(from, to + 1);
+    else yield* createReadStream(piece.path, { start: from, end: to, highWaterMark: STREAM_CHUNK });
   }
 }
 
@@ -37,30 +43,37 @@ const giveChunk = (buffer: Buffer): void => {
 };
 
 /**
- * Sends bytes `start`..`end` (inclusive) of the concatenation of `files` to `out`, reading each
- * chunk into a buffer that is reused once `out` has handed the last write from it to the kernel.
- * A stream that allocates a fresh megabyte per chunk costs page faults on every one (freed in bulk
- * by the collector, that memory goes back to the kernel): on a mount's cold read the server took
- * ~30,000 faults per 512 MiB sent, ~40% of its CPU. Resolves when all is sent; rejects once `out`
- * fails or closes early (a client gone, a fault reset).
+ * Sends bytes `start`..`end` (inclusive) of the concatenation of `pieces` to `out`, reading each
+ * chunk of a file into a buffer that is reused once `out` has handed the last write from it to the
+ * kernel. A stream that allocates a fresh megabyte per chunk costs page faults on every one (freed
+ * in bulk by the collector, that memory goes back to the kernel): on a mount's cold read the server
+ * took ~30,000 faults per 512 MiB sent, ~40% of its CPU. Resolves when all is sent; rejects once
+ * `out` fails or closes early (a client gone, a fault reset).
  */
-export async function sendDataFiles(files: DataFile[], start: number, end: number, out: Writable): Promise<void> {
+export async function sendPieces(pieces: DataPiece[], start: number, end: number, out: Writable): Promise<void> {
   const buffers = [takeChunk(), takeChunk()];
   let sending: Promise<void> = Promise.resolve();
   let turn = 0;
+  const send = async (chunk: Buffer): Promise<void> => {
+    await sending;
+    sending = written(out, chunk);
+    sending.catch(() => undefined); // seen at the next await of it, not unhandled meanwhile
+  };
   try {
-    for (const { path, from, to } of spans(files, start, end)) {
-      const handle = await open(path, 'r');
+    for (const { piece, from, to } of spans(pieces, start, end)) {
+      if ('bytes' in piece) {
+        await send(piece.bytes.subarray(from, to + 1));
+        continue;
+      }
+      const handle = await open(piece.path, 'r');
       try {
         for (let at = from; at <= to; ) {
           // The buffer last sent two chunks ago: its write was awaited before the previous one began.
           const buffer = buffers[turn++ % 2]!;
           const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, to - at + 1), at);
-          if (bytesRead === 0) throw new Error(`${path}: ends before byte ${at}`);
+          if (bytesRead === 0) throw new Error(`${piece.path}: ends before byte ${at}`);
           at += bytesRead;
-          await sending;
-          sending = written(out, buffer.subarray(0, bytesRead));
-          sending.catch(() => undefined); // seen at the next await of it, not unhandled meanwhile
+          await send(buffer.subarray(0, bytesRead));
         }
       } finally {
         await handle.close();

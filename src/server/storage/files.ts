@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBodyHasher } from './bodyHasher.js';
+import type { DataPiece } from './dataFiles.js';
 import { runDurably, type DurableStep } from './durableSteps.js';
 
 /** Big buffers: loopback moves ~1 GB/s and per-chunk overhead dominates below ~256 KiB. */
@@ -42,9 +43,9 @@ export async function writeFileAtomic(path: string, data: string | Buffer, tmpDi
   }
 }
 
-export interface ReceivedFile {
-  /** Temporary path holding the bytes; the caller renames it into place or removes it. */
-  path: string;
+/** A request body, received and hashed: in memory if small, else in a temporary file the caller moves into place or removes. */
+export interface ReceivedBody {
+  piece: DataPiece;
   size: number;
   md5: Buffer;
   crc64: string;
@@ -58,40 +59,42 @@ export interface ReceivedFile {
  */
 const SYNC_EVERY = 64 << 20;
 
-/** A body up to this size is held in memory and written in one step (see durableSteps.ts). */
-const SMALL_BODY = 256 << 10;
+/**
+ * A body up to this size is held in memory, and an object this small keeps it in its metadata
+ * file (store.ts): one file to write and sync per PUT, not two, each with its directory.
+ */
+export const SMALL_BODY = 256 << 10;
 
-type Check = (received: Omit<ReceivedFile, 'path'>) => void;
+type Check = (received: Omit<ReceivedBody, 'piece'>) => void;
 
 /**
- * Receives `source` into a new file under `tmpDir`, hashing in the same pass, then fsyncs it.
- * On any failure (client gone, disk full, `check` refusing) the file is removed before rethrowing.
+ * Receives `source`, hashing it, into memory or (large, or of unknown size) a new file under
+ * `tmpDir` that is fsynced. On any failure (client gone, disk full, `check` refusing) nothing is
+ * left behind.
  */
-export async function receiveToFile(source: Readable, tmpDir: string, expectedSize: number | undefined, check?: Check): Promise<ReceivedFile> {
-  const path = join(tmpDir, uniqueName());
-  return expectedSize !== undefined && expectedSize <= SMALL_BODY ? receiveSmall(source, path, check) : receiveStreaming(source, path, expectedSize, check);
+export async function receiveBody(source: Readable, tmpDir: string, expectedSize: number | undefined, check?: Check): Promise<ReceivedBody> {
+  return expectedSize !== undefined && expectedSize <= SMALL_BODY ? receiveSmall(source, check) : receiveStreaming(source, join(tmpDir, uniqueName()), expectedSize, check);
 }
 
-async function receiveSmall(source: Readable, path: string, check?: Check): Promise<ReceivedFile> {
+/** Removes what a received body left on disk, once it is not going to be used. */
+export async function discardBody(body: ReceivedBody): Promise<void> {
+  if ('path' in body.piece) await rm(body.piece.path, { force: true });
+}
+
+async function receiveSmall(source: Readable, check?: Check): Promise<ReceivedBody> {
   const hasher = createBodyHasher(undefined);
   const chunks: Buffer[] = [];
   for await (const chunk of source) {
     chunks.push(chunk as Buffer);
     await hasher.update(chunk as Buffer);
   }
-  const body = Buffer.concat(chunks);
-  const received = { size: body.length, ...(await hasher.digest()) };
+  const bytes = Buffer.concat(chunks);
+  const received = { size: bytes.length, ...(await hasher.digest()) };
   check?.(received);
-  try {
-    await runDurably([{ op: 'writeSynced', path, data: body }]);
-  } catch (err) {
-    await rm(path, { force: true });
-    throw err;
-  }
-  return { path, ...received };
+  return { piece: { bytes }, ...received };
 }
 
-async function receiveStreaming(source: Readable, path: string, expectedSize: number | undefined, check?: Check): Promise<ReceivedFile> {
+async function receiveStreaming(source: Readable, path: string, expectedSize: number | undefined, check?: Check): Promise<ReceivedBody> {
   const hasher = createBodyHasher(expectedSize);
   let size = 0;
   let handle: FileHandle | undefined;
@@ -124,7 +127,7 @@ async function receiveStreaming(source: Readable, path: string, expectedSize: nu
     await file.sync();
     const received = { size, ...(await hasher.digest()) };
     check?.(received);
-    return { path, ...received };
+    return { piece: { path, size }, ...received };
   } catch (err) {
     hasher.abandon();
     await flushing;

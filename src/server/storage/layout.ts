@@ -6,9 +6,10 @@ import { join } from 'node:path';
  *
  *   tmp/                                  bodies being received; emptied on every start
  *   buckets/<bucket>/bucket.json          creation date, storage class
- *   buckets/<bucket>/meta/<h2>/<h>.json   one JSON per object (key, headers, ETag, CRC, data files);
- *                                         h = sha256(key), h2 its first two hex digits. Renaming this
- *                                         file into place is the moment an object version exists.
+ *   buckets/<bucket>/meta/<h2>/<h>.json   one JSON per object (key, headers, ETag, CRC, data files,
+ *                                         or a small object's bytes inline); h = sha256(key), h2 its
+ *                                         first two hex digits. Renaming this file into place is the
+ *                                         moment an object version exists.
  *   buckets/<bucket>/data/<n2>/<n>        object bytes, immutable once written, random name n; an
  *                                         object is one file, or a multipart one a file per part in
  *                                         order. Copies and completed parts are hard links. Files no

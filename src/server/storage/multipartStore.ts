@@ -3,7 +3,8 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OssError, noSuchUpload } from '../errors.js';
 import { crc64Combiner } from './crc64.js';
-import { uniqueName, writeFileAtomic, type ReceivedFile } from './files.js';
+import type { DurableStep } from './durableSteps.js';
+import { discardBody, uniqueName, writeFileAtomic, type ReceivedBody } from './files.js';
 import { KeyedMutex } from './keyedMutex.js';
 import type { ObjectHeaders, ObjectRecord, Store } from './store.js';
 
@@ -58,23 +59,26 @@ export class MultipartStore {
     }
   }
 
-  /** Moves a received temporary file in as part `number`, replacing an earlier upload of it. */
-  async putPart(bucket: string, upload: UploadRecord, number: number, file: ReceivedFile): Promise<PartRecord> {
+  /** Moves (or writes) a received body in as part `number`, replacing an earlier upload of it. */
+  async putPart(bucket: string, upload: UploadRecord, number: number, body: ReceivedBody): Promise<PartRecord> {
     const dir = this.store.layout.upload(bucket, upload.uploadId);
     const part: PartRecord = {
       number,
       data: `${number}-${uniqueName()}`,
-      size: file.size,
-      etag: `"${file.md5.toString('hex').toUpperCase()}"`,
-      crc64: file.crc64,
+      size: body.size,
+      etag: `"${body.md5.toString('hex').toUpperCase()}"`,
+      crc64: body.crc64,
       lastModified: Date.now(),
     };
     return this.parts.run(`${upload.uploadId}/${number}`, async () => {
       const previous = await this.readPart(dir, number);
+      const to = join(dir, part.data);
+      const placing: DurableStep = 'bytes' in body.piece ? { op: 'writeSynced', path: to, data: body.piece.bytes } : { op: 'rename', from: body.piece.path, to };
       try {
-        await writeFileAtomic(join(dir, `${number}.json`), JSON.stringify(part), this.store.tmpDir, [{ op: 'rename', from: file.path, to: join(dir, part.data) }]);
+        await writeFileAtomic(join(dir, `${number}.json`), JSON.stringify(part), this.store.tmpDir, [placing]);
       } catch (err) {
-        await rm(file.path, { force: true });
+        await discardBody(body);
+        await rm(to, { force: true });
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw noSuchUpload(upload.uploadId);
         throw err;
       }

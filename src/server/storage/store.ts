@@ -2,9 +2,9 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { OssError, noSuchBucket, noSuchKey } from '../errors.js';
-import { removeFiles, type DataFile } from './dataFiles.js';
+import { removeFiles, sizeOf, type DataPiece } from './dataFiles.js';
 import type { DurableStep } from './durableSteps.js';
-import { makeDirDurable, syncDir, uniqueName, writeFileAtomic } from './files.js';
+import { SMALL_BODY, makeDirDurable, syncDir, uniqueName, writeFileAtomic } from './files.js';
 import { KeyIndex, type IndexEntry } from './keyIndex.js';
 import { KeyedMutex } from './keyedMutex.js';
 import { Layout } from './layout.js';
@@ -21,8 +21,12 @@ export interface ObjectHeaders {
 
 export interface ObjectRecord extends ObjectHeaders {
   key: string;
-  /** The immutable data files whose concatenation is the object: one, or one per part if multipart. */
-  data: { name: string; size: number }[];
+  /**
+   * The immutable data files whose concatenation is the object: one, or one per part if multipart.
+   * A small object's one entry holds its bytes (`inline`, base64) and names no file; its name is
+   * still unique to the version.
+   */
+  data: { name: string; size: number; inline?: string }[];
   size: number;
   etag: string;
   crc64: string;
@@ -39,11 +43,19 @@ export interface BucketRecord {
 interface BucketState {
   record: BucketRecord;
   index: KeyIndex;
-  /**
-   * Data file names of each key's current version, to unlink them when a new one commits. Names
-   * are unique to a version, so the first one also tells whether a version is still current.
-   */
-  dataOf: Map<string, string[]>;
+  /** Each key's current version, to tell whether a record read is still current and to unlink its files once replaced. */
+  versions: Map<string, Version>;
+}
+
+interface Version {
+  /** The name of the version's first data entry, unique to it. */
+  id: string;
+  /** Its data files (none if its bytes are inline). */
+  files: string[];
+}
+
+function versionOf(record: ObjectRecord): Version {
+  return { id: record.data[0]!.name, files: record.data.filter((d) => d.inline === undefined).map((d) => d.name) };
 }
 
 export type NewObject = Omit<ObjectRecord, 'data' | 'lastModified'>;
@@ -54,9 +66,11 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
  * Parsed metadata records kept in memory. A cold `ls -l` through a mount HEADs every file of a
  * directory (its POSIX attributes are user metadata, which LIST does not return); read from disk,
  * each HEAD cost an open, fstat, read and close plus a JSON parse. Records with the encryption
- * envelope are ~2-3 KiB in memory, so this is some tens of MiB at most.
+ * envelope are ~2-3 KiB in memory; inline bytes count too, up to the byte cap.
  */
 const RECORD_CACHE_ENTRIES = 20_000;
+const RECORD_CACHE_BYTES = 64 << 20;
+const RECORD_OVERHEAD = 2 << 10;
 
 async function mapLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -105,10 +119,14 @@ export class Store {
   private readonly commits = new KeyedMutex();
   private readonly pins = new FilePins();
   /**
-   * The current version's record of recently used objects. Changed only together with `dataOf`,
+   * The current version's record of recently used objects. Changed only together with `versions`,
    * in the same synchronous step, so an entry is never of a replaced or deleted version.
    */
-  private readonly records = new LRUCache<string, ObjectRecord>({ max: RECORD_CACHE_ENTRIES });
+  private readonly records = new LRUCache<string, ObjectRecord>({
+    max: RECORD_CACHE_ENTRIES,
+    maxSize: RECORD_CACHE_BYTES,
+    sizeCalculation: (record) => RECORD_OVERHEAD + (record.data[0]!.inline?.length ?? 0),
+  });
 
   private constructor(readonly layout: Layout) {}
 
@@ -133,7 +151,7 @@ export class Store {
       if (isMissing(err)) return; // a bucket directory whose creation never completed
       throw err;
     }
-    const dataOf = new Map<string, string[]>();
+    const versions = new Map<string, Version>();
     const entries: IndexEntry[] = [];
     const metaDir = this.layout.metaDir(name);
     const files: string[] = [];
@@ -143,17 +161,17 @@ export class Store {
     await mapLimited(files, 32, async (file) => {
       const object = parseRecord(await readFile(file, 'utf8'));
       entries.push(indexEntry(object));
-      dataOf.set(object.key, object.data.map((d) => d.name));
+      versions.set(object.key, versionOf(object));
       this.records.set(recordKey(name, object.key), frozen(object));
     });
-    const referenced = new Set([...dataOf.values()].flat());
+    const referenced = new Set([...versions.values()].flatMap((v) => v.files));
     const dataDir = this.layout.dataDir(name);
     for (const shard of await listDir(dataDir)) {
       for (const file of await listDir(join(dataDir, shard))) {
         if (!referenced.has(file)) await rm(join(dataDir, shard, file), { force: true });
       }
     }
-    this.buckets.set(name, { record, index: KeyIndex.of(entries), dataOf });
+    this.buckets.set(name, { record, index: KeyIndex.of(entries), versions });
   }
 
   // ---- buckets ----
@@ -162,7 +180,7 @@ export class Store {
     if (!BUCKET_NAME.test(name)) throw new OssError(400, 'InvalidBucketName', 'The specified bucket is not valid.', { BucketName: name });
     if (this.buckets.has(name)) throw new OssError(409, 'BucketAlreadyExists', 'The requested bucket name is not available.', { BucketName: name });
     const record: BucketRecord = { name, creationDate: Date.now(), storageClass };
-    const state: BucketState = { record, index: new KeyIndex(), dataOf: new Map() };
+    const state: BucketState = { record, index: new KeyIndex(), versions: new Map() };
     this.buckets.set(name, state);
     try {
       await writeFileAtomic(this.layout.bucketFile(name), JSON.stringify(record), this.tmpDir, [{ op: 'mkdirDurable', dir: this.layout.bucket(name) }]);
@@ -217,62 +235,66 @@ export class Store {
     }
     // A commit or delete that finished while the file was read has set its own entry (or none):
     // only the version still current may go in.
-    if (state.dataOf.get(key)?.[0] === record.data[0]!.name) this.records.set(recordKey(bucket, key), record);
+    if (state.versions.get(key)?.id === record.data[0]!.name) this.records.set(recordKey(bucket, key), record);
     return record;
   }
 
   /**
-   * The current version's metadata and data files, which stay on disk until `release` even if a
-   * new version or a delete commits meanwhile.
+   * The current version's metadata and bytes, whose data files stay on disk until `release` even if
+   * a new version or a delete commits meanwhile.
    */
-  async acquire(bucket: string, key: string): Promise<{ record: ObjectRecord; files: DataFile[]; release: () => Promise<void> }> {
+  async acquire(bucket: string, key: string): Promise<{ record: ObjectRecord; pieces: DataPiece[]; release: () => Promise<void> }> {
     const state = this.bucket(bucket);
     for (;;) {
       const record = await this.head(bucket, key);
-      const current = state.dataOf.get(key);
+      const current = state.versions.get(key);
       if (current === undefined) throw noSuchKey(key);
-      // Checked and pinned in one step: a commit removes the old files only after dataOf moved on,
-      // and any removal from now on sees the pin. Otherwise the metadata read was of a replaced
+      // Checked and pinned in one step: a commit removes the old files only after `versions` moved
+      // on, and any removal from now on sees the pin. Otherwise the metadata read was of a replaced
       // version (or of one whose commit is finishing): read again.
-      if (current[0] !== record.data[0]!.name) continue;
-      const files = this.dataFiles(bucket, record.data);
-      return { record, files, release: this.pins.pin(files.map((f) => f.path)) };
+      if (current.id !== record.data[0]!.name) continue;
+      const pieces = record.data.map((d): DataPiece => (d.inline === undefined ? { path: this.layout.dataFile(bucket, d.name), size: d.size } : { bytes: Buffer.from(d.inline, 'base64') }));
+      return { record, pieces, release: this.pins.pin(current.files.map((name) => this.layout.dataFile(bucket, name))) };
     }
   }
 
-  private dataFiles(bucket: string, data: ObjectRecord['data']): DataFile[] {
-    return data.map((d) => ({ path: this.layout.dataFile(bucket, d.name), size: d.size }));
-  }
-
   /**
-   * Makes `files`, in order, the bytes of a new version of the object: moved in, or with `share`
-   * hard-linked (data files never change, so copies and completed uploads share them).
+   * Makes `pieces`, in order, the bytes of a new version of the object. Files are moved in, or with
+   * `share` hard-linked (data files never change, so copies and completed uploads share them). A
+   * small object's bytes go into its metadata file: one file and one directory to sync, not two each.
    */
-  async commit(bucket: string, object: NewObject, files: DataFile[], share = false): Promise<ObjectRecord> {
+  async commit(bucket: string, object: NewObject, pieces: DataPiece[], share = false): Promise<ObjectRecord> {
     const state = this.bucket(bucket);
-    const record = frozen({ ...object, data: files.map((f) => ({ name: uniqueName(), size: f.size })), lastModified: Date.now() });
-    const placed = this.dataFiles(bucket, record.data);
-    const metaFile = this.layout.metaFile(bucket, object.key);
+    const only = pieces.length === 1 ? pieces[0]! : undefined;
+    const inline = only !== undefined && 'bytes' in only && only.bytes.length <= SMALL_BODY ? only.bytes : undefined;
+    const data = inline
+      ? [{ name: uniqueName(), size: inline.length, inline: inline.toString('base64') }]
+      : pieces.map((piece) => ({ name: uniqueName(), size: sizeOf(piece) }));
+    const record = frozen({ ...object, data, lastModified: Date.now() });
+    const placed = inline ? [] : data.map((d) => this.layout.dataFile(bucket, d.name));
     // Until the metadata is renamed into place the new files are nobody's: a failure removes them.
     const discard = async (err: unknown): Promise<never> => {
-      await removeFiles(placed.map((f) => f.path));
+      await removeFiles(placed);
       throw err;
     };
-    const dataDirs = new Set(placed.map((f) => dirname(f.path)));
-    const placing = files.flatMap((file, i): DurableStep[] => [
-      { op: 'mkdirDurable', dir: dirname(placed[i]!.path) },
-      { op: share ? 'link' : 'rename', from: file.path, to: placed[i]!.path },
-    ]);
+    const placing = placed.flatMap((path, i): DurableStep[] => {
+      const piece = pieces[i]!;
+      return [
+        { op: 'mkdirDurable', dir: dirname(path) },
+        'bytes' in piece ? { op: 'writeSynced', path, data: piece.bytes } : { op: share ? 'link' : 'rename', from: piece.path, to: path },
+      ];
+    });
     // The data files' entries are on disk before the metadata naming them can be.
-    const syncing = [...dataDirs].map((dir): DurableStep => ({ op: 'syncDir', dir }));
+    const syncing = [...new Set(placed.map((path) => dirname(path)))].map((dir): DurableStep => ({ op: 'syncDir', dir }));
+    const metaFile = this.layout.metaFile(bucket, object.key);
     await this.commits.run(`${bucket}/${object.key}`, async () => {
       await writeFileAtomic(metaFile, JSON.stringify(record), this.tmpDir, [...placing, ...syncing, { op: 'mkdirDurable', dir: dirname(metaFile) }])
         .catch(discard);
-      const previous = state.dataOf.get(object.key);
+      const previous = state.versions.get(object.key);
       state.index.set(indexEntry(record));
-      state.dataOf.set(object.key, record.data.map((d) => d.name));
+      state.versions.set(object.key, versionOf(record));
       this.records.set(recordKey(bucket, object.key), record);
-      if (previous) await this.pins.remove(previous.map((name) => this.layout.dataFile(bucket, name)));
+      if (previous) await this.pins.remove(previous.files.map((name) => this.layout.dataFile(bucket, name)));
     });
     return record;
   }
@@ -281,15 +303,15 @@ export class Store {
   async delete(bucket: string, key: string): Promise<void> {
     const state = this.bucket(bucket);
     await this.commits.run(`${bucket}/${key}`, async () => {
-      const previous = state.dataOf.get(key);
+      const previous = state.versions.get(key);
       if (previous === undefined) return;
       const metaFile = this.layout.metaFile(bucket, key);
       await rm(metaFile, { force: true });
       await syncDir(dirname(metaFile));
       state.index.delete(key);
-      state.dataOf.delete(key);
+      state.versions.delete(key);
       this.records.delete(recordKey(bucket, key));
-      await this.pins.remove(previous.map((name) => this.layout.dataFile(bucket, name)));
+      await this.pins.remove(previous.files.map((name) => this.layout.dataFile(bucket, name)));
     });
   }
 }

@@ -94,9 +94,11 @@ class OssStore implements ObjectStore {
   private readonly retry: RetryPolicy;
   private readonly bodyIdleTimeoutMs: number;
   private readonly quickTimeoutMs: number;
+  private readonly timeoutMs: number;
 
   constructor(o: OssStoreOptions) {
     const maxSockets = o.maxSockets ?? 64;
+    this.timeoutMs = o.timeoutMs ?? 60_000;
     const pathStyle = o.pathStyle ?? new URL(o.endpoint).hostname === 'localhost';
     const agents = { http: new http.Agent({ keepAlive: true, maxSockets }), https: new https.Agent({ keepAlive: true, maxSockets }) };
     const client = new OSS({
@@ -106,7 +108,7 @@ class OssStore implements ObjectStore {
       accessKeyId: o.accessKeyId,
       accessKeySecret: o.accessKeySecret,
       ...(o.securityToken ? { stsToken: o.securityToken } : {}),
-      timeout: o.timeoutMs ?? 60_000,
+      timeout: this.timeoutMs,
       secure: o.endpoint.startsWith('https:'),
       // Our own retry loop wraps every call; the SDK's would retry non-idempotent calls too.
       retryMax: 0,
@@ -119,7 +121,7 @@ class OssStore implements ObjectStore {
     this.bucket = o.bucket;
     this.retry = { ...DEFAULT_RETRY_POLICY, ...o.retry };
     this.bodyIdleTimeoutMs = o.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
-    this.quickTimeoutMs = Math.min(o.quickTimeoutMs ?? DEFAULT_QUICK_TIMEOUT_MS, o.timeoutMs ?? 60_000);
+    this.quickTimeoutMs = Math.min(o.quickTimeoutMs ?? DEFAULT_QUICK_TIMEOUT_MS, this.timeoutMs);
   }
 
   async head(key: string): Promise<ObjectHead> {
@@ -159,17 +161,15 @@ class OssStore implements ObjectStore {
   async put(key: string, body: Buffer | Readable, options: PutOptions): Promise<{ etag: string }> {
     this.addressable('PUT', key);
     const headers = requestHeaders(options);
-    const send = (): Promise<RequestResult> =>
-      this.client.request({
-        method: 'PUT',
-        bucket: this.bucket,
-        object: key,
-        headers,
-        ...(Buffer.isBuffer(body) ? { content: body } : { stream: body }),
-        successStatuses: [200],
-      });
-    // A stream cannot be rewound, so only a Buffer body is sent more than once.
-    const r = Buffer.isBuffer(body) ? await this.call('PUT', key, send) : await this.once('PUT', key, send);
+    if (Buffer.isBuffer(body)) {
+      const r = await this.call('PUT', key, () => this.lean.send('PUT', key, headers, [200], this.timeoutMs, body));
+      r.resume();
+      return { etag: r.headers.etag ?? '' };
+    }
+    // A stream cannot be rewound, so it is sent once.
+    const r = await this.once('PUT', key, () =>
+      this.client.request({ method: 'PUT', bucket: this.bucket, object: key, headers, stream: body, successStatuses: [200] }),
+    );
     return { etag: r.headers.etag ?? '' };
   }
 
@@ -431,10 +431,10 @@ class OssStore implements ObjectStore {
   }
 }
 
-function requestHeaders(options: PutOptions): Record<string, string | number> {
-  const headers: Record<string, string | number> = metaHeaders(options.meta);
+function requestHeaders(options: PutOptions): Record<string, string> {
+  const headers = metaHeaders(options.meta);
   headers['Content-Type'] = options.contentType ?? 'application/octet-stream';
-  if (options.contentLength !== undefined) headers['Content-Length'] = options.contentLength;
+  if (options.contentLength !== undefined) headers['Content-Length'] = String(options.contentLength);
   return headers;
 }
 

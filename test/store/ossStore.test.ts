@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import OSS from 'ali-oss';
@@ -120,7 +120,7 @@ describe('listing keys XML must carry exactly', () => {
   });
 });
 
-describe('HEAD and GET (signed by ali-oss, sent without its request builder)', () => {
+describe('HEAD, GET and PUT of a buffer (signed by ali-oss, sent without its request builder)', () => {
   const keys = ['hd/sp ace+plus', 'hd/ü/%25#?&=x', 'hd/new\nline', "hd/~!@$*()';,"];
 
   it('addresses any key as ali-oss does: by Host header on an IP endpoint, path-style on localhost', async () => {
@@ -149,8 +149,45 @@ describe('HEAD and GET (signed by ali-oss, sent without its request builder)', (
         createOssStore({ endpoint: sts.server.url, bucket: sts.bucket, ...sts.credentials, securityToken, retry: FAST_RETRY });
       expect((await withToken('session-token-1').head('k')).size).toBe(3);
       await expect(withToken('another-token').head('k')).rejects.toMatchObject({ errno: 'EACCES' });
+      await withToken('session-token-1').put('k2', Buffer.from('abcd'), { meta: {} });
+      expect((await withToken('session-token-1').head('k2')).size).toBe(4);
+      await expect(withToken('another-token').put('k3', Buffer.from('x'), { meta: {} })).rejects.toMatchObject({ errno: 'EACCES' });
     } finally {
       await sts.close();
+    }
+  });
+
+  it('a PUT carries the body\'s Content-MD5: a byte changed on the way is refused (BadDigest), not stored', async () => {
+    // A relay that flips the first byte after the headers of every PUT that passes through it.
+    const sockets = new Set<import('node:net').Socket>();
+    const relay = createServer((client) => {
+      const upstream = connect(h.server.port, '127.0.0.1');
+      sockets.add(client).add(upstream);
+      let pending = Buffer.alloc(0);
+      let flipped = false;
+      client.on('data', (chunk: Buffer) => {
+        if (flipped) return void upstream.write(chunk);
+        pending = Buffer.concat([pending, chunk]);
+        const end = pending.indexOf('\r\n\r\n');
+        if (end < 0 || pending.length <= end + 4) return;
+        pending[end + 4] ^= 0xff;
+        flipped = true;
+        upstream.write(pending);
+      });
+      upstream.pipe(client);
+      client.on('error', () => upstream.destroy()).on('close', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const through = createOssStore({ endpoint: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`, bucket: h.bucket, ...h.credentials, retry: FAST_RETRY });
+      const err = await through.put('hd/garbled', randomBytes(4096), { meta: {} }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FsError);
+      expect((err as Error).message).toContain('BadDigest');
+      await expect(store.head('hd/garbled')).rejects.toMatchObject({ errno: 'ENOENT' });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
     }
   });
 

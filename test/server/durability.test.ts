@@ -49,6 +49,7 @@ beforeAll(async () => {
     const client = new OSS({ ...KEYS, endpoint: url, bucket: 'dur' });
     await client.putBucket('dur');
     await client.put('simple', Buffer.from('hello'));
+    await client.put('medium', Buffer.alloc(100 * 1024, 5));
     await client.put('large', Buffer.alloc(300 * 1024, 7));
     const store = createOssStore({ ...KEYS, endpoint: url, bucket: 'dur' });
     const uploadId = await store.initiateMultipart('multi', { meta: {} });
@@ -93,6 +94,14 @@ describe('the server syncs directories before it answers', () => {
     expect(metaRename).toBeGreaterThanOrEqual(0);
     expect(syncedBetween(dirname(calls[metaRename]!.path), metaRename, metaRename + 2)).toBe(true);
     expect(calls.slice(0, metaRename).some((c) => DATA.test(c.path))).toBe(false);
+  });
+
+  it('a PUT held in memory but too big to inline: its data file written and synced in place, then its directory, before the metadata', () => {
+    const dataSync = indexOf('fsync', DATA);
+    expect(dataSync).toBeGreaterThanOrEqual(0);
+    const metaRename = indexOf('rename', /\/meta\/.*\.json$/, dataSync);
+    expect(syncedBetween(dirname(calls[dataSync]!.path), dataSync, metaRename)).toBe(true);
+    expect(syncedBetween(dirname(calls[metaRename]!.path), metaRename)).toBe(true);
   });
 
   it('a large PUT: the data file\'s directory before the metadata is renamed in, then the metadata\'s', () => {

@@ -126,7 +126,7 @@ describe('objects completed from parts', () => {
     expect(Buffer.from((await c.get('freed')).content)).toEqual(second);
     await c.put('freed', Buffer.from('simple now'));
     expect((await dataFiles()).size).toBe(0); // a small object keeps its bytes in its metadata
-    const large = filled(300 * KIB, 4);
+    const large = filled(100 * KIB, 4);
     await c.put('freed', large);
     expect((await dataFiles()).size).toBe(1);
     expect(Buffer.from((await c.get('freed')).content)).toEqual(large);

@@ -60,10 +60,10 @@ export interface ReceivedBody {
 const SYNC_EVERY = 64 << 20;
 
 /**
- * A body up to this size is held in memory, and an object this small keeps it in its metadata
- * file (store.ts): one file to write and sync per PUT, not two, each with its directory.
+ * A body up to this size is held in memory and written where it belongs in the same batch as its
+ * commit (durableSteps.ts): one trip to the fsync worker, no temporary file to rename.
  */
-export const SMALL_BODY = 256 << 10;
+const SMALL_BODY = 256 << 10;
 
 type Check = (received: Omit<ReceivedBody, 'piece'>) => void;
 

@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import { OssError, noSuchBucket, noSuchKey } from '../errors.js';
 import { removeFiles, sizeOf, type DataPiece } from './dataFiles.js';
 import type { DurableStep } from './durableSteps.js';
-import { SMALL_BODY, makeDirDurable, syncDir, uniqueName, writeFileAtomic } from './files.js';
+import { makeDirDurable, syncDir, uniqueName, writeFileAtomic } from './files.js';
 import { KeyIndex, type IndexEntry } from './keyIndex.js';
 import { KeyedMutex } from './keyedMutex.js';
 import { Layout } from './layout.js';
@@ -61,6 +61,14 @@ function versionOf(record: ObjectRecord): Version {
 export type NewObject = Omit<ObjectRecord, 'data' | 'lastModified'>;
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+
+/**
+ * An object up to this size keeps its bytes in its metadata file: a PUT writes and syncs one file
+ * and one directory, not two of each (~1.2 ms less per PUT here). Small, because the server reads
+ * every metadata file at start and a HEAD that misses the cache reads the whole file: at 100 KiB
+ * inline, a HEAD of a file the cache no longer held cost a 137 KiB read and parse.
+ */
+const INLINE_MAX = 16 << 10;
 
 /**
  * Parsed metadata records kept in memory. A cold `ls -l` through a mount HEADs every file of a
@@ -260,13 +268,14 @@ export class Store {
 
   /**
    * Makes `pieces`, in order, the bytes of a new version of the object. Files are moved in, or with
-   * `share` hard-linked (data files never change, so copies and completed uploads share them). A
-   * small object's bytes go into its metadata file: one file and one directory to sync, not two each.
+   * `share` hard-linked (data files never change, so copies and completed uploads share them);
+   * bytes held in memory are written to their data file in the same batch, or, up to INLINE_MAX,
+   * into the metadata file itself.
    */
   async commit(bucket: string, object: NewObject, pieces: DataPiece[], share = false): Promise<ObjectRecord> {
     const state = this.bucket(bucket);
     const only = pieces.length === 1 ? pieces[0]! : undefined;
-    const inline = only !== undefined && 'bytes' in only && only.bytes.length <= SMALL_BODY ? only.bytes : undefined;
+    const inline = only !== undefined && 'bytes' in only && only.bytes.length <= INLINE_MAX ? only.bytes : undefined;
     const data = inline
       ? [{ name: uniqueName(), size: inline.length, inline: inline.toString('base64') }]
       : pieces.map((piece) => ({ name: uniqueName(), size: sizeOf(piece) }));

@@ -19,6 +19,7 @@ import type {
 } from './ObjectStore.js';
 import { isRetryable, toStoreError } from './errors.js';
 import { LeanRequest, type LeanResponse } from './leanRequest.js';
+import { parseListing } from './listingXml.js';
 import { resumableBody } from './resumableBody.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.js';
 
@@ -126,7 +127,7 @@ class OssStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectHead> {
     this.addressable('HEAD', key);
-    const r = await this.call('HEAD', key, () => this.lean.send('HEAD', key, {}, [200], this.quickTimeoutMs));
+    const r = await this.call('HEAD', key, () => this.lean.send('HEAD', key, { ok: [200], timeoutMs: this.quickTimeoutMs }));
     r.resume();
     return headFrom(key, r.headers, Number(r.headers['content-length'] ?? 0));
   }
@@ -162,7 +163,7 @@ class OssStore implements ObjectStore {
     this.addressable('PUT', key);
     const headers = requestHeaders(options);
     if (Buffer.isBuffer(body)) {
-      const r = await this.call('PUT', key, () => this.lean.send('PUT', key, headers, [200], this.timeoutMs, body));
+      const r = await this.call('PUT', key, () => this.lean.send('PUT', key, { headers, ok: [200], timeoutMs: this.timeoutMs, body }));
       r.resume();
       return { etag: r.headers.etag ?? '' };
     }
@@ -229,28 +230,27 @@ class OssStore implements ObjectStore {
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
-    const query: Record<string, string | number> = {
-      prefix,
-      'max-keys': Math.min(options.maxKeys ?? LIST_PAGE_MAX, LIST_PAGE_MAX),
-    };
+    const query: Record<string, string> = { prefix, 'max-keys': String(Math.min(options.maxKeys ?? LIST_PAGE_MAX, LIST_PAGE_MAX)) };
     if (options.delimiter) query.delimiter = options.delimiter;
     if (options.after) query.marker = options.after;
-    const r = await this.call('LIST', prefix, () =>
-      this.client.request({ method: 'GET', bucket: this.bucket, query, xmlResponse: true, successStatuses: [200], timeout: this.quickTimeoutMs }),
-    );
-    const data = r.data ?? {};
-    const objects: ObjectInfo[] = asArray(data.Contents).map((c) => ({
-      key: String(c.Key),
-      size: Number(c.Size),
-      etag: String(c.ETag),
-      lastModified: new Date(String(c.LastModified)),
-    }));
-    const prefixes = asArray(data.CommonPrefixes).map((p) => String(p.Prefix));
+    const listing = await this.call('LIST', prefix, async () => {
+      const r = await this.lean.send('GET', '', { ok: [200], timeoutMs: this.quickTimeoutMs, query });
+      // A page is small: a body that stalls fails (and is retried) like a request that gets no answer.
+      const stalled = setTimeout(() => r.destroy(Object.assign(new Error(`LIST ${prefix}: page not complete in ${this.quickTimeoutMs} ms`), { code: 'ETIMEDOUT' })), this.quickTimeoutMs);
+      const chunks: Buffer[] = [];
+      try {
+        for await (const chunk of r) chunks.push(chunk as Buffer);
+      } finally {
+        clearTimeout(stalled);
+      }
+      return parseListing(Buffer.concat(chunks).toString('utf8'));
+    });
+    const { objects, prefixes } = listing;
     const page: ListPage = { objects, prefixes };
-    if (data.IsTruncated === 'true') {
+    if (listing.truncated) {
       // V1 sends NextMarker only with a delimiter; without one the last key is the marker.
       const last = [objects.at(-1)?.key, prefixes.at(-1)].filter((k): k is string => !!k).sort().at(-1);
-      const next = data.NextMarker ? String(data.NextMarker) : last;
+      const next = listing.nextMarker ?? last;
       if (next) page.next = next;
     }
     return page;
@@ -394,7 +394,7 @@ class OssStore implements ObjectStore {
     const headers: Record<string, string> = {};
     if (range) headers.Range = `bytes=${range.start}-${range.end ?? ''}`;
     if (ifMatch) headers['If-Match'] = ifMatch;
-    return this.lean.send('GET', key, headers, [200, 206], this.quickTimeoutMs);
+    return this.lean.send('GET', key, { headers, ok: [200, 206], timeoutMs: this.quickTimeoutMs });
   }
 
   /**

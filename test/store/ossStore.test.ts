@@ -106,6 +106,22 @@ describe('objects', () => {
   });
 });
 
+describe('LIST pages that fail are asked for again', () => {
+  it('a 503, and a page reset half-way through its body, are retried; the page comes back whole', async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `lr/${String(i).padStart(4, '0')}`);
+    await Promise.all(keys.map((k) => store.put(k, Buffer.from('r'), { meta: {} })));
+    recorder.lines.length = 0;
+    h.server.faults.failNext(1, { status: 503, method: 'GET' }); // the only GET here is the LIST
+    expect((await store.list('lr/')).objects.map((o) => o.key)).toEqual(keys);
+    expect(sent(/^GET .*prefix=lr/)).toHaveLength(2);
+    recorder.lines.length = 0;
+    h.server.faults.resetResponseAfter(5_000, { method: 'GET' });
+    expect((await store.list('lr/')).objects.map((o) => o.key)).toEqual(keys);
+    expect(sent(/^GET .*prefix=lr/)).toHaveLength(2);
+    await store.deleteMany(keys);
+  });
+});
+
 describe('listing keys XML must carry exactly', () => {
   it('numbers stay strings, spaces and entities survive, in byte order', async () => {
     const keys = ['lx/007', 'lx/ lead', 'lx/trail ', 'lx/a&b<c>"q\'', 'lx/new\nline', 'lx/1e3', 'lx/dir/x'];
@@ -114,6 +130,9 @@ describe('listing keys XML must carry exactly', () => {
     expect(page.objects.map((o) => o.key)).toEqual(keys.filter((k) => k !== 'lx/dir/x').sort());
     expect(page.objects.map((o) => o.size)).toEqual(page.objects.map((o) => Buffer.byteLength(o.key)));
     expect(page.prefixes).toEqual(['lx/dir/']);
+    // The prefix travels in the query string: a space, '+', '&' and '#' in it are sent escaped.
+    for (const key of ['lq/a b+c&d#e=f/1', 'lq/a b+c&d#e=f/2', 'lq/a b c&d#e=f/x']) await store.put(key, Buffer.from('q'), { meta: {} });
+    expect((await store.list('lq/a b+c&d#e=f/')).objects.map((o) => o.key)).toEqual(['lq/a b+c&d#e=f/1', 'lq/a b+c&d#e=f/2']);
     const uploadId = await store.initiateMultipart('lx/ up&load', { meta: {} });
     expect(await store.listMultipartUploads('lx/')).toMatchObject([{ key: 'lx/ up&load', uploadId }]);
     await store.abortMultipart('lx/ up&load', uploadId);

@@ -1,0 +1,52 @@
+import { SaxesParser } from 'saxes';
+import type { ObjectInfo } from './ObjectStore.js';
+
+/** One ListObjects (V1) answer, as read from its XML. */
+export interface ListingXml {
+  objects: ObjectInfo[];
+  prefixes: string[];
+  truncated: boolean;
+  nextMarker?: string;
+}
+
+/**
+ * Reads a ListBucketResult with a streaming parser (saxes) that keeps only the fields a listing
+ * needs. Through ali-oss, xml2js built a tree of every element first: 25–40 ms per 1,000-key
+ * page here against ~3 ms, and a cold `ls -l` of 10,000 names parses ten pages on the thread that
+ * also answers FUSE. Text is kept exactly as sent (no trimming, entities decoded), so keys with
+ * spaces or `&` survive.
+ */
+export function parseListing(xml: string): ListingXml {
+  const listing: ListingXml = { objects: [], prefixes: [], truncated: false };
+  const parser = new SaxesParser();
+  /** Element names from the root down to the current one. */
+  const path: string[] = [];
+  let text = '';
+  let entry: Partial<Record<'Key' | 'Size' | 'ETag' | 'LastModified', string>> = {};
+  parser.on('opentag', (tag) => {
+    path.push(tag.name);
+    text = '';
+  });
+  parser.on('text', (t) => {
+    text += t;
+  });
+  parser.on('closetag', (tag) => {
+    path.pop();
+    const parent = path.at(-1);
+    if (parent === 'Contents' && (tag.name === 'Key' || tag.name === 'Size' || tag.name === 'ETag' || tag.name === 'LastModified')) {
+      entry[tag.name] = text;
+    } else if (tag.name === 'Contents') {
+      listing.objects.push({ key: entry.Key ?? '', size: Number(entry.Size), etag: entry.ETag ?? '', lastModified: new Date(entry.LastModified ?? '') });
+      entry = {};
+    } else if (parent === 'CommonPrefixes' && tag.name === 'Prefix') {
+      listing.prefixes.push(text);
+    } else if (parent === 'ListBucketResult' && tag.name === 'IsTruncated') {
+      listing.truncated = text === 'true';
+    } else if (parent === 'ListBucketResult' && tag.name === 'NextMarker' && text !== '') {
+      listing.nextMarker = text;
+    }
+    text = '';
+  });
+  parser.write(xml).close();
+  return listing;
+}

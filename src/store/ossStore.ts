@@ -230,7 +230,8 @@ class OssStore implements ObjectStore {
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
-    const query: Record<string, string> = { prefix, 'max-keys': String(Math.min(options.maxKeys ?? LIST_PAGE_MAX, LIST_PAGE_MAX)) };
+    // encoding-type=url: a key may hold characters XML 1.0 cannot carry (control characters).
+    const query: Record<string, string> = { prefix, 'max-keys': String(Math.min(options.maxKeys ?? LIST_PAGE_MAX, LIST_PAGE_MAX)), 'encoding-type': 'url' };
     if (options.delimiter) query.delimiter = options.delimiter;
     if (options.after) query.marker = options.after;
     const listing = await this.call('LIST', prefix, async () => {

@@ -123,8 +123,8 @@ describe('LIST pages that fail are asked for again', () => {
 });
 
 describe('listing keys XML must carry exactly', () => {
-  it('numbers stay strings, spaces and entities survive, in byte order', async () => {
-    const keys = ['lx/007', 'lx/ lead', 'lx/trail ', 'lx/a&b<c>"q\'', 'lx/new\nline', 'lx/1e3', 'lx/dir/x'];
+  it('numbers stay strings, spaces, entities, control characters and % survive, in byte order', async () => {
+    const keys = ['lx/007', 'lx/ lead', 'lx/trail ', 'lx/a&b<c>"q\'', 'lx/new\nline', 'lx/ctl\x01char', 'lx/pct%41+plus', 'lx/1e3', 'lx/dir/x'];
     for (const key of keys) await store.put(key, Buffer.from(key), { meta: {} });
     const page = await store.list('lx/', { delimiter: '/' });
     expect(page.objects.map((o) => o.key)).toEqual(keys.filter((k) => k !== 'lx/dir/x').sort());

@@ -8,10 +8,10 @@
 //
 // Run as a script (by startTreeServer only): tree-server.mjs DIST DIR [PROFILE_FILE].
 import { fork } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const BENCH_KEYS = { accessKeyId: 'bench', accessKeySecret: 'bench-secret' };
@@ -63,6 +63,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       process.send({ ok: true });
     } else if (m === 'profile-stop') {
       const { profile: data } = await inspector.post('Profiler.stop');
+      await mkdir(dirname(profile), { recursive: true });
       await writeFile(profile, JSON.stringify(data));
       process.send({ ok: true });
     } else if (m === 'requests') {

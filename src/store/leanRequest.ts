@@ -44,9 +44,9 @@ const TIMEOUT = 'ResponseTimeoutError';
 const PROBE = 'p';
 
 /**
- * HeadObject, GetObject, PutObject of a buffer and ListObjects without ali-oss's per-call
- * machinery: the calls a directory listing makes per entry and per page, a reader per block, and a
- * small file's upload at close.
+ * HeadObject, GetObject, PutObject of a buffer, DeleteObject and ListObjects without ali-oss's
+ * per-call machinery: the calls a directory listing makes per entry and per page, a reader per
+ * block, and a small file's upload at close (and rsync's delete of its temporary name).
  * ali-oss's request builder (date formatting, MIME lookup, header re-encoding, URL formatting) and
  * urllib under it cost ~115 µs of CPU per call on top of Node's own http client (285 vs 170 µs per
  * HEAD measured on loopback), and that CPU bounded a cold `ls -l` of a big directory; a 4 KiB PUT
@@ -88,7 +88,7 @@ export class LeanRequest {
    * it, so the server checks it arrived whole. `query` holds parameters that are not signed
    * sub-resources (a listing's prefix, marker, …).
    */
-  send(method: 'HEAD' | 'GET' | 'PUT', key: string, o: LeanOptions): Promise<LeanResponse> {
+  send(method: 'HEAD' | 'GET' | 'PUT' | 'DELETE', key: string, o: LeanOptions): Promise<LeanResponse> {
     const { ok, timeoutMs, body } = o;
     const headers: Record<string, string> = { ...this.fixedHeaders, ...o.headers, 'x-oss-date': new Date().toUTCString() };
     if (body) {

@@ -202,9 +202,8 @@ class OssStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     this.addressable('DELETE', key);
-    await this.call('DELETE', key, () =>
-      this.client.request({ method: 'DELETE', bucket: this.bucket, object: key, successStatuses: [204, 200], timeout: this.quickTimeoutMs }),
-    );
+    const r = await this.call('DELETE', key, () => this.lean.send('DELETE', key, { ok: [204, 200], timeoutMs: this.quickTimeoutMs }));
+    r.resume();
   }
 
   async deleteMany(keys: string[]): Promise<void> {

@@ -139,7 +139,7 @@ describe('listing keys XML must carry exactly', () => {
   });
 });
 
-describe('HEAD, GET and PUT of a buffer (signed by ali-oss, sent without its request builder)', () => {
+describe('HEAD, GET, PUT of a buffer and DELETE (signed by ali-oss, sent without its request builder)', () => {
   const keys = ['hd/sp ace+plus', 'hd/ü/%25#?&=x', 'hd/new\nline', "hd/~!@$*()';,"];
 
   it('addresses any key as ali-oss does: by Host header on an IP endpoint, path-style on localhost', async () => {
@@ -171,6 +171,9 @@ describe('HEAD, GET and PUT of a buffer (signed by ali-oss, sent without its req
       await withToken('session-token-1').put('k2', Buffer.from('abcd'), { meta: {} });
       expect((await withToken('session-token-1').head('k2')).size).toBe(4);
       await expect(withToken('another-token').put('k3', Buffer.from('x'), { meta: {} })).rejects.toMatchObject({ errno: 'EACCES' });
+      await expect(withToken('another-token').delete('k2')).rejects.toMatchObject({ errno: 'EACCES' });
+      await withToken('session-token-1').delete('k2');
+      await expect(withToken('session-token-1').head('k2')).rejects.toMatchObject({ errno: 'ENOENT' });
     } finally {
       await sts.close();
     }
@@ -235,6 +238,16 @@ describe('retries', () => {
     h.server.faults.failNext(2, { status: 429, method: 'PUT', path: 'rt/throttled' });
     await store.put('rt/throttled', Buffer.from('x'), { meta: {} });
     expect(sent(/^PUT .*rt\/throttled/)).toHaveLength(3);
+  });
+
+  it('a DELETE answered 503 is retried; deleting an absent key succeeds', async () => {
+    await store.put('rt/gone', Buffer.from('x'), { meta: {} });
+    recorder.lines.length = 0;
+    h.server.faults.failNext(2, { status: 503, method: 'DELETE', path: 'rt/gone' });
+    await store.delete('rt/gone');
+    expect(sent(/^DELETE .*rt\/gone/)).toHaveLength(3);
+    await expect(store.head('rt/gone')).rejects.toMatchObject({ errno: 'ENOENT' });
+    await store.delete('rt/gone');
   });
 
   it('a 404 is not retried', async () => {

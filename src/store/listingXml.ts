@@ -10,11 +10,20 @@ export interface ListingXml {
 }
 
 /**
+ * A name from an `encoding-type=url` listing, decoded as the official Go SDK decodes it
+ * (`url.QueryUnescape`): '+' is a space, so OSS sends a literal '+' as %2B.
+ */
+function queryUnescape(text: string): string {
+  return decodeURIComponent(text.replace(/\+/g, ' '));
+}
+
+/**
  * Reads a ListBucketResult asked for with `encoding-type=url` (so keys, prefixes and the next
  * marker are percent-encoded: a key may hold characters XML 1.0 cannot carry) with a streaming
- * parser (saxes) that keeps only the fields a listing needs. Through ali-oss, xml2js built a tree of every element first: 25–40 ms per 1,000-key
- * page here against ~3 ms, and a cold `ls -l` of 10,000 names parses ten pages on the thread that
- * also answers FUSE. Text is kept exactly as sent (no trimming), so keys with spaces survive.
+ * parser (saxes) that keeps only the fields a listing needs. Through ali-oss, xml2js built a tree
+ * of every element first: 25–40 ms per 1,000-key page here against ~3 ms, and a cold `ls -l` of
+ * 10,000 names parses ten pages on the thread that also answers FUSE. Text is kept exactly as sent
+ * (no trimming), so keys with spaces survive.
  */
 export function parseListing(xml: string): ListingXml {
   const listing: ListingXml = { objects: [], prefixes: [], truncated: false };
@@ -36,14 +45,14 @@ export function parseListing(xml: string): ListingXml {
     if (parent === 'Contents' && (tag.name === 'Key' || tag.name === 'Size' || tag.name === 'ETag' || tag.name === 'LastModified')) {
       entry[tag.name] = text;
     } else if (tag.name === 'Contents') {
-      listing.objects.push({ key: decodeURIComponent(entry.Key ?? ''), size: Number(entry.Size), etag: entry.ETag ?? '', lastModified: new Date(entry.LastModified ?? '') });
+      listing.objects.push({ key: queryUnescape(entry.Key ?? ''), size: Number(entry.Size), etag: entry.ETag ?? '', lastModified: new Date(entry.LastModified ?? '') });
       entry = {};
     } else if (parent === 'CommonPrefixes' && tag.name === 'Prefix') {
-      listing.prefixes.push(decodeURIComponent(text));
+      listing.prefixes.push(queryUnescape(text));
     } else if (parent === 'ListBucketResult' && tag.name === 'IsTruncated') {
       listing.truncated = text === 'true';
     } else if (parent === 'ListBucketResult' && tag.name === 'NextMarker' && text !== '') {
-      listing.nextMarker = decodeURIComponent(text);
+      listing.nextMarker = queryUnescape(text);
     }
     text = '';
   });

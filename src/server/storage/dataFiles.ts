@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { BufferPool } from '../../util/bufferPool.js';
+import type { DurableStep } from './durableSteps.js';
 import { STREAM_CHUNK } from './files.js';
 
 /**
@@ -12,6 +13,12 @@ export type DataPiece = { path: string; size: number } | { bytes: Buffer };
 
 export function sizeOf(piece: DataPiece): number {
   return 'bytes' in piece ? piece.bytes.length : piece.size;
+}
+
+/** The durable step that makes `piece` the file `to`: bytes written and synced, or a file moved in (or with `link`, hard-linked). */
+export function placePiece(piece: DataPiece, to: string, link = false): DurableStep {
+  if ('bytes' in piece) return { op: 'writeSynced', path: to, data: piece.bytes };
+  return { op: link ? 'link' : 'rename', from: piece.path, to };
 }
 
 /** The part of each piece that bytes `start`..`end` (inclusive) of their concatenation cover, in piece offsets. */

@@ -3,7 +3,7 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OssError, noSuchUpload } from '../errors.js';
 import { crc64Combiner } from './crc64.js';
-import type { DurableStep } from './durableSteps.js';
+import { placePiece } from './dataFiles.js';
 import { discardBody, uniqueName, writeFileAtomic, type ReceivedBody } from './files.js';
 import { KeyedMutex } from './keyedMutex.js';
 import type { ObjectHeaders, ObjectRecord, Store } from './store.js';
@@ -73,9 +73,8 @@ export class MultipartStore {
     return this.parts.run(`${upload.uploadId}/${number}`, async () => {
       const previous = await this.readPart(dir, number);
       const to = join(dir, part.data);
-      const placing: DurableStep = 'bytes' in body.piece ? { op: 'writeSynced', path: to, data: body.piece.bytes } : { op: 'rename', from: body.piece.path, to };
       try {
-        await writeFileAtomic(join(dir, `${number}.json`), JSON.stringify(part), this.store.tmpDir, [placing]);
+        await writeFileAtomic(join(dir, `${number}.json`), JSON.stringify(part), this.store.tmpDir, [placePiece(body.piece, to)]);
       } catch (err) {
         await discardBody(body);
         await rm(to, { force: true });

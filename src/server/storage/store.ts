@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { OssError, noSuchBucket, noSuchKey } from '../errors.js';
-import { removeFiles, sizeOf, type DataPiece } from './dataFiles.js';
+import { placePiece, removeFiles, sizeOf, type DataPiece } from './dataFiles.js';
 import type { DurableStep } from './durableSteps.js';
 import { makeDirDurable, syncDir, uniqueName, writeFileAtomic } from './files.js';
 import { KeyIndex, type IndexEntry } from './keyIndex.js';
@@ -286,13 +286,7 @@ export class Store {
       await removeFiles(placed);
       throw err;
     };
-    const placing = placed.flatMap((path, i): DurableStep[] => {
-      const piece = pieces[i]!;
-      return [
-        { op: 'mkdirDurable', dir: dirname(path) },
-        'bytes' in piece ? { op: 'writeSynced', path, data: piece.bytes } : { op: share ? 'link' : 'rename', from: piece.path, to: path },
-      ];
-    });
+    const placing = placed.flatMap((path, i): DurableStep[] => [{ op: 'mkdirDurable', dir: dirname(path) }, placePiece(pieces[i]!, path, share)]);
     // The data files' entries are on disk before the metadata naming them can be.
     const syncing = [...new Set(placed.map((path) => dirname(path)))].map((dir): DurableStep => ({ op: 'syncDir', dir }));
     const metaFile = this.layout.metaFile(bucket, object.key);

@@ -17,6 +17,8 @@ interface Call {
   name: string;
   /** rename/link: the target path; fsync: the synced file's path; unlink: the removed path. */
   path: string;
+  /** rename/link: the source path. */
+  from?: string;
 }
 
 let work: string;
@@ -73,9 +75,10 @@ beforeAll(async () => {
       const [, name, args] = m as unknown as [string, string, string];
       const paths = [...args.matchAll(/"([^"]*)"/g)].map((p) => p[1]!);
       if (name === 'fsync') return [{ name, path: /^\d+<([^>]*)>/.exec(args)?.[1] ?? '' }];
-      return [{ name: name.replace(/at2?$/, ''), path: paths.at(-1) ?? '' }];
+      return [{ name: name.replace(/at2?$/, ''), path: paths.at(-1) ?? '', from: paths.length > 1 ? paths[0] : undefined }];
     })
-    .filter((c) => c.path.startsWith(join(data, 'buckets')));
+    // The server's files: its temporary directory (files written there are renamed in) and its buckets.
+    .filter((c) => c.path.startsWith(data));
 }, 120_000);
 
 afterAll(() => {
@@ -87,11 +90,14 @@ afterAll(() => {
 const DATA = /\/buckets\/dur\/data\//;
 const indexOf = (name: string, path: RegExp, from = 0): number => calls.findIndex((c, i) => i >= from && c.name === name && path.test(c.path));
 const syncedBetween = (dir: string, from: number, to = calls.length): boolean => calls.slice(from + 1, to).some((c) => c.name === 'fsync' && c.path === dir);
+/** Whether the file renamed in by call `at` was synced, under its temporary name, before. */
+const sourceSynced = (at: number): boolean => calls.slice(0, at).some((c) => c.name === 'fsync' && c.path === calls[at]!.from);
 
 describe('the server syncs directories before it answers', () => {
-  it('a small PUT: its bytes are in the metadata, renamed in and its directory synced, and no data file is written', () => {
+  it('a small PUT: its bytes are in the metadata, synced, renamed in and its directory synced, and no data file is written', () => {
     const metaRename = indexOf('rename', /\/meta\/.*\.json$/);
     expect(metaRename).toBeGreaterThanOrEqual(0);
+    expect(sourceSynced(metaRename)).toBe(true);
     expect(syncedBetween(dirname(calls[metaRename]!.path), metaRename, metaRename + 2)).toBe(true);
     expect(calls.slice(0, metaRename).some((c) => DATA.test(c.path))).toBe(false);
   });

@@ -287,15 +287,18 @@ export function loadMasterKeys(settings: Settings): { writer: MasterKey | undefi
   return { writer, readers };
 }
 
-/** The keyring for these settings; at least one key is required. A public key alone is encrypt-only. */
-export function loadKeyring(settings: Settings): Keyring {
+/**
+ * The keyring for these settings; at least one key is required. A public key alone is encrypt-only.
+ * `sealAhead` for a long-lived writer (the mount): see Keyring.
+ */
+export function loadKeyring(settings: Settings, o: { sealAhead?: boolean } = {}): Keyring {
   const { writer, readers } = loadMasterKeys(settings);
   if (!writer && readers.length === 0) {
     throw new UsageError(
       'no key given — pass --rsa-key PRIVATE.pem, --rsa-public-key PUBLIC.pem or --kms-key-id ID (or set rsa_key in a config profile); create one with: ossencfs keygen --out FILE',
     );
   }
-  return new Keyring({ ...(writer ? { writer } : {}), readers });
+  return new Keyring({ ...(writer ? { writer } : {}), readers, ...o });
 }
 
 export function requireCredentials(settings: Settings): Credentials {

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FsError } from '../../src/errors.js';
-import { CryptoError, Keyring, ctrAt, envelopeMeta, readEnvelope, rsaMasterKey, type Envelope } from '../../src/crypto/index.js';
+import { CryptoError, Keyring, ctrAt, envelopeMeta, readEnvelope, rsaMasterKey, type Envelope, type MasterKey } from '../../src/crypto/index.js';
 import { unpadPkcs1v15 } from '../../src/crypto/pkcs1.js';
 import { fixtureKey, oss2Case, oss2Key, sdkFixtures, toMeta, expectCryptoError as failure } from './vectors.js';
 
@@ -96,6 +96,72 @@ describe('Keyring with RSA keys', () => {
     const onlyB = new Keyring({ readers: [rsaMasterKey({ privateKeyPem: oss2Key('rsa-key-b', 'private'), matdesc: { gen: '2' } })] });
     const dataKey = await onlyB.open(readEnvelope(envelopeMeta(rewrapped), 'x')!, 'x');
     expect(dataKey.key.toString('hex')).toBe(oss2Case('put-64-bytes-user-md5-length').cek_hex);
+  });
+});
+
+describe('Keyring sealAhead: the next data key is made while the caller goes on', () => {
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  /** The vectors' key A, counting its wraps; `failNext` makes the next wrap throw. */
+  function countingKey() {
+    const inner = rsaMasterKey({ privateKeyPem: oss2Key('rsa-key-a', 'private') });
+    const counter = { wraps: 0, failNext: false };
+    const key: MasterKey = {
+      wrapAlg: inner.wrapAlg,
+      matdesc: inner.matdesc,
+      canUnwrap: inner.canUnwrap,
+      id: inner.id,
+      unwrap: (envelope, objectKey) => inner.unwrap(envelope, objectKey),
+      wrap: async (dataKey) => {
+        counter.wraps++;
+        if (counter.failNext) {
+          counter.failNext = false;
+          throw new Error('key service unreachable');
+        }
+        return inner.wrap(dataKey);
+      },
+    };
+    return { key, counter };
+  }
+  const opens = async (sealed: { dataKey: { key: Buffer }; envelope: Envelope }): Promise<boolean> => {
+    const reader = new Keyring({ readers: [rsaMasterKey({ privateKeyPem: oss2Key('rsa-key-a', 'private') })] });
+    return (await reader.open(readEnvelope(envelopeMeta(sealed.envelope), 'x')!, 'x')).key.equals(sealed.dataKey.key);
+  };
+
+  it('a seal takes the key made ahead (no wrap of its own), each key once, and each envelope opens to its key', async () => {
+    const { key, counter } = countingKey();
+    const keyring = new Keyring({ writer: key, sealAhead: true });
+    const first = await keyring.seal();
+    expect(counter.wraps).toBe(1);
+    await turn();
+    expect(counter.wraps).toBe(2);
+    const second = await keyring.seal();
+    expect(counter.wraps).toBe(2);
+    const third = await keyring.seal(); // taken at once, before the next is made: one of its own
+    expect(counter.wraps).toBe(3);
+    const keys = [first, second, third].map((s) => s.dataKey.key.toString('hex'));
+    expect(new Set(keys).size).toBe(3);
+    for (const sealed of [first, second, third]) expect(await opens(sealed)).toBe(true);
+  });
+
+  it('a key made ahead that failed is not used: the seal makes one', async () => {
+    const { key, counter } = countingKey();
+    const keyring = new Keyring({ writer: key, sealAhead: true });
+    await keyring.seal();
+    counter.failNext = true;
+    await turn();
+    const sealed = await keyring.seal();
+    expect(counter.wraps).toBe(3);
+    expect(await opens(sealed)).toBe(true);
+  });
+
+  it('without sealAhead nothing is made beyond what is sealed', async () => {
+    const { key, counter } = countingKey();
+    const keyring = new Keyring({ writer: key });
+    await keyring.seal();
+    await turn();
+    await keyring.seal();
+    await turn();
+    expect(counter.wraps).toBe(2);
   });
 });
 

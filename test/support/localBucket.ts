@@ -19,6 +19,8 @@ export interface LocalBucket {
   publicKeyFile: string;
   /** The server's data directory: everything the bucket holds, on disk. */
   dataDir: string;
+  /** A key of the KMS endpoint the server also is (`--kms-endpoint server.url`). */
+  kmsKeyId: string;
   close(): Promise<void>;
 }
 
@@ -26,6 +28,8 @@ export interface LocalBucket {
  *  spawnSync while the mount talks to it, and a real deployment never shares a thread with it either. */
 export interface ServerProcess {
   url: string;
+  /** The key `--kms-create-key` made, when asked for. */
+  kmsKeyId?: string;
   process: ChildProcess;
   stop(): Promise<void>;
 }
@@ -36,8 +40,9 @@ export async function startServerProcess(
   dataDir: string,
   credentials: { accessKeyId: string; accessKeySecret: string },
   port = 0,
+  extraArgs: string[] = [],
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [BIN, 'server', '--dir', dataDir, '--port', String(port)], {
+  const child = spawn(process.execPath, [BIN, 'server', '--dir', dataDir, '--port', String(port), ...extraArgs], {
     env: { ...process.env, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -53,8 +58,10 @@ export async function startServerProcess(
     child.once('exit', (code) => reject(new Error(`server exited ${code}: ${output}`)));
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const kmsKeyId = /^kms key (\S+)$/m.exec(output)?.[1];
   return {
     url,
+    ...(kmsKeyId ? { kmsKeyId } : {}),
     process: child,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -67,7 +74,7 @@ export async function startLocalBucket(bucket = 'test-bucket'): Promise<LocalBuc
   const dir = mkdtempSync(join(tmpdir(), 'ossencfs-test-'));
   const credentials = { accessKeyId: 'TESTKEY', accessKeySecret: randomBytes(16).toString('hex') };
   const dataDir = join(dir, 'server');
-  const server = await startServerProcess(dataDir, credentials);
+  const server = await startServerProcess(dataDir, credentials, 0, ['--kms-create-key']);
   await new OSS({ ...credentials, endpoint: server.url, bucket }).putBucket(bucket);
 
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -86,6 +93,7 @@ export async function startLocalBucket(bucket = 'test-bucket'): Promise<LocalBuc
     keyFile,
     publicKeyFile,
     dataDir,
+    kmsKeyId: server.kmsKeyId!,
     close: async () => {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });

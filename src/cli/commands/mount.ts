@@ -145,7 +145,7 @@ async function mountFromArgs(
     const mountCache = join(effective.cacheDir, 'mounts', createHash('sha256').update(`${source}\0${mountpoint}`).digest('hex').slice(0, 16));
     const journal = new UploadJournal(join(mountCache, 'uploads.jsonl'));
     const store = openStore(effective, bucketName);
-    const keyring = loadKeyring(effective);
+    const keyring = loadKeyring(effective, { sealAhead: true });
     // Fail here, with the reason, rather than on the first ls.
     await store.list(prefix, { maxKeys: 1 }).catch((err: Error) => {
       throw new FsError('EIO', `cannot reach ${source} at ${effective.endpoint}: ${err.message}`, { cause: err });

@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { startServer } from '../../server/index.js';
+import { createKmsEndpoint } from '../../server/kms/index.js';
 
 interface ServerArgs {
   dir: string;
@@ -7,9 +9,13 @@ interface ServerArgs {
   port: number;
   'access-key-id'?: string;
   'access-key-secret'?: string;
+  'kms-create-key': boolean;
 }
 
-/** `ossencfs server`: the embedded OSS-compatible server, in the foreground until SIGINT/SIGTERM. */
+/**
+ * `ossencfs server`: the embedded OSS-compatible server, in the foreground until SIGINT/SIGTERM.
+ * The same port answers as a KMS endpoint (`--kms-endpoint URL`) for keys kept under DIR/kms.
+ */
 const command: CommandModule<object, ServerArgs> = {
   command: 'server',
   describe: 'run the local OSS-compatible server storing objects under a directory',
@@ -19,7 +25,12 @@ const command: CommandModule<object, ServerArgs> = {
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on' })
       .option('port', { type: 'number', default: 0, describe: 'port (0 picks a free one)' })
       .option('access-key-id', { type: 'string', describe: 'accepted AccessKeyId (default $OSS_ACCESS_KEY_ID)' })
-      .option('access-key-secret', { type: 'string', describe: 'its secret (default $OSS_ACCESS_KEY_SECRET)' }),
+      .option('access-key-secret', { type: 'string', describe: 'its secret (default $OSS_ACCESS_KEY_SECRET)' })
+      .option('kms-create-key', {
+        type: 'boolean',
+        default: false,
+        describe: 'create a KMS key first and print its id (the server is also a KMS endpoint: --kms-endpoint URL)',
+      }),
   handler: async (args) => {
     const accessKeyId = args['access-key-id'] ?? process.env.OSS_ACCESS_KEY_ID;
     const accessKeySecret = args['access-key-secret'] ?? process.env.OSS_ACCESS_KEY_SECRET;
@@ -29,7 +40,10 @@ const command: CommandModule<object, ServerArgs> = {
       process.exitCode = 2;
       return;
     }
-    const server = await startServer({ dir: args.dir, host: args.host, port: args.port, credentials: [{ accessKeyId, accessKeySecret }] });
+    const credentials = [{ accessKeyId, accessKeySecret }];
+    const kms = createKmsEndpoint({ dir: join(args.dir, 'kms'), credentials });
+    if (args['kms-create-key']) process.stdout.write(`kms key ${await kms.createKey()}\n`);
+    const server = await startServer({ dir: args.dir, host: args.host, port: args.port, credentials, kms });
     process.stdout.write(`listening on ${server.url}\n`);
     await new Promise<void>((resolve) => {
       const stop = (): void => {

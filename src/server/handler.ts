@@ -49,6 +49,16 @@ function toOssError(err: unknown): OssError {
   return new OssError(500, 'InternalError', 'We encountered an internal error. Please try again.');
 }
 
+/**
+ * OSS's 24 hex digits: random for this process, then a count. A random id per request cost ~9 µs
+ * of the server's ~120 µs per HEAD (a cold `ls -l` makes one per name); a count is as unique.
+ */
+const REQUEST_ID_PREFIX = randomBytes(4).toString('hex').toUpperCase();
+let requestCount = 0;
+function nextRequestId(): string {
+  return REQUEST_ID_PREFIX + (requestCount++).toString(16).toUpperCase().padStart(16, '0');
+}
+
 /** The request pipeline: KMS hand-off, addressing, authentication, faults, then the operation. */
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
@@ -83,7 +93,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     await route(ctx)(ctx);
   };
   return (req, res) => {
-    const requestId = randomBytes(12).toString('hex').toUpperCase();
+    const requestId = nextRequestId();
     res.setHeader('x-oss-request-id', requestId);
     res.setHeader('Server', 'AliyunOSS');
     handle(req, res, requestId).catch((err: unknown) => {

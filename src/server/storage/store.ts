@@ -234,7 +234,7 @@ export class Store {
   /** The object's metadata (frozen: shared with other requests), or NoSuchKey. */
   async head(bucket: string, key: string): Promise<ObjectRecord> {
     const state = this.bucket(bucket);
-    if (!state.index.get(key)) throw noSuchKey(key);
+    if (!state.versions.has(key)) throw noSuchKey(key);
     const cached = this.records.get(recordKey(bucket, key));
     if (cached) return cached;
     let record: ObjectRecord;

@@ -94,7 +94,7 @@ const syncedBetween = (dir: string, from: number, to = calls.length): boolean =>
 const sourceSynced = (at: number): boolean => calls.slice(0, at).some((c) => c.name === 'fsync' && c.path === calls[at]!.from);
 
 describe('the server syncs directories before it answers', () => {
-  it('a small PUT: its bytes are in the metadata, synced, renamed in and its directory synced, and no data file is written', () => {
+  it('a small PUT: its bytes are in the metadata, synced under a temporary name, renamed in and its directory synced, and no data file is written', () => {
     const metaRename = indexOf('rename', /\/meta\/.*\.json$/);
     expect(metaRename).toBeGreaterThanOrEqual(0);
     expect(sourceSynced(metaRename)).toBe(true);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -38,37 +38,5 @@ describe('durable steps in a worker thread', () => {
   it('runs many batches at once, each to its own end', async () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => runDurably([{ op: 'writeSynced', path: join(dir, `many-${i}`), data: String(i) }])));
     for (let i = 0; i < 50; i++) expect(readFileSync(join(dir, `many-${i}`), 'utf8')).toBe(String(i));
-  });
-
-  describe('replaceSynced: a new file in the spare directory, synced and renamed over the target', () => {
-    const spareDir = join(dir, 'spare');
-    mkdirSync(spareDir);
-    /** What the spare directory holds: only empty files made ahead, never a written one. */
-    const leftovers = (): number[] => readdirSync(spareDir).map((name) => statSync(join(spareDir, name)).size);
-
-    it('replaces the target whole, mode 0600, again and again', async () => {
-      const target = join(dir, 'replaced');
-      for (const text of ['first', 'second', 'third']) {
-        await runDurably([{ op: 'replaceSynced', path: target, data: Buffer.from(text), spareDir }]);
-        expect(readFileSync(target, 'utf8')).toBe(text);
-      }
-      expect(statSync(target).mode & 0o777).toBe(0o600);
-      expect(leftovers().every((size) => size === 0)).toBe(true);
-    });
-
-    it('still works when the files it made ahead were removed (a server restarted on the same directory)', async () => {
-      await runDurably([{ op: 'replaceSynced', path: join(dir, 'before'), data: 'x', spareDir }]);
-      rmSync(spareDir, { recursive: true, force: true });
-      mkdirSync(spareDir);
-      const target = join(dir, 'after-restart');
-      await runDurably([{ op: 'replaceSynced', path: target, data: 'still written', spareDir }]);
-      expect(readFileSync(target, 'utf8')).toBe('still written');
-    });
-
-    it('on failure rejects with the fs error and leaves nothing written behind', async () => {
-      const err = await runDurably([{ op: 'replaceSynced', path: join(dir, 'no-such-dir', 'f'), data: 'lost', spareDir }]).catch((e: unknown) => e as NodeJS.ErrnoException);
-      expect(err).toMatchObject({ code: 'ENOENT', syscall: 'rename' });
-      expect(leftovers().every((size) => size === 0)).toBe(true);
-    });
   });
 });

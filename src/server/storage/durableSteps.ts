@@ -12,11 +12,6 @@ export type DurableStep =
   | { op: 'mkdirDurable'; dir: string }
   /** Creates (or truncates) `path` with mode 0600, writes `data` and fsyncs it. */
   | { op: 'writeSynced'; path: string; data: Uint8Array | string }
-  /**
-   * Writes `data` to a new file in `spareDir` (mode 0600), fsyncs it and renames it over `path`:
-   * readers of `path` see the old file or the new one, whole. On failure the new file is removed.
-   */
-  | { op: 'replaceSynced'; path: string; data: Uint8Array | string; spareDir: string }
   | { op: 'rename'; from: string; to: string }
   | { op: 'link'; from: string; to: string }
   /**
@@ -30,56 +25,13 @@ export type DurableStep =
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
-const { randomBytes } = require('node:crypto');
-const { dirname, join } = require('node:path');
+const { dirname } = require('node:path');
 function syncDir(dir) {
   const fd = fs.openSync(dir, 'r');
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
-function removeQuietly(path) {
-  try { fs.unlinkSync(path); } catch {}
-}
-// Creating a file costs as much as its fsync here (~0.5 ms: the journal), and a small PUT's commit
-// would wait for it. So each directory replaceSynced has been given keeps a few empty files made
-// ahead, after a batch is answered, while this thread would otherwise be idle. A crash leaves them
-// there, and the server empties that directory on start; one removed meanwhile (a restart in the
-// same process) is noticed by its link count and not used.
-const SPARES = 2;
-const spares = new Map();
-function newFile(spareDir) {
-  const path = join(spareDir, randomBytes(12).toString('hex'));
-  return { path, fd: fs.openSync(path, 'w', 0o600) };
-}
-function takeFile(spareDir) {
-  const list = spares.get(spareDir);
-  if (list === undefined) spares.set(spareDir, []);
-  const spare = list?.pop();
-  if (spare === undefined) return newFile(spareDir);
-  if (fs.fstatSync(spare.fd).nlink > 0) return spare;
-  for (const stale of [spare, ...list.splice(0)]) fs.closeSync(stale.fd);
-  return newFile(spareDir);
-}
-function makeSpares() {
-  for (const [spareDir, list] of spares) {
-    try {
-      while (list.length < SPARES) list.push(newFile(spareDir));
-    } catch {
-      // The directory is gone (its server stopped): made again when a commit next uses it.
-      for (const spare of list) fs.closeSync(spare.fd);
-      spares.delete(spareDir);
-    }
-  }
-}
 const run = {
   mkdirDurable({ dir }) {
-    try {
-      fs.mkdirSync(dir);
-      syncDir(dirname(dir));
-      return;
-    } catch (err) {
-      if (err.code === 'EEXIST') return;
-      if (err.code !== 'ENOENT') throw err;
-    }
     const first = fs.mkdirSync(dir, { recursive: true });
     if (first === undefined) return;
     for (let made = dir; ; made = dirname(made)) {
@@ -90,16 +42,6 @@ const run = {
   writeSynced({ path, data }) {
     const fd = fs.openSync(path, 'w', 0o600);
     try { fs.writeFileSync(fd, data); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-  },
-  replaceSynced({ path, data, spareDir }) {
-    const file = takeFile(spareDir);
-    try {
-      try { fs.writeFileSync(file.fd, data); fs.fsyncSync(file.fd); } finally { fs.closeSync(file.fd); }
-      fs.renameSync(file.path, path);
-    } catch (err) {
-      removeQuietly(file.path);
-      throw err;
-    }
   },
   rename({ from, to }) { fs.renameSync(from, to); },
   link({ from, to }) { fs.linkSync(from, to); },
@@ -113,7 +55,6 @@ parentPort.on('message', ({ id, steps }) => {
     const { message, code, errno, syscall, path } = err;
     parentPort.postMessage({ id, error: { message, code, errno, syscall, path } });
   }
-  makeSpares();
 });
 `;
 

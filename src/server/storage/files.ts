@@ -24,12 +24,23 @@ export async function makeDirDurable(dir: string): Promise<void> {
 }
 
 /**
- * Writes `data` to a new file in `spareDir`, fsyncs it and renames it over `path`, durably: readers
- * see old or new, whole, and after a crash the new one if this returned. `first` runs before, in
- * the same batch (making the directory, placing the data a record names).
+ * Writes `data` to a temporary file, fsyncs it and renames it over `path`, durably: readers see
+ * old or new, whole, and after a crash the new one if this returned. `first` runs before, in the
+ * same batch (making the directory, placing the data a record names).
  */
-export async function writeFileAtomic(path: string, data: string | Buffer, spareDir: string, first: DurableStep[] = []): Promise<void> {
-  await runDurably([...first, { op: 'replaceSynced', path, data, spareDir }, { op: 'syncDir', dir: dirname(path) }]);
+export async function writeFileAtomic(path: string, data: string | Buffer, tmpDir: string, first: DurableStep[] = []): Promise<void> {
+  const tmp = join(tmpDir, uniqueName());
+  try {
+    await runDurably([
+      ...first,
+      { op: 'writeSynced', path: tmp, data },
+      { op: 'rename', from: tmp, to: path },
+      { op: 'syncDir', dir: dirname(path) },
+    ]);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** A request body, received and hashed: in memory if small, else in a temporary file the caller moves into place or removes. */

@@ -5,8 +5,6 @@ import { join } from 'node:path';
  * On-disk layout under the server's directory:
  *
  *   tmp/                                  bodies being received; emptied on every start
- *   spare/                                empty files made ahead, each to become a metadata file
- *                                         (durableSteps.ts); emptied on every start
  *   buckets/<bucket>/bucket.json          creation date, storage class
  *   buckets/<bucket>/meta/<h2>/<h>.json   one JSON per object (key, headers, ETag, CRC, data files,
  *                                         or a small object's bytes inline); h = sha256(key), h2 its
@@ -25,10 +23,6 @@ export class Layout {
 
   get tmp(): string {
     return join(this.root, 'tmp');
-  }
-
-  get spare(): string {
-    return join(this.root, 'spare');
   }
 
   get buckets(): string {

@@ -42,7 +42,7 @@ export class MultipartStore {
     this.store.bucketRecord(bucket);
     const upload: UploadRecord = { ...headers, key, uploadId: randomBytes(16).toString('hex').toUpperCase(), initiated: Date.now() };
     const dir = this.store.layout.upload(bucket, upload.uploadId);
-    await writeFileAtomic(join(dir, 'upload.json'), JSON.stringify(upload), this.store.layout.spare, [{ op: 'mkdirDurable', dir }]);
+    await writeFileAtomic(join(dir, 'upload.json'), JSON.stringify(upload), this.store.tmpDir, [{ op: 'mkdirDurable', dir }]);
     return upload;
   }
 
@@ -74,7 +74,7 @@ export class MultipartStore {
       const previous = await this.readPart(dir, number);
       const to = join(dir, part.data);
       try {
-        await writeFileAtomic(join(dir, `${number}.json`), JSON.stringify(part), this.store.layout.spare, [placePiece(body.piece, to)]);
+        await writeFileAtomic(join(dir, `${number}.json`), JSON.stringify(part), this.store.tmpDir, [placePiece(body.piece, to)]);
       } catch (err) {
         await discardBody(body);
         await rm(to, { force: true });

@@ -140,11 +140,8 @@ export class Store {
 
   static async open(dir: string): Promise<Store> {
     const store = new Store(new Layout(dir));
-    for (const dir of [store.layout.tmp, store.layout.spare]) {
-      // maxRetries: the step worker may still be making spare files for a server this process stopped.
-      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-      await mkdir(dir, { recursive: true });
-    }
+    await rm(store.layout.tmp, { recursive: true, force: true });
+    await mkdir(store.layout.tmp, { recursive: true });
     await makeDirDurable(store.layout.buckets);
     for (const name of await listDir(store.layout.buckets)) await store.load(name);
     return store;
@@ -194,7 +191,7 @@ export class Store {
     const state: BucketState = { record, index: new KeyIndex(), versions: new Map() };
     this.buckets.set(name, state);
     try {
-      await writeFileAtomic(this.layout.bucketFile(name), JSON.stringify(record), this.layout.spare, [{ op: 'mkdirDurable', dir: this.layout.bucket(name) }]);
+      await writeFileAtomic(this.layout.bucketFile(name), JSON.stringify(record), this.tmpDir, [{ op: 'mkdirDurable', dir: this.layout.bucket(name) }]);
     } catch (err) {
       this.buckets.delete(name);
       throw err;
@@ -294,7 +291,7 @@ export class Store {
     const syncing = [...new Set(placed.map((path) => dirname(path)))].map((dir): DurableStep => ({ op: 'syncDir', dir }));
     const metaFile = this.layout.metaFile(bucket, object.key);
     await this.commits.run(`${bucket}/${object.key}`, async () => {
-      await writeFileAtomic(metaFile, JSON.stringify(record), this.layout.spare, [...placing, ...syncing, { op: 'mkdirDurable', dir: dirname(metaFile) }])
+      await writeFileAtomic(metaFile, JSON.stringify(record), this.tmpDir, [...placing, ...syncing, { op: 'mkdirDurable', dir: dirname(metaFile) }])
         .catch(discard);
       const previous = state.versions.get(object.key);
       state.index.set(indexEntry(record));

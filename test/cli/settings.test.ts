@@ -1,12 +1,16 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseOssUrl, resolveSettings, UsageError } from '../../src/cli/options.js';
 import { translateMountArgs } from '../../src/cli/fstab.js';
 
+const made: string[] = [];
+afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
 function configFile(text: string, mode = 0o600): string {
   const dir = mkdtempSync(join(tmpdir(), 'ossencfs-config-'));
+  made.push(dir);
   const path = join(dir, 'config.toml');
   writeFileSync(path, text);
   chmodSync(path, mode);

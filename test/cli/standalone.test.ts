@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { type Result, runCli } from './harness.js';
 
 /** Commands that need no server. */
 const dir = mkdtempSync(join(tmpdir(), 'ossencfs-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const env = { PATH: process.env.PATH ?? '', HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') };
 const run = (args: string[], extraEnv: Record<string, string> = {}): Promise<Result> => runCli(args, { ...env, ...extraEnv }, dir);
 

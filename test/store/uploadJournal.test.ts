@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,11 +17,17 @@ describe('upload journal', () => {
     h = await startHarness();
   });
 
+  const dirs: string[] = [];
   afterAll(async () => {
     await h?.close();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  const journalFile = (): string => join(mkdtempSync(join(tmpdir(), 'ossencfs-journal-')), 'uploads.jsonl');
+  const journalFile = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'ossencfs-journal-'));
+    dirs.push(dir);
+    return join(dir, 'uploads.jsonl');
+  };
   const uploadsOf = async (key: string): Promise<string[]> => (await h.store.listMultipartUploads(key)).filter((u) => u.key === key).map((u) => u.uploadId);
 
   it('an upload started and never finished is aborted; a completed one and a stranger’s are left alone', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptedBucket, Keyring, kmsMasterKey } from '../../src/index.js';
 import { createOssStore } from '../../src/store/index.js';
+import { readAll } from '../store/harness.js';
 import { type LocalBucket, startLocalBucket, startServerProcess } from '../support/localBucket.js';
 import { type Mounted, mountBucket, UPLOAD_AT_CLOSE } from '../support/mounted.js';
 
@@ -24,11 +25,7 @@ describe('mount with a KMS key', () => {
   const kmsArgs = (): string[] => ['--kms-key-id', local.kmsKeyId, '--kms-endpoint', local.server.url, '--region', 'cn-hangzhou'];
   const kmsReader = (url: string): Keyring =>
     new Keyring({ readers: [kmsMasterKey({ keyId: local.kmsKeyId, endpoint: new URL(url).host, protocol: 'http', region: 'cn-hangzhou', ...local.credentials })] });
-  const read = async (bucket: EncryptedBucket, name: string): Promise<Buffer> => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await bucket.get(name)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  };
+  const read = async (bucket: EncryptedBucket, name: string): Promise<Buffer> => readAll(await bucket.get(name));
 
   beforeAll(async () => {
     local = await startLocalBucket();

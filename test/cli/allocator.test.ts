@@ -13,21 +13,25 @@ const MODULE = fileURLToPath(new URL('../../dist/util/allocator.js', import.meta
  * goes back to the kernel and is faulted in again; tuned, it stays and is reused.
  */
 const CHILD = `
-const { tuneAllocator } = await import(${JSON.stringify(MODULE)});
+const { tuneAllocator, memoryInUse } = await import(${JSON.stringify(MODULE)});
 if (process.argv[1] === 'tuned') {
   const t = tuneAllocator();
   if (!t.applied) throw new Error(t.reason);
 }
 const { readFileSync } = await import('node:fs');
 const faults = () => Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[7]);
-const round = () => {
+const round = async () => {
   let held = Array.from({ length: 32 }, () => Buffer.allocUnsafeSlow(256 * 1024).fill(1));
+  const full = memoryInUse();
   held = null;
   globalThis.gc();
+  // V8 may free the buffers on a background thread after the collection returns; a round that
+  // started before then would find nothing to reuse (a CI run once saw one round's worth of faults).
+  for (let i = 0; i < 40 && full - memoryInUse() < 7 * 1024 * 1024; i++) await new Promise((r) => setTimeout(r, 50));
 };
-round();
+await round();
 const before = faults();
-for (let i = 0; i < 10; i++) round();
+for (let i = 0; i < 10; i++) await round();
 process.stdout.write(String(faults() - before));
 `;
 

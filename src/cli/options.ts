@@ -7,7 +7,7 @@ import { FsError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { EncryptedBucket } from '../secure/index.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
-import { createOssStore } from '../store/index.js';
+import { createOssStore, type OssStoreOptions } from '../store/index.js';
 import {
   type Credentials,
   defaultConfigPath,
@@ -309,7 +309,7 @@ export function requireCredentials(settings: Settings): Credentials {
 }
 
 /** The raw store of a bucket: for work that needs no key (listing and aborting uploads). */
-export function openStore(settings: Settings, bucketName: string): ObjectStore {
+export function openStore(settings: Settings, bucketName: string, tuning: Pick<OssStoreOptions, 'headsOnWorker'> = {}): ObjectStore {
   if (!settings.endpoint) {
     throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
   }
@@ -318,6 +318,7 @@ export function openStore(settings: Settings, bucketName: string): ObjectStore {
     bucket: bucketName,
     ...(settings.region ? { region: settings.region } : {}),
     ...requireCredentials(settings),
+    ...tuning,
   });
 }
 

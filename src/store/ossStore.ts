@@ -18,6 +18,7 @@ import type {
   UploadedPart,
 } from './ObjectStore.js';
 import { isRetryable, toStoreError } from './errors.js';
+import { HeadWorker } from './headWorker.js';
 import { LeanRequest, type LeanResponse } from './leanRequest.js';
 import { parseListing } from './listingXml.js';
 import { resumableBody } from './resumableBody.js';
@@ -45,6 +46,8 @@ export interface OssStoreOptions {
   pathStyle?: boolean;
   /** Sockets per host; parts and reads in flight each take one. */
   maxSockets?: number;
+  /** Bursts of HEADs go to a store of their own on a worker thread (see HeadWorker): for the mount. */
+  headsOnWorker?: boolean;
 }
 
 /** What `client.request` takes, for the calls made here (ali-oss's own docs: lib/client.js). */
@@ -96,8 +99,11 @@ class OssStore implements ObjectStore {
   private readonly bodyIdleTimeoutMs: number;
   private readonly quickTimeoutMs: number;
   private readonly timeoutMs: number;
+  private readonly headWorker: HeadWorker | undefined;
+  private headsInFlight = 0;
 
   constructor(o: OssStoreOptions) {
+    this.headWorker = o.headsOnWorker ? new HeadWorker(o) : undefined;
     const maxSockets = o.maxSockets ?? 64;
     this.timeoutMs = o.timeoutMs ?? 60_000;
     const pathStyle = o.pathStyle ?? new URL(o.endpoint).hostname === 'localhost';
@@ -127,9 +133,15 @@ class OssStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectHead> {
     this.addressable('HEAD', key);
-    const r = await this.call('HEAD', key, () => this.lean.send('HEAD', key, { ok: [200], timeoutMs: this.quickTimeoutMs }));
-    r.resume();
-    return headFrom(key, r.headers, Number(r.headers['content-length'] ?? 0));
+    if (this.headWorker?.takes(this.headsInFlight)) return this.headWorker.head(key);
+    this.headsInFlight++;
+    try {
+      const r = await this.call('HEAD', key, () => this.lean.send('HEAD', key, { ok: [200], timeoutMs: this.quickTimeoutMs }));
+      r.resume();
+      return headFrom(key, r.headers, Number(r.headers['content-length'] ?? 0));
+    } finally {
+      this.headsInFlight--;
+    }
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {

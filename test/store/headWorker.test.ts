@@ -1,0 +1,104 @@
+import { spawn } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ObjectHead } from '../../src/store/ObjectStore.js';
+import type { OssStoreOptions } from '../../src/store/ossStore.js';
+import { FAST_RETRY, startHarness, type Harness } from './harness.js';
+
+// A worker thread runs compiled code, not the TypeScript sources vitest loads: the classes under
+// test here come from dist/ (built by setup.sh, as the mount that uses them is).
+const DIST = (path: string): string => new URL(`../../dist/store/${path}`, import.meta.url).href;
+const { HeadWorker } = (await import(DIST('headWorker.js'))) as typeof import('../../src/store/headWorker.js');
+const { createOssStore } = (await import(DIST('ossStore.js'))) as typeof import('../../src/store/ossStore.js');
+
+type Settled = { head: ObjectHead } | { errno: string; message: string };
+const settle = (p: Promise<ObjectHead>): Promise<Settled> =>
+  p.then(
+    (head) => ({ head }),
+    (err: { errno: string; message: string }) => ({ errno: err.errno, message: err.message }),
+  );
+
+let h: Harness;
+let options: OssStoreOptions;
+const KEYS = Array.from({ length: 24 }, (_, i) => `hw/k${i}`);
+
+beforeAll(async () => {
+  h = await startHarness('head-worker');
+  options = { endpoint: h.server.url, bucket: h.bucket, ...h.credentials, retry: FAST_RETRY };
+  for (const [i, key] of KEYS.entries()) {
+    await h.store.put(key, Buffer.alloc(i * 100, i), { meta: { mode: String(0o100600 + i), note: `ü ${i}` }, ...(i % 2 ? { contentType: 'text/plain' } : {}) });
+  }
+});
+afterAll(async () => {
+  await h?.close();
+});
+afterEach(() => {
+  h.server.faults.clear();
+});
+
+describe('HEADs on a worker thread (the mount store: OssStoreOptions.headsOnWorker)', () => {
+  it('the worker answers as the calling thread does: each head, and each error with its errno and message', async () => {
+    const asked = [...KEYS, 'hw/missing', 'hw/denied'];
+    h.server.faults.failNext(1, { status: 403, method: 'HEAD', path: 'hw/denied' });
+    const here = await Promise.all(asked.map((key) => settle(h.store.head(key))));
+    expect(here.filter((r) => 'head' in r)).toHaveLength(KEYS.length);
+    expect(here.at(-2)).toMatchObject({ errno: 'ENOENT' });
+    expect(here.at(-1)).toMatchObject({ errno: 'EACCES' });
+
+    const worker = new HeadWorker(options);
+    h.server.faults.failNext(1, { status: 403, method: 'HEAD', path: 'hw/denied' });
+    // Retried in the worker as they are here: the answer is the object's, not the 503.
+    h.server.faults.failNext(2, { status: 503, method: 'HEAD', path: 'hw/k3' });
+    const before = h.server.faults.requests({ method: 'HEAD' }).length;
+    const there = await Promise.all(asked.map((key) => settle(worker.head(key))));
+    expect(there).toEqual(here);
+    expect(h.server.faults.requests({ method: 'HEAD' }).length - before).toBe(asked.length + 2);
+  });
+
+  it('a burst goes to the worker, a lone HEAD stays on the calling thread', async () => {
+    const worker = new HeadWorker(options);
+    expect(worker.takes(0)).toBe(false);
+    expect(worker.takes(7)).toBe(false);
+    expect(worker.takes(8)).toBe(true);
+    const pending = worker.head(KEYS[0]!);
+    expect(worker.takes(0)).toBe(true); // until the worker's batch is done
+    await pending;
+    expect(worker.takes(0)).toBe(false);
+
+    const store = createOssStore({ ...options, headsOnWorker: true });
+    const inline = createOssStore(options);
+    expect(await Promise.all(KEYS.map((key) => store.head(key)))).toEqual(await Promise.all(KEYS.map((key) => inline.head(key))));
+  });
+
+  it('an idle worker neither keeps the process alive nor stays: its thread exits after a few seconds', async () => {
+    // In a process of its own, which must end on its own once its work is done.
+    const child = `
+      const { createOssStore } = await import(${JSON.stringify(DIST('ossStore.js'))});
+      const { readdirSync } = await import('node:fs');
+      const threads = () => readdirSync('/proc/self/task').length;
+      const store = createOssStore({ ...JSON.parse(process.argv[1]), headsOnWorker: true });
+      const start = threads();
+      const heads = await Promise.all(${JSON.stringify(KEYS)}.map((k) => store.head(k)));
+      const busy = threads();
+      await new Promise((r) => setTimeout(r, 6000));
+      console.log(JSON.stringify({ heads: heads.length, start, busy, idle: threads() }));
+    `;
+    const p = spawn(process.execPath, ['--input-type=module', '-e', child, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+      p.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const r = JSON.parse(out) as { heads: number; start: number; busy: number; idle: number };
+    expect(r.heads).toBe(KEYS.length);
+    expect(r.busy).toBeGreaterThan(r.start); // the burst started a thread
+    expect(r.idle).toBeLessThan(r.busy); // and it went when idle
+  });
+});

@@ -5,7 +5,7 @@ import type { OssStoreOptions } from './ossStore.js';
 
 /** HEADs in flight on the calling thread from which the next goes to the worker. */
 const BURST = 8;
-/** A worker with nothing to do for this long exits: its isolate holds ~30 MiB of RSS. */
+/** A worker with nothing to do for this long exits: its isolate holds ~35 MiB of RSS. */
 const IDLE_EXIT_MS = 5_000;
 
 /** One HEAD asked of the worker, and what it sends back. */

@@ -7,6 +7,8 @@ import type { OssStoreOptions } from './ossStore.js';
 const BURST = 8;
 /** A worker with nothing to do for this long exits: its isolate holds ~35 MiB of RSS. */
 const IDLE_EXIT_MS = 5_000;
+/** After a worker died, HEADs stay on the calling thread this long before another is tried. */
+const REST_AFTER_FAILURE_MS = 60_000;
 
 /** One HEAD asked of the worker, and what it sends back. */
 export interface Ask {
@@ -27,8 +29,15 @@ export function batched<T>(send: (items: T[]) => void): (item: T) => void {
 }
 
 interface Pending {
+  key: string;
   resolve(head: ObjectHead): void;
   reject(err: Error): void;
+}
+
+/** A running worker and the way to ask it. */
+interface Live {
+  worker: Worker;
+  ask(a: Ask): void;
 }
 
 /**
@@ -42,31 +51,32 @@ interface Pending {
  *
  * The worker's store is built from the same options, so it signs, retries and maps errors as the
  * calling thread's does; an error comes back as the FsError (errno and message) it threw. Asks and
- * answers travel in batches (see `batched`).
+ * answers travel in batches (see `batched`). A worker that dies (or cannot start) costs nothing
+ * but speed: what it had pending is asked again on the calling thread (`here`), as is every HEAD
+ * for a while after.
  */
-/** A running worker and the way to ask it. */
-interface Live {
-  worker: Worker;
-  ask(a: Ask): void;
-}
-
 export class HeadWorker {
   private live: Live | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  private restUntil = 0;
 
-  constructor(private readonly options: OssStoreOptions) {}
+  constructor(
+    private readonly options: OssStoreOptions,
+    private readonly here: (key: string) => Promise<ObjectHead>,
+  ) {}
 
   /** Whether the next HEAD should go here, given how many the calling thread has in flight. */
   takes(inFlightHere: number): boolean {
+    if (Date.now() < this.restUntil) return false;
     return this.pending.size > 0 || inFlightHere >= BURST;
   }
 
   head(key: string): Promise<ObjectHead> {
     const live = this.started();
     const id = this.nextId++;
-    const done = new Promise<ObjectHead>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const done = new Promise<ObjectHead>((resolve, reject) => this.pending.set(id, { key, resolve, reject }));
     if (this.pending.size === 1) {
       clearTimeout(this.idleTimer);
       live.worker.ref();
@@ -89,15 +99,16 @@ export class HeadWorker {
       }
       if (this.pending.size === 0) this.idle(live);
     });
-    const fail = (err: Error): void => {
+    const fail = (): void => {
       if (this.live !== live) return;
       this.live = undefined;
+      this.restUntil = Date.now() + REST_AFTER_FAILURE_MS;
       clearTimeout(this.idleTimer);
-      for (const p of this.pending.values()) p.reject(new FsError('EIO', `HEAD worker: ${err.message}`, { cause: err }));
+      for (const p of this.pending.values()) this.here(p.key).then(p.resolve, p.reject);
       this.pending.clear();
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`exited (${code})`)));
+    worker.on('exit', fail);
     this.live = live;
     return live;
   }

@@ -103,7 +103,7 @@ class OssStore implements ObjectStore {
   private headsInFlight = 0;
 
   constructor(o: OssStoreOptions) {
-    this.headWorker = o.headsOnWorker ? new HeadWorker(o) : undefined;
+    this.headWorker = o.headsOnWorker ? new HeadWorker(o, (key) => this.headHere(key)) : undefined;
     const maxSockets = o.maxSockets ?? 64;
     this.timeoutMs = o.timeoutMs ?? 60_000;
     const pathStyle = o.pathStyle ?? new URL(o.endpoint).hostname === 'localhost';
@@ -133,7 +133,10 @@ class OssStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectHead> {
     this.addressable('HEAD', key);
-    if (this.headWorker?.takes(this.headsInFlight)) return this.headWorker.head(key);
+    return this.headWorker?.takes(this.headsInFlight) ? this.headWorker.head(key) : this.headHere(key);
+  }
+
+  private async headHere(key: string): Promise<ObjectHead> {
     this.headsInFlight++;
     try {
       const r = await this.call('HEAD', key, () => this.lean.send('HEAD', key, { ok: [200], timeoutMs: this.quickTimeoutMs }));

@@ -17,6 +17,9 @@ const settle = (p: Promise<ObjectHead>): Promise<Settled> =>
     (err: { errno: string; message: string }) => ({ errno: err.errno, message: err.message }),
   );
 
+/** For a HeadWorker whose every answer must come from the worker. */
+const notHere = (): Promise<ObjectHead> => Promise.reject(new Error('asked on the calling thread'));
+
 let h: Harness;
 let options: OssStoreOptions;
 const KEYS = Array.from({ length: 24 }, (_, i) => `hw/k${i}`);
@@ -44,7 +47,7 @@ describe('HEADs on a worker thread (the mount store: OssStoreOptions.headsOnWork
     expect(here.at(-2)).toMatchObject({ errno: 'ENOENT' });
     expect(here.at(-1)).toMatchObject({ errno: 'EACCES' });
 
-    const worker = new HeadWorker(options);
+    const worker = new HeadWorker(options, notHere);
     h.server.faults.failNext(1, { status: 403, method: 'HEAD', path: 'hw/denied' });
     // Retried in the worker as they are here: the answer is the object's, not the 503.
     h.server.faults.failNext(2, { status: 503, method: 'HEAD', path: 'hw/k3' });
@@ -55,7 +58,7 @@ describe('HEADs on a worker thread (the mount store: OssStoreOptions.headsOnWork
   });
 
   it('a burst goes to the worker, a lone HEAD stays on the calling thread', async () => {
-    const worker = new HeadWorker(options);
+    const worker = new HeadWorker(options, notHere);
     expect(worker.takes(0)).toBe(false);
     expect(worker.takes(7)).toBe(false);
     expect(worker.takes(8)).toBe(true);
@@ -67,6 +70,19 @@ describe('HEADs on a worker thread (the mount store: OssStoreOptions.headsOnWork
     const store = createOssStore({ ...options, headsOnWorker: true });
     const inline = createOssStore(options);
     expect(await Promise.all(KEYS.map((key) => store.head(key)))).toEqual(await Promise.all(KEYS.map((key) => inline.head(key))));
+  });
+
+  it('a worker that dies costs only speed: its HEADs are asked again on the calling thread, as are the next ones', async () => {
+    // A bucket name ali-oss refuses: the worker throws while it loads, as a missing file would.
+    const here: string[] = [];
+    const worker = new HeadWorker({ ...options, bucket: 'Not A Bucket' }, (key) => {
+      here.push(key);
+      return h.store.head(key);
+    });
+    const answers = await Promise.all(KEYS.map((key) => worker.head(key)));
+    expect(answers).toEqual(await Promise.all(KEYS.map((key) => h.store.head(key))));
+    expect(here).toEqual(KEYS);
+    expect(worker.takes(100)).toBe(false); // resting: the calling thread does every HEAD for now
   });
 
   it('an idle worker neither keeps the process alive nor stays: its thread exits after a few seconds', async () => {

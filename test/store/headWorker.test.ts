@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ObjectHead } from '../../src/store/ObjectStore.js';
 import type { OssStoreOptions } from '../../src/store/ossStore.js';
+import { shAsync } from '../reliability/support.js';
 import { FAST_RETRY, startHarness, type Harness } from './harness.js';
 
 // A worker thread runs compiled code, not the TypeScript sources vitest loads: the classes under
@@ -87,32 +88,11 @@ describe('HEADs on a worker thread (the mount store: OssStoreOptions.headsOnWork
 
   it('an idle worker neither keeps the process alive nor stays: its thread exits after a few seconds', async () => {
     // In a process of its own, which must end on its own once its work is done.
-    const child = `
-      const { createOssStore } = await import(${JSON.stringify(DIST('ossStore.js'))});
-      const { readdirSync } = await import('node:fs');
-      const threads = () => readdirSync('/proc/self/task').length;
-      const store = createOssStore({ ...JSON.parse(process.argv[1]), headsOnWorker: true });
-      const start = threads();
-      const heads = await Promise.all(${JSON.stringify(KEYS)}.map((k) => store.head(k)));
-      const busy = threads();
-      await new Promise((r) => setTimeout(r, 6000));
-      console.log(JSON.stringify({ heads: heads.length, start, busy, idle: threads() }));
-    `;
-    const p = spawn(process.execPath, ['--input-type=module', '-e', child, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-      p.on('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
-    expect(err).toBe('');
-    expect(code).toBe(0);
-    const r = JSON.parse(out) as { heads: number; start: number; busy: number; idle: number };
+    const child = fileURLToPath(new URL('./headBurstThenIdle.mjs', import.meta.url));
+    const { status, stdout, stderr } = await shAsync(`${process.execPath} ${child} '${JSON.stringify(options)}' '${JSON.stringify(KEYS)}'`);
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+    const r = JSON.parse(stdout) as { heads: number; start: number; busy: number; idle: number };
     expect(r.heads).toBe(KEYS.length);
     expect(r.busy).toBeGreaterThan(r.start); // the burst started a thread
     expect(r.idle).toBeLessThan(r.busy); // and it went when idle

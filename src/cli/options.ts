@@ -309,7 +309,7 @@ export function requireCredentials(settings: Settings): Credentials {
 }
 
 /** The raw store of a bucket: for work that needs no key (listing and aborting uploads). */
-export function openStore(settings: Settings, bucketName: string, tuning: Pick<OssStoreOptions, 'headsOnWorker'> = {}): ObjectStore {
+export function openStore(settings: Settings, bucketName: string, tuning: Pick<OssStoreOptions, 'headsOnWorker' | 'log'> = {}): ObjectStore {
   if (!settings.endpoint) {
     throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
   }

@@ -88,7 +88,9 @@ export class HeadWorker {
   private started(): Live {
     if (this.live) return this.live;
     // None of the process's node flags: it needs none, and some (--input-type) stop it loading a file.
-    const worker = new Worker(new URL('./headWorkerMain.js', import.meta.url), { workerData: this.options, execArgv: [] });
+    // A logger is functions, which cannot cross to a worker: the worker's HEADs retry unheard.
+    const { log: _unsendable, ...options } = this.options;
+    const worker = new Worker(new URL('./headWorkerMain.js', import.meta.url), { workerData: options, execArgv: [] });
     const live: Live = { worker, ask: batched((asks: Ask[]) => worker.postMessage(asks)) };
     worker.on('message', (replies: Reply[]) => {
       for (const m of replies) {

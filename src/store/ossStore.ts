@@ -3,6 +3,7 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 import OSS from 'ali-oss';
 import { FsError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type {
   ByteRange,
   GetOptions,
@@ -48,6 +49,8 @@ export interface OssStoreOptions {
   maxSockets?: number;
   /** Bursts of HEADs go to a store of their own on a worker thread (see HeadWorker): for the mount. */
   headsOnWorker?: boolean;
+  /** Hears of every retried request, at debug level (the worker's HEADs excepted). */
+  log?: Logger;
 }
 
 /** What `client.request` takes, for the calls made here (ali-oss's own docs: lib/client.js). */
@@ -101,8 +104,10 @@ class OssStore implements ObjectStore {
   private readonly timeoutMs: number;
   private readonly headWorker: HeadWorker | undefined;
   private headsInFlight = 0;
+  private readonly log: Logger | undefined;
 
   constructor(o: OssStoreOptions) {
+    this.log = o.log;
     this.headWorker = o.headsOnWorker ? new HeadWorker(o, (key) => this.headHere(key)) : undefined;
     const maxSockets = o.maxSockets ?? 64;
     this.timeoutMs = o.timeoutMs ?? 60_000;
@@ -430,8 +435,10 @@ class OssStore implements ObjectStore {
   }
 
   private async call<T>(op: string, key: string, send: () => Promise<T>): Promise<T> {
+    const retried = (err: unknown, tries: number): void =>
+      this.log?.debug(`${toStoreError(err, op, this.bucket, key).message}; try ${tries + 1} follows`);
     try {
-      return await withRetry(this.retry, isRetryable, send);
+      return await withRetry(this.retry, isRetryable, send, retried);
     } catch (err) {
       throw toStoreError(err, op, this.bucket, key);
     }

@@ -54,17 +54,20 @@ export class RetryBudget {
   }
 }
 
+/** `onRetry` hears of each failed try that another follows (`tries`: how many have failed so far). */
 export async function withRetry<T>(
   policy: RetryPolicy,
   isRetryable: (err: unknown) => boolean,
   op: () => Promise<T>,
+  onRetry?: (err: unknown, tries: number) => void,
 ): Promise<T> {
   const budget = new RetryBudget(policy);
-  for (;;) {
+  for (let tries = 1; ; tries++) {
     try {
       return await op();
     } catch (err) {
       if (!isRetryable(err) || !(await budget.next())) throw err;
+      onRetry?.(err, tries);
     }
   }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { EncryptedBucket } from '../../src/secure/index.js';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
 import { type Mounted, mountBucket, sh, shStatus, UPLOAD_AT_CLOSE } from '../support/mounted.js';
@@ -30,8 +30,15 @@ describe('reliability: retries through the mount', () => {
     sh(`mkdir -p ${src}`);
   });
 
-  afterEach(async () => {
+  /** The mount log's length when the current test started: a failure prints what the test added (it holds no secrets). */
+  let logAtStart = 0;
+  beforeEach(() => {
+    logAtStart = m.log().length;
+  });
+
+  afterEach(async ({ task }) => {
     await fault(local, { action: 'clear' });
+    if (task.result?.state === 'fail') console.log(`mount log during "${task.name}":\n${m.log().slice(logAtStart).split('\n').slice(-80).join('\n')}`);
   });
 
   afterAll(async () => {
@@ -155,6 +162,9 @@ describe('reliability: retries through the mount', () => {
     const puts = await seen(local, { method: 'PUT', path: '/w-small.bin' });
     expect(puts.filter((p) => p.status === 503)).toHaveLength(3);
     expect(sha256(await plaintextOf(bucket, 'w-small.bin'))).toBe(sha256(data));
+    // Each retried try is in the log at debug level, with the cause.
+    const retries = m.log().slice(logAtStart).split('\n').filter((l) => / DEBUG PUT \S+\/w-small\.bin: .*\(HTTP 503\).*; try \d follows$/.test(l));
+    expect(retries.map((l) => l.match(/try (\d) follows/)![1])).toEqual(['2', '3', '4']);
   });
 
   it('503s on the parts of a streamed multipart upload, and on its initiate/complete: exact bytes', async () => {

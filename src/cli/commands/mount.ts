@@ -144,7 +144,7 @@ async function mountFromArgs(
     // Per-mount state: the upload journal and staging files (plaintext, 0600) of this source on this mountpoint.
     const mountCache = join(effective.cacheDir, 'mounts', createHash('sha256').update(`${source}\0${mountpoint}`).digest('hex').slice(0, 16));
     const journal = new UploadJournal(join(mountCache, 'uploads.jsonl'));
-    const store = openStore(effective, bucketName, { headsOnWorker: true });
+    const store = openStore(effective, bucketName, { headsOnWorker: true, log });
     const keyring = loadKeyring(effective, { sealAhead: true });
     // Fail here, with the reason, rather than on the first ls.
     await store.list(prefix, { maxKeys: 1 }).catch((err: Error) => {

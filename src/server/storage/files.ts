@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBodyHasher } from './bodyHasher.js';
 import type { DataPiece } from './dataFiles.js';
@@ -94,6 +93,33 @@ async function receiveSmall(source: Readable, check?: Check): Promise<ReceivedBo
   return { piece: { bytes }, ...received };
 }
 
+/**
+ * A stream into `file` that never closes it: the handle is the caller's to close, once. (An
+ * fs.WriteStream on the numeric fd closes it when a failed pipeline destroys the stream, whatever
+ * `autoClose` says; the caller's close then hit whichever file or socket had been given that number
+ * meanwhile — an injected reset of one part upload left another hanging.) FileHandle.close waits
+ * for a write still in flight.
+ */
+function writerTo(file: FileHandle): Writable {
+  return new Writable({
+    highWaterMark: STREAM_CHUNK,
+    writev(chunks, done) {
+      writeAll(file, chunks.map((c) => c.chunk as Buffer)).then(() => done(), done);
+    },
+  });
+}
+
+/** Writes every byte of `buffers` at the file's position (a short write goes on where it stopped). */
+async function writeAll(file: FileHandle, buffers: Buffer[]): Promise<void> {
+  buffers = buffers.filter((b) => b.length > 0);
+  while (buffers.length > 0) {
+    let { bytesWritten } = await file.writev(buffers);
+    if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+    while (buffers.length > 0 && bytesWritten >= buffers[0]!.length) bytesWritten -= buffers.shift()!.length;
+    if (bytesWritten > 0) buffers[0] = buffers[0]!.subarray(bytesWritten);
+  }
+}
+
 async function receiveStreaming(source: Readable, path: string, expectedSize: number | undefined, check?: Check): Promise<ReceivedBody> {
   const hasher = createBodyHasher(expectedSize);
   let size = 0;
@@ -119,8 +145,7 @@ async function receiveStreaming(source: Readable, path: string, expectedSize: nu
           }
         }
       },
-      // The numeric fd: a stream given the FileHandle itself keeps a reference that never lets close() finish.
-      createWriteStream('', { fd: file.fd, autoClose: false, highWaterMark: STREAM_CHUNK }),
+      writerTo(file),
     );
     await flushing;
     if (flushError !== undefined) throw flushError;

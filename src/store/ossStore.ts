@@ -175,6 +175,7 @@ class OssStore implements ObjectStore {
         return r;
       },
       fail: (err) => toStoreError(err, 'GET', this.bucket, key),
+      retried: (err, offset) => this.log?.debug(`${toStoreError(err, 'GET', this.bucket, key).message}; resuming at byte ${offset}`),
     });
     return { head, start, body };
   }

@@ -19,6 +19,8 @@ export interface ResumableBodyOptions {
   idleTimeoutMs?: number;
   /** Turns a final failure into the FsError the reader sees. */
   fail: (err: unknown) => FsError;
+  /** Hears of each failure that another try follows, and the byte that try starts from. */
+  retried?: (err: unknown, offset: number) => void;
 }
 
 /**
@@ -50,6 +52,7 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
         if (offset > failedAt) budget.reset();
         failedAt = offset;
         if (!isRetryable(err) || !(await budget.next())) throw o.fail(err);
+        o.retried?.(err, offset);
       }
       stream = await reopenWithRetry(offset, budget);
     }
@@ -61,6 +64,7 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
         return await o.reopen(offset);
       } catch (err) {
         if (!isRetryable(err) || !(await budget.next())) throw o.fail(err);
+        o.retried?.(err, offset);
       }
     }
   }

@@ -91,6 +91,10 @@ describe('reliability: retries through the mount', () => {
     const resumed = starts.filter((start) => start % MiB !== 0);
     expect(resumed.length).toBeGreaterThan(0);
     expect(resumed.every((start) => starts.includes(start - 300_000))).toBe(true);
+    // Each resume is in the log at debug level, with the byte it starts from.
+    const logged = [...m.log().slice(logAtStart).matchAll(/ DEBUG GET \S+\/reset\.bin: .*; resuming at byte (\d+)$/gm)].map((x) => Number(x[1]));
+    const byNumber = (a: number, b: number): number => a - b;
+    expect(logged.sort(byNumber)).toEqual(resumed.sort(byNumber));
   });
 
   it('a dd read at an offset survives a reset, byte-exact', async () => {

@@ -34,15 +34,24 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 export class RetryBudget {
   private startedAt = Date.now();
   private failures = 0;
+  private extraTryTaken = false;
 
   constructor(private readonly policy: RetryPolicy) {}
 
-  /** Waits before the next try and returns true, or returns false when the budget is spent. */
-  async next(): Promise<boolean> {
+  /**
+   * Waits before the next try and returns true, or returns false when the budget is spent. A try
+   * that `timedOut` earns one more even past `totalMs`, once per run: a connection that went silent
+   * (a NAT or firewall that dropped it without a word) is what a fresh one fixes, and an upload's
+   * 60 s timeout alone outlasts the 30 s budget.
+   */
+  async next(timedOut = false): Promise<boolean> {
     const retry = this.failures++;
     if (this.failures >= this.policy.attempts) return false;
     const delay = backoffDelay(this.policy, retry);
-    if (Date.now() + delay - this.startedAt > this.policy.totalMs) return false;
+    if (Date.now() + delay - this.startedAt > this.policy.totalMs) {
+      if (!timedOut || this.extraTryTaken) return false;
+      this.extraTryTaken = true;
+    }
     await sleep(delay);
     return true;
   }
@@ -51,23 +60,26 @@ export class RetryBudget {
   reset(): void {
     this.failures = 0;
     this.startedAt = Date.now();
+    this.extraTryTaken = false;
   }
 }
 
-/** `onRetry` hears of each failed try that another follows (`tries`: how many have failed so far). */
-export async function withRetry<T>(
-  policy: RetryPolicy,
-  isRetryable: (err: unknown) => boolean,
-  op: () => Promise<T>,
-  onRetry?: (err: unknown, tries: number) => void,
-): Promise<T> {
+export interface RetryJudge {
+  isRetryable(err: unknown): boolean;
+  /** A try that got no answer in time (see RetryBudget.next). */
+  timedOut(err: unknown): boolean;
+  /** Hears of each failed try that another follows (`tries`: how many have failed so far). */
+  onRetry?(err: unknown, tries: number): void;
+}
+
+export async function withRetry<T>(policy: RetryPolicy, judge: RetryJudge, op: () => Promise<T>): Promise<T> {
   const budget = new RetryBudget(policy);
   for (let tries = 1; ; tries++) {
     try {
       return await op();
     } catch (err) {
-      if (!isRetryable(err) || !(await budget.next())) throw err;
-      onRetry?.(err, tries);
+      if (!judge.isRetryable(err) || !(await budget.next(judge.timedOut(err)))) throw err;
+      judge.onRetry?.(err, tries);
     }
   }
 }

@@ -63,11 +63,6 @@ const NETWORK_CODES = new Set([
 const isTimeout = (e: OssErrorLike): boolean =>
   e.status === -2 || /timeout/i.test(e.code ?? '') || /timeout/i.test(e.name ?? '') || e.code === 'ETIMEDOUT';
 
-/** Whether a failed try got no answer in time (ali-oss's timeouts, our own, an idle body). */
-export function timedOut(err: unknown): boolean {
-  return !(err instanceof FsError) && isTimeout(asOssError(err));
-}
-
 /**
  * Whether trying the same idempotent request again may succeed: server errors, throttling and
  * broken or timed-out connections. Every other 4xx is the caller's problem and fails at once.

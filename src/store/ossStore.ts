@@ -18,7 +18,7 @@ import type {
   PutOptions,
   UploadedPart,
 } from './ObjectStore.js';
-import { isRetryable, timedOut, toStoreError } from './errors.js';
+import { isRetryable, toStoreError } from './errors.js';
 import { HeadWorker } from './headWorker.js';
 import { LeanRequest, type LeanResponse } from './leanRequest.js';
 import { parseListing } from './listingXml.js';
@@ -436,10 +436,10 @@ class OssStore implements ObjectStore {
   }
 
   private async call<T>(op: string, key: string, send: () => Promise<T>): Promise<T> {
-    const onRetry = (err: unknown, tries: number): void =>
+    const retried = (err: unknown, tries: number): void =>
       this.log?.debug(`${toStoreError(err, op, this.bucket, key).message}; try ${tries + 1} follows`);
     try {
-      return await withRetry(this.retry, { isRetryable, timedOut, onRetry }, send);
+      return await withRetry(this.retry, isRetryable, send, retried);
     } catch (err) {
       throw toStoreError(err, op, this.bucket, key);
     }

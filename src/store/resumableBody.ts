@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { FsError } from '../errors.js';
 import { RetryBudget, type RetryPolicy } from './retry.js';
-import { isRetryable, timedOut } from './errors.js';
+import { isRetryable } from './errors.js';
 
 export interface ResumableBodyOptions {
   /** Object offset of the first byte of `first`. */
@@ -51,7 +51,7 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
         stream.destroy();
         if (offset > failedAt) budget.reset();
         failedAt = offset;
-        if (!isRetryable(err) || !(await budget.next(timedOut(err)))) throw o.fail(err);
+        if (!isRetryable(err) || !(await budget.next())) throw o.fail(err);
         o.retried?.(err, offset);
       }
       stream = await reopenWithRetry(offset, budget);
@@ -63,7 +63,7 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
       try {
         return await o.reopen(offset);
       } catch (err) {
-        if (!isRetryable(err) || !(await budget.next(timedOut(err)))) throw o.fail(err);
+        if (!isRetryable(err) || !(await budget.next())) throw o.fail(err);
         o.retried?.(err, offset);
       }
     }

@@ -34,24 +34,15 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 export class RetryBudget {
   private startedAt = Date.now();
   private failures = 0;
-  private extraTryTaken = false;
 
   constructor(private readonly policy: RetryPolicy) {}
 
-  /**
-   * Waits before the next try and returns true, or returns false when the budget is spent. A try
-   * that `timedOut` earns one more even past `totalMs`, once per run: a connection that went silent
-   * (a NAT or firewall that dropped it without a word) is what a fresh one fixes, and an upload's
-   * 60 s timeout alone outlasts the 30 s budget.
-   */
-  async next(timedOut = false): Promise<boolean> {
+  /** Waits before the next try and returns true, or returns false when the budget is spent. */
+  async next(): Promise<boolean> {
     const retry = this.failures++;
     if (this.failures >= this.policy.attempts) return false;
     const delay = backoffDelay(this.policy, retry);
-    if (Date.now() + delay - this.startedAt > this.policy.totalMs) {
-      if (!timedOut || this.extraTryTaken) return false;
-      this.extraTryTaken = true;
-    }
+    if (Date.now() + delay - this.startedAt > this.policy.totalMs) return false;
     await sleep(delay);
     return true;
   }
@@ -60,26 +51,23 @@ export class RetryBudget {
   reset(): void {
     this.failures = 0;
     this.startedAt = Date.now();
-    this.extraTryTaken = false;
   }
 }
 
-export interface RetryJudge {
-  isRetryable(err: unknown): boolean;
-  /** A try that got no answer in time (see RetryBudget.next). */
-  timedOut(err: unknown): boolean;
-  /** Hears of each failed try that another follows (`tries`: how many have failed so far). */
-  onRetry?(err: unknown, tries: number): void;
-}
-
-export async function withRetry<T>(policy: RetryPolicy, judge: RetryJudge, op: () => Promise<T>): Promise<T> {
+/** `onRetry` hears of each failed try that another follows (`tries`: how many have failed so far). */
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  isRetryable: (err: unknown) => boolean,
+  op: () => Promise<T>,
+  onRetry?: (err: unknown, tries: number) => void,
+): Promise<T> {
   const budget = new RetryBudget(policy);
   for (let tries = 1; ; tries++) {
     try {
       return await op();
     } catch (err) {
-      if (!judge.isRetryable(err) || !(await budget.next(judge.timedOut(err)))) throw err;
-      judge.onRetry?.(err, tries);
+      if (!isRetryable(err) || !(await budget.next())) throw err;
+      onRetry?.(err, tries);
     }
   }
 }

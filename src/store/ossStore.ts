@@ -175,7 +175,7 @@ class OssStore implements ObjectStore {
         return r;
       },
       fail: (err) => toStoreError(err, 'GET', this.bucket, key),
-      retried: (err, offset) => this.log?.debug(`${toStoreError(err, 'GET', this.bucket, key).message}; resuming at byte ${offset}`),
+      retried: (err, offset) => this.heardRetry(err, 'GET', key, `resuming at byte ${offset}`),
     });
     return { head, start, body };
   }
@@ -436,13 +436,17 @@ class OssStore implements ObjectStore {
   }
 
   private async call<T>(op: string, key: string, send: () => Promise<T>): Promise<T> {
-    const retried = (err: unknown, tries: number): void =>
-      this.log?.debug(`${toStoreError(err, op, this.bucket, key).message}; try ${tries + 1} follows`);
+    const retried = (err: unknown, tries: number): void => this.heardRetry(err, op, key, `try ${tries + 1} follows`);
     try {
       return await withRetry(this.retry, isRetryable, send, retried);
     } catch (err) {
       throw toStoreError(err, op, this.bucket, key);
     }
+  }
+
+  /** One debug line per retried try: the failure as the final error would word it, then what follows. */
+  private heardRetry(err: unknown, op: string, key: string, next: string): void {
+    this.log?.debug(`${toStoreError(err, op, this.bucket, key).message}; ${next}`);
   }
 
   private async once<T>(op: string, key: string, send: () => Promise<T>): Promise<T> {

@@ -51,8 +51,7 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
         stream.destroy();
         if (offset > failedAt) budget.reset();
         failedAt = offset;
-        if (!isRetryable(err) || !(await budget.next())) throw o.fail(err);
-        o.retried?.(err, offset);
+        await tryAgainOrFail(err, offset, budget);
       }
       stream = await reopenWithRetry(offset, budget);
     }
@@ -63,10 +62,15 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
       try {
         return await o.reopen(offset);
       } catch (err) {
-        if (!isRetryable(err) || !(await budget.next())) throw o.fail(err);
-        o.retried?.(err, offset);
+        await tryAgainOrFail(err, offset, budget);
       }
     }
+  }
+
+  /** Waits for the next try from `offset`, or throws the reader's error once retrying is over. */
+  async function tryAgainOrFail(err: unknown, offset: number, budget: RetryBudget): Promise<void> {
+    if (!isRetryable(err) || !(await budget.next())) throw o.fail(err);
+    o.retried?.(err, offset);
   }
 
   return Readable.from(chunks(), { objectMode: false, highWaterMark: 64 * 1024 });

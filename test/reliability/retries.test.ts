@@ -35,10 +35,11 @@ describe('reliability: retries through the mount', () => {
   beforeEach(() => {
     logAtStart = m.log().length;
   });
+  const logOfThisTest = (): string => m.log().slice(logAtStart);
 
   afterEach(async ({ task }) => {
     await fault(local, { action: 'clear' });
-    if (task.result?.state === 'fail') console.log(`mount log during "${task.name}":\n${m.log().slice(logAtStart).split('\n').slice(-80).join('\n')}`);
+    if (task.result?.state === 'fail') console.log(`mount log during "${task.name}":\n${logOfThisTest().split('\n').slice(-80).join('\n')}`);
   });
 
   afterAll(async () => {
@@ -92,7 +93,7 @@ describe('reliability: retries through the mount', () => {
     expect(resumed.length).toBeGreaterThan(0);
     expect(resumed.every((start) => starts.includes(start - 300_000))).toBe(true);
     // Each resume is in the log at debug level, with the byte it starts from.
-    const logged = [...m.log().slice(logAtStart).matchAll(/ DEBUG GET \S+\/reset\.bin: .*; resuming at byte (\d+)$/gm)].map((x) => Number(x[1]));
+    const logged = [...logOfThisTest().matchAll(/ DEBUG GET \S+\/reset\.bin: .*; resuming at byte (\d+)$/gm)].map((x) => Number(x[1]));
     const byNumber = (a: number, b: number): number => a - b;
     expect(logged.sort(byNumber)).toEqual(resumed.sort(byNumber));
   });
@@ -167,7 +168,7 @@ describe('reliability: retries through the mount', () => {
     expect(puts.filter((p) => p.status === 503)).toHaveLength(3);
     expect(sha256(await plaintextOf(bucket, 'w-small.bin'))).toBe(sha256(data));
     // Each retried try is in the log at debug level, with the cause.
-    const retries = m.log().slice(logAtStart).split('\n').filter((l) => / DEBUG PUT \S+\/w-small\.bin: .*\(HTTP 503\).*; try \d follows$/.test(l));
+    const retries = logOfThisTest().split('\n').filter((l) => / DEBUG PUT \S+\/w-small\.bin: .*\(HTTP 503\).*; try \d follows$/.test(l));
     expect(retries.map((l) => l.match(/try (\d) follows/)![1])).toEqual(['2', '3', '4']);
   });
 

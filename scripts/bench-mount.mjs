@@ -448,7 +448,7 @@ try {
   {
     const mnt = join(work, 'fuse-ceiling');
     mkdirSync(mnt, { recursive: true });
-    const { child, ready, exited } = spawnUntil(process.execPath, [join(ROOT, 'scripts/bench/fuse-ceiling.mjs'), mnt, String(SIZE)], /ready/);
+    const { child, ready, exited } = spawnUntil(process.execPath, [join(ROOT, 'scripts/bench/fuse-ceiling.mjs'), mnt, String(SIZE), String(DIR_ENTRIES)], /ready/);
     await ready;
     mountpoints.add(mnt);
     try {
@@ -464,6 +464,17 @@ try {
       const lat = randread(`${mnt}/zero`, offsetsIn(shuffle([...Array(SIZE_MIB).keys()]), WARM_READS), true);
       figure('ceiling.fuse_4k', 'FUSE zero-fill FS: 4 KiB pread, p50', lat.p50, 'ms', 'lower');
       figure('ceiling.fuse_4k_p99', 'FUSE zero-fill FS: 4 KiB pread, p99', lat.p99, 'ms', 'lower');
+      // A warm `ls -l` past the kernel's TTL still costs a FUSE lookup per name (libfuse2 has no
+      // READDIRPLUS), however fast the answers: this is that cost with answers from memory.
+      let ls = Infinity;
+      for (let round = 0; round <= ROUNDS; round++) {
+        timed('ls', ['-l', `${mnt}/dir`]);
+        await sleep(1100);
+        const listed = timed('ls', ['-l', `${mnt}/dir`]);
+        if (listed.stdout.split('\n').filter((l) => l.startsWith('-')).length !== DIR_ENTRIES) throw new Error('the FUSE ceiling FS listed the wrong number of files');
+        ls = Math.min(ls, listed.seconds);
+      }
+      figure('ceiling.fuse_ls', `FUSE in-memory FS: ls -l of ${DIR_ENTRIES} entries, 1 s TTL expired`, ls, 's', 'lower');
     } finally {
       child.kill('SIGTERM');
       await Promise.race([exited, sleep(5000)]);
@@ -511,6 +522,9 @@ try {
       return names;
     });
     figure('ceiling.list', `LIST of the ${DIR_ENTRIES}-entry dir, 1,000 keys a page`, listed.seconds, 's', 'lower');
+    // Past the TTL a warm listing is a LIST, then a lookup per name; the two cannot overlap, as
+    // readdir must answer before ls asks for any name.
+    figure('ceiling.ls_expired', 'warm ls -l past the TTL: LIST + FUSE lookups from memory', listed.seconds + figures['ceiling.fuse_ls'].value, 's', 'lower');
     const headed = await timedAsync(async () => {
       let i = 0;
       await Promise.all(
@@ -618,7 +632,7 @@ try {
     if (listedLines !== DIR_ENTRIES) throw new Error(`ls -l showed ${listedLines} files, expected ${DIR_ENTRIES}`);
     figure('mount.ls_cold', `mount: ls -l of ${DIR_ENTRIES} entries, cold`, lsCold.seconds, 's', 'lower', { ceiling: 'ceiling.list_head', target: { cmp: '<', value: 3 } });
     const lsWarm = await ls('mount.ls_warm');
-    figure('mount.ls_warm', `mount: ls -l of ${DIR_ENTRIES} entries, warm (right after)`, lsWarm.seconds, 's', 'lower', { ceiling: 'ceiling.list', target: { cmp: '<', value: 0.5 } });
+    figure('mount.ls_warm', `mount: ls -l of ${DIR_ENTRIES} entries, warm (right after)`, lsWarm.seconds, 's', 'lower', { ceiling: 'ceiling.ls_expired', target: { cmp: '<', value: 0.5 } });
     details.rss['mount 3 (random, ls)'] = await m.unmount();
   }
   // ---- mount 4: the same listing with --attr-ttl 60 (the default TTL, 1 s, is shorter than the listing) -----
@@ -804,6 +818,6 @@ async function rcloneBench() {
   await unmount();
   figure('peer.rclone_write', 'rclone crypt mount over webdav: dd write', mbps(SIZE, w), 'MB/s', 'higher');
   figure('peer.rclone_read', 'rclone crypt mount over webdav: dd read, cold', mbps(SIZE, r), 'MB/s', 'higher');
-  figure('peer.ours_vs_rclone_write', 'ours ÷ rclone, dd write', figures['mount.dd_write'].value / figures['peer.rclone_write'].value, '×', 'higher');
-  figure('peer.ours_vs_rclone_read', 'ours ÷ rclone, dd read cold', figures['mount.dd_read_cold'].value / figures['peer.rclone_read'].value, '×', 'higher');
+  figure('peer.ours_vs_rclone_write', 'ours ÷ rclone, dd write', figures['mount.dd_write'].value / figures['peer.rclone_write'].value, '×', 'higher', { target: { cmp: '>=', value: 2 } });
+  figure('peer.ours_vs_rclone_read', 'ours ÷ rclone, dd read cold', figures['mount.dd_read_cold'].value / figures['peer.rclone_read'].value, '×', 'higher', { target: { cmp: '>=', value: 2 } });
 }

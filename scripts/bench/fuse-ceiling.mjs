@@ -3,17 +3,21 @@
 // libfuse options the real mount uses (big_writes, 128 KiB requests), and nothing behind it.
 //   /zero  SIZE bytes; a read fills the kernel's buffer with zeros and answers at once
 //   /sink  accepts any write and acknowledges it (its size follows the writes)
+//   /dir   ENTRIES empty files f00000, f00001, …, their attributes answered from memory: what `ls -l`
+//          costs in FUSE round trips alone. The kernel's attribute and entry TTL is libfuse's default,
+//          1 s, as the mount's default --attr-ttl.
 //
-//   node scripts/bench/fuse-ceiling.mjs MOUNTPOINT SIZE_BYTES    → prints "ready", SIGTERM unmounts
+//   node scripts/bench/fuse-ceiling.mjs MOUNTPOINT SIZE_BYTES [ENTRIES]   → prints "ready", SIGTERM unmounts
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const Fuse = require('fuse-native');
 
-const [mountpoint, sizeArg] = process.argv.slice(2);
+const [mountpoint, sizeArg, entriesArg = '0'] = process.argv.slice(2);
 const zeroSize = Number(sizeArg);
-if (!mountpoint || !(zeroSize >= 0)) {
-  console.error('usage: fuse-ceiling.mjs MOUNTPOINT SIZE_BYTES');
+const entries = Number(entriesArg);
+if (!mountpoint || !(zeroSize >= 0) || !Number.isInteger(entries) || entries < 0) {
+  console.error('usage: fuse-ceiling.mjs MOUNTPOINT SIZE_BYTES [ENTRIES]');
   process.exit(2);
 }
 
@@ -30,8 +34,15 @@ const uid = process.getuid();
 const gid = process.getgid();
 let sinkSize = 0;
 const stat = (mode, size) => ({ mode, size, uid, gid, nlink: 1, mtime: now, atime: now, ctime: now, blocks: Math.ceil(size / 512), blksize: 4096 });
-const attrOf = (path) =>
-  path === '/' ? stat(0o40755, 4096) : path === '/zero' ? stat(0o100644, zeroSize) : path === '/sink' ? stat(0o100644, sinkSize) : undefined;
+const names = Array.from({ length: entries }, (_, i) => `f${String(i).padStart(5, '0')}`);
+const inDir = new Set(names);
+const attrOf = (path) => {
+  if (path === '/' || path === '/dir') return stat(0o40755, 4096);
+  if (path === '/zero') return stat(0o100644, zeroSize);
+  if (path === '/sink') return stat(0o100644, sinkSize);
+  if (path.startsWith('/dir/') && inDir.has(path.slice(5))) return stat(0o100644, 0);
+  return undefined;
+};
 
 const ops = {
   getattr: (path, cb) => {
@@ -42,7 +53,7 @@ const ops = {
     const a = attrOf(path);
     return a ? cb(0, a) : cb(Fuse.ENOENT);
   },
-  readdir: (_path, cb) => cb(0, ['zero', 'sink']),
+  readdir: (path, cb) => (path === '/dir' ? cb(0, names) : cb(0, ['zero', 'sink', 'dir'])),
   open: (path, _flags, cb) => (attrOf(path) ? cb(0, path === '/zero' ? 1 : 2) : cb(Fuse.ENOENT)),
   create: (path, _mode, cb) => (path === '/sink' ? ((sinkSize = 0), cb(0, 2)) : cb(Fuse.EACCES)),
   truncate: (path, size, cb) => (path === '/sink' ? ((sinkSize = size), cb(0)) : cb(Fuse.EACCES)),

@@ -42,10 +42,12 @@ describe('scripts/bench.sh --quick', () => {
     const figures = Object.entries(result.figures);
     const expected = [
       'ceiling.aes_ctr', 'ceiling.get_plain', 'ceiling.put_plain', 'ceiling.fuse_read', 'ceiling.fuse_write',
-      'ceiling.read_one_thread', 'ceiling.write_one_thread', 'library.put', 'library.get',
+      'ceiling.read_one_thread', 'ceiling.write_one_thread', 'ceiling.fuse_ls', 'ceiling.ls_expired', 'library.put', 'library.get',
       'mount.dd_write', 'mount.dd_read_cold', 'mount.dd_read_warm', 'mount.cp_in', 'mount.cp_out',
       'mount.rand4k_cold', 'mount.rand4k_warm_fuse', 'mount.small_files', 'mount.ls_cold', 'mount.ls_warm',
       'mount.rsync_first', 'mount.rsync_noop', 'mount.peak_rss_copies', 'mount.peak_rss',
+      // scripts/setup.sh installs rclone, so the side-by-side rclone crypt mount runs too.
+      'peer.rclone_write', 'peer.rclone_read', 'peer.ours_vs_rclone_write', 'peer.ours_vs_rclone_read',
     ];
     expect(Object.keys(result.figures)).toEqual(expect.arrayContaining(expected));
     for (const [key, f] of figures) {

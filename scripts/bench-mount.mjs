@@ -766,37 +766,28 @@ function printTable(r) {
 // ---- rclone crypt over rclone serve webdav, when rclone is installed -----------------------------
 
 async function rcloneBench() {
-  const { createServer } = await import('node:net');
-  const port = await new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => res(p));
-    });
-  });
   const data = join(work, 'rclone-data');
   const mnt = join(work, 'rclone-mnt');
   mkdirSync(data, { recursive: true });
   mkdirSync(mnt, { recursive: true });
   const configFile = join(work, 'rclone.conf');
   writeFileSync(configFile, '');
-  const password = timed('rclone', ['obscure', randomBytes(12).toString('hex')]).stdout.trim();
-  const env = {
-    ...process.env,
-    RCLONE_CONFIG: configFile,
+  const env = { ...process.env, RCLONE_CONFIG: configFile };
+  // Port 0: rclone binds a free port and names it once it listens.
+  const serve = spawnUntil('rclone', ['serve', 'webdav', data, '--addr', '127.0.0.1:0'], /WebDav Server started on (http:\/\/127\.0\.0\.1:\d+)/, { env });
+  cleanups.push(async () => {
+    if (serve.child.exitCode === null) serve.child.kill('SIGTERM');
+    await serve.exited;
+  });
+  const [, url] = await serve.ready;
+  Object.assign(env, {
     RCLONE_CONFIG_BENCHDAV_TYPE: 'webdav',
-    RCLONE_CONFIG_BENCHDAV_URL: `http://127.0.0.1:${port}`,
+    RCLONE_CONFIG_BENCHDAV_URL: url,
     RCLONE_CONFIG_BENCHDAV_VENDOR: 'other',
     RCLONE_CONFIG_BENCHCRYPT_TYPE: 'crypt',
     RCLONE_CONFIG_BENCHCRYPT_REMOTE: 'benchdav:crypt',
-    RCLONE_CONFIG_BENCHCRYPT_PASSWORD: password,
-  };
-  const serve = spawn('rclone', ['serve', 'webdav', data, '--addr', `127.0.0.1:${port}`], { env, stdio: 'ignore' });
-  const serveExited = once(serve, 'exit');
-  cleanups.push(async () => {
-    if (serve.exitCode === null) serve.kill('SIGTERM');
-    await serveExited;
+    RCLONE_CONFIG_BENCHCRYPT_PASSWORD: timed('rclone', ['obscure', randomBytes(12).toString('hex')], { env }).stdout.trim(),
   });
-  await sleep(1500);
   const mountRclone = async () => {
     const child = spawn('rclone', ['mount', 'benchcrypt:', mnt, '--vfs-cache-mode', 'off'], { env, stdio: 'ignore' });
     const exited = once(child, 'exit');

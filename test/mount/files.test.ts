@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
 import { type Mounted, mountBucket, sh, shStatus } from '../support/mounted.js';
+import { encryptedBucket, plaintextOf } from '../reliability/support.js';
 
 /** Everything here goes through the real CLI, the real FUSE mount, ali-oss and the local server. */
 describe('mount: files and directories', () => {
@@ -64,6 +65,25 @@ describe('mount: files and directories', () => {
     const expected = readFileSync(from);
     expected.write('ABCDEFGH', 500000);
     expect(readFileSync(join(m.mountpoint, 'mid')).equals(expected)).toBe(true);
+  });
+
+  it('a file streamed past 8 MiB and then written behind its end is whole in the bucket after close', async () => {
+    const MiB = 1024 * 1024;
+    const p = join(m.mountpoint, 'streamed.bin');
+    writeFileSync(p, 'the previous version');
+    // Past the 8 MiB a new content keeps in memory, it streams up as a multipart upload; the write
+    // behind its end then moves it to a staging file, and the close uploads that.
+    const data = randomBytes(12 * MiB + 5);
+    const fd = openSync(p, 'w');
+    try {
+      for (let at = 0; at < data.length; at += MiB) writeSync(fd, data, at, Math.min(MiB, data.length - at), at);
+      const patch = Buffer.from('PATCHED');
+      writeSync(fd, patch, 0, patch.length, 3);
+      patch.copy(data, 3);
+    } finally {
+      closeSync(fd);
+    }
+    expect((await plaintextOf(encryptedBucket(local), 'home/streamed.bin')).equals(data)).toBe(true);
   });
 
   it('mv of files and of a directory tree; rm -r', () => {

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import OSS from 'ali-oss';
 import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
-import { fusermountU, spawnUntil, timed } from './util.mjs';
+import { fusermountU, spawnUntil, timed, timedLs } from './util.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { EncryptedBucket, Keyring, createOssStore, rsaMasterKey, encodePosixMeta } = await import(join(ROOT, 'dist/index.js'));
@@ -77,10 +77,8 @@ async function lsCold(server, round) {
   try {
     await server.requests();
     const before = { server: await server.cpuMs(), mount: cpuSeconds(child.pid) };
-    const ls = timed('ls', ['-l', join(mnt, 'dir')]);
+    const ls = timedLs(join(mnt, 'dir'), entries);
     const spent = { server: ((await server.cpuMs()) - before.server) / 1000, mount: cpuSeconds(child.pid) - before.mount };
-    const lines = ls.stdout.split('\n').filter((l) => l.startsWith('-')).length;
-    if (lines !== entries) throw new Error(`ls -l showed ${lines} files, expected ${entries}`);
     return { seconds: ls.seconds, ...spent, requests: await server.requests() };
   } finally {
     await fusermountU(mnt);

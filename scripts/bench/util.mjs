@@ -70,6 +70,14 @@ export function isMounted(path) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Times `ls -l DIR` and checks it showed `expected` regular files (a listing cut short must not pass as fast). */
+export function timedLs(dir, expected) {
+  const ls = timed('ls', ['-l', dir]);
+  const files = ls.stdout.split('\n').filter((l) => l.startsWith('-')).length;
+  if (files !== expected) throw new Error(`ls -l ${dir} showed ${files} files, expected ${expected}`);
+  return ls;
+}
+
 /** Unmounts with fusermount -u, retrying while busy; lazily as a last resort. */
 export async function fusermountU(path) {
   for (let i = 0; i < 20 && isMounted(path); i++) {

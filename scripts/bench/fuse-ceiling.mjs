@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The pure FUSE ceilings: a trivial fuse-native filesystem in its own process, with the same
-// libfuse options the real mount uses (big_writes, 128 KiB requests), and nothing behind it.
+// libfuse options the real mount uses (big_writes, 1 MiB requests, 1 MiB read-ahead), and nothing behind it.
 //   /zero  SIZE bytes; a read fills the kernel's buffer with zeros and answers at once
 //   /sink  accepts any write and acknowledges it (its size follows the writes)
 //   /dir   ENTRIES empty files f00000, f00001, …, their attributes answered from memory: what `ls -l`
@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const Fuse = require('fuse-native');
+const { MAX_REQUEST_BYTES, setReadAhead } = await import(new URL('../../dist/fuse/readAhead.js', import.meta.url).href);
 
 const [mountpoint, sizeArg, entriesArg = '0'] = process.argv.slice(2);
 const zeroSize = Number(sizeArg);
@@ -24,7 +25,7 @@ if (!mountpoint || !(zeroSize >= 0) || !Number.isInteger(entries) || entries < 0
 class TunedFuse extends Fuse {
   _fuseOptions() {
     const base = super._fuseOptions();
-    const extra = ['big_writes', 'max_write=131072', 'max_read=131072', 'atomic_o_trunc', 'auto_cache', 'fsname=bench-ceiling', 'subtype=ossencfs-bench'].join(',');
+    const extra = ['big_writes', `max_write=${MAX_REQUEST_BYTES}`, `max_read=${MAX_REQUEST_BYTES}`, 'atomic_o_trunc', 'auto_cache', 'fsname=bench-ceiling', 'subtype=ossencfs-bench'].join(',');
     return base === '' ? `-o${extra}` : `${base},${extra}`;
   }
 }
@@ -74,11 +75,13 @@ const ops = {
 };
 
 const fuse = new TunedFuse(mountpoint, ops, { mkdir: true });
-fuse.mount((err) => {
+fuse.mount(async (err) => {
   if (err) {
     console.error(`mount failed: ${err.message}`);
     process.exit(1);
   }
+  const readAhead = await setReadAhead(mountpoint);
+  if (!readAhead.ok) console.error(`read-ahead left at 128 KiB: ${readAhead.reason}`);
   console.log('ready');
 });
 const stop = () => fuse.unmount(() => process.exit(0));

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
 import Fuse, { type Operations } from 'fuse-native';
 import type { Logger } from '../log.js';
 import type { Filesystem } from '../vfs/filesystem.js';
+import { fuseDevice } from './mountinfo.js';
 import { fuseOperations } from './operations.js';
+import { MAX_REQUEST_BYTES, setReadAhead } from './readAhead.js';
 
 export interface MountOptions {
   mountpoint: string;
@@ -41,10 +42,11 @@ class TunedFuse extends Fuse {
 function libfuseOptions(o: MountOptions): string[] {
   const ttl = String(o.attrTtlSeconds);
   return [
-    // Without it the kernel sends 4 KiB writes (~43 MB/s); with it, 128 KiB.
+    // Without it the kernel sends 4 KiB writes (~43 MB/s). Requests up to 1 MiB need our patched
+    // fuse-native too (libfuse2 alone stops at 128 KiB): native/fuse-native/large_requests.c.
     'big_writes',
-    'max_write=131072',
-    'max_read=131072',
+    `max_write=${MAX_REQUEST_BYTES}`,
+    `max_read=${MAX_REQUEST_BYTES}`,
     // open(O_TRUNC) arrives as one open instead of truncate(0) + open: one upload, not two.
     'atomic_o_trunc',
     // Keep the page cache across opens unless size or mtime changed (warm reads at memory speed).
@@ -83,6 +85,8 @@ export class Mount {
       libfuseOptions(options),
     );
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+    const readAhead = await setReadAhead(fuse.mnt);
+    if (!readAhead.ok) log.info(`sequential reads stay at 128 KiB per request: ${readAhead.reason}`);
     return new Mount(fuse, fs, log, fuse.mnt);
   }
 
@@ -107,8 +111,5 @@ export class Mount {
 
 /** Whether a FUSE filesystem is mounted at `path` (by /proc/self/mountinfo). */
 export function isMounted(path: string): boolean {
-  const escaped = path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4] === escaped && line.includes(' - fuse'));
+  return fuseDevice(path) !== undefined;
 }

@@ -100,7 +100,7 @@ print('done', done)
 os.close(fd)
 print('closed')
 `);
-    // The kernel splits the write into 128 KiB requests: those that fit succeed (a short write),
+    // The kernel splits the write into 1 MiB requests: those that fit succeed (a short write),
     // the next one fails with ENOSPC; the close then uploads what is staged.
     expect(r.stdout).toMatch(/write failed 28 No space left on device/);
     expect(r.stdout).toContain('closed');

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const Fuse = require('fuse-native');
-const { MAX_REQUEST_BYTES, setReadAhead } = await import(new URL('../../dist/fuse/readAhead.js', import.meta.url).href);
+const { MAX_REQUEST_BYTES, setReadAhead } = await import(new URL('../../dist/fuse/requestSize.js', import.meta.url).href);
 
 const [mountpoint, sizeArg, entriesArg = '0'] = process.argv.slice(2);
 const zeroSize = Number(sizeArg);
@@ -34,7 +34,7 @@ const now = new Date();
 const uid = process.getuid();
 const gid = process.getgid();
 let sinkSize = 0;
-const stat = (mode, size) => ({ mode, size, uid, gid, nlink: 1, mtime: now, atime: now, ctime: now, blocks: Math.ceil(size / 512), blksize: 4096 });
+const stat = (mode, size) => ({ mode, size, uid, gid, nlink: 1, mtime: now, atime: now, ctime: now, blocks: Math.ceil(size / 512), blksize: MAX_REQUEST_BYTES });
 const names = Array.from({ length: entries }, (_, i) => `f${String(i).padStart(5, '0')}`);
 const inDir = new Set(names);
 const attrOf = (path) => {

@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { Filesystem } from '../vfs/filesystem.js';
 import { fuseDevice } from './mountinfo.js';
 import { fuseOperations } from './operations.js';
-import { MAX_REQUEST_BYTES, setReadAhead } from './readAhead.js';
+import { MAX_REQUEST_BYTES, setReadAhead } from './requestSize.js';
 
 export interface MountOptions {
   mountpoint: string;

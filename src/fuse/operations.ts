@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { Attr } from '../vfs/attributes.js';
 import type { Filesystem } from '../vfs/filesystem.js';
 import { errnoOf, fuseCode } from './errno.js';
+import { MAX_REQUEST_BYTES } from './requestSize.js';
 
 /** Failures that are part of normal operation (a lookup of a name that does not exist) log at debug. */
 const ROUTINE: ReadonlySet<Errno> = new Set<Errno>(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTSUP', 'EINVAL']);
@@ -25,7 +26,9 @@ function toStat(attr: Attr): Stat {
     size: attr.size,
     nlink: attr.kind === 'dir' ? 2 : 1,
     blocks: Math.ceil(attr.size / 512),
-    blksize: 4096,
+    // The "preferred I/O size": cp and stdio size their buffers by it, and each write(2) is a
+    // FUSE request, so at 4 KiB cp wrote in 128 KiB requests (its floor) where 1 MiB fit.
+    blksize: MAX_REQUEST_BYTES,
     mtime: attr.mtime,
     atime: attr.atime,
     ctime: attr.ctime,

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
@@ -11,9 +11,13 @@ const MiB = 1024 * 1024;
 const REPLY_HEADER = 16;
 const WRITE_HEADER = 80;
 
-/** strace of every thread of `pid`: reads and writevs, each with the path of its descriptor. */
-async function traceFuseDevice(pid: number, out: string): Promise<{ stop(): Promise<string[]> }> {
-  const tracer: ChildProcess = spawn('strace', ['-f', '-y', '-e', 'trace=read,writev', '-e', 'signal=none', '-o', out, '-p', String(pid)], {
+/**
+ * strace of every thread of `pid`: its reads and writevs on /dev/fuse. One file per thread (-ff),
+ * so no call is split into "unfinished" and "resumed" lines by another thread's.
+ */
+async function traceFuseDevice(pid: number, dir: string): Promise<{ stop(): Promise<string[]> }> {
+  mkdirSync(dir);
+  const tracer: ChildProcess = spawn('strace', ['-ff', '-y', '-e', 'trace=read,writev', '-e', 'signal=none', '-o', join(dir, 't'), '-p', String(pid)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -28,7 +32,9 @@ async function traceFuseDevice(pid: number, out: string): Promise<{ stop(): Prom
       const exited = new Promise((r) => tracer.once('exit', r));
       tracer.kill('SIGINT');
       await exited;
-      return readFileSync(out, 'utf8').split('\n').filter((l) => l.includes('</dev/fuse>'));
+      return readdirSync(dir)
+        .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
+        .filter((l) => l.includes('</dev/fuse>'));
     },
   };
 }
@@ -63,7 +69,7 @@ describe('mount: FUSE requests of 1 MiB', () => {
     const file = join(m.mountpoint, 'big.bin');
     expect(sh(`cat /sys/class/bdi/$(mountpoint -d ${m.mountpoint})/read_ahead_kb`).trim()).toBe('1024');
 
-    const trace = await traceFuseDevice(m.process.pid!, join(local.dir, 'strace.txt'));
+    const trace = await traceFuseDevice(m.process.pid!, join(local.dir, 'strace'));
     sh(`dd if=${src} of=${file} bs=1M status=none`);
     // Clean pages of the file leave the page cache, so the read below goes through FUSE.
     sh(`dd if=${file} iflag=nocache count=0 status=none`);
@@ -75,5 +81,20 @@ describe('mount: FUSE requests of 1 MiB', () => {
     expect(returned(lines, 'read').filter((n) => n === WRITE_HEADER + MiB).length).toBeGreaterThanOrEqual(4);
     expect(returned(lines, 'writev').filter((n) => n === REPLY_HEADER + MiB).length).toBeGreaterThanOrEqual(4);
     expect(Math.max(...returned(lines, 'read'), ...returned(lines, 'writev'))).toBeLessThanOrEqual(WRITE_HEADER + MiB);
+  });
+
+  it('stat gives 1 MiB as the I/O size, so cp writes into the mount 1 MiB at a time', () => {
+    const src = join(local.dir, 'cp-src.bin');
+    const data = randomBytes(4 * MiB);
+    writeFileSync(src, data);
+    const dest = join(m.mountpoint, 'copied.bin');
+    writeFileSync(dest, 'x');
+    expect(sh(`stat -c %o ${dest}`).trim()).toBe(String(MiB));
+
+    const out = join(local.dir, 'cp.strace');
+    sh(`strace -y -e trace=write -o ${out} cp ${src} ${dest}`);
+    const writes = readFileSync(out, 'utf8').split('\n').filter((l) => l.includes(`<${dest}>`));
+    expect(returned(writes, 'write')).toEqual([MiB, MiB, MiB, MiB]);
+    expect(readFileSync(dest).equals(data)).toBe(true);
   });
 });

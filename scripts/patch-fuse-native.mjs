@@ -5,7 +5,7 @@
 //  - utimens: fuse-native passes the access time twice and never the modification time, and it
 //    turns UTIME_NOW/UTIME_OMIT (touch -a, touch -m) into ordinary millisecond times. The fix
 //    passes both times, with NOW and OMIT as markers above 2^63 (see src/fuse/operations.ts).
-//  - 1 MiB requests: native/fuse-native/large_requests.c (why is there) is spliced in between two
+//  - 1 MiB requests: native/fuse-native/large_requests.c (its header says why) is spliced in between two
 //    marker lines, replaced whenever that file changes, and fuse_new gets its channel.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

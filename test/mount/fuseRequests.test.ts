@@ -2,9 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { type Mounted, mountBucket, sh } from '../support/mounted.js';
+import { describe, expect, it } from 'vitest';
+import { mountedSuite, sh } from '../support/mounted.js';
 
 const MiB = 1024 * 1024;
 /** A FUSE reply's header, and a WRITE request's header plus its fuse_write_in, in bytes. */
@@ -49,20 +48,10 @@ const returned = (lines: string[], name: string): number[] =>
  * outside: the mount process's own reads and writes on /dev/fuse.
  */
 describe('mount: FUSE requests of 1 MiB', () => {
-  let local: LocalBucket;
-  let m: Mounted;
-
-  beforeAll(async () => {
-    local = await startLocalBucket();
-    m = await mountBucket(local);
-  });
-
-  afterAll(async () => {
-    await m?.unmount();
-    await local?.close();
-  });
+  const suite = mountedSuite();
 
   it('dd bs=1M in and out moves 1 MiB per request, and the content is exact', async () => {
+    const { local, m } = suite;
     const src = join(local.dir, 'src.bin');
     const data = randomBytes(8 * MiB);
     writeFileSync(src, data);
@@ -84,6 +73,7 @@ describe('mount: FUSE requests of 1 MiB', () => {
   });
 
   it('stat gives 1 MiB as the I/O size, so cp writes into the mount 1 MiB at a time', () => {
+    const { local, m } = suite;
     const src = join(local.dir, 'cp-src.bin');
     const data = randomBytes(4 * MiB);
     writeFileSync(src, data);

@@ -1,26 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { type Mounted, mountBucket, sh } from '../support/mounted.js';
+import { describe, expect, it } from 'vitest';
+import { mountedSuite, sh } from '../support/mounted.js';
 
 /** Ordinary programs, unchanged, on the mount: rsync, tar, git, sqlite3, parallel readers. */
 describe('mount: everyday tools', () => {
-  let local: LocalBucket;
-  let m: Mounted;
-
-  beforeAll(async () => {
-    local = await startLocalBucket();
-    m = await mountBucket(local);
-  });
-
-  afterAll(async () => {
-    await m?.unmount();
-    await local?.close();
-  });
+  const suite = mountedSuite();
 
   it('rsync -a of a 1,000-file tree with symlinks, then a no-op second run, then diff -r', () => {
+    const { local, m } = suite;
     const tree = join(local.dir, 'tree');
     for (let d = 0; d < 20; d++) {
       const dir = join(tree, `dir${d}`, `sub${d % 3}`);
@@ -35,6 +24,7 @@ describe('mount: everyday tools', () => {
   }, 300_000); // ~4,000 requests: allow for a loaded machine
 
   it('tar x into the mount', () => {
+    const { local, m } = suite;
     const src = join(local.dir, 'tarsrc');
     mkdirSync(join(src, 'a/b'), { recursive: true });
     writeFileSync(join(src, 'a/b/c.txt'), 'inside the tarball\n');
@@ -45,6 +35,7 @@ describe('mount: everyday tools', () => {
   });
 
   it('git init, add, commit, fsck inside the mount', () => {
+    const { m } = suite;
     const repo = join(m.mountpoint, 'repo');
     sh(`mkdir ${repo} && cd ${repo} && git init -q && echo hello > README && git add README && git -c user.name=t -c user.email=t@e commit -qm first`);
     sh(`cd ${repo} && echo more >> README && git -c user.name=t -c user.email=t@e commit -qam second && git fsck --strict`);
@@ -52,6 +43,7 @@ describe('mount: everyday tools', () => {
   });
 
   it('sqlite3 create, insert, select', () => {
+    const { m } = suite;
     const db = join(m.mountpoint, 'test.db');
     sh(`sqlite3 ${db} "create table t(id integer primary key, v text); insert into t(v) values ('a'),('b'),('c');"`);
     sh(`sqlite3 ${db} "insert into t(v) select v || 'x' from t;"`);
@@ -60,6 +52,7 @@ describe('mount: everyday tools', () => {
   });
 
   it('parallel readers of one file and of many files get exact content', async () => {
+    const { m } = suite;
     const data = randomBytes(8 * 1024 * 1024);
     writeFileSync(join(m.mountpoint, 'shared.bin'), data);
     const sum = sh(`sha256sum ${m.mountpoint}/shared.bin`).split(' ')[0];

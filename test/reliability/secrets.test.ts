@@ -2,10 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Keyring, readEnvelope, rsaMasterKey } from '../../src/crypto/index.js';
-import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { BIN, type Mounted, mountBucket, sh, shStatus } from '../support/mounted.js';
+import { BIN, mountedSuite, sh, shStatus } from '../support/mounted.js';
 import { shAsync, until } from './support.js';
 import { fault } from '../support/serverAdmin.js';
 
@@ -26,23 +25,13 @@ function filesBelow(dir: string): { path: string; bytes: Buffer }[] {
  * edited in place) are private and gone after close.
  */
 describe('reliability: secrets stay secret', () => {
-  let local: LocalBucket;
-  let m: Mounted;
+  const suite = mountedSuite({ name: 'sec' });
   const MARKER = `MARKER-${randomBytes(12).toString('hex')}`;
-  const cacheDir = (): string => join(local.dir, 'sec-cache');
+  const cacheDir = (): string => join(suite.local.dir, 'sec-cache');
   let cliOutput = '';
 
-  beforeAll(async () => {
-    local = await startLocalBucket();
-    m = await mountBucket(local, { name: 'sec' });
-  });
-
-  afterAll(async () => {
-    await m?.unmount();
-    await local?.close();
-  });
-
   it('staging files of an in-place edit are 0600 in a 0700 directory, and gone after close', async () => {
+    const { m } = suite;
     writeFileSync(join(m.mountpoint, 'edit.txt'), `${MARKER} original\n`.repeat(1000));
     const editor = shAsync(
       `python3 -c "import os, time; fd = os.open('${m.mountpoint}/edit.txt', os.O_RDWR); os.pwrite(fd, b'${MARKER}', 10); time.sleep(3); os.close(fd)"`,
@@ -59,6 +48,7 @@ describe('reliability: secrets stay secret', () => {
   });
 
   it('a workload at debug level (writes, multipart, edits, rename, chmod, failures, verify) leaves no key, IV, secret or plaintext in the log, the cache dir or CLI output', async () => {
+    const { local, m } = suite;
     const mp = m.mountpoint;
     // Small files, a multipart one, appends, an in-place edit, renames, attributes, a directory tree.
     for (let i = 0; i < 5; i++) writeFileSync(join(mp, `small${i}.txt`), `${MARKER} small ${i}\n`);

@@ -2,8 +2,9 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { isMounted } from '../../src/fuse/mount.js';
-import type { LocalBucket } from './localBucket.js';
+import { type LocalBucket, startLocalBucket } from './localBucket.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/ossencfs.js', import.meta.url));
 
@@ -76,6 +77,33 @@ export async function mountBucket(
         if (r.status !== 0) throw new Error(`fusermount -u ${mountpoint}: ${r.stderr}`);
       }
       await exited;
+    },
+  };
+}
+
+/**
+ * A fresh local bucket and one mount of it for a describe block: both start in beforeAll and go in
+ * afterAll. Read `local` and `m` inside the tests, once beforeAll has run.
+ */
+export function mountedSuite(options?: Parameters<typeof mountBucket>[1]): { readonly local: LocalBucket; readonly m: Mounted } {
+  let local: LocalBucket | undefined;
+  let m: Mounted | undefined;
+  beforeAll(async () => {
+    local = await startLocalBucket();
+    m = await mountBucket(local, options);
+  });
+  afterAll(async () => {
+    await m?.unmount();
+    await local?.close();
+  });
+  return {
+    get local() {
+      if (!local) throw new Error('mountedSuite: the bucket is not started (read it inside a test)');
+      return local;
+    },
+    get m() {
+      if (!m) throw new Error('mountedSuite: nothing is mounted (read it inside a test)');
+      return m;
     },
   };
 }

@@ -12,7 +12,6 @@ import type {
   ListPage,
   MultipartUploadInfo,
   ObjectHead,
-  ObjectInfo,
   ObjectMeta,
   ObjectStore,
   PutOptions,

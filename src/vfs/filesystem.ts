@@ -3,14 +3,14 @@ import { join } from 'node:path';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { EncryptedBucket } from '../secure/index.js';
-import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import { memoryInUse } from '../util/allocator.js';
 import { createLimiter } from '../util/limit.js';
-import { type Attr, DIR_SIZE, dirAttr, fileAttr, makeAttr, type Owner, posixMetaOf } from './attributes.js';
+import { type Attr, DIR_SIZE, makeAttr, type Owner, posixMetaOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
-import { type Listing, type Lookup, MetadataCache } from './metadataCache.js';
-import { baseName, checkKeyLength, joinPath, Namespace, parentOf } from './namespace.js';
+import { Lookups } from './lookups.js';
+import { type Lookup, MetadataCache } from './metadataCache.js';
+import { baseName, checkKeyLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
 
 export interface FilesystemOptions {
@@ -46,19 +46,11 @@ export interface StatFs {
 const MiB = 1024 * 1024;
 /** The access-mode bits of open(2) flags (O_RDONLY/O_WRONLY/O_RDWR); Node's constants lack O_ACCMODE. */
 const O_ACCMODE = 3;
-/**
- * Parallel HEADs that fill attributes after a listing (s3fs does them one at a time; goofys doesn't).
- * Since they go through a worker thread (store/headWorker.ts), 64 beat 32: cold ls -l of 10,000
- * names 3.48–3.99 s vs 3.64–4.04 s, 6 of 6 alternated runs.
- */
-const ATTR_PREFETCH_CONCURRENCY = 64;
 const COPY_CONCURRENCY = 8;
 /** Bytes of closed new files that may wait for their upload at once; beyond it, close uploads. */
 const WRITE_BACK_MAX_BYTES = 64 * MiB;
 /** Longest wait between tries of a write-back upload that keeps failing. */
 const WRITE_BACK_MAX_RETRY_MS = 60_000;
-/** Largest directory (entries) re-listed to answer lookups; see listingForLookups. */
-const LOOKUP_LISTING_MAX_ENTRIES = 5000;
 const DELETE_BATCH = 1000;
 /** The mount's memory beside its block cache: the process's RSS target is --cache-size plus this (see BlockCache). */
 const RUNTIME_MEMORY = 150 * MiB;
@@ -79,14 +71,11 @@ export class Filesystem {
   /** Files whose last handle was released and whose final upload/cleanup is still running. FUSE
    *  sends release after close(2) has returned, so the next open of the path must wait for it. */
   private readonly closing = new Map<string, Promise<void>>();
-  private readonly lookups = new Map<string, Promise<Lookup>>();
-  private readonly lookupListings = new Map<string, Promise<Listing>>();
+  private readonly lookups: Lookups;
   /** Closed new files whose upload waits (write-back), with the timer that will start it. */
   private readonly writeBacks = new Map<OpenFile, NodeJS.Timeout>();
-  private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
   private readonly attrWrites: DeferredAttrs;
   private nextHandle = 1;
-  private readonly mountedAt = Date.now();
 
   constructor(
     private readonly bucket: EncryptedBucket,
@@ -99,6 +88,17 @@ export class Filesystem {
       // Also forgets what an earlier HEAD said (the copy may keep the ETag and the second).
       this.meta.added(path, attr);
     });
+    this.lookups = new Lookups(
+      bucket,
+      this.ns,
+      this.meta,
+      {
+        attr: (path) => this.openByPath.get(path)?.currentAttr() ?? this.attrWrites.attr(path),
+        isOpen: (path) => this.openByPath.has(path),
+        openNames: (dir) => [...this.openByPath].filter(([path, file]) => parentOf(path) === dir && !file.unlinked).map(([path]) => baseName(path)),
+      },
+      { owner: options.owner, mountedAt: Date.now(), log: options.log },
+    );
     this.files = {
       bucket,
       cache: new BlockCache(options.blockSize ?? MiB, options.cacheSize, { rss: options.cacheSize + RUNTIME_MEMORY, inUse: memoryInUse }),
@@ -112,180 +112,17 @@ export class Filesystem {
   // ---- attributes and lookups -------------------------------------------------------------
 
   async getattr(path: string): Promise<Attr> {
-    const found = await this.lookup(path);
+    const found = await this.lookups.lookup(path);
     if (found === 'missing') throw new FsError('ENOENT', `no such file or directory: ${path}`);
     return found;
   }
 
-  private lookup(path: string): Promise<Lookup> {
-    if (path === '/') return Promise.resolve(dirAttr(undefined, this.options.owner, this.mountedAt));
-    const open = this.openByPath.get(path);
-    if (open) return Promise.resolve(open.currentAttr());
-    const changed = this.attrWrites.attr(path);
-    if (changed) return Promise.resolve(changed);
-    const cached = this.meta.attr(path);
-    if (cached !== undefined) return Promise.resolve(cached);
-    return this.fetchOnce(path, () => this.fetchLookup(path));
-  }
-
-  /**
-   * Concurrent lookups of one path (a listing's prefetch and the kernel's getattr) share one fetch.
-   * A prefetch's result is held until its first use (see MetadataCache.setPrefetched).
-   */
-  private fetchOnce(path: string, fetch: () => Promise<Lookup>, prefetched = false): Promise<Lookup> {
-    let pending = this.lookups.get(path);
-    if (!pending) {
-      pending = fetch()
-        .then((found) => {
-          if (prefetched) this.meta.setPrefetched(path, found);
-          else this.meta.setAttr(path, found);
-          return found;
-        })
-        .finally(() => this.lookups.delete(path));
-      this.lookups.set(path, pending);
-    } else if (!prefetched) {
-      // A lookup that joins a prefetch in flight is its first use.
-      return pending.then((found) => {
-        this.meta.used(path);
-        return found;
-      });
-    }
-    return pending;
-  }
-
-  /**
-   * What the parent's listing says the name is, when there is one: then one request (a HEAD) gives
-   * its attributes. Otherwise a file object, else a directory (marker or prefix), else absent: both
-   * asked at once, since a miss — every new file's name — would otherwise wait for two round trips.
-   */
-  private async fetchLookup(path: string): Promise<Lookup> {
-    const parent = parentOf(path);
-    const siblings = this.meta.listing(parent) ?? (await this.listingForLookups(parent));
-    if (siblings) {
-      const kind = siblings.get(baseName(path));
-      // The listing may have brought attributes back from an earlier HEAD (reuseConfirmed).
-      if (kind === 'object') return this.meta.attr(path) ?? this.fetchFileAttr(path, this.ns.fileKey(path));
-      if (kind === 'dir') return this.fetchDirAttr(this.ns.dirKey(path));
-      return 'missing';
-    }
-    // An expired listing too big to list again still says what a name was: a file is most likely
-    // still one, so its HEAD is tried alone first (and not asked again below).
-    const fileKey = this.ns.fileKey(path);
-    const wasFile = this.meta.staleListing(parent)?.get(baseName(path)) === 'object';
-    const head = wasFile ? await this.headOrUndefined(fileKey) : undefined;
-    if (head) return this.confirmedAttr(path, head);
-    const dirKey = this.ns.dirKey(path);
-    const [found, below] = await Promise.all([wasFile ? undefined : this.headOrUndefined(fileKey), this.bucket.list(dirKey, { maxKeys: 1 })]);
-    if (found) return this.confirmedAttr(path, found);
-    if (below.objects.length === 0 && below.prefixes.length === 0) return 'missing';
-    const marker = below.objects[0]?.key === dirKey ? await this.headOrUndefined(dirKey) : undefined;
-    return dirAttr(marker, this.options.owner, this.mountedAt);
-  }
-
-  /**
-   * A fresh listing of `dir` when the mount listed or created it lately (its listing expired) and
-   * it is small: then for the next TTL a lookup of a missing name in it costs no request and of a
-   * present one a HEAD, instead of a HEAD and a LIST apiece. A program filling a directory (cp -r,
-   * tar x, rsync's temporary names) looks up each new name first. Undefined otherwise: a directory
-   * the mount never listed is not listed for a lookup, so another client's new object there is
-   * found at once.
-   */
-  private listingForLookups(dir: string): Promise<Listing> | undefined {
-    const last = this.meta.staleListing(dir);
-    if (!last || last.size > LOOKUP_LISTING_MAX_ENTRIES) return undefined;
-    let pending = this.lookupListings.get(dir);
-    if (!pending) {
-      pending = this.listNames(dir, false).finally(() => this.lookupListings.delete(dir));
-      this.lookupListings.set(dir, pending);
-    }
-    return pending;
-  }
-
-  private async headOrUndefined(key: string): Promise<ObjectHead | undefined> {
-    try {
-      return await this.bucket.store.head(key);
-    } catch (err) {
-      if (err instanceof FsError && err.errno === 'ENOENT') return undefined;
-      throw err;
-    }
-  }
-
   // ---- directories ------------------------------------------------------------------------
 
-  /**
-   * Names in a directory: its listing while fresh (for the TTL, as rclone's --dir-cache-time), else
-   * listed page by page (1,000 keys a request) with attributes prefetched in parallel.
-   */
   async readdir(path: string): Promise<string[]> {
     const attr = await this.getattr(path);
     if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
-    return [...(this.meta.listing(path) ?? (await this.listNames(path, true))).keys()];
-  }
-
-  /** Every name in the directory `path` (which is known to be one), remembered as its listing. */
-  private async listNames(path: string, prefetchAttrs: boolean): Promise<Listing> {
-    const dirKey = this.ns.dirKey(path);
-    const names: Listing = new Map();
-    let after: string | undefined;
-    do {
-      const page = await this.bucket.list(dirKey, { delimiter: '/', after, maxKeys: 1000 });
-      for (const object of page.objects) {
-        const name = this.ns.entryName(dirKey, object.key);
-        if (name === undefined) continue;
-        names.set(name, 'object');
-        const entry = joinPath(path, name);
-        // The listing says it is an object: its HEAD alone gives the attributes, unless an earlier one still does.
-        if (!this.reuseConfirmed(entry, object) && prefetchAttrs) this.prefetch(entry, () => this.fetchFileAttr(entry, object.key));
-      }
-      for (const prefix of page.prefixes) {
-        const name = this.ns.entryName(dirKey, prefix);
-        if (name === undefined || names.has(name)) continue;
-        names.set(name, 'dir');
-        if (prefetchAttrs) this.prefetch(joinPath(path, name), () => this.fetchDirAttr(prefix));
-      }
-      after = page.next;
-    } while (after !== undefined);
-    // Files created here and not yet uploaded exist too.
-    for (const [openPath, file] of this.openByPath) {
-      if (parentOf(openPath) === path && !file.unlinked) names.set(baseName(openPath), 'object');
-    }
-    this.meta.setListing(path, names);
-    return names;
-  }
-
-  /**
-   * Re-arms `path`'s attributes from its last HEAD when the listing shows the same object, cached
-   * as if prefetched even over a cached copy (that one may expire before the program that listed
-   * gets to the name). Whether it did; prefetch() skips names cached or open anyway.
-   */
-  private reuseConfirmed(path: string, listed: ObjectInfo): boolean {
-    if (this.openByPath.has(path)) return false;
-    const known = this.meta.unchanged(path, listed);
-    if (known) this.meta.setPrefetched(path, known);
-    return known !== undefined;
-  }
-
-  private prefetch(path: string, fetch: () => Promise<Lookup>): void {
-    if (this.openByPath.has(path) || this.meta.attr(path) !== undefined || this.lookups.has(path)) return;
-    this.fetchOnce(path, () => this.prefetchLimit(fetch), true).catch((err: Error) =>
-      this.options.log.debug(`attribute prefetch of ${path} failed: ${err.message}`),
-    );
-  }
-
-  private async fetchFileAttr(path: string, key: string): Promise<Lookup> {
-    const head = await this.headOrUndefined(key);
-    return head ? this.confirmedAttr(path, head) : 'missing';
-  }
-
-  /** A file's attributes from its HEAD, remembered with the object's identity (see MetadataCache.unchanged). */
-  private confirmedAttr(path: string, head: ObjectHead): Attr {
-    const attr = fileAttr(head, this.options.owner);
-    this.meta.confirm(path, head, attr);
-    return attr;
-  }
-
-  private async fetchDirAttr(dirKey: string): Promise<Attr> {
-    return dirAttr(await this.headOrUndefined(dirKey), this.options.owner, this.mountedAt);
+    return this.lookups.names(path);
   }
 
   async mkdir(path: string, mode: number): Promise<void> {
@@ -348,7 +185,7 @@ export class Filesystem {
       const key = this.ns.fileKey(path);
       if (flags & constants.O_TRUNC) {
         // The old content is not needed, only the metadata that is not ours to drop.
-        const head = await this.headOrUndefined(key);
+        const head = await this.lookups.headOrUndefined(key);
         file = OpenFile.created(this.files, path, key, attr, head && { meta: head.meta });
       } else {
         file = OpenFile.existing(this.files, path, key, attr);
@@ -506,7 +343,7 @@ export class Filesystem {
     this.checkWritable();
     const from = await this.getattr(src);
     this.ns.newKey(dest, from.kind === 'dir' ? 'dir' : 'file');
-    const to = await this.lookup(dest);
+    const to = await this.lookups.lookup(dest);
     if (from.kind === 'dir') return this.renameDir(src, dest, to);
     if (to !== 'missing' && to.kind === 'dir') throw new FsError('EISDIR', `cannot replace directory ${dest} with a file`);
 

@@ -1,20 +1,11 @@
-import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { XMLParser } from 'fast-xml-parser';
+import type { XmlNode, XmlValue } from '../util/xml.js';
 import { malformedXml } from './errors.js';
 
-const builder = new XMLBuilder({ ignoreAttributes: true, suppressEmptyNode: false, processEntities: true });
+export { buildXml, type XmlNode, type XmlValue } from '../util/xml.js';
 
 // Values stay strings (an object key "0001" must not become 1) and keep their whitespace.
 const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, processEntities: true });
-
-export type XmlValue = string | number | boolean | XmlNode | XmlValue[];
-export interface XmlNode {
-  [element: string]: XmlValue | undefined;
-}
-
-/** One XML document with the declaration OSS puts in front of every body. */
-export function buildXml(root: string, body: XmlValue): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ [root]: body })}`;
-}
 
 /** Parses a request body; anything that is not XML with `root` at the top is MalformedXML. */
 export function parseXml(text: string, root: string): XmlNode {

@@ -22,6 +22,7 @@ import { HeadWorker } from './headWorker.js';
 import { LeanRequest, type LeanResponse } from './leanRequest.js';
 import { parseListing } from './listingXml.js';
 import { resumableBody } from './resumableBody.js';
+import { buildXml } from '../util/xml.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.js';
 
 export interface OssStoreOptions {
@@ -229,16 +230,13 @@ class OssStore implements ObjectStore {
   async deleteMany(keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += LIST_PAGE_MAX) {
       const batch = keys.slice(i, i + LIST_PAGE_MAX);
-      const xml =
-        '<?xml version="1.0" encoding="UTF-8"?>\n<Delete><Quiet>true</Quiet>' +
-        batch.map((k) => `<Object><Key>${escapeXml(k)}</Key></Object>`).join('') +
-        '</Delete>';
+      const xml = buildXml('Delete', { Quiet: true, Object: batch.map((k) => ({ Key: k })) });
       await this.call('DELETE', `${batch[0] ?? ''} (+${batch.length - 1} more)`, () =>
         this.client.request({
           method: 'POST',
           bucket: this.bucket,
           subres: 'delete',
-        timeout: this.quickTimeoutMs,
+          timeout: this.quickTimeoutMs,
           content: xml,
           mime: 'xml',
           xmlResponse: true,
@@ -347,10 +345,7 @@ class OssStore implements ObjectStore {
   async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<{ etag: string }> {
     this.addressable('COMPLETE', key);
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
-    const xml =
-      '<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUpload>' +
-      sorted.map((p) => `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${escapeXml(p.etag)}</ETag></Part>`).join('') +
-      '</CompleteMultipartUpload>';
+    const xml = buildXml('CompleteMultipartUpload', { Part: sorted.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) });
     const r = await this.call('COMPLETE', key, () =>
       this.client.request({
         method: 'POST',
@@ -501,9 +496,4 @@ function etagOf(r: RequestResult): string {
 function asArray(v: any): any[] {
   if (v === undefined || v === null) return [];
   return Array.isArray(v) ? v : [v];
-}
-
-/** Element text only: quotes stay as they are (an ETag is quoted), as OSS's own SDKs send them. */
-function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

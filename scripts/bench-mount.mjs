@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { plotSvg } from './bench/plot.mjs';
 import {
-  KiB, MiB, drain, fmt, fusermountU, generated, isMounted, mbps, peakRssMiB, percentile, shuffle, sleep, spawnUntil, timed, timedAsync, timedLs, tuneLikeOssencfs, which,
+  KiB, MiB, cpuTimes, drain, fmt, fusermountU, generated, isMounted, mbps, peakRssMiB, percentile, shuffle, sleep, spawnUntil, timed, timedAsync, timedLs, tuneLikeOssencfs, which,
 } from './bench/util.mjs';
 
 const require = createRequire(import.meta.url);
@@ -280,14 +280,6 @@ async function requestsDuring(server, name, fn) {
 }
 
 const round3 = (x) => Math.round(x * 1000) / 1000;
-const CLK_TCK = Number(timed('getconf', ['CLK_TCK']).stdout.trim()) || 100;
-
-/** utime and stime of a process, all threads, in seconds (/proc/PID/stat fields 14 and 15). */
-function cpuTimes(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(fields[11]) / CLK_TCK, sys: Number(fields[12]) / CLK_TCK };
-}
 
 function rssOf(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

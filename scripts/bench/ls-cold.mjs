@@ -2,8 +2,8 @@
 // `ls -l` of one big directory through a fresh mount (cold: the mount knows nothing yet), alone:
 // the mount-ls phase of scripts/bench-mount.mjs without the phases before it. The directory is
 // written through the library, as bench-mount does; each round mounts, lists and unmounts, with
-// rounds alternating the server trees given, and reports wall time and the CPU seconds of the
-// server and of the mount during the `ls`.
+// rounds alternating the server trees given, and reports wall time, the CPU seconds of the
+// server and of the mount during the `ls`, and the mount's peak RSS before and after it.
 //
 //   npx tsc -p . && node scripts/bench/ls-cold.mjs [--dist DIR]... [--entries N] [--rounds R]
 //       [--mount-prof DIR] [--mount-args="--attr-ttl 60"]
@@ -11,14 +11,14 @@
 //    mount and library are always this checkout's dist/. --mount-prof: the mount runs under
 //    node --cpu-prof, its profiles written there; see ./profile-summary.mjs.)
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import OSS from 'ali-oss';
 import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
-import { fusermountU, spawnUntil, timed, timedLs } from './util.mjs';
+import { cpuTimes, fusermountU, peakRssMiB, spawnUntil, timedLs } from './util.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { EncryptedBucket, Keyring, createOssStore, rsaMasterKey, encodePosixMeta } = await import(join(ROOT, 'dist/index.js'));
@@ -44,13 +44,11 @@ writeFileSync(keyFile, keyPem, { mode: 0o600 });
 const loads = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 console.log(`ls -l of ${entries} entries, cold, ${rounds} rounds, load ${loads()}`);
 
-const CLK_TCK = Number(timed('getconf', ['CLK_TCK']).stdout.trim()) || 100;
 /** utime + stime of a process, all threads, in seconds. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
+const cpuSeconds = (pid) => {
+  const t = cpuTimes(pid);
+  return t.user + t.sys;
+};
 
 async function populate(server) {
   await new OSS({ endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS }).putBucket(BUCKET);
@@ -76,10 +74,10 @@ async function lsCold(server, round) {
   await ready;
   try {
     await server.requests();
-    const before = { server: await server.cpuMs(), mount: cpuSeconds(child.pid) };
+    const before = { server: await server.cpuMs(), mount: cpuSeconds(child.pid), rssMiB: peakRssMiB(child.pid) };
     const ls = timedLs(join(mnt, 'dir'), entries);
     const spent = { server: ((await server.cpuMs()) - before.server) / 1000, mount: cpuSeconds(child.pid) - before.mount };
-    return { seconds: ls.seconds, ...spent, requests: await server.requests() };
+    return { seconds: ls.seconds, ...spent, rssMiB: { before: before.rssMiB, peak: peakRssMiB(child.pid) }, requests: await server.requests() };
   } finally {
     await fusermountU(mnt);
     await exited;
@@ -98,7 +96,7 @@ try {
     for (const [i, server] of servers.entries()) {
       const r = await lsCold(server, `${round}-${i}`);
       results[i].push(r);
-      console.log(`round ${round}  ${server.dist}: ls -l ${r.seconds.toFixed(2)} s, CPU s: server ${r.server.toFixed(2)}, mount ${r.mount.toFixed(2)}, requests ${JSON.stringify(r.requests)}  (load ${loads()})`);
+      console.log(`round ${round}  ${server.dist}: ls -l ${r.seconds.toFixed(2)} s, CPU s: server ${r.server.toFixed(2)}, mount ${r.mount.toFixed(2)}, mount peak RSS ${r.rssMiB.before.toFixed(0)} -> ${r.rssMiB.peak.toFixed(0)} MiB, requests ${JSON.stringify(r.requests)}  (load ${loads()})`);
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -55,6 +55,15 @@ export async function drain(stream, expected) {
   return n;
 }
 
+const CLK_TCK = Number(timed('getconf', ['CLK_TCK']).stdout.trim()) || 100;
+
+/** utime and stime of a process, all threads, in seconds (/proc/PID/stat fields 14 and 15). */
+export function cpuTimes(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[11]) / CLK_TCK, sys: Number(fields[12]) / CLK_TCK };
+}
+
 /** Peak resident set of a live process, in MiB (VmHWM). */
 export function peakRssMiB(pid) {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -5,8 +5,11 @@
 //  - utimens: fuse-native passes the access time twice and never the modification time, and it
 //    turns UTIME_NOW/UTIME_OMIT (touch -a, touch -m) into ordinary millisecond times. The fix
 //    passes both times, with NOW and OMIT as markers above 2^63 (see src/fuse/operations.ts).
-//  - 1 MiB requests: native/fuse-native/large_requests.c (its header says why) is spliced in between two
-//    marker lines, replaced whenever that file changes, and fuse_new gets its channel.
+//  - 1 MiB requests: native/fuse-native/large_requests.c (its header says why) is spliced in, and
+//    fuse_new gets its channel.
+//  - attributes answered in C: native/fuse-native/attr_cache.c (its header says why) is spliced in,
+//    libfuse's getattr goes through it, and its functions are exported to JavaScript.
+// Each spliced file sits between two marker lines and is replaced whenever it changes.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,9 +50,16 @@ static uint64_t utimens_arg (const struct timespec* ts) {
 `,
 };
 
-const BEGIN = '/* ossencfs: native/fuse-native/large_requests.c begins */';
-const END = '/* ossencfs: native/fuse-native/large_requests.c ends */';
-const largeRequests = `${BEGIN}\n${readFileSync(join(root, 'native', 'fuse-native', 'large_requests.c'), 'utf8')}${END}\n`;
+/** `text` with native/fuse-native/NAME between its markers, before start_fuse_thread the first time. */
+function splice(text, name) {
+  const begin = `/* ossencfs: native/fuse-native/${name} begins */`;
+  const end = `/* ossencfs: native/fuse-native/${name} ends */`;
+  const block = `${begin}\n${readFileSync(join(root, 'native', 'fuse-native', name), 'utf8')}${end}\n`;
+  const at = text.indexOf(begin);
+  return at >= 0
+    ? text.slice(0, at) + block + text.slice(text.indexOf(end) + end.length + 1)
+    : replaceOnce(text, 'static void* start_fuse_thread', `${block}\nstatic void* start_fuse_thread`, name);
+}
 
 const before = readFileSync(source, 'utf8');
 let text = before;
@@ -57,18 +67,24 @@ if (!text.includes(utimens.to)) {
   text = replaceOnce(text, utimens.from, utimens.to, 'utimens');
   text = text.replace(utimens.anchor, `${utimens.helper}\n${utimens.anchor}`);
 }
-const spliced = text.indexOf(BEGIN);
-text = spliced >= 0
-  ? text.slice(0, spliced) + largeRequests + text.slice(text.indexOf(END) + END.length + 1)
-  : replaceOnce(text, 'static void* start_fuse_thread', `${largeRequests}\nstatic void* start_fuse_thread`, 'large requests');
+text = splice(text, 'large_requests.c');
 text = replaceOnce(
   text,
   '  struct fuse *fuse = fuse_new(ch, &args',
   '  struct fuse_chan *loop_ch = ossencfs_large_requests(ch);\n  struct fuse *fuse = fuse_new(loop_ch == NULL ? ch : loop_ch, &args',
   'large requests',
 );
+text = splice(text, 'attr_cache.c');
+text = replaceOnce(text, 'ops.getattr = fuse_native_getattr;', 'ops.getattr = ossencfs_getattr;', 'attribute cache');
+text = replaceOnce(
+  text,
+  '  NAPI_EXPORT_FUNCTION(fuse_native_mount)\n',
+  '  NAPI_EXPORT_FUNCTION(fuse_native_mount)\n' +
+    ['put', 'forget', 'clear', 'stats'].map((f) => `  NAPI_EXPORT_FUNCTION(ossencfs_attr_cache_${f})\n`).join(''),
+  'attribute cache',
+);
 
 if (text !== before) writeFileSync(source, text);
 if (text === before && existsSync(join(dir, 'build', 'Release', 'fuse.node'))) process.exit(0);
 gypRebuild(dir, 'fuse-native');
-console.log('setup: built fuse-native with the utimens fix and 1 MiB requests');
+console.log('setup: built fuse-native with the utimens fix, 1 MiB requests and attributes answered in C');

@@ -2,8 +2,10 @@ import Fuse, { type Operations } from 'fuse-native';
 import type { Logger } from '../log.js';
 import type { Filesystem } from '../vfs/filesystem.js';
 import { fuseDevice } from './mountinfo.js';
+import { NativeAttrCache } from './nativeAttrCache.js';
 import { fuseOperations } from './operations.js';
 import { MAX_REQUEST_BYTES, setReadAhead } from './requestSize.js';
+import { toStat } from './stat.js';
 
 export interface MountOptions {
   mountpoint: string;
@@ -72,9 +74,11 @@ export class Mount {
   ) {}
 
   static async start(fs: Filesystem, log: Logger, options: MountOptions): Promise<Mount> {
+    const attrCache = NativeAttrCache.load(fs.heldAttrLifetime, log);
+    fs.onAttrsHeld((path, attr) => attrCache.put(path, toStat(attr)));
     const fuse = new TunedFuse(
       options.mountpoint,
-      fuseOperations(fs, log),
+      fuseOperations(fs, log, attrCache),
       {
         mkdir: true,
         allowOther: options.allowOther,

@@ -1,10 +1,10 @@
-import type { Operations, Stat } from 'fuse-native';
+import type { Operations } from 'fuse-native';
 import type { Errno } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Attr } from '../vfs/attributes.js';
 import type { Filesystem } from '../vfs/filesystem.js';
 import { errnoOf, fuseCode } from './errno.js';
-import { MAX_REQUEST_BYTES } from './requestSize.js';
+import type { AttrCacheControl } from './nativeAttrCache.js';
+import { toStat } from './stat.js';
 
 /** Failures that are part of normal operation (a lookup of a name that does not exist) log at debug. */
 const ROUTINE: ReadonlySet<Errno> = new Set<Errno>(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTSUP', 'EINVAL']);
@@ -18,28 +18,38 @@ export function decodeTime(value: number): TimeArg {
   return value === UTIME_OMIT_MARK ? 'omit' : 'now';
 }
 
-function toStat(attr: Attr): Stat {
-  return {
-    mode: attr.mode,
-    uid: attr.uid,
-    gid: attr.gid,
-    size: attr.size,
-    nlink: attr.kind === 'dir' ? 2 : 1,
-    blocks: Math.ceil(attr.size / 512),
-    // The "preferred I/O size": cp and stdio size their buffers by it, and each write(2) is a
-    // FUSE request, so at 4 KiB cp wrote in 128 KiB requests (its floor) where 1 MiB fit.
-    blksize: MAX_REQUEST_BYTES,
-    mtime: attr.mtime,
-    atime: attr.atime,
-    ctime: attr.ctime,
-  };
+/** Operations that change nothing the kernel can be told about; see clearingAround. */
+const READ_ONLY: ReadonlySet<string> = new Set(['init', 'getattr', 'fgetattr', 'access', 'statfs', 'readdir', 'opendir', 'releasedir', 'read', 'readlink', 'listxattr']);
+
+/**
+ * Every other operation calls `clear` when it starts and again just before it answers: attributes
+ * held outside JavaScript (src/fuse/nativeAttrCache.ts) were read before it, and what it changes is
+ * seen by whoever it answers. Clearing everything rather than the paths involved leaves nothing to
+ * get wrong (a directory rename moves a subtree, a release may change a size) and costs nothing
+ * when the table is empty, which it is between listings.
+ */
+function clearingAround(ops: Operations, clear: () => void): Operations {
+  type Handler = (...args: unknown[]) => void;
+  const wrapped: Record<string, Handler> = { ...(ops as Record<string, Handler>) };
+  for (const [name, handler] of Object.entries(ops as Record<string, Handler>)) {
+    if (READ_ONLY.has(name)) continue;
+    wrapped[name] = (...args: unknown[]) => {
+      clear();
+      const cb = args.pop() as Handler;
+      handler(...args, (...result: unknown[]) => {
+        clear();
+        cb(...result);
+      });
+    };
+  }
+  return wrapped as Operations;
 }
 
 /**
  * fuse-native callbacks ⇄ Filesystem calls. Nothing else lives here: each operation is a
  * translation of arguments, the result, and the error to its errno (logged once, with the path).
  */
-export function fuseOperations(fs: Filesystem, log: Logger): Operations {
+export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCacheControl): Operations {
   const fail = (op: string, path: string, err: unknown): number => {
     const errno = errnoOf(err);
     const line = `${op} ${path}: ${errno}: ${(err as Error)?.message ?? String(err)}`;
@@ -62,11 +72,17 @@ export function fuseOperations(fs: Filesystem, log: Logger): Operations {
         );
     };
   const noValue = (cb: (code: number) => void) => (code: number) => cb(code);
+  /** The kernel is about to be told these: their first use, so the C side must not hold them for one. */
+  const attrsOf = async (path: string) => {
+    const stat = toStat(await fs.getattr(path));
+    attrCache.forget(path);
+    return stat;
+  };
 
-  return {
+  return clearingAround({
     init: (cb) => cb(0),
-    getattr: (path, cb) => call('getattr', path, async () => toStat(await fs.getattr(path)), cb),
-    fgetattr: (path, _fd, cb) => call('fgetattr', path, async () => toStat(await fs.getattr(path)), cb),
+    getattr: (path, cb) => call('getattr', path, () => attrsOf(path), cb),
+    fgetattr: (path, _fd, cb) => call('fgetattr', path, () => attrsOf(path), cb),
     access: (path, _mode, cb) => call('access', path, () => fs.getattr(path).then(() => undefined), noValue(cb)),
     statfs: (_path, cb) => cb(0, { ...fs.statfs() }),
     readdir: (path, cb) =>
@@ -105,5 +121,5 @@ export function fuseOperations(fs: Filesystem, log: Logger): Operations {
     // EOPNOTSUPP for the caller and remembers. Answered from here, it would keep asking, one round
     // trip per write(2) (for security.capability): a fifth of a small file's FUSE requests.
     listxattr: (_path, cb) => cb(0, []),
-  };
+  }, () => attrCache.clear());
 }

@@ -8,8 +8,8 @@ import { createLimiter } from '../util/limit.js';
 import { type Attr, DIR_SIZE, makeAttr, type Owner, posixMetaOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
-import { Lookups } from './lookups.js';
-import { type Lookup, MetadataCache } from './metadataCache.js';
+import { type HeldAttrListener, Lookups } from './lookups.js';
+import { type Lookup, MetadataCache, prefetchHoldMs } from './metadataCache.js';
 import { baseName, checkKeyLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
 
@@ -75,6 +75,7 @@ export class Filesystem {
   /** Closed new files whose upload waits (write-back), with the timer that will start it. */
   private readonly writeBacks = new Map<OpenFile, NodeJS.Timeout>();
   private readonly attrWrites: DeferredAttrs;
+  private heldAttrListener: HeldAttrListener | undefined;
   private nextHandle = 1;
 
   constructor(
@@ -97,7 +98,7 @@ export class Filesystem {
         isOpen: (path) => this.openByPath.has(path),
         openNames: (dir) => [...this.openByPath].filter(([path, file]) => parentOf(path) === dir && !file.unlinked).map(([path]) => baseName(path)),
       },
-      { owner: options.owner, mountedAt: Date.now(), log: options.log },
+      { owner: options.owner, mountedAt: Date.now(), log: options.log, held: (path, attr) => this.heldAttrListener?.(path, attr) ?? false },
     );
     this.files = {
       bucket,
@@ -110,6 +111,20 @@ export class Filesystem {
   }
 
   // ---- attributes and lookups -------------------------------------------------------------
+
+  /**
+   * Offers `listener` the attributes fetched ahead for a listing's names (for a cache in front of
+   * this one: src/fuse/nativeAttrCache.ts). One it takes, it holds for `heldAttrLifetime`: until
+   * its first use, at most holdMs, then ttlMs. Nothing tells it of changes: whoever keeps a copy
+   * must drop it whenever an operation that can change anything starts and before it answers.
+   */
+  onAttrsHeld(listener: HeldAttrListener): void {
+    this.heldAttrListener = listener;
+  }
+
+  get heldAttrLifetime(): { holdMs: number; ttlMs: number } {
+    return { holdMs: prefetchHoldMs(this.options.attrTtlMs), ttlMs: this.options.attrTtlMs };
+  }
 
   async getattr(path: string): Promise<Attr> {
     const found = await this.lookups.lookup(path);

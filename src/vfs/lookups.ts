@@ -26,6 +26,12 @@ export interface LocalState {
 }
 
 /**
+ * Offered each attribute fetched ahead for a listing's name that nothing local overrides; true if
+ * it holds the attribute until its first use (then for the TTL), in front of the metadata cache.
+ */
+export type HeldAttrListener = (path: string, attr: Attr) => boolean;
+
+/**
  * What a path is (a file's attributes, a directory, or missing) and what a directory holds, from
  * the metadata cache or the bucket: a HEAD per file, a LIST per directory, with concurrent asks of
  * one path sharing one fetch and a listing's attributes fetched ahead, 64 at a time. The
@@ -41,7 +47,7 @@ export class Lookups {
     private readonly ns: Namespace,
     private readonly meta: MetadataCache,
     private readonly local: LocalState,
-    private readonly options: { owner: Owner; mountedAt: number; log: Logger },
+    private readonly options: { owner: Owner; mountedAt: number; log: Logger; held: HeldAttrListener },
   ) {}
 
   /**
@@ -71,7 +77,7 @@ export class Lookups {
     if (!pending) {
       pending = fetch()
         .then((found) => {
-          if (prefetched) this.meta.setPrefetched(path, found);
+          if (prefetched) this.hold(path, found);
           else this.meta.setAttr(path, found);
           return found;
         })
@@ -182,8 +188,19 @@ export class Lookups {
   private reuseConfirmed(path: string, listed: ObjectInfo): boolean {
     if (this.local.isOpen(path)) return false;
     const known = this.meta.unchanged(path, listed);
-    if (known) this.meta.setPrefetched(path, known);
+    if (known) this.hold(path, known);
     return known !== undefined;
+  }
+
+  /**
+   * What was fetched ahead for a listing's name waits for its first use (MetadataCache.setPrefetched):
+   * in the cache in front of this one when that takes it, else here. Here it then lives for the TTL
+   * from now, as that first use is never seen here and must not restart a hold.
+   */
+  private hold(path: string, found: Lookup): void {
+    const handedOn = found !== 'missing' && !this.local.isOpen(path) && this.local.attr(path) === undefined && this.options.held(path, found);
+    if (handedOn) this.meta.setAttr(path, found);
+    else this.meta.setPrefetched(path, found);
   }
 
   private prefetch(path: string, fetch: () => Promise<Lookup>): void {

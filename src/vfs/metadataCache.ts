@@ -13,6 +13,9 @@ export type Lookup = Attr | 'missing';
  */
 const PREFETCH_HOLD_MS = 10_000;
 
+/** How long an attribute fetched ahead for a listing waits for its first use (see setPrefetched). */
+export const prefetchHoldMs = (ttlMs: number): number => Math.max(ttlMs, PREFETCH_HOLD_MS);
+
 /**
  * Objects whose HEAD is remembered past the TTL, with the object's identity, so that a later listing
  * showing the same object can reuse its attributes instead of asking again (see unchanged()).
@@ -104,7 +107,7 @@ export class MetadataCache {
    * before the program that asked for the listing gets to them, costing each a second HEAD.
    */
   setPrefetched(path: string, lookup: Lookup): void {
-    this.attrs?.set(path, lookup, { ttl: Math.max(this.ttlMs, PREFETCH_HOLD_MS) });
+    this.attrs?.set(path, lookup, { ttl: prefetchHoldMs(this.ttlMs) });
   }
 
   listing(dir: string): Listing | undefined {

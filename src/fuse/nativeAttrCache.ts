@@ -1,0 +1,123 @@
+import { createRequire } from 'node:module';
+import { endianness } from 'node:os';
+import { dirname } from 'node:path';
+import type { Stat } from 'fuse-native';
+import type { Logger } from '../log.js';
+
+/** The functions native/fuse-native/attr_cache.c adds to fuse-native's addon. */
+interface AttrCacheBinding {
+  ossencfs_attr_cache_put(records: Buffer, holdMs: number, ttlMs: number): void;
+  ossencfs_attr_cache_forget(path: string): void;
+  ossencfs_attr_cache_clear(): void;
+  ossencfs_attr_cache_stats(): [entries: number, hits: number];
+}
+
+/** fuse-native's stat array (its getStatArray; read by populate_stat in C): 18 u32, 64-bit values low word first, times in ms. */
+const STAT_INTS = 18;
+const TWO_32 = 2 ** 32;
+const littleEndian = endianness() === 'LE';
+
+const ms = (t: Date | number): number => (typeof t === 'number' ? t : t.getTime());
+
+/** One record as attrCachePut reads it: [u32 path length][path, zero-padded to 4 bytes][stat array]. */
+function encodeRecord(path: string, stat: Stat): Buffer {
+  const name = Buffer.from(path);
+  const padded = (name.length + 3) & ~3;
+  const record = Buffer.alloc(4 + padded + STAT_INTS * 4);
+  const ints = [
+    stat.mode, stat.uid, stat.gid, ...split64(stat.size), stat.dev ?? 0, stat.nlink, stat.ino ?? 0, stat.rdev ?? 0,
+    stat.blksize ?? 0, ...split64(stat.blocks ?? 0), ...split64(ms(stat.atime)), ...split64(ms(stat.mtime)), ...split64(ms(stat.ctime)),
+  ];
+  const write = (value: number, at: number) => (littleEndian ? record.writeUInt32LE(value, at) : record.writeUInt32BE(value, at));
+  write(name.length, 0);
+  name.copy(record, 4);
+  ints.forEach((value, i) => write(value, 4 + padded + i * 4));
+  return record;
+}
+
+function split64(value: number): [number, number] {
+  return [value % TWO_32, Math.floor(value / TWO_32)];
+}
+
+/** What the FUSE operations tell the cache (src/fuse/operations.ts). */
+export interface AttrCacheControl {
+  /** An operation that can change anything starts, or is about to answer. */
+  clear(): void;
+  /** JavaScript answered a getattr of `path` itself. */
+  forget(path: string): void;
+}
+
+/**
+ * The attributes of a listing's names, handed to fuse-native's C side (native/fuse-native/attr_cache.c)
+ * so the kernel's LOOKUP of each name (`ls -l`, `find`, rsync's lstat) is answered without waking
+ * the JavaScript thread. An entry waits there for its first use, as it would in the filesystem's
+ * own cache (which then keeps its copy for the TTL only), and lives for the TTL after it.
+ * The FUSE operations keep it honest: `clear()` around every operation that can change anything,
+ * and `forget(path)` when JavaScript answered a getattr itself (that was the first use; see
+ * attr_cache.c). So the C side never answers what JavaScript would not have at that moment.
+ *
+ * Puts are batched per turn of the event loop: one call into C per batch of HEAD answers.
+ */
+export class NativeAttrCache implements AttrCacheControl {
+  private batch = new Map<string, Buffer>();
+  private flushScheduled = false;
+  /** Whether C may hold anything: false from a clear() to the next batch, when forget() need not call into C. */
+  private nativeHolds = false;
+
+  private constructor(
+    private readonly binding: AttrCacheBinding,
+    private readonly lifetime: { holdMs: number; ttlMs: number },
+    private readonly log: Logger,
+  ) {}
+
+  /** fuse-native's own addon (the same module instance its mount uses), patched by scripts/patch-fuse-native.mjs. */
+  static load(lifetime: { holdMs: number; ttlMs: number }, log: Logger): NativeAttrCache {
+    const require = createRequire(import.meta.url);
+    const fuseNativeDir = dirname(require.resolve('fuse-native'));
+    const binding = createRequire(require.resolve('fuse-native'))('node-gyp-build')(fuseNativeDir) as Partial<AttrCacheBinding>;
+    if (typeof binding.ossencfs_attr_cache_put !== 'function') {
+      throw new Error('fuse-native was built without the attribute cache: run scripts/setup.sh (or node scripts/patch-fuse-native.mjs)');
+    }
+    return new NativeAttrCache(binding as AttrCacheBinding, lifetime, log);
+  }
+
+  /** Whether it took the entry (with a TTL of 0 nothing is cached anywhere). */
+  put(path: string, stat: Stat): boolean {
+    if (this.lifetime.ttlMs <= 0) return false;
+    this.batch.set(path, encodeRecord(path, stat));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return true;
+  }
+
+  /** Forgets everything, including puts not yet handed over (they were read before whatever is changing now). */
+  clear(): void {
+    this.batch.clear();
+    if (!this.nativeHolds) return;
+    this.binding.ossencfs_attr_cache_clear();
+    this.nativeHolds = false;
+  }
+
+  forget(path: string): void {
+    this.batch.delete(path);
+    if (this.nativeHolds) this.binding.ossencfs_attr_cache_forget(path);
+  }
+
+  /** Entries held in C, and getattrs answered there since the process started. */
+  stats(): { entries: number; hits: number } {
+    const [entries, hits] = this.binding.ossencfs_attr_cache_stats();
+    return { entries, hits };
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.batch.size === 0) return;
+    const records = [...this.batch.values()];
+    this.batch.clear();
+    this.binding.ossencfs_attr_cache_put(Buffer.concat(records), this.lifetime.holdMs, this.lifetime.ttlMs);
+    this.nativeHolds = true;
+    this.log.debug(`native attribute cache: ${records.length} put, ${this.stats().entries} held`);
+  }
+}

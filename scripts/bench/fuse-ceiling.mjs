@@ -6,6 +6,8 @@
 //   /dir   ENTRIES empty files f00000, f00001, …, their attributes answered from memory: what `ls -l`
 //          costs in FUSE round trips alone. The kernel's attribute and entry TTL is libfuse's default,
 //          1 s, as the mount's default --attr-ttl.
+//   /cdir  the same names, their attributes handed to the C side at each readdir, as the mount does
+//          for a listing (src/fuse/nativeAttrCache.ts): lookups answered without JavaScript.
 //
 //   node scripts/bench/fuse-ceiling.mjs MOUNTPOINT SIZE_BYTES [ENTRIES]   → prints "ready", SIGTERM unmounts
 import { createRequire } from 'node:module';
@@ -13,6 +15,9 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const Fuse = require('fuse-native');
 const { MAX_REQUEST_BYTES, setReadAhead } = await import(new URL('../../dist/fuse/requestSize.js', import.meta.url).href);
+const { NativeAttrCache } = await import(new URL('../../dist/fuse/nativeAttrCache.js', import.meta.url).href);
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const attrCache = NativeAttrCache.load({ holdMs: 10_000, ttlMs: 1000 }, quiet);
 
 const [mountpoint, sizeArg, entriesArg = '0'] = process.argv.slice(2);
 const zeroSize = Number(sizeArg);
@@ -38,10 +43,10 @@ const stat = (mode, size) => ({ mode, size, uid, gid, nlink: 1, mtime: now, atim
 const names = Array.from({ length: entries }, (_, i) => `f${String(i).padStart(5, '0')}`);
 const inDir = new Set(names);
 const attrOf = (path) => {
-  if (path === '/' || path === '/dir') return stat(0o40755, 4096);
+  if (path === '/' || path === '/dir' || path === '/cdir') return stat(0o40755, 4096);
   if (path === '/zero') return stat(0o100644, zeroSize);
   if (path === '/sink') return stat(0o100644, sinkSize);
-  if (path.startsWith('/dir/') && inDir.has(path.slice(5))) return stat(0o100644, 0);
+  if ((path.startsWith('/dir/') && inDir.has(path.slice(5))) || (path.startsWith('/cdir/') && inDir.has(path.slice(6)))) return stat(0o100644, 0);
   return undefined;
 };
 
@@ -54,7 +59,10 @@ const ops = {
     const a = attrOf(path);
     return a ? cb(0, a) : cb(Fuse.ENOENT);
   },
-  readdir: (path, cb) => (path === '/dir' ? cb(0, names) : cb(0, ['zero', 'sink', 'dir'])),
+  readdir: (path, cb) => {
+    if (path === '/cdir') for (const name of names) attrCache.put(`/cdir/${name}`, attrOf(`/cdir/${name}`));
+    return path === '/dir' || path === '/cdir' ? cb(0, names) : cb(0, ['zero', 'sink', 'dir', 'cdir']);
+  },
   open: (path, _flags, cb) => (attrOf(path) ? cb(0, path === '/zero' ? 1 : 2) : cb(Fuse.ENOENT)),
   create: (path, _mode, cb) => (path === '/sink' ? ((sinkSize = 0), cb(0, 2)) : cb(Fuse.EACCES)),
   truncate: (path, size, cb) => (path === '/sink' ? ((sinkSize = size), cb(0)) : cb(Fuse.EACCES)),

@@ -8,6 +8,8 @@ import { fault, resetSeen, seen } from '../support/serverAdmin.js';
 
 const TTL_S = 1;
 const FILES = 30;
+/** Past 2^32 ms, so the time's high word matters. */
+const MTIME_S = 1_600_000_000.25;
 
 /**
  * The attributes a listing fetched ahead are handed to fuse-native's C side
@@ -36,10 +38,10 @@ describe('mount: attributes answered in C', () => {
     return m.log().split('\n').filter((l) => l.includes(`getattr /${dir}/`));
   }
 
-  /** Another client's directory of FILES objects (mode 0600, 7 bytes each), listed by the mount with every HEAD done. */
+  /** Another client's directory of FILES objects (mode 0600, 7 bytes, mtime MTIME_S each), listed by the mount with every HEAD done. */
   async function listed(dir: string): Promise<string> {
     const bucket = encryptedBucket(local);
-    await Promise.all(Array.from({ length: FILES }, (_, i) => bucket.put(`${dir}/f${i}`, Buffer.from('7 bytes'), { meta: { mode: String(0o100600) } })));
+    await Promise.all(Array.from({ length: FILES }, (_, i) => bucket.put(`${dir}/f${i}`, Buffer.from('7 bytes'), { meta: { mode: String(0o100600), mtime: String(MTIME_S) } })));
     await sleep(TTL_S * 1000 + 200); // the root's listing has expired, so the new directory shows
     await resetSeen(local);
     const path = join(m.mountpoint, dir);
@@ -54,7 +56,9 @@ describe('mount: attributes answered in C', () => {
     const before = await getattrsInJs('quiet', 'marker-1');
     for (let i = 0; i < FILES; i++) {
       const st = statSync(join(dir, `f${i}`));
-      expect({ mode: st.mode & 0o7777, size: st.size, file: st.isFile() }).toEqual({ mode: 0o600, size: 7, file: true });
+      // Every field the C side keeps: fuse-native's stat array, times in ms with 64-bit words.
+      expect({ mode: st.mode & 0o7777, size: st.size, file: st.isFile(), mtimeMs: st.mtimeMs, nlink: st.nlink, blksize: st.blksize, uid: st.uid })
+        .toEqual({ mode: 0o600, size: 7, file: true, mtimeMs: MTIME_S * 1000, nlink: 1, blksize: 1024 * 1024, uid: process.getuid!() });
     }
     expect(await getattrsInJs('quiet', 'marker-2')).toEqual(before);
   });

@@ -22,7 +22,9 @@
 #include <time.h>
 
 #define OSSENCFS_ATTR_BUCKETS 16384     /* a power of two */
-#define OSSENCFS_ATTR_MAX_ENTRIES 65536 /* ~250 bytes each: at most ~16 MiB; beyond it, names go to JavaScript */
+/* ~250 bytes each: at most ~16 MiB. Names beyond it go to JavaScript, whose copy lasts only the TTL
+   (see Lookups.hold): an `ls -l` of more names than this, slower than the TTL, HEADs some twice. */
+#define OSSENCFS_ATTR_MAX_ENTRIES 65536
 #define OSSENCFS_STAT_INTS 18           /* fuse-native's stat array, read by populate_stat */
 
 typedef struct ossencfs_attr_entry {

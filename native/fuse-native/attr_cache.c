@@ -180,7 +180,7 @@ NAPI_METHOD(ossencfs_attr_cache_clear) {
   return NULL;
 }
 
-/* attrCacheStats(): [entries, getattrs answered here] (for tests and the debug log). */
+/* attrCacheStats(): [entries, getattrs answered here since the process started] (for the debug log). */
 NAPI_METHOD(ossencfs_attr_cache_stats) {
   napi_value result, entries, hits;
   pthread_mutex_lock(&ossencfs_attr_lock);

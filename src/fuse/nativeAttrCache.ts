@@ -106,7 +106,7 @@ export class NativeAttrCache implements AttrCacheControl {
   }
 
   /** Entries held in C, and getattrs answered there since the process started. */
-  stats(): { entries: number; hits: number } {
+  private stats(): { entries: number; hits: number } {
     const [entries, hits] = this.binding.ossencfs_attr_cache_stats();
     return { entries, hits };
   }
@@ -118,6 +118,7 @@ export class NativeAttrCache implements AttrCacheControl {
     this.batch.clear();
     this.binding.ossencfs_attr_cache_put(Buffer.concat(records), this.lifetime.holdMs, this.lifetime.ttlMs);
     this.nativeHolds = true;
-    this.log.debug(`native attribute cache: ${records.length} put, ${this.stats().entries} held`);
+    const { entries, hits } = this.stats();
+    this.log.debug(`native attribute cache: ${records.length} put, ${entries} held, ${hits} lookups answered there so far`);
   }
 }

@@ -83,12 +83,13 @@ static void ossencfs_attr_sweep (uint64_t now) {
 
 /* 1 and the attributes when `path` is here and current; 0 sends the getattr to JavaScript. */
 static int ossencfs_attr_get (const char *path, struct stat *st) {
-  size_t len = strlen(path);
-  uint64_t hash = ossencfs_path_hash(path, len);
-  uint64_t now = ossencfs_now_ms();
   int found = 0;
   pthread_mutex_lock(&ossencfs_attr_lock);
+  /* Empty between listings: then every getattr passes straight through. */
   if (ossencfs_attr_count > 0) {
+    size_t len = strlen(path);
+    uint64_t hash = ossencfs_path_hash(path, len);
+    uint64_t now = ossencfs_now_ms();
     ossencfs_attr_entry **link = ossencfs_attr_find(path, len, hash);
     if (*link != NULL && (*link)->deadline_ms <= now) {
       ossencfs_attr_unlink(link);

@@ -72,9 +72,8 @@ export class NativeAttrCache implements AttrCacheControl {
 
   /** fuse-native's own addon (the same module instance its mount uses), patched by scripts/patch-fuse-native.mjs. */
   static load(lifetime: { holdMs: number; ttlMs: number }, log: Logger): NativeAttrCache {
-    const require = createRequire(import.meta.url);
-    const fuseNativeDir = dirname(require.resolve('fuse-native'));
-    const binding = createRequire(require.resolve('fuse-native'))('node-gyp-build')(fuseNativeDir) as Partial<AttrCacheBinding>;
+    const fuseNative = createRequire(import.meta.url).resolve('fuse-native');
+    const binding = createRequire(fuseNative)('node-gyp-build')(dirname(fuseNative)) as Partial<AttrCacheBinding>;
     if (typeof binding.ossencfs_attr_cache_put !== 'function') {
       throw new Error('fuse-native was built without the attribute cache: run scripts/setup.sh (or node scripts/patch-fuse-native.mjs)');
     }

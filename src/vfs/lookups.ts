@@ -198,7 +198,8 @@ export class Lookups {
    * from now, as that first use is never seen here and must not restart a hold.
    */
   private hold(path: string, found: Lookup): void {
-    const handedOn = found !== 'missing' && !this.local.isOpen(path) && this.local.attr(path) === undefined && this.options.held(path, found);
+    // local.attr covers open files too: nothing is handed on that the mount knows better.
+    const handedOn = found !== 'missing' && this.local.attr(path) === undefined && this.options.held(path, found);
     if (handedOn) this.meta.setAttr(path, found);
     else this.meta.setPrefetched(path, found);
   }

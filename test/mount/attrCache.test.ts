@@ -1,9 +1,8 @@
 import { appendFileSync, chmodSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encryptedBucket, sleep, until } from '../reliability/support.js';
-import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { type Mounted, mountBucket, UPLOAD_AT_CLOSE } from '../support/mounted.js';
+import { mountedSuite, UPLOAD_AT_CLOSE } from '../support/mounted.js';
 import { fault, resetSeen, seen } from '../support/serverAdmin.js';
 
 const TTL_S = 1;
@@ -18,36 +17,25 @@ const MTIME_S = 1_600_000_000.25;
  * reached JavaScript.
  */
 describe('mount: attributes answered in C', () => {
-  let local: LocalBucket;
-  let m: Mounted;
-
-  beforeAll(async () => {
-    local = await startLocalBucket();
-    m = await mountBucket(local, { name: 'attrs', args: ['--attr-ttl', String(TTL_S), ...UPLOAD_AT_CLOSE] });
-  });
-
-  afterAll(async () => {
-    await m?.unmount();
-    await local?.close();
-  });
+  const suite = mountedSuite({ name: 'attrs', args: ['--attr-ttl', String(TTL_S), ...UPLOAD_AT_CLOSE] });
 
   /** getattr lines for `dir`'s children that reached JavaScript, logged once `marker` (a lookup JavaScript answers) is. */
   async function getattrsInJs(dir: string, marker: string): Promise<string[]> {
-    expect(() => statSync(join(m.mountpoint, marker))).toThrow(/ENOENT/);
-    await until('the marker lookup in the log', () => m.log().includes(`getattr /${marker}:`), 10);
-    return m.log().split('\n').filter((l) => l.includes(`getattr /${dir}/`));
+    expect(() => statSync(join(suite.m.mountpoint, marker))).toThrow(/ENOENT/);
+    await until('the marker lookup in the log', () => suite.m.log().includes(`getattr /${marker}:`), 10);
+    return suite.m.log().split('\n').filter((l) => l.includes(`getattr /${dir}/`));
   }
 
   /** Another client's directory of FILES objects (mode 0600, 7 bytes, mtime MTIME_S each), listed by the mount with every HEAD done. */
   async function listed(dir: string): Promise<string> {
-    const bucket = encryptedBucket(local);
+    const bucket = encryptedBucket(suite.local);
     await Promise.all(Array.from({ length: FILES }, (_, i) => bucket.put(`${dir}/f${i}`, Buffer.from('7 bytes'), { meta: { mode: String(0o100600), mtime: String(MTIME_S) } })));
     await sleep(TTL_S * 1000 + 200); // the root's listing has expired, so the new directory shows
-    await resetSeen(local);
-    const path = join(m.mountpoint, dir);
+    await resetSeen(suite.local);
+    const path = join(suite.m.mountpoint, dir);
     expect(readdirSync(path)).toHaveLength(FILES); // getdents alone: no lookup of any name yet
-    await until('the prefetch', async () => (await seen(local, { method: 'HEAD', path: `/${dir}/f` })).length >= FILES, 10);
-    await until('the attributes handed to C', () => m.log().includes(`native attribute cache: `) && heldIn(m.log()) >= FILES, 10);
+    await until('the prefetch', async () => (await seen(suite.local, { method: 'HEAD', path: `/${dir}/f` })).length >= FILES, 10);
+    await until('the attributes handed to C', () => suite.m.log().includes(`native attribute cache: `) && heldIn(suite.m.log()) >= FILES, 10);
     return path;
   }
 
@@ -83,19 +71,19 @@ describe('mount: attributes answered in C', () => {
   it('what C holds expires with the TTL after its first use: a change by another client then shows', async () => {
     const dir = await listed('theirs');
     expect(statSync(join(dir, 'f0')).mode & 0o7777).toBe(0o600); // first use: the TTL starts
-    await encryptedBucket(local).patchMeta('theirs/f0', { mode: String(0o100604) });
+    await encryptedBucket(suite.local).patchMeta('theirs/f0', { mode: String(0o100604) });
     await sleep(TTL_S * 1000 + 300); // past the TTL of the kernel's copy and C's
     expect(statSync(join(dir, 'f0')).mode & 0o7777).toBe(0o604);
   });
 
   it('a name JavaScript answered first (its lookup joined the HEAD in flight) is not held in C for another first use', async () => {
-    await encryptedBucket(local).put('joined/f', Buffer.from('x'), { meta: { mode: String(0o100600) } });
+    await encryptedBucket(suite.local).put('joined/f', Buffer.from('x'), { meta: { mode: String(0o100600) } });
     await sleep(TTL_S * 1000 + 200);
-    await fault(local, { action: 'latency', ms: 500, count: 1, method: 'HEAD', path: '/joined/f' });
-    const dir = join(m.mountpoint, 'joined');
+    await fault(suite.local, { action: 'latency', ms: 500, count: 1, method: 'HEAD', path: '/joined/f' });
+    const dir = join(suite.m.mountpoint, 'joined');
     expect(readdirSync(dir)).toEqual(['f']); // the listing's prefetch HEAD waits 500 ms
     expect(statSync(join(dir, 'f')).mode & 0o7777).toBe(0o600); // joins it: the first use
-    await encryptedBucket(local).patchMeta('joined/f', { mode: String(0o100604) });
+    await encryptedBucket(suite.local).patchMeta('joined/f', { mode: String(0o100604) });
     await sleep(TTL_S * 1000 + 300);
     expect(statSync(join(dir, 'f')).mode & 0o7777).toBe(0o604);
   });

@@ -43,8 +43,9 @@ const FIRST_BUFFER = 64 * 1024;
  * plaintext length and MD5, which are known by then). Past it, a multipart upload starts and every
  * full part is encrypted at its own counter offset and sent while the caller keeps writing.
  *
- * Every buffer of exactly partSize bytes is lent by `buffers` and goes back once its part is sent,
- * put whole, or the writer fails; the smaller ones a small file grows through are the writer's own.
+ * Every buffer of exactly partSize bytes is lent by `buffers`; a sent part's buffer is refilled
+ * by the next part, and all go back once the object is complete, put whole, or the writer fails.
+ * The smaller ones a small file grows through are the writer's own.
  */
 export class EncryptedObjectWriter implements ObjectWriter {
   written = 0;
@@ -57,6 +58,12 @@ export class EncryptedObjectWriter implements ObjectWriter {
   private state: 'open' | 'closing' | 'done' | 'failed' = 'open';
   private failure: unknown;
   private queue: Promise<void> = Promise.resolve();
+  /**
+   * A sent part's buffer, kept for the next part to fill. Given back and taken again, it would
+   * not come back: a cache smaller than the window of parts drops it as soon as it is given back
+   * and lends fresh memory instead, and the dropped parts stay resident until V8 collects them.
+   */
+  private sentBuffer: Buffer | undefined;
 
   constructor(
     private readonly store: ObjectStore,
@@ -148,7 +155,9 @@ export class EncryptedObjectWriter implements ObjectWriter {
     }
     const upload = this.upload;
     if (!upload) throw new FsError('ECANCELED', `upload of ${JSON.stringify(this.key)} was aborted`);
-    return upload.complete();
+    const completed = await upload.complete();
+    this.releaseHeld(); // every part is up: nothing fills the buffer kept for the next one
+    return completed;
   }
 
   private async sendFullParts(): Promise<void> {
@@ -172,7 +181,8 @@ export class EncryptedObjectWriter implements ObjectWriter {
         sending = true;
         return this.store.uploadPart(this.key, upload.uploadId, partNumber, ciphertext).then(
           (part) => {
-            this.giveBack(buffer);
+            if (this.state === 'open' && this.sentBuffer === undefined && buffer.length === this.s.partSize) this.sentBuffer = buffer;
+            else this.giveBack(buffer);
             return part;
           },
           (err: unknown) => {
@@ -217,9 +227,15 @@ export class EncryptedObjectWriter implements ObjectWriter {
   private makeRoom(): void {
     if (this.fill < this.current.length) return;
     const size = this.nextPart > 1 || this.full.length > 0 ? this.s.partSize : Math.min(this.s.partSize, Math.max(FIRST_BUFFER, this.current.length * 2));
-    const grown = size === this.s.partSize ? (this.s.buffers?.take(size) ?? Buffer.allocUnsafe(size)) : Buffer.allocUnsafe(size);
+    const grown = size === this.s.partSize ? this.partBuffer() : Buffer.allocUnsafe(size);
     this.current.copy(grown, 0, 0, this.fill);
     this.current = grown;
+  }
+
+  private partBuffer(): Buffer {
+    const kept = this.sentBuffer;
+    this.sentBuffer = undefined;
+    return kept ?? this.s.buffers?.take(this.s.partSize) ?? Buffer.allocUnsafe(this.s.partSize);
   }
 
   private isLent(buffer: Buffer): boolean {
@@ -233,6 +249,8 @@ export class EncryptedObjectWriter implements ObjectWriter {
   /** Gives back the parts not sent (filling or waiting): the writer is done with them. */
   private releaseHeld(): void {
     for (const buffer of this.full.splice(0)) this.giveBack(buffer);
+    if (this.sentBuffer) this.giveBack(this.sentBuffer);
+    this.sentBuffer = undefined;
     this.giveBack(this.current);
     this.current = Buffer.alloc(0);
     this.fill = 0;

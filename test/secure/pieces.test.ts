@@ -311,6 +311,21 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
       expect((await back.read(0, data.length)).equals(data)).toBe(true);
     });
 
+    it("a writer refills its sent parts' buffers rather than taking new ones", async () => {
+      const cache = new BlockCache(bs, 4 * bs); // smaller than a part: every buffer given back would be dropped
+      let taken = 0;
+      const counting = { ...cache.partBuffers, take: (size: number) => (taken++, cache.partBuffers.take(size)) };
+      const data = randomBytes(12 * PART);
+      const writer = writerBucket().createWriter('p/refilled', { buffers: counting });
+      for (let at = 0; at < data.length; at += 40 * KiB) await writer.write(data.subarray(at, at + 40 * KiB));
+      await new Promise((r) => setTimeout(r, 300)); // the last parts come back while the writer is open, kept for parts that never come
+      await writer.finish();
+      // The window: 2 parts in flight, 1 waiting, 1 filling; the 12 parts reuse those buffers.
+      expect(taken).toBeLessThanOrEqual(4);
+      expect(cache.memory.writing).toBe(0);
+      expect((await (await bucket.openReader('p/refilled')).read(0, data.length)).equals(data)).toBe(true);
+    });
+
     it('an aborted and a failed upload leave nothing counted as writing', async () => {
       const cache = await fullCache();
       const aborted = writerBucket().createWriter('p/aborted', { buffers: cache.partBuffers });

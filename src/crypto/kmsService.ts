@@ -14,10 +14,12 @@ export interface KmsConnection {
 }
 
 // CommonJS packages whose `exports.default` is the client class: Node's and Vitest's ESM interop
-// disagree on what a default import of them is, while require() is the same everywhere.
+// disagree on what a default import of them is, while require() is the same everywhere. Required
+// when a KmsService is made, not at import: the client and what it pulls in are ~25 MiB of RSS,
+// which a mount with an RSA key would carry for nothing (and take from its block cache's budget).
 const require = createRequire(import.meta.url);
-const kms = require('@alicloud/kms20160120') as typeof KmsModule;
-const rpc = require('@alicloud/rpc-client') as typeof RpcApi;
+let kms: typeof KmsModule;
+let rpc: typeof RpcApi;
 
 /**
  * The three KMS calls the OSS SDKs make, through the official client, with every failure turned
@@ -28,6 +30,8 @@ export class KmsService {
   private readonly client: KmsModule.default;
 
   constructor(connection: KmsConnection) {
+    kms ??= require('@alicloud/kms20160120') as typeof KmsModule;
+    rpc ??= require('@alicloud/rpc-client') as typeof RpcApi;
     this.client = new kms.default(
       new rpc.Config({
         endpoint: connection.endpoint,

@@ -292,7 +292,8 @@ export class Filesystem {
     const done = (async () => {
       let uploaded = false;
       try {
-        if (file.isDirty) await file.flush(true);
+        // Again if an attribute change came in while it uploaded (see OpenFile.changes).
+        while (file.isDirty && !file.unlinked) await file.flush(true);
         uploaded = true;
       } finally {
         if (uploaded || !keepOnFailure) {

@@ -42,6 +42,12 @@ export class OpenFile {
   /** The name is gone (remove(), or a failed stream), so no later upload may bring the file back. */
   private nameGone = false;
   private dirty: boolean;
+  /**
+   * Changes so far. An attribute change does not wait for the file's turn (setAttr), so it can
+   * come in while an upload runs with the attributes from before it: that upload must leave the
+   * file dirty.
+   */
+  private changes = 0;
   /** Data was written (or explicitly truncated) since the last upload, not just O_TRUNC/create. */
   private written = false;
   private content: Content;
@@ -179,7 +185,7 @@ export class OpenFile {
    */
   setAttr(patch: Partial<Pick<Attr, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime'>>, writtenElsewhere = false): void {
     this.attr = { ...this.attr, ...patch, ctime: Date.now() };
-    if (!writtenElsewhere) this.dirty = true;
+    if (!writtenElsewhere) this.changed();
   }
 
   /**
@@ -222,6 +228,7 @@ export class OpenFile {
 
   private async upload(): Promise<void> {
     if (!this.dirty || this.nameGone) return;
+    const uploading = this.changes;
     const c = this.content;
     const meta = this.uploadMeta();
     const { bucket } = this.ctx;
@@ -242,7 +249,7 @@ export class OpenFile {
         await bucket.patchMeta(this.key, posixMetaOf(this.attr));
         break;
     }
-    this.dirty = false;
+    this.dirty = this.changes !== uploading;
     this.written = false;
     this.inBucket = true;
   }
@@ -336,7 +343,12 @@ export class OpenFile {
     this.written = true;
     const now = Date.now();
     this.attr = { ...this.attr, mtime: now, ctime: now };
+    this.changed();
+  }
+
+  private changed(): void {
     this.dirty = true;
+    this.changes++;
   }
 
   /** Metadata for uploading new content: the replaced object's foreign entries plus our attributes. */

@@ -118,6 +118,18 @@ describe('mount: write-back of new files', () => {
     expect(sh(`ls ${m.mountpoint}`)).not.toContain('race-rm.bin');
   });
 
+  it('chmod and utime by path while the write-back upload is in flight: the object gets them as well, uploaded again', async () => {
+    await uploadInFlight('race-attr.bin', randomBytes(30_000));
+    // By path, as rsync does after the rename (touch would open the file, and its close upload again).
+    const mtime = Date.parse('2020-01-02T03:04:05Z') / 1000;
+    sh(`python3 -c "import os; p = '${m.mountpoint}/race-attr.bin'; os.chmod(p, 0o600); os.utime(p, (${mtime}, ${mtime}))"`);
+    await until('the new mode and time in the bucket', async () => {
+      const posix = await local.store.head('race-attr.bin').then((h) => decodePosixMeta(h.meta), () => undefined);
+      return posix !== undefined && (posix.mode! & 0o777) === 0o600 && posix.mtime === mtime;
+    }, 20);
+    expect(m.log()).not.toMatch(/race-attr\.bin: closed with changes that were never uploaded/);
+  });
+
   it('unmount uploads what is still waiting', async () => {
     const data = randomBytes(50_000);
     writeFileSync(join(m.mountpoint, 'at-unmount.bin'), data);

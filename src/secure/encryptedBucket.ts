@@ -129,7 +129,7 @@ export class EncryptedBucket {
   }
 
   /** For a body of unknown length (FUSE writes, pipes); `buffers` lends its part buffers (see WriterSettings). */
-  createWriter(key: string, options: { meta?: ObjectMeta; contentType?: string; buffers?: PieceBuffers } = {}): ObjectWriter {
+  createWriter(key: string, options: { meta?: ObjectMeta; contentType?: string; buffers?: PieceBuffers; patchable?: boolean } = {}): ObjectWriter {
     return this.writer(key, options);
   }
 
@@ -189,7 +189,7 @@ export class EncryptedBucket {
 
   private writer(
     key: string,
-    o: { meta?: ObjectMeta | undefined; contentType?: string | undefined; size?: number | undefined; md5?: string; buffers?: PieceBuffers },
+    o: { meta?: ObjectMeta | undefined; contentType?: string | undefined; size?: number | undefined; md5?: string; buffers?: PieceBuffers; patchable?: boolean },
   ): EncryptedObjectWriter {
     const settings: WriterSettings = {
       partSize: this.partSizeFor(o.size),
@@ -201,6 +201,7 @@ export class EncryptedBucket {
     if (o.size !== undefined) settings.size = o.size;
     if (o.md5 !== undefined) settings.md5 = o.md5;
     if (o.buffers !== undefined) settings.buffers = o.buffers;
+    if (o.patchable !== undefined) settings.patchable = o.patchable;
     return new EncryptedObjectWriter(this.store, this.keyring, key, settings);
   }
 

@@ -9,6 +9,11 @@ export interface ObjectWriter {
   readonly written: number;
   /** Appends; resolves once buffered, and waits while the window of parts in flight is full. */
   write(chunk: Buffer): Promise<void>;
+  /**
+   * Writes over bytes written already, if none of them has been sent (see WriterSettings.patchable);
+   * resolves to false, changing nothing, otherwise. Runs in turn with write().
+   */
+  patch(position: number, data: Buffer): Promise<boolean>;
   /** Resolves once the object is durable in the bucket. */
   finish(): Promise<{ etag: string; size: number }>;
   /** Aborts any multipart upload; the previous version of the object stays as it was. */
@@ -32,6 +37,12 @@ export interface WriterSettings {
    * cache lends them from its budget). Without it they are fresh memory, left to the collector.
    */
   buffers?: PieceBuffers;
+  /**
+   * Keeps part 1 back until finish(), so that patch() can still reach it: programs that write a
+   * header last (sizes in a WAV or MP4 header, an archive's index) patch the first bytes after
+   * writing the rest, and a patch of a part sent already can only be made by completing the upload.
+   */
+  patchable?: boolean;
 }
 
 /** Part buffers start small and double, so the many small files never allocate a whole part. */
@@ -64,6 +75,8 @@ export class EncryptedObjectWriter implements ObjectWriter {
    * and lends fresh memory instead, and the dropped parts stay resident until V8 collects them.
    */
   private sentBuffer: Buffer | undefined;
+  /** Part 1 in plaintext, kept back until finish() (see WriterSettings.patchable). */
+  private heldFirst: Buffer | undefined;
 
   constructor(
     private readonly store: ObjectStore,
@@ -77,6 +90,46 @@ export class EncryptedObjectWriter implements ObjectWriter {
     const next = this.queue.then(() => this.append(chunk));
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  patch(position: number, data: Buffer): Promise<boolean> {
+    const next = this.queue.then(() => {
+      this.assertOpen();
+      const pieces = this.unsentPieces(position, data.length);
+      if (!pieces) return false;
+      for (const { buffer, offset, from, length } of pieces) data.copy(buffer, offset, from, from + length);
+      return true;
+    });
+    this.queue = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  /** Where `length` bytes from `position` sit in buffers not sent yet, part by part; undefined if any does not. */
+  private unsentPieces(position: number, length: number): { buffer: Buffer; offset: number; from: number; length: number }[] | undefined {
+    if (position + length > this.written) return undefined;
+    const { partSize } = this.s;
+    const pieces = [];
+    for (let at = position; at < position + length; ) {
+      const part = Math.floor(at / partSize); // 0-based
+      const buffer = this.unsentPart(part);
+      if (!buffer) return undefined;
+      const offset = at - part * partSize;
+      const n = Math.min(position + length - at, partSize - offset);
+      pieces.push({ buffer, offset, from: at - position, length: n });
+      at += n;
+    }
+    return pieces;
+  }
+
+  /** The plaintext buffer of part `index` (0-based), if it is not sent yet. */
+  private unsentPart(index: number): Buffer | undefined {
+    if (index === 0 && this.heldFirst) return this.heldFirst;
+    const queued = index - (this.nextPart - 1); // `full` holds the parts after the last one sent or held
+    if (queued < 0) return undefined;
+    return queued < this.full.length ? this.full[queued] : queued === this.full.length ? this.current : undefined;
   }
 
   private async append(chunk: Buffer): Promise<void> {
@@ -96,7 +149,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
           this.full.push(this.current);
           this.current = Buffer.alloc(0);
           this.fill = 0;
-          if (this.upload || this.buffered() > this.s.multipartThreshold) await this.sendFullParts();
+          if (this.upload || this.heldFirst || this.buffered() > this.s.multipartThreshold) await this.sendFullParts();
         }
       }
     } catch (err) {
@@ -146,12 +199,15 @@ export class EncryptedObjectWriter implements ObjectWriter {
 
   private async completeMultipart(): Promise<{ etag: string }> {
     await this.sendFullParts();
+    const first = this.heldFirst;
+    this.heldFirst = undefined;
+    if (first) await this.sendPart(first, first.length, 1);
     if (this.fill > 0 || this.nextPart === 1) {
       const last = this.current;
       const length = this.fill;
       this.current = Buffer.alloc(0);
       this.fill = 0;
-      await this.sendPart(last, length);
+      await this.sendPart(last, length, this.nextPart++);
     }
     const upload = this.upload;
     if (!upload) throw new FsError('ECANCELED', `upload of ${JSON.stringify(this.key)} was aborted`);
@@ -163,17 +219,18 @@ export class EncryptedObjectWriter implements ObjectWriter {
   private async sendFullParts(): Promise<void> {
     while (this.full.length > 0) {
       const buffer = this.full.shift() as Buffer;
-      await this.sendPart(buffer, buffer.length);
+      const partNumber = this.nextPart++;
+      if (partNumber === 1 && this.s.patchable) this.heldFirst = buffer;
+      else await this.sendPart(buffer, buffer.length, partNumber);
     }
   }
 
-  /** Sends the first `length` bytes of `buffer` as the next part; the buffer goes back once it is up. */
-  private async sendPart(buffer: Buffer, length: number): Promise<void> {
+  /** Sends the first `length` bytes of `buffer` as part `partNumber`; the buffer goes back once it is up. */
+  private async sendPart(buffer: Buffer, length: number, partNumber: number): Promise<void> {
     let sending = false;
     try {
       const upload = this.upload ?? (await this.initiate());
       const { dataKey } = await this.seal();
-      const partNumber = this.nextPart++;
       const offset = (partNumber - 1) * this.s.partSize;
       await upload.add(() => {
         // In place: the part's buffer is ours alone, and a part in flight then holds one copy, not two.
@@ -249,8 +306,8 @@ export class EncryptedObjectWriter implements ObjectWriter {
   /** Gives back the parts not sent (filling or waiting): the writer is done with them. */
   private releaseHeld(): void {
     for (const buffer of this.full.splice(0)) this.giveBack(buffer);
-    if (this.sentBuffer) this.giveBack(this.sentBuffer);
-    this.sentBuffer = undefined;
+    for (const buffer of [this.sentBuffer, this.heldFirst]) if (buffer) this.giveBack(buffer);
+    this.sentBuffer = this.heldFirst = undefined;
     this.giveBack(this.current);
     this.current = Buffer.alloc(0);
     this.fill = 0;

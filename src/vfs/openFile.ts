@@ -23,8 +23,9 @@ export interface OpenFileContext {
  * - memory: new content written front to back, small so far;
  * - streaming: new content written front to back, uploading as a multipart upload while the app writes;
  * - staged: the whole content in a local sparse file, for in-place edits.
- * Appends keep memory/streaming; anything else (a write elsewhere, a read-back, a partial
- * truncate) moves the content to staged.
+ * Appends keep memory/streaming, and so do writes over streamed bytes not sent yet (its first
+ * part is kept back for them); anything else (a write elsewhere, a read-back, a partial truncate)
+ * moves the content to staged.
  */
 type Content =
   | { kind: 'remote'; head?: EncryptedHead; reader?: CachedReader }
@@ -157,6 +158,8 @@ export class OpenFile {
       } else if (c.kind === 'streaming' && position === c.size) {
         await c.writer.write(data);
         c.size += data.length;
+      } else if (c.kind === 'streaming' && (await c.writer.patch(position, data))) {
+        // Behind the end, in bytes not sent yet (a header written last): the upload goes on.
       } else {
         await (await this.stage()).write(position, data);
       }
@@ -289,7 +292,7 @@ export class OpenFile {
   private async startStreaming(chunks: Buffer[], size: number): Promise<void> {
     const meta = this.uploadMeta();
     // Its parts come out of the block cache's budget: the cache shrinks while the file streams up.
-    const writer = this.ctx.bucket.createWriter(this.key, { meta, buffers: this.ctx.cache.partBuffers });
+    const writer = this.ctx.bucket.createWriter(this.key, { meta, buffers: this.ctx.cache.partBuffers, patchable: true });
     this.content = { kind: 'streaming', writer, size, meta: JSON.stringify(meta) };
     try {
       for (const chunk of chunks) await writer.write(chunk);

@@ -6,6 +6,8 @@ import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
 import { type Mounted, mountBucket, sh, shStatus } from '../support/mounted.js';
 import { encryptedBucket, plaintextOf } from '../reliability/support.js';
 
+const MiB = 1024 * 1024;
+
 /** Everything here goes through the real CLI, the real FUSE mount, ali-oss and the local server. */
 describe('mount: files and directories', () => {
   let local: LocalBucket;
@@ -67,22 +69,38 @@ describe('mount: files and directories', () => {
     expect(readFileSync(join(m.mountpoint, 'mid')).equals(expected)).toBe(true);
   });
 
-  it('a file streamed past 8 MiB and then written behind its end is whole in the bucket after close', async () => {
-    const MiB = 1024 * 1024;
-    const p = join(m.mountpoint, 'streamed.bin');
+  /** Streams `size` random bytes into `p` (over 'the previous version'), then writes `patch` at `at`; `beforeClose` runs with the file still open. */
+  async function streamThenPatch(p: string, size: number, at: number, beforeClose: () => Promise<void>): Promise<Buffer> {
     writeFileSync(p, 'the previous version');
-    // Past the 8 MiB a new content keeps in memory, it streams up as a multipart upload; the write
-    // behind its end then moves it to a staging file, and the close uploads that.
-    const data = randomBytes(12 * MiB + 5);
+    const data = randomBytes(size);
     const fd = openSync(p, 'w');
     try {
-      for (let at = 0; at < data.length; at += MiB) writeSync(fd, data, at, Math.min(MiB, data.length - at), at);
+      for (let from = 0; from < data.length; from += MiB) writeSync(fd, data, from, Math.min(MiB, data.length - from), from);
       const patch = Buffer.from('PATCHED');
-      writeSync(fd, patch, 0, patch.length, 3);
-      patch.copy(data, 3);
+      writeSync(fd, patch, 0, patch.length, at);
+      patch.copy(data, at);
+      await beforeClose();
     } finally {
       closeSync(fd);
     }
+    return data;
+  }
+
+  it('a file streamed past 8 MiB whose header is written last: patched before it is sent, the previous version stays until close', async () => {
+    // Past the 8 MiB a new content keeps in memory, it streams up as a multipart upload, which keeps
+    // its first part back until close: the header written last lands there.
+    const bucket = encryptedBucket(local);
+    const data = await streamThenPatch(join(m.mountpoint, 'header.bin'), 20 * MiB + 5, 3, async () => {
+      const inBucket = await plaintextOf(bucket, 'home/header.bin');
+      expect(inBucket.equals(Buffer.from('the previous version')), `${inBucket.length} bytes in the bucket before close`).toBe(true);
+    });
+    expect((await plaintextOf(bucket, 'home/header.bin')).equals(data)).toBe(true);
+  });
+
+  it('a file streamed past 8 MiB and then written behind its end, in a part sent already, is whole in the bucket after close', async () => {
+    // Part 2 (8-16 MiB) went up once part 3 filled: the write there moves the file to a staging file
+    // (completing the upload: see README, Durability), and the close uploads that.
+    const data = await streamThenPatch(join(m.mountpoint, 'streamed.bin'), 20 * MiB + 5, 9 * MiB + 3, async () => undefined);
     expect((await plaintextOf(encryptedBucket(local), 'home/streamed.bin')).equals(data)).toBe(true);
   });
 

@@ -160,6 +160,33 @@ describe('put and get', () => {
     expect((await getAll(bucket, 'ab/file')).equals(before)).toBe(true);
     await expect(writer.write(Buffer.from('x'))).rejects.toBeInstanceOf(Error);
   });
+
+  it('patch() of a patchable writer reaches part 1 (kept back until finish) and the parts not sent, never a sent one', async () => {
+    const bucket = small();
+    const data = randomBytes(6 * PART + 1234);
+    const writer = bucket.createWriter('patch/file', { patchable: true });
+    await writer.write(data);
+    // Parts 2-6 have gone to the server (3 in flight at most, awaited by write); part 7 is filling.
+    const patches: [number, string][] = [
+      [3, 'HEADER'],
+      [PART - 2, 'across parts 1 and 2'], // part 2 is sent: refused as a whole
+      [6 * PART + 1000, 'in the part filling'],
+      [6 * PART + 1230, 'past the end'],
+    ];
+    const results = [];
+    for (const [at, text] of patches) results.push(await writer.patch(at, Buffer.from(text)));
+    expect(results).toEqual([true, false, true, false]);
+    Buffer.from('HEADER').copy(data, 3);
+    Buffer.from('in the part filling').copy(data, 6 * PART + 1000);
+    await writer.finish();
+    expect((await getAll(bucket, 'patch/file')).equals(data)).toBe(true);
+    expect(await h.store.listMultipartUploads('patch/')).toEqual([]);
+
+    const plain = bucket.createWriter('patch/plain');
+    await plain.write(randomBytes(3 * PART));
+    expect(await plain.patch(3, Buffer.from('HEADER'))).toBe(false); // part 1 went up with the others
+    await plain.abort();
+  });
 });
 
 describe('reading', () => {

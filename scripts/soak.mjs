@@ -8,9 +8,6 @@
 // --quick: about 30 s of operations. --log-level debug: the mount logs every operation. --faults: the server fails a few requests (503, connection
 // resets) all along; the store's retries must hide them. --keep: leave the temporary directory.
 // --write-back SECONDS: mount with write-back of new files (uploads after close; see the README).
-// --strict: also truncate-open a file right after the previous operation closed it, which hits a
-// known release/open race in the mount (see the overwrite operation); off by default so the suite
-// stays green until it is fixed.
 // A worker is this same script run as `--worker ID MOUNT/DIR SECONDS SEED`.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -51,17 +48,15 @@ function prng(seed) {
 // Worker: random operations on its own directory, with a model of it.
 // ---------------------------------------------------------------------------------------------
 
-function runWorker(id, base, seconds, seed, strict) {
+function runWorker(id, base, seconds, seed) {
   const rnd = prng(seed);
-  /** The file the previous operation used (see KNOWN RACE below). */
-  let lastTouched;
   /** relative path → content */
   const files = new Map();
   /** relative directory paths ('' is the worker's root) */
   const dirs = new Set(['']);
   const counts = {};
   const errors = [];
-  const at = (rel) => join(base, touch(rel));
+  const at = (rel) => join(base, rel);
   const count = (op) => (counts[op] = (counts[op] ?? 0) + 1);
 
   const size = () => {
@@ -78,12 +73,6 @@ function runWorker(id, base, seconds, seed, strict) {
     return dir === '' ? name : `${dir}/${name}`;
   };
   const someFile = () => (files.size === 0 ? undefined : rnd.pick([...files.keys()]));
-  /** Every path an operation opened, so the next operation knows (see overwrite). */
-  let touched;
-  const touch = (rel) => {
-    touched = rel;
-    return rel;
-  };
   const check = (what, cond, detail) => {
     if (!cond) errors.push(`${what}: ${detail}`);
   };
@@ -97,11 +86,7 @@ function runWorker(id, base, seconds, seed, strict) {
       files.set(rel, content);
     },
     overwrite() {
-      let rel = someFile();
-      // KNOWN RACE (src/vfs, reported): an open(O_TRUNC) that arrives before the release of the
-      // previous descriptor of the same file joins the closing file and then fails (EBADF/ENOENT).
-      // Unless --strict, do not truncate-open the file the previous operation just closed.
-      if (!strict && rel === lastTouched) rel = [...files.keys()].find((p) => p !== lastTouched);
+      const rel = someFile();
       if (!rel) return ops.create();
       const content = randomBytes(Math.min(size(), 3 * MiB));
       writeFileSync(at(rel), content);
@@ -239,11 +224,9 @@ function runWorker(id, base, seconds, seed, strict) {
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline && errors.length < 20) {
     const op = rnd.pick(table);
-    touched = undefined;
     try {
       ops[op]();
       count(op);
-      lastTouched = touched;
     } catch (err) {
       errors.push(`${op}: ${err.code ?? ''} ${err.message}`);
       // The model no longer knows what the tree holds: stop here.
@@ -286,7 +269,6 @@ function parseArgs(argv) {
     else if (a === '--workers') o.workers = Number(argv[++i]);
     else if (a === '--faults') o.faults = true;
     else if (a === '--keep') o.keep = true;
-    else if (a === '--strict') o.strict = true;
     else if (a === '--seed') o.seed = Number(argv[++i]);
     else if (a === '--write-back') o.writeBack = argv[++i];
     else if (a === '--log-level') o.logLevel = argv[++i];
@@ -448,7 +430,7 @@ async function drive(o) {
     }
 
     const workers = Array.from({ length: o.workers }, (_, i) => {
-      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--worker', String(i), join(mountpoint, `w${i}`), String(o.seconds), String(seed + i), o.strict ? 'strict' : 'guarded'], {
+      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--worker', String(i), join(mountpoint, `w${i}`), String(o.seconds), String(seed + i)], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
@@ -525,7 +507,7 @@ async function drive(o) {
 
 const argv = process.argv.slice(2);
 if (argv[0] === '--worker') {
-  runWorker(Number(argv[1]), argv[2], Number(argv[3]), Number(argv[4]), argv[5] === 'strict');
+  runWorker(Number(argv[1]), argv[2], Number(argv[3]), Number(argv[4]));
 } else {
   let options;
   try {

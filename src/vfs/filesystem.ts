@@ -70,7 +70,7 @@ export class Filesystem {
   private readonly handles = new Map<number, OpenFile>();
   /** Files whose last handle was released and whose final upload/cleanup is still running. FUSE
    *  sends release after close(2) has returned, so the next open of the path must wait for it. */
-  private readonly closing = new Map<string, Promise<void>>();
+  private readonly retiring = new Map<OpenFile, Promise<void>>();
   private readonly lookups: Lookups;
   /** Closed new files whose upload waits (write-back), with the timer that will start it. */
   private readonly writeBacks = new Map<OpenFile, NodeJS.Timeout>();
@@ -172,7 +172,7 @@ export class Filesystem {
 
   async create(path: string, mode: number): Promise<number> {
     this.checkWritable();
-    await this.closing.get(path);
+    await this.closingAt(path);
     const key = this.ns.newKey(path, 'file');
     const now = Date.now();
     const attr = makeAttr('file', { mode, mtime: now / 1000 }, 0, now, this.options.owner);
@@ -185,7 +185,6 @@ export class Filesystem {
   }
 
   async open(path: string, flags: number): Promise<number> {
-    await this.closing.get(path);
     const writing = (flags & O_ACCMODE) !== constants.O_RDONLY || (flags & constants.O_TRUNC) !== 0;
     if (writing) {
       this.checkWritable();
@@ -193,23 +192,55 @@ export class Filesystem {
       // what the writing changed (the mtime). Readers need not wait (rsync opens to fchmod).
       await this.attrWrites.settle(path);
     }
-    let file = this.openByPath.get(path);
-    if (!file) {
-      const attr = await this.getattr(path);
-      if (attr.kind === 'dir') throw new FsError('EISDIR', `is a directory: ${path}`);
-      const key = this.ns.fileKey(path);
-      if (flags & constants.O_TRUNC) {
-        // The old content is not needed, only the metadata that is not ours to drop.
-        const head = await this.lookups.headOrUndefined(key);
-        file = OpenFile.created(this.files, path, key, attr, head && { meta: head.meta });
-      } else {
-        file = OpenFile.existing(this.files, path, key, attr);
+    // The release of the path's last handle can come during any await here (FUSE sends it after
+    // close(2) returned): a file is joined only in the same turn as the look that finds it open
+    // and not closing, and a handle on it keeps it from closing.
+    for (;;) {
+      const closing = this.closingAt(path);
+      if (closing) {
+        await closing;
+        continue;
       }
+      const open = this.openByPath.get(path);
+      if (open) return this.joined(open, flags);
+      const file = await this.fileToOpen(path, flags);
+      if (this.closingAt(path) || this.openByPath.has(path)) continue; // opened or closing meanwhile
       this.openByPath.set(path, file);
-    } else if (flags & constants.O_TRUNC) {
-      await file.truncate(0);
+      return this.newHandle(file);
     }
-    return this.newHandle(file);
+  }
+
+  /** A new handle on a file open already; O_TRUNC empties it. */
+  private async joined(file: OpenFile, flags: number): Promise<number> {
+    const fh = this.newHandle(file);
+    if (flags & constants.O_TRUNC) {
+      try {
+        await file.truncate(0);
+      } catch (err) {
+        await this.release(fh);
+        throw err;
+      }
+    }
+    return fh;
+  }
+
+  /** An OpenFile for a path nobody has open. */
+  private async fileToOpen(path: string, flags: number): Promise<OpenFile> {
+    const attr = await this.getattr(path);
+    if (attr.kind === 'dir') throw new FsError('EISDIR', `is a directory: ${path}`);
+    const key = this.ns.fileKey(path);
+    if (flags & constants.O_TRUNC) {
+      // The old content is not needed, only the metadata that is not ours to drop.
+      const head = await this.lookups.headOrUndefined(key);
+      return OpenFile.created(this.files, path, key, attr, head && { meta: head.meta });
+    }
+    return OpenFile.existing(this.files, path, key, attr);
+  }
+
+  /** The final upload and cleanup of the file at `path`, if its last handle was released and they still run. */
+  private closingAt(path: string): Promise<void> | undefined {
+    for (const [file, closing] of this.retiring) if (file.path === path) return closing;
+    return undefined;
   }
 
   private newHandle(file: OpenFile): number {
@@ -288,7 +319,6 @@ export class Filesystem {
    * dropped with its changes, and the promise rejects either way.
    */
   private retire(file: OpenFile, keepOnFailure: boolean): Promise<void> {
-    const path = file.path;
     const done = (async () => {
       let uploaded = false;
       try {
@@ -303,12 +333,7 @@ export class Filesystem {
         }
       }
     })();
-    const entry: Promise<void> = done
-      .catch(() => undefined)
-      .finally(() => {
-        if (this.closing.get(path) === entry) this.closing.delete(path);
-      });
-    this.closing.set(path, entry);
+    this.retiring.set(file, done.catch(() => undefined).finally(() => this.retiring.delete(file)));
     return done;
   }
 

@@ -319,6 +319,10 @@ export class Filesystem {
    * dropped with its changes, and the promise rejects either way.
    */
   private retire(file: OpenFile, keepOnFailure: boolean): Promise<void> {
+    // A write-back timer left from an earlier close would retire the file again, and write its
+    // attributes from then over what changed since.
+    clearTimeout(this.writeBacks.get(file));
+    this.writeBacks.delete(file);
     const done = (async () => {
       let uploaded = false;
       try {

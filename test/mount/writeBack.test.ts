@@ -130,6 +130,26 @@ describe('mount: write-back of new files', () => {
     expect(m.log()).not.toMatch(/race-attr\.bin: closed with changes that were never uploaded/);
   });
 
+  it('a file uploaded and closed before its write-back window ends: the window running out later changes nothing', () => {
+    // The write-back timer outlived the file when something else uploaded and closed it first (an
+    // fsync here; a directory rename does too): when it ran, it wrote the file's attributes as
+    // they were then over the newer ones, and a stat or read in the next second saw the old size.
+    const p = join(m.mountpoint, 'outlived.txt');
+    const out = sh(`python3 - <<'PY'
+import os, time
+p = '${p}'
+with open(p, 'wb') as f: f.write(b'A' * 10)        # new: its upload waits for the window (5 s)
+closed = time.time()
+fd = os.open(p, os.O_RDWR); os.fsync(fd); os.close(fd)   # uploaded now, and closed
+with open(p, 'ab') as f: f.write(b'B' * 10)        # in the bucket: uploads at close
+time.sleep(max(0, closed + 5.4 - time.time()))      # the window has run out
+sizes = [os.stat(p).st_size]
+with open(p, 'rb') as f: sizes.append(len(f.read()))
+print(sizes)
+PY`);
+    expect(out.trim()).toBe('[20, 20]');
+  });
+
   it('unmount uploads what is still waiting', async () => {
     const data = randomBytes(50_000);
     writeFileSync(join(m.mountpoint, 'at-unmount.bin'), data);

@@ -92,6 +92,25 @@ function runWorker(id, base, seconds, seed) {
       writeFileSync(at(rel), content);
       files.set(rel, content);
     },
+    streamThenPatch() {
+      // Written front to back past 8 MiB (it streams as a multipart upload), then patched behind
+      // its end before close: in a part not sent yet (the first, kept back, or the one filling)
+      // or, past 16 MiB, in one sent already (the file then moves to a staging file).
+      if (bigFiles() >= 2) return ops.create();
+      const rel = newName();
+      const content = randomBytes(9 * MiB + rnd.int(9 * MiB));
+      const patch = randomBytes(rnd.int(16 * KiB) + 1);
+      const offset = rnd.next() < 0.5 ? rnd.int(4 * KiB) : rnd.int(content.length - patch.length);
+      const fd = openSync(at(rel), 'w');
+      try {
+        for (let from = 0; from < content.length; from += MiB) writeSync(fd, content, from, Math.min(MiB, content.length - from), from);
+        writeSync(fd, patch, 0, patch.length, offset);
+      } finally {
+        closeSync(fd);
+      }
+      patch.copy(content, offset);
+      files.set(rel, content);
+    },
     append() {
       const rel = someFile();
       if (!rel) return ops.create();
@@ -215,7 +234,7 @@ function runWorker(id, base, seconds, seed) {
     },
   };
   const weights = {
-    create: 14, overwrite: 8, append: 10, overwriteMiddle: 10, truncate: 6, rename: 10, unlink: 6, mkdir: 4,
+    create: 14, overwrite: 8, streamThenPatch: 1, append: 10, overwriteMiddle: 10, truncate: 6, rename: 10, unlink: 6, mkdir: 4,
     rmdir: 2, renameDir: 2, readVerify: 14, readRange: 8, stat: 4, list: 4,
   };
   const table = Object.entries(weights).flatMap(([op, w]) => Array(w).fill(op));

@@ -85,21 +85,23 @@ export class EncryptedObjectWriter implements ObjectWriter {
     private readonly s: WriterSettings,
   ) {}
 
-  /** Writes run one after the other even when a caller does not await each one. */
   write(chunk: Buffer): Promise<void> {
-    const next = this.queue.then(() => this.append(chunk));
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.inTurn(() => this.append(chunk));
   }
 
   patch(position: number, data: Buffer): Promise<boolean> {
-    const next = this.queue.then(() => {
+    return this.inTurn(() => {
       this.assertOpen();
       const pieces = this.unsentPieces(position, data.length);
       if (!pieces) return false;
       for (const { buffer, offset, from, length } of pieces) data.copy(buffer, offset, from, from + length);
       return true;
     });
+  }
+
+  /** Writes and patches run one after the other even when a caller does not await each one. */
+  private inTurn<T>(task: () => T | Promise<T>): Promise<T> {
+    const next = this.queue.then(task);
     this.queue = next.then(
       () => undefined,
       () => undefined,

@@ -42,13 +42,13 @@ export class OpenFile {
   handles = 0;
   /** The name is gone (remove(), or a failed stream), so no later upload may bring the file back. */
   private nameGone = false;
-  private dirty: boolean;
   /**
-   * Changes so far. An attribute change does not wait for the file's turn (setAttr), so it can
-   * come in while an upload runs with the attributes from before it: that upload must leave the
-   * file dirty.
+   * Changes so far, and how many of them the last upload carried: the file is dirty while they
+   * differ. An attribute change does not wait for the file's turn (setAttr), so it can come in
+   * while an upload runs with the attributes from before it: that upload leaves the file dirty.
    */
-  private changes = 0;
+  private changes: number;
+  private uploadedChanges = 0;
   /** Data was written (or explicitly truncated) since the last upload, not just O_TRUNC/create. */
   private written = false;
   private content: Content;
@@ -69,7 +69,7 @@ export class OpenFile {
     inBucket: boolean,
   ) {
     this.content = content;
-    this.dirty = dirty;
+    this.changes = dirty ? 1 : 0;
     this.inBucket = inBucket;
   }
 
@@ -93,7 +93,7 @@ export class OpenFile {
   }
 
   get isDirty(): boolean {
-    return this.dirty;
+    return this.changes !== this.uploadedChanges;
   }
 
   /** True when the content is (also) held locally, so an upload will happen at close anyway. */
@@ -230,7 +230,7 @@ export class OpenFile {
   }
 
   private async upload(): Promise<void> {
-    if (!this.dirty || this.nameGone) return;
+    if (!this.isDirty || this.nameGone) return;
     const uploading = this.changes;
     const c = this.content;
     const meta = this.uploadMeta();
@@ -252,7 +252,7 @@ export class OpenFile {
         await bucket.patchMeta(this.key, posixMetaOf(this.attr));
         break;
     }
-    this.dirty = this.changes !== uploading;
+    this.uploadedChanges = uploading;
     this.written = false;
     this.inBucket = true;
   }
@@ -260,7 +260,7 @@ export class OpenFile {
   /** Last handle closed: drop local state. Anything still unflushed is lost, so say so. */
   async close(): Promise<void> {
     await this.serial(async () => {
-      if (this.dirty && !this.nameGone) this.ctx.log.error(`${this.key}: closed with changes that were never uploaded`);
+      if (this.isDirty && !this.nameGone) this.ctx.log.error(`${this.key}: closed with changes that were never uploaded`);
       await this.discardContent();
     });
   }
@@ -350,7 +350,6 @@ export class OpenFile {
   }
 
   private changed(): void {
-    this.dirty = true;
     this.changes++;
   }
 

@@ -1,7 +1,6 @@
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
+import { CrashJournal } from '../util/crashJournal.js';
 import type {
   ByteRange,
   GetOptions,
@@ -29,33 +28,23 @@ const CLOCK_SKEW_MS = 5 * 60_000;
  * created an upload but before its id was written, recovery finds it by key and time.
  */
 export class UploadJournal {
-  constructor(private readonly file: string) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  private readonly journal: CrashJournal<Entry>;
+
+  constructor(file: string) {
+    this.journal = new CrashJournal(file);
   }
 
   /** Aborts what an earlier run left unfinished, then starts a fresh journal. */
   async recover(store: ObjectStore, log: Logger): Promise<number> {
-    let text = '';
-    try {
-      text = readFileSync(this.file, 'utf8');
-    } catch {
-      return 0;
-    }
     const open = new Map<string, string>();
     /** Keys whose last intent has no begin yet → when that intent was written. */
     const unnamed = new Map<string, number>();
-    for (const line of text.split('\n')) {
-      if (line === '') continue;
-      try {
-        const e = JSON.parse(line) as Entry;
-        if (e.op === 'intent') unnamed.set(e.key, e.at);
-        else if (e.op === 'begin') {
-          open.set(e.uploadId, e.key);
-          unnamed.delete(e.key);
-        } else open.delete(e.uploadId);
-      } catch {
-        // A torn last line from the crash: the upload it names was not started yet.
-      }
+    for (const e of this.journal.entries()) {
+      if (e.op === 'intent') unnamed.set(e.key, e.at);
+      else if (e.op === 'begin') {
+        open.set(e.uploadId, e.key);
+        unnamed.delete(e.key);
+      } else open.delete(e.uploadId);
     }
     for (const [key, at] of unnamed) {
       for (const upload of await store.listMultipartUploads(key)) {
@@ -66,22 +55,14 @@ export class UploadJournal {
       await store.abortMultipart(key, uploadId).catch((err: Error) => log.warn(`${key}: could not abort leftover upload ${uploadId}: ${err.message}`));
       log.info(`${key}: aborted upload ${uploadId} left unfinished by an earlier run`);
     }
-    rmSync(this.file, { force: true });
+    this.journal.clear();
     return open.size;
   }
 
   record(entry: Entry): void {
-    appendFileSync(this.file, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
     // An upload must be on disk before it exists, and named before its first part is sent:
     // that is what lets a crash be cleaned up.
-    if (entry.op !== 'end') {
-      const fd = openSync(this.file, 'r');
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
+    this.journal.append(entry, entry.op !== 'end');
   }
 
   /** The store, with every multipart upload it starts and ends written down. */

@@ -4,6 +4,11 @@ import { FsError } from '../errors.js';
 export const NAME_MAX = 255;
 /** Longest object key OSS stores, in UTF-8 bytes. */
 const MAX_KEY_BYTES = 1023;
+/**
+ * The root entry the mount keeps for its own objects (versions set aside: KeptVersions). It is not
+ * listed, not found, and not a name a program may create, as gocryptfs does with its config file.
+ */
+const RESERVED = '.ossencfs';
 
 /**
  * Maps paths inside the mount ('/a/b') to object keys under the mounted prefix, and back.
@@ -21,12 +26,19 @@ export class Namespace {
 
   fileKey(path: string): string {
     if (path === '/') throw new FsError('EISDIR', 'the mount root is a directory');
+    if (isReserved(path)) throw new FsError('ENOENT', `no such file: ${path}`);
     return this.prefix + path.slice(1);
   }
 
   /** The key prefix of a directory's children (and its marker object's key). */
   dirKey(path: string): string {
+    if (isReserved(path)) throw new FsError('ENOENT', `no such directory: ${path}`);
     return path === '/' ? this.prefix : `${this.prefix}${path.slice(1)}/`;
+  }
+
+  /** The key prefix of the mount's own objects named `area` (not visible in the mount). */
+  reservedKey(area: string): string {
+    return `${this.prefix}${RESERVED}/${area}/`;
   }
 
   /**
@@ -36,6 +48,7 @@ export class Namespace {
    */
   newKey(path: string, kind: 'file' | 'dir'): string {
     const name = baseName(path);
+    if (isReserved(path)) throw new FsError('EPERM', `${path} is reserved for the mount's own use`);
     if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', `name longer than ${NAME_MAX} bytes: ${name.slice(0, 40)}…`);
     const key = kind === 'dir' ? this.dirKey(path) : this.fileKey(path);
     checkKeyLength(key);
@@ -50,9 +63,14 @@ export class Namespace {
   entryName(dirKey: string, key: string): string | undefined {
     const rest = key.slice(dirKey.length).replace(/\/$/, '');
     if (rest === '' || rest.includes('/') || rest === '.' || rest === '..') return undefined;
+    if (dirKey === this.prefix && rest === RESERVED) return undefined;
     if (Buffer.byteLength(rest) > NAME_MAX) return undefined;
     return rest;
   }
+}
+
+function isReserved(path: string): boolean {
+  return path === `/${RESERVED}` || path.startsWith(`/${RESERVED}/`);
 }
 
 export function parentOf(path: string): string {

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { type Attr, posixMetaOf } from './attributes.js';
 import type { BlockCache } from './blockCache.js';
 import { CachedReader } from './cachedReader.js';
+import type { KeptVersion, KeptVersions } from './keptVersions.js';
 import { StagingFile } from './stagingFile.js';
 import { FsError } from '../errors.js';
 
@@ -14,6 +15,7 @@ export interface OpenFileContext {
   /** New content stays in memory up to this size (one PutObject at close), then streams as multipart. */
   memoryLimit: number;
   maxReadAhead: number;
+  kept: KeptVersions;
   log: Logger;
 }
 
@@ -55,6 +57,8 @@ export class OpenFile {
   private queue: Promise<unknown> = Promise.resolve();
   /** An object is at `key` that this file's next upload replaces (false: a new name, not uploaded yet). */
   private inBucket: boolean;
+  /** The last committed version, while partial content is under the name (see stage()). */
+  private kept: KeptVersion | undefined;
 
   private constructor(
     private readonly ctx: OpenFileContext,
@@ -115,6 +119,7 @@ export class OpenFile {
     return this.serial(async () => {
       this.nameGone = true;
       if (deleteObject && !this.isLocalOnly) await deleteObject();
+      await this.releaseKept();
     });
   }
 
@@ -255,13 +260,24 @@ export class OpenFile {
     this.uploadedChanges = uploading;
     this.written = false;
     this.inBucket = true;
+    await this.releaseKept();
   }
 
-  /** Last handle closed: drop local state. Anything still unflushed is lost, so say so. */
+  private async releaseKept(): Promise<void> {
+    await this.kept?.release();
+    this.kept = undefined;
+  }
+
+  /**
+   * Last handle closed: drop local state. Anything still unflushed is lost, so say so; if partial
+   * content is under the name, its last committed version goes back.
+   */
   async close(): Promise<void> {
     await this.serial(async () => {
       if (this.isDirty && !this.nameGone) this.ctx.log.error(`${this.key}: closed with changes that were never uploaded`);
       await this.discardContent();
+      await this.kept?.putBack().catch((err: Error) => this.ctx.log.error(`${this.key}: holds partial content; could not put its last version back (${err.message}); the next mount will`));
+      this.kept = undefined;
     });
   }
 
@@ -310,6 +326,7 @@ export class OpenFile {
     const head = await this.ctx.bucket.head(this.key);
     this.content = { kind: 'remote', head };
     this.attr = { ...this.attr, size: head.size };
+    this.inBucket = true;
   }
 
   /** A streamed upload that failed cannot be replayed (its bytes are gone): fail the file loudly. */
@@ -321,11 +338,18 @@ export class OpenFile {
     throw new FsError('EIO', `${this.key}: upload failed mid-stream (${reason}); the previous version is intact, this file's new content is lost`, { cause });
   }
 
-  /** Moves the content to a local staging file (downloading it if it is remote). */
+  /**
+   * Moves the content to a local staging file (downloading it if it is remote). Streamed content
+   * is completed in the bucket first, as parts of an unfinished upload cannot be read back; the
+   * version it replaces early is kept until the next upload commits the file.
+   */
   private async stage(): Promise<StagingFile> {
     const c = this.content;
     if (c.kind === 'staged') return c.file;
-    if (c.kind === 'streaming') await this.finishStreaming(c);
+    if (c.kind === 'streaming') {
+      this.kept ??= await this.ctx.kept.keep(this.key, this.inBucket);
+      await this.finishStreaming(c);
+    }
     const file = await StagingFile.create(this.ctx.stagingDir);
     try {
       const now = this.content;

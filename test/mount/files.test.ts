@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
@@ -97,11 +97,50 @@ describe('mount: files and directories', () => {
     expect((await plaintextOf(bucket, 'home/header.bin')).equals(data)).toBe(true);
   });
 
-  it('a file streamed past 8 MiB and then written behind its end, in a part sent already, is whole in the bucket after close', async () => {
-    // Part 2 (8-16 MiB) went up once part 3 filled: the write there moves the file to a staging file
-    // (completing the upload: see README, Durability), and the close uploads that.
-    const data = await streamThenPatch(join(m.mountpoint, 'streamed.bin'), 20 * MiB + 5, 9 * MiB + 3, async () => undefined);
-    expect((await plaintextOf(encryptedBucket(local), 'home/streamed.bin')).equals(data)).toBe(true);
+  /** The objects the mount keeps for itself under this test's prefix (KeptVersions). */
+  async function keptObjects(): Promise<string[]> {
+    return (await local.store.list('home/.ossencfs/')).objects.map((o) => o.key);
+  }
+
+  it('a file streamed past 8 MiB and then written behind its end, in a part sent already: the previous version is kept aside, hidden, until close', async () => {
+    // Part 2 (8-16 MiB) went up once part 3 filled: the write there moves the file to a staging file,
+    // completing the upload early under its name (see README, Durability); the version it replaced
+    // is copied aside first, and the close uploads the staged file and drops that copy.
+    const bucket = encryptedBucket(local);
+    const data = await streamThenPatch(join(m.mountpoint, 'streamed.bin'), 20 * MiB + 5, 9 * MiB + 3, async () => {
+      const kept = await keptObjects();
+      expect(kept).toHaveLength(1);
+      expect((await plaintextOf(bucket, kept[0]!)).toString()).toBe('the previous version');
+      expect(readdirSync(m.mountpoint)).not.toContain('.ossencfs');
+    });
+    expect((await plaintextOf(bucket, 'home/streamed.bin')).equals(data)).toBe(true);
+    expect(await keptObjects()).toEqual([]);
+  });
+
+  it('a new file completed early and then renamed before close: nothing stays under its first name', async () => {
+    const first = join(m.mountpoint, 'early-new.bin');
+    const data = randomBytes(20 * MiB + 5);
+    const fd = openSync(first, 'w');
+    try {
+      for (let from = 0; from < data.length; from += MiB) writeSync(fd, data, from, Math.min(MiB, data.length - from), from);
+      writeSync(fd, Buffer.from('PATCHED'), 0, 7, 9 * MiB + 3);
+      Buffer.from('PATCHED').copy(data, 9 * MiB + 3);
+      // In this process: a forked `mv` would close its copy of fd, and that flush uploads.
+      renameSync(first, join(m.mountpoint, 'early-renamed.bin'));
+    } finally {
+      closeSync(fd);
+    }
+    const keys = (await local.store.list('home/early-')).objects.map((o) => o.key);
+    expect(keys).toEqual(['home/early-renamed.bin']);
+    expect((await plaintextOf(encryptedBucket(local), 'home/early-renamed.bin')).equals(data)).toBe(true);
+    expect(await keptObjects()).toEqual([]);
+  });
+
+  it('the mount keeps /.ossencfs for itself: not found, not creatable', () => {
+    expect(shStatus(`stat ${m.mountpoint}/.ossencfs`).stderr).toMatch(/No such file or directory/);
+    expect(shStatus(`mkdir ${m.mountpoint}/.ossencfs`).stderr).toMatch(/Operation not permitted/);
+    expect(shStatus(`touch ${m.mountpoint}/.ossencfs`).stderr).toMatch(/Operation not permitted/);
+    expect(shStatus(`ls ${m.mountpoint}/.ossencfs/kept`).stderr).toMatch(/No such file or directory/);
   });
 
   it('a file opened again right after close, before FUSE released it: each open sees and keeps the last content', () => {

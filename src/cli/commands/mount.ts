@@ -141,7 +141,7 @@ async function mountFromArgs(
   const prefix = location?.prefix ?? '';
   const source = `oss://${bucketName}${prefix ? `/${prefix}` : ''}`;
   try {
-    // Per-mount state: the upload journal and staging files (plaintext, 0600) of this source on this mountpoint.
+    // Per-mount state: the journals and staging files (plaintext, 0600) of this source on this mountpoint.
     const mountCache = join(effective.cacheDir, 'mounts', createHash('sha256').update(`${source}\0${mountpoint}`).digest('hex').slice(0, 16));
     const journal = new UploadJournal(join(mountCache, 'uploads.jsonl'));
     const store = openStore(effective, bucketName, { headsOnWorker: true, log });
@@ -167,6 +167,7 @@ async function mountFromArgs(
       readOnly: argv['read-only'] ?? false,
       log,
     });
+    await fs.recover();
     const mounted = await Mount.start(fs, log, {
       mountpoint,
       source,

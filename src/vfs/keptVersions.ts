@@ -69,17 +69,17 @@ export class KeptVersions {
       if (e.op === 'keep') open.set(e.id, e);
       else open.delete(e.id);
     }
-    const failed: Keep[] = [];
+    let failed = 0;
     for (const entry of open.values()) {
       try {
         await this.putBack(entry);
       } catch (err) {
         this.log.warn(`${entry.key}: could not put back its version from before an unfinished write (${(err as Error).message}); the next mount tries again`);
-        failed.push(entry);
+        failed++;
       }
     }
-    this.journal.clear();
-    for (const entry of failed) this.record(entry);
+    // Each entry put back has its `done`; one that failed stays open for the next mount.
+    if (failed === 0) this.journal.clear();
   }
 
   /** Durable, every entry: a lost `done` would put an old version back over a committed one. */

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
 import { type Mounted, mountBucket, sh, shStatus } from '../support/mounted.js';
-import { encryptedBucket, plaintextOf } from '../reliability/support.js';
+import { encryptedBucket, plaintextOf, until } from '../reliability/support.js';
 
 const MiB = 1024 * 1024;
 
@@ -114,6 +114,21 @@ describe('mount: files and directories', () => {
       expect(readdirSync(m.mountpoint)).not.toContain('.ossencfs');
     });
     expect((await plaintextOf(bucket, 'home/streamed.bin')).equals(data)).toBe(true);
+    expect(await keptObjects()).toEqual([]);
+  });
+
+  it('a file completed early and unlinked before close: the copy aside goes with it', async () => {
+    const p = join(m.mountpoint, 'early-gone.bin');
+    await streamThenPatch(p, 20 * MiB + 5, 9 * MiB + 3, async () => {
+      expect(await keptObjects()).toHaveLength(1);
+      // The kernel renames an open file it unlinks to .fuse_hidden… and removes that at release.
+      // In this process: a forked `rm` would close its copy of the descriptor, and that flush uploads.
+      unlinkSync(p);
+    });
+    expect(existsSync(p)).toBe(false);
+    // Release (and so the hidden name's removal) comes after close(2) has returned.
+    await until('the hidden name to go', async () => (await local.store.list('home/.fuse_hidden')).objects.length === 0);
+    expect((await local.store.list('home/early-gone')).objects).toEqual([]);
     expect(await keptObjects()).toEqual([]);
   });
 

@@ -1,4 +1,5 @@
 import Fuse, { type Operations } from 'fuse-native';
+import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Filesystem } from '../vfs/filesystem.js';
 import { fuseDevice } from './mountinfo.js';
@@ -40,6 +41,21 @@ class TunedFuse extends Fuse {
   }
 }
 
+/**
+ * libfuse options that make it call operations with no path (an open file unlinked under
+ * hard_remove, every file operation under nopath): fuse-native cannot hand a missing path to
+ * JavaScript, and the mount would die on the first such call. The kernel's default for an open
+ * file that is unlinked (rename it to .fuse_hidden…, remove it at release) works.
+ */
+const REFUSED_OPTIONS = ['hard_remove', 'nopath'];
+
+function checkExtraOptions(options: string[]): void {
+  for (const option of options) {
+    const name = option.split('=')[0]!;
+    if (REFUSED_OPTIONS.includes(name)) throw new FsError('EINVAL', `-o ${name} is not supported: libfuse would then call the mount without a path, which fuse-native cannot pass on`);
+  }
+}
+
 /** Options that decide speed and semantics; each with the reason it is here. */
 function libfuseOptions(o: MountOptions): string[] {
   const ttl = String(o.attrTtlSeconds);
@@ -74,6 +90,7 @@ export class Mount {
   ) {}
 
   static async start(fs: Filesystem, log: Logger, options: MountOptions): Promise<Mount> {
+    checkExtraOptions(options.extraOptions);
     const attrCache = NativeAttrCache.load(fs.heldAttrLifetime, log);
     fs.onAttrsHeld((path, attr) => attrCache.put(path, toStat(attr)));
     const fuse = new TunedFuse(

@@ -59,6 +59,11 @@ describe('mount lifecycle: background start, umount, signals, the embedded defau
     const noKey = cli(['mount', `oss://${local.bucket}`, mnt, '--endpoint', local.server.url], creds);
     expect(noKey.status).not.toBe(0);
     expect(noKey.stderr).toMatch(/no key given/);
+    // An option that would make libfuse call the mount without a path (it died on the first close).
+    const hardRemove = cli(['mount', `oss://${local.bucket}`, mnt, '--endpoint', local.server.url, '--rsa-key', local.keyFile, '--cache-dir', join(local.dir, 'bad-cache'), '-o', 'hard_remove'], creds);
+    expect(hardRemove.status).toBe(1);
+    expect(hardRemove.stderr).toMatch(/^ossencfs: -o hard_remove is not supported: libfuse would then call the mount without a path/);
+    expect(isMounted(mnt)).toBe(false);
   });
 
   it('SIGTERM in the foreground uploads what is pending, unmounts and exits 0', async () => {

@@ -130,7 +130,7 @@ for fd in fds:
     writeFileSync(join(m.mountpoint, 'kept.bin'), original);
     const ready = join(local.dir, 'early-ready');
     const writer = streamAndPatchHeld(m.mountpoint, ['kept.bin', 'fresh.bin'], ready);
-    await until('the writes', () => existsSync(ready), 120);
+    await until('the writes', () => existsSync(ready), 40);
     // The partial new content is in the bucket under both names; the old version aside.
     const bucket = encryptedBucket(local);
     expect((await plaintextOf(bucket, 'kept.bin')).length).toBe(24 * 1024 * 1024);
@@ -158,13 +158,13 @@ for fd in fds:
       writeFileSync(join(m.mountpoint, 'doc.bin'), original);
       const ready = join(local.dir, 'early-eio-ready');
       const writer = streamAndPatchHeld(m.mountpoint, ['doc.bin'], ready);
-      await until('the writes', () => existsSync(ready), 120);
+      await until('the writes', () => existsSync(ready), 40);
       // The staged file (24 MiB) goes up as a multipart upload: refuse its Initiate (AccessDenied,
       // which is not retried: close fails at once with EACCES).
       await fault(local, { action: 'fail', status: 403, method: 'POST', path: '/doc.bin', count: 1000 });
       await writer.close();
       expect(writer.output()).toMatch(/close failed Permission denied/);
-      await until('the release to give up', () => /doc\.bin: put back the version from before a write that never finished/.test(m.log()), 60);
+      await until('the release to give up', () => /doc\.bin: put back the version from before a write that never finished/.test(m.log()), 20);
       await fault(local, { action: 'clear' });
       expect((await plaintextOf(encryptedBucket(local), 'doc.bin')).equals(original)).toBe(true);
       expect(await keptObjects()).toEqual([]);

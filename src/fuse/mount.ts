@@ -49,7 +49,8 @@ class TunedFuse extends Fuse {
  */
 const REFUSED_OPTIONS = ['hard_remove', 'nopath'];
 
-function checkExtraOptions(options: string[]): void {
+/** Throws (EINVAL, with the reason) for an option in REFUSED_OPTIONS. */
+export function checkExtraOptions(options: string[]): void {
   for (const option of options) {
     const name = option.split('=')[0]!;
     if (REFUSED_OPTIONS.includes(name)) throw new FsError('EINVAL', `-o ${name} is not supported: libfuse would then call the mount without a path, which fuse-native cannot pass on`);
@@ -90,7 +91,6 @@ export class Mount {
   ) {}
 
   static async start(fs: Filesystem, log: Logger, options: MountOptions): Promise<Mount> {
-    checkExtraOptions(options.extraOptions);
     const attrCache = NativeAttrCache.load(fs.heldAttrLifetime, log);
     fs.onAttrsHeld((path, attr) => attrCache.put(path, toStat(attr)));
     const fuse = new TunedFuse(

@@ -193,7 +193,7 @@ export class OpenFile {
    */
   setAttr(patch: Partial<Pick<Attr, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime'>>, writtenElsewhere = false): void {
     this.attr = { ...this.attr, ...patch, ctime: Date.now() };
-    if (!writtenElsewhere) this.changed();
+    if (!writtenElsewhere) this.changes++;
   }
 
   /**
@@ -370,10 +370,6 @@ export class OpenFile {
     this.written = true;
     const now = Date.now();
     this.attr = { ...this.attr, mtime: now, ctime: now };
-    this.changed();
-  }
-
-  private changed(): void {
     this.changes++;
   }
 

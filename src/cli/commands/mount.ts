@@ -4,7 +4,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
-import { Mount } from '../../fuse/mount.js';
+import { checkExtraOptions, Mount } from '../../fuse/mount.js';
 import { createLogger, type Logger } from '../../log.js';
 import { describeTuning, tuneAllocator } from '../../util/allocator.js';
 import { parseSize } from '../../util/size.js';
@@ -130,6 +130,9 @@ async function mountFromArgs(
 ): Promise<{ mounted: Mount; embedded: Embedded | undefined; source: string }> {
   // One positional: the embedded default (or the profile's bucket, when one is configured).
   const mountpoint = resolve(argv.mountpoint ?? argv.source);
+  const extraOptions = (argv.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== '');
+  // Before anything starts or touches the bucket (the embedded server, recovery).
+  checkExtraOptions(extraOptions);
   const location = argv.mountpoint !== undefined ? parseOssUrl(argv.source) : settings.location;
   let embedded: Embedded | undefined;
   let effective = settings;
@@ -174,7 +177,7 @@ async function mountFromArgs(
       readOnly: argv['read-only'] ?? false,
       allowOther: argv['allow-other'] ?? false,
       attrTtlSeconds: attrTtl,
-      extraOptions: (argv.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== ''),
+      extraOptions,
     });
     return { mounted, embedded, source };
   } catch (err) {

@@ -129,7 +129,7 @@ class OssStore implements ObjectStore {
       httpsAgent: agents.https,
     } as OSS.Options);
     this.client = client as unknown as RawClient;
-    this.lean = new LeanRequest(client as unknown as ConstructorParameters<typeof LeanRequest>[0], o.bucket, agents);
+    this.lean = new LeanRequest(client as unknown as ConstructorParameters<typeof LeanRequest>[0], o.bucket, agents, maxSockets);
     this.bucket = o.bucket;
     this.retry = { ...DEFAULT_RETRY_POLICY, ...o.retry };
     this.bodyIdleTimeoutMs = o.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
@@ -144,9 +144,8 @@ class OssStore implements ObjectStore {
   private async headHere(key: string): Promise<ObjectHead> {
     this.headsInFlight++;
     try {
-      const r = await this.call('HEAD', key, () => this.lean.send('HEAD', key, { ok: [200], timeoutMs: this.quickTimeoutMs }));
-      r.resume();
-      return headFrom(key, r.headers, Number(r.headers['content-length'] ?? 0));
+      const headers = await this.call('HEAD', key, () => this.lean.head(key, { ok: [200], timeoutMs: this.quickTimeoutMs }));
+      return headFrom(key, headers, Number(headers['content-length'] ?? 0));
     } finally {
       this.headsInFlight--;
     }

@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // Throughput of the OSS-compatible server over loopback against a bare Node http server that streams
-// the same bytes from memory (GET) or discards them (PUT), measured in the same run.
+// the same bytes from memory (GET) or discards them (PUT), measured in the same run. Each PUT round
+// also times two things alone over the same number of bytes, each a floor under any PutObject's
+// time on this machine: MD5 (the answer's ETag is the body's MD5, and MD5 is serial) and writing
+// the bytes to a file on the server's disk and syncing it (an object is durable before the answer).
 // Usage: npx tsc -p . && node scripts/bench-server.mjs [--quick] [--rounds N] [--dist DIR] [--allocator tuned|default]
 // (--dist: the compiled tree to load server/index.js from, default dist/, to compare two builds.
 //  --allocator: glibc malloc as every ossencfs command sets it (src/util/allocator.ts; the default,
 //  as `ossencfs server` runs), or glibc's own defaults. Both servers share this process and so
 //  always run with the same settings.)
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { createServer, request } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -39,6 +42,35 @@ function writeBody(stream, done) {
     done();
   };
   pump();
+}
+
+/** MD5 of SIZE bytes in 1 MiB updates, on this thread. */
+async function md5Alone() {
+  const hash = createHash('md5');
+  for (let left = SIZE; left > 0; left -= CHUNK.length) hash.update(CHUNK);
+  hash.digest();
+}
+
+/**
+ * SIZE bytes made durable in a new file in `dir` (beside the server's objects) as fast as this
+ * disk allows: 1 MiB writes, a background fdatasync every 64 MiB so the flush overlaps the
+ * writing (as the server does), and an fsync at the end.
+ */
+async function diskAlone(dir) {
+  const file = join(dir, 'disk-alone');
+  const handle = await open(file, 'w');
+  let flushing = Promise.resolve();
+  try {
+    for (let written = 0; written < SIZE; written += CHUNK.length) {
+      await handle.write(CHUNK);
+      if ((written + CHUNK.length) % (64 << 20) === 0) flushing = flushing.then(() => handle.datasync());
+    }
+    await flushing;
+    await handle.sync();
+  } finally {
+    await handle.close();
+    await rm(file);
+  }
 }
 
 function timed(fn) {
@@ -103,6 +135,7 @@ async function startOurs() {
   const client = new OSS({ endpoint: server.url, bucket: 'bench', ...KEYS });
   await client.putBucket('bench');
   return {
+    dir,
     put: () => put(signed(server, 'PUT', 'bench', 'obj')),
     get: () => get(signed(server, 'GET', 'bench', 'obj')),
     stop: async () => {
@@ -117,7 +150,7 @@ async function startOurs() {
 const mbps = (seconds) => SIZE / 1e6 / seconds;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const [base, mine] = [await startBare(), await startOurs()];
-const ratios = { put: [], get: [] };
+const ratios = { put: [], get: [], bound: [] };
 console.log(`size ${(SIZE / 2 ** 20).toFixed(0)} MiB over loopback${quick ? ' (--quick)' : ''}, ${rounds} rounds; ${allocatorLine}`);
 try {
   for (let round = 1; round <= rounds; round++) {
@@ -125,13 +158,20 @@ try {
       const b = mbps(await timed(base[op]));
       const m = mbps(await timed(mine[op]));
       ratios[op].push(m / b);
-      console.log(`${op.toUpperCase()}  round ${round}  bare http ${b.toFixed(0)} MB/s   ossencfs server ${m.toFixed(0)} MB/s   ratio ${(m / b * 100).toFixed(0)}%`);
+      let floor = '';
+      if (op === 'put') {
+        const h = mbps(await timed(md5Alone));
+        const d = mbps(await timed(() => diskAlone(mine.dir)));
+        ratios.bound.push(Math.min(h, d) / b);
+        floor = `   alone: MD5 ${h.toFixed(0)} MB/s, disk write+sync ${d.toFixed(0)} MB/s`;
+      }
+      console.log(`${op.toUpperCase()}  round ${round}  bare http ${b.toFixed(0)} MB/s   ossencfs server ${m.toFixed(0)} MB/s   ratio ${(m / b * 100).toFixed(0)}%${floor}`);
     }
   }
 } finally {
   base.stop();
   await mine.stop();
 }
-for (const op of ['get', 'put']) {
-  console.log(`${op.toUpperCase()}  median ratio ${(median(ratios[op]) * 100).toFixed(0)}%  (rounds: ${ratios[op].map((r) => `${(r * 100).toFixed(0)}%`).join(' ')})`);
-}
+const summary = (xs) => `${(median(xs) * 100).toFixed(0)}%  (rounds: ${xs.map((r) => `${(r * 100).toFixed(0)}%`).join(' ')})`;
+for (const op of ['get', 'put']) console.log(`${op.toUpperCase()}  median ratio ${summary(ratios[op])}`);
+console.log(`PUT  bound: the slower of MD5 and disk alone, as a ratio to bare: median ${summary(ratios.bound)}`);

@@ -1,4 +1,4 @@
-import type { ObjectHead, ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
+import type { ObjectHead, ObjectMeta, ObjectStore, Written } from '../store/ObjectStore.js';
 import { uploadMultipart } from './multipartUpload.js';
 
 export interface CopyTuning {
@@ -23,7 +23,7 @@ export async function serverSideCopy(
   dest: string,
   options: { meta?: ObjectMeta; multipart?: boolean },
   tuning: CopyTuning,
-): Promise<{ etag: string }> {
+): Promise<Written> {
   const multipart = source.size > 0 && (options.multipart || source.size > tuning.copyThreshold);
   const contentType = source.contentType;
   if (!multipart) {

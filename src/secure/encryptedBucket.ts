@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { CryptoError, envelopeMeta, readEnvelope, sameMatdesc, type Envelope, type Keyring } from '../crypto/index.js';
 import { FsError } from '../errors.js';
-import type { ListOptions, ListPage, ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
+import type { ListOptions, ListPage, ObjectHead, ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
 import { serverSideCopy, type CopyTuning } from './copy.js';
 import { splitMeta, toEncryptedHead, type EncryptedHead } from './head.js';
 import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader, type PieceBuffers } from './objectReader.js';
@@ -136,22 +136,26 @@ export class EncryptedBucket {
   /**
    * Server-side; ciphertext and envelope are carried over byte for byte, so nothing is re-encrypted.
    * `meta` replaces the user metadata; `patch` sets its entries over the source's; neither keeps it.
+   * Resolves with the destination as a HEAD would find it when the copy said when it made it (a
+   * CopyObject does; a copy part by part, above `copyThreshold`, does not), so a caller can know
+   * the object again in a listing without asking.
    */
-  async copy(source: string, dest: string, options: { meta?: ObjectMeta; patch?: ObjectMeta } = {}): Promise<void> {
+  async copy(source: string, dest: string, options: { meta?: ObjectMeta; patch?: ObjectMeta } = {}): Promise<ObjectHead | undefined> {
     const head = await this.store.head(source);
     const { user, encryption } = splitMeta(head.meta);
     const replaced = options.meta ?? (options.patch ? { ...user, ...options.patch } : undefined);
     const meta = replaced ? { ...stripEncryption(replaced), ...encryption } : undefined;
-    await serverSideCopy(this.store, head, dest, meta ? { meta } : {}, this.copyTuning);
+    const { etag, lastModified } = await serverSideCopy(this.store, head, dest, meta ? { meta } : {}, this.copyTuning);
+    return lastModified && { key: dest, size: head.size, etag, lastModified, meta: meta ?? head.meta, contentType: head.contentType };
   }
 
   /** Replaces the user metadata; every encryption entry is re-sent exactly as stored, or the data would be lost. */
-  updateMeta(key: string, meta: ObjectMeta): Promise<void> {
+  updateMeta(key: string, meta: ObjectMeta): Promise<ObjectHead | undefined> {
     return this.copy(key, key, { meta });
   }
 
-  /** Sets the given user metadata entries over the object's current ones (one HEAD, one copy). */
-  patchMeta(key: string, changes: ObjectMeta): Promise<void> {
+  /** Sets the given user metadata entries over the object's current ones (one HEAD, one copy); resolves as `copy`. */
+  patchMeta(key: string, changes: ObjectMeta): Promise<ObjectHead | undefined> {
     return this.copy(key, key, { patch: changes });
   }
 

@@ -64,6 +64,12 @@ export interface ListPage {
   next?: string;
 }
 
+/** What a write reports of the object it made; a CopyObject also says when (CompleteMultipartUpload does not). */
+export interface Written {
+  etag: string;
+  lastModified?: Date;
+}
+
 export interface UploadedPart {
   partNumber: number;
   etag: string;
@@ -81,7 +87,7 @@ export interface ObjectStore {
   put(key: string, body: Buffer | Readable, options: PutOptions): Promise<{ etag: string }>;
   /** Server-side copy; with `meta` the destination gets exactly that metadata (REPLACE); with
    *  `ifMatch`, only while the source still has this ETag (else ESTALE). */
-  copy(source: string, dest: string, options?: { meta?: ObjectMeta; contentType?: string; ifMatch?: string }): Promise<{ etag: string }>;
+  copy(source: string, dest: string, options?: { meta?: ObjectMeta; contentType?: string; ifMatch?: string }): Promise<Written>;
   delete(key: string): Promise<void>;
   deleteMany(keys: string[]): Promise<void>;
   list(prefix: string, options?: ListOptions): Promise<ListPage>;

@@ -16,6 +16,7 @@ import type {
   ObjectStore,
   PutOptions,
   UploadedPart,
+  Written,
 } from './ObjectStore.js';
 import { isRetryable, toStoreError } from './errors.js';
 import { HeadWorker } from './headWorker.js';
@@ -198,7 +199,7 @@ class OssStore implements ObjectStore {
     source: string,
     dest: string,
     options: { meta?: ObjectMeta; contentType?: string; ifMatch?: string } = {},
-  ): Promise<{ etag: string }> {
+  ): Promise<Written> {
     const headers: Record<string, string> = { 'x-oss-copy-source': this.copySource(source) };
     if (options.ifMatch) headers['x-oss-copy-source-if-match'] = options.ifMatch;
     this.addressable('COPY', dest);
@@ -217,7 +218,8 @@ class OssStore implements ObjectStore {
         successStatuses: [200],
       }),
     );
-    return { etag: etagOf(r) };
+    const lastModified = r.data?.LastModified ? new Date(String(r.data.LastModified)) : undefined;
+    return { etag: etagOf(r), ...(lastModified && !Number.isNaN(lastModified.getTime()) ? { lastModified } : {}) };
   }
 
   async delete(key: string): Promise<void> {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { EncryptedBucket } from '../secure/index.js';
+import type { ObjectHead } from '../store/ObjectStore.js';
 import { memoryInUse } from '../util/allocator.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, DIR_SIZE, makeAttr, type Owner, posixMetaOf } from './attributes.js';
@@ -86,9 +87,10 @@ export class Filesystem {
     this.ns = new Namespace(options.prefix);
     this.meta = new MetadataCache(options.attrTtlMs);
     this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {
-      await this.bucket.patchMeta(key, posixMetaOf(attr));
+      const written = await this.bucket.patchMeta(key, posixMetaOf(attr));
       // Also forgets what an earlier HEAD said (the copy may keep the ETag and the second).
       this.meta.added(path, attr);
+      if (written) this.lookups.wrote(path, written);
     });
     this.lookups = new Lookups(
       bucket,
@@ -405,9 +407,10 @@ export class Filesystem {
     // Server-side copy, carrying a change to the attributes that waits (rsync: times and mode,
     // then the rename); a file that is open moves in its own turn (see OpenFile.rename): then a
     // new one whose content is all here needs no request at all, its one upload goes to dest.
+    let moved: ObjectHead | undefined;
     const moveObject = async (): Promise<void> => {
       const changed = await this.attrWrites.take(src);
-      await this.bucket.copy(srcKey, destKey, changed ? { patch: posixMetaOf(changed) } : {});
+      moved = await this.bucket.copy(srcKey, destKey, changed ? { patch: posixMetaOf(changed) } : {});
       await this.bucket.delete(srcKey);
     };
     const open = this.openByPath.get(src);
@@ -423,6 +426,7 @@ export class Filesystem {
     }
     this.meta.removed(src);
     this.meta.added(dest, { ...from, ctime: Date.now() });
+    if (moved) this.lookups.wrote(dest, moved);
   }
 
   /** Directories: server-side copy of every object below, then delete the originals. Not atomic. */

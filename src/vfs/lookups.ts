@@ -141,6 +141,15 @@ export class Lookups {
     return pending;
   }
 
+  /**
+   * The mount made the object at `path` itself and knows it as a HEAD would (a copy that said when
+   * it made it): a later listing showing that object again needs no HEAD for it (reuseConfirmed).
+   * rsync's no-op second run then costs a LIST per directory instead of a HEAD per file.
+   */
+  wrote(path: string, head: ObjectHead): void {
+    this.confirmedAttr(path, head);
+  }
+
   /** The object's HEAD, or undefined when there is no such object. */
   async headOrUndefined(key: string): Promise<ObjectHead | undefined> {
     try {

@@ -40,9 +40,14 @@ export class HeadSockets {
   private readonly waiting: Array<(conn: Connection) => void> = [];
   private open = 0;
 
+  /**
+   * `hostHeader`: the Host the requests carry. Over TLS it is also the name the server's
+   * certificate must bear (and the SNI), as Node's https client takes it, unless it is an IP.
+   */
   constructor(
     private readonly origin: URL,
     private readonly maxSockets: number,
+    private readonly hostHeader: string,
   ) {}
 
   /** Sends `request` (the whole HEAD request: request line, headers and blank line). */
@@ -69,7 +74,7 @@ export class HeadSockets {
 
   private connect(): Connection {
     this.open++;
-    const conn: Connection = new Connection(this.origin, () => this.gone(conn));
+    const conn: Connection = new Connection(this.origin, this.hostHeader, () => this.gone(conn));
     return conn;
   }
 
@@ -96,11 +101,11 @@ class Connection {
   private pending: { resolve(e: Exchange): void; reject(err: Error): void; timer: NodeJS.Timeout } | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(origin: URL, onGone: () => void) {
+  constructor(origin: URL, hostHeader: string, onGone: () => void) {
     const secure = origin.protocol === 'https:';
     const host = origin.hostname.replace(/^\[|\]$/g, '');
     const port = Number(origin.port) || (secure ? 443 : 80);
-    this.socket = secure ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }) }) : net.connect({ host, port });
+    this.socket = secure ? tls.connect({ host, port, servername: serverName(hostHeader) }) : net.connect({ host, port });
     this.socket.setNoDelay(true);
     this.socket.on('data', (chunk: Buffer) => this.data(chunk));
     this.socket.on('error', (err) => this.fail(err));
@@ -163,6 +168,12 @@ class Connection {
     clearTimeout(pending.timer);
     pending.reject(err);
   }
+}
+
+/** The TLS server name for a Host header, as Node's https agent derives it: no port, and none for an IP. */
+function serverName(hostHeader: string): string | undefined {
+  const name = hostHeader.startsWith('[') ? hostHeader.slice(1, hostHeader.indexOf(']')) : hostHeader.split(':', 1)[0]!;
+  return net.isIP(name) ? undefined : name;
 }
 
 /** A status line and header lines, read as Node's client reads them: names lower-cased, repeats joined by ", ". */

@@ -79,7 +79,7 @@ export class LeanRequest {
       if (value !== undefined) this.fixedHeaders[name] = String(value);
     }
     this.fixedHeaders.host ??= url.host;
-    this.heads = new HeadSockets(url, maxSockets);
+    this.heads = new HeadSockets(url, maxSockets, this.fixedHeaders.host);
   }
 
   /**

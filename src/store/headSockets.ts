@@ -20,7 +20,7 @@ const HEADER_END = Buffer.from('\r\n\r\n');
 /** The name ali-oss (urllib) and LeanRequest give a request that got no answer in time. */
 export const TIMEOUT = 'ResponseTimeoutError';
 
-const codedError = (message: string, code: string): NodeJS.ErrnoException => Object.assign(new Error(message), { code });
+export const codedError = (message: string, code: string): NodeJS.ErrnoException => Object.assign(new Error(message), { code });
 
 /**
  * HEAD requests written and read by hand on keep-alive sockets of their own. A cold `ls -l` of a

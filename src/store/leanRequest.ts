@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
-import { HeadSockets, TIMEOUT, type HeadAnswer } from './headSockets.js';
+import { codedError, HeadSockets, TIMEOUT, type HeadAnswer } from './headSockets.js';
 
 /** ali-oss's own request builder (lib/common/utils/createRequest.js, called with the client as `this`),
  *  run once to learn how it addresses this bucket (see LeanRequest). Required, not imported: the
@@ -37,6 +37,11 @@ export interface LeanOptions {
 
 /** A response whose status was one asked for; its headers have lower-case names. */
 export type LeanResponse = http.IncomingMessage & { headers: Record<string, string | undefined> };
+
+/** A request that got no answer, as ali-oss's `requestError` takes it: a timeout (-2) or a network error (-1). */
+function unanswered(err: NodeJS.ErrnoException): { status: number; name: string; message: string } {
+  return { status: err.code === TIMEOUT ? -2 : -1, name: err.code ?? 'RequestError', message: err.message };
+}
 
 /** The object name ali-oss is asked to address once; its URL and headers show the bucket's addressing. */
 const PROBE = 'p';
@@ -97,8 +102,7 @@ export class LeanRequest {
     try {
       answer = await this.heads.head(`${request}\r\n`, o.timeoutMs);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw await this.client.requestError({ status: e.code === TIMEOUT ? -2 : -1, name: e.code ?? 'RequestError', message: e.message });
+      throw await this.client.requestError(unanswered(err as NodeJS.ErrnoException));
     }
     if (o.ok.includes(answer.status)) return answer.headers;
     throw await this.client.requestError({ status: answer.status, headers: answer.headers, data: Buffer.alloc(0) });
@@ -141,10 +145,10 @@ export class LeanRequest {
         },
       );
       // The one way a request without an answer fails: a timeout destroys it with its own error.
-      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`${method} ${key}: no response in ${timeoutMs} ms`), { code: TIMEOUT })), timeoutMs);
+      const timer = setTimeout(() => req.destroy(codedError(`${method} ${key}: no response in ${timeoutMs} ms`, TIMEOUT)), timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        fail({ status: err.code === TIMEOUT ? -2 : -1, name: err.code ?? 'RequestError', message: err.message });
+        fail(unanswered(err));
       });
       req.end(body);
     });

@@ -218,8 +218,8 @@ class OssStore implements ObjectStore {
         successStatuses: [200],
       }),
     );
-    const lastModified = r.data?.LastModified ? new Date(String(r.data.LastModified)) : undefined;
-    return { etag: etagOf(r), ...(lastModified && !Number.isNaN(lastModified.getTime()) ? { lastModified } : {}) };
+    const lastModified = new Date(String(r.data?.LastModified ?? ''));
+    return { etag: etagOf(r), ...(Number.isNaN(lastModified.getTime()) ? {} : { lastModified }) };
   }
 
   async delete(key: string): Promise<void> {

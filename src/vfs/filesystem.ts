@@ -87,10 +87,7 @@ export class Filesystem {
     this.ns = new Namespace(options.prefix);
     this.meta = new MetadataCache(options.attrTtlMs);
     this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {
-      const written = await this.bucket.patchMeta(key, posixMetaOf(attr));
-      // Also forgets what an earlier HEAD said (the copy may keep the ETag and the second).
-      this.meta.added(path, attr);
-      if (written) this.lookups.wrote(path, written);
+      this.copied(path, attr, await this.bucket.patchMeta(key, posixMetaOf(attr)));
     });
     this.lookups = new Lookups(
       bucket,
@@ -425,8 +422,17 @@ export class Filesystem {
       await moveObject();
     }
     this.meta.removed(src);
-    this.meta.added(dest, { ...from, ctime: Date.now() });
-    if (moved) this.lookups.wrote(dest, moved);
+    this.copied(dest, { ...from, ctime: Date.now() }, moved);
+  }
+
+  /**
+   * A copy made the object at `path` (a rename, an attribute change landing), whose attributes are
+   * now `attr`. What an earlier HEAD said is forgotten (a metadata-only copy may keep the ETag and
+   * the second); the copy's own answer, when it said when it made the object, stands in for it.
+   */
+  private copied(path: string, attr: Attr, made: ObjectHead | undefined): void {
+    this.meta.added(path, attr);
+    if (made) this.lookups.wrote(path, made);
   }
 
   /** Directories: server-side copy of every object below, then delete the originals. Not atomic. */

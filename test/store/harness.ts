@@ -52,20 +52,34 @@ export async function readAll(body: AsyncIterable<unknown>): Promise<Buffer> {
 }
 
 /**
- * A TCP relay in front of the server that records every HTTP request line passing through, so a
- * test can count what the client really sent (retries included) without touching either side.
+ * A TCP relay in front of the server that records every HTTP request line passing through, and
+ * counts connections, so a test can count what the client really sent (retries included) without
+ * touching either side. With `piece`, the server's bytes go on in writes of at most that many.
  */
-export async function requestRecorder(target: Server): Promise<{ url: string; lines: string[]; close(): Promise<void> }> {
+export async function requestRecorder(
+  target: Server,
+  o: { piece?: number } = {},
+): Promise<{ url: string; lines: string[]; connections(): number; close(): Promise<void> }> {
   const lines: string[] = [];
+  let connections = 0;
   const sockets = new Set<import('node:net').Socket>();
   const { createServer, connect } = await import('node:net');
   const relay = createServer((client) => {
+    connections++;
     const upstream = connect(target.port, target.host);
     sockets.add(client).add(upstream);
     client.on('data', (chunk: Buffer) => {
       for (const m of chunk.toString('latin1').matchAll(/(?:^|\r\n)((?:GET|HEAD|PUT|POST|DELETE) \S+) HTTP\/1\.1\r\n/g)) lines.push(m[1]!);
     });
-    client.pipe(upstream).pipe(client);
+    client.pipe(upstream);
+    const { piece } = o;
+    if (piece === undefined) upstream.pipe(client);
+    else {
+      client.setNoDelay(true);
+      upstream.on('data', (chunk: Buffer) => {
+        for (let at = 0; at < chunk.length; at += piece) client.write(chunk.subarray(at, at + piece));
+      });
+    }
     const drop = () => {
       client.destroy();
       upstream.destroy();
@@ -78,6 +92,7 @@ export async function requestRecorder(target: Server): Promise<{ url: string; li
   return {
     url: `http://127.0.0.1:${port}`,
     lines,
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

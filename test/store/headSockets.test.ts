@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOssStore } from '../../src/store/index.js';
 import { shAsync } from '../reliability/support.js';
-import { FAST_RETRY, startHarness, type Harness } from './harness.js';
+import { FAST_RETRY, requestRecorder, startHarness, type Harness } from './harness.js';
 
 // HEADs go on keep-alive sockets of the store's own, written and read by hand (src/store/headSockets.ts).
 // Against the real server for what a server does right, and against a scripted TCP server for what
@@ -49,39 +49,6 @@ async function scripted(answer: (socket: Socket, request: number, connection: nu
   };
 }
 
-/** A TCP relay to the real server that counts connections and writes the server's bytes on in `piece`-byte writes. */
-async function relay(piece = Infinity): Promise<{ url: string; connections: () => number; close(): Promise<void> }> {
-  const { connect } = await import('node:net');
-  let connections = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    connections++;
-    const upstream = connect(h.server.port, h.server.host);
-    client.setNoDelay(true);
-    sockets.add(client).add(upstream);
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
-      for (let at = 0; at < chunk.length; at += piece) client.write(chunk.subarray(at, at + piece));
-    });
-    const drop = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    connections: () => connections,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 const storeAt = (endpoint: string, o: { maxSockets?: number } = {}) =>
   createOssStore({ endpoint, bucket: h.bucket, ...h.credentials, retry: FAST_RETRY, ...o });
 
@@ -89,7 +56,7 @@ const ANSWER = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: "0123456789ABCDEF0
 
 describe('HEAD on keep-alive sockets of its own', () => {
   it('one connection carries HEADs one after another; HEADs at once open a socket each up to maxSockets, and reuse them', async () => {
-    const r = await relay();
+    const r = await requestRecorder(h.server);
     try {
       const store = storeAt(r.url, { maxSockets: 8 });
       for (let i = 0; i < 20; i++) expect(await store.head(`k${i}`)).toMatchObject({ size: i, meta: { n: String(i) } });
@@ -108,7 +75,7 @@ describe('HEAD on keep-alive sockets of its own', () => {
   });
 
   it('an answer that arrives a few bytes at a time is read whole', async () => {
-    const r = await relay(3);
+    const r = await requestRecorder(h.server, { piece: 3 });
     try {
       const heads = await Promise.all([7, 8, 19].map((i) => storeAt(r.url).head(`k${i}`)));
       expect(heads.map((x) => [x.size, x.meta.n])).toEqual([[7, '7'], [8, '8'], [19, '19']]);

@@ -1,13 +1,18 @@
-// Builds our own native addon, native/malloc-tuning (see src/util/allocator.ts), unless the built
-// file is newer than its sources. Idempotent; run by setup.sh.
-import { existsSync, statSync } from 'node:fs';
+// Builds our own native addons (native/*/binding.gyp: malloc-tuning, see src/util/allocator.ts;
+// crc64, see src/server/storage/crc64.ts), each unless its built file is newer than its sources.
+// Idempotent; run by setup.sh.
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gypRebuild } from './node-gyp.mjs';
 
-const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'native', 'malloc-tuning');
-const built = join(dir, 'build', 'Release', 'malloc_tuning.node');
-const sources = ['binding.gyp', 'malloc_tuning.c'].map((f) => statSync(join(dir, f)).mtimeMs);
-if (existsSync(built) && statSync(built).mtimeMs >= Math.max(...sources)) process.exit(0);
-gypRebuild(dir, 'native/malloc-tuning');
-console.log('setup: built native/malloc-tuning');
+const native = join(dirname(fileURLToPath(import.meta.url)), '..', 'native');
+for (const name of readdirSync(native)) {
+  const dir = join(native, name);
+  if (!existsSync(join(dir, 'binding.gyp'))) continue; // fuse-native/: patches for setup.sh, not an addon
+  const built = join(dir, 'build', 'Release', `${name.replaceAll('-', '_')}.node`);
+  const newestSource = Math.max(...readdirSync(dir).filter((f) => f !== 'build').map((f) => statSync(join(dir, f)).mtimeMs));
+  if (existsSync(built) && statSync(built).mtimeMs >= newestSource) continue;
+  gypRebuild(dir, `native/${name}`);
+  console.log(`setup: built native/${name}`);
+}

@@ -5,6 +5,7 @@ import { FaultInjector } from './faults.js';
 import { createHandler, type KmsHandler } from './handler.js';
 import { MultipartStore } from './storage/multipartStore.js';
 import { Store } from './storage/store.js';
+import { loadCrc64 } from './storage/crc64.js';
 
 export type { ServerCredentials } from './auth/credentials.js';
 export type { KmsHandler } from './handler.js';
@@ -35,6 +36,7 @@ export interface RunningServer {
 /** Starts the OSS-compatible server on `dir` and resolves once it listens. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   if (options.credentials.length === 0) throw new Error('the server needs at least one credential');
+  loadCrc64();
   const host = options.host ?? '127.0.0.1';
   const store = await Store.open(options.dir);
   const faults = new FaultInjector();

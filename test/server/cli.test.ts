@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OSS from 'ali-oss';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,9 +10,11 @@ import { promisify } from 'node:util';
 import { crc64 } from 'crc64-ecma182.js';
 
 // The server runs as `ossencfs server` in a child process, compiled from src into a private
-// directory (inside the repo so node_modules resolve) rather than into the shared dist/.
+// directory (inside the repo so node_modules resolve) rather than into the shared dist/. Our
+// native addons are found two levels above the compiled tree, as from dist/: a link puts them there.
 const root = join(import.meta.dirname, '..', '..');
-const out = join(root, 'node_modules', '.cache', 'ossencfs-server-test');
+const cache = join(root, 'node_modules', '.cache');
+const out = join(cache, 'ossencfs-server-test');
 const entry = join(out, 'bin.mjs');
 const KEYS = { accessKeyId: 'cli-id', accessKeySecret: 'cli-secret' };
 
@@ -22,6 +24,9 @@ beforeAll(async () => {
     .catch(() => undefined); // other modules may be mid-edit; only ours must have been emitted
   await stat(join(out, 'cli', 'commands', 'server.js'));
   await writeFile(entry, `import { main } from './cli/main.js';\nmain(process.argv.slice(2));\n`);
+  await symlink(join(root, 'native'), join(cache, 'native')).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
 }, 120_000);
 
 interface Child {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { Crc64, HASH_WASM_PATH } from './crc64.js';
+import { Crc64, loadCrc64 } from './crc64.js';
 
 /** MD5 (for the ETag and Content-MD5) and CRC64 (x-oss-hash-crc64ecma) of a body, fed chunk by chunk. */
 export interface BodyHasher {
@@ -43,23 +43,21 @@ class InlineHasher implements BodyHasher {
 
 // Runs in the workers (eval'd as CommonJS: see the Worker's execArgv). Messages: {id, slot, block, length} hashes the
 // start of a shared block and acks with its slot; {id, done} answers the digest and forgets the body. The CRC
-// worker keeps one hash-wasm hasher and each body's saved state, as crc64.ts does on the main thread.
+// worker keeps each body's CRC so far, as crc64.ts does on the main thread.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const isCrc = workerData.kind === 'crc64';
-const ready = isCrc ? require(workerData.hashWasm).createCRC64() : Promise.resolve();
+const crc64 = isCrc ? require(workerData.crc64Addon).crc64 : undefined;
 const states = new Map();
-parentPort.on('message', async ({ id, slot, block, length, done }) => {
-  const crc = await ready;
-  let state = states.get(id) ?? (isCrc ? (crc.init(), crc.save()) : require('node:crypto').createHash('md5'));
+parentPort.on('message', ({ id, slot, block, length, done }) => {
+  let state = states.get(id) ?? (isCrc ? 0n : require('node:crypto').createHash('md5'));
   if (done) {
     states.delete(id);
-    if (isCrc) crc.load(state);
-    parentPort.postMessage({ id, done: true, value: isCrc ? BigInt('0x' + crc.digest('hex')).toString() : state.digest('hex') });
+    parentPort.postMessage({ id, done: true, value: isCrc ? state.toString() : state.digest('hex') });
     return;
   }
   const bytes = new Uint8Array(block, 0, length);
-  if (isCrc) { crc.load(state); crc.update(bytes); state = crc.save(); } else state.update(bytes);
+  if (isCrc) state = crc64(bytes, state); else state.update(bytes);
   states.set(id, state);
   parentPort.postMessage({ id, slot });
 });
@@ -79,7 +77,7 @@ class HashWorker {
   constructor(kind: 'md5' | 'crc64') {
     // Workers inherit the parent's flags, and under `node --input-type=module -e …` eval'd code
     // would be an ES module without `require`; the source is CommonJS whatever started the server.
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { kind, hashWasm: HASH_WASM_PATH } });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { kind, crc64Addon: loadCrc64() } });
     this.worker.on('message', (reply: Reply) => this.listeners.get(reply.id)?.(reply));
     this.worker.unref();
   }

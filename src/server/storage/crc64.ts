@@ -24,14 +24,11 @@ function crc64(): Update {
 }
 
 /**
- * Loads the addon, throwing the message above if it cannot, and returns its path for worker
- * threads, which load it themselves. The server calls it as it starts, so a tree setup.sh did not
- * build fails there and then rather than on its first PUT (or in a worker, which would take the
- * process down).
+ * Loads the addon, throwing the message above if it cannot. The server calls it as it starts, so
+ * a tree setup.sh did not build fails there and then rather than on its first PUT.
  */
-export function loadCrc64(): string {
+export function loadCrc64(): void {
   crc64();
-  return ADDON;
 }
 
 /** The CRC64 of a body fed chunk by chunk, as OSS writes it: an unsigned decimal string. */

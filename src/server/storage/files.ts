@@ -105,15 +105,16 @@ async function receiveSmall(source: Readable, check?: Check): Promise<ReceivedBo
  * fs.WriteStream on the numeric fd closes it when a failed pipeline destroys the stream, whatever
  * `autoClose` says; the caller's close then hit whichever file or socket had been given that number
  * meanwhile — an injected reset of one part upload left another hanging.) FileHandle.close waits
- * for a write still in flight.
+ * for a write still in flight. `written` gets each batch's chunks once they are in the file.
  */
-function writerTo(file: FileHandle): Writable {
+function writerTo(file: FileHandle, written: (chunks: Buffer[]) => Promise<void>): Writable {
   return new Writable({
     // Batches of chunks (see WRITE_BATCH); two may wait while one is written.
     objectMode: true,
     highWaterMark: 2,
     writev(batches, done) {
-      writeAll(file, batches.flatMap((b) => b.chunk as Buffer[])).then(() => done(), done);
+      const chunks = batches.flatMap((b) => b.chunk as Buffer[]);
+      writeAll(file, chunks).then(() => written(chunks)).then(() => done(), done);
     },
   });
 }
@@ -153,7 +154,6 @@ async function receiveStreaming(source: Readable, path: string, expectedSize: nu
             batch = [];
             batched = 0;
           }
-          await hasher.update(chunk);
           if (size - synced >= SYNC_EVERY) {
             synced = size;
             // One at a time. A failure is kept and thrown below: Linux reports a writeback error to
@@ -163,7 +163,10 @@ async function receiveStreaming(source: Readable, path: string, expectedSize: nu
         }
         if (batch.length > 0) yield batch;
       },
-      writerTo(file),
+      // Hashed once written: the hasher may take the chunks to another thread.
+      writerTo(file, async (chunks) => {
+        for (const chunk of chunks) await hasher.update(chunk);
+      }),
     );
     await flushing;
     if (flushError !== undefined) throw flushError;

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { CryptoError, ctrAtInPlace, ctrAtInWorker, ctrFrom, type DataKey } from '../crypto/index.js';
 import { type Deferred, deferred } from '../util/deferred.js';
 import { FsError } from '../errors.js';
-import type { ObjectStore } from '../store/ObjectStore.js';
+import type { BodySink, ObjectStore } from '../store/ObjectStore.js';
 import type { EncryptedHead } from './head.js';
 
 export interface ObjectReader {
@@ -106,52 +106,49 @@ export class EncryptedObjectReader implements ObjectReader {
   }
 
   /**
-   * Copies the body into one buffer per piece and decrypts each full piece, reading on meanwhile.
-   * A run of pieces (read-ahead: throughput) is decrypted by the worker thread, in place; a single
-   * piece (a random read: latency) right here, in place — a hop to another thread and back costs
-   * milliseconds when the cores are busy. A piece's buffer is taken only when its first byte
-   * arrives, so a run holds memory for the pieces it is filling, not for all it will fill.
-   * A body of any other length than asked is an I/O error.
+   * Reads the body into one buffer per piece (on a plain connection the kernel puts the bytes
+   * straight there) and decrypts each full piece, reading on meanwhile. A run of pieces
+   * (read-ahead: throughput) is decrypted by the worker thread, in place; a single piece (a random
+   * read: latency) right here, in place — a hop to another thread and back costs milliseconds when
+   * the cores are busy. A piece's buffer is taken only when its first byte is due, so a run holds
+   * memory for the pieces it is filling, not for all it will fill.
    */
   private async fillPieces(start: number, end: number, pieceSize: number, pieces: Deferred<Buffer>[], buffers: PieceBuffers): Promise<void> {
     const dataKey = this.dataKey;
     const inWorker = dataKey !== undefined && pieces.length > 1;
     let next = 0;
-    let received = 0;
     let piece: Buffer | undefined;
     let filled = 0;
+    const complete = (full: Buffer): void => {
+      const p = pieces[next]!;
+      if (!dataKey) p.resolve(full);
+      else if (inWorker) {
+        const size = full.length;
+        ctrAtInWorker(dataKey, start + next * pieceSize, full).then(p.resolve, (err: unknown) => {
+          // Shared memory is still ours to give back; a transferred buffer went with the job.
+          if (full.buffer instanceof SharedArrayBuffer) buffers.give(full);
+          else buffers.lost(size);
+          p.reject(err);
+        });
+      } else p.resolve(ctrAtInPlace(dataKey, start + next * pieceSize, full));
+      next++;
+    };
+    const sink: BodySink = {
+      room: (max) => {
+        piece ??= buffers.take(Math.min(pieceSize, end - start - next * pieceSize));
+        return piece.subarray(filled, filled + Math.min(max, piece.length - filled));
+      },
+      filled: (n) => {
+        filled += n;
+        if (filled < piece!.length) return;
+        const full = piece!;
+        piece = undefined;
+        filled = 0;
+        complete(full);
+      },
+    };
     try {
-      const body = await this.fetch(start, end);
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        received += chunk.length;
-        if (received > end - start) break;
-        for (let at = 0; at < chunk.length; ) {
-          piece ??= buffers.take(Math.min(pieceSize, end - start - next * pieceSize));
-          const n = chunk.copy(piece, filled, at);
-          filled += n;
-          at += n;
-          if (filled < piece.length) continue;
-          const p = pieces[next]!;
-          if (!dataKey) p.resolve(piece);
-          else if (inWorker) {
-            const sent = piece;
-            const size = piece.length;
-            ctrAtInWorker(dataKey, start + next * pieceSize, piece).then(p.resolve, (err: unknown) => {
-              // Shared memory is still ours to give back; a transferred buffer went with the job.
-              if (sent.buffer instanceof SharedArrayBuffer) buffers.give(sent);
-              else buffers.lost(size);
-              p.reject(err);
-            });
-          } else p.resolve(ctrAtInPlace(dataKey, start + next * pieceSize, piece));
-          next++;
-          piece = undefined;
-          filled = 0;
-        }
-      }
-      if (received !== end - start) {
-        body.destroy();
-        throw new FsError('EIO', `${JSON.stringify(this.head.key)}: ranged GET returned ${received} bytes, expected ${end - start}`);
-      }
+      await this.store.readInto(this.head.key, { start, end: end - 1 }, this.head.etag, sink);
     } catch (err) {
       if (piece) buffers.give(piece);
       for (const p of pieces.slice(next)) p.reject(err);

@@ -37,6 +37,14 @@ export interface GetResult {
   body: Readable;
 }
 
+/** Memory a ranged GET's body is read into, the reader's own (see ObjectStore.readInto). */
+export interface BodySink {
+  /** Where the next bytes go: a non-empty buffer of at most `max` bytes, the same until `filled`. */
+  room(max: number): Buffer;
+  /** The first `n` bytes of the last room were filled. */
+  filled(n: number): void;
+}
+
 export interface GetOptions {
   range?: ByteRange;
   /** Fail with ESTALE if the object's ETag is no longer this one (If-Match). */
@@ -84,6 +92,12 @@ export interface MultipartUploadInfo {
 export interface ObjectStore {
   head(key: string): Promise<ObjectHead>;
   get(key: string, options?: GetOptions): Promise<GetResult>;
+  /**
+   * Bytes [range.start, range.end] of the object into `sink`, in order, resolving once all are in.
+   * A connection that drops mid-way is picked up at the byte where it stopped. ESTALE if the
+   * object's ETag is no longer `ifMatch`.
+   */
+  readInto(key: string, range: Required<ByteRange>, ifMatch: string | undefined, sink: BodySink): Promise<void>;
   put(key: string, body: Buffer | Readable, options: PutOptions): Promise<{ etag: string }>;
   /** Server-side copy; with `meta` the destination gets exactly that metadata (REPLACE); with
    *  `ifMatch`, only while the source still has this ETag (else ESTALE). */

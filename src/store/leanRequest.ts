@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
-import { codedError, HeadSockets, TIMEOUT, type HeadAnswer } from './headSockets.js';
+import { FsError } from '../errors.js';
+import { codedError, OwnSockets, TIMEOUT, type Answer, type Exchange, type GetInto } from './ownSockets.js';
 
 /** ali-oss's own request builder (lib/common/utils/createRequest.js, called with the client as `this`),
  *  run once to learn how it addresses this bucket (see LeanRequest). Required, not imported: the
@@ -53,7 +54,7 @@ const PROBE = 'p';
  * ali-oss's request builder (date formatting, MIME lookup, header re-encoding, URL formatting) and
  * urllib under it cost ~115 µs of CPU per call on top of Node's own http client (285 vs 170 µs per
  * HEAD measured on loopback), and that CPU bounded a cold `ls -l` of a big directory; a 4 KiB PUT
- * spent ~0.7 ms in them. HEADs go further and skip Node's client too (HeadSockets).
+ * spent ~0.7 ms in them. HEADs and a reader's ranged GETs go further and skip Node's client too (OwnSockets).
  *
  * Nothing SDK-specific is re-implemented here: the signature is ali-oss's `authorization`, the
  * key's escaping its `_escape`, and the URL and Host header come from its request builder, run
@@ -65,7 +66,7 @@ export class LeanRequest {
   private readonly origin: URL;
   private readonly pathPrefix: string;
   private readonly fixedHeaders: Record<string, string>;
-  private readonly heads: HeadSockets;
+  private readonly sockets: OwnSockets;
 
   constructor(
     private readonly client: SdkClient,
@@ -84,28 +85,44 @@ export class LeanRequest {
       if (value !== undefined) this.fixedHeaders[name] = String(value);
     }
     this.fixedHeaders.host ??= url.host;
-    this.heads = new HeadSockets(url, maxSockets, this.fixedHeaders.host);
+    this.sockets = new OwnSockets(url, maxSockets, this.fixedHeaders.host);
   }
 
   /**
-   * HeadObject, one attempt, on sockets of its own (see HeadSockets); resolves with an answer
+   * HeadObject, one attempt, on sockets of its own (see OwnSockets); resolves with an answer
    * whose status is in `ok` and rejects as `send` does otherwise.
    */
-  async head(key: string, o: Pick<LeanOptions, 'ok' | 'timeoutMs'>): Promise<HeadAnswer['headers']> {
-    const headers = this.signed('HEAD', key, {});
-    let request = `HEAD ${this.path(key, undefined)} HTTP/1.1\r\n`;
+  head(key: string, o: Pick<LeanOptions, 'ok' | 'timeoutMs'>): Promise<Answer['headers']> {
+    return this.own('HEAD', key, {}, o);
+  }
+
+  /**
+   * A ranged GetObject, one attempt, on the same sockets, its body read into `into.sink`; resolves
+   * once the whole body is in, and rejects as `send` does (or with what `into.accept` threw).
+   */
+  getInto(key: string, range: { start: number; end: number }, ifMatch: string | undefined, timeoutMs: number, into: GetInto): Promise<Answer['headers']> {
+    const headers: Record<string, string> = { Range: `bytes=${range.start}-${range.end}` };
+    if (ifMatch) headers['If-Match'] = ifMatch;
+    return this.own('GET', key, headers, { ok: [206], timeoutMs }, into);
+  }
+
+  private async own(method: 'HEAD' | 'GET', key: string, extra: Record<string, string>, o: Pick<LeanOptions, 'ok' | 'timeoutMs'>, into?: GetInto): Promise<Answer['headers']> {
+    const headers = this.signed(method, key, { headers: extra });
+    let request = `${method} ${this.path(key, undefined)} HTTP/1.1\r\n`;
     for (const [name, value] of Object.entries(headers)) {
       if (/[\r\n]/.test(value)) throw new Error(`header ${name} holds a line break`);
       request += `${name}: ${value}\r\n`;
     }
-    let answer: HeadAnswer;
+    let exchange: Exchange;
     try {
-      answer = await this.heads.head(`${request}\r\n`, o.timeoutMs);
+      exchange = await this.sockets.send(`${request}\r\n`, o.timeoutMs, into);
     } catch (err) {
+      if (err instanceof FsError) throw err; // `into.accept` refused the answer
       throw await this.client.requestError(unanswered(err as NodeJS.ErrnoException));
     }
+    const { answer, body } = exchange;
     if (o.ok.includes(answer.status)) return answer.headers;
-    throw await this.client.requestError({ status: answer.status, headers: answer.headers, data: Buffer.alloc(0) });
+    throw await this.client.requestError({ status: answer.status, headers: answer.headers, data: body ?? Buffer.alloc(0) });
   }
 
   /**

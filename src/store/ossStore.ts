@@ -5,6 +5,7 @@ import OSS from 'ali-oss';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type {
+  BodySink,
   ByteRange,
   GetOptions,
   GetResult,
@@ -24,7 +25,7 @@ import { LeanRequest, type LeanResponse } from './leanRequest.js';
 import { parseListing } from './listingXml.js';
 import { resumableBody } from './resumableBody.js';
 import { buildXml } from '../util/xml.js';
-import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.js';
+import { DEFAULT_RETRY_POLICY, RetryBudget, withRetry, type RetryPolicy } from './retry.js';
 
 export interface OssStoreOptions {
   endpoint: string;
@@ -402,6 +403,43 @@ class OssStore implements ObjectStore {
       if (data.IsTruncated !== 'true') return uploads;
       keyMarker = String(data.NextKeyMarker ?? '');
       uploadIdMarker = String(data.NextUploadIdMarker ?? '');
+    }
+  }
+
+  async readInto(key: string, range: Required<ByteRange>, ifMatch: string | undefined, sink: BodySink): Promise<void> {
+    this.addressable('GET', key);
+    let offset = range.start;
+    let pin = ifMatch;
+    const counted: BodySink = {
+      room: (max) => sink.room(max),
+      filled: (n) => {
+        offset += n;
+        sink.filled(n);
+      },
+    };
+    const budget = new RetryBudget(this.retry);
+    for (;;) {
+      const from = offset;
+      try {
+        await this.lean.getInto(key, { start: from, end: range.end }, pin, this.quickTimeoutMs, {
+          sink: counted,
+          idleMs: this.bodyIdleTimeoutMs,
+          // Checked before a byte lands in the sink: a reader's blocks are filled by position.
+          accept: ({ headers }) => {
+            const served = servedRange(headers);
+            if (served?.start !== from || served.end !== range.end || Number(headers['content-length']) !== range.end - from + 1) {
+              throw new FsError('EIO', `GET ${this.bucket}/${key}: asked for bytes ${from}-${range.end}, the server answered ${headers['content-range'] ?? 'without a range'}`);
+            }
+            // A resumed read must continue the same version.
+            pin ??= headers.etag;
+          },
+        });
+        return;
+      } catch (err) {
+        if (offset > from) budget.reset();
+        if (!isRetryable(err) || !(await budget.next())) throw toStoreError(err, 'GET', this.bucket, key);
+        this.heardRetry(err, 'GET', key, offset > range.start ? `resuming at byte ${offset}` : 'another try follows');
+      }
     }
   }
 

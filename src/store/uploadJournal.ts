@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
 import { CrashJournal } from '../util/crashJournal.js';
 import type {
+  BodySink,
   ByteRange,
   GetOptions,
   ListOptions,
@@ -100,6 +101,9 @@ class JournaledStore implements ObjectStore {
   }
   get(key: string, options?: GetOptions) {
     return this.inner.get(key, options);
+  }
+  readInto(key: string, range: Required<ByteRange>, ifMatch: string | undefined, sink: BodySink) {
+    return this.inner.readInto(key, range, ifMatch, sink);
   }
   put(key: string, body: Buffer | Readable, options: PutOptions) {
     return this.inner.put(key, body, options);

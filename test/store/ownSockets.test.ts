@@ -2,10 +2,11 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOssStore } from '../../src/store/index.js';
+import type { BodySink } from '../../src/store/ObjectStore.js';
 import { shAsync } from '../reliability/support.js';
 import { FAST_RETRY, requestRecorder, startHarness, type Harness } from './harness.js';
 
-// HEADs go on keep-alive sockets of the store's own, written and read by hand (src/store/headSockets.ts).
+// HEADs and ranged GETs go on keep-alive sockets of the store's own, written and read by hand (src/store/ownSockets.ts).
 // Against the real server for what a server does right, and against a scripted TCP server for what
 // one may do wrong.
 
@@ -19,7 +20,7 @@ afterAll(async () => {
 });
 
 /** A TCP server that counts connections and gives each request it receives to `answer`. */
-async function scripted(answer: (socket: Socket, request: number, connection: number) => void): Promise<{ url: string; connections: () => number; requests: () => number; close(): Promise<void> }> {
+async function scripted(answer: (socket: Socket, request: number, connection: number, head: string) => void): Promise<{ url: string; connections: () => number; requests: () => number; close(): Promise<void> }> {
   let connections = 0;
   let requests = 0;
   const sockets = new Set<Socket>();
@@ -30,8 +31,9 @@ async function scripted(answer: (socket: Socket, request: number, connection: nu
     socket.on('data', (chunk: Buffer) => {
       received += chunk.toString('latin1');
       while (received.includes('\r\n\r\n')) {
-        received = received.slice(received.indexOf('\r\n\r\n') + 4);
-        answer(socket, ++requests, connection);
+        const head = received.slice(0, received.indexOf('\r\n\r\n'));
+        received = received.slice(head.length + 4);
+        answer(socket, ++requests, connection, head);
       }
     });
     socket.on('error', () => undefined);
@@ -154,5 +156,104 @@ describe('HEAD on keep-alive sockets of its own', () => {
     expect(r.busy).toContain('TCPSocketWrap'); // HEADs in flight hold it
     expect(r.idle).not.toContain('TCPSocketWrap');
     expect(r.idle).not.toContain('Timeout');
+  });
+});
+
+/** A sink over one buffer that records the size of each room asked for. */
+function bufferSink(size: number): { sink: BodySink; bytes: Buffer; rooms: number[]; filled: () => number } {
+  const bytes = Buffer.alloc(size);
+  const rooms: number[] = [];
+  let at = 0;
+  return {
+    bytes,
+    rooms,
+    filled: () => at,
+    sink: {
+      room: (max) => (rooms.push(max), bytes.subarray(at, at + Math.min(max, 100_000))),
+      filled: (n) => void (at += n),
+    },
+  };
+}
+
+describe('ranged GET read straight into the reader’s memory', () => {
+  const range = (start: number, end: number, total: number, body: string, more = ''): string =>
+    `HTTP/1.1 206 Partial Content\r\nContent-Range: bytes ${start}-${end}/${total}\r\nContent-Length: ${end - start + 1}\r\nETag: "E"\r\n${more}\r\n${body}`;
+
+  it('puts exactly the asked bytes where the sink says, whole or a few bytes at a time, and reuses the connection', async () => {
+    const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 251));
+    await h.store.put('into', data, { meta: {} });
+    for (const piece of [undefined, 7]) {
+      const r = await requestRecorder(h.server, piece ? { piece } : {});
+      try {
+        const store = storeAt(r.url);
+        for (const [start, end] of [[0, data.length - 1], [5, 250_004], [299_999, 299_999]] as const) {
+          const s = bufferSink(end - start + 1);
+          await store.readInto('into', { start, end }, undefined, s.sink);
+          expect(s.filled()).toBe(end - start + 1);
+          expect(s.bytes.equals(data.subarray(start, end + 1))).toBe(true);
+          expect(Math.max(...s.rooms)).toBeLessThanOrEqual(end - start + 1); // never room past the body's end
+        }
+        expect(r.connections()).toBe(1);
+      } finally {
+        await r.close();
+      }
+    }
+  });
+
+  it('an ETag that changed: ESTALE, from the XML error answer, no byte in the sink, the connection kept', async () => {
+    await h.store.put('into-stale', Buffer.alloc(64, 1), { meta: {} });
+    const r = await requestRecorder(h.server);
+    try {
+      const store = storeAt(r.url);
+      const s = bufferSink(64);
+      await expect(store.readInto('into-stale', { start: 0, end: 63 }, '"not-its-etag"', s.sink)).rejects.toMatchObject({ errno: 'ESTALE' });
+      expect(s.filled()).toBe(0);
+      await store.readInto('into-stale', { start: 0, end: 63 }, undefined, bufferSink(64).sink);
+      expect(r.connections()).toBe(1);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a connection dropped mid-body is picked up at the byte where it stopped, pinned to the first answer’s ETag', async () => {
+    const body = 'abcdefghijklmnopqrstuvwxyz';
+    const heads: string[] = [];
+    const s = await scripted((socket, request, _connection, head) => {
+      heads.push(head);
+      if (request === 1) return void socket.end(range(0, 25, 26, body.slice(0, 10))); // 10 of 26 bytes, then FIN
+      socket.write(range(10, 25, 26, body.slice(10)));
+    });
+    try {
+      const sink = bufferSink(26);
+      await storeAt(s.url).readInto('x', { start: 0, end: 25 }, undefined, sink.sink);
+      expect(sink.bytes.toString()).toBe(body);
+      expect([s.connections(), s.requests()]).toEqual([2, 2]);
+      expect(heads[0]).toMatch(/\r\nRange: bytes=0-25(\r\n|$)/);
+      expect(heads[0]).not.toMatch(/If-Match/i);
+      expect(heads[1]).toMatch(/\r\nRange: bytes=10-25(\r\n|$)/);
+      expect(heads[1]).toMatch(/\r\nIf-Match: "E"(\r\n|$)/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('an answer for other bytes than asked, or without a length: EIO, and not a byte of it in the sink', async () => {
+    const shifted = await scripted((socket) => socket.write(range(1, 26, 27, 'bcdefghijklmnopqrstuvwxyz!')));
+    const unsized = await scripted((socket) => socket.write('HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-25/26\r\nTransfer-Encoding: chunked\r\n\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n'));
+    try {
+      const a = bufferSink(26);
+      const err = await storeAt(shifted.url).readInto('x', { start: 0, end: 25 }, undefined, a.sink).catch((e: unknown) => e);
+      expect(err).toMatchObject({ errno: 'EIO' });
+      expect((err as Error).message).toContain('asked for bytes 0-25, the server answered bytes 1-26/27');
+      expect([a.filled(), shifted.requests()]).toEqual([0, 1]); // refused before its body, and not retried
+      const b = bufferSink(26);
+      const err2 = await storeAt(unsized.url).readInto('x', { start: 0, end: 25 }, undefined, b.sink).catch((e: unknown) => e);
+      expect(err2).toMatchObject({ errno: 'EIO' });
+      expect((err2 as Error).message).toContain('without a Content-Length');
+      expect(b.filled()).toBe(0);
+    } finally {
+      await shifted.close();
+      await unsized.close();
+    }
   });
 });

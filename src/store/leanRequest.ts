@@ -97,12 +97,10 @@ export class LeanRequest {
   }
 
   /**
-   * A ranged GetObject, one attempt, on the same sockets, its body read into `into.sink`; resolves
+   * A ranged GetObject (`headers`: its Range, and If-Match), one attempt, on the same sockets, its body read into `into.sink`; resolves
    * once the whole body is in, and rejects as `send` does (or with what `into.accept` threw).
    */
-  getInto(key: string, range: { start: number; end: number }, ifMatch: string | undefined, timeoutMs: number, into: GetInto): Promise<Answer['headers']> {
-    const headers: Record<string, string> = { Range: `bytes=${range.start}-${range.end}` };
-    if (ifMatch) headers['If-Match'] = ifMatch;
+  getInto(key: string, headers: Record<string, string>, timeoutMs: number, into: GetInto): Promise<Answer['headers']> {
     return this.own('GET', key, headers, { ok: [206], timeoutMs }, into);
   }
 

@@ -421,7 +421,7 @@ class OssStore implements ObjectStore {
     for (;;) {
       const from = offset;
       try {
-        await this.lean.getInto(key, { start: from, end: range.end }, pin, this.quickTimeoutMs, {
+        await this.lean.getInto(key, getHeaders({ start: from, end: range.end }, pin), this.quickTimeoutMs, {
           sink: counted,
           idleMs: this.bodyIdleTimeoutMs,
           // Checked before a byte lands in the sink: a reader's blocks are filled by position.
@@ -445,10 +445,7 @@ class OssStore implements ObjectStore {
 
   /** One GET attempt; the caller owns retries and the response stream. */
   private rawGet(key: string, range: ByteRange | undefined, ifMatch: string | undefined): Promise<LeanResponse> {
-    const headers: Record<string, string> = {};
-    if (range) headers.Range = `bytes=${range.start}-${range.end ?? ''}`;
-    if (ifMatch) headers['If-Match'] = ifMatch;
-    return this.lean.send('GET', key, { headers, ok: [200, 206], timeoutMs: this.quickTimeoutMs });
+    return this.lean.send('GET', key, { headers: getHeaders(range, ifMatch), ok: [200, 206], timeoutMs: this.quickTimeoutMs });
   }
 
   /**
@@ -489,6 +486,14 @@ class OssStore implements ObjectStore {
       throw toStoreError(err, op, this.bucket, key);
     }
   }
+}
+
+/** A GET's Range (none: the whole object) and If-Match (none: any version). */
+function getHeaders(range: ByteRange | undefined, ifMatch: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (range) headers.Range = `bytes=${range.start}-${range.end ?? ''}`;
+  if (ifMatch) headers['If-Match'] = ifMatch;
+  return headers;
 }
 
 function requestHeaders(options: PutOptions): Record<string, string> {

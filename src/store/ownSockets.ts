@@ -113,7 +113,8 @@ export class OwnSockets {
 const SCRATCH_BYTES = 64 * 1024;
 
 interface Pending {
-  request: string;
+  /** A HEAD: its answer has no body, whatever its Content-Length says. */
+  head: boolean;
   into: GetInto | undefined;
   resolve(done: { exchange: Exchange; reusable: boolean }): void;
   reject(err: Error): void;
@@ -172,7 +173,7 @@ class Connection {
   exchange(request: string, timeoutMs: number, into: GetInto | undefined): Promise<{ exchange: Exchange; reusable: boolean }> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.socket.destroy(codedError(`no response in ${timeoutMs} ms`, TIMEOUT)), timeoutMs);
-      this.pending = { request, into, resolve, reject, timer };
+      this.pending = { head: request.startsWith('HEAD '), into, resolve, reject, timer };
       this.socket.write(request, 'latin1');
     });
   }
@@ -239,8 +240,7 @@ class Connection {
     const parsed = parseHead(received.toString('latin1', 0, end));
     if (!parsed) return void this.socket.destroy(codedError(`not an HTTP answer: ${JSON.stringify(received.toString('latin1', 0, Math.min(end, 40)))}`, 'ResponseError'));
     const rest = received.subarray(end + HEADER_END.length);
-    // A HEAD's answer has no body, whatever its Content-Length says.
-    if (pending.request.startsWith('HEAD ')) return this.done(pending, { answer: parsed.answer }, parsed.keepAlive && rest.length === 0);
+    if (pending.head) return this.done(pending, { answer: parsed.answer }, parsed.keepAlive && rest.length === 0);
     const length = Number(parsed.answer.headers['content-length'] ?? NaN);
     if (!Number.isSafeInteger(length) || length < 0) return void this.socket.destroy(codedError('an answer without a Content-Length', 'ResponseError'));
     const toSink = pending.into !== undefined && parsed.answer.status < 300;

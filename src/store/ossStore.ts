@@ -19,7 +19,7 @@ import type {
   UploadedPart,
   Written,
 } from './ObjectStore.js';
-import { isRetryable, toStoreError } from './errors.js';
+import { toStoreError } from './errors.js';
 import { HeadWorker } from './headWorker.js';
 import { LeanRequest, type LeanResponse } from './leanRequest.js';
 import { parseListing } from './listingXml.js';
@@ -436,8 +436,7 @@ class OssStore implements ObjectStore {
         });
         return;
       } catch (err) {
-        if (offset > from) budget.reset();
-        if (!isRetryable(err) || !(await budget.next())) throw toStoreError(err, 'GET', this.bucket, key);
+        if (!(await budget.again(err, offset > from))) throw toStoreError(err, 'GET', this.bucket, key);
         this.heardRetry(err, 'GET', key, offset > range.start ? `resuming at byte ${offset}` : 'another try follows');
       }
     }
@@ -468,7 +467,7 @@ class OssStore implements ObjectStore {
   private async call<T>(op: string, key: string, send: () => Promise<T>): Promise<T> {
     const retried = (err: unknown, tries: number): void => this.heardRetry(err, op, key, `try ${tries + 1} follows`);
     try {
-      return await withRetry(this.retry, isRetryable, send, retried);
+      return await withRetry(this.retry, send, retried);
     } catch (err) {
       throw toStoreError(err, op, this.bucket, key);
     }

@@ -134,7 +134,8 @@ interface Pending {
 /** One socket, carrying one request at a time. */
 class Connection {
   private readonly socket: net.Socket;
-  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  /** What a plain socket reads into outside a GET's body; a TLS socket brings its own chunks. */
+  private scratch: Buffer | undefined;
   /** The sink's memory the socket reads into next, if any. */
   private lent: Buffer | undefined;
   private received: Buffer | undefined;
@@ -198,7 +199,7 @@ class Connection {
   /** The sink's room while a GET's body is due, else the scratch buffer. */
   private nextMemory(): Buffer {
     const body = this.pending?.body;
-    if (!body?.toSink || body.left === 0) return this.scratch;
+    if (!body?.toSink || body.left === 0) return (this.scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES));
     this.lent = this.pending!.into!.sink.room(body.left);
     return this.lent;
   }

@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
 import { FsError } from '../errors.js';
 import { RetryBudget, type RetryPolicy } from './retry.js';
-import { isRetryable } from './errors.js';
 
 export interface ResumableBodyOptions {
   /** Object offset of the first byte of `first`. */
@@ -49,9 +48,9 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
         });
       } catch (err) {
         stream.destroy();
-        if (offset > failedAt) budget.reset();
+        const progressed = offset > failedAt;
         failedAt = offset;
-        await tryAgainOrFail(err, offset, budget);
+        await tryAgainOrFail(err, offset, budget, progressed);
       }
       stream = await reopenWithRetry(offset, budget);
     }
@@ -68,8 +67,8 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
   }
 
   /** Waits for the next try from `offset`, or throws the reader's error once retrying is over. */
-  async function tryAgainOrFail(err: unknown, offset: number, budget: RetryBudget): Promise<void> {
-    if (!isRetryable(err) || !(await budget.next())) throw o.fail(err);
+  async function tryAgainOrFail(err: unknown, offset: number, budget: RetryBudget, progressed = false): Promise<void> {
+    if (!(await budget.again(err, progressed))) throw o.fail(err);
     o.retried?.(err, offset);
   }
 

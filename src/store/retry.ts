@@ -1,3 +1,5 @@
+import { isRetryable } from './errors.js';
+
 /**
  * Bounded retries with exponential backoff and full jitter (delay drawn uniformly from
  * [0, min(maxDelay, base·2^attempt)]), so a crowd of clients hitting the same throttled
@@ -37,8 +39,17 @@ export class RetryBudget {
 
   constructor(private readonly policy: RetryPolicy) {}
 
-  /** Waits before the next try and returns true, or returns false when the budget is spent. */
-  async next(): Promise<boolean> {
+  /**
+   * After a failed try: waits out the backoff and returns true when another try may follow (the
+   * error is one a retry can cure and the budget is not spent), else returns false at once.
+   * `progressed`: bytes arrived since the last failure, so the count starts afresh.
+   */
+  async again(err: unknown, progressed = false): Promise<boolean> {
+    if (progressed) {
+      this.failures = 0;
+      this.startedAt = Date.now();
+    }
+    if (!isRetryable(err)) return false;
     const retry = this.failures++;
     if (this.failures >= this.policy.attempts) return false;
     const delay = backoffDelay(this.policy, retry);
@@ -46,18 +57,11 @@ export class RetryBudget {
     await sleep(delay);
     return true;
   }
-
-  /** Progress was made (bytes arrived): later failures start a fresh count of attempts. */
-  reset(): void {
-    this.failures = 0;
-    this.startedAt = Date.now();
-  }
 }
 
 /** `onRetry` hears of each failed try that another follows (`tries`: how many have failed so far). */
 export async function withRetry<T>(
   policy: RetryPolicy,
-  isRetryable: (err: unknown) => boolean,
   op: () => Promise<T>,
   onRetry?: (err: unknown, tries: number) => void,
 ): Promise<T> {
@@ -66,7 +70,7 @@ export async function withRetry<T>(
     try {
       return await op();
     } catch (err) {
-      if (!isRetryable(err) || !(await budget.next())) throw err;
+      if (!(await budget.again(err))) throw err;
       onRetry?.(err, tries);
     }
   }

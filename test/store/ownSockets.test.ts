@@ -237,6 +237,38 @@ describe('ranged GET read straight into the reader’s memory', () => {
     }
   });
 
+  it('drops that each bring bytes may outnumber the retry budget; drops that bring none may not (into a sink, and streamed)', async () => {
+    // Each answer carries 2 bytes of what it promised, then the connection closes: 13 drops for 26 bytes.
+    const body = 'abcdefghijklmnopqrstuvwxyz';
+    const dribble = await scripted((socket, _request, _connection, head) => {
+      const from = Number(/\r\nRange: bytes=(\d+)-/.exec(head)?.[1]);
+      socket.end(range(from, 25, 26, body.slice(from, from + 2)));
+    });
+    const mute = await scripted((socket) => socket.end(range(0, 25, 26, '')));
+    const streamed = async (url: string): Promise<string> => {
+      const { body: stream } = await storeAt(url).get('x', { range: { start: 0, end: 25 } });
+      return Buffer.concat(await stream.toArray()).toString();
+    };
+    try {
+      const a = bufferSink(26);
+      await storeAt(dribble.url).readInto('x', { start: 0, end: 25 }, undefined, a.sink);
+      expect(a.bytes.toString()).toBe(body);
+      expect(dribble.requests()).toBe(13);
+      expect(dribble.requests()).toBeGreaterThan(FAST_RETRY.attempts);
+      expect(await streamed(dribble.url)).toBe(body);
+      expect(dribble.requests()).toBe(26);
+
+      const b = bufferSink(26);
+      await expect(storeAt(mute.url).readInto('x', { start: 0, end: 25 }, undefined, b.sink)).rejects.toMatchObject({ errno: 'EIO' });
+      expect([b.filled(), mute.requests()]).toEqual([0, FAST_RETRY.attempts]);
+      await expect(streamed(mute.url)).rejects.toMatchObject({ errno: 'EIO' });
+      expect(mute.requests()).toBe(2 * FAST_RETRY.attempts);
+    } finally {
+      await dribble.close();
+      await mute.close();
+    }
+  });
+
   it('an answer for other bytes than asked, or without a length: EIO, and not a byte of it in the sink', async () => {
     const shifted = await scripted((socket) => socket.write(range(1, 26, 27, 'bcdefghijklmnopqrstuvwxyz!')));
     const unsized = await scripted((socket) => socket.write('HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-25/26\r\nTransfer-Encoding: chunked\r\n\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n'));

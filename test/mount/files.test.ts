@@ -274,6 +274,32 @@ PY`);
     expect(Math.abs(st.mtimeMs - before)).toBeLessThan(60_000);
   });
 
+  it('a shared mmap of a file: writes through the mapping reach the object, in an existing file and one grown first', async () => {
+    // Programs that map files writable (databases, some editors and build tools) write back through
+    // FUSE's page writeback, not write(2). python3 is on every machine node-gyp builds on.
+    const path = join(m.mountpoint, 'mapped.bin');
+    const before = randomBytes(3 * MiB + 100);
+    writeFileSync(path, before);
+    sh(`python3 - '${path}' <<'PY'
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.ftruncate(fd, ${4 * MiB})   # grown first, then written through the mapping past the old end
+with mmap.mmap(fd, ${4 * MiB}) as m:
+    m[0:5] = b'first'
+    m[${2 * MiB - 2}:${2 * MiB + 3}] = b'cross'
+    m[${4 * MiB - 4}:] = b'last'
+    m.flush()
+os.close(fd)
+PY`);
+    const expected = Buffer.concat([before, Buffer.alloc(4 * MiB - before.length)]);
+    expected.write('first', 0);
+    expected.write('cross', 2 * MiB - 2);
+    expected.write('last', 4 * MiB - 4);
+    expect(readFileSync(path).equals(expected)).toBe(true);
+    const bucket = encryptedBucket(local);
+    await until('the mapped writes in the bucket', async () => (await plaintextOf(bucket, 'home/mapped.bin')).equals(expected));
+  });
+
   it('statfs answers (df)', () => {
     expect(sh(`df -P ${m.mountpoint}`)).toMatch(/oss:\/\/test-bucket\/home/);
   });

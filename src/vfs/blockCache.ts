@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { PieceBuffers } from '../secure/index.js';
 import { allocateOnHugePages } from '../util/allocator.js';
 import { BufferPool } from '../util/bufferPool.js';
-import { Collector } from './collector.js';
+import { Collector } from '../util/collector.js';
 
 /** A block's number within one object: byte offset / block size. Never a byte offset. */
 export type BlockIndex = number & { readonly __unit: 'block' };
@@ -14,7 +14,11 @@ export function blockOf(offset: number, blockSize: number): BlockIndex {
 /** Spare buffers kept ready for the next fetches: a read-ahead run's worth, at most 1/8 of the cache. */
 const SPARE_BLOCKS = 16;
 
-/** Buffers let go of, in bytes, before a full collection frees them (see Collector). */
+/**
+ * Buffers let go of, in bytes, before a full collection frees them (util/collector.ts). Left to V8,
+ * the cache's churn (a writer's parts and the blocks they displace, two sizes that cannot reuse
+ * each other's memory) would stay resident ~64 MiB past --cache-size.
+ */
 const COLLECT_AFTER = 32 * 1024 * 1024;
 
 /**
@@ -79,7 +83,7 @@ export class BlockCache implements PieceBuffers {
    *  fetches (loading), by partBuffers.take() for writers (writing). */
   private readonly lent: Record<Lending, number> = { loading: 0, writing: 0 };
   private readonly spareTarget: number;
-  private readonly collector = new Collector(COLLECT_AFTER);
+  private readonly collector = new Collector(COLLECT_AFTER, 'major');
   /** Bytes the cache may hold now: maxBytes, less what the process's memory target takes. */
   private budget: number;
 

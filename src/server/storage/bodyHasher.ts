@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { Collector } from '../../util/collector.js';
 import { Crc64 } from './crc64.js';
 
 /** MD5 (for the ETag and Content-MD5) and CRC64 (x-oss-hash-crc64ecma) of a body, fed chunk by chunk. */
@@ -25,9 +26,11 @@ const PARALLEL_FROM = 8 << 20;
 const BATCH = 1 << 20;
 /**
  * Bytes handed to the worker and not yet hashed, across all bodies, beyond which feeders wait:
- * the back-pressure, and a bound on the memory the worker holds.
+ * the back-pressure, and a bound on the memory the worker holds. 8 MiB PUTs as fast as 32 did.
  */
-const MAX_IN_FLIGHT = 32 << 20;
+const MAX_IN_FLIGHT = 8 << 20;
+/** Hashed chunks, in bytes, after which a scavenge frees them (see Md5Worker). */
+const COLLECT_AFTER = 16 << 20;
 
 class InlineHasher implements BodyHasher {
   private readonly md5 = createHash('md5');
@@ -71,14 +74,17 @@ type Reply = { id: number; chunks: ArrayBuffer[] } | { id: number; md5: string }
  * The MD5 worker, shared by every body. Chunks are transferred, not copied: an HTTP body chunk owns
  * its whole ArrayBuffer (Node copies each one out of the socket's), and copying every byte into
  * shared memory instead cost the main thread ~0.35 s per GiB on the VMs measured, a third of its
- * work on a PUT. They come back once hashed, to be collected here: this thread collects often,
- * while the worker, which barely allocates, held some 60 MiB of hashed chunks between collections.
+ * work on a PUT. They come back once hashed, to be collected here: the worker, which barely
+ * allocates, held some 60 MiB of hashed chunks between collections. Here a scavenge every
+ * COLLECT_AFTER bytes frees them while malloc can hand their memory, still in cache, to the next
+ * chunks: a 1 GiB PUT went ~400 -> ~500 MB/s, and the server's growth over it 74 -> 35 MiB.
  */
 class Md5Worker {
   private readonly worker: Worker;
   private readonly digests = new Map<number, (md5: string) => void>();
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
+  private readonly collector = new Collector(COLLECT_AFTER, 'minor');
 
   constructor() {
     // Workers inherit the parent's flags, and under `node --input-type=module -e …` eval'd code
@@ -86,7 +92,9 @@ class Md5Worker {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
     this.worker.on('message', (reply: Reply) => {
       if ('md5' in reply) return this.finished(reply.id, reply.md5);
-      for (const chunk of reply.chunks) this.inFlight -= chunk.byteLength;
+      const bytes = reply.chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+      this.inFlight -= bytes;
+      this.collector.dropped(bytes);
       while (this.inFlight < MAX_IN_FLIGHT && this.waiting.length > 0) this.waiting.shift()!();
     });
     this.worker.unref();

@@ -54,7 +54,8 @@ const PROBE = 'p';
  * ali-oss's request builder (date formatting, MIME lookup, header re-encoding, URL formatting) and
  * urllib under it cost ~115 µs of CPU per call on top of Node's own http client (285 vs 170 µs per
  * HEAD measured on loopback), and that CPU bounded a cold `ls -l` of a big directory; a 4 KiB PUT
- * spent ~0.7 ms in them. HEADs and a reader's ranged GETs go further and skip Node's client too (OwnSockets).
+ * spent ~0.7 ms in them. HEADs, a reader's ranged GETs, PUTs and DELETEs go further and skip Node's
+ * client too (OwnSockets).
  *
  * Nothing SDK-specific is re-implemented here: the signature is ali-oss's `authorization`, the
  * key's escaping its `_escape`, and the URL and Host header come from its request builder, run
@@ -93,7 +94,7 @@ export class LeanRequest {
    * whose status is in `ok` and rejects as `send` does otherwise.
    */
   head(key: string, o: Pick<LeanOptions, 'ok' | 'timeoutMs'>): Promise<Answer['headers']> {
-    return this.own('HEAD', key, {}, o);
+    return this.own('HEAD', key, o);
   }
 
   /**
@@ -101,19 +102,24 @@ export class LeanRequest {
    * once the whole body is in, and rejects as `send` does (or with what `into.accept` threw).
    */
   getInto(key: string, headers: Record<string, string>, timeoutMs: number, into: GetInto): Promise<Answer['headers']> {
-    return this.own('GET', key, headers, { ok: [206], timeoutMs }, into);
+    return this.own('GET', key, { headers, ok: [206], timeoutMs }, into);
   }
 
-  private async own(method: 'HEAD' | 'GET', key: string, extra: Record<string, string>, o: Pick<LeanOptions, 'ok' | 'timeoutMs'>, into?: GetInto): Promise<Answer['headers']> {
-    const headers = this.signed(method, key, { headers: extra });
-    let request = `${method} ${this.path(key, undefined)} HTTP/1.1\r\n`;
+  /** PutObject of a buffer, or DeleteObject, one attempt, on the same sockets; settles as `head` does. */
+  write(method: 'PUT' | 'DELETE', key: string, o: Omit<LeanOptions, 'query'>): Promise<Answer['headers']> {
+    return this.own(method, key, o);
+  }
+
+  private async own(method: string, key: string, o: Omit<LeanOptions, 'query'>, into?: GetInto): Promise<Answer['headers']> {
+    const headers = this.signed(method, key, o);
+    let header = `${method} ${this.path(key, undefined)} HTTP/1.1\r\n`;
     for (const [name, value] of Object.entries(headers)) {
       if (/[\r\n]/.test(value)) throw new Error(`header ${name} holds a line break`);
-      request += `${name}: ${value}\r\n`;
+      header += `${name}: ${value}\r\n`;
     }
     let exchange: Exchange;
     try {
-      exchange = await this.sockets.send(`${request}\r\n`, o.timeoutMs, into);
+      exchange = await this.sockets.send({ header: `${header}\r\n`, ...(o.body ? { body: o.body } : {}), ...(into ? { into } : {}) }, o.timeoutMs);
     } catch (err) {
       if (err instanceof FsError) throw err; // `into.accept` refused the answer
       throw await this.client.requestError(unanswered(err as NodeJS.ErrnoException));
@@ -127,12 +133,11 @@ export class LeanRequest {
    * One attempt on `key` (the bucket itself if ''). Resolves once the response headers are in,
    * with a status in `ok` (the caller owns the body); rejects with an error shaped as ali-oss
    * shapes it. `timeoutMs` bounds the wait for the headers, as ali-oss's `timeout` does; a body's
-   * own silences are the caller's to bound. A `body` goes with its Content-MD5, as ali-oss sends
-   * it, so the server checks it arrived whole. `query` holds parameters that are not signed
+   * own silences are the caller's to bound. `query` holds parameters that are not signed
    * sub-resources (a listing's prefix, marker, …).
    */
-  send(method: 'GET' | 'PUT' | 'DELETE', key: string, o: LeanOptions): Promise<LeanResponse> {
-    const { ok, timeoutMs, body } = o;
+  send(method: 'GET', key: string, o: Omit<LeanOptions, 'body'>): Promise<LeanResponse> {
+    const { ok, timeoutMs } = o;
     const headers = this.signed(method, key, o);
     const secure = this.origin.protocol === 'https:';
     return new Promise<LeanResponse>((resolve, reject) => {
@@ -165,11 +170,14 @@ export class LeanRequest {
         clearTimeout(timer);
         fail(unanswered(err));
       });
-      req.end(body);
+      req.end();
     });
   }
 
-  /** A request's headers, signed as ali-oss signs them; a `body` goes with its Content-MD5. */
+  /**
+   * A request's headers, signed as ali-oss signs them. A `body` goes with its Content-MD5, as
+   * ali-oss sends it, so the server checks it arrived whole.
+   */
   private signed(method: string, key: string, o: Pick<LeanOptions, 'headers' | 'body'>): Record<string, string> {
     const headers: Record<string, string> = { ...this.fixedHeaders, ...o.headers, 'x-oss-date': new Date().toUTCString() };
     if (o.body) {

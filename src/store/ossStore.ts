@@ -185,9 +185,8 @@ class OssStore implements ObjectStore {
     this.addressable('PUT', key);
     const headers = requestHeaders(options);
     if (Buffer.isBuffer(body)) {
-      const r = await this.call('PUT', key, () => this.lean.send('PUT', key, { headers, ok: [200], timeoutMs: this.timeoutMs, body }));
-      r.resume();
-      return { etag: r.headers.etag ?? '' };
+      const answered = await this.call('PUT', key, () => this.lean.write('PUT', key, { headers, ok: [200], timeoutMs: this.timeoutMs, body }));
+      return { etag: answered.etag ?? '' };
     }
     // A stream cannot be rewound, so it is sent once.
     const r = await this.once('PUT', key, () =>
@@ -225,8 +224,7 @@ class OssStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     this.addressable('DELETE', key);
-    const r = await this.call('DELETE', key, () => this.lean.send('DELETE', key, { ok: [204, 200], timeoutMs: this.quickTimeoutMs }));
-    r.resume();
+    await this.call('DELETE', key, () => this.lean.write('DELETE', key, { ok: [204, 200], timeoutMs: this.quickTimeoutMs }));
   }
 
   async deleteMany(keys: string[]): Promise<void> {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -156,6 +157,54 @@ describe('HEAD on keep-alive sockets of its own', () => {
     expect(r.busy).toContain('TCPSocketWrap'); // HEADs in flight hold it
     expect(r.idle).not.toContain('TCPSocketWrap');
     expect(r.idle).not.toContain('Timeout');
+  });
+});
+
+describe('PUT of a buffer and DELETE on the same sockets', () => {
+  it('bodies land byte-exact, answers a few bytes at a time are read whole, one connection carries them all', async () => {
+    for (const piece of [undefined, 3]) {
+      const r = await requestRecorder(h.server, piece ? { piece } : {});
+      try {
+        const store = storeAt(r.url);
+        const bodies = [0, 1, 4096, 300_000].map((n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 13 + n) % 256)));
+        for (const [i, body] of bodies.entries()) {
+          const { etag } = await store.put(`own-put-${i}`, body, { meta: { i: String(i) } });
+          expect(etag).toBe(`"${createHash('md5').update(body).digest('hex').toUpperCase()}"`);
+          expect(Buffer.concat(await (await h.store.get(`own-put-${i}`)).body.toArray()).equals(body)).toBe(true);
+          await store.delete(`own-put-${i}`);
+          await expect(h.store.head(`own-put-${i}`)).rejects.toMatchObject({ errno: 'ENOENT' });
+        }
+        expect(r.lines.filter((l) => /^(PUT|DELETE) /.test(l))).toHaveLength(2 * bodies.length);
+        expect(r.connections()).toBe(1);
+      } finally {
+        await r.close();
+      }
+    }
+  });
+
+  it('a 204 without a Content-Length ends at its headers, and its connection carries the next request', async () => {
+    const s = await scripted((socket) => socket.write('HTTP/1.1 204 No Content\r\nx-oss-request-id: R\r\n\r\n'));
+    try {
+      const store = storeAt(s.url);
+      await store.delete('a');
+      await store.delete('b');
+      expect([s.connections(), s.requests()]).toEqual([1, 2]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a refused PUT: the OSS error from its XML, on the CLI’s terms (errno and code)', async () => {
+    const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>no</Message><RequestId>R</RequestId></Error>';
+    const s = await scripted((socket) => socket.write(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: ${xml.length}\r\n\r\n${xml}`));
+    try {
+      const err = await storeAt(s.url).put('x', Buffer.from('body'), { meta: {} }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ errno: 'EACCES' });
+      expect((err as Error).message).toContain('AccessDenied');
+      expect(s.requests()).toBe(1); // a 403 is not retried
+    } finally {
+      await s.close();
+    }
   });
 });
 

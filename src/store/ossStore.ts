@@ -169,9 +169,11 @@ class OssStore implements ObjectStore {
       idleTimeoutMs: this.bodyIdleTimeoutMs,
       reopen: async (offset) => {
         const r = await this.rawGet(key, { start: offset, end: endExclusive - 1 }, etag);
-        if (servedRange(r.headers)?.start !== offset) {
+        try {
+          this.servedAsAsked(key, r.headers, offset, endExclusive - 1);
+        } catch (err) {
           r.destroy();
-          throw new FsError('EIO', `GET ${this.bucket}/${key}: resuming at byte ${offset}, the server answered another range`);
+          throw err;
         }
         return r;
       },
@@ -424,10 +426,7 @@ class OssStore implements ObjectStore {
           idleMs: this.bodyIdleTimeoutMs,
           // Checked before a byte lands in the sink: a reader's blocks are filled by position.
           accept: ({ headers }) => {
-            const served = servedRange(headers);
-            if (served?.start !== from || served.end !== range.end || Number(headers['content-length']) !== range.end - from + 1) {
-              throw new FsError('EIO', `GET ${this.bucket}/${key}: asked for bytes ${from}-${range.end}, the server answered ${headers['content-range'] ?? 'without a range'}`);
-            }
+            this.servedAsAsked(key, headers, from, range.end);
             // A resumed read must continue the same version.
             pin ??= headers.etag;
           },
@@ -437,6 +436,14 @@ class OssStore implements ObjectStore {
         if (!(await budget.again(err, offset > from))) throw toStoreError(err, 'GET', this.bucket, key);
         this.heardRetry(err, 'GET', key, offset > range.start ? `resuming at byte ${offset}` : 'another try follows');
       }
+    }
+  }
+
+  /** Throws EIO unless a ranged GET's answer holds exactly bytes `from`..`end`: a reader places them by position. */
+  private servedAsAsked(key: string, headers: Record<string, string | undefined>, from: number, end: number): void {
+    const served = servedRange(headers);
+    if (served?.start !== from || served.end !== end || Number(headers['content-length']) !== end - from + 1) {
+      throw new FsError('EIO', `GET ${this.bucket}/${key}: asked for bytes ${from}-${end}, the server answered ${headers['content-range'] ?? 'without a range'}`);
     }
   }
 

@@ -92,7 +92,7 @@ class Md5Worker {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
     this.worker.on('message', (reply: Reply) => {
       if ('md5' in reply) return this.finished(reply.id, reply.md5);
-      const bytes = reply.chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+      const bytes = byteLength(reply.chunks);
       this.inFlight -= bytes;
       this.collector.dropped(bytes);
       while (this.inFlight < MAX_IN_FLIGHT && this.waiting.length > 0) this.waiting.shift()!();
@@ -101,8 +101,8 @@ class Md5Worker {
   }
 
   /** Posts chunks of body `id`; resolves once the worker has room for more. */
-  hash(id: number, chunks: ArrayBuffer[], bytes: number): void | Promise<void> {
-    this.inFlight += bytes;
+  hash(id: number, chunks: ArrayBuffer[]): void | Promise<void> {
+    this.inFlight += byteLength(chunks);
     this.worker.postMessage({ id, chunks }, chunks);
     if (this.inFlight >= MAX_IN_FLIGHT) return new Promise((resolve) => this.waiting.push(resolve));
   }
@@ -122,6 +122,8 @@ class Md5Worker {
     if (this.digests.size === 0) this.worker.unref();
   }
 }
+
+const byteLength = (buffers: ArrayBuffer[]): number => buffers.reduce((sum, buffer) => sum + buffer.byteLength, 0);
 
 let worker: Md5Worker | undefined;
 let nextId = 0;
@@ -165,7 +167,7 @@ class ParallelHasher implements BodyHasher {
 
   private send(): void | Promise<void> {
     if (this.batched === 0) return;
-    const sent = this.worker.hash(this.id, this.batch, this.batched);
+    const sent = this.worker.hash(this.id, this.batch);
     this.batch = [];
     this.batched = 0;
     return sent;

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { ctrAt, envelopeMeta, type DataKey, type Envelope, type Keyring } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import type { ObjectMeta, ObjectStore, UploadedPart } from '../store/ObjectStore.js';
+import { encryptionEntries } from '../secure/multipartUpload.js';
 import { createLimiter } from '../util/limit.js';
 
 /**
@@ -131,7 +132,7 @@ async function upload(
           const plain = Buffer.allocUnsafe(partLength(cp, n));
           const { bytesRead } = await handle.read(plain, 0, plain.length, offset);
           if (bytesRead !== plain.length) throw changed(source);
-          const part = await store.uploadPart(key, cp.uploadId, n, ctrAt(dataKey, offset, plain));
+          const part = await store.uploadPart(key, cp.uploadId, n, ctrAt(dataKey, offset, plain), encryptionEntries(envelopeMeta(cp.envelope)));
           cp.parts.push(part);
           saveCheckpoint(path, cp);
           o.onProgress?.(plain.length);

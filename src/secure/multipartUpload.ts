@@ -1,4 +1,5 @@
-import type { ObjectStore, PutOptions, UploadedPart } from '../store/ObjectStore.js';
+import { isEncryptionMetaName } from '../crypto/index.js';
+import type { ObjectMeta, ObjectStore, PutOptions, UploadedPart } from '../store/ObjectStore.js';
 
 /**
  * One multipart upload with a bounded window of parts in flight. `add` waits while the window is
@@ -15,11 +16,18 @@ export class MultipartUpload {
     private readonly store: ObjectStore,
     readonly key: string,
     readonly uploadId: string,
+    /** The Initiate's encryption entries, which OSS wants again, unchanged, on every part. */
+    private readonly partMeta: ObjectMeta,
     private readonly concurrency: number,
   ) {}
 
   static async initiate(store: ObjectStore, key: string, options: PutOptions, concurrency: number): Promise<MultipartUpload> {
-    return new MultipartUpload(store, key, await store.initiateMultipart(key, options), concurrency);
+    return new MultipartUpload(store, key, await store.initiateMultipart(key, options), encryptionEntries(options.meta), concurrency);
+  }
+
+  /** Sends part `partNumber` with the upload's encryption headers. */
+  sendPart(partNumber: number, body: Buffer): Promise<UploadedPart> {
+    return this.store.uploadPart(this.key, this.uploadId, partNumber, body, this.partMeta);
   }
 
   async add(send: () => Promise<UploadedPart>): Promise<void> {
@@ -70,4 +78,9 @@ export async function uploadMultipart(
     await upload.abort().catch(() => undefined);
     throw err;
   }
+}
+
+/** The client-side-encryption entries of an upload's metadata: what each of its parts must repeat. */
+export function encryptionEntries(meta: ObjectMeta): ObjectMeta {
+  return Object.fromEntries(Object.entries(meta).filter(([name]) => isEncryptionMetaName(name)));
 }

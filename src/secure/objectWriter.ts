@@ -238,7 +238,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
         // In place: the part's buffer is ours alone, and a part in flight then holds one copy, not two.
         const ciphertext = ctrAtInPlace(dataKey, offset, buffer.subarray(0, length));
         sending = true;
-        return this.store.uploadPart(this.key, upload.uploadId, partNumber, ciphertext).then(
+        return upload.sendPart(partNumber, ciphertext).then(
           (part) => {
             if (this.state === 'open' && this.sentBuffer === undefined && buffer.length === this.s.partSize) this.sentBuffer = buffer;
             else this.giveBack(buffer);

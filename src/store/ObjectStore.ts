@@ -107,7 +107,11 @@ export interface ObjectStore {
   list(prefix: string, options?: ListOptions): Promise<ListPage>;
 
   initiateMultipart(key: string, options: PutOptions): Promise<string>;
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<UploadedPart>;
+  /**
+   * `meta` goes on the part as `x-oss-meta-*` headers: OSS requires every part of a client-side
+   * encrypted upload to repeat the Initiate's encryption headers (key, start, data-size, part-size).
+   */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, meta: ObjectMeta): Promise<UploadedPart>;
   uploadPartCopy(
     key: string,
     uploadId: string,

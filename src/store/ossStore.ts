@@ -298,7 +298,7 @@ class OssStore implements ObjectStore {
     return uploadId;
   }
 
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<UploadedPart> {
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, meta: ObjectMeta): Promise<UploadedPart> {
     this.addressable(`PART ${partNumber}`, key);
     const r = await this.call(`PART ${partNumber}`, key, () =>
       this.client.request({
@@ -306,7 +306,7 @@ class OssStore implements ObjectStore {
         bucket: this.bucket,
         object: key,
         subres: { partNumber, uploadId },
-        headers: { 'Content-Length': body.length, 'Content-Type': 'application/octet-stream' },
+        headers: { ...metaHeaders(meta), 'Content-Length': body.length, 'Content-Type': 'application/octet-stream' },
         content: body,
         // A part is ciphertext nobody else can check either; hashing it would cost a core-second per GiB.
         disabledMD5: true,

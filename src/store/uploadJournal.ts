@@ -120,8 +120,8 @@ class JournaledStore implements ObjectStore {
   list(prefix: string, options?: ListOptions) {
     return this.inner.list(prefix, options);
   }
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer) {
-    return this.inner.uploadPart(key, uploadId, partNumber, body);
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, meta: ObjectMeta) {
+    return this.inner.uploadPart(key, uploadId, partNumber, body, meta);
   }
   uploadPartCopy(key: string, uploadId: string, partNumber: number, source: string, range: Required<ByteRange>, options?: { ifMatch?: string }) {
     return this.inner.uploadPartCopy(key, uploadId, partNumber, source, range, options);

@@ -56,7 +56,7 @@ beforeAll(async () => {
     const store = createOssStore({ ...KEYS, endpoint: url, bucket: 'dur' });
     const uploadId = await store.initiateMultipart('multi', { meta: {} });
     const parts = [];
-    for (const n of [1, 2, 3]) parts.push(await store.uploadPart('multi', uploadId, n, Buffer.alloc(100 * 1024, n)));
+    for (const n of [1, 2, 3]) parts.push(await store.uploadPart('multi', uploadId, n, Buffer.alloc(100 * 1024, n), {}));
     await store.completeMultipart('multi', uploadId, parts);
     await client.delete('simple');
   } finally {

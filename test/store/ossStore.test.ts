@@ -309,7 +309,7 @@ describe('retries', () => {
     const bodies = [randomBytes(102_400), randomBytes(102_400), randomBytes(5)];
     recorder.lines.length = 0;
     h.server.faults.failNext(1, { status: 503, method: 'PUT', path: 'rt/mp' });
-    const parts: UploadedPart[] = await Promise.all(bodies.map((b, i) => store.uploadPart('rt/mp', uploadId, i + 1, b)));
+    const parts: UploadedPart[] = await Promise.all(bodies.map((b, i) => store.uploadPart('rt/mp', uploadId, i + 1, b, {})));
     const partRequests = sent(/^PUT .*rt\/mp\?/);
     expect(partRequests).toHaveLength(4);
     const numbers = partRequests.map((l) => /partNumber=(\d+)/.exec(l)![1]);
@@ -338,7 +338,7 @@ describe('retries', () => {
     const uploadId = await store.initiateMultipart('rt/gone', { meta: {} });
     await store.abortMultipart('rt/gone', uploadId);
     expect(await store.listMultipartUploads('rt/gone')).toEqual([]);
-    await expect(store.uploadPart('rt/gone', uploadId, 1, Buffer.from('x'))).rejects.toMatchObject({ errno: 'ENOENT' });
+    await expect(store.uploadPart('rt/gone', uploadId, 1, Buffer.from('x'), {})).rejects.toMatchObject({ errno: 'ENOENT' });
   });
 
   it('an Initiate answer without an UploadId is EIO saying so, not an upload called "undefined"', async () => {

@@ -34,9 +34,9 @@ describe('upload journal', () => {
     const file = journalFile();
     const store = new UploadJournal(file).wrap(h.store);
     const left = await store.initiateMultipart('j/left.bin', { meta: {} });
-    await store.uploadPart('j/left.bin', left, 1, PART);
+    await store.uploadPart('j/left.bin', left, 1, PART, {});
     const done = await store.initiateMultipart('j/done.bin', { meta: {} });
-    const part = await store.uploadPart('j/done.bin', done, 1, PART);
+    const part = await store.uploadPart('j/done.bin', done, 1, PART, {});
     await store.completeMultipart('j/done.bin', done, [part]);
     const stranger = await h.store.initiateMultipart('j/stranger.bin', { meta: {} });
     expect(statSync(file).mode & 0o777).toBe(0o600);

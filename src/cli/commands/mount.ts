@@ -170,7 +170,6 @@ async function mountFromArgs(
       readOnly: argv['read-only'] ?? false,
       log,
     });
-    await fs.recover();
     const mounted = await Mount.start(fs, log, {
       mountpoint,
       source,

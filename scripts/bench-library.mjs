@@ -100,7 +100,7 @@ async function plainMultipart(store, key) {
   let n = 0;
   const flush = async (chunks) => {
     const partNumber = ++n;
-    pending.push(store.uploadPart(key, uploadId, partNumber, Buffer.concat(chunks)).then((p) => parts.push(p)));
+    pending.push(store.uploadPart(key, uploadId, partNumber, Buffer.concat(chunks), {}).then((p) => parts.push(p)));
     if (pending.length >= Number(values.concurrency)) await Promise.race(pending.map((p) => p.then(() => (pending = pending.filter((q) => q !== p)))));
   };
   for await (const chunk of generated()) {

@@ -345,7 +345,7 @@ try {
       let partNumber = 0;
       const chunks = [];
       const send = async (body) => {
-        const p = store.uploadPart(key, uploadId, ++partNumber, body).then((part) => {
+        const p = store.uploadPart(key, uploadId, ++partNumber, body, {}).then((part) => {
           parts.push(part);
           inFlight.delete(p);
         });

@@ -93,9 +93,8 @@ function runWorker(id, base, seconds, seed) {
       files.set(rel, content);
     },
     streamThenPatch() {
-      // Written front to back past 8 MiB (it streams as a multipart upload), then patched behind
-      // its end before close: in a part not sent yet (the first, kept back, or the one filling)
-      // or, past 16 MiB, in one sent already (the file then moves to a staging file).
+      // Written front to back past 8 MiB (it moves from memory to a staging file), then patched
+      // behind its end before close; close uploads it as a multipart upload of its exact size.
       if (bigFiles() >= 2) return ops.create();
       const rel = newName();
       const content = randomBytes(9 * MiB + rnd.int(9 * MiB));

@@ -7,7 +7,7 @@ import { FsError } from '../errors.js';
 import type { ListOptions, ListPage, ObjectHead, ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
 import { copyObject, type CopyTuning } from './copy.js';
 import { splitMeta, toEncryptedHead, type EncryptedHead } from './head.js';
-import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader } from './objectReader.js';
+import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader, type PieceBuffers } from './objectReader.js';
 import { EncryptedObjectWriter, type ObjectWriter, type WriterSettings } from './objectWriter.js';
 import { resendObject } from './resend.js';
 
@@ -126,11 +126,12 @@ export class EncryptedBucket {
    * Uploads a local file whose size is known up front, as OSS wants it for a multipart upload.
    * The unencrypted length and MD5 headers go on the upload (multipart included); the MD5 is read
    * from the file first unless the caller already has it (`md5`, base64, of exactly these bytes).
+   * `buffers` lends the part buffers (see WriterSettings).
    */
-  async putFile(key: string, path: string, options: { meta?: ObjectMeta; contentType?: string; md5?: string } = {}): Promise<PutResult> {
+  async putFile(key: string, path: string, options: { meta?: ObjectMeta; contentType?: string; md5?: string; buffers?: PieceBuffers } = {}): Promise<PutResult> {
     const { size } = await stat(path);
     const md5 = options.md5 ?? (await fileMd5(path));
-    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size, md5 });
+    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size, md5, ...(options.buffers ? { buffers: options.buffers } : {}) });
     return pump(createReadStream(path, { highWaterMark: 1 * MIB }), writer);
   }
 
@@ -187,7 +188,7 @@ export class EncryptedBucket {
 
   private writer(
     key: string,
-    o: { meta?: ObjectMeta | undefined; contentType?: string | undefined; size?: number | undefined; md5?: string },
+    o: { meta?: ObjectMeta | undefined; contentType?: string | undefined; size?: number | undefined; md5?: string; buffers?: PieceBuffers },
   ): EncryptedObjectWriter {
     const settings: WriterSettings = {
       partSize: this.partSizeFor(o.size),
@@ -198,6 +199,7 @@ export class EncryptedBucket {
     if (o.contentType !== undefined) settings.contentType = o.contentType;
     if (o.size !== undefined) settings.size = o.size;
     if (o.md5 !== undefined) settings.md5 = o.md5;
+    if (o.buffers !== undefined) settings.buffers = o.buffers;
     return new EncryptedObjectWriter(this.store, this.keyring, key, settings);
   }
 

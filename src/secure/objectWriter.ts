@@ -3,6 +3,7 @@ import { ctrAtInPlace, envelopeMeta, type DataKey, type Envelope, type Keyring }
 import { FsError } from '../errors.js';
 import type { ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
 import { MultipartUpload } from './multipartUpload.js';
+import type { PieceBuffers } from './objectReader.js';
 
 export interface ObjectWriter {
   readonly written: number;
@@ -29,6 +30,11 @@ export interface WriterSettings {
   size?: number;
   /** Base64 MD5 of the whole plaintext, known up front: written on a multipart upload too. */
   md5?: string;
+  /**
+   * Where a multipart upload's part buffers come from and go back to once their part is up (the
+   * mount lends them from its block cache's budget). Without it they are fresh memory.
+   */
+  buffers?: PieceBuffers;
 }
 
 /** A small body's buffer starts at this and doubles, so the many small files never allocate a whole part. */
@@ -50,6 +56,12 @@ export class EncryptedObjectWriter implements ObjectWriter {
   private upload: MultipartUpload | undefined;
   private state: 'open' | 'closing' | 'done' | 'failed' = 'open';
   private failure: unknown;
+  /**
+   * A sent part's buffer, kept for the next part to fill. Given back and taken again, it would
+   * not come back: a cache smaller than the window of parts drops it as soon as it is given back
+   * and lends fresh memory instead, and the dropped parts stay resident until V8 collects them.
+   */
+  private spare: Buffer | undefined;
 
   constructor(
     private readonly store: ObjectStore,
@@ -99,6 +111,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
     const upload = this.upload;
     this.upload = undefined;
     this.state = 'failed';
+    this.releaseBuffers();
     this.failure ??= new FsError('ECANCELED', `upload of ${JSON.stringify(this.key)} was aborted`);
     await upload?.abort();
   }
@@ -123,19 +136,42 @@ export class EncryptedObjectWriter implements ObjectWriter {
     if (this.fill > 0) await this.sendCurrent();
     const upload = this.upload;
     if (!upload) throw new FsError('ECANCELED', `upload of ${JSON.stringify(this.key)} was aborted`);
-    return upload.complete();
+    const completed = await upload.complete();
+    this.releaseBuffers(); // every part is up: nothing fills the one kept for the next
+    return completed;
   }
 
-  /** Encrypts the part being filled in place (a part in flight holds one copy, not two) and sends it. */
+  /**
+   * Encrypts the part being filled in place (a part in flight holds one copy, not two) and sends
+   * it; its buffer is kept for the next part, or goes back once the part is up.
+   */
   private async sendCurrent(): Promise<void> {
-    const buffer = this.current.subarray(0, this.fill);
-    const partNumber = this.nextPart++;
+    const [buffer, length, partNumber] = [this.current, this.fill, this.nextPart++];
     this.current = Buffer.alloc(0);
     this.fill = 0;
-    const upload = this.upload ?? (await this.initiate());
-    const { dataKey } = await this.seal();
-    const ciphertext = ctrAtInPlace(dataKey, (partNumber - 1) * this.s.partSize, buffer);
-    await upload.add(() => upload.sendPart(partNumber, ciphertext));
+    let sending = false;
+    try {
+      const upload = this.upload ?? (await this.initiate());
+      const { dataKey } = await this.seal();
+      await upload.add(() => {
+        const ciphertext = ctrAtInPlace(dataKey, (partNumber - 1) * this.s.partSize, buffer.subarray(0, length));
+        sending = true;
+        return upload.sendPart(partNumber, ciphertext).then(
+          (part) => {
+            if (this.state === 'open' && this.spare === undefined) this.spare = buffer;
+            else this.giveBack(buffer);
+            return part;
+          },
+          (err: unknown) => {
+            // The request may still hold it (a socket being torn down): its memory is not ours to reuse.
+            if (this.s.buffers) this.s.buffers.lost(buffer.length);
+            throw err;
+          },
+        );
+      });
+    } finally {
+      if (!sending) this.giveBack(buffer);
+    }
   }
 
   private async initiate(): Promise<MultipartUpload> {
@@ -164,10 +200,28 @@ export class EncryptedObjectWriter implements ObjectWriter {
 
   private makeRoom(): void {
     if (this.fill < this.current.length) return;
-    const size = this.multipart ? this.s.partSize : Math.min(this.s.multipartThreshold, Math.max(FIRST_BUFFER, this.current.length * 2));
-    const grown = Buffer.allocUnsafe(size);
+    if (this.multipart) {
+      // Parts start empty: a multipart writer's buffer is replaced only once its part is sent.
+      this.current = this.spare ?? this.s.buffers?.take(this.s.partSize) ?? Buffer.allocUnsafe(this.s.partSize);
+      this.spare = undefined;
+      return;
+    }
+    const grown = Buffer.allocUnsafe(Math.min(this.s.multipartThreshold, Math.max(FIRST_BUFFER, this.current.length * 2)));
     this.current.copy(grown, 0, 0, this.fill);
     this.current = grown;
+  }
+
+  /** A multipart part buffer goes back to whoever lent it (a single PutObject's buffer is the writer's own). */
+  private giveBack(buffer: Buffer): void {
+    if (this.multipart && buffer.length === this.s.partSize) this.s.buffers?.give(buffer);
+  }
+
+  /** Gives back the buffers the writer holds: it is done with them. */
+  private releaseBuffers(): void {
+    for (const buffer of [this.current, this.spare]) if (buffer) this.giveBack(buffer);
+    this.current = Buffer.alloc(0);
+    this.spare = undefined;
+    this.fill = 0;
   }
 
   private lengthError(actual: number): FsError {
@@ -186,7 +240,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
       const upload = this.upload;
       this.upload = undefined;
       this.state = 'failed';
-      this.current = Buffer.alloc(0);
+      this.releaseBuffers();
       await upload?.abort().catch(() => undefined);
     }
     throw this.failure;

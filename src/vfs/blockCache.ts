@@ -29,10 +29,18 @@ const COLLECT_AFTER = 32 * 1024 * 1024;
  */
 const TARGET_MARGIN = 48 * 1024 * 1024;
 
-/** Where the budget's memory is, in bytes. `total` never exceeds `budget` unless what is lent alone does. */
+/** What a buffer lent from the budget is for: a block being fetched, or a writer's part. */
+type Lending = 'loading' | 'writing';
+
+/**
+ * Where the budget's memory is, in bytes. `total` never exceeds `budget` unless what is lent
+ * alone does (a writer's window of parts in a cache smaller than it): see BlockCache.
+ */
 export interface BlockMemory {
   cached: number;
   loading: number;
+  /** Part buffers lent to writers (see BlockCache.partBuffers). */
+  writing: number;
   spare: number;
   total: number;
   /** What total may reach now: the cache size, or less for the process's memory target. */
@@ -49,14 +57,19 @@ export interface BlockMemory {
  * reuse count too. Taking one past the limit lets go of spares, then of the least recently used
  * blocks.
  *
+ * Writers borrow their part buffers from the same budget (partBuffers): while a file uploads,
+ * the cache shrinks by the parts being filled and sent, so --cache-size bounds the data the mount
+ * holds, read or written, and a copy within the mount does not hold a full cache plus a window
+ * of parts (8 MiB each, up to --jobs in flight, + the one filling).
+ *
  * The process as a whole has a memory target too (`target.rss`; the mount's is --cache-size +
  * 150 MiB): Node's own memory beside the cache (code, heap, buffers in flight and awaiting
  * collection) comes to 150-180 MiB under load, and varies with it. Whenever the cache needs fresh
  * memory, it looks at the process's memory in use (RSS less what malloc holds free for reuse:
  * RSS alone hardly ever falls) and its budget becomes what it holds plus what the process can
  * still grow by, never less than half the cache size. Near the target the cache stops growing
- * and recycles its blocks instead, and lets go of idle spares of another size so that their
- * memory serves the next blocks; with room again, it grows back.
+ * and recycles its blocks instead, and lets go of idle spares of another size (a writer's parts)
+ * so that their memory serves the next blocks; with room again, it grows back.
  *
  * An evicted block's memory is reused for blocks fetched later (util/bufferPool.ts), so a block
  * (or a view of it) is only good until the event loop turns: copy what you need out of it in the
@@ -65,12 +78,20 @@ export interface BlockMemory {
 export class BlockCache implements PieceBuffers {
   private readonly blocks: LRUCache<string, Buffer, () => Promise<Buffer>>;
   private readonly spares = new BufferPool();
-  /** Bytes handed out by take() for fetches and not yet back (as a cached block, given back or lost). */
-  private loading = 0;
+  /** Bytes handed out and not yet back (as a cached block, given back or lost): by take() for
+   *  fetches (loading), by partBuffers.take() for writers (writing). */
+  private readonly lent: Record<Lending, number> = { loading: 0, writing: 0 };
   private readonly spareTarget: number;
   private readonly collector = new Collector(COLLECT_AFTER, 'major');
   /** Bytes the cache may hold now: maxBytes, less what the process's memory target takes. */
   private budget: number;
+
+  /** Part buffers for writers (secure/objectWriter.ts), lent from this cache's budget. */
+  readonly partBuffers: PieceBuffers = {
+    take: (size) => this.lend('writing', size),
+    give: (buffer) => this.giveBack('writing', buffer),
+    lost: (size) => void (this.lent.writing -= size),
+  };
 
   constructor(
     readonly blockSize: number,
@@ -87,7 +108,7 @@ export class BlockCache implements PieceBuffers {
       sizeCalculation: (block) => Math.max(block.length, 1),
       fetchMethod: async (_name, _stale, { context }) => {
         const block = await context();
-        this.loading -= block.length;
+        this.lent.loading -= block.length;
         return block;
       },
       // 'delete': evictOldest(); 'evict': the LRU's own limit (reached only by fetches in flight).
@@ -129,31 +150,33 @@ export class BlockCache implements PieceBuffers {
 
   /** A buffer for a block being fetched: a spare when one fits, else fresh memory within the budget. */
   take(size: number): Buffer {
-    const buffer = this.spares.take(size) ?? this.fresh(size);
-    this.loading += size;
-    this.fit();
-    return buffer;
+    return this.lend('loading', size);
   }
 
   /** A buffer from take() that will not be cached after all (a failed or unused fetch). */
   give(buffer: Buffer): void {
-    this.loading -= buffer.length;
-    this.spares.give(buffer);
-    this.fit();
+    this.giveBack('loading', buffer);
   }
 
   /** A buffer from take() whose memory went elsewhere (detached by a failed worker job). */
   lost(size: number): void {
-    this.loading -= size;
+    this.lent.loading -= size;
   }
 
   get memory(): BlockMemory {
-    return { cached: this.blocks.calculatedSize, loading: this.loading, spare: this.spares.bytes, total: this.used, budget: this.budget };
+    return { cached: this.blocks.calculatedSize, ...this.lent, spare: this.spares.bytes, total: this.used, budget: this.budget };
   }
 
   /** Every byte counted against the cache size: cached, lent and spare. */
   private get used(): number {
-    return this.blocks.calculatedSize + this.loading + this.spares.bytes;
+    return this.blocks.calculatedSize + this.lent.loading + this.lent.writing + this.spares.bytes;
+  }
+
+  private lend(account: Lending, size: number): Buffer {
+    const buffer = this.spares.take(size) ?? this.fresh(size);
+    this.lent[account] += size;
+    this.fit();
+    return buffer;
   }
 
   /** Fresh memory, after fitting the budget to what the process can still grow by. */
@@ -167,6 +190,12 @@ export class BlockCache implements PieceBuffers {
     }
     // Shared with the decrypt worker rather than transferred to it and back (crypto/ctrWorker.ts).
     return Buffer.from(allocateOnHugePages(() => new SharedArrayBuffer(size)));
+  }
+
+  private giveBack(account: Lending, buffer: Buffer): void {
+    this.lent[account] -= buffer.length;
+    this.spares.give(buffer);
+    this.fit();
   }
 
   /** Cached bytes. */

@@ -230,7 +230,8 @@ export class OpenFile {
         break;
       case 'staged': {
         const md5 = c.file.md5();
-        await bucket.putFile(this.key, c.file.path, { meta, ...(md5 !== undefined ? { md5 } : {}) });
+        // Its parts come out of the block cache's budget: the cache shrinks while the file uploads.
+        await bucket.putFile(this.key, c.file.path, { meta, buffers: this.ctx.cache.partBuffers, ...(md5 !== undefined ? { md5 } : {}) });
         break;
       }
       case 'remote':

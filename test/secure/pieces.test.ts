@@ -180,7 +180,7 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
     let peak = 0;
     const check = (): void => {
       const m = cache.memory;
-      expect(m.total).toBe(m.cached + m.loading + m.spare);
+      expect(m.total).toBe(m.cached + m.loading + m.writing + m.spare);
       peak = Math.max(peak, m.total);
     };
     let running = true;
@@ -266,5 +266,77 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
     expect(errors.length).toBeGreaterThan(0); // read-ahead ran, and failed
     expect(cache.memory.loading).toBe(0);
     expect(cache.memory.total).toBeLessThanOrEqual(8 * bs);
+  });
+
+  describe("a staged file's upload borrows its parts from the same budget", () => {
+    const PART = 112 * KiB; // a multiple of 16, over the 100 KiB minimum
+    const bs = 16 * KiB;
+    const writerBucket = () => new EncryptedBucket(h.store, bucket.keyring, { partSize: PART, concurrency: 2 });
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'ossencfs-pieces-'));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    /** A cache of 40 blocks, filled by reading an object through it. */
+    async function fullCache(): Promise<BlockCache> {
+      const cache = new BlockCache(bs, 40 * bs);
+      const body = randomBytes(48 * bs);
+      await bucket.put('p/fill', body);
+      const reader = new CachedReader(await bucket.openReader('p/fill'), cache, 4, () => undefined);
+      // Out of order: a sequential reader would keep only half the cache of what it read.
+      for (let i = 0; i < 48; i++) await reader.read(((i * 7) % 48) * bs, bs);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(cache.memory.cached).toBeGreaterThan(30 * bs);
+      return cache;
+    }
+
+    function staged(name: string, data: Buffer): string {
+      const path = join(dir, name);
+      writeFileSync(path, data);
+      return path;
+    }
+
+    it('the upload shrinks the cache by its parts, stays within the budget, and gives them all back', async () => {
+      const cache = await fullCache();
+      const data = randomBytes(10 * PART + 777);
+      let lent = 0;
+      const peak = await watched(cache, async () => {
+        const sampler = setInterval(() => (lent = Math.max(lent, cache.memory.writing)), 1);
+        try {
+          await writerBucket().putFile('p/written', staged('written', data), { buffers: cache.partBuffers });
+        } finally {
+          clearInterval(sampler);
+        }
+      });
+      expect(lent).toBeGreaterThanOrEqual(2 * PART); // parts in flight were counted
+      expect(peak).toBeLessThanOrEqual(40 * bs);
+      expect(cache.memory.writing).toBe(0);
+      expect((await (await bucket.openReader('p/written')).read(0, data.length)).equals(data)).toBe(true);
+    });
+
+    it("a writer refills its sent parts' buffers rather than taking new ones", async () => {
+      const cache = new BlockCache(bs, 4 * bs); // smaller than a part: every buffer given back would be dropped
+      let taken = 0;
+      const counting = { ...cache.partBuffers, take: (size: number) => (taken++, cache.partBuffers.take(size)) };
+      const data = randomBytes(12 * PART);
+      await writerBucket().putFile('p/refilled', staged('refilled', data), { buffers: counting });
+      // The window: 2 parts in flight, 1 filling; the 12 parts reuse those buffers.
+      expect(taken).toBeLessThanOrEqual(4);
+      expect(cache.memory.writing).toBe(0);
+      expect((await (await bucket.openReader('p/refilled')).read(0, data.length)).equals(data)).toBe(true);
+    });
+
+    it('a failed upload leaves nothing counted as writing', async () => {
+      const cache = await fullCache();
+      h.server.faults.failNext(1000, { status: 500, method: 'PUT', path: 'p/failed' });
+      try {
+        await expect(writerBucket().putFile('p/failed', staged('failed', randomBytes(4 * PART)), { buffers: cache.partBuffers })).rejects.toBeInstanceOf(Error);
+      } finally {
+        h.server.faults.clear();
+      }
+      expect(cache.memory.writing).toBe(0);
+      expect(cache.memory.total).toBeLessThanOrEqual(40 * bs);
+    });
   });
 });

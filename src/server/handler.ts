@@ -37,9 +37,14 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: OssError, req
     RequestId: requestId,
     HostId: req.headers.host ?? '',
     ...err.details,
+    ...(err.ec === undefined ? {} : { EC: err.ec }),
   }));
   for (const name of res.getHeaderNames()) if (name !== 'x-oss-request-id' && name !== 'server') res.removeHeader(name);
-  res.writeHead(err.status, { 'Content-Type': 'application/xml', 'Content-Length': body.length, 'x-oss-ec': err.code });
+  res.writeHead(err.status, {
+    'Content-Type': 'application/xml',
+    'Content-Length': body.length,
+    ...(err.ec === undefined ? {} : { 'x-oss-ec': err.ec }),
+  });
   res.end(body);
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { authenticate } from './auth/authenticate.js';
+import { authenticate, type SignaturePolicy } from './auth/authenticate.js';
 import type { ServerCredentials } from './auth/credentials.js';
 import { OssError } from './errors.js';
 import { cutRequest, cutResponse, type FaultInjector } from './faults.js';
@@ -22,6 +22,7 @@ export interface HandlerDeps {
   multipart: MultipartStore;
   faults: FaultInjector;
   credentials: ServerCredentials[];
+  signatures: SignaturePolicy;
   ownHost: string;
   kms?: KmsHandler;
 }
@@ -88,7 +89,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       const seen = deps.faults.record(ctx.method, path, (req.url ?? '').split('?').slice(1).join('?'), req.headers.range);
       res.once('finish', () => (seen.status = res.statusCode));
     }
-    authenticate(ctx, deps.credentials);
+    authenticate(ctx, deps.credentials, deps.signatures);
     if (!admin) {
       const applied = deps.faults.take(ctx.method, path);
       if (applied.latencyMs > 0) await sleep(applied.latencyMs);

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SignaturePolicy } from './auth/authenticate.js';
 import type { ServerCredentials } from './auth/credentials.js';
 import { FaultInjector } from './faults.js';
 import { createHandler, type KmsHandler } from './handler.js';
@@ -7,6 +8,7 @@ import { MultipartStore } from './storage/multipartStore.js';
 import { Store } from './storage/store.js';
 import { loadCrc64 } from './storage/crc64.js';
 
+export type { SignaturePolicy } from './auth/authenticate.js';
 export type { ServerCredentials } from './auth/credentials.js';
 export type { KmsHandler } from './handler.js';
 export { FaultInjector } from './faults.js';
@@ -21,6 +23,8 @@ export interface ServerOptions {
   port?: number;
   /** At least one; every request must be signed by one of them. */
   credentials: ServerCredentials[];
+  /** 'v4' (the default) refuses V1-signed requests, as a bucket made today does; 'any' takes V1 too. */
+  signatures?: SignaturePolicy;
   /** Requests it matches go to it before anything else (the KMS endpoint). */
   kms?: KmsHandler;
 }
@@ -45,6 +49,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     multipart: new MultipartStore(store),
     faults,
     credentials: options.credentials,
+    signatures: options.signatures ?? 'v4',
     ownHost: host,
     kms: options.kms,
   });

@@ -17,6 +17,7 @@ const cache = join(root, 'node_modules', '.cache');
 const out = join(cache, 'ossencfs-server-test');
 const entry = join(out, 'bin.mjs');
 const KEYS = { accessKeyId: 'cli-id', accessKeySecret: 'cli-secret' };
+const V4 = { authorizationV4: true, region: 'oss-cn-hangzhou' };
 
 beforeAll(async () => {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -36,8 +37,8 @@ interface Child {
 }
 
 /** `node <entry> server …`, or with `evalInput` the same main run from `node --input-type=module -e`. */
-async function startChild(dir: string, evalInput = false): Promise<Child> {
-  const args = ['server', '--dir', dir, '--port', '0'];
+async function startChild(dir: string, evalInput = false, extraArgs: string[] = []): Promise<Child> {
+  const args = ['server', '--dir', dir, '--port', '0', ...extraArgs];
   const command = evalInput
     ? ['--input-type=module', '-e', `import { main } from ${JSON.stringify(join(out, 'cli', 'main.js'))}; main(${JSON.stringify(args)});`]
     : [entry, ...args];
@@ -91,7 +92,7 @@ describe('ossencfs server (child process)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const client = (): OSS => new OSS({ endpoint: child.url, bucket: 'big', ...KEYS, timeout: 600_000 } as OSS.Options);
+  const client = (): OSS => new OSS({ endpoint: child.url, bucket: 'big', ...KEYS, ...V4, timeout: 600_000 } as OSS.Options);
 
   it('streams a 1 GiB object up and down with bounded server memory', async () => {
     const c = client();
@@ -140,7 +141,7 @@ it('hashes a big body when started from `node --input-type=module -e`', async ()
   const dir = await mkdtemp(join(tmpdir(), 'ossencfs-cli-'));
   const child = await startChild(dir, true);
   try {
-    const c = new OSS({ endpoint: child.url, bucket: 'esm', ...KEYS } as OSS.Options);
+    const c = new OSS({ endpoint: child.url, bucket: 'esm', ...KEYS, ...V4 } as OSS.Options);
     await c.putBucket('esm');
     const size = 16 << 20; // above the size hashed in worker threads
     const sent = createHash('md5');
@@ -157,6 +158,22 @@ it('hashes a big body when started from `node --input-type=module -e`', async ()
     await child.exited;
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+it('refuses V1 signatures by default, and takes them with --signature any', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ossencfs-cli-'));
+  for (const [args, v1Status] of [[[], 403], [['--signature', 'any'], 200]] as const) {
+    const child = await startChild(dir, false, [...args]);
+    try {
+      await new OSS({ endpoint: child.url, bucket: 'sig', ...KEYS, ...V4 } as OSS.Options).putBucket('sig').catch(() => undefined);
+      const v1 = new OSS({ endpoint: child.url, bucket: 'sig', ...KEYS } as OSS.Options);
+      expect([args, await v1.put('v1', Buffer.from('x')).then((r) => r.res.status, (e: { status: number }) => e.status)]).toEqual([args, v1Status]);
+    } finally {
+      child.proc.kill('SIGTERM');
+      await child.exited;
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
 });
 
 it('refuses to start without credentials (exit 2)', async () => {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { startServer } from '../../server/index.js';
+import { startServer, type SignaturePolicy } from '../../server/index.js';
 import { createKmsEndpoint } from '../../server/kms/index.js';
 
 interface ServerArgs {
@@ -10,6 +10,7 @@ interface ServerArgs {
   'access-key-id'?: string;
   'access-key-secret'?: string;
   'kms-create-key': boolean;
+  signature: SignaturePolicy;
 }
 
 /**
@@ -26,6 +27,11 @@ const command: CommandModule<object, ServerArgs> = {
       .option('port', { type: 'number', default: 0, describe: 'port (0 picks a free one)' })
       .option('access-key-id', { type: 'string', describe: 'accepted AccessKeyId (default $OSS_ACCESS_KEY_ID)' })
       .option('access-key-secret', { type: 'string', describe: 'its secret (default $OSS_ACCESS_KEY_SECRET)' })
+      .option('signature', {
+        choices: ['v4', 'any'] as const,
+        default: 'v4' as const,
+        describe: 'signatures accepted: v4 only (as a bucket made today), or any (V1 too, for old deployments)',
+      })
       .option('kms-create-key', {
         type: 'boolean',
         default: false,
@@ -43,7 +49,7 @@ const command: CommandModule<object, ServerArgs> = {
     const credentials = [{ accessKeyId, accessKeySecret }];
     const kms = createKmsEndpoint({ dir: join(args.dir, 'kms'), credentials });
     if (args['kms-create-key']) process.stdout.write(`kms key ${await kms.createKey()}\n`);
-    const server = await startServer({ dir: args.dir, host: args.host, port: args.port, credentials, kms });
+    const server = await startServer({ dir: args.dir, host: args.host, port: args.port, credentials, kms, signatures: args.signature });
     process.stdout.write(`listening on ${server.url}\n`);
     await new Promise<void>((resolve) => {
       const stop = (): void => {

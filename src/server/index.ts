@@ -1,9 +1,12 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SignaturePolicy } from './auth/authenticate.js';
-import type { ServerCredentials } from './auth/credentials.js';
+import type { KnownCredential, ServerCredentials } from './auth/credentials.js';
+import { TemporaryCredentials } from './auth/temporaryCredentials.js';
+import { Clock } from './clock.js';
 import { FaultInjector } from './faults.js';
 import { createHandler, type KmsHandler } from './handler.js';
+import { STS_PATH } from './routes/sts.js';
 import { MultipartStore } from './storage/multipartStore.js';
 import { Store } from './storage/store.js';
 import { loadCrc64 } from './storage/crc64.js';
@@ -27,6 +30,11 @@ export interface ServerOptions {
   signatures?: SignaturePolicy;
   /** Requests it matches go to it before anything else (the KMS endpoint). */
   kms?: KmsHandler;
+  /**
+   * When set, `GET /.sts/credentials` (loopback, unsigned) answers a fresh temporary key valid for
+   * this many seconds; requests signed with it after that get SecurityTokenExpired.
+   */
+  stsLifetimeSeconds?: number;
 }
 
 export interface RunningServer {
@@ -34,6 +42,10 @@ export interface RunningServer {
   host: string;
   port: number;
   faults: FaultInjector;
+  /** The server's clock; tests shift it (also through the admin route's "clock" action). */
+  clock: Clock;
+  /** Where temporary credentials are handed out, when `stsLifetimeSeconds` is set. */
+  stsUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -44,11 +56,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const host = options.host ?? '127.0.0.1';
   const store = await Store.open(options.dir);
   const faults = new FaultInjector();
+  const clock = new Clock();
+  const sts = options.stsLifetimeSeconds === undefined ? undefined : new TemporaryCredentials(options.stsLifetimeSeconds * 1000, clock);
+  const statics = new Map(options.credentials.map((credential): [string, KnownCredential] => [credential.accessKeyId, { credential }]));
   const handler = createHandler({
     store,
     multipart: new MultipartStore(store),
     faults,
-    credentials: options.credentials,
+    credentials: (accessKeyId) => {
+      const known = statics.get(accessKeyId);
+      if (known || !sts) return known;
+      const issued = sts.find(accessKeyId);
+      return issued && { credential: issued, expiresAt: issued.expiresAt };
+    },
+    clock,
+    ...(sts ? { sts } : {}),
     signatures: options.signatures ?? 'v4',
     ownHost: host,
     kms: options.kms,
@@ -66,11 +88,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
+  const url = `http://${urlHost}:${port}`;
   return {
-    url: `http://${urlHost}:${port}`,
+    url,
     host,
     port,
     faults,
+    clock,
+    ...(sts ? { stsUrl: url + STS_PATH } : {}),
     stop: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -34,6 +34,8 @@ interface Child {
   proc: ChildProcess;
   url: string;
   exited: Promise<number | null>;
+  /** Everything it printed up to and including the `listening on` line. */
+  output: string;
 }
 
 /** `node <entry> server …`, or with `evalInput` the same main run from `node --input-type=module -e`. */
@@ -47,16 +49,17 @@ async function startChild(dir: string, evalInput = false, extraArgs: string[] = 
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const line = await new Promise<string>((resolve, reject) => {
+  const output = await new Promise<string>((resolve, reject) => {
     let text = '';
     proc.stdout!.on('data', (c: Buffer) => {
       text += c.toString();
-      if (text.includes('\n')) resolve(text);
+      if (/^listening on .*\n/m.test(text)) resolve(text);
     });
     proc.on('exit', () => reject(new Error(`server exited: ${text}`)));
   });
+  const line = /^listening on .*\n/m.exec(output)![0];
   expect(line).toMatch(/^listening on http:\/\/127\.0\.0\.1:\d+\n$/);
-  return { proc, url: line.trim().slice('listening on '.length), exited };
+  return { proc, url: line.trim().slice('listening on '.length), exited, output };
 }
 
 function rssBytes(pid: number): Promise<number> {
@@ -174,6 +177,23 @@ it('refuses V1 signatures by default, and takes them with --signature any', asyn
     }
   }
   await rm(dir, { recursive: true, force: true });
+});
+
+it('hands out temporary credentials with --sts-lifetime, printing where', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ossencfs-cli-'));
+  const child = await startChild(dir, false, ['--sts-lifetime', '60']);
+  try {
+    const url = /^sts credentials at (\S+)$/m.exec(child.output)?.[1];
+    expect(url).toBe(`${child.url}/.sts/credentials`);
+    const body = await (await fetch(url!)).json() as Record<string, string>;
+    const c = new OSS({ endpoint: child.url, bucket: 'sts', accessKeyId: body.AccessKeyId, accessKeySecret: body.AccessKeySecret, stsToken: body.SecurityToken, ...V4 } as OSS.Options);
+    await c.putBucket('sts');
+    expect((await c.put('o', Buffer.from('x'))).res.status).toBe(200);
+  } finally {
+    child.proc.kill('SIGTERM');
+    await child.exited;
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 it('refuses to start without credentials (exit 2)', async () => {

@@ -11,6 +11,7 @@ interface ServerArgs {
   'access-key-secret'?: string;
   'kms-create-key': boolean;
   signature: SignaturePolicy;
+  'sts-lifetime'?: number;
 }
 
 /**
@@ -32,6 +33,15 @@ const command: CommandModule<object, ServerArgs> = {
         default: 'v4' as const,
         describe: 'signatures accepted: v4 only (as a bucket made today), or any (V1 too, for old deployments)',
       })
+      .option('sts-lifetime', {
+        type: 'number',
+        describe: 'also hand out temporary credentials valid SECONDS at GET /.sts/credentials (loopback only; the format ALIBABA_CLOUD_CREDENTIALS_URI reads)',
+      })
+      .check((argv) => {
+        const lifetime = argv['sts-lifetime'];
+        if (lifetime !== undefined && !(Number.isInteger(lifetime) && lifetime > 0)) throw new Error('--sts-lifetime must be a positive whole number of seconds');
+        return true;
+      })
       .option('kms-create-key', {
         type: 'boolean',
         default: false,
@@ -49,7 +59,16 @@ const command: CommandModule<object, ServerArgs> = {
     const credentials = [{ accessKeyId, accessKeySecret }];
     const kms = createKmsEndpoint({ dir: join(args.dir, 'kms'), credentials });
     if (args['kms-create-key']) process.stdout.write(`kms key ${await kms.createKey()}\n`);
-    const server = await startServer({ dir: args.dir, host: args.host, port: args.port, credentials, kms, signatures: args.signature });
+    const server = await startServer({
+      dir: args.dir,
+      host: args.host,
+      port: args.port,
+      credentials,
+      kms,
+      signatures: args.signature,
+      ...(args['sts-lifetime'] === undefined ? {} : { stsLifetimeSeconds: args['sts-lifetime'] }),
+    });
+    if (server.stsUrl) process.stdout.write(`sts credentials at ${server.stsUrl}\n`);
     process.stdout.write(`listening on ${server.url}\n`);
     await new Promise<void>((resolve) => {
       const stop = (): void => {

@@ -6,12 +6,14 @@ import { TemporaryCredentials } from './auth/temporaryCredentials.js';
 import { Clock } from './clock.js';
 import { FaultInjector } from './faults.js';
 import { createHandler, type KmsHandler } from './handler.js';
+import { applyLimits, DEFAULT_LIMITS, serverOptions, watchBodyRate, type ConnectionLimits } from './http/connectionLimits.js';
 import { STS_PATH } from './routes/sts.js';
 import { MultipartStore } from './storage/multipartStore.js';
 import { Store } from './storage/store.js';
 import { loadCrc64 } from './storage/crc64.js';
 
 export type { SignaturePolicy } from './auth/authenticate.js';
+export type { ConnectionLimits } from './http/connectionLimits.js';
 export type { ServerCredentials } from './auth/credentials.js';
 export type { KmsHandler } from './handler.js';
 export { FaultInjector } from './faults.js';
@@ -35,6 +37,8 @@ export interface ServerOptions {
    * this many seconds; requests signed with it after that get SecurityTokenExpired.
    */
   stsLifetimeSeconds?: number;
+  /** Timeouts and the connection limit (http/connectionLimits.ts); tests set small ones. */
+  limits?: Partial<ConnectionLimits>;
 }
 
 export interface RunningServer {
@@ -75,10 +79,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ownHost: host,
     kms: options.kms,
   });
-  // Idle connections are kept longer than clients keep theirs (ali-oss's agent frees a socket after
-  // 15 s idle; Node's own follows the Keep-Alive hint sent here): a client must never send on a
-  // connection the server is closing at that moment, which it sees as a reset mid-request.
-  const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 0 }, (req: IncomingMessage, res: ServerResponse) => handler(req, res));
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const server = createServer(serverOptions(limits), (req: IncomingMessage, res: ServerResponse) => {
+    watchBodyRate(req, limits);
+    handler(req, res);
+  });
+  applyLimits(server, limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {

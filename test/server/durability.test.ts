@@ -48,7 +48,7 @@ beforeAll(async () => {
     proc.on('exit', () => reject(new Error(`server exited: ${out}`)));
   });
   try {
-    const client = new OSS({ ...KEYS, endpoint: url, bucket: 'dur' });
+    const client = new OSS({ ...KEYS, endpoint: url, bucket: 'dur', authorizationV4: true, region: 'oss-cn-hangzhou' } as OSS.Options);
     await client.putBucket('dur');
     await client.put('simple', Buffer.from('hello'));
     await client.put('medium', Buffer.alloc(100 * 1024, 5));

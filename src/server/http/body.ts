@@ -12,14 +12,15 @@ export function expectedMd5(ctx: RequestContext): Buffer | undefined {
   const value = String(raw);
   const digest = Buffer.from(value, 'base64');
   if (digest.length !== 16 || digest.toString('base64') !== value.trim()) {
-    throw new OssError(400, 'InvalidDigest', 'The Content-MD5 you specified is not valid.');
+    throw new OssError(400, 'InvalidDigest', 'The Content-MD5 you specified is not valid.', {}, '0017-00000502');
   }
   return digest;
 }
 
+/** A body whose MD5 is not the Content-MD5 sent: OSS names it InvalidDigest (S3 says BadDigest). */
 export function checkMd5(expected: Buffer | undefined, actual: Buffer): void {
   if (expected && !expected.equals(actual)) {
-    throw new OssError(400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.');
+    throw new OssError(400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.', {}, '0017-00000503');
   }
 }
 

@@ -41,7 +41,11 @@ export async function httpRelay(
     const refusal = refuse(entry, req);
     if (refusal) {
       req.resume();
-      res.writeHead(refusal.status, { ...(refusal.body ? { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(refusal.body)) } : {}), ...refusal.headers });
+      const headers: Record<string, string> = { ...refusal.headers };
+      // A HEAD answer has no body: OSS sends its error document base64 in x-oss-err instead.
+      if (refusal.body && req.method === 'HEAD') headers['x-oss-err'] = Buffer.from(refusal.body).toString('base64');
+      else if (refusal.body) Object.assign(headers, { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(refusal.body)) });
+      res.writeHead(refusal.status, headers);
       return void res.end(req.method === 'HEAD' ? undefined : refusal.body);
     }
     const upstream = request({ host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {

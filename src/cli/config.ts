@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { FsError } from '../errors.js';
+import { CREDENTIAL_SOURCES, type CredentialSource } from '../store/credentials.js';
 import { parseSize } from '../util/size.js';
 
 /**
@@ -20,6 +21,8 @@ export interface Credentials {
 export interface Profile {
   endpoint?: string;
   region?: string;
+  signatureVersion?: 1 | 4;
+  credentialSource?: CredentialSource;
   /** An oss://BUCKET[/PREFIX] url. */
   bucket?: string;
   rsaKey?: string;
@@ -154,6 +157,18 @@ function parseProfile(path: string, name: string, table: Record<string, unknown>
     switch (key) {
       case 'endpoint': profile.endpoint = s(key); break;
       case 'region': profile.region = s(key); break;
+      case 'signature_version': {
+        const v = table[key];
+        if (v !== 1 && v !== 4) throw new FsError('EINVAL', `${where(key)}: must be 4 or 1`);
+        profile.signatureVersion = v;
+        break;
+      }
+      case 'credential_source': {
+        const source = s(key);
+        if (!(CREDENTIAL_SOURCES as readonly string[]).includes(source)) throw new FsError('EINVAL', `${where(key)}: must be one of ${CREDENTIAL_SOURCES.join(', ')}`);
+        profile.credentialSource = source as CredentialSource;
+        break;
+      }
       case 'bucket': profile.bucket = s(key); break;
       case 'rsa_key': profile.rsaKey = file(key); break;
       case 'rsa_public_key': profile.rsaPublicKey = file(key); break;

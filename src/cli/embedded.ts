@@ -7,11 +7,14 @@ import { type RunningServer, startServer } from '../server/index.js';
 
 /** The bucket the embedded default mounts. */
 export const EMBEDDED_BUCKET = 'vault';
+/** The region requests to the embedded server are signed for: it takes any, and V4 needs one. */
+export const EMBEDDED_REGION = 'cn-hangzhou';
 
 export interface Embedded {
   dataDir: string;
   keyFile: string;
   endpoint: string;
+  region: string;
   credentials: { accessKeyId: string; accessKeySecret: string };
   /** What was created on this start, for the one line that says so. */
   created: string[];
@@ -48,12 +51,12 @@ export async function startEmbedded(env: NodeJS.ProcessEnv = process.env): Promi
   const credentials = JSON.parse(readFileSync(credentialsFile, 'utf8')) as Embedded['credentials'];
 
   const server = await startServer({ dir: join(dataDir, 'server'), host: '127.0.0.1', port: 0, credentials: [credentials] });
-  const client = new OSS({ ...credentials, endpoint: server.url, bucket: EMBEDDED_BUCKET });
+  const client = new OSS({ ...credentials, endpoint: server.url, bucket: EMBEDDED_BUCKET, region: `oss-${EMBEDDED_REGION}`, authorizationV4: true } as OSS.Options);
   try {
     await client.getBucketInfo(EMBEDDED_BUCKET);
   } catch {
     await client.putBucket(EMBEDDED_BUCKET);
     created.push(`bucket ${EMBEDDED_BUCKET}`);
   }
-  return { dataDir, keyFile, endpoint: server.url, credentials, created, server };
+  return { dataDir, keyFile, endpoint: server.url, region: EMBEDDED_REGION, credentials, created, server };
 }

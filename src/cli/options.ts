@@ -7,7 +7,10 @@ import { FsError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { EncryptedBucket } from '../secure/index.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
+import { CREDENTIAL_SOURCES, type CredentialProvider, type CredentialSource, RefreshingCredentials, staticCredentials } from '../store/credentials.js';
 import { createOssStore, type OssStoreOptions } from '../store/index.js';
+import { noRegionMessage, signingRegion } from '../store/region.js';
+import type { SignatureVersion } from '../store/signing.js';
 import {
   type Credentials,
   defaultConfigPath,
@@ -31,6 +34,8 @@ import {
 export interface BucketArgs {
   endpoint?: string;
   region?: string;
+  'signature-version'?: number;
+  'credential-source'?: CredentialSource;
   'rsa-key'?: string;
   'rsa-public-key'?: string;
   'key-passphrase-file'?: string;
@@ -53,7 +58,9 @@ const GROUP = 'Bucket and key options:';
 export function bucketOptions<T>(y: Argv<T>): Argv<T & BucketArgs> {
   return y
     .option('endpoint', { type: 'string', group: GROUP, describe: 'OSS endpoint URL (env OSS_ENDPOINT; default from --region)' })
-    .option('region', { type: 'string', group: GROUP, describe: 'OSS region, e.g. cn-hangzhou (env OSS_REGION)' })
+    .option('region', { type: 'string', group: GROUP, describe: 'OSS region, e.g. cn-hangzhou (env OSS_REGION; default from an OSS endpoint\'s host)' })
+    .option('signature-version', { type: 'number', choices: [1, 4], group: GROUP, describe: 'request signature: 4 (default) or 1, for old private deployments only' })
+    .option('credential-source', { choices: CREDENTIAL_SOURCES, group: GROUP, describe: 'where temporary credentials come from when no OSS_ACCESS_KEY_* are set (default: the Alibaba Cloud default chain)' })
     .option('rsa-key', { type: 'string', group: GROUP, describe: 'RSA private key PEM (must be chmod 600): encrypts and decrypts' })
     .option('rsa-public-key', { type: 'string', group: GROUP, describe: 'RSA public key PEM: encrypt-only (writes, cannot read back)' })
     .option('key-passphrase-file', { type: 'string', group: GROUP, describe: 'file holding the private key passphrase (or env OSSENCFS_KEY_PASSPHRASE)' })
@@ -88,6 +95,9 @@ export interface Settings {
   configPath: string;
   endpoint: string | undefined;
   region: string | undefined;
+  signatureVersion: SignatureVersion;
+  /** Named on the command line or in the profile; else static keys, else the default chain. */
+  credentialSource: CredentialSource | undefined;
   credentials: Credentials | undefined;
   /** The profile's `bucket` url, for commands whose bucket argument is optional (mount). */
   location: OssLocation | undefined;
@@ -137,6 +147,8 @@ export function resolveSettings(argv: BucketArgs, env: Env = process.env): Setti
     configPath: config.path,
     endpoint: pick(argv.endpoint, env.OSS_ENDPOINT || undefined, profile.endpoint) ?? (region && regionEndpoint('oss', region)),
     region,
+    signatureVersion: signatureVersion(argv['signature-version'] ?? profile.signatureVersion),
+    credentialSource: argv['credential-source'] ?? profile.credentialSource,
     credentials: envCredentials(env) ?? profile.credentials,
     location: profile.bucket === undefined ? undefined : parseOssUrl(profile.bucket),
     rsaKey: argv['rsa-key'] ?? profile.rsaKey,
@@ -156,6 +168,12 @@ export function resolveSettings(argv: BucketArgs, env: Env = process.env): Setti
     quiet: argv.quiet ?? false,
     logLevel: argv['log-level'] ?? 'warn',
   };
+}
+
+function signatureVersion(given: number | undefined): SignatureVersion {
+  if (given === undefined || given === 4) return 4;
+  if (given === 1) return 1;
+  throw new UsageError(`--signature-version ${given}: must be 4 or 1`);
 }
 
 /** A bad flag value is a usage error (exit 2); the same mistake in the config file is a failure. */
@@ -308,16 +326,30 @@ export function requireCredentials(settings: Settings): Credentials {
   );
 }
 
+/**
+ * What the store signs with: the source named (flag or profile), else the static keys
+ * (OSS_ACCESS_KEY_* or the profile's), else `@alicloud/credentials`' default chain.
+ */
+export function credentialProvider(settings: Settings): CredentialProvider {
+  if (settings.credentialSource) return RefreshingCredentials.from(settings.credentialSource);
+  if (settings.credentials) return staticCredentials(settings.credentials);
+  return RefreshingCredentials.from('default');
+}
+
 /** The raw store of a bucket: for work that needs no key (listing and aborting uploads). */
 export function openStore(settings: Settings, bucketName: string, tuning: Pick<OssStoreOptions, 'headsOnWorker' | 'log'> = {}): ObjectStore {
   if (!settings.endpoint) {
     throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
   }
+  if (settings.signatureVersion === 4 && !signingRegion(settings.region, settings.endpoint)) throw new UsageError(noRegionMessage(settings.endpoint));
+  // Static keys go as keys: a store can then hand them to its HEAD worker thread.
+  const keys = settings.credentialSource ? undefined : settings.credentials;
   return createOssStore({
     endpoint: settings.endpoint,
     bucket: bucketName,
     ...(settings.region ? { region: settings.region } : {}),
-    ...requireCredentials(settings),
+    signatureVersion: settings.signatureVersion,
+    ...(keys ?? { credentials: credentialProvider(settings) }),
     ...tuning,
   });
 }

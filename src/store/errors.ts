@@ -1,15 +1,17 @@
 import { FsError, type Errno } from '../errors.js';
 
 /**
- * The fields ali-oss (and urllib under it) put on the errors it throws: `status` is the HTTP
- * status, or -1 for a network error and -2 for a timeout; `code` is the OSS error code from the
- * XML body, or urllib's error name for network failures.
+ * The fields of the errors the transport throws (OssResponseError, NetworkError), and of those
+ * ali-oss throws: `status` is the HTTP status, or -1 for a network error and -2 for a timeout;
+ * `code` is the OSS error code from the XML body, or the network error's code; `skewMs` is the
+ * server's clock minus ours when the answer said what the server's clock read.
  */
 interface OssErrorLike {
   status?: number;
   code?: string;
   name?: string;
   message?: string;
+  skewMs?: number;
 }
 
 const asOssError = (err: unknown): OssErrorLike =>
@@ -23,6 +25,8 @@ const CODE_ERRNO: Record<string, Errno> = {
   SignatureDoesNotMatch: 'EACCES',
   InvalidAccessKeyId: 'EACCES',
   SecurityTokenExpired: 'EACCES',
+  InvalidSecurityToken: 'EACCES',
+  RequestTimeTooSkewed: 'EACCES',
   InvalidRange: 'EINVAL',
   PreconditionFailed: 'ESTALE',
   InvalidObjectName: 'ENAMETOOLONG',
@@ -58,6 +62,11 @@ const NETWORK_CODES = new Set([
   'ResponseTimeoutError',
   'SocketAssignTimeoutError',
   'ResponseError',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
 ]);
 
 const isTimeout = (e: OssErrorLike): boolean =>
@@ -89,8 +98,17 @@ export function toStoreError(err: unknown, op: string, bucket: string, key: stri
   let errno: Errno = CODE_ERRNO[code] ?? (e.status !== undefined ? STATUS_ERRNO[e.status] : undefined) ?? 'EIO';
   if (errno === 'EIO' && isTimeout(e)) errno = 'ETIMEDOUT';
   const status = e.status !== undefined && e.status > 0 ? ` (HTTP ${e.status})` : '';
+  if (code === 'RequestTimeTooSkewed') return new FsError(errno, `${op} ${bucket}/${key}: ${skewed(e.skewMs)}`, { cause: err });
   const detail = e.message && !e.message.startsWith(code) ? `: ${firstLine(e.message)}` : '';
   return new FsError(errno, `${op} ${bucket}/${key}: ${code}${status}${detail}`, { cause: err });
+}
+
+/** OSS refuses a request signed more than 15 minutes off its clock: say by how much ours is off. */
+function skewed(skewMs: number | undefined): string {
+  const lead = "the server refused the request's time (RequestTimeTooSkewed)";
+  if (skewMs === undefined) return `${lead}: this machine's clock is off — set it right (NTP)`;
+  const minutes = Math.round(Math.abs(skewMs) / 60_000);
+  return `${lead}: this machine's clock is ${minutes} minute${minutes === 1 ? '' : 's'} off (${skewMs > 0 ? 'behind' : 'ahead of'} the server's) — set it right (NTP)`;
 }
 
 const firstLine = (s: string): string => s.split('\n', 1)[0] ?? '';

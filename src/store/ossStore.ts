@@ -1,7 +1,6 @@
-import http from 'node:http';
-import https from 'node:https';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import OSS from 'ali-oss';
+import { XMLParser } from 'fast-xml-parser';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type {
@@ -19,21 +18,30 @@ import type {
   UploadedPart,
   Written,
 } from './ObjectStore.js';
+import { type CredentialProvider, staticCredentials } from './credentials.js';
 import { toStoreError } from './errors.js';
 import { HeadWorker } from './headWorker.js';
-import { LeanRequest, type LeanResponse } from './leanRequest.js';
 import { parseListing } from './listingXml.js';
+import { noRegionMessage, signingRegion } from './region.js';
 import { resumableBody } from './resumableBody.js';
+import type { Query, SignatureVersion } from './signing.js';
+import { type Answer, type Exchange, Transport } from './transport.js';
 import { buildXml } from '../util/xml.js';
 import { DEFAULT_RETRY_POLICY, RetryBudget, withRetry, type RetryPolicy } from './retry.js';
 
 export interface OssStoreOptions {
   endpoint: string;
   bucket: string;
+  /** The region id V4 signs for (`cn-hangzhou`; `oss-cn-hangzhou` is taken too); read from an OSS endpoint's host when absent. */
   region?: string;
-  accessKeyId: string;
-  accessKeySecret: string;
+  /** 4 (the default): `OSS4-HMAC-SHA256`. 1: the old `OSS AK:SIG`, for deployments that know no other. */
+  signatureVersion?: SignatureVersion;
+  /** Static keys; or `credentials`, which wins. */
+  accessKeyId?: string;
+  accessKeySecret?: string;
   securityToken?: string;
+  /** Credentials that may change (temporary ones, renewed): asked before each request. */
+  credentials?: CredentialProvider;
   retry?: Partial<RetryPolicy>;
   /** Per request, until the response headers arrive (a streamed body has no overall limit). For
    *  requests whose answer may take the server long: PutObject, UploadPart(Copy), CopyObject,
@@ -45,43 +53,15 @@ export interface OssStoreOptions {
   quickTimeoutMs?: number;
   /** The longest silence in the middle of a GET body before it is dropped and resumed (default 30 s). */
   bodyIdleTimeoutMs?: number;
-  /** Path-style addressing (`/<bucket>/key`); defaults to on for a `localhost` endpoint, which has no virtual hosts. */
+  /** Path-style addressing (`/<bucket>/key`); defaults to on for an IP or `localhost` endpoint, which has no virtual hosts. */
   pathStyle?: boolean;
-  /** Sockets per host; parts and reads in flight each take one. */
+  /** Connections per host; parts and reads in flight each take one. */
   maxSockets?: number;
-  /** Bursts of HEADs go to a store of their own on a worker thread (see HeadWorker): for the mount. */
+  /** Bursts of HEADs go to a store of their own on a worker thread (see HeadWorker): for the mount.
+   *  Only with static keys, which can be handed to the worker. */
   headsOnWorker?: boolean;
   /** Hears of every retried request, at debug level (the worker's HEADs excepted). */
   log?: Logger;
-}
-
-/** What `client.request` takes, for the calls made here (ali-oss's own docs: lib/client.js). */
-interface RequestParams {
-  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
-  bucket: string;
-  object?: string;
-  subres?: Record<string, string | number> | string;
-  query?: Record<string, string | number>;
-  headers?: Record<string, string | number>;
-  content?: Buffer | string;
-  stream?: Readable;
-  mime?: string;
-  successStatuses: number[];
-  xmlResponse?: boolean;
-  disabledMD5?: boolean;
-  /** Overrides the client's timeout for this request (ms until the response headers). */
-  timeout?: number;
-}
-
-interface RequestResult {
-  status: number;
-  headers: Record<string, string | undefined>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed XML, shape per call
-  data: any;
-}
-
-interface RawClient {
-  request(params: RequestParams): Promise<RequestResult>;
 }
 
 const META_PREFIX = 'x-oss-meta-';
@@ -92,13 +72,14 @@ const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
 /** Real OSS answers a HEAD or LIST in milliseconds; 15 s of silence is a hung server or link. */
 const DEFAULT_QUICK_TIMEOUT_MS = 15_000;
 
+const xml = new XMLParser({ parseTagValue: false, trimValues: false });
+
 export function createOssStore(o: OssStoreOptions): ObjectStore {
   return new OssStore(o);
 }
 
 class OssStore implements ObjectStore {
-  private readonly client: RawClient;
-  private readonly lean: LeanRequest;
+  private readonly http: Transport;
   private readonly bucket: string;
   private readonly retry: RetryPolicy;
   private readonly bodyIdleTimeoutMs: number;
@@ -110,28 +91,29 @@ class OssStore implements ObjectStore {
 
   constructor(o: OssStoreOptions) {
     this.log = o.log;
-    this.headWorker = o.headsOnWorker ? new HeadWorker(o, (key) => this.headHere(key)) : undefined;
-    const maxSockets = o.maxSockets ?? 64;
+    // Also what makes it safe to put in a host name and a path unescaped.
+    if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(o.bucket)) {
+      throw new FsError('EINVAL', `"${o.bucket}" is not a valid bucket name (3-63 characters of a-z, 0-9 and -)`);
+    }
+    const signatureVersion = o.signatureVersion ?? 4;
+    const region = signingRegion(o.region, o.endpoint);
+    if (signatureVersion === 4 && !region) throw new FsError('EINVAL', noRegionMessage(o.endpoint));
+    let credentials = o.credentials;
+    if (!credentials) {
+      if (!o.accessKeyId || !o.accessKeySecret) throw new FsError('EINVAL', `${o.bucket}: no credentials (accessKeyId and accessKeySecret, or a credentials provider)`);
+      credentials = staticCredentials({ accessKeyId: o.accessKeyId, accessKeySecret: o.accessKeySecret, ...(o.securityToken ? { securityToken: o.securityToken } : {}) });
+    }
+    this.headWorker = o.headsOnWorker && !o.credentials ? new HeadWorker(o, (key) => this.headHere(key)) : undefined;
     this.timeoutMs = o.timeoutMs ?? 60_000;
-    const pathStyle = o.pathStyle ?? new URL(o.endpoint).hostname === 'localhost';
-    const agents = { http: new http.Agent({ keepAlive: true, maxSockets }), https: new https.Agent({ keepAlive: true, maxSockets }) };
-    const client = new OSS({
+    this.http = new Transport({
       endpoint: o.endpoint,
       bucket: o.bucket,
-      ...(o.region ? { region: o.region } : {}),
-      accessKeyId: o.accessKeyId,
-      accessKeySecret: o.accessKeySecret,
-      ...(o.securityToken ? { stsToken: o.securityToken } : {}),
-      timeout: this.timeoutMs,
-      secure: o.endpoint.startsWith('https:'),
-      // Our own retry loop wraps every call; the SDK's would retry non-idempotent calls too.
-      retryMax: 0,
-      sldEnable: pathStyle,
-      agent: agents.http,
-      httpsAgent: agents.https,
-    } as OSS.Options);
-    this.client = client as unknown as RawClient;
-    this.lean = new LeanRequest(client as unknown as ConstructorParameters<typeof LeanRequest>[0], o.bucket, agents, maxSockets);
+      signatureVersion,
+      region,
+      credentials,
+      pathStyle: o.pathStyle ?? Transport.pathStyleByDefault(o.endpoint),
+      maxSockets: o.maxSockets ?? 64,
+    });
     this.bucket = o.bucket;
     this.retry = { ...DEFAULT_RETRY_POLICY, ...o.retry };
     this.bodyIdleTimeoutMs = o.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
@@ -146,7 +128,7 @@ class OssStore implements ObjectStore {
   private async headHere(key: string): Promise<ObjectHead> {
     this.headsInFlight++;
     try {
-      const headers = await this.call('HEAD', key, () => this.lean.head(key, { ok: [200], timeoutMs: this.quickTimeoutMs }));
+      const { headers } = await this.call('HEAD', key, () => this.http.fetch({ method: 'HEAD', key, ok: [200], timeoutMs: this.quickTimeoutMs }));
       return headFrom(key, headers, Number(headers['content-length'] ?? 0));
     } finally {
       this.headsInFlight--;
@@ -162,7 +144,7 @@ class OssStore implements ObjectStore {
     const start = served?.start ?? 0;
     const endExclusive = served ? served.end + 1 : size;
     const etag = head.etag;
-    const body = resumableBody(first, {
+    const body = resumableBody(first.body, {
       start,
       endExclusive,
       retry: this.retry,
@@ -172,10 +154,10 @@ class OssStore implements ObjectStore {
         try {
           this.servedAsAsked(key, r.headers, offset, endExclusive - 1);
         } catch (err) {
-          r.destroy();
+          r.body.destroy();
           throw err;
         }
-        return r;
+        return r.body;
       },
       fail: (err) => toStoreError(err, 'GET', this.bucket, key),
       retried: (err, offset) => this.heardRetry(err, 'GET', key, `resuming at byte ${offset}`),
@@ -187,13 +169,13 @@ class OssStore implements ObjectStore {
     this.addressable('PUT', key);
     const headers = requestHeaders(options);
     if (Buffer.isBuffer(body)) {
-      const answered = await this.call('PUT', key, () => this.lean.write('PUT', key, { headers, ok: [200], timeoutMs: this.timeoutMs, body }));
-      return { etag: answered.etag ?? '' };
+      // Its Content-MD5, as ali-oss sends it: the server checks the body arrived whole.
+      headers['Content-MD5'] = createHash('md5').update(body).digest('base64');
+      const r = await this.call('PUT', key, () => this.http.fetch({ method: 'PUT', key, headers, body, ok: [200], timeoutMs: this.timeoutMs }));
+      return { etag: r.headers.etag ?? '' };
     }
     // A stream cannot be rewound, so it is sent once.
-    const r = await this.once('PUT', key, () =>
-      this.client.request({ method: 'PUT', bucket: this.bucket, object: key, headers, stream: body, successStatuses: [200] }),
-    );
+    const r = await this.once('PUT', key, () => this.http.fetch({ method: 'PUT', key, headers, body, ok: [200], timeoutMs: this.timeoutMs }));
     return { etag: r.headers.etag ?? '' };
   }
 
@@ -210,60 +192,35 @@ class OssStore implements ObjectStore {
       Object.assign(headers, metaHeaders(options.meta));
     }
     if (options.contentType) headers['Content-Type'] = options.contentType;
-    const r = await this.call('COPY', `${source} -> ${dest}`, () =>
-      this.client.request({
-        method: 'PUT',
-        bucket: this.bucket,
-        object: dest,
-        headers,
-        xmlResponse: true,
-        successStatuses: [200],
-      }),
-    );
-    const lastModified = new Date(String(r.data?.LastModified ?? ''));
+    const r = await this.call('COPY', `${source} -> ${dest}`, () => this.xmlCall({ method: 'PUT', key: dest, headers, ok: [200], timeoutMs: this.timeoutMs }));
+    const lastModified = new Date(String(r.data.LastModified ?? ''));
     return { etag: etagOf(r), ...(Number.isNaN(lastModified.getTime()) ? {} : { lastModified }) };
   }
 
   async delete(key: string): Promise<void> {
     this.addressable('DELETE', key);
-    await this.call('DELETE', key, () => this.lean.write('DELETE', key, { ok: [204, 200], timeoutMs: this.quickTimeoutMs }));
+    await this.call('DELETE', key, () => this.http.fetch({ method: 'DELETE', key, ok: [204, 200], timeoutMs: this.quickTimeoutMs }));
   }
 
   async deleteMany(keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += LIST_PAGE_MAX) {
       const batch = keys.slice(i, i + LIST_PAGE_MAX);
-      const xml = buildXml('Delete', { Quiet: true, Object: batch.map((k) => ({ Key: k })) });
+      const body = Buffer.from(buildXml('Delete', { Quiet: true, Object: batch.map((k) => ({ Key: k })) }));
       await this.call('DELETE', `${batch[0] ?? ''} (+${batch.length - 1} more)`, () =>
-        this.client.request({
-          method: 'POST',
-          bucket: this.bucket,
-          subres: 'delete',
-          timeout: this.quickTimeoutMs,
-          content: xml,
-          mime: 'xml',
-          xmlResponse: true,
-          successStatuses: [200],
-        }),
+        this.http.fetch({ method: 'POST', key: '', query: { delete: null }, headers: xmlHeaders(body), body, ok: [200], timeoutMs: this.quickTimeoutMs }),
       );
     }
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     // encoding-type=url: a key may hold characters XML 1.0 cannot carry (control characters).
-    const query: Record<string, string> = { prefix, 'max-keys': String(Math.min(options.maxKeys ?? LIST_PAGE_MAX, LIST_PAGE_MAX)), 'encoding-type': 'url' };
+    const query: Query = { prefix, 'max-keys': String(Math.min(options.maxKeys ?? LIST_PAGE_MAX, LIST_PAGE_MAX)), 'encoding-type': 'url' };
     if (options.delimiter) query.delimiter = options.delimiter;
     if (options.after) query.marker = options.after;
     const listing = await this.call('LIST', prefix, async () => {
-      const r = await this.lean.send('GET', '', { ok: [200], timeoutMs: this.quickTimeoutMs, query });
       // A page is small: a body that stalls fails (and is retried) like a request that gets no answer.
-      const stalled = setTimeout(() => r.destroy(Object.assign(new Error(`LIST ${prefix}: page not complete in ${this.quickTimeoutMs} ms`), { code: 'ETIMEDOUT' })), this.quickTimeoutMs);
-      const chunks: Buffer[] = [];
-      try {
-        for await (const chunk of r) chunks.push(chunk as Buffer);
-      } finally {
-        clearTimeout(stalled);
-      }
-      return parseListing(Buffer.concat(chunks).toString('utf8'));
+      const r = await this.http.fetch({ method: 'GET', key: '', query, ok: [200], timeoutMs: this.quickTimeoutMs, bodyIdleMs: this.quickTimeoutMs });
+      return parseListing(r.body.toString('utf8'));
     });
     const { objects, prefixes } = listing;
     const page: ListPage = { objects, prefixes };
@@ -279,18 +236,9 @@ class OssStore implements ObjectStore {
   async initiateMultipart(key: string, options: PutOptions): Promise<string> {
     this.addressable('INITIATE', key);
     const r = await this.call('INITIATE', key, () =>
-      this.client.request({
-        method: 'POST',
-        bucket: this.bucket,
-        object: key,
-        subres: 'uploads',
-        headers: requestHeaders(options),
-        timeout: this.quickTimeoutMs,
-        xmlResponse: true,
-        successStatuses: [200],
-      }),
+      this.xmlCall({ method: 'POST', key, query: { uploads: null }, headers: requestHeaders(options), ok: [200], timeoutMs: this.quickTimeoutMs }),
     );
-    const uploadId: unknown = r.data?.UploadId;
+    const uploadId: unknown = r.data.UploadId;
     // An id of "undefined" would fail every part as NoSuchUpload, naming the wrong cause.
     if (typeof uploadId !== 'string' || uploadId === '') {
       throw new FsError('EIO', `INITIATE ${this.bucket}/${key}: the server's answer names no UploadId`);
@@ -300,18 +248,10 @@ class OssStore implements ObjectStore {
 
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, meta: ObjectMeta): Promise<UploadedPart> {
     this.addressable(`PART ${partNumber}`, key);
+    // No Content-MD5: a part is ciphertext nobody else can check either; hashing it would cost a core-second per GiB.
+    const headers = { ...metaHeaders(meta), 'Content-Type': 'application/octet-stream' };
     const r = await this.call(`PART ${partNumber}`, key, () =>
-      this.client.request({
-        method: 'PUT',
-        bucket: this.bucket,
-        object: key,
-        subres: { partNumber, uploadId },
-        headers: { ...metaHeaders(meta), 'Content-Length': body.length, 'Content-Type': 'application/octet-stream' },
-        content: body,
-        // A part is ciphertext nobody else can check either; hashing it would cost a core-second per GiB.
-        disabledMD5: true,
-        successStatuses: [200],
-      }),
+      this.http.fetch({ method: 'PUT', key, query: { partNumber: String(partNumber), uploadId }, headers, body, ok: [200], timeoutMs: this.timeoutMs }),
     );
     return { partNumber, etag: r.headers.etag ?? '' };
   }
@@ -331,15 +271,7 @@ class OssStore implements ObjectStore {
     };
     if (options.ifMatch) headers['x-oss-copy-source-if-match'] = options.ifMatch;
     const r = await this.call(`PART COPY ${partNumber}`, key, () =>
-      this.client.request({
-        method: 'PUT',
-        bucket: this.bucket,
-        object: key,
-        subres: { partNumber, uploadId },
-        headers,
-        xmlResponse: true,
-        successStatuses: [200],
-      }),
+      this.xmlCall({ method: 'PUT', key, query: { partNumber: String(partNumber), uploadId }, headers, ok: [200], timeoutMs: this.timeoutMs }),
     );
     return { partNumber, etag: etagOf(r) };
   }
@@ -347,34 +279,16 @@ class OssStore implements ObjectStore {
   async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<{ etag: string }> {
     this.addressable('COMPLETE', key);
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
-    const xml = buildXml('CompleteMultipartUpload', { Part: sorted.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) });
+    const body = Buffer.from(buildXml('CompleteMultipartUpload', { Part: sorted.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) }));
     const r = await this.call('COMPLETE', key, () =>
-      this.client.request({
-        method: 'POST',
-        bucket: this.bucket,
-        object: key,
-        subres: { uploadId },
-        content: xml,
-        mime: 'xml',
-        xmlResponse: true,
-        successStatuses: [200],
-      }),
+      this.xmlCall({ method: 'POST', key, query: { uploadId }, headers: xmlHeaders(body), body, ok: [200], timeoutMs: this.timeoutMs }),
     );
     return { etag: etagOf(r) };
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
     this.addressable('ABORT', key);
-    await this.call('ABORT', key, () =>
-      this.client.request({
-        method: 'DELETE',
-        bucket: this.bucket,
-        object: key,
-        subres: { uploadId },
-        successStatuses: [204],
-        timeout: this.quickTimeoutMs,
-      }),
-    );
+    await this.call('ABORT', key, () => this.http.fetch({ method: 'DELETE', key, query: { uploadId }, ok: [204], timeoutMs: this.quickTimeoutMs }));
   }
 
   async listMultipartUploads(prefix: string): Promise<MultipartUploadInfo[]> {
@@ -382,21 +296,13 @@ class OssStore implements ObjectStore {
     let keyMarker = '';
     let uploadIdMarker = '';
     for (;;) {
-      const query: Record<string, string> = { prefix };
+      const query: Query = { uploads: null, prefix };
       if (keyMarker) query['key-marker'] = keyMarker;
       if (uploadIdMarker) query['upload-id-marker'] = uploadIdMarker;
       const r = await this.call('LIST UPLOADS', prefix, () =>
-        this.client.request({
-          method: 'GET',
-          bucket: this.bucket,
-          subres: 'uploads',
-          query,
-          timeout: this.quickTimeoutMs,
-          xmlResponse: true,
-          successStatuses: [200],
-        }),
+        this.xmlCall({ method: 'GET', key: '', query, ok: [200], timeoutMs: this.quickTimeoutMs, bodyIdleMs: this.quickTimeoutMs }),
       );
-      const data = r.data ?? {};
+      const data = r.data;
       for (const u of asArray(data.Upload)) {
         uploads.push({ key: String(u.Key), uploadId: String(u.UploadId), initiated: new Date(String(u.Initiated)) });
       }
@@ -421,9 +327,9 @@ class OssStore implements ObjectStore {
     for (;;) {
       const from = offset;
       try {
-        await this.lean.getInto(key, getHeaders({ start: from, end: range.end }, pin), this.quickTimeoutMs, {
+        const x: Exchange = { method: 'GET', key, headers: getHeaders({ start: from, end: range.end }, pin), ok: [200, 206], timeoutMs: this.quickTimeoutMs, bodyIdleMs: this.bodyIdleTimeoutMs };
+        await this.http.fetchInto(x, {
           sink: counted,
-          idleMs: this.bodyIdleTimeoutMs,
           // Checked before a byte lands in the sink: a reader's blocks are filled by position.
           accept: ({ headers }) => {
             this.servedAsAsked(key, headers, from, range.end);
@@ -447,17 +353,26 @@ class OssStore implements ObjectStore {
     }
   }
 
-  /** One GET attempt; the caller owns retries and the response stream. */
-  private rawGet(key: string, range: ByteRange | undefined, ifMatch: string | undefined): Promise<LeanResponse> {
-    return this.lean.send('GET', key, { headers: getHeaders(range, ifMatch), ok: [200, 206], timeoutMs: this.quickTimeoutMs });
+  /** One GET attempt; the caller owns retries and the response body. */
+  private rawGet(key: string, range: ByteRange | undefined, ifMatch: string | undefined): Promise<Answer & { body: Readable }> {
+    return this.http.open({ method: 'GET', key, headers: getHeaders(range, ifMatch), ok: [200, 206], timeoutMs: this.quickTimeoutMs });
+  }
+
+  /** A request whose answer is an XML document: its root element's children. */
+  private async xmlCall(x: Exchange): Promise<XmlAnswer> {
+    const r = await this.http.fetch(x);
+    const doc = r.body.length > 0 ? (xml.parse(r.body.toString('utf8')) as Record<string, unknown>) : {};
+    const root = Object.entries(doc).find(([name]) => name !== '?xml')?.[1];
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed XML, shape per call
+    return { headers: r.headers, data: (typeof root === 'object' && root !== null ? root : {}) as Record<string, any> };
   }
 
   /**
-   * ali-oss sends every request through WHATWG URL parsing, which folds '.' and '..' path segments,
-   * escaped or not: a key with such a segment (other tools can create one) would go out as another
-   * key under a signature for this one, and fail as a confusing 403 — or, against a server that
-   * does not check, reach the wrong object. Such keys can be listed, copied from and bulk-deleted
-   * (their names travel in headers and XML), not addressed in a URL: refuse that up front.
+   * A key with a '.' or '..' segment: URL handling along the way (ours, a proxy's, the server's)
+   * may fold those segments, so the request would name another object under a signature for this
+   * one — a confusing 403, or against a server that does not check, the wrong object. Such keys
+   * (other tools can create them) can be listed, copied from and bulk-deleted (their names travel
+   * in headers and XML), not addressed in a URL: refuse that up front.
    */
   private addressable(op: string, key: string): void {
     if (key.split('/').some((segment) => segment === '.' || segment === '..')) {
@@ -490,6 +405,17 @@ class OssStore implements ObjectStore {
       throw toStoreError(err, op, this.bucket, key);
     }
   }
+}
+
+interface XmlAnswer {
+  headers: Record<string, string | undefined>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed XML, shape per call
+  data: Record<string, any>;
+}
+
+/** An XML request body's headers: its type, and its Content-MD5 (DeleteMultipleObjects requires one). */
+function xmlHeaders(body: Buffer): Record<string, string> {
+  return { 'Content-Type': 'application/xml', 'Content-MD5': createHash('md5').update(body).digest('base64') };
 }
 
 /** A GET's Range (none: the whole object) and If-Match (none: any version). */
@@ -536,8 +462,8 @@ function servedRange(headers: Record<string, string | undefined>): { start: numb
 }
 
 /** The ETag a copy or complete reports in its XML body, else in its header. */
-function etagOf(r: RequestResult): string {
-  return String(r.data?.ETag ?? r.headers.etag ?? '');
+function etagOf(r: XmlAnswer): string {
+  return String(r.data.ETag ?? r.headers.etag ?? '');
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- xml2js output

@@ -28,9 +28,10 @@ export interface ResumableBodyOptions {
  * one uninterrupted stream, so a CTR decryptor downstream just keeps counting.
  */
 export function resumableBody(first: Readable, o: ResumableBodyOptions): Readable {
+  /** The response being read; let go of the moment the reader is (see below). */
+  let stream = first;
   async function* chunks(): AsyncGenerator<Buffer> {
     let offset = o.start;
-    let stream = first;
     let failedAt = o.start;
     const budget = new RetryBudget(o.retry);
     for (;;) {
@@ -72,7 +73,12 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
     o.retried?.(err, offset);
   }
 
-  return Readable.from(chunks(), { objectMode: false, highWaterMark: 64 * 1024 });
+  const body = Readable.from(chunks(), { objectMode: false, highWaterMark: 64 * 1024 });
+  // A reader that stops early (a bad envelope found in the first bytes) destroys `body`, which
+  // reaches the generator only once its pending read settles: the response under it would hold its
+  // connection, and keep the process alive, until the server gave up on it.
+  body.once('close', () => stream.destroy());
+  return body;
 }
 
 /** The next chunk, or a retryable ETIMEDOUT (and the stream destroyed) when none comes within `ms`. */

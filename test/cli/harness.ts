@@ -10,6 +10,9 @@ import { createKmsEndpoint } from '../../src/server/kms/index.js';
 import { createOssStore } from '../../src/store/index.js';
 import type { ObjectStore } from '../../src/store/ObjectStore.js';
 
+/** The region requests to the local server are signed for: it takes any, and V4 needs one. */
+export const LOCAL_REGION = 'cn-hangzhou';
+
 /** The built CLI (`npx tsc -p .` first): the tests drive it exactly as a user would. */
 export const BIN = fileURLToPath(new URL('../../bin/ossencfs.js', import.meta.url));
 
@@ -59,7 +62,7 @@ export async function startWorld(): Promise<CliWorld> {
   const kms = createKmsEndpoint({ dir: join(dir, 'kms'), credentials: [credentials] });
   const kmsKeyId = await kms.createKey();
   const server = await startServer({ dir: join(dir, 'server'), credentials: [credentials], port: 0, kms });
-  await new OSS({ ...credentials, endpoint: server.url, bucket: 'vault' }).putBucket('vault');
+  await new OSS({ ...credentials, endpoint: server.url, bucket: 'vault', region: `oss-${LOCAL_REGION}`, authorizationV4: true } as OSS.Options).putBucket('vault');
   const work = join(dir, 'work');
   mkdirSync(work);
   const env: Record<string, string> = {
@@ -69,13 +72,15 @@ export async function startWorld(): Promise<CliWorld> {
     XDG_CACHE_HOME: join(dir, 'cache'),
     OSS_ACCESS_KEY_ID: credentials.accessKeyId,
     OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret,
+    // V4 signs for a region; the local server takes any.
+    OSS_REGION: LOCAL_REGION,
   };
   const keyA = writeKey(join(dir, 'a.pem'));
   const keyB = writeKey(join(dir, 'b.pem'));
   return {
     dir: work,
     server,
-    store: createOssStore({ endpoint: server.url, bucket: 'vault', ...credentials }),
+    store: createOssStore({ endpoint: server.url, bucket: 'vault', region: LOCAL_REGION, ...credentials }),
     env,
     keyA,
     keyB,

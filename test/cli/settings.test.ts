@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseOssUrl, resolveSettings, UsageError } from '../../src/cli/options.js';
+import { openStore, parseOssUrl, resolveSettings, UsageError } from '../../src/cli/options.js';
+import { regionOfEndpoint } from '../../src/store/region.js';
 import { translateMountArgs } from '../../src/cli/fstab.js';
 
 const made: string[] = [];
@@ -90,6 +91,55 @@ describe('resolveSettings precedence: flag > env > profile > default', () => {
   it('a bad --matdesc or --jobs is a usage error', () => {
     expect(() => resolveSettings({ config: path, matdesc: '{bad' }, {})).toThrow(UsageError);
     expect(() => resolveSettings({ config: path, jobs: 0 }, {})).toThrow(UsageError);
+  });
+});
+
+describe('signature version, region and credential source', () => {
+  const keys = { OSS_ACCESS_KEY_ID: 'ID', OSS_ACCESS_KEY_SECRET: 'SECRET', XDG_CONFIG_HOME: '/nonexistent' };
+
+  it('V4 unless asked for V1, by flag or profile; anything else is refused', () => {
+    expect(resolveSettings({}, keys).signatureVersion).toBe(4);
+    expect(resolveSettings({ 'signature-version': 1 }, keys).signatureVersion).toBe(1);
+    const v1 = configFile('[profiles.old]\nendpoint = "http://10.0.0.5"\nsignature_version = 1\n');
+    expect(resolveSettings({ config: v1, profile: 'old' }, {}).signatureVersion).toBe(1);
+    expect(resolveSettings({ config: v1, profile: 'old', 'signature-version': 4 }, {}).signatureVersion).toBe(4);
+    expect(() => resolveSettings({ 'signature-version': 2 }, keys)).toThrow(UsageError);
+    expect(() => resolveSettings({ config: configFile('[profiles.a]\nsignature_version = 2\n'), profile: 'a' }, {})).toThrow(/signature_version: must be 4 or 1/);
+  });
+
+  it('the region from the flag, env or profile, else from an OSS endpoint host; accelerate and other hosts name none', () => {
+    expect(regionOfEndpoint('https://oss-cn-hangzhou.aliyuncs.com')).toBe('cn-hangzhou');
+    expect(regionOfEndpoint('https://oss-cn-shanghai-internal.aliyuncs.com')).toBe('cn-shanghai');
+    expect(regionOfEndpoint('https://vault.oss-ap-southeast-1.aliyuncs.com')).toBe('ap-southeast-1');
+    expect(regionOfEndpoint('https://oss-accelerate.aliyuncs.com')).toBeUndefined();
+    expect(regionOfEndpoint('https://oss-accelerate-overseas.aliyuncs.com')).toBeUndefined();
+    expect(regionOfEndpoint('http://127.0.0.1:9000')).toBeUndefined();
+    // Opening a store makes no request: these only check the settings are enough to sign.
+    expect(() => openStore(resolveSettings({ endpoint: 'https://oss-cn-shanghai.aliyuncs.com' }, keys), 'vault')).not.toThrow();
+    expect(() => openStore(resolveSettings({ endpoint: 'http://127.0.0.1:9000', region: 'cn-hangzhou' }, keys), 'vault')).not.toThrow();
+    expect(() => openStore(resolveSettings({ endpoint: 'http://127.0.0.1:9000' }, { ...keys, OSS_REGION: 'cn-hangzhou' }), 'vault')).not.toThrow();
+    expect(() => openStore(resolveSettings({ endpoint: 'http://127.0.0.1:9000', 'signature-version': 1 }, keys), 'vault')).not.toThrow();
+    for (const endpoint of ['http://127.0.0.1:9000', 'https://oss-accelerate.aliyuncs.com']) {
+      const err = (() => {
+        try {
+          openStore(resolveSettings({ endpoint }, keys), 'vault');
+        } catch (e) {
+          return e as Error;
+        }
+        return undefined;
+      })();
+      expect(err).toBeInstanceOf(UsageError);
+      expect(err!.message).toMatch(/pass --region/);
+      expect(err!.message).not.toContain('\n');
+    }
+  });
+
+  it('a credential source by flag or profile; a name the library does not have is refused', () => {
+    expect(resolveSettings({}, keys).credentialSource).toBeUndefined();
+    expect(resolveSettings({ 'credential-source': 'ecs-ram-role' }, keys).credentialSource).toBe('ecs-ram-role');
+    const p = configFile('[profiles.ecs]\nregion = "cn-beijing"\ncredential_source = "oidc"\n');
+    expect(resolveSettings({ config: p, profile: 'ecs' }, {}).credentialSource).toBe('oidc');
+    expect(() => resolveSettings({ config: configFile('[profiles.a]\ncredential_source = "magic"\n'), profile: 'a' }, {})).toThrow(/credential_source: must be one of default, env/);
   });
 });
 

@@ -55,7 +55,7 @@ describe('mount with a KMS key', () => {
     await local.server.stop();
     const restarted = await startServerProcess(local.dataDir, local.credentials);
     try {
-      const store = createOssStore({ endpoint: restarted.url, bucket: local.bucket, ...local.credentials });
+      const store = createOssStore({ endpoint: restarted.url, bucket: local.bucket, region: 'cn-hangzhou', ...local.credentials });
       const reader = new EncryptedBucket(store, kmsReader(restarted.url));
       for (const [name, data] of Object.entries(files)) expect((await read(reader, name)).equals(data)).toBe(true);
     } finally {

@@ -53,7 +53,7 @@ beforeAll(async () => {
     await client.put('simple', Buffer.from('hello'));
     await client.put('medium', Buffer.alloc(100 * 1024, 5));
     await client.put('large', Buffer.alloc(300 * 1024, 7));
-    const store = createOssStore({ ...KEYS, endpoint: url, bucket: 'dur' });
+    const store = createOssStore({ ...KEYS, endpoint: url, bucket: 'dur', region: 'cn-hangzhou' });
     const uploadId = await store.initiateMultipart('multi', { meta: {} });
     const parts = [];
     for (const n of [1, 2, 3]) parts.push(await store.uploadPart('multi', uploadId, n, Buffer.alloc(100 * 1024, n), {}));

@@ -8,6 +8,9 @@ import { createOssStore } from '../../src/store/index.js';
 import type { ObjectStore } from '../../src/store/ObjectStore.js';
 import type { RetryPolicy } from '../../src/store/retry.js';
 
+/** The region the local server's stores sign for: it takes any, as a bucket made there has none. */
+export const LOCAL_REGION = 'cn-hangzhou';
+
 /** Short backoff so fault tests run quickly; the attempt bound is the production default. */
 export const FAST_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 5, maxDelayMs: 50, totalMs: 10_000 };
 
@@ -29,9 +32,9 @@ export async function startHarness(bucket = 'test-bucket', o: { securityToken?: 
   const dir = mkdtempSync(join(tmpdir(), 'ossencfs-store-'));
   const credentials = { accessKeyId: 'STOREKEY', accessKeySecret: randomBytes(16).toString('hex') };
   const server = await startServer({ dir, port: 0, credentials: [{ ...credentials, ...o }] });
-  await new OSS({ ...credentials, ...(o.securityToken ? { stsToken: o.securityToken } : {}), endpoint: server.url, bucket }).putBucket(bucket);
+  await new OSS({ ...credentials, ...(o.securityToken ? { stsToken: o.securityToken } : {}), endpoint: server.url, bucket, region: `oss-${LOCAL_REGION}`, authorizationV4: true } as OSS.Options).putBucket(bucket);
   const storeWith = (o: { retry?: Partial<RetryPolicy>; timeoutMs?: number; endpoint?: string }): ObjectStore =>
-    createOssStore({ endpoint: o.endpoint ?? server.url, bucket, ...credentials, retry: { ...FAST_RETRY, ...o.retry }, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+    createOssStore({ endpoint: o.endpoint ?? server.url, bucket, region: LOCAL_REGION, ...credentials, retry: { ...FAST_RETRY, ...o.retry }, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
   return {
     server,
     bucket,

@@ -1,4 +1,4 @@
-// Child process of ownSockets.test.ts: three HEADs at once through a store, then the kinds of
+// Child process of transport.test.ts: three HEADs at once through a store, then the kinds of
 // resource holding the event loop while they are in flight and once they are answered.
 //   node headThenActive.mjs OPTIONS_JSON
 const { createOssStore } = await import(new URL('../../dist/store/ossStore.js', import.meta.url).href);

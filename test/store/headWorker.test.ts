@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ObjectHead } from '../../src/store/ObjectStore.js';
 import type { OssStoreOptions } from '../../src/store/ossStore.js';
 import { shAsync } from '../reliability/support.js';
-import { FAST_RETRY, startHarness, type Harness } from './harness.js';
+import { FAST_RETRY, LOCAL_REGION, startHarness, type Harness } from './harness.js';
 
 // A worker thread runs compiled code, not the TypeScript sources vitest loads: the classes under
 // test here come from dist/ (built by setup.sh, as the mount that uses them is).
@@ -27,7 +27,7 @@ const KEYS = Array.from({ length: 24 }, (_, i) => `hw/k${i}`);
 
 beforeAll(async () => {
   h = await startHarness('head-worker');
-  options = { endpoint: h.server.url, bucket: h.bucket, ...h.credentials, retry: FAST_RETRY };
+  options = { endpoint: h.server.url, bucket: h.bucket, region: LOCAL_REGION, ...h.credentials, retry: FAST_RETRY };
   for (const [i, key] of KEYS.entries()) {
     await h.store.put(key, Buffer.alloc(i * 100, i), { meta: { mode: String(0o100600 + i), note: `ü ${i}` }, ...(i % 2 ? { contentType: 'text/plain' } : {}) });
   }
@@ -74,7 +74,7 @@ describe('HEADs on a worker thread (the mount store: OssStoreOptions.headsOnWork
   });
 
   it('a worker that dies costs only speed: its HEADs are asked again on the calling thread, as are the next ones', async () => {
-    // A bucket name ali-oss refuses: the worker throws while it loads, as a missing file would.
+    // A bucket name the store refuses: the worker throws while it loads, as a missing file would.
     const here: string[] = [];
     const worker = new HeadWorker({ ...options, bucket: 'Not A Bucket' }, (key) => {
       here.push(key);

@@ -7,7 +7,7 @@ import OSS from 'ali-oss';
 import { FsError } from '../../src/errors.js';
 import { createOssStore } from '../../src/store/index.js';
 import type { ObjectStore, UploadedPart } from '../../src/store/ObjectStore.js';
-import { FAST_RETRY, readAll, requestRecorder, startHarness, type Harness } from './harness.js';
+import { FAST_RETRY, LOCAL_REGION, readAll, requestRecorder, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
 let recorder: Awaited<ReturnType<typeof requestRecorder>>;
@@ -75,7 +75,7 @@ describe('objects', () => {
     // Like OSS, a range past the end is ignored and the whole object served: `start` says so.
     expect((await store.get('obj/etag', { range: { start: 50 } })).start).toBe(0);
 
-    const wrongSecret = createOssStore({ endpoint: h.server.url, bucket: h.bucket, accessKeyId: h.credentials.accessKeyId, accessKeySecret: 'nope', retry: FAST_RETRY });
+    const wrongSecret = createOssStore({ region: LOCAL_REGION, endpoint: h.server.url, bucket: h.bucket, accessKeyId: h.credentials.accessKeyId, accessKeySecret: 'nope', retry: FAST_RETRY });
     await expect(wrongSecret.head('obj/etag')).rejects.toMatchObject({ errno: 'EACCES' });
   });
 
@@ -142,12 +142,12 @@ describe('listing keys XML must carry exactly', () => {
   });
 });
 
-describe('HEAD, GET, PUT of a buffer and DELETE (signed by ali-oss, sent without its request builder)', () => {
+describe('HEAD, GET, PUT of a buffer and DELETE: addressing, the STS token, Content-MD5, timeouts', () => {
   const keys = ['hd/sp ace+plus', 'hd/ü/%25#?&=x', 'hd/new\nline', "hd/~!@$*()';,"];
 
-  it('addresses any key as ali-oss does: by Host header on an IP endpoint, path-style on localhost', async () => {
+  it('addresses any key, path-style on an IP endpoint and on localhost alike', async () => {
     for (const [i, key] of keys.entries()) await store.put(key, Buffer.alloc(i + 1, i), { meta: { n: String(i) } });
-    const byPath = createOssStore({ endpoint: h.server.url.replace('127.0.0.1', 'localhost'), bucket: h.bucket, ...h.credentials, retry: FAST_RETRY });
+    const byPath = createOssStore({ region: LOCAL_REGION, endpoint: h.server.url.replace('127.0.0.1', 'localhost'), bucket: h.bucket, ...h.credentials, retry: FAST_RETRY });
     for (const [i, key] of keys.entries()) {
       for (const s of [h.store, byPath]) {
         const head = await s.head(key);
@@ -166,9 +166,9 @@ describe('HEAD, GET, PUT of a buffer and DELETE (signed by ali-oss, sent without
   it('carries the STS token, which the signature covers', async () => {
     const sts = await startHarness('sts-test', { securityToken: 'session-token-1' });
     try {
-      await new OSS({ ...sts.credentials, stsToken: 'session-token-1', endpoint: sts.server.url, bucket: sts.bucket }).put('k', Buffer.from('abc'));
+      await new OSS({ ...sts.credentials, stsToken: 'session-token-1', endpoint: sts.server.url, bucket: sts.bucket, region: `oss-${LOCAL_REGION}`, authorizationV4: true } as OSS.Options).put('k', Buffer.from('abc'));
       const withToken = (securityToken: string): ObjectStore =>
-        createOssStore({ endpoint: sts.server.url, bucket: sts.bucket, ...sts.credentials, securityToken, retry: FAST_RETRY });
+        createOssStore({ region: LOCAL_REGION, endpoint: sts.server.url, bucket: sts.bucket, ...sts.credentials, securityToken, retry: FAST_RETRY });
       expect((await withToken('session-token-1').head('k')).size).toBe(3);
       await expect(withToken('another-token').head('k')).rejects.toMatchObject({ errno: 'EACCES' });
       await withToken('session-token-1').put('k2', Buffer.from('abcd'), { meta: {} });
@@ -205,7 +205,7 @@ describe('HEAD, GET, PUT of a buffer and DELETE (signed by ali-oss, sent without
     });
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
     try {
-      const through = createOssStore({ endpoint: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`, bucket: h.bucket, ...h.credentials, retry: FAST_RETRY });
+      const through = createOssStore({ region: LOCAL_REGION, endpoint: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`, bucket: h.bucket, ...h.credentials, retry: FAST_RETRY });
       const err = await through.put('hd/garbled', randomBytes(4096), { meta: {} }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(FsError);
       expect((err as Error).message).toContain('BadDigest');
@@ -220,7 +220,7 @@ describe('HEAD, GET, PUT of a buffer and DELETE (signed by ali-oss, sent without
     await store.put('hd/slow', Buffer.from('x'), { meta: {} });
     recorder.lines.length = 0;
     h.server.faults.addLatency(5_000, { method: 'HEAD', path: 'hd/slow' });
-    const impatient = createOssStore({ endpoint: recorder.url, bucket: h.bucket, ...h.credentials, quickTimeoutMs: 200, retry: { ...FAST_RETRY, attempts: 2 } });
+    const impatient = createOssStore({ region: LOCAL_REGION, endpoint: recorder.url, bucket: h.bucket, ...h.credentials, quickTimeoutMs: 200, retry: { ...FAST_RETRY, attempts: 2 } });
     const err = await impatient.head('hd/slow').catch((e: unknown) => e);
     expect(err).toMatchObject({ errno: 'ETIMEDOUT' });
     expect((err as Error).message).toContain('hd/slow');
@@ -273,7 +273,7 @@ describe('retries', () => {
         s.close(() => resolve(p));
       });
     });
-    const dead = createOssStore({ endpoint: `http://127.0.0.1:${port}`, bucket: 'dead-bucket', accessKeyId: 'a', accessKeySecret: 'b', retry: { ...FAST_RETRY, attempts: 3 } });
+    const dead = createOssStore({ region: LOCAL_REGION, endpoint: `http://127.0.0.1:${port}`, bucket: 'dead-bucket', accessKeyId: 'a', accessKeySecret: 'b', retry: { ...FAST_RETRY, attempts: 3 } });
     await expect(dead.head('k')).rejects.toMatchObject({ errno: 'EIO' });
   });
 
@@ -350,7 +350,7 @@ describe('retries', () => {
     await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(peer.address() as AddressInfo).port}`;
-      const odd = createOssStore({ endpoint: url, bucket: 'odd-bucket', accessKeyId: 'a', accessKeySecret: 'b', retry: FAST_RETRY });
+      const odd = createOssStore({ region: LOCAL_REGION, endpoint: url, bucket: 'odd-bucket', accessKeyId: 'a', accessKeySecret: 'b', retry: FAST_RETRY });
       await expect(odd.initiateMultipart('k', { meta: {} })).rejects.toMatchObject({ errno: 'EIO', message: expect.stringMatching(/names no UploadId/) });
     } finally {
       await new Promise((resolve) => peer.close(resolve));

@@ -144,7 +144,7 @@ async function mountFromArgs(
   let effective = settings;
   if (!location) {
     embedded = await startEmbedded();
-    effective = { ...settings, endpoint: embedded.endpoint, credentials: embedded.credentials, rsaKey: settings.rsaKey ?? embedded.keyFile };
+    effective = { ...settings, endpoint: embedded.endpoint, region: embedded.region, credentials: embedded.credentials, credentialSource: undefined, rsaKey: settings.rsaKey ?? embedded.keyFile };
   }
   const bucketName = location?.bucket ?? EMBEDDED_BUCKET;
   const prefix = location?.prefix ?? '';

@@ -5,11 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOssStore } from '../../src/store/index.js';
 import type { BodySink } from '../../src/store/ObjectStore.js';
 import { shAsync } from '../reliability/support.js';
-import { FAST_RETRY, requestRecorder, startHarness, type Harness } from './harness.js';
+import { FAST_RETRY, LOCAL_REGION, requestRecorder, startHarness, type Harness } from './harness.js';
 
-// HEADs and ranged GETs go on keep-alive sockets of the store's own, written and read by hand (src/store/ownSockets.ts).
-// Against the real server for what a server does right, and against a scripted TCP server for what
-// one may do wrong.
+// Every request goes through undici (src/store/transport.ts) on keep-alive connections; a ranged
+// GET's body is poured into the reader's memory. Against the real server for what a server does
+// right, and against a scripted TCP server for what one may do wrong.
+//
+// Connection counts: undici checks an idle connection for bytes the server sent unasked before it
+// reuses it (one turn of the event loop), so a request sent the moment the last one was answered
+// may open one more connection. "At most 2" for a sequence of requests says the same as "1" did.
 
 let h: Harness;
 beforeAll(async () => {
@@ -53,17 +57,17 @@ async function scripted(answer: (socket: Socket, request: number, connection: nu
 }
 
 const storeAt = (endpoint: string, o: { maxSockets?: number } = {}) =>
-  createOssStore({ endpoint, bucket: h.bucket, ...h.credentials, retry: FAST_RETRY, ...o });
+  createOssStore({ endpoint, bucket: h.bucket, region: LOCAL_REGION, ...h.credentials, retry: FAST_RETRY, ...o });
 
 const ANSWER = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: "0123456789ABCDEF0123456789ABCDEF"\r\nLast-Modified: Thu, 03 Dec 2026 12:00:00 GMT\r\nx-oss-meta-n: 1\r\nX-OSS-Meta-N: 2\r\n';
 
-describe('HEAD on keep-alive sockets of its own', () => {
+describe('HEAD on keep-alive connections', () => {
   it('one connection carries HEADs one after another; HEADs at once open a socket each up to maxSockets, and reuse them', async () => {
     const r = await requestRecorder(h.server);
     try {
       const store = storeAt(r.url, { maxSockets: 8 });
       for (let i = 0; i < 20; i++) expect(await store.head(`k${i}`)).toMatchObject({ size: i, meta: { n: String(i) } });
-      expect(r.connections()).toBe(1);
+      expect(r.connections()).toBeLessThanOrEqual(2); // not one per HEAD, which is undici's default
       const heads = await Promise.all(Array.from({ length: 20 }, (_, i) => store.head(`k${i}`)));
       expect(heads.map((x) => x.size)).toEqual(Array.from({ length: 20 }, (_, i) => i));
       expect(r.connections()).toBe(8);
@@ -110,7 +114,9 @@ describe('HEAD on keep-alive sockets of its own', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect((await store.head('b')).size).toBe(5);
       expect((await store.head('c')).size).toBe(5);
-      expect([s.connections(), s.requests()]).toEqual([3, 4]);
+      expect(s.requests()).toBe(4);
+      expect(s.connections()).toBeGreaterThanOrEqual(3);
+      expect(s.connections()).toBeLessThanOrEqual(4);
     } finally {
       await s.close();
     }
@@ -133,11 +139,11 @@ describe('HEAD on keep-alive sockets of its own', () => {
     try {
       const a = await storeAt(notHttp.url).head('x').catch((e: unknown) => e);
       expect(a).toMatchObject({ errno: 'EIO' });
-      expect((a as Error).message).toContain('not an HTTP answer: "SSH-2.0-OpenSSH_9.2"');
+      expect((a as Error).message).toContain('does not match the HTTP/1.1 protocol');
       expect([notHttp.connections(), notHttp.requests()]).toEqual([FAST_RETRY.attempts, FAST_RETRY.attempts]);
       const b = await storeAt(endless.url).head('x').catch((e: unknown) => e);
       expect(b).toMatchObject({ errno: 'EIO' });
-      expect((b as Error).message).toContain('headers ran past 65536 bytes');
+      expect((b as Error).message).toMatch(/header.*(overflow|size)/i);
       expect(endless.connections()).toBe(FAST_RETRY.attempts);
     } finally {
       await notHttp.close();
@@ -148,7 +154,7 @@ describe('HEAD on keep-alive sockets of its own', () => {
   it('idle sockets keep no process alive', async () => {
     // In a process of its own: once its HEADs are answered, nothing of them may hold the event loop.
     const child = fileURLToPath(new URL('./headThenActive.mjs', import.meta.url));
-    const options = { endpoint: h.server.url, bucket: h.bucket, ...h.credentials };
+    const options = { endpoint: h.server.url, bucket: h.bucket, region: LOCAL_REGION, ...h.credentials };
     const { status, stdout, stderr } = await shAsync(`${process.execPath} ${child} '${JSON.stringify(options)}'`);
     expect(stderr).toBe('');
     expect(status).toBe(0);
@@ -187,6 +193,7 @@ describe('PUT of a buffer and DELETE on the same sockets', () => {
     try {
       const store = storeAt(s.url);
       await store.delete('a');
+      await new Promise((resolve) => setTimeout(resolve, 10));
       await store.delete('b');
       expect([s.connections(), s.requests()]).toEqual([1, 2]);
     } finally {
@@ -242,7 +249,7 @@ describe('ranged GET read straight into the reader’s memory', () => {
           expect(s.bytes.equals(data.subarray(start, end + 1))).toBe(true);
           expect(Math.max(...s.rooms)).toBeLessThanOrEqual(end - start + 1); // never room past the body's end
         }
-        expect(r.connections()).toBe(1);
+        expect(r.connections()).toBeLessThanOrEqual(2);
       } finally {
         await r.close();
       }
@@ -257,6 +264,7 @@ describe('ranged GET read straight into the reader’s memory', () => {
       const s = bufferSink(64);
       await expect(store.readInto('into-stale', { start: 0, end: 63 }, '"not-its-etag"', s.sink)).rejects.toMatchObject({ errno: 'ESTALE' });
       expect(s.filled()).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 10));
       await store.readInto('into-stale', { start: 0, end: 63 }, undefined, bufferSink(64).sink);
       expect(r.connections()).toBe(1);
     } finally {
@@ -277,10 +285,10 @@ describe('ranged GET read straight into the reader’s memory', () => {
       await storeAt(s.url).readInto('x', { start: 0, end: 25 }, undefined, sink.sink);
       expect(sink.bytes.toString()).toBe(body);
       expect([s.connections(), s.requests()]).toEqual([2, 2]);
-      expect(heads[0]).toMatch(/\r\nRange: bytes=0-25(\r\n|$)/);
+      expect(heads[0]).toMatch(/\r\nRange: bytes=0-25(\r\n|$)/i);
       expect(heads[0]).not.toMatch(/If-Match/i);
-      expect(heads[1]).toMatch(/\r\nRange: bytes=10-25(\r\n|$)/);
-      expect(heads[1]).toMatch(/\r\nIf-Match: "E"(\r\n|$)/);
+      expect(heads[1]).toMatch(/\r\nRange: bytes=10-25(\r\n|$)/i);
+      expect(heads[1]).toMatch(/\r\nIf-Match: "E"(\r\n|$)/i);
     } finally {
       await s.close();
     }
@@ -290,7 +298,7 @@ describe('ranged GET read straight into the reader’s memory', () => {
     // Each answer carries 2 bytes of what it promised, then the connection closes: 13 drops for 26 bytes.
     const body = 'abcdefghijklmnopqrstuvwxyz';
     const dribble = await scripted((socket, _request, _connection, head) => {
-      const from = Number(/\r\nRange: bytes=(\d+)-/.exec(head)?.[1]);
+      const from = Number(/\r\nRange: bytes=(\d+)-/i.exec(head)?.[1]);
       socket.end(range(from, 25, 26, body.slice(from, from + 2)));
     });
     const mute = await scripted((socket) => socket.end(range(0, 25, 26, '')));
@@ -330,7 +338,7 @@ describe('ranged GET read straight into the reader’s memory', () => {
       const b = bufferSink(26);
       const err2 = await storeAt(unsized.url).readInto('x', { start: 0, end: 25 }, undefined, b.sink).catch((e: unknown) => e);
       expect(err2).toMatchObject({ errno: 'EIO' });
-      expect((err2 as Error).message).toContain('without a Content-Length');
+      expect((err2 as Error).message).toContain('asked for bytes 0-25, the server answered bytes 0-25/26');
       expect(b.filled()).toBe(0);
     } finally {
       await shifted.close();

@@ -1,0 +1,89 @@
+import { createRequire } from 'node:module';
+import type { Credentials } from './credentials.js';
+
+/**
+ * ali-oss's signing functions (lib/common/signUtils.js): the same code every ali-oss call signs
+ * with, called on our own requests. Required, not imported: the package ships no types for it.
+ * The functions read their siblings through `this`, so they are called on the module object.
+ */
+interface SignUtils {
+  authorizationV4(
+    accessKeyId: string,
+    accessKeySecret: string,
+    region: string,
+    method: string,
+    request: { headers: Record<string, string>; queries: Query },
+    bucketName: string,
+    objectName: string,
+  ): string;
+  buildCanonicalString(method: string, resourcePath: string, request: { headers: Record<string, string>; parameters?: Query }): string;
+  authorization(accessKeyId: string, accessKeySecret: string, canonicalString: string): string;
+}
+const signUtils = createRequire(import.meta.url)('ali-oss/lib/common/signUtils.js') as SignUtils;
+
+/** A request's query: `null` is a bare sub-resource (`?uploads`). */
+export type Query = Record<string, string | null>;
+
+export type SignatureVersion = 1 | 4;
+
+/** What a signature covers. `headers` have lower-case names; the signer adds its own to them. */
+export interface SignableRequest {
+  method: string;
+  /** '' for a request on the bucket itself. */
+  key: string;
+  query: Query;
+  headers: Record<string, string>;
+}
+
+/**
+ * V1 signs only these query parameters (OSS's list of sub-resources; ali-oss passes exactly its
+ * `subres` as they are): a listing's prefix or marker is not part of the V1 string to sign.
+ */
+const V1_SUBRESOURCES = new Set(['uploads', 'uploadId', 'partNumber', 'delete', 'acl', 'location', 'lifecycle', 'cors', 'logging', 'website', 'referer', 'tagging', 'versionId', 'versioning', 'symlink', 'restore', 'response-content-type', 'response-content-disposition', 'response-cache-control', 'response-content-encoding', 'response-content-language', 'response-expires']);
+
+/** `20261206T210000Z`, the V4 x-oss-date. */
+function v4Date(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+/**
+ * Signs requests to one bucket the way OSS wants them: V4 (`OSS4-HMAC-SHA256`, scoped to the
+ * region) unless V1 is asked for. The headers added are the ones ali-oss adds: x-oss-date, under
+ * V4 x-oss-content-sha256 (the body is not hashed: UNSIGNED-PAYLOAD, as every SDK sends over
+ * HTTPS), and x-oss-security-token with temporary credentials.
+ */
+export class Signer {
+  constructor(
+    private readonly bucket: string,
+    private readonly version: SignatureVersion,
+    /** The region id (`cn-hangzhou`); V4 only. */
+    private readonly region: string | undefined,
+  ) {
+    if (version === 4 && !region) throw new Error('a V4 signature needs the region');
+  }
+
+  /** Adds the signature and the headers it covers to `req.headers`. */
+  sign(req: SignableRequest, credentials: Credentials, now = new Date()): void {
+    const { headers } = req;
+    if (credentials.securityToken) headers['x-oss-security-token'] = credentials.securityToken;
+    if (this.version === 4) {
+      headers['x-oss-date'] = v4Date(now);
+      headers['x-oss-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      headers.authorization = signUtils.authorizationV4(
+        credentials.accessKeyId,
+        credentials.accessKeySecret,
+        this.region!,
+        req.method,
+        { headers, queries: req.query },
+        this.bucket,
+        req.key,
+      );
+      return;
+    }
+    headers['x-oss-date'] = now.toUTCString();
+    const parameters: Query = {};
+    for (const [name, value] of Object.entries(req.query)) if (V1_SUBRESOURCES.has(name)) parameters[name] = value;
+    const canonical = signUtils.buildCanonicalString(req.method, `/${this.bucket}/${req.key}`, { headers, parameters });
+    headers.authorization = signUtils.authorization(credentials.accessKeyId, credentials.accessKeySecret, canonical);
+  }
+}

@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDelayRelay } from './bench/delayRelay.mjs';
-import { spawnUntil } from './bench/util.mjs';
+import { spawnUntil, LOCAL_REGION } from './bench/util.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -39,7 +39,7 @@ writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).priva
 async function open(name, dist) {
   const bin = join(dirname(dist), 'bin', 'ossencfs.js');
   const { child, ready } = spawnUntil(process.execPath, [bin, 'server', '--dir', join(work, name), '--port', '0'], /listening on (http:\/\/\S+)/, {
-    env: { ...process.env, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret },
+    env: { ...process.env, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret, OSS_REGION: LOCAL_REGION },
   });
   const match = await ready;
   const lib = async (path) => import(pathToFileURL(join(dist, path)).href);

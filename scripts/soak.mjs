@@ -19,6 +19,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LOCAL_V4, LOCAL_REGION } from './bench/util.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'ossencfs.js');
@@ -385,7 +386,7 @@ async function drive(o) {
   }
   const dir = mkdtempSync(join(tmpdir(), 'ossencfs-soak-'));
   const credentials = { accessKeyId: 'SOAK', accessKeySecret: randomBytes(16).toString('hex') };
-  const env = { OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret };
+  const env = { OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret, OSS_REGION: LOCAL_REGION };
   const bucket = 'soak-bucket';
   const keyFile = join(dir, 'key.pem');
   writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
@@ -422,7 +423,7 @@ async function drive(o) {
     const cli = (args) => spawnSync(process.execPath, [BIN, ...args, '--endpoint', url, '--rsa-key', keyFile], { env: { ...process.env, ...env }, encoding: 'utf8' });
     // The bucket: created with a signed PUT (ali-oss, as the tests do it).
     const { default: OSS } = await import('ali-oss');
-    await new OSS({ ...credentials, endpoint: url, bucket }).putBucket(bucket);
+    await new OSS({ ...LOCAL_V4, ...credentials, endpoint: url, bucket }).putBucket(bucket);
 
     const mountArgs = ['mount', `oss://${bucket}`, mountpoint, '--foreground', '--endpoint', url, '--rsa-key', keyFile, '--cache-dir', cacheDir, '--log-file', mountLog, '--log-level', o.logLevel, ...(o.writeBack === undefined ? [] : ['--write-back', o.writeBack])];
     const mountUp = async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CREDENTIALS, signV4, startTestServer, type TestServer } from './helpers.js';
@@ -117,5 +118,28 @@ describe('connection limit', () => {
     await t.client().put('limit-3', Buffer.from('three'));
     expect(Buffer.from((await t.client().get('limit-2')).content).toString()).toBe('two');
     working.socket.destroy();
+  });
+});
+
+describe('answers a client that stops early', () => {
+  it('answers a PUT whose client half-closes its socket right after the body', async () => {
+    const conn = await open();
+    conn.socket.end(requestHead('PUT', '/bkt/half-closed', { 'Content-Length': '5' }) + 'hello');
+    await conn.closed;
+    expect(conn.received().split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    expect(Buffer.from((await t.client().get('half-closed')).content).toString()).toBe('hello');
+  });
+
+  it('answers an authenticated XML body over 2 MiB with 413, and the connection stays usable', async () => {
+    const xml = `<?xml version="1.0" encoding="UTF-8"?><Delete><Quiet>true</Quiet>${'<Object><Key>k</Key></Object>'.repeat(80_000)}</Delete>`;
+    expect(xml.length).toBeGreaterThan(2 * 1024 * 1024);
+    const md5 = createHash('md5').update(xml).digest('base64');
+    const conn = await open();
+    conn.socket.write(requestHead('POST', '/bkt/?delete', { 'Content-Length': String(xml.length), 'Content-MD5': md5 }) + xml);
+    while (!/\r\n\r\n[\s\S]*<\/Error>/.test(conn.received())) await sleep(10);
+    expect(conn.received().split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(conn.received()).toContain('<Code>EntityTooLarge</Code>');
+    expect(await put(conn, 'after-413', 'still here')).toBe('HTTP/1.1 200 OK');
+    conn.socket.destroy();
   });
 });

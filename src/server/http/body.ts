@@ -24,16 +24,20 @@ export function checkMd5(expected: Buffer | undefined, actual: Buffer): void {
   }
 }
 
-/** A small request body (XML documents), bounded and checked against Content-MD5. */
+/**
+ * A small request body (XML documents), bounded and checked against Content-MD5. One over the
+ * limit is read to its end but not kept, then refused (413): leaving a `for await` early would
+ * destroy the request and its socket, and the client would get no answer at all.
+ */
 export async function readSmallBody(ctx: RequestContext, limit = 2 * 1024 * 1024): Promise<string> {
   const expected = expectedMd5(ctx);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.body) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.');
-    chunks.push(chunk as Buffer);
+    if (size <= limit) chunks.push(chunk as Buffer);
   }
+  if (size > limit) throw new OssError(413, 'EntityTooLarge', `The request body exceeds the maximum allowed size of ${limit} bytes.`);
   const body = Buffer.concat(chunks);
   checkMd5(expected, createHash('md5').update(body).digest());
   return body.toString('utf8');

@@ -5,14 +5,15 @@ import { OssError } from '../errors.js';
  * -421 and 0042-00000309). A request is a CSE one when it carries any header with this prefix; an
  * upload is one when its Initiate did. A real bucket applies them always, so this server does too.
  */
-export const CSE_PREFIX = 'x-oss-meta-client-side-encryption-';
+const CSE_PREFIX = 'x-oss-meta-client-side-encryption-';
+const ENVELOPE_OPERATIONS = 'PutObject, InitiateMultipartUpload, or UploadPart';
 
 /** OSS's most common code for its 0005-* argument errors; the EC number says which rule failed. */
 function cseError(ec: string, message: string): OssError {
   return new OssError(400, 'InvalidArgument', message, {}, ec);
 }
 
-export function isClientEncrypted(meta: Record<string, string>): boolean {
+function isClientEncrypted(meta: Record<string, string>): boolean {
   return Object.keys(meta).some((name) => name.startsWith(CSE_PREFIX));
 }
 
@@ -26,16 +27,15 @@ function required(meta: Record<string, string>, name: string, ec: string, operat
   return value;
 }
 
-function integer(meta: Record<string, string>, name: string, missing: string, notInteger: string): number {
-  const raw = required(meta, name, missing, 'InitiateMultipartUpload or UploadPart').trim();
+function integer(meta: Record<string, string>, name: string, missingEc: string, notIntegerEc: string): number {
+  const raw = required(meta, name, missingEc, 'InitiateMultipartUpload or UploadPart').trim();
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value)) {
-    throw cseError(notInteger, `The value of the ${CSE_PREFIX}${name} header is not an integer in a client-side encryption scenario.`);
+    throw cseError(notIntegerEc, `The value of the ${CSE_PREFIX}${name} header is not an integer in a client-side encryption scenario.`);
   }
   return value;
 }
 
-const ENVELOPE_OPERATIONS = 'PutObject, InitiateMultipartUpload, or UploadPart';
 
 /** PutObject: a CSE request carries the wrapped key and the wrapped IV (`-start`). */
 export function checkEncryptedPut(meta: Record<string, string>): void {

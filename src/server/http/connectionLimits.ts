@@ -47,6 +47,10 @@ export function serverOptions(limits: ConnectionLimits) {
 }
 
 export function applyLimits(server: Server, limits: ConnectionLimits): void {
+  // A client may half-close its socket once its request is sent (shutdown(SHUT_WR)); Node's
+  // default then aborts the request in progress, and the answer is never sent. The switch is
+  // Node's own (lib/_http_server.js), though not in its typings.
+  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.maxConnections = limits.maxConnections;
   // With no 'timeout' listener, Node destroys a socket idle this long.
   server.timeout = limits.idleTimeoutMs;

@@ -180,7 +180,7 @@ describe('HEAD, GET, PUT of a buffer and DELETE: addressing, the STS token, Cont
     }
   });
 
-  it('a PUT carries the body\'s Content-MD5: a byte changed on the way is refused (BadDigest), not stored', async () => {
+  it('a PUT carries the body\'s Content-MD5: a byte changed on the way is refused (InvalidDigest), not stored', async () => {
     // A relay that flips the first byte after the headers of every PUT that passes through it.
     const sockets = new Set<import('node:net').Socket>();
     const relay = createServer((client) => {
@@ -206,7 +206,7 @@ describe('HEAD, GET, PUT of a buffer and DELETE: addressing, the STS token, Cont
       const through = createOssStore({ region: LOCAL_REGION, endpoint: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`, bucket: h.bucket, ...h.credentials, retry: FAST_RETRY });
       const err = await through.put('hd/garbled', randomBytes(4096), { meta: {} }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(FsError);
-      expect((err as Error).message).toContain('BadDigest');
+      expect((err as Error).message).toContain('InvalidDigest');
       await expect(store.head('hd/garbled')).rejects.toMatchObject({ errno: 'ENOENT' });
     } finally {
       for (const socket of sockets) socket.destroy();

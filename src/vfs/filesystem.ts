@@ -332,7 +332,9 @@ export class Filesystem {
         if (uploaded || !keepOnFailure) {
           await file.close();
           if (this.openByPath.get(file.path) === file) this.openByPath.delete(file.path);
-          if (!file.unlinked) this.meta.added(file.path, file.currentAttr());
+          // What failed to upload is gone: the bucket's version (or none) is what the name holds.
+          if (!uploaded) this.meta.forgetTree(file.path);
+          else if (!file.unlinked) this.meta.added(file.path, file.currentAttr());
         }
       }
     })();

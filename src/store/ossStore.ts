@@ -23,7 +23,7 @@ import { toStoreError } from './errors.js';
 import { HeadWorker } from './headWorker.js';
 import { parseListing } from './listingXml.js';
 import { noRegionMessage, signingRegion } from './region.js';
-import { resumableBody } from './resumableBody.js';
+import { abandon, resumableBody } from './resumableBody.js';
 import type { Query, SignatureVersion } from './signing.js';
 import { type Answer, type Exchange, Transport } from './transport.js';
 import { buildXml } from '../util/xml.js';
@@ -154,7 +154,7 @@ class OssStore implements ObjectStore {
         try {
           this.servedAsAsked(key, r.headers, offset, endExclusive - 1);
         } catch (err) {
-          r.body.destroy();
+          abandon(r.body);
           throw err;
         }
         return r.body;

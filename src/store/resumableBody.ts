@@ -48,7 +48,7 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
           code: 'ERR_STREAM_PREMATURE_CLOSE',
         });
       } catch (err) {
-        stream.destroy();
+        abandon(stream);
         const progressed = offset > failedAt;
         failedAt = offset;
         await tryAgainOrFail(err, offset, budget, progressed);
@@ -77,8 +77,17 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
   // A reader that stops early (a bad envelope found in the first bytes) destroys `body`, which
   // reaches the generator only once its pending read settles: the response under it would hold its
   // connection, and keep the process alive, until the server gave up on it.
-  body.once('close', () => stream.destroy());
+  body.once('close', () => abandon(stream));
   return body;
+}
+
+/**
+ * Lets go of a response nobody reads any more. Destroyed before its end, undici's body emits an
+ * abort error; with no reader left to hear it, that would be an uncaught 'error' event.
+ */
+export function abandon(stream: Readable): void {
+  stream.on('error', () => undefined);
+  stream.destroy();
 }
 
 /** The next chunk, or a retryable ETIMEDOUT (and the stream destroyed) when none comes within `ms`. */

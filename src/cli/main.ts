@@ -1,6 +1,7 @@
 import yargs, { type CommandModule } from 'yargs';
 import { FsError } from '../errors.js';
 import { tuneAllocator } from '../util/allocator.js';
+import { hardenProcess } from '../util/hardening.js';
 import { UsageError } from './options.js';
 import mountCommand from './commands/mount.js';
 import serverCommand from './commands/server.js';
@@ -24,6 +25,8 @@ const commands: CommandModule<object, any>[] = [mountCommand, umountCommand, ser
 export async function main(argv: string[]): Promise<void> {
   // Before any command moves data: every one of them streams through buffers (util/allocator.ts).
   tuneAllocator();
+  // Before any command reads a key, a secret or plaintext (util/hardening.ts).
+  hardenProcess();
   const parser = yargs(argv)
     .scriptName('ossencfs')
     .command(commands)

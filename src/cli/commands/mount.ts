@@ -7,6 +7,7 @@ import { FsError } from '../../errors.js';
 import { checkExtraOptions, Mount } from '../../fuse/mount.js';
 import { createLogger, type Logger } from '../../log.js';
 import { describeTuning, tuneAllocator } from '../../util/allocator.js';
+import { hardenProcess } from '../../util/hardening.js';
 import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { Filesystem } from '../../vfs/filesystem.js';
@@ -108,6 +109,8 @@ async function runForeground(argv: MountArgs): Promise<void> {
     const tuning = tuneAllocator();
     if (tuning.applied) log.debug(describeTuning(tuning));
     else log.warn(describeTuning(tuning));
+    const hardening = hardenProcess();
+    if (!hardening.applied) log.warn(`core dumps not turned off: ${hardening.reason}`);
     report({ ready: `${embedded ? `${embeddedLine(embedded)}\n` : ''}mounted ${source} on ${mounted.mountpoint}` });
   } catch (err) {
     if (process.send) {

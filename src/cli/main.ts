@@ -2,6 +2,7 @@ import yargs, { type CommandModule } from 'yargs';
 import { FsError } from '../errors.js';
 import { tuneAllocator } from '../util/allocator.js';
 import { hardenProcess } from '../util/hardening.js';
+import { printable } from '../util/printable.js';
 import { UsageError } from './options.js';
 import mountCommand from './commands/mount.js';
 import serverCommand from './commands/server.js';
@@ -48,7 +49,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     // A mistake on the command line found by a handler is reported like yargs' own: exit 2.
     const usage = err instanceof UsageError;
-    process.stderr.write(`ossencfs: ${describe(err)}\n${usage ? '(see ossencfs --help)\n' : ''}`);
+    process.stderr.write(`ossencfs: ${printable(describe(err))}\n${usage ? '(see ossencfs --help)\n' : ''}`);
     process.exitCode = usage ? 2 : 1;
   }
 }

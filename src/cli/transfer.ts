@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { FsError } from '../errors.js';
 import { encodePosixMeta } from '../secure/index.js';
 import { createLimiter } from '../util/limit.js';
+import { printable } from '../util/printable.js';
 import { dirPrefix, listObjects, objectError } from './listing.js';
 import { ensureDirInside, ensureParentInside, isSymlinkMode, localMode, resolveTarget } from './localDest.js';
 import { isOssUrl, type OpenedBucket, openBucket, type OssLocation, ossUrl, parseOssUrl, type Settings, UsageError } from './options.js';
@@ -72,13 +73,13 @@ export async function transfer(src: string, dest: string, o: TransferOptions): P
   const items = from.kind === 'local' ? await planLocal(from.path, to, o.recursive) : await planOss(open(from.loc.bucket), from.loc, to, o.recursive);
   const files = items.filter((i): i is Extract<Item, { kind: 'file' }> => i.kind === 'file');
   const progress = createProgress({
-    label: files.length === 1 ? basename(files[0]!.from) : `${files.length} files`,
+    label: files.length === 1 ? printable(basename(files[0]!.from)) : `${files.length} files`,
     total: files.reduce((sum, f) => sum + f.size, 0),
     unit: 'bytes',
     quiet: o.settings.quiet,
   });
   const note = (m: string): void => {
-    if (!o.settings.quiet) process.stderr.write(`ossencfs: ${m}\n`);
+    if (!o.settings.quiet) process.stderr.write(`ossencfs: ${printable(m)}\n`);
   };
   // One file gets all --jobs as parallel parts; a tree spends them on files instead.
   const partJobs = files.length === 1 ? o.settings.jobs : 1;
@@ -95,7 +96,7 @@ export async function transfer(src: string, dest: string, o: TransferOptions): P
     if (failures.length === 1) throw failures[0]!.reason;
     if (failures.length > 1) {
       progress.stop();
-      for (const f of failures) process.stderr.write(`ossencfs: ${(f.reason as Error).message}\n`);
+      for (const f of failures) process.stderr.write(`ossencfs: ${printable((f.reason as Error).message)}\n`);
       throw new FsError('EIO', `${failures.length} of ${files.length} files failed`);
     }
     // Directory times last: writing files into a directory moves its mtime.

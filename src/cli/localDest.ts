@@ -25,14 +25,16 @@ export type Target =
 
 export async function resolveTarget(dest: string): Promise<Target> {
   if (dest === '-') return { kind: 'stdout' };
-  const link = await lstat(dest).catch(() => undefined);
-  if (!link?.isSymbolicLink()) return { kind: 'file', path: dest };
   const info = await stat(dest).catch(() => undefined);
-  if (!info) throw new FsError('ENOENT', `not writing through dangling symlink ${dest}`);
+  const link = await lstat(dest).catch(() => undefined);
+  if (!info) {
+    if (link?.isSymbolicLink()) throw new FsError('ENOENT', `not writing through dangling symlink ${dest}`);
+    return { kind: 'file', path: dest };
+  }
   // /dev/stdout cannot be opened again when it is a socket (as Node's child pipes are).
   if (isStdout(info)) return { kind: 'stdout' };
   if (!info.isFile()) return { kind: 'special', path: dest };
-  return { kind: 'file', path: await realpath(dest) };
+  return { kind: 'file', path: link?.isSymbolicLink() ? await realpath(dest) : dest };
 }
 
 function isStdout(info: Stats): boolean {

@@ -281,7 +281,8 @@ async function downloadFile(source: OpenedBucket, bucket: string, item: { from: 
   try {
     const head = await source.bucket.head(item.from);
     const mode = head.posix.mode;
-    if (isSymlinkMode(mode)) {
+    // Into standard output a link is its target's text, as cat shows it.
+    if (isSymlinkMode(mode) && item.to !== '-') {
       const target = await linkTarget(await source.bucket.get(item.from), item.from);
       c.links.push({ from: item.from, target, to: item.to, ...(item.root ? { root: item.root } : {}) });
       return;

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -92,15 +92,30 @@ describe('get onto a symlink writes through it, as cp does; - is standard output
     expect(readFileSync(real).equals(data)).toBe(true);
   });
 
-  it('/dev/stdout and - write to standard output; a dangling link is refused', async () => {
+  it('a link to /proc/self/fd/1 (as /dev/stdout is) and - write to standard output; a dangling link is refused', async () => {
     writeFileSync(join(w.dir, 'l2.txt'), 'to the terminal\n');
     expect((await w.run(['put', join(w.dir, 'l2.txt'), 'oss://vault/l/2.txt', ...w.base])).code).toBe(0);
-    for (const dest of ['/dev/stdout', '-']) {
+    // What /dev/stdout is, made here: a regression replaces this link rather than the system's.
+    const stdoutLink = join(w.dir, 'stdout');
+    symlinkSync('/proc/self/fd/1', stdoutLink);
+    for (const dest of [stdoutLink, '-']) {
       const r = await w.run(['get', 'oss://vault/l/2.txt', dest, ...w.base]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout).toBe('to the terminal\n');
     }
+    // A FIFO (like a device) is written in place, not replaced by a file.
+    const fifo = join(w.dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawn('cat', [fifo]);
+    let read = '';
+    reader.stdout.on('data', (d: Buffer) => (read += d.toString()));
+    const readerDone = new Promise((done) => reader.on('close', done));
+    expect((await w.run(['get', 'oss://vault/l/2.txt', fifo, ...w.base])).code).toBe(0);
+    await readerDone;
+    expect(read).toBe('to the terminal\n');
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+
     const dangling = join(w.dir, 'dangling');
     symlinkSync(join(w.dir, 'nowhere', 'x'), dangling);
     const r = await w.run(['get', 'oss://vault/l/2.txt', dangling, ...w.base]);

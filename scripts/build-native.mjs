@@ -1,5 +1,5 @@
 // Builds our own native addons (native/*/binding.gyp: malloc-tuning, see src/util/allocator.ts;
-// crc64, see src/server/storage/crc64.ts), each unless its built file is newer than its sources.
+// crc64, see src/server/storage/crc64.ts; no-core-dump, see src/util/hardening.ts), each unless its built file is newer than its sources.
 // Idempotent; run by setup.sh.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';

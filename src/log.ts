@@ -1,4 +1,5 @@
 import { appendFileSync } from 'node:fs';
+import { printable } from './util/printable.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
@@ -18,7 +19,7 @@ export interface Logger {
 export function createLogger(level: LogLevel, file?: string): Logger {
   const write = (at: LogLevel, message: string): void => {
     if (RANK[at] > RANK[level]) return;
-    const line = `${new Date().toISOString()} ${at.toUpperCase()} ${message.replace(/\n/g, '\\n')}\n`;
+    const line = `${new Date().toISOString()} ${at.toUpperCase()} ${printable(message)}\n`;
     if (file) appendFileSync(file, line, { mode: 0o600 });
     else process.stderr.write(line);
   };

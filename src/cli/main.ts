@@ -1,6 +1,8 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { FsError } from '../errors.js';
 import { tuneAllocator } from '../util/allocator.js';
+import { hardenProcess } from '../util/hardening.js';
+import { printable } from '../util/printable.js';
 import { UsageError } from './options.js';
 import mountCommand from './commands/mount.js';
 import serverCommand from './commands/server.js';
@@ -31,6 +33,8 @@ export interface CliContext {
 export async function main(argv: string[]): Promise<void> {
   // Before any command moves data: every one of them streams through buffers (util/allocator.ts).
   tuneAllocator();
+  // Before any command reads a key, a secret or plaintext (util/hardening.ts).
+  hardenProcess();
   // parseAsync below hands every handler the context: typed here, as yargs' types cannot follow it.
   const parser = (yargs(argv) as Argv<CliContext>)
     .scriptName('ossencfs')
@@ -54,7 +58,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     // A mistake on the command line found by a handler is reported like yargs' own: exit 2.
     const usage = err instanceof UsageError;
-    process.stderr.write(`ossencfs: ${describe(err)}\n${usage ? '(see ossencfs --help)\n' : ''}`);
+    process.stderr.write(`ossencfs: ${printable(describe(err))}\n${usage ? '(see ossencfs --help)\n' : ''}`);
     process.exitCode = usage ? 2 : 1;
   }
 }

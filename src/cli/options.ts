@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
@@ -11,6 +11,8 @@ import { CREDENTIAL_SOURCES, type CredentialProvider, type CredentialSource, Ref
 import { createOssStore, type OssStoreOptions } from '../store/index.js';
 import { noRegionMessage, signingRegion } from '../store/region.js';
 import type { SignatureVersion } from '../store/signing.js';
+import { useCacheDir } from './cacheDir.js';
+import { checkSecretFile } from './permissions.js';
 import {
   type Credentials,
   defaultConfigPath,
@@ -236,13 +238,7 @@ export function ossUrl(bucket: string, key: string): string {
 /** A private key file must be readable by its owner only, or the envelope protects nothing. */
 function readPrivateKey(file: string, settings: Settings): string {
   const pem = readKeyFile(file);
-  const mode = statSync(file).mode;
-  if ((mode & 0o077) !== 0 && !settings.insecureKeyPerms) {
-    throw new FsError(
-      'EACCES',
-      `private key ${file} is readable by group/others (mode ${(mode & 0o777).toString(8)}) — chmod 600 ${file} (or pass --insecure-key-perms)`,
-    );
-  }
+  checkSecretFile(file, 'private key', { flag: '--insecure-key-perms', given: settings.insecureKeyPerms });
   return pem;
 }
 
@@ -257,7 +253,9 @@ function readKeyFile(file: string): string {
 function passphrase(settings: Settings): string | undefined {
   if (settings.keyPassphraseFile === undefined) return settings.keyPassphrase;
   // One trailing newline is what `echo secret > file` adds; it is not part of the passphrase.
-  return readKeyFile(settings.keyPassphraseFile).replace(/\r?\n$/, '');
+  const text = readKeyFile(settings.keyPassphraseFile);
+  checkSecretFile(settings.keyPassphraseFile, 'passphrase file', { flag: '--insecure-key-perms', given: settings.insecureKeyPerms });
+  return text.replace(/\r?\n$/, '');
 }
 
 /** An RSA key for writing (and reading if it is private) from a PEM file of either kind. */
@@ -344,6 +342,7 @@ export function openStore(settings: Settings, bucketName: string, tuning: Pick<O
   if (settings.signatureVersion === 4 && !signingRegion(settings.region, settings.endpoint)) throw new UsageError(noRegionMessage(settings.endpoint));
   // Static keys go as keys: a store can then hand them to its HEAD worker thread.
   const keys = settings.credentialSource ? undefined : settings.credentials;
+  useCacheDir(settings.cacheDir); // every bucket command passes here: check it, sweep dead mounts' plaintext
   return createOssStore({
     endpoint: settings.endpoint,
     bucket: bucketName,

@@ -14,9 +14,13 @@ import { createLimiter } from '../util/limit.js';
  * as it completes, and the same command run again uploads only the missing parts.
  *
  * The checkpoint holds the envelope as stored on the object (the data key and IV wrapped by the
- * master key) and never the data key itself; a resume unwraps it again with the keyring. The
- * source's size and mtime are recorded too: parts of a changed file must not be mixed with the
- * old ones, so a changed file starts a fresh upload with a fresh data key.
+ * master key) and never the data key itself; a resume unwraps it again with the keyring.
+ *
+ * CTR must never encrypt two different plaintexts under one key at one offset (their XOR would
+ * be the XOR of the plaintexts). So each part's SHA-256 goes into the checkpoint before the part
+ * is sent — a part in flight when the process died is covered too — and a resume first reads the
+ * whole source: any part unlike its hash, or a whole-file MD5 unlike the envelope's, starts a
+ * fresh upload with a fresh data key. Size and mtime only decide quickly that it changed.
  *
  * This lives in the CLI rather than in EncryptedBucket because only the CLI has a file it can
  * re-read on the next run; the mount streams from an application that will not replay its writes.
@@ -27,7 +31,7 @@ const MIN_PART_SIZE = 100 * 1024;
 const MAX_PARTS = 10_000;
 
 interface Checkpoint {
-  version: 1;
+  version: 2;
   endpoint: string;
   bucket: string;
   key: string;
@@ -38,7 +42,12 @@ interface Checkpoint {
   partSize: number;
   envelope: Envelope;
   parts: UploadedPart[];
+  /** Part number → base64 SHA-256 of its plaintext, written before the part is first sent. */
+  hashes: Record<string, string>;
 }
+
+/** What an older version wrote: no hashes, so nothing to prove a resume safe with. */
+type StoredCheckpoint = Checkpoint | (Omit<Checkpoint, 'version' | 'hashes'> & { version: 1 });
 
 export interface ResumablePutOptions {
   /** Where checkpoints live (`<cache dir>/checkpoints`). */
@@ -92,7 +101,7 @@ export async function resumablePut(
     ...(o.contentType ? { contentType: o.contentType } : {}),
   });
   const checkpoint: Checkpoint = {
-    version: 1,
+    version: 2,
     endpoint: o.endpoint,
     bucket: o.bucket,
     key,
@@ -103,6 +112,7 @@ export async function resumablePut(
     partSize,
     envelope: sealed.envelope,
     parts: [],
+    hashes: {},
   };
   saveCheckpoint(path, checkpoint);
   return upload(store, key, source, checkpoint, sealed.dataKey, path, o);
@@ -132,6 +142,14 @@ async function upload(
           const plain = Buffer.allocUnsafe(partLength(cp, n));
           const { bytesRead } = await handle.read(plain, 0, plain.length, offset);
           if (bytesRead !== plain.length) throw changed(source);
+          const hash = sha256(plain);
+          const recorded = cp.hashes[n];
+          // Sent before under this key and offset (or maybe sent: it was in flight): only the same bytes may go again.
+          if (recorded !== undefined && recorded !== hash) throw changed(source);
+          if (recorded === undefined) {
+            cp.hashes[n] = hash;
+            saveCheckpoint(path, cp);
+          }
           const part = await store.uploadPart(key, cp.uploadId, n, ctrAt(dataKey, offset, plain), encryptionEntries(envelopeMeta(cp.envelope)));
           cp.parts.push(part);
           saveCheckpoint(path, cp);
@@ -168,7 +186,12 @@ async function resumeFrom(
 ): Promise<{ checkpoint: Checkpoint; dataKey: DataKey } | undefined> {
   const cp = loadCheckpoint(path);
   if (!cp) return undefined;
-  if (cp.size !== file.size || cp.mtimeMs !== file.mtimeMs) {
+  if (cp.version !== 2) {
+    o.onNote?.(`the interrupted upload of ${cp.source} kept no part hashes to check the file against — starting over`);
+    await discard(store, path, cp);
+    return undefined;
+  }
+  if (cp.size !== file.size || cp.mtimeMs !== file.mtimeMs || !(await sameContent(cp))) {
     o.onNote?.(`${cp.source} changed since the interrupted upload to ${key} — starting over`);
     await discard(store, path, cp);
     return undefined;
@@ -191,6 +214,39 @@ async function resumeFrom(
   return { checkpoint: cp, dataKey };
 }
 
+/** Whether the source still holds what the checkpoint recorded: each hashed part and the whole file's MD5. */
+async function sameContent(cp: Checkpoint): Promise<boolean> {
+  const md5 = createHash('md5');
+  let part = createHash('sha256');
+  let n = 1;
+  let inPart = 0;
+  let same = true;
+  const endPart = (): void => {
+    const recorded = cp.hashes[n];
+    if (recorded !== undefined && recorded !== part.digest('base64')) same = false;
+    part = createHash('sha256');
+    n++;
+    inPart = 0;
+  };
+  for await (const chunk of createReadStream(cp.source, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    md5.update(chunk);
+    for (let at = 0; at < chunk.length; ) {
+      const left = partLength(cp, n) - inPart;
+      if (left <= 0) return false; // it grew
+      const take = Math.min(chunk.length - at, left);
+      part.update(chunk.subarray(at, at + take));
+      at += take;
+      inPart += take;
+      if (inPart === partLength(cp, n)) endPart();
+    }
+  }
+  return same && md5.digest('base64') === cp.envelope.unencryptedContentMd5;
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('base64');
+}
+
 function partLength(cp: Checkpoint, n: number): number {
   return Math.min(cp.partSize, cp.size - (n - 1) * cp.partSize);
 }
@@ -199,12 +255,12 @@ function changed(source: string): FsError {
   return new FsError('EAGAIN', `${source} changed while it was being uploaded — run the command again`);
 }
 
-async function discard(store: ObjectStore, path: string, cp: Checkpoint): Promise<void> {
+async function discard(store: ObjectStore, path: string, cp: StoredCheckpoint): Promise<void> {
   await store.abortMultipart(cp.key, cp.uploadId).catch(() => undefined);
   rmSync(path, { force: true });
 }
 
-function loadCheckpoint(path: string): Checkpoint | undefined {
+function loadCheckpoint(path: string): StoredCheckpoint | undefined {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -212,8 +268,8 @@ function loadCheckpoint(path: string): Checkpoint | undefined {
     return undefined;
   }
   try {
-    const cp = JSON.parse(text) as Checkpoint;
-    return cp.version === 1 ? cp : undefined;
+    const cp = JSON.parse(text) as StoredCheckpoint;
+    return cp.version === 2 || cp.version === 1 ? cp : undefined;
   } catch {
     // A checkpoint torn by a crash mid-write cannot be trusted; its upload is left for `uploads abort`.
     return undefined;

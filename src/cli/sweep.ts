@@ -1,4 +1,5 @@
 import type { ObjectInfo } from '../store/ObjectStore.js';
+import { printable } from '../util/printable.js';
 import { createLimiter } from '../util/limit.js';
 import { objectError, objectsAt, reasonOf } from './listing.js';
 import { type OpenedBucket, ossUrl, type OssLocation, type Settings } from './options.js';
@@ -39,7 +40,7 @@ export async function sweep<Outcome extends string>(
             count(await visit(object, advance));
           } catch (err) {
             count('failed');
-            process.stdout.write(`FAIL ${ossUrl(loc.bucket, object.key)}: ${reasonOf(err, loc.bucket, object.key)}\n`);
+            process.stdout.write(`${printable(`FAIL ${ossUrl(loc.bucket, object.key)}: ${reasonOf(err, loc.bucket, object.key)}`)}\n`);
           } finally {
             progress.add(Math.max(0, weight(object) - advanced));
           }

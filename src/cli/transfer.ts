@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { constants, createWriteStream, statSync, type Stats } from 'node:fs';
-import { chmod, mkdir, readdir, rename, stat, symlink, unlink, utimes } from 'node:fs/promises';
+import { createWriteStream, statSync, type Stats } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, rename, stat, symlink, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FsError } from '../errors.js';
 import { encodePosixMeta } from '../secure/index.js';
 import { createLimiter } from '../util/limit.js';
+import { printable } from '../util/printable.js';
 import { dirPrefix, listObjects, objectError } from './listing.js';
+import { ensureDirInside, ensureParentInside, isSymlinkMode, localMode, resolveTarget } from './localDest.js';
 import { isOssUrl, type OpenedBucket, openBucket, type OssLocation, ossUrl, parseOssUrl, type Settings, UsageError } from './options.js';
 import { createProgress, type Progress } from './progress.js';
 import { resumablePut } from './resumablePut.js';
@@ -27,10 +29,21 @@ export interface TransferOptions {
 
 type Place = { kind: 'local'; path: string } | { kind: 'oss'; loc: OssLocation };
 
-/** One unit of work; directories carry their own mode/mtime so markers and local dirs match. */
+/**
+ * One unit of work; directories carry their own mode/mtime so markers and local dirs match.
+ * `root`: the local directory a tree download writes under, which nothing may leave.
+ */
 type Item =
-  | { kind: 'file'; from: string; to: string; size: number }
-  | { kind: 'dir'; from?: string; to: string };
+  | { kind: 'file'; from: string; to: string; size: number; root?: string }
+  | { kind: 'dir'; from?: string; to: string; root?: string };
+
+/** A symlink object read during a download, made once every file is in place. */
+interface PendingLink {
+  from: string;
+  target: string;
+  to: string;
+  root?: string;
+}
 
 export type Direction = 'get' | 'put' | 'cp';
 
@@ -45,6 +58,7 @@ export function checkDirection(direction: Direction, src: string, dest: string):
   if (direction === 'get' && (from !== 'oss' || to !== 'local')) throw new UsageError('get copies oss://BUCKET/KEY to a local path');
   if (direction === 'put' && (from !== 'local' || to !== 'oss')) throw new UsageError('put copies a local path to oss://BUCKET/KEY');
   if (from === 'local' && to === 'local') throw new UsageError('one of SRC and DEST must be an oss:// url');
+  if (direction === 'put' && src === '-' && (dest.endsWith('/') || parseOssUrl(dest).prefix === '')) throw new UsageError('put - needs the object name: oss://BUCKET/KEY');
 }
 
 export async function transfer(src: string, dest: string, o: TransferOptions): Promise<void> {
@@ -59,27 +73,30 @@ export async function transfer(src: string, dest: string, o: TransferOptions): P
   const items = from.kind === 'local' ? await planLocal(from.path, to, o.recursive) : await planOss(open(from.loc.bucket), from.loc, to, o.recursive);
   const files = items.filter((i): i is Extract<Item, { kind: 'file' }> => i.kind === 'file');
   const progress = createProgress({
-    label: files.length === 1 ? basename(files[0]!.from) : `${files.length} files`,
+    label: files.length === 1 ? printable(basename(files[0]!.from)) : `${files.length} files`,
     total: files.reduce((sum, f) => sum + f.size, 0),
     unit: 'bytes',
     quiet: o.settings.quiet,
   });
   const note = (m: string): void => {
-    if (!o.settings.quiet) process.stderr.write(`ossencfs: ${m}\n`);
+    if (!o.settings.quiet) process.stderr.write(`ossencfs: ${printable(m)}\n`);
   };
   // One file gets all --jobs as parallel parts; a tree spends them on files instead.
   const partJobs = files.length === 1 ? o.settings.jobs : 1;
-  const step = makeStep(from, to, open, { ...o, partJobs, progress, note });
+  const links: PendingLink[] = [];
+  const step = makeStep(from, to, open, { ...o, partJobs, progress, note, links });
   try {
     // Directories first, so their files land in them; then files, --jobs at a time.
     for (const item of items) if (item.kind === 'dir') await step(item);
     const limit = createLimiter(o.settings.jobs);
     const results = await Promise.allSettled(files.map((f) => limit(() => step(f))));
+    // Links last, one at a time: no file is then written through a link the bucket planted.
+    if (from.kind === 'oss') for (const link of links) results.push(await makeLink(link, from.loc.bucket).then(ok, notOk));
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failures.length === 1) throw failures[0]!.reason;
     if (failures.length > 1) {
       progress.stop();
-      for (const f of failures) process.stderr.write(`ossencfs: ${(f.reason as Error).message}\n`);
+      for (const f of failures) process.stderr.write(`ossencfs: ${printable((f.reason as Error).message)}\n`);
       throw new FsError('EIO', `${failures.length} of ${files.length} files failed`);
     }
     // Directory times last: writing files into a directory moves its mtime.
@@ -89,9 +106,13 @@ export async function transfer(src: string, dest: string, o: TransferOptions): P
   }
 }
 
+const ok = (): PromiseSettledResult<void> => ({ status: 'fulfilled', value: undefined });
+const notOk = (reason: unknown): PromiseSettledResult<void> => ({ status: 'rejected', reason });
+
 interface StepContext extends TransferOptions {
   partJobs: number;
   progress: Progress;
+  links: PendingLink[];
   note(message: string): void;
 }
 
@@ -102,7 +123,7 @@ function makeStep(from: Place, to: Place, open: (bucket: string) => OpenedBucket
   }
   if (from.kind === 'oss' && to.kind === 'local') {
     const source = open(from.loc.bucket);
-    return (item) => (item.kind === 'dir' ? mkdir(item.to, { recursive: true, mode: 0o700 }).then(() => undefined) : downloadFile(source, from.loc.bucket, item, c));
+    return (item) => (item.kind === 'dir' ? ensureDirInside(item.root ?? item.to, item.to) : downloadFile(source, from.loc.bucket, item, c));
   }
   if (from.kind === 'oss' && to.kind === 'oss') {
     const source = open(from.loc.bucket);
@@ -116,6 +137,7 @@ function makeStep(from: Place, to: Place, open: (bucket: string) => OpenedBucket
 
 async function planLocal(path: string, to: Place, recursive: boolean): Promise<Item[]> {
   if (to.kind !== 'oss') throw new UsageError('one of SRC and DEST must be an oss:// url');
+  if (path === '-') return [{ kind: 'file', from: path, to: to.loc.prefix, size: 0 }];
   const info = await statOrFail(path);
   const into = to.loc.prefix === '' || to.loc.prefix.endsWith('/');
   const name = basename(resolve(path));
@@ -153,8 +175,9 @@ async function planOss(source: OpenedBucket, loc: OssLocation, to: Place, recurs
   const items: Item[] = [];
   for await (const object of listObjects(source.bucket, base)) {
     const rel = object.key.slice(base.length);
-    if (rel === '' || rel.endsWith('/')) items.push({ kind: 'dir', from: object.key, to: childDest(to, root, rel) });
-    else items.push({ kind: 'file', from: object.key, to: childDest(to, root, rel), size: object.size });
+    const local = to.kind === 'local' ? { root } : {};
+    if (rel === '' || rel.endsWith('/')) items.push({ kind: 'dir', from: object.key, to: childDest(to, root, rel), ...local });
+    else items.push({ kind: 'file', from: object.key, to: childDest(to, root, rel), size: object.size, ...local });
   }
   if (items.length === 0) throw new FsError('ENOENT', `${url}: no objects under it`);
   return items;
@@ -163,12 +186,14 @@ async function planOss(source: OpenedBucket, loc: OssLocation, to: Place, recurs
 /** Where a single source named `name` goes. */
 function fileDest(to: Place, name: string): string {
   if (to.kind === 'oss') return to.loc.prefix === '' || to.loc.prefix.endsWith('/') ? to.loc.prefix + name : to.loc.prefix;
+  if (to.path === '-') return to.path;
   return to.path.endsWith('/') || isDirSync(to.path) ? join(to.path, name) : to.path;
 }
 
 /** The root a tree named `name` lands in (a key prefix ending in '/', or a local directory). */
 function treeDest(to: Place, name: string): string {
   if (to.kind === 'oss') return to.loc.prefix === '' || to.loc.prefix.endsWith('/') ? `${to.loc.prefix}${name ? `${name}/` : ''}` : `${to.loc.prefix}/`;
+  if (to.path === '-') throw new UsageError('- (standard output) takes one object, not a tree');
   return resolve(to.path.endsWith('/') || isDirSync(to.path) ? join(to.path, name) : to.path);
 }
 
@@ -206,6 +231,10 @@ function posixMetaOf(info: Stats) {
 
 async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: string; to: string }, c: StepContext): Promise<void> {
   try {
+    if (item.from === '-') {
+      await dest.bucket.put(item.to, process.stdin);
+      return;
+    }
     const info = await stat(item.from);
     const meta = posixMetaOf(info);
     if (info.size > c.partSize) {
@@ -244,35 +273,66 @@ async function putMarker(dest: OpenedBucket, bucket: string, item: { from?: stri
 /**
  * Into a private temporary file next to the destination, renamed into place only when the
  * whole object decrypted (and its MD5 matched): a failed download never leaves a partial file
- * under the real name. Files get the stored POSIX mode, or 0600 when the object has none.
+ * under the real name. Files get the stored permission bits as localMode allows, or 0600 when the
+ * object records none. A symlink object is only read here; c.links gets it, to be made last.
  */
-async function downloadFile(source: OpenedBucket, bucket: string, item: { from: string; to: string }, c: StepContext): Promise<void> {
-  const tmp = join(dirname(item.to), `.${basename(item.to)}.${randomBytes(6).toString('hex')}.part`);
+async function downloadFile(source: OpenedBucket, bucket: string, item: { from: string; to: string; root?: string }, c: StepContext): Promise<void> {
+  let tmp: string | undefined;
   try {
     const head = await source.bucket.head(item.from);
-    await mkdir(dirname(item.to), { recursive: true, mode: 0o700 });
-    const body = await source.bucket.get(item.from);
     const mode = head.posix.mode;
-    if (mode !== undefined && (mode & constants.S_IFMT) === constants.S_IFLNK) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of body) chunks.push(chunk as Buffer);
-      await unlink(item.to).catch(() => undefined);
-      await symlink(Buffer.concat(chunks).toString('utf8'), item.to);
+    // Into standard output a link is its target's text, as cat shows it.
+    if (isSymlinkMode(mode) && item.to !== '-') {
+      const target = await linkTarget(await source.bucket.get(item.from), item.from);
+      c.links.push({ from: item.from, target, to: item.to, ...(item.root ? { root: item.root } : {}) });
       return;
     }
+    const target = item.root ? { kind: 'file' as const, path: item.to } : await resolveTarget(item.to);
+    if (item.root) await ensureParentInside(item.root, item.to);
+    else if (target.kind === 'file') await mkdir(dirname(target.path), { recursive: true, mode: 0o700 });
+    const body = await source.bucket.get(item.from);
     const counter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         c.progress.add(chunk.length);
         done(null, chunk);
       },
     });
+    if (target.kind === 'stdout') return await pipeline(body, counter, process.stdout, { end: false });
+    if (target.kind === 'special') return await pipeline(body, counter, createWriteStream(target.path));
+    tmp = join(dirname(target.path), `.${basename(target.path)}.${randomBytes(6).toString('hex')}.part`);
     await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
-    if (mode !== undefined) await chmod(tmp, mode & 0o7777);
+    if (mode !== undefined) await chmod(tmp, localMode(mode));
     if (head.posix.mtime !== undefined) await utimes(tmp, head.posix.atime ?? head.posix.mtime, head.posix.mtime);
-    await rename(tmp, item.to);
+    await rename(tmp, target.path);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    if (tmp) await unlink(tmp).catch(() => undefined);
     const e = objectError(err, bucket, item.from);
+    throw new FsError(e.errno, `get ${e.message}`, { cause: err });
+  }
+}
+
+/** Longer than PATH_MAX is no link target a filesystem would take. */
+const MAX_LINK_TARGET = 4096;
+
+async function linkTarget(body: AsyncIterable<Buffer>, key: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_LINK_TARGET) throw new FsError('EIO', `${JSON.stringify(key)} is a symlink whose target is longer than ${MAX_LINK_TARGET} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** After every file: a link the bucket holds replaces what is at its name, inside the tree only. */
+async function makeLink(link: PendingLink, bucket: string): Promise<void> {
+  try {
+    if (link.root) await ensureParentInside(link.root, link.to);
+    await unlink(link.to).catch(() => undefined);
+    await symlink(link.target, link.to);
+  } catch (err) {
+    const e = objectError(err, bucket, link.from);
     throw new FsError(e.errno, `get ${e.message}`, { cause: err });
   }
 }
@@ -309,6 +369,8 @@ async function applyDirTimes(open: (bucket: string) => OpenedBucket, from: Place
   if (from.kind !== 'oss' || !item.from || !item.from.endsWith('/')) return;
   const head = await open(from.loc.bucket).bucket.head(item.from).catch(() => undefined);
   const mode = head?.posix.mode;
-  if (mode !== undefined) await chmod(item.to, mode & 0o7777);
+  // Links were made after the directories were checked: chmod and utimes follow one.
+  if (!(await lstat(item.to)).isDirectory()) return;
+  if (mode !== undefined) await chmod(item.to, localMode(mode));
   if (head?.posix.mtime !== undefined) await utimes(item.to, head.posix.mtime, head.posix.mtime);
 }

@@ -53,7 +53,9 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
       );
     },
     handler: async (argv) => {
-      checkDirection(direction, argv.src, argv.dest);
+      const src = dash(argv.src);
+      const dest = dash(argv.dest);
+      checkDirection(direction, src, dest);
       let partSize = DEFAULT_PART_SIZE;
       if (argv['part-size'] !== undefined) {
         try {
@@ -63,7 +65,12 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
           throw new UsageError(`--part-size: ${(err as Error).message}`);
         }
       }
-      await transfer(argv.src, argv.dest, { recursive: argv.recursive ?? false, partSize, settings: resolveSettings(argv) });
+      await transfer(src, dest, { recursive: argv.recursive ?? false, partSize, settings: resolveSettings(argv) });
     },
   };
+}
+
+/** yargs hands a lone `-` (standard input or output) to a string positional as ''. */
+function dash(arg: string): string {
+  return arg === '' ? '-' : arg;
 }

@@ -9,10 +9,10 @@ import {
 } from 'node:crypto';
 import { FsError } from '../errors.js';
 import { WRAP_ALG_RSA_OAEP, WRAP_ALG_RSA_PKCS1 } from './algorithms.js';
-import { checkedDataKey, ivFromStart, unwrapFailed } from './dataKey.js';
+import { checkedDataKey, IV_BYTES, ivFromStart, KEY_BYTES, unwrapFailed } from './dataKey.js';
 import { CryptoError, describeObject } from './errors.js';
 import { describeMatdesc, normalizeMatdesc } from './matdesc.js';
-import { unpadPkcs1v15 } from './pkcs1.js';
+import { equalBit, scanPkcs1v15, type Unpadded } from './pkcs1.js';
 import type { DataKey, Envelope, Matdesc, MasterKey, WrappedDataKey } from './types.js';
 
 export interface RsaMasterKeyOptions {
@@ -120,33 +120,34 @@ class RsaMasterKey implements MasterKey {
         `${describeObject(objectKey)} is wrapped with ${envelope.wrapAlg}, which an RSA key cannot unwrap`,
       );
     }
+    // Both blocks are always decrypted and the outcome decided once, so a bad key block costs as
+    // much as a good one: how long a failure takes must not say which padding was wrong (§13).
     const oaep = envelope.wrapAlg === WRAP_ALG_RSA_OAEP;
-    const decrypt = (wrapped: string) =>
-      oaep ? this.decryptOaep(privateKey, wrapped, objectKey) : this.decryptPkcs1(privateKey, wrapped, objectKey);
-    const key = decrypt(envelope.wrappedKey);
-    const start = decrypt(envelope.wrappedIv);
-    return checkedDataKey(key, ivFromStart(envelope, start, objectKey), objectKey);
+    const key = this.decryptBlock(privateKey, envelope.wrappedKey, oaep);
+    const start = this.decryptBlock(privateKey, envelope.wrappedIv, oaep);
+    const ivLengthGood = envelope.format === 'v2' ? equalBit(start.message.length, IV_BYTES) : 1;
+    const good = key.good & start.good & equalBit(key.message.length, KEY_BYTES) & ivLengthGood;
+    if (good !== 1) throw unwrapFailed(objectKey);
+    return checkedDataKey(key.message, ivFromStart(envelope, start.message, objectKey), objectKey);
   }
 
-  private decryptPkcs1(privateKey: KeyObject, wrapped: string, objectKey: string): Buffer {
-    const em = this.rawDecrypt(privateKey, wrapped, objectKey, constants.RSA_NO_PADDING);
-    const message = unpadPkcs1v15(em);
-    if (message === undefined) throw unwrapFailed(objectKey);
-    return message;
-  }
-
-  private decryptOaep(privateKey: KeyObject, wrapped: string, objectKey: string): Buffer {
-    return this.rawDecrypt(privateKey, wrapped, objectKey, constants.RSA_PKCS1_OAEP_PADDING);
-  }
-
-  private rawDecrypt(privateKey: KeyObject, wrapped: string, objectKey: string, padding: number): Buffer {
-    const ciphertext = Buffer.from(wrapped, 'base64');
-    // A key of another size is a wrong key, as oss2's length check says.
-    if (ciphertext.length !== this.modulusBytes) throw unwrapFailed(objectKey);
+  /**
+   * One RSA private operation whatever the block holds. A block of the wrong size (a wrong key, as
+   * oss2's length check says) is public knowledge, yet still costs its operation, on zeros.
+   */
+  private decryptBlock(privateKey: KeyObject, wrapped: string, oaep: boolean): Unpadded {
+    const given = Buffer.from(wrapped, 'base64');
+    const sized = equalBit(given.length, this.modulusBytes);
+    const ciphertext = sized === 1 ? given : Buffer.alloc(this.modulusBytes);
+    let block: Unpadded;
     try {
-      return privateDecrypt({ key: privateKey, padding, oaepHash: 'sha1' }, ciphertext);
-    } catch (cause) {
-      throw unwrapFailed(objectKey, cause);
+      block = oaep
+        ? { good: 1, message: privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, ciphertext) }
+        : scanPkcs1v15(privateDecrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, ciphertext));
+    } catch {
+      // OpenSSL refuses a bad OAEP block, or a block not below the modulus (public data).
+      block = { good: 0, message: Buffer.alloc(0) };
     }
+    return { good: block.good & sized, message: block.message };
   }
 }

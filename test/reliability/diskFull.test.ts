@@ -75,7 +75,7 @@ except OSError as e:
     expect(sha256(await plaintextOf(bucket, 'big.bin'))).toBe(sha256(data));
     expect(sh(`cat ${m.mountpoint}/big.bin | sha256sum`).split(' ')[0]).toBe(sha256(data));
     // The partial staging file is gone, and the small disk is usable again.
-    expect(filesBelow(cacheDir).filter((f) => !f.endsWith('uploads.jsonl'))).toEqual([]);
+    expect(filesBelow(cacheDir).filter((f) => !f.endsWith('uploads.jsonl') && !f.endsWith('/owner'))).toEqual([]);
     expect(m.log()).toMatch(/ENOSPC/);
   });
 
@@ -115,7 +115,7 @@ print('closed')
     // app's own). When fixed: expect(sha256(got)).toBe(sha256(told)).
     expect(got.subarray(0, told.length).equals(told)).toBe(true);
     expect(got.subarray(told.length).equals(payload.subarray(done, done + got.length - told.length))).toBe(true);
-    expect(filesBelow(cacheDir).filter((f) => !f.endsWith('uploads.jsonl'))).toEqual([]);
+    expect(filesBelow(cacheDir).filter((f) => !f.endsWith('uploads.jsonl') && !f.endsWith('/owner'))).toEqual([]);
   });
 
   it('writing new files front to back needs no local disk: a 12 MiB cp succeeds on the full cache disk', async () => {

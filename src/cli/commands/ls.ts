@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { printable } from '../../util/printable.js';
 import { FsError } from '../../errors.js';
 import { dirPrefix, listPages, objectError } from '../listing.js';
 import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings } from '../options.js';
@@ -28,10 +29,10 @@ const ls: CommandModule<object, Args> = {
     const store = openStore(resolveSettings(argv), loc.bucket);
     const base = dirPrefix(loc.prefix);
     const print = (name: string, size: number | undefined, modified: Date | undefined): void => {
-      if (!argv.long) return void process.stdout.write(`${name}\n`);
+      if (!argv.long) return void process.stdout.write(`${printable(name)}\n`);
       const sizeText = size === undefined ? 'DIR' : String(size);
       const when = modified ? modified.toISOString().replace(/\.\d+Z$/, 'Z') : '';
-      process.stdout.write(`${sizeText.padStart(14)}  ${when.padEnd(20)}  ${name}\n`);
+      process.stdout.write(`${sizeText.padStart(14)}  ${when.padEnd(20)}  ${printable(name)}\n`);
     };
     let any = false;
     try {

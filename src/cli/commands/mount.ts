@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandModule } from 'yargs';
@@ -8,11 +7,13 @@ import { FsError } from '../../errors.js';
 import { checkExtraOptions, Mount } from '../../fuse/mount.js';
 import { createLogger, type Logger } from '../../log.js';
 import { describeTuning, tuneAllocator } from '../../util/allocator.js';
+import { hardenProcess } from '../../util/hardening.js';
 import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { Filesystem } from '../../vfs/filesystem.js';
 import { EMBEDDED_BUCKET, type Embedded, startEmbedded } from '../embedded.js';
 import type { CliContext } from '../main.js';
+import { claimMountCache, useCacheDir } from '../cacheDir.js';
 import { registerMount } from '../mountRegistry.js';
 import { EncryptedBucket } from '../../secure/index.js';
 import { type BucketArgs, bucketOptions, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings } from '../options.js';
@@ -71,7 +72,7 @@ export default mount;
 /** Re-runs this command in the foreground, detached, and returns once it is mounted (or failed). */
 async function startInBackground(argv: MountArgs): Promise<void> {
   const settings = resolveSettings(argv);
-  mkdirSync(settings.cacheDir, { recursive: true, mode: 0o700 });
+  useCacheDir(settings.cacheDir);
   // Given twice, yargs would make the option an array: the default is added only when none was given.
   const logFile = argv['log-file'] === undefined ? ['--log-file', join(settings.cacheDir, 'mount.log')] : [];
   const child = spawn(process.execPath, [CLI_ENTRY, ...argv.cliArgs, '--foreground', ...logFile], {
@@ -114,6 +115,8 @@ async function runForeground(argv: MountArgs): Promise<void> {
     const tuning = tuneAllocator();
     if (tuning.applied) log.debug(describeTuning(tuning));
     else log.warn(describeTuning(tuning));
+    const hardening = hardenProcess();
+    if (!hardening.applied) log.warn(`core dumps not turned off: ${hardening.reason}`);
     report({ ready: `${embedded ? `${embeddedLine(embedded)}\n` : ''}mounted ${source} on ${mounted.mountpoint}` });
   } catch (err) {
     if (process.send) {
@@ -160,7 +163,7 @@ async function mountFromArgs(
       throw new FsError('EIO', `cannot reach ${source} at ${effective.endpoint}: ${err.message}`, { cause: err });
     });
     await journal.recover(store, log);
-    rmSync(join(mountCache, 'staging'), { recursive: true, force: true });
+    claimMountCache(mountCache);
     const bucket = new EncryptedBucket(journal.wrap(store), keyring, {
       concurrency: effective.jobs,
       allowPlaintext: argv['allow-plaintext'] ?? false,

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { printable } from '../../util/printable.js';
 import { formatMatdesc, readEnvelope } from '../../crypto/index.js';
 import { decodePosixMeta } from '../../secure/index.js';
 import { objectError } from '../listing.js';
@@ -51,7 +52,7 @@ const stat: CommandModule<object, Args> = {
       throw objectError(err, loc.bucket, loc.prefix);
     }
     const width = Math.max(...rows.map(([k]) => k.length));
-    for (const [k, v] of rows) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
+    for (const [k, v] of rows) process.stdout.write(`${printable(k).padEnd(width)}  ${printable(v)}\n`);
   },
 };
 

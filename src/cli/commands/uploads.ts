@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { printable } from '../../util/printable.js';
 import { objectError } from '../listing.js';
 import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings } from '../options.js';
 
@@ -29,7 +30,7 @@ const uploads: CommandModule<object, Args> = {
       throw objectError(err, loc.bucket, loc.prefix);
     });
     if (argv.action === 'list') {
-      for (const u of found) process.stdout.write(`${u.initiated.toISOString()}  ${u.uploadId}  ${ossUrl(loc.bucket, u.key)}\n`);
+      for (const u of found) process.stdout.write(`${u.initiated.toISOString()}  ${u.uploadId}  ${printable(ossUrl(loc.bucket, u.key))}\n`);
       return;
     }
     for (const u of found) {

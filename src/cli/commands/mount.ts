@@ -15,7 +15,7 @@ import { EMBEDDED_BUCKET, type Embedded, startEmbedded } from '../embedded.js';
 import type { CliContext } from '../main.js';
 import { registerMount } from '../mountRegistry.js';
 import { EncryptedBucket } from '../../secure/index.js';
-import { type BucketArgs, bucketOptions, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings } from '../options.js';
+import { type BucketArgs, bucketOptions, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings, UsageError } from '../options.js';
 
 interface MountArgs extends BucketArgs, CliContext {
   source: string;
@@ -61,12 +61,29 @@ const mount: CommandModule<CliContext, MountArgs> = {
       .example('$0 mount ./vault', 'the embedded default: a local server and a generated key, no cloud account')
       .example('$0 mount oss://my-bucket/docs ~/docs --endpoint https://oss-cn-hangzhou.aliyuncs.com --rsa-key ~/.ossencfs/key.pem', 'mount a prefix of a real bucket'),
   handler: async (argv) => {
+    checkMountArgs(argv.source, argv.mountpoint);
     if (argv.foreground) await runForeground(argv);
     else await startInBackground(argv);
   },
 };
 
 export default mount;
+
+/**
+ * `mount oss://bkt` with the mountpoint forgotten would otherwise mount the embedded default on a
+ * new directory `./oss:/bkt`; a mountpoint spelled like a url is the arguments the wrong way round.
+ */
+function checkMountArgs(source: string, mountpoint: string | undefined): void {
+  if (mountpoint === undefined && looksLikeUrl(source)) {
+    throw new UsageError(`${source}: name the directory to mount it on too (ossencfs mount ${source} DIR)`);
+  }
+  if (mountpoint !== undefined && looksLikeUrl(mountpoint)) {
+    throw new UsageError(`the mountpoint ${mountpoint} is a url: the bucket comes first (ossencfs mount oss://BUCKET DIR)`);
+  }
+}
+
+/** `oss://…`, and `oss:/…` as a path join or a shell would leave it. */
+const looksLikeUrl = (arg: string): boolean => /^oss:\//i.test(arg);
 
 /** Re-runs this command in the foreground, detached, and returns once it is mounted (or failed). */
 async function startInBackground(argv: MountArgs): Promise<void> {

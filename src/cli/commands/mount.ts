@@ -97,11 +97,17 @@ async function startInBackground(argv: MountArgs): Promise<void> {
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const closed = new Promise<number | null>((done) => child.once('close', done));
   const report = await new Promise<StartupReport>((done) => {
     child.once('message', (m) => done(m as StartupReport));
-    child.once('exit', (code) => done({ error: stderr.trim().replace(/^ossencfs: /, '') || `mount process exited with status ${code}` }));
+    void closed.then((code) => done({ error: stderr.trim().replace(/^ossencfs: /, '') || `mount process exited with status ${code}` }));
   });
-  if ('error' in report) throw new FsError('EIO', report.error);
+  if ('error' in report) {
+    // The child exits right after its report; libfuse's own complaint (`fuse: unknown option …`)
+    // is on its stderr and says more than libfuse's return code did.
+    await closed;
+    throw new FsError('EIO', withLibfuseReason(report.error, stderr));
+  }
   child.stderr!.destroy();
   child.disconnect();
   child.unref();
@@ -133,12 +139,18 @@ async function runForeground(argv: MountArgs): Promise<void> {
     else log.warn(describeTuning(tuning));
     report({ ready: `${embedded ? `${embeddedLine(embedded)}\n` : ''}mounted ${source} on ${mounted.mountpoint}` });
   } catch (err) {
-    if (process.send) {
-      report({ error: (err as Error).message });
-      process.exit(1);
-    }
-    throw err;
+    // Exit rather than return: a failed libfuse mount and the store's workers would keep this
+    // process alive with nothing to serve.
+    if (process.send) report({ error: (err as Error).message });
+    else process.stderr.write(`ossencfs: ${(err as Error).message}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
   }
+}
+
+/** `fuse failed` plus what libfuse printed, e.g. `fuse failed (libfuse: unknown option `bogusopt')`. */
+function withLibfuseReason(error: string, stderr: string): string {
+  const said = stderr.split('\n').filter((l) => l.startsWith('fuse: ')).map((l) => l.slice('fuse: '.length));
+  return said.length === 0 ? error : `${error} (libfuse: ${said.join('; ')})`;
 }
 
 function embeddedLine(e: Embedded): string {

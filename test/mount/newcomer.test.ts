@@ -1,8 +1,8 @@
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMounted } from '../../src/fuse/mount.js';
-import { type Result, runCli } from '../cli/harness.js';
+import { type Result, runCli, writeKey } from '../cli/harness.js';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
 
 /** A newcomer's mistakes with `mount` (issue #31): one line each, and nothing left behind. */
@@ -17,7 +17,7 @@ afterAll(async () => {
 const lines = (r: Result): string[] => r.stderr.split('\n').filter((l) => l !== '');
 
 /** `ossencfs ARGS` against the local bucket, in the background unless ARGS say --foreground. */
-function ossencfs(args: string[]): Promise<Result> {
+function ossencfs(args: string[], extraEnv: Record<string, string> = {}): Promise<Result> {
   const env = {
     PATH: process.env.PATH ?? '',
     HOME: join(local.dir, 'home'),
@@ -25,6 +25,7 @@ function ossencfs(args: string[]): Promise<Result> {
     XDG_DATA_HOME: join(local.dir, 'data'),
     OSS_ACCESS_KEY_ID: local.credentials.accessKeyId,
     OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret,
+    ...extraEnv,
   };
   return runCli(args, env, local.dir);
 }
@@ -54,4 +55,43 @@ describe('mount failures leave nothing behind', () => {
       expect(lines(r)).toEqual(['ossencfs: cannot mount on /proc/ossencfs-newcomer: cannot create /proc/ossencfs-newcomer: ENOENT']);
     }
   });
+});
+
+describe('mount refuses what cannot work', () => {
+  it('a wrong secret says access denied, not "cannot reach"', async () => {
+    const mnt = join(local.dir, 'denied');
+    const r = await ossencfs(['mount', `oss://${local.bucket}`, mnt, ...bucketArgs()], { OSS_ACCESS_KEY_SECRET: 'not-the-secret' });
+    expect(r.code).toBe(1);
+    expect(lines(r)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^ossencfs: access denied to oss:\/\/test-bucket at http:\/\/127\.0\.0\.1:\d+: check OSS_ACCESS_KEY_ID/);
+    expect(r.stderr).not.toMatch(/cannot reach/);
+  });
+
+  it('a key that cannot open the objects already there is refused unless --skip-key-check says so', async () => {
+    const file = join(local.dir, 'plain.txt');
+    writeFileSync(file, 'written under the first key\n');
+    const put = await ossencfs(['put', file, `oss://${local.bucket}/keyed/f.txt`, ...bucketArgs()]);
+    expect(put.code).toBe(0);
+    const otherKey = writeKey(join(local.dir, 'other.pem'));
+    const source = `oss://${local.bucket}/keyed`;
+    const mnt = join(local.dir, 'keyed');
+
+    const refused = await ossencfs(['mount', source, mnt, '--endpoint', local.server.url, '--rsa-key', otherKey]);
+    expect(refused.code).toBe(1);
+    expect(lines(refused)).toEqual([
+      `ossencfs: this key does not open oss://${local.bucket}/keyed/f.txt; pass the key that wrote it or --decrypt-key (--skip-key-check mounts anyway, and new files then use a key the old ones do not)`,
+    ]);
+    expect(isMounted(mnt)).toBe(false);
+
+    // The old key as a reader beside a new writer opens it: that is how a bucket moves to a new key.
+    const withReader = await ossencfs(['mount', source, mnt, '--endpoint', local.server.url, '--rsa-key', otherKey, '--decrypt-key', local.keyFile]);
+    expect(withReader.code).toBe(0);
+    expect(readFileSync(join(mnt, 'f.txt'), 'utf8')).toBe('written under the first key\n');
+    expect((await ossencfs(['umount', mnt])).code).toBe(0);
+
+    const forced = await ossencfs(['mount', source, mnt, '--endpoint', local.server.url, '--rsa-key', otherKey, '--skip-key-check']);
+    expect(forced.code).toBe(0);
+    expect(readdirSync(mnt)).toEqual(['f.txt']);
+    expect((await ossencfs(['umount', mnt])).code).toBe(0);
+  }, 180_000);
 });

@@ -13,6 +13,8 @@ import { UploadJournal } from '../../store/uploadJournal.js';
 import { Filesystem } from '../../vfs/filesystem.js';
 import { EMBEDDED_BUCKET, type Embedded, startEmbedded } from '../embedded.js';
 import type { CliContext } from '../main.js';
+import { isNoSuchBucket } from '../bucketErrors.js';
+import { checkKeyOpensBucket } from '../keyCheck.js';
 import { registerMount } from '../mountRegistry.js';
 import { EncryptedBucket } from '../../secure/index.js';
 import { type BucketArgs, bucketOptions, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings, UsageError } from '../options.js';
@@ -27,6 +29,7 @@ interface MountArgs extends BucketArgs, CliContext {
   'write-back'?: number;
   'allow-other'?: boolean;
   'allow-plaintext'?: boolean;
+  'skip-key-check'?: boolean;
   o?: string[];
   'log-file'?: string;
 }
@@ -56,6 +59,7 @@ const mount: CommandModule<CliContext, MountArgs> = {
       .option('write-back', { type: 'number', describe: 'seconds a closed new file waits before its upload, so a rename or chmod right after folds into it; 0 uploads at close (default 0). fsync always uploads at once' })
       .option('allow-other', { type: 'boolean', describe: 'let other users use the mount (needs user_allow_other)' })
       .option('allow-plaintext', { type: 'boolean', describe: 'read objects that carry no encryption headers as they are (never written)' })
+      .option('skip-key-check', { type: 'boolean', describe: 'mount even if the key cannot open the objects already there (new files are then written under a key that cannot read the old ones)' })
       .option('o', { type: 'string', array: true, describe: 'extra libfuse options, comma-separated' })
       .option('log-file', { type: 'string', describe: 'append log lines here (default: stderr; in the background: CACHE_DIR/mount.log)' })
       .example('$0 mount ./vault', 'the embedded default: a local server and a generated key, no cloud account')
@@ -153,6 +157,18 @@ function withLibfuseReason(error: string, stderr: string): string {
   return said.length === 0 ? error : `${error} (libfuse: ${said.join('; ')})`;
 }
 
+/** Objects the first listing asks for: the key check heads the first encrypted one among them. */
+const KEY_CHECK_LISTING = 20;
+
+/** Why the first listing failed, in the words a user acts on. */
+function unreachable(err: Error, source: string, bucket: string, endpoint: string | undefined): FsError {
+  if (err instanceof FsError && err.errno === 'EACCES') {
+    return new FsError('EACCES', `access denied to ${source} at ${endpoint}: check OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET or the profile's keys (${err.message})`, { cause: err });
+  }
+  if (isNoSuchBucket(err)) return new FsError('ENOENT', `bucket ${bucket} does not exist at ${endpoint} (make it with: ossencfs mb oss://${bucket})`, { cause: err });
+  return new FsError('EIO', `cannot reach ${source} at ${endpoint}: ${err.message}`, { cause: err });
+}
+
 function embeddedLine(e: Embedded): string {
   const made = e.created.length > 0 ? `; created ${e.created.join(', ')}` : '';
   return `embedded default: local OSS server on ${e.endpoint} over ${e.dataDir}, bucket ${EMBEDDED_BUCKET}, key ${e.keyFile}${made}`;
@@ -185,9 +201,10 @@ async function mountFromArgs(
     const store = openStore(effective, bucketName, { headsOnWorker: true, log });
     const keyring = loadKeyring(effective, { sealAhead: true });
     // Fail here, with the reason, rather than on the first ls.
-    await store.list(prefix, { maxKeys: 1 }).catch((err: Error) => {
-      throw new FsError('EIO', `cannot reach ${source} at ${effective.endpoint}: ${err.message}`, { cause: err });
+    const first = await store.list(prefix, { maxKeys: KEY_CHECK_LISTING }).catch((err: Error) => {
+      throw unreachable(err, source, bucketName, effective.endpoint);
     });
+    if (!argv['skip-key-check']) await checkKeyOpensBucket(store, keyring, bucketName, first.objects);
     await journal.recover(store, log);
     rmSync(join(mountCache, 'staging'), { recursive: true, force: true });
     const bucket = new EncryptedBucket(journal.wrap(store), keyring, {

@@ -11,7 +11,8 @@ import { describeTuning, tuneAllocator } from '../../util/allocator.js';
 import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { Filesystem } from '../../vfs/filesystem.js';
-import { EMBEDDED_BUCKET, type Embedded, startEmbedded } from '../embedded.js';
+import { lockDataDir } from '../dataDirLock.js';
+import { EMBEDDED_BUCKET, type Embedded, embeddedDataDir, startEmbedded } from '../embedded.js';
 import type { CliContext } from '../main.js';
 import { isNoSuchBucket } from '../bucketErrors.js';
 import { checkKeyOpensBucket } from '../keyCheck.js';
@@ -126,11 +127,11 @@ async function runForeground(argv: MountArgs): Promise<void> {
     else if ('ready' in r) process.stdout.write(`${r.ready}\n`);
   };
   try {
-    const { mounted, embedded, source } = await mountFromArgs(argv, settings, log);
+    const { mounted, embedded, stopEmbedded, source } = await mountFromArgs(argv, settings, log);
     const unregister = registerMount(mounted.mountpoint);
     const shutdown = async (): Promise<void> => {
       await mounted.stop().catch((err: Error) => log.error(`unmount failed: ${err.message}`));
-      await embedded?.server.stop();
+      await stopEmbedded();
       unregister();
       process.exit(0);
     };
@@ -178,7 +179,7 @@ async function mountFromArgs(
   argv: MountArgs,
   settings: Settings,
   log: Logger,
-): Promise<{ mounted: Mount; embedded: Embedded | undefined; source: string }> {
+): Promise<{ mounted: Mount; embedded: Embedded | undefined; stopEmbedded: () => Promise<void>; source: string }> {
   // One positional: the embedded default (or the profile's bucket, when one is configured).
   const mountpoint = resolve(argv.mountpoint ?? argv.source);
   const extraOptions = (argv.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== '');
@@ -186,9 +187,19 @@ async function mountFromArgs(
   checkExtraOptions(extraOptions);
   const location = argv.mountpoint !== undefined ? parseOssUrl(argv.source) : settings.location;
   let embedded: Embedded | undefined;
+  let releaseDataDir = (): void => {};
+  const stopEmbedded = async (): Promise<void> => {
+    await embedded?.server.stop();
+    releaseDataDir();
+  };
   let effective = settings;
   if (!location) {
-    embedded = await startEmbedded();
+    // One server per data directory: this process holds it while its server runs.
+    releaseDataDir = lockDataDir(embeddedDataDir(), mountpoint);
+    embedded = await startEmbedded().catch((err: unknown) => {
+      releaseDataDir();
+      throw err;
+    });
     effective = { ...settings, endpoint: embedded.endpoint, credentials: embedded.credentials, rsaKey: settings.rsaKey ?? embedded.keyFile };
   }
   const bucketName = location?.bucket ?? EMBEDDED_BUCKET;
@@ -230,9 +241,9 @@ async function mountFromArgs(
       attrTtlSeconds: attrTtl,
       extraOptions,
     });
-    return { mounted, embedded, source };
+    return { mounted, embedded, stopEmbedded, source };
   } catch (err) {
-    await embedded?.server.stop();
+    await stopEmbedded();
     throw err;
   }
 }

@@ -95,3 +95,32 @@ describe('mount refuses what cannot work', () => {
     expect((await ossencfs(['umount', mnt])).code).toBe(0);
   }, 180_000);
 });
+
+describe('the embedded default', () => {
+  it('says once where its new key is and to back it up; a second mount of the same data directory is refused while the first runs', async () => {
+    const first = join(local.dir, 'vault1');
+    const second = join(local.dir, 'vault2');
+    const key = join(local.dir, 'data', 'ossencfs', 'master-key.pem');
+    const made = await ossencfs(['mount', first]);
+    expect(made.code).toBe(0);
+    expect(made.stdout.split('\n').filter((l) => l.includes('back it up'))).toEqual([
+      `the vault's key is ${key}: back it up, for without it nothing in the vault can be read`,
+    ]);
+    try {
+      const refused = await ossencfs(['mount', second]);
+      expect(refused.code).toBe(1);
+      expect(lines(refused)).toHaveLength(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(`^ossencfs: the embedded default in ${join(local.dir, 'data', 'ossencfs')} is already mounted on ${first} \\(process \\d+\\): use that mount, or ossencfs umount ${first} first\n$`),
+      );
+      expect(isMounted(second)).toBe(false);
+    } finally {
+      expect((await ossencfs(['umount', first])).code).toBe(0);
+    }
+    // Released with the first mount's server.
+    const again = await ossencfs(['mount', second]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toMatch(/back it up/);
+    expect((await ossencfs(['umount', second])).code).toBe(0);
+  }, 180_000);
+});

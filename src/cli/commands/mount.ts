@@ -172,7 +172,9 @@ function unreachable(err: Error, source: string, bucket: string, endpoint: strin
 
 function embeddedLine(e: Embedded): string {
   const made = e.created.length > 0 ? `; created ${e.created.join(', ')}` : '';
-  return `embedded default: local OSS server on ${e.endpoint} over ${e.dataDir}, bucket ${EMBEDDED_BUCKET}, key ${e.keyFile}${made}`;
+  // Said once, when the key is made: it is the only copy, and it is needed for every read.
+  const backup = e.created.includes(`RSA key ${e.keyFile}`) ? `\nthe vault's key is ${e.keyFile}: back it up, for without it nothing in the vault can be read` : '';
+  return `embedded default: local OSS server on ${e.endpoint} over ${e.dataDir}, bucket ${EMBEDDED_BUCKET}, key ${e.keyFile}${made}${backup}`;
 }
 
 async function mountFromArgs(

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
+import { isNoSuchBucket } from '../bucketErrors.js';
 import { dirPrefix, listPages, objectError } from '../listing.js';
 import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings } from '../options.js';
 
@@ -52,6 +53,7 @@ const ls: CommandModule<object, Args> = {
       const head = await store.head(loc.prefix);
       print(loc.prefix, head.size, head.lastModified);
     } catch (err) {
+      if (isNoSuchBucket(err)) throw new FsError('ENOENT', `bucket ${loc.bucket} does not exist (make it with: ossencfs mb oss://${loc.bucket})`);
       if (err instanceof FsError && err.errno === 'ENOENT') throw new FsError('ENOENT', `${ossUrl(loc.bucket, loc.prefix)}: no such object or directory`);
       throw objectError(err, loc.bucket, loc.prefix);
     }

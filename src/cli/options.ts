@@ -245,6 +245,11 @@ function passphrase(settings: Settings): string | undefined {
 /** An RSA key for writing (and reading if it is private) from a PEM file of either kind. */
 export function loadRsaKey(file: string, settings: Settings, matdesc: Record<string, string> | undefined): MasterKey {
   const pem = readKeyFile(file);
+  // Caught here, before OpenSSL's decoder says it in its own words.
+  if (!/-----BEGIN [A-Z ]*KEY-----/.test(pem)) {
+    const kind = file === settings.rsaPublicKey && file !== settings.rsaKey ? 'public' : 'private';
+    throw new FsError('EINVAL', `${file} is not a PEM ${kind} key (no -----BEGIN … KEY----- line); make a key pair with: ossencfs keygen --out FILE`);
+  }
   if (!/PRIVATE KEY-----/.test(pem)) return rsaMasterKey({ publicKeyPem: pem, ...(matdesc ? { matdesc } : {}) });
   return rsaMasterKey({ privateKeyPem: readPrivateKey(file, settings), passphrase: passphrase(settings), ...(matdesc ? { matdesc } : {}) });
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliWorld, type Result, startWorld } from './harness.js';
@@ -48,5 +48,42 @@ describe('mount with the mountpoint forgotten', () => {
     expect(existsSync(join(w.dir, 'oss:'))).toBe(false);
     // No embedded server was started over a data directory either.
     expect(existsSync(join(w.dir, 'data'))).toBe(false);
+  });
+});
+
+describe('one clear line', () => {
+  it('ls of a bucket that does not exist says so', async () => {
+    const r = await w.run(['ls', 'oss://nosuchbucket', ...w.base]);
+    expect(r.code).toBe(1);
+    expect(lines(r)).toEqual(['ossencfs: bucket nosuchbucket does not exist (make it with: ossencfs mb oss://nosuchbucket)']);
+  });
+
+  it('rm of a "directory" without -r points at -r, and deletes nothing', async () => {
+    writeFileSync(join(w.dir, 'inside.txt'), 'inside');
+    expect((await w.run(['put', 'inside.txt', 'oss://vault/folder/inside.txt', ...w.base])).code).toBe(0);
+    const r = await w.run(['rm', 'oss://vault/folder', ...w.base]);
+    expect(r.code).toBe(2);
+    expect(lines(r)).toEqual(['ossencfs: oss://vault/folder is a directory — pass -r to delete everything under it (see ossencfs --help)']);
+    expect((await w.store.head('folder/inside.txt')).size).toBe(6);
+    // A name with nothing under it is still a missing object.
+    expect((await w.run(['rm', 'oss://vault/nothing', ...w.base])).stderr).toMatch(/NoSuchKey/);
+  });
+
+  it('a key file that is not PEM says so, without OpenSSL decoder words', async () => {
+    const garbage = join(w.dir, 'garbage.pem');
+    writeFileSync(garbage, 'this is not a key\n', { mode: 0o600 });
+    const r = await w.run(['cat', 'oss://vault/folder/inside.txt', '--endpoint', w.server.url, '--rsa-key', garbage]);
+    expect(r.code).toBe(1);
+    expect(lines(r)).toEqual([`ossencfs: ${garbage} is not a PEM private key (no -----BEGIN … KEY----- line); make a key pair with: ossencfs keygen --out FILE`]);
+  });
+});
+
+describe('keygen', () => {
+  it('--out in a directory that does not exist makes it, private (0700)', async () => {
+    const r = await w.run(['keygen', '--out', 'new/sub/key.pem', '--bits', '2048']);
+    expect(r.code).toBe(0);
+    expect(statSync(join(w.dir, 'new')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(w.dir, 'new', 'sub')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(w.dir, 'new', 'sub', 'key.pem')).mode & 0o777).toBe(0o600);
   });
 });

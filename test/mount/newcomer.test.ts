@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +24,8 @@ function ossencfs(args: string[], extraEnv: Record<string, string> = {}): Promis
     HOME: join(local.dir, 'home'),
     XDG_CACHE_HOME: join(local.dir, 'cache'),
     XDG_DATA_HOME: join(local.dir, 'data'),
+    // The mount registry of these tests alone: `mounts` lists only theirs.
+    XDG_RUNTIME_DIR: join(local.dir, 'run'),
     OSS_ACCESS_KEY_ID: local.credentials.accessKeyId,
     OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret,
     ...extraEnv,
@@ -122,5 +125,29 @@ describe('the embedded default', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).not.toMatch(/back it up/);
     expect((await ossencfs(['umount', second])).code).toBe(0);
+  }, 180_000);
+});
+
+describe('mounts and umount', () => {
+  it('`mounts` lists the active mounts with their endpoint; a busy umount names fuser once', async () => {
+    const mnt = join(local.dir, 'listed');
+    expect((await ossencfs(['mount', `oss://${local.bucket}/listed`, mnt, ...bucketArgs()])).code).toBe(0);
+    const listed = await ossencfs(['mounts']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`^oss://${local.bucket}/listed on ${mnt} via ${local.server.url} \\(pid \\d+\\)\n$`));
+
+    // A shell sitting in the mount keeps it busy.
+    const sitter = spawn('sleep', ['600'], { cwd: mnt, stdio: 'ignore' });
+    try {
+      const busy = await ossencfs(['umount', mnt]);
+      expect(busy.code).toBe(1);
+      expect(lines(busy)).toEqual([`ossencfs: cannot unmount ${mnt}: it is in use (a file open or a working directory there); fuser -vm ${mnt} shows by whom`]);
+      expect(isMounted(mnt)).toBe(true);
+    } finally {
+      sitter.kill();
+      await new Promise((r) => sitter.once('exit', r));
+    }
+    expect((await ossencfs(['umount', mnt])).code).toBe(0);
+    expect((await ossencfs(['mounts'])).stdout).toBe('');
   }, 180_000);
 });

@@ -127,8 +127,8 @@ async function runForeground(argv: MountArgs): Promise<void> {
     else if ('ready' in r) process.stdout.write(`${r.ready}\n`);
   };
   try {
-    const { mounted, embedded, stopEmbedded, source } = await mountFromArgs(argv, settings, log);
-    const unregister = registerMount(mounted.mountpoint);
+    const { mounted, embedded, stopEmbedded, source, endpoint } = await mountFromArgs(argv, settings, log);
+    const unregister = registerMount({ mountpoint: mounted.mountpoint, source, endpoint });
     const shutdown = async (): Promise<void> => {
       await mounted.stop().catch((err: Error) => log.error(`unmount failed: ${err.message}`));
       await stopEmbedded();
@@ -181,7 +181,7 @@ async function mountFromArgs(
   argv: MountArgs,
   settings: Settings,
   log: Logger,
-): Promise<{ mounted: Mount; embedded: Embedded | undefined; stopEmbedded: () => Promise<void>; source: string }> {
+): Promise<{ mounted: Mount; embedded: Embedded | undefined; stopEmbedded: () => Promise<void>; source: string; endpoint: string }> {
   // One positional: the embedded default (or the profile's bucket, when one is configured).
   const mountpoint = resolve(argv.mountpoint ?? argv.source);
   const extraOptions = (argv.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== '');
@@ -243,7 +243,8 @@ async function mountFromArgs(
       attrTtlSeconds: attrTtl,
       extraOptions,
     });
-    return { mounted, embedded, stopEmbedded, source };
+    // openStore refused settings without an endpoint.
+    return { mounted, embedded, stopEmbedded, source, endpoint: effective.endpoint as string };
   } catch (err) {
     await stopEmbedded();
     throw err;

@@ -19,10 +19,12 @@ import uploadsCommand from './commands/uploads.js';
 import installHelperCommand from './commands/installHelper.js';
 import versionCommand from './commands/version.js';
 import mountsCommand from './commands/mounts.js';
+import mbCommand from './commands/mb.js';
+import rbCommand from './commands/rb.js';
 import { unknownOption } from './unknownOptions.js';
 
 /** Every subcommand; each file in ./commands exports one yargs CommandModule as default. */
-const commands: CommandModule<CliContext, any>[] = [mountCommand, umountCommand, serverCommand, keygenCommand, lsCommand, catCommand, getCommand, putCommand, cpCommand, rmCommand, statCommand, verifyCommand, rekeyCommand, uploadsCommand, installHelperCommand, versionCommand, mountsCommand];
+const commands: CommandModule<CliContext, any>[] = [mountCommand, umountCommand, serverCommand, keygenCommand, lsCommand, catCommand, getCommand, putCommand, cpCommand, rmCommand, statCommand, verifyCommand, rekeyCommand, uploadsCommand, installHelperCommand, versionCommand, mountsCommand, mbCommand, rbCommand];
 
 /** What every command's handler finds in its arguments besides its options (yargs' parse context). */
 export interface CliContext {

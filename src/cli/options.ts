@@ -313,13 +313,15 @@ export function requireCredentials(settings: Settings): Credentials {
   );
 }
 
+export function requireEndpoint(settings: Settings): string {
+  if (settings.endpoint) return settings.endpoint;
+  throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
+}
+
 /** The raw store of a bucket: for work that needs no key (listing and aborting uploads). */
 export function openStore(settings: Settings, bucketName: string, tuning: Pick<OssStoreOptions, 'headsOnWorker' | 'log'> = {}): ObjectStore {
-  if (!settings.endpoint) {
-    throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
-  }
   return createOssStore({
-    endpoint: settings.endpoint,
+    endpoint: requireEndpoint(settings),
     bucket: bucketName,
     ...(settings.region ? { region: settings.region } : {}),
     ...requireCredentials(settings),

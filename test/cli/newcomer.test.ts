@@ -1,6 +1,7 @@
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOssStore } from '../../src/store/index.js';
 import { type CliWorld, type Result, startWorld } from './harness.js';
 
 /** A newcomer's mistakes (issue #31): each is one line, with the exit status the kind of mistake calls for. */
@@ -85,5 +86,42 @@ describe('keygen', () => {
     expect(statSync(join(w.dir, 'new')).mode & 0o777).toBe(0o700);
     expect(statSync(join(w.dir, 'new', 'sub')).mode & 0o777).toBe(0o700);
     expect(statSync(join(w.dir, 'new', 'sub', 'key.pem')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('buckets: mb, rb, ls oss://', () => {
+  it('mb makes a bucket that ls oss:// lists; rb refuses it while it holds objects or uploads, then removes it', async () => {
+    expect((await w.run(['mb', 'oss://fresh-bucket', ...w.base])).code).toBe(0);
+    const again = await w.run(['mb', 'oss://fresh-bucket', ...w.base]);
+    expect(again.code).toBe(1);
+    expect(lines(again)).toEqual([`ossencfs: bucket fresh-bucket already exists (names are shared by every OSS account: it may be someone else's)`]);
+    expect((await w.run(['ls', 'oss://', ...w.base])).stdout).toBe('oss://fresh-bucket\noss://vault\n');
+    expect((await w.run(['ls', '-l', 'oss://', ...w.base])).stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +\S+ +oss:\/\/fresh-bucket\n/);
+
+    writeFileSync(join(w.dir, 'kept.txt'), 'kept');
+    expect((await w.run(['put', 'kept.txt', 'oss://fresh-bucket/kept.txt', ...w.base])).code).toBe(0);
+    const full = await w.run(['rb', 'oss://fresh-bucket', ...w.base]);
+    expect(full.code).toBe(1);
+    expect(lines(full)).toEqual(['ossencfs: bucket fresh-bucket is not empty — delete its objects first (ossencfs rm -r oss://fresh-bucket/)']);
+    expect((await w.run(['rm', '-r', 'oss://fresh-bucket/', ...w.base, '-q'])).code).toBe(0);
+
+    const fresh = createOssStore({ endpoint: w.server.url, bucket: 'fresh-bucket', accessKeyId: w.env.OSS_ACCESS_KEY_ID!, accessKeySecret: w.env.OSS_ACCESS_KEY_SECRET! });
+    await fresh.initiateMultipart('half.bin', { meta: {} });
+    const uploading = await w.run(['rb', 'oss://fresh-bucket', ...w.base]);
+    expect(uploading.code).toBe(1);
+    expect(lines(uploading)).toEqual(['ossencfs: bucket fresh-bucket still holds unfinished multipart uploads — ossencfs uploads abort oss://fresh-bucket']);
+    expect((await w.run(['uploads', 'abort', 'oss://fresh-bucket', ...w.base, '-q'])).code).toBe(0);
+
+    expect((await w.run(['rb', 'oss://fresh-bucket', ...w.base])).code).toBe(0);
+    expect((await w.run(['ls', 'oss://', ...w.base])).stdout).toBe('oss://vault\n');
+    const gone = await w.run(['rb', 'oss://fresh-bucket', ...w.base]);
+    expect(gone.code).toBe(1);
+    expect(lines(gone)).toEqual(['ossencfs: bucket fresh-bucket does not exist']);
+  }, 180_000);
+
+  it('mb and rb take a bucket alone', async () => {
+    const r = await w.run(['mb', 'oss://vault/sub', ...w.base]);
+    expect(r.code).toBe(2);
+    expect(lines(r)).toEqual(['ossencfs: oss://vault/sub names objects in a bucket; give the bucket alone (oss://vault) (see ossencfs --help)']);
   });
 });

@@ -14,7 +14,7 @@ import { Filesystem } from '../../vfs/filesystem.js';
 import { lockDataDir } from '../dataDirLock.js';
 import { EMBEDDED_BUCKET, type Embedded, embeddedDataDir, startEmbedded } from '../embedded.js';
 import type { CliContext } from '../main.js';
-import { isNoSuchBucket } from '../bucketErrors.js';
+import { isNoSuchBucket } from '../buckets.js';
 import { checkKeyOpensBucket } from '../keyCheck.js';
 import { registerMount } from '../mountRegistry.js';
 import { EncryptedBucket } from '../../secure/index.js';

@@ -19,15 +19,26 @@ import verifyCommand from './commands/verify.js';
 import rekeyCommand from './commands/rekey.js';
 import uploadsCommand from './commands/uploads.js';
 import installHelperCommand from './commands/installHelper.js';
+import versionCommand from './commands/version.js';
+import mountsCommand from './commands/mounts.js';
+import mbCommand from './commands/mb.js';
+import rbCommand from './commands/rb.js';
+import { unknownOption } from './unknownOptions.js';
 
 /** Every subcommand; each file in ./commands exports one yargs CommandModule as default. */
-const commands: CommandModule<CliContext, any>[] = [mountCommand, umountCommand, serverCommand, keygenCommand, lsCommand, catCommand, getCommand, putCommand, cpCommand, rmCommand, statCommand, verifyCommand, rekeyCommand, uploadsCommand, installHelperCommand];
+const commands: CommandModule<CliContext, any>[] = [mountCommand, umountCommand, serverCommand, keygenCommand, lsCommand, catCommand, getCommand, putCommand, cpCommand, rmCommand, statCommand, verifyCommand, rekeyCommand, uploadsCommand, installHelperCommand, versionCommand, mountsCommand, mbCommand, rbCommand];
 
 /** What every command's handler finds in its arguments besides its options (yargs' parse context). */
 export interface CliContext {
   /** The arguments main() was given: the mount command runs them again in the background. */
   cliArgs: readonly string[];
 }
+
+/** The options of the CLI itself, valid with every command. */
+const GLOBAL_OPTIONS = ['help', 'h', 'version', 'get-yargs-completions'];
+
+/** Ends a usage error's line: every mistake is one line. */
+const USAGE_HINT = '(see ossencfs --help)';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
 export async function main(argv: string[]): Promise<void> {
@@ -39,7 +50,7 @@ export async function main(argv: string[]): Promise<void> {
   const parser = (yargs(argv) as Argv<CliContext>)
     .scriptName('ossencfs')
     .command(commands)
-    .demandCommand(1, 'name a command; see ossencfs --help')
+    .demandCommand(1, 'name a command')
     .strict()
     .recommendCommands()
     .completion('completion', 'print a shell completion script (bash/zsh)')
@@ -49,7 +60,8 @@ export async function main(argv: string[]): Promise<void> {
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`ossencfs: ${msg}\n(see ossencfs --help)\n`);
+      const unknown = unknownOption(argv, commands, GLOBAL_OPTIONS);
+      process.stderr.write(`ossencfs: ${unknown ? `unknown option ${unknown}` : msg} ${USAGE_HINT}\n`);
       process.exit(2);
     });
   try {
@@ -58,7 +70,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     // A mistake on the command line found by a handler is reported like yargs' own: exit 2.
     const usage = err instanceof UsageError;
-    process.stderr.write(`ossencfs: ${printable(describe(err))}\n${usage ? '(see ossencfs --help)\n' : ''}`);
+    process.stderr.write(`ossencfs: ${printable(describe(err))}${usage ? ` ${USAGE_HINT}` : ''}\n`);
     process.exitCode = usage ? 2 : 1;
   }
 }

@@ -261,6 +261,11 @@ function passphrase(settings: Settings): string | undefined {
 /** An RSA key for writing (and reading if it is private) from a PEM file of either kind. */
 export function loadRsaKey(file: string, settings: Settings, matdesc: Record<string, string> | undefined): MasterKey {
   const pem = readKeyFile(file);
+  // Caught here, before OpenSSL's decoder says it in its own words.
+  if (!/-----BEGIN [A-Z ]*KEY-----/.test(pem)) {
+    const kind = file === settings.rsaPublicKey && file !== settings.rsaKey ? 'public' : 'private';
+    throw new FsError('EINVAL', `${file} is not a PEM ${kind} key (no -----BEGIN … KEY----- line); make a key pair with: ossencfs keygen --out FILE`);
+  }
   if (!/PRIVATE KEY-----/.test(pem)) return rsaMasterKey({ publicKeyPem: pem, ...(matdesc ? { matdesc } : {}) });
   return rsaMasterKey({ privateKeyPem: readPrivateKey(file, settings), passphrase: passphrase(settings), ...(matdesc ? { matdesc } : {}) });
 }
@@ -334,17 +339,20 @@ export function credentialProvider(settings: Settings): CredentialProvider {
   return RefreshingCredentials.from('default');
 }
 
+export function requireEndpoint(settings: Settings): string {
+  if (settings.endpoint) return settings.endpoint;
+  throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
+}
+
 /** The raw store of a bucket: for work that needs no key (listing and aborting uploads). */
 export function openStore(settings: Settings, bucketName: string, tuning: Pick<OssStoreOptions, 'headsOnWorker' | 'log'> = {}): ObjectStore {
-  if (!settings.endpoint) {
-    throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
-  }
-  if (settings.signatureVersion === 4 && !signingRegion(settings.region, settings.endpoint)) throw new UsageError(noRegionMessage(settings.endpoint));
+  const endpoint = requireEndpoint(settings);
+  if (settings.signatureVersion === 4 && !signingRegion(settings.region, endpoint)) throw new UsageError(noRegionMessage(endpoint));
   // Static keys go as keys: a store can then hand them to its HEAD worker thread.
   const keys = settings.credentialSource ? undefined : settings.credentials;
   useCacheDir(settings.cacheDir); // every bucket command passes here: check it, sweep dead mounts' plaintext
   return createOssStore({
-    endpoint: settings.endpoint,
+    endpoint,
     bucket: bucketName,
     ...(settings.region ? { region: settings.region } : {}),
     signatureVersion: settings.signatureVersion,

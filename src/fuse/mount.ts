@@ -1,3 +1,5 @@
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Fuse, { type Operations } from 'fuse-native';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -91,13 +93,15 @@ export class Mount {
   ) {}
 
   static async start(fs: Filesystem, log: Logger, options: MountOptions): Promise<Mount> {
+    prepareMountpoint(options.mountpoint);
     const attrCache = NativeAttrCache.load(fs.heldAttrLifetime, log);
     fs.onAttrsHeld((path, attr) => attrCache.put(path, toStat(attr)));
     const fuse = new TunedFuse(
       options.mountpoint,
       fuseOperations(fs, log, attrCache),
       {
-        mkdir: true,
+        // prepareMountpoint does it: Node's recursive mkdir spins for good on a path like /proc/foo.
+        mkdir: false,
         allowOther: options.allowOther,
         defaultPermissions: true,
         // Our own retry policy bounds every request; libfuse's 15 s default would cut off a large upload at close.
@@ -105,7 +109,12 @@ export class Mount {
       } as ConstructorParameters<typeof Fuse>[2],
       libfuseOptions(options),
     );
-    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve()))).catch(async (err: Error) => {
+      // libfuse mounts before it parses its options: an option it then refuses leaves a dead mount
+      // ("Transport endpoint is not connected") unless it is taken down here.
+      if (isMounted(options.mountpoint)) await new Promise<void>((done) => Fuse.unmount(options.mountpoint, () => done()));
+      throw new FsError('EIO', `cannot mount on ${options.mountpoint}: ${err.message}`, { cause: err });
+    });
     const readAhead = await setReadAhead(fuse.mnt);
     if (!readAhead.ok) log.info(`sequential reads stay at 128 KiB per request: ${readAhead.reason}`);
     return new Mount(fuse, fs, log, fuse.mnt);
@@ -127,6 +136,39 @@ export class Mount {
     await this.fs.flushAll().catch((err: Error) => this.log.error(err.message));
     if (!isMounted(this.mountpoint)) return;
     await new Promise<void>((resolve, reject) => this.fuse.unmount((err) => (err ? reject(err) : resolve())));
+  }
+}
+
+/**
+ * Makes the mountpoint's missing directories one by one, so a path where no directory can be made
+ * fails at once with the reason.
+ */
+function prepareMountpoint(mountpoint: string): void {
+  const missing: string[] = [];
+  for (let dir = mountpoint; ; dir = dirname(dir)) {
+    const kind = kindOf(dir);
+    if (kind === 'directory') break;
+    if (kind === 'other') throw new FsError('ENOTDIR', `cannot mount on ${mountpoint}: ${dir} is not a directory`);
+    missing.unshift(dir);
+  }
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir, { mode: 0o755 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw new FsError('EIO', `cannot mount on ${mountpoint}: cannot create ${dir}: ${(err as NodeJS.ErrnoException).code}`, { cause: err });
+    }
+  }
+}
+
+function kindOf(path: string): 'directory' | 'other' | 'missing' {
+  try {
+    return statSync(path).isDirectory() ? 'directory' : 'other';
+  } catch (err) {
+    // ENOTCONN: a mount whose process died, which only an unmount clears.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'missing';
+    throw new FsError('EIO', `cannot mount on ${path}: ${code === 'ENOTCONN' ? `a dead mount is there — fusermount -u ${path}` : (err as Error).message}`, { cause: err });
   }
 }
 

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
 import { UsageError } from '../options.js';
@@ -44,6 +45,8 @@ const keygen: CommandModule<object, Args> = {
         ...(passphrase ? { cipher: 'aes-256-cbc', passphrase } : {}),
       },
     });
+    // `--out ~/.ossencfs/key.pem` on a first run: the directory holds a private key, so it is private too.
+    mkdirSync(dirname(privatePath), { recursive: true, mode: 0o700 });
     writeNew(privatePath, privateKey, 0o600);
     try {
       writeNew(publicPath, publicKey, 0o644);

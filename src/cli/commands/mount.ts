@@ -11,12 +11,15 @@ import { hardenProcess } from '../../util/hardening.js';
 import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { Filesystem } from '../../vfs/filesystem.js';
-import { EMBEDDED_BUCKET, type Embedded, startEmbedded } from '../embedded.js';
+import { lockDataDir } from '../dataDirLock.js';
+import { EMBEDDED_BUCKET, type Embedded, embeddedDataDir, startEmbedded } from '../embedded.js';
 import type { CliContext } from '../main.js';
 import { claimMountCache, useCacheDir } from '../cacheDir.js';
+import { isNoSuchBucket } from '../buckets.js';
+import { checkKeyOpensBucket } from '../keyCheck.js';
 import { registerMount } from '../mountRegistry.js';
 import { EncryptedBucket } from '../../secure/index.js';
-import { type BucketArgs, bucketOptions, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings } from '../options.js';
+import { type BucketArgs, bucketOptions, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings, UsageError } from '../options.js';
 
 interface MountArgs extends BucketArgs, CliContext {
   source: string;
@@ -28,6 +31,7 @@ interface MountArgs extends BucketArgs, CliContext {
   'write-back'?: number;
   'allow-other'?: boolean;
   'allow-plaintext'?: boolean;
+  'skip-key-check'?: boolean;
   o?: string[];
   'log-file'?: string;
 }
@@ -57,17 +61,35 @@ const mount: CommandModule<CliContext, MountArgs> = {
       .option('write-back', { type: 'number', describe: 'seconds a closed new file waits before its upload, so a rename or chmod right after folds into it; 0 uploads at close (default 0). fsync always uploads at once' })
       .option('allow-other', { type: 'boolean', describe: 'let other users use the mount (needs user_allow_other)' })
       .option('allow-plaintext', { type: 'boolean', describe: 'read objects that carry no encryption headers as they are (never written)' })
+      .option('skip-key-check', { type: 'boolean', describe: 'mount even if the key cannot open the objects already there (new files are then written under a key that cannot read the old ones)' })
       .option('o', { type: 'string', array: true, describe: 'extra libfuse options, comma-separated' })
       .option('log-file', { type: 'string', describe: 'append log lines here (default: stderr; in the background: CACHE_DIR/mount.log)' })
       .example('$0 mount ./vault', 'the embedded default: a local server and a generated key, no cloud account')
       .example('$0 mount oss://my-bucket/docs ~/docs --endpoint https://oss-cn-hangzhou.aliyuncs.com --rsa-key ~/.ossencfs/key.pem', 'mount a prefix of a real bucket'),
   handler: async (argv) => {
+    checkMountArgs(argv.source, argv.mountpoint);
     if (argv.foreground) await runForeground(argv);
     else await startInBackground(argv);
   },
 };
 
 export default mount;
+
+/**
+ * `mount oss://bkt` with the mountpoint forgotten would otherwise mount the embedded default on a
+ * new directory `./oss:/bkt`; a mountpoint spelled like a url is the arguments the wrong way round.
+ */
+function checkMountArgs(source: string, mountpoint: string | undefined): void {
+  if (mountpoint === undefined && looksLikeUrl(source)) {
+    throw new UsageError(`${source}: name the directory to mount it on too (ossencfs mount ${source} DIR)`);
+  }
+  if (mountpoint !== undefined && looksLikeUrl(mountpoint)) {
+    throw new UsageError(`the mountpoint ${mountpoint} is a url: the bucket comes first (ossencfs mount oss://BUCKET DIR)`);
+  }
+}
+
+/** `oss://…`, and `oss:/…` as a path join or a shell would leave it. */
+const looksLikeUrl = (arg: string): boolean => /^oss:\//i.test(arg);
 
 /** Re-runs this command in the foreground, detached, and returns once it is mounted (or failed). */
 async function startInBackground(argv: MountArgs): Promise<void> {
@@ -81,11 +103,17 @@ async function startInBackground(argv: MountArgs): Promise<void> {
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const closed = new Promise<number | null>((done) => child.once('close', done));
   const report = await new Promise<StartupReport>((done) => {
     child.once('message', (m) => done(m as StartupReport));
-    child.once('exit', (code) => done({ error: stderr.trim().replace(/^ossencfs: /, '') || `mount process exited with status ${code}` }));
+    void closed.then((code) => done({ error: stderr.trim().replace(/^ossencfs: /, '') || `mount process exited with status ${code}` }));
   });
-  if ('error' in report) throw new FsError('EIO', report.error);
+  if ('error' in report) {
+    // The child exits right after its report; libfuse's own complaint (`fuse: unknown option …`)
+    // is on its stderr and says more than libfuse's return code did.
+    await closed;
+    throw new FsError('EIO', withLibfuseReason(report.error, stderr));
+  }
   child.stderr!.destroy();
   child.disconnect();
   child.unref();
@@ -100,11 +128,11 @@ async function runForeground(argv: MountArgs): Promise<void> {
     else if ('ready' in r) process.stdout.write(`${r.ready}\n`);
   };
   try {
-    const { mounted, embedded, source } = await mountFromArgs(argv, settings, log);
-    const unregister = registerMount(mounted.mountpoint);
+    const { mounted, embedded, stopEmbedded, source, endpoint } = await mountFromArgs(argv, settings, log);
+    const unregister = registerMount({ mountpoint: mounted.mountpoint, source, endpoint });
     const shutdown = async (): Promise<void> => {
       await mounted.stop().catch((err: Error) => log.error(`unmount failed: ${err.message}`));
-      await embedded?.server.stop();
+      await stopEmbedded();
       unregister();
       process.exit(0);
     };
@@ -119,24 +147,44 @@ async function runForeground(argv: MountArgs): Promise<void> {
     if (!hardening.applied) log.warn(`core dumps not turned off: ${hardening.reason}`);
     report({ ready: `${embedded ? `${embeddedLine(embedded)}\n` : ''}mounted ${source} on ${mounted.mountpoint}` });
   } catch (err) {
-    if (process.send) {
-      report({ error: (err as Error).message });
-      process.exit(1);
-    }
-    throw err;
+    // Exit rather than return: a failed libfuse mount and the store's workers would keep this
+    // process alive with nothing to serve.
+    if (process.send) report({ error: (err as Error).message });
+    else process.stderr.write(`ossencfs: ${(err as Error).message}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
   }
+}
+
+/** `fuse failed` plus what libfuse printed, e.g. `fuse failed (libfuse: unknown option `bogusopt')`. */
+function withLibfuseReason(error: string, stderr: string): string {
+  const said = stderr.split('\n').filter((l) => l.startsWith('fuse: ')).map((l) => l.slice('fuse: '.length));
+  return said.length === 0 ? error : `${error} (libfuse: ${said.join('; ')})`;
+}
+
+/** Objects the first listing asks for: the key check heads the first encrypted one among them. */
+const KEY_CHECK_LISTING = 20;
+
+/** Why the first listing failed, in the words a user acts on. */
+function unreachable(err: Error, source: string, bucket: string, endpoint: string | undefined): FsError {
+  if (err instanceof FsError && err.errno === 'EACCES') {
+    return new FsError('EACCES', `access denied to ${source} at ${endpoint}: check OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET or the profile's keys (${err.message})`, { cause: err });
+  }
+  if (isNoSuchBucket(err)) return new FsError('ENOENT', `bucket ${bucket} does not exist at ${endpoint} (make it with: ossencfs mb oss://${bucket})`, { cause: err });
+  return new FsError('EIO', `cannot reach ${source} at ${endpoint}: ${err.message}`, { cause: err });
 }
 
 function embeddedLine(e: Embedded): string {
   const made = e.created.length > 0 ? `; created ${e.created.join(', ')}` : '';
-  return `embedded default: local OSS server on ${e.endpoint} over ${e.dataDir}, bucket ${EMBEDDED_BUCKET}, key ${e.keyFile}${made}`;
+  // Said once, when the key is made: it is the only copy, and it is needed for every read.
+  const backup = e.created.includes(`RSA key ${e.keyFile}`) ? `\nthe vault's key is ${e.keyFile}: back it up, for without it nothing in the vault can be read` : '';
+  return `embedded default: local OSS server on ${e.endpoint} over ${e.dataDir}, bucket ${EMBEDDED_BUCKET}, key ${e.keyFile}${made}${backup}`;
 }
 
 async function mountFromArgs(
   argv: MountArgs,
   settings: Settings,
   log: Logger,
-): Promise<{ mounted: Mount; embedded: Embedded | undefined; source: string }> {
+): Promise<{ mounted: Mount; embedded: Embedded | undefined; stopEmbedded: () => Promise<void>; source: string; endpoint: string }> {
   // One positional: the embedded default (or the profile's bucket, when one is configured).
   const mountpoint = resolve(argv.mountpoint ?? argv.source);
   const extraOptions = (argv.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== '');
@@ -144,9 +192,19 @@ async function mountFromArgs(
   checkExtraOptions(extraOptions);
   const location = argv.mountpoint !== undefined ? parseOssUrl(argv.source) : settings.location;
   let embedded: Embedded | undefined;
+  let releaseDataDir = (): void => {};
+  const stopEmbedded = async (): Promise<void> => {
+    await embedded?.server.stop();
+    releaseDataDir();
+  };
   let effective = settings;
   if (!location) {
-    embedded = await startEmbedded();
+    // One server per data directory: this process holds it while its server runs.
+    releaseDataDir = lockDataDir(embeddedDataDir(), mountpoint);
+    embedded = await startEmbedded().catch((err: unknown) => {
+      releaseDataDir();
+      throw err;
+    });
     effective = { ...settings, endpoint: embedded.endpoint, region: embedded.region, credentials: embedded.credentials, credentialSource: undefined, rsaKey: settings.rsaKey ?? embedded.keyFile };
   }
   const bucketName = location?.bucket ?? EMBEDDED_BUCKET;
@@ -159,9 +217,10 @@ async function mountFromArgs(
     const store = openStore(effective, bucketName, { headsOnWorker: true, log });
     const keyring = loadKeyring(effective, { sealAhead: true });
     // Fail here, with the reason, rather than on the first ls.
-    await store.list(prefix, { maxKeys: 1 }).catch((err: Error) => {
-      throw new FsError('EIO', `cannot reach ${source} at ${effective.endpoint}: ${err.message}`, { cause: err });
+    const first = await store.list(prefix, { maxKeys: KEY_CHECK_LISTING }).catch((err: Error) => {
+      throw unreachable(err, source, bucketName, effective.endpoint);
     });
+    if (!argv['skip-key-check']) await checkKeyOpensBucket(store, keyring, bucketName, first.objects);
     await journal.recover(store, log);
     claimMountCache(mountCache);
     const bucket = new EncryptedBucket(journal.wrap(store), keyring, {
@@ -187,9 +246,10 @@ async function mountFromArgs(
       attrTtlSeconds: attrTtl,
       extraOptions,
     });
-    return { mounted, embedded, source };
+    // openStore refused settings without an endpoint.
+    return { mounted, embedded, stopEmbedded, source, endpoint: effective.endpoint as string };
   } catch (err) {
-    await embedded?.server.stop();
+    await stopEmbedded();
     throw err;
   }
 }

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
-import { objectError, objectsAt } from '../listing.js';
+import { dirPrefix, objectError, objectsAt } from '../listing.js';
 import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings, UsageError } from '../options.js';
 
 interface Args extends BucketArgs {
@@ -28,7 +28,13 @@ const rm: CommandModule<object, Args> = {
     const store = openStore(settings, loc.bucket);
     try {
       if (!argv.recursive) {
-        await store.head(loc.prefix);
+        await store.head(loc.prefix).catch(async (err: unknown) => {
+          // No object of that name, but objects under it: a directory, as `rm` without -r says.
+          if (err instanceof FsError && err.errno === 'ENOENT' && (await store.list(dirPrefix(loc.prefix), { maxKeys: 1 })).objects.length > 0) {
+            throw new UsageError(`${url} is a directory — pass -r to delete everything under it`);
+          }
+          throw err;
+        });
         await store.delete(loc.prefix);
         return;
       }
@@ -37,6 +43,7 @@ const rm: CommandModule<object, Args> = {
       for (let i = 0; i < keys.length; i += BATCH) await store.deleteMany(keys.slice(i, i + BATCH));
       if (!settings.quiet) process.stderr.write(`deleted ${keys.length} object(s)\n`);
     } catch (err) {
+      if (err instanceof UsageError) throw err;
       throw objectError(err, loc.bucket, loc.prefix);
     }
   },

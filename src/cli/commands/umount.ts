@@ -27,7 +27,10 @@ const umount: CommandModule<object, UmountArgs> = {
     const result = spawnSync('fusermount', ['-u', mountpoint], { encoding: 'utf8' });
     if (result.status !== 0) {
       const reason = (result.stderr || result.error?.message || 'fusermount failed').trim().replace(/^fusermount: /, '');
-      throw new FsError('EBUSY', `cannot unmount ${mountpoint}: ${reason}`);
+      if (/resource busy/i.test(reason)) {
+        throw new FsError('EBUSY', `cannot unmount ${mountpoint}: it is in use (a file open or a working directory there); fuser -vm ${mountpoint} shows by whom`);
+      }
+      throw new FsError('EBUSY', `cannot unmount ${mountpoint}: ${reason.replace(/^failed to unmount [^:]*: /, '')}`);
     }
     if (pid === undefined) return;
     const deadline = Date.now() + argv.timeout * 1000;

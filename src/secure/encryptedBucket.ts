@@ -74,6 +74,8 @@ export class EncryptedBucket {
   async openReader(key: string, head?: EncryptedHead): Promise<ObjectReader> {
     const h = head ?? (await this.head(key));
     const envelope = this.requireEnvelope(h.key, h.envelope);
+    // As get() does: a body that is not the length its envelope says is not what was written.
+    this.checkLength(key, envelope, h.size);
     const dataKey = envelope ? await this.keyring.open(envelope, key) : undefined;
     return new EncryptedObjectReader(this.store, h, dataKey);
   }

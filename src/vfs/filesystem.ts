@@ -55,6 +55,9 @@ const WRITE_BACK_MAX_RETRY_MS = 60_000;
 const DELETE_BATCH = 1000;
 /** The mount's memory beside its block cache: the process's RSS target is --cache-size plus this (see BlockCache). */
 const RUNTIME_MEMORY = 150 * MiB;
+/** The longest path Linux takes, and so the longest symlink target worth reading. */
+const PATH_MAX = 4096;
+
 /** How long a closed file's attribute change waits to be written, for more to join it (see DeferredAttrs). */
 const ATTR_WRITE_DELAY_MS = 1000;
 
@@ -538,11 +541,23 @@ export class Filesystem {
     this.meta.added(path, attr);
   }
 
+  /**
+   * A symlink's target is its object's body, which whoever writes to the bucket sizes: more than
+   * PATH_MAX is no target, and is not read into memory (outside the cache's budget) to find out.
+   */
   async readlink(path: string): Promise<string> {
     const attr = await this.getattr(path);
     if (attr.kind !== 'symlink') throw new FsError('EINVAL', `not a symbolic link: ${path}`);
+    const tooLong = (size: number) => new FsError('EIO', `${path}: a symlink's target is at most ${PATH_MAX} bytes; its object holds ${size}`);
+    if (attr.size > PATH_MAX) throw tooLong(attr.size);
+    const body = await this.bucket.get(this.ns.fileKey(path));
     const chunks: Buffer[] = [];
-    for await (const chunk of await this.bucket.get(this.ns.fileKey(path))) chunks.push(chunk as Buffer);
+    let size = 0;
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > PATH_MAX) throw tooLong(size); // leaving the loop lets go of the body
+      chunks.push(chunk as Buffer);
+    }
     return Buffer.concat(chunks).toString();
   }
 

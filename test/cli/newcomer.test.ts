@@ -2,7 +2,7 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOssStore } from '../../src/store/index.js';
-import { type CliWorld, type Result, startWorld } from './harness.js';
+import { type CliWorld, LOCAL_REGION, type Result, startWorld } from './harness.js';
 
 /** A newcomer's mistakes (issue #31): each is one line, with the exit status the kind of mistake calls for. */
 let w: CliWorld;
@@ -105,7 +105,7 @@ describe('buckets: mb, rb, ls oss://', () => {
     expect(lines(full)).toEqual(['ossencfs: bucket fresh-bucket is not empty — delete its objects first (ossencfs rm -r oss://fresh-bucket/)']);
     expect((await w.run(['rm', '-r', 'oss://fresh-bucket/', ...w.base, '-q'])).code).toBe(0);
 
-    const fresh = createOssStore({ endpoint: w.server.url, bucket: 'fresh-bucket', accessKeyId: w.env.OSS_ACCESS_KEY_ID!, accessKeySecret: w.env.OSS_ACCESS_KEY_SECRET! });
+    const fresh = createOssStore({ endpoint: w.server.url, region: LOCAL_REGION, bucket: 'fresh-bucket', accessKeyId: w.env.OSS_ACCESS_KEY_ID!, accessKeySecret: w.env.OSS_ACCESS_KEY_SECRET! });
     await fresh.initiateMultipart('half.bin', { meta: {} });
     const uploading = await w.run(['rb', 'oss://fresh-bucket', ...w.base]);
     expect(uploading.code).toBe(1);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMounted } from '../../src/fuse/mount.js';
 import { type Result, runCli, writeKey } from '../cli/harness.js';
-import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
+import { type LocalBucket, LOCAL_REGION, startLocalBucket } from '../support/localBucket.js';
 
 /** A newcomer's mistakes with `mount` (issue #31): one line each, and nothing left behind. */
 let local: LocalBucket;
@@ -28,6 +28,7 @@ function ossencfs(args: string[], extraEnv: Record<string, string> = {}): Promis
     XDG_RUNTIME_DIR: join(local.dir, 'run'),
     OSS_ACCESS_KEY_ID: local.credentials.accessKeyId,
     OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret,
+    OSS_REGION: LOCAL_REGION,
     ...extraEnv,
   };
   return runCli(args, env, local.dir);

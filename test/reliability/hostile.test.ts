@@ -109,6 +109,23 @@ describe('reliability: hostile objects in the bucket', () => {
     expect(readFileSync(join(m.mountpoint, 'good.txt'), 'utf8')).toBe(`still fine after ${name}\n`);
   });
 
+  it('a body longer than its envelope says: even a read of its first bytes fails with EIO, as the CLI refuses it', async () => {
+    const s = await sealed(randomBytes(100_000));
+    await local.store.put('bad/long-head.bin', Buffer.concat([s.body, randomBytes(5000)]), { meta: s.meta });
+    const r = shStatus(`dd if=${m.mountpoint}/bad/long-head.bin of=${local.dir}/head-out bs=4096 count=1 status=none`);
+    expect(r.stderr).toMatch(/Input\/output error/);
+    expect(readFileSync(join(local.dir, 'head-out')).length).toBe(0);
+    expect(m.log()).toMatch(/bad\/long-head\.bin.*is 105000 bytes but its unencrypted-content-length says 100000/);
+  });
+
+  it('a symlink object over PATH_MAX (4096 bytes): readlink fails with EIO and one log line, without reading it', async () => {
+    const s = await sealed(randomBytes(10 * 1024 * 1024));
+    await local.store.put('bad/huge-link', s.body, { meta: { ...s.meta, mode: String(0o120777) } });
+    const r = shStatus(`readlink ${m.mountpoint}/bad/huge-link`);
+    expect(r.status).not.toBe(0);
+    expect(m.log()).toMatch(/readlink \/bad\/huge-link: EIO: .*a symlink's target is at most 4096 bytes; its object holds 10485760/);
+  });
+
   it('a flipped byte in a big file: the sequential read ends in EIO (the MD5 covers the whole object)', async () => {
     const data = randomBytes(6 * 1024 * 1024);
     const s = await sealed(data);

@@ -10,16 +10,19 @@
 // --write-back SECONDS: mount with write-back of new files (uploads after close; see the README).
 // A worker is this same script run as `--worker ID MOUNT/DIR SECONDS SEED`.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
   appendFileSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync,
   renameSync, rmdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { request } from 'node:http';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LOCAL_V4, LOCAL_REGION } from './bench/util.mjs';
+
+const signUtils = createRequire(import.meta.url)('ali-oss/lib/common/signUtils.js');
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'ossencfs.js');
@@ -316,25 +319,22 @@ function startProcess(args, env, ready) {
   return { child, up, exited, output: () => output };
 }
 
-/** Signed admin request to the server's fault endpoint (V1 signature, as the tests do it). */
+/** Signed admin request to the server's fault endpoint (V4, by ali-oss's signer, as the tests do it). */
 function admin(url, credentials, spec) {
   const body = JSON.stringify(spec);
-  const date = new Date().toUTCString();
-  const text = ['POST', '', 'application/json', date, '/?x-ossencfs-faults'].join('\n');
-  const signature = createHmac('sha1', credentials.accessKeySecret).update(text).digest('base64');
+  const headers = {
+    'Content-Type': 'application/json',
+    'x-oss-date': new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, ''),
+    'x-oss-content-sha256': 'UNSIGNED-PAYLOAD',
+  };
+  headers.Authorization = signUtils.authorizationV4(credentials.accessKeyId, credentials.accessKeySecret, LOCAL_REGION, 'POST', { headers, queries: { 'x-ossencfs-faults': null } });
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: u.hostname, port: u.port, method: 'POST', path: '/?x-ossencfs-faults',
-        headers: { 'Content-Type': 'application/json', Date: date, Authorization: `OSS ${credentials.accessKeyId}:${signature}` },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode, body: text }));
-      },
-    );
+    const req = request({ host: u.hostname, port: u.port, method: 'POST', path: '/?x-ossencfs-faults', headers }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+    });
     req.on('error', reject);
     req.end(body);
   });

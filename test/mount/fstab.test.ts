@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountProcess } from '../../src/cli/mountRegistry.js';
 import { isMounted } from '../../src/fuse/mount.js';
-import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
+import { type LocalBucket, startLocalBucket, LOCAL_REGION } from '../support/localBucket.js';
 import { BIN } from '../support/mounted.js';
 
 /**
@@ -80,7 +80,8 @@ describe('fstab and systemd through util-linux mount(8) and umount(8)', () => {
     local = await startLocalBucket(bucket);
     const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(OSS_|OSSENCFS_)/.test(k)));
     env = { ...base, XDG_CONFIG_HOME: join(local.dir, 'config'), XDG_CACHE_HOME: join(local.dir, 'cache') };
-    keyEnv = { ...env, OSS_ACCESS_KEY_ID: local.credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret };
+    // V4 signs for a region, which an endpoint on 127.0.0.1 does not name.
+    keyEnv = { ...env, OSS_ACCESS_KEY_ID: local.credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret, OSS_REGION: LOCAL_REGION };
 
     // The README's profile "prod": endpoint, key and access keys from the default config file, 0600.
     const configDir = join(local.dir, 'config', 'ossencfs');
@@ -91,6 +92,7 @@ describe('fstab and systemd through util-linux mount(8) and umount(8)', () => {
       [
         '[profiles.prod]',
         `endpoint = "${local.server.url}"`,
+        `region = "${LOCAL_REGION}"`,
         `rsa_key = "${local.keyFile}"`,
         `access_key_id = "${local.credentials.accessKeyId}"`,
         `access_key_secret = "${local.credentials.accessKeySecret}"`,

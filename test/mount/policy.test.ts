@@ -39,6 +39,9 @@ describe('mount: keys, modes and foreign objects', () => {
     await local?.close();
   });
 
+  /** The bucket holds the SDK's objects under the vectors' key, which the other mounts' key cannot open. */
+  const SDK_OBJECTS_HERE = ['--skip-key-check'];
+
   it('reads objects written by the official Python SDK, and shows them as 0644 files of the mounting user', async () => {
     const c = vector('put-100000-bytes');
     await plantVector(local, 'sdk/put-100000-bytes', c);
@@ -55,7 +58,7 @@ describe('mount: keys, modes and foreign objects', () => {
 
   it('a plaintext object is listed but reads fail with EIO and one log line naming it', async () => {
     await local.store.put('plain/readme.txt', Buffer.from('not encrypted'), { meta: {} });
-    const m = await mountBucket(local, { name: 'plain' });
+    const m = await mountBucket(local, { name: 'plain', args: SDK_OBJECTS_HERE });
     mounts.push(m);
     const r = shStatus(`ls ${m.mountpoint}/plain && cat ${m.mountpoint}/plain/readme.txt`);
     expect(r.stdout).toContain('readme.txt');
@@ -65,13 +68,13 @@ describe('mount: keys, modes and foreign objects', () => {
   });
 
   it('--allow-plaintext reads a plaintext object as it is', async () => {
-    const m = await mountBucket(local, { name: 'allowplain', args: ['--allow-plaintext'] });
+    const m = await mountBucket(local, { name: 'allowplain', args: [...SDK_OBJECTS_HERE, '--allow-plaintext'] });
     mounts.push(m);
     expect(readFileSync(join(m.mountpoint, 'plain/readme.txt'), 'utf8')).toBe('not encrypted');
   });
 
   it('--read-only refuses writes with EROFS', async () => {
-    const m = await mountBucket(local, { name: 'ro', args: ['--read-only'] });
+    const m = await mountBucket(local, { name: 'ro', args: [...SDK_OBJECTS_HERE, '--read-only'] });
     mounts.push(m);
     const r = shStatus(`echo x > ${m.mountpoint}/nope`);
     expect(r.status).not.toBe(0);
@@ -80,10 +83,10 @@ describe('mount: keys, modes and foreign objects', () => {
   });
 
   it('a public key alone writes, but reads fail with EACCES (encrypt-only)', async () => {
-    const full = await mountBucket(local, { name: 'full', args: UPLOAD_AT_CLOSE });
+    const full = await mountBucket(local, { name: 'full', args: [...SDK_OBJECTS_HERE, ...UPLOAD_AT_CLOSE] });
     mounts.push(full);
     writeFileSync(join(full.mountpoint, 'secret.txt'), 'for the private key only');
-    const m = await mountBucket(local, { name: 'pub', args: UPLOAD_AT_CLOSE, keyArgs: ['--rsa-public-key', local.publicKeyFile] });
+    const m = await mountBucket(local, { name: 'pub', args: [...SDK_OBJECTS_HERE, ...UPLOAD_AT_CLOSE], keyArgs: ['--rsa-public-key', local.publicKeyFile] });
     mounts.push(m);
     const r = shStatus(`cat ${m.mountpoint}/secret.txt`);
     expect(r.status).not.toBe(0);
@@ -94,7 +97,7 @@ describe('mount: keys, modes and foreign objects', () => {
   });
 
   it('what the mount writes is the official SDK format: headers, RSA PKCS#1 v1.5 wrap, AES-256-CTR body', async () => {
-    const m = await mountBucket(local, { name: 'format', args: UPLOAD_AT_CLOSE });
+    const m = await mountBucket(local, { name: 'format', args: [...SDK_OBJECTS_HERE, ...UPLOAD_AT_CLOSE] });
     mounts.push(m);
     const plain = Buffer.from('x'.repeat(1000) + ' format check');
     writeFileSync(join(m.mountpoint, 'format.bin'), plain);
@@ -127,13 +130,13 @@ describe('mount: keys, modes and foreign objects', () => {
     for (let i = 0; i < names.length; i += 100) {
       await Promise.all(names.slice(i, i + 100).map((n) => local.store.put(`big/${n}`, Buffer.alloc(0), { meta: {} })));
     }
-    const m = await mountBucket(local, { name: 'bigdir', args: ['--allow-plaintext'] });
+    const m = await mountBucket(local, { name: 'bigdir', args: [...SDK_OBJECTS_HERE, '--allow-plaintext'] });
     mounts.push(m);
     expect(readdirSync(join(m.mountpoint, 'big')).sort()).toEqual(names);
   });
 
   it('extended attributes are not stored: setxattr, getxattr and removexattr fail with ENOTSUP, listxattr is empty', async () => {
-    const m = await mountBucket(local, { name: 'xattr' });
+    const m = await mountBucket(local, { name: 'xattr', args: SDK_OBJECTS_HERE });
     mounts.push(m);
     writeFileSync(join(m.mountpoint, 'x.txt'), 'x');
     const r = shStatus(`python3 -c "import os; os.setxattr('${m.mountpoint}/x.txt', 'user.k', b'v')"`);
@@ -151,7 +154,7 @@ describe('mount: keys, modes and foreign objects', () => {
   });
 
   it('a body altered on the server is caught by the plaintext MD5 on a whole read: EIO, never the wrong bytes', async () => {
-    const m = await mountBucket(local, { name: 'tamper' });
+    const m = await mountBucket(local, { name: 'tamper', args: SDK_OBJECTS_HERE });
     mounts.push(m);
     writeFileSync(join(m.mountpoint, 'ledger.bin'), Buffer.alloc(3 * 1024 * 1024 + 7, 'L'));
     await m.unmount();
@@ -162,7 +165,7 @@ describe('mount: keys, modes and foreign objects', () => {
     altered[2 * 1024 * 1024 + 5] ^= 0x01;
     await local.store.put('ledger.bin', altered, { meta: head.meta });
 
-    const again = await mountBucket(local, { name: 'tamper2' });
+    const again = await mountBucket(local, { name: 'tamper2', args: SDK_OBJECTS_HERE });
     mounts.push(again);
     const r = shStatus(`cat ${again.mountpoint}/ledger.bin > /dev/null`);
     expect(r.status).not.toBe(0);

@@ -35,7 +35,7 @@ describe('what a 2026 bucket asks of the mount and the CLI', () => {
       const m = await mountBucket(local, {
         name: 'sts-mnt',
         args: ['--write-back', '0'],
-        env: { OSS_ACCESS_KEY_ID: undefined, OSS_ACCESS_KEY_SECRET: undefined, ALIBABA_CLOUD_CREDENTIALS_URI: `${server.url}/.sts/credentials` },
+        env: { OSS_ACCESS_KEY_ID: undefined, OSS_ACCESS_KEY_SECRET: undefined, OSS_REGION: LOCAL_REGION, ALIBABA_CLOUD_CREDENTIALS_URI: `${server.url}/.sts/credentials` },
       });
       try {
         const written = new Map<string, Buffer>();

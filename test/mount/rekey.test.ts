@@ -44,7 +44,10 @@ describe('key rotation end to end: write with key A, rekey to B, mount with only
     } finally {
       await b.unmount();
     }
-    const old = await mountBucket(local, { name: 'keyA2' });
+    // The old key alone opens nothing now: a mount with it is refused at start, and one that
+    // insists reads nothing.
+    await expect(mountBucket(local, { name: 'keyA2' })).rejects.toThrow(/this key does not open oss:\/\//);
+    const old = await mountBucket(local, { name: 'keyA3', args: ['--skip-key-check'] });
     try {
       const r = shStatus(`cat ${old.mountpoint}/small.txt`);
       expect(r.status).not.toBe(0);

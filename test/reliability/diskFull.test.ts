@@ -16,9 +16,10 @@ function filesBelow(dir: string): string[] {
 }
 
 /**
- * The cache directory (where in-place edits stage the whole file, in plaintext) sits on a 2 MiB
- * tmpfs. An edit of a bigger file cannot be staged: the app must get ENOSPC, the object must stay
- * as it was, nothing half-written may be left on the small disk, and the mount must go on serving.
+ * The cache directory (where in-place edits, and new content past 8 MiB, stage the whole file in
+ * plaintext) sits on a 2 MiB tmpfs. A file that cannot be staged: the app must get ENOSPC, the
+ * object must stay as it was, nothing half-written may be left on the small disk, and the mount
+ * must go on serving.
  */
 describe('reliability: the local disk under the cache directory is full', () => {
   let local: LocalBucket;
@@ -118,12 +119,16 @@ print('closed')
     expect(filesBelow(cacheDir).filter((f) => !f.endsWith('uploads.jsonl') && !f.endsWith('/owner'))).toEqual([]);
   });
 
-  it('writing new files front to back needs no local disk: a 12 MiB cp succeeds on the full cache disk', async () => {
-    const data = randomBytes(12 * MiB);
-    writeFileSync(join(src, 'new'), data);
-    sh(`cp ${src}/new ${m.mountpoint}/new.bin`);
-    expect(sha256(await plaintextOf(bucket, 'new.bin'))).toBe(sha256(data));
-    expect(sh(`cat ${m.mountpoint}/new.bin | sha256sum`).split(' ')[0]).toBe(sha256(data));
+  it('a new file past 8 MiB waits on the cache disk too: a 12 MiB cp over an existing file fails with ENOSPC, the old version stays, nothing is left on the disk', async () => {
+    const old = randomBytes(100_000);
+    await bucket.put('new.bin', old);
+    writeFileSync(join(src, 'new'), randomBytes(12 * MiB));
+    const r = shStatus(`cp ${src}/new ${m.mountpoint}/new.bin`);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/No space left on device/);
+    expect(sha256(await plaintextOf(bucket, 'new.bin'))).toBe(sha256(old));
+    expect(await local.store.listMultipartUploads('new')).toEqual([]);
+    expect(filesBelow(cacheDir).filter((f) => !f.endsWith('uploads.jsonl') && !f.endsWith('/owner'))).toEqual([]);
   });
 
   it('a small in-place edit (fits on the disk) still works after the failures', async () => {

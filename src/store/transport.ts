@@ -121,7 +121,9 @@ export class Transport {
     this.signer = new Signer(o.bucket, o.signatureVersion, o.region);
     this.credentials = o.credentials;
     const pool = { connections: o.maxSockets, keepAliveTimeout: KEEP_ALIVE_MS, keepAliveMaxTimeout: KEEP_ALIVE_MS };
-    this.dispatcher = proxyInEnvironment(process.env) ? new EnvHttpProxyAgent(pool) : new Agent(pool);
+    // NO_PROXY read now, as the proxies are (undici would read it again at each request).
+    const env = process.env;
+    this.dispatcher = proxyInEnvironment(env) ? new EnvHttpProxyAgent({ ...pool, noProxy: env.no_proxy ?? env.NO_PROXY ?? '' }) : new Agent(pool);
   }
 
   /** Whether an endpoint is addressed path-style by default: one without virtual hosts. */

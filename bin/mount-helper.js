@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The Node half of bin/mount.ossencfs (a shell shim, because Node will not load an ES module
 // from a file without an extension): translates `SOURCE MOUNTPOINT -o OPTS` (src/cli/fstab.ts)
-// into `ossencfs mount …` and runs it in this process.
+// into `ossencfs mount …` and runs it in this process, which starts the mount itself from bin/ossencfs.js.
 import { main } from '../dist/cli/main.js';
 import { MountArgsError, translateMountArgs } from '../dist/cli/fstab.js';
 

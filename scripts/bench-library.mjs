@@ -21,7 +21,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { tuneLikeOssencfs } from './bench/util.mjs';
+import { tuneLikeOssencfs, LOCAL_V4, LOCAL_REGION } from './bench/util.mjs';
 
 const require = createRequire(import.meta.url);
 const OSS = require('ali-oss');
@@ -83,7 +83,7 @@ async function startServerProcess(dir, credentials) {
     const { tuneLikeOssencfs } = await import(${JSON.stringify(new URL('bench/util.mjs', import.meta.url).href)});
     await tuneLikeOssencfs(); // as \`ossencfs server\` runs
     const { startServer } = await import(${JSON.stringify(new URL('server/index.js', serverDist).href)});
-    const s = await startServer({ dir: ${JSON.stringify(dir)}, port: 0, credentials: [${JSON.stringify(credentials)}] });
+    const s = await startServer({ dir: ${JSON.stringify(dir)}, port: 0, credentials: [${JSON.stringify(credentials)}], signatures: 'any' });
     console.log(s.url);`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(child.stdout, 'data');
@@ -100,7 +100,7 @@ async function plainMultipart(store, key) {
   let n = 0;
   const flush = async (chunks) => {
     const partNumber = ++n;
-    pending.push(store.uploadPart(key, uploadId, partNumber, Buffer.concat(chunks)).then((p) => parts.push(p)));
+    pending.push(store.uploadPart(key, uploadId, partNumber, Buffer.concat(chunks), {}).then((p) => parts.push(p)));
     if (pending.length >= Number(values.concurrency)) await Promise.race(pending.map((p) => p.then(() => (pending = pending.filter((q) => q !== p)))));
   };
   for await (const chunk of generated()) {
@@ -117,10 +117,10 @@ const credentials = { accessKeyId: 'BENCH', accessKeySecret: randomBytes(16).toS
 const server = await startServerProcess(dir, credentials);
 const bucketName = 'bench';
 try {
-  const plain = new OSS({ ...credentials, endpoint: server.url, bucket: bucketName, timeout: 600_000 });
+  const plain = new OSS({ ...LOCAL_V4, ...credentials, endpoint: server.url, bucket: bucketName, timeout: 600_000 });
   await plain.putBucket(bucketName);
   const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
-  const store = createOssStore({ endpoint: server.url, bucket: bucketName, ...credentials, timeoutMs: 600_000 });
+  const store = createOssStore({ region: LOCAL_REGION, endpoint: server.url, bucket: bucketName, ...credentials, timeoutMs: 600_000 });
   const bucket = new EncryptedBucket(store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: keyPem }) }), {
     partSize: Number(values['part-mib']) * MIB,
     concurrency: Number(values.concurrency),

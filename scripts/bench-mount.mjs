@@ -26,9 +26,7 @@ import { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { plotSvg } from './bench/plot.mjs';
-import {
-  KiB, MiB, cpuTimes, drain, fmt, fusermountU, generated, isMounted, mbps, peakRssMiB, percentile, shuffle, sleep, spawnUntil, timed, timedAsync, timedLs, tuneLikeOssencfs, which,
-} from './bench/util.mjs';
+import { KiB, MiB, cpuTimes, drain, fmt, fusermountU, generated, isMounted, mbps, peakRssMiB, percentile, shuffle, sleep, spawnUntil, timed, timedAsync, timedLs, tuneLikeOssencfs, which, LOCAL_V4, LOCAL_REGION } from './bench/util.mjs';
 
 const require = createRequire(import.meta.url);
 const OSS = require('ali-oss');
@@ -120,7 +118,7 @@ const cleanups = [];
 async function startServer() {
   const dataDir = join(work, 'server');
   const child = spawn(process.execPath, [join(ROOT, 'scripts/bench/server-child.mjs'), dataDir], {
-    env: { ...process.env, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret },
+    env: { ...process.env, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret, OSS_REGION: LOCAL_REGION },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   let out = '';
@@ -170,7 +168,7 @@ async function mountFs(server, keyFile, name = 'mnt', extraArgs = []) {
     [...nodeArgs, BIN, 'mount', `oss://${BUCKET}/${PREFIX}`, mnt, '--foreground', '--endpoint', server.url, '--rsa-key', keyFile,
       '--cache-dir', join(work, 'cache'), '--cache-size', CACHE_SIZE, '--log-file', join(work, 'mount.log'), ...extraArgs],
     /mounted /,
-    { env: { ...process.env, ...xdg, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret } },
+    { env: { ...process.env, ...xdg, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret, OSS_REGION: LOCAL_REGION } },
   );
   await ready;
   mountpoints.add(mnt);
@@ -296,12 +294,12 @@ try {
   phaseLoad('start');
   console.log(`ossencfs bench (${quick ? 'quick' : 'full'}): SIZE ${SIZE_MIB} MiB, cache ${CACHE_SIZE}, node ${process.version}, ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n${allocator} (this process, the server, the mounts)`);
   const server = await startServer();
-  const plain = new OSS({ ...credentials, endpoint: server.url, bucket: BUCKET, timeout: 600_000 });
+  const plain = new OSS({ ...LOCAL_V4, ...credentials, endpoint: server.url, bucket: BUCKET, timeout: 600_000 });
   await plain.putBucket(BUCKET);
   const keyFile = join(work, 'key.pem');
   const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
   writeFileSync(keyFile, keyPem, { mode: 0o600 });
-  const store = createOssStore({ endpoint: server.url, bucket: BUCKET, ...credentials, timeoutMs: 600_000 });
+  const store = createOssStore({ region: LOCAL_REGION, endpoint: server.url, bucket: BUCKET, ...credentials, timeoutMs: 600_000 });
   // The mount's defaults: 8 MiB parts, 4 in flight (--jobs).
   const bucket = new EncryptedBucket(store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: keyPem }) }), { partSize: 8 * MiB, concurrency: 4 });
   const owner = { uid: process.getuid(), gid: process.getgid() };
@@ -345,7 +343,7 @@ try {
       let partNumber = 0;
       const chunks = [];
       const send = async (body) => {
-        const p = store.uploadPart(key, uploadId, ++partNumber, body).then((part) => {
+        const p = store.uploadPart(key, uploadId, ++partNumber, body, {}).then((part) => {
           parts.push(part);
           inFlight.delete(p);
         });

@@ -15,7 +15,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { MiB, drain, fusermountU, generated, mbps, sleep, spawnUntil, timed, timedAsync, tuneLikeOssencfs } from './bench/util.mjs';
+import { MiB, drain, fusermountU, generated, mbps, sleep, spawnUntil, timed, timedAsync, tuneLikeOssencfs, LOCAL_V4, LOCAL_REGION } from './bench/util.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/ossencfs.js');
@@ -57,7 +57,7 @@ function cpuPerGiB(a, b) {
 
 const work = mkdtempSync(join(tmpdir(), 'ossencfs-bench-read-'));
 const credentials = { accessKeyId: 'BENCH', accessKeySecret: randomBytes(16).toString('hex') };
-const env = { ...process.env, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret };
+const env = { ...process.env, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret, OSS_REGION: LOCAL_REGION };
 for (const d of ['xdg-config', 'xdg-cache', 'xdg-run']) mkdirSync(join(work, d), { mode: 0o700 });
 const mountEnv = { ...env, XDG_CONFIG_HOME: join(work, 'xdg-config'), XDG_CACHE_HOME: join(work, 'xdg-cache'), XDG_RUNTIME_DIR: join(work, 'xdg-run') };
 
@@ -71,10 +71,10 @@ try {
   const keyFile = join(work, 'key.pem');
   const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
   writeFileSync(keyFile, keyPem, { mode: 0o600 });
-  const store = createOssStore({ endpoint: url, bucket: BUCKET, ...credentials, timeoutMs: 600_000 });
+  const store = createOssStore({ region: LOCAL_REGION, endpoint: url, bucket: BUCKET, ...credentials, timeoutMs: 600_000 });
   const bucket = new EncryptedBucket(store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: keyPem }) }), { partSize: 8 * MiB, concurrency: 4 });
   const OSS = (await import('ali-oss')).default;
-  await new OSS({ ...credentials, endpoint: url, bucket: BUCKET }).putBucket(BUCKET);
+  await new OSS({ ...LOCAL_V4, ...credentials, endpoint: url, bucket: BUCKET }).putBucket(BUCKET);
   const meta = encodePosixMeta({ mode: 0o100644, uid: process.getuid(), gid: process.getgid(), mtime: Date.now() / 1000 });
   await bucket.put('fs/big.bin', generated(SIZE), { size: SIZE, meta });
 

@@ -22,7 +22,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { MiB, fusermountU, sleep, spawnUntil, timed } from './bench/util.mjs';
+import { MiB, fusermountU, sleep, spawnUntil, timed, LOCAL_V4, LOCAL_REGION } from './bench/util.mjs';
 
 const require = createRequire(import.meta.url);
 const OSS = require('ali-oss');
@@ -52,7 +52,7 @@ const cleanups = [];
 
 async function startServer() {
   const { child, ready, exited } = spawnUntil(process.execPath, [join(ROOT, 'scripts/bench/server-child.mjs'), join(work, 'server')], /listening on (http:\/\/\S+)/, {
-    env: { ...process.env, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret },
+    env: { ...process.env, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret, OSS_REGION: LOCAL_REGION },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const m = await ready;
@@ -107,7 +107,7 @@ async function oneRound(label, dist, serverUrl, src) {
     [...nodeArgs, bin, 'mount', 'oss://bench/rss', mnt, '--foreground', '--endpoint', serverUrl, '--rsa-key', join(work, 'key.pem'),
       '--cache-dir', join(work, `cache-${label}`), '--cache-size', opt['cache-size'], '--log-file', join(work, `mount-${label}.log`)],
     /mounted /,
-    { env: { ...process.env, ...extraEnv, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret } },
+    { env: { ...process.env, ...extraEnv, OSS_ACCESS_KEY_ID: credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret, OSS_REGION: LOCAL_REGION } },
   );
   await ready;
   await sleep(300);
@@ -184,7 +184,7 @@ function writeLocalFile(path, size) {
 try {
   console.log(`bench-rss: ${SIZE / MiB} MiB, cache ${opt['cache-size']}, env ${JSON.stringify(extraEnv)}, node args ${JSON.stringify(nodeArgs)}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const url = await startServer();
-  await new OSS({ ...credentials, endpoint: url, bucket: 'bench' }).putBucket('bench');
+  await new OSS({ ...LOCAL_V4, ...credentials, endpoint: url, bucket: 'bench' }).putBucket('bench');
   writeFileSync(join(work, 'key.pem'), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   const src = join(work, 'src.bin');
   writeLocalFile(src, SIZE);

@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import OSS from 'ali-oss';
-import { tuneLikeOssencfs } from './bench/util.mjs';
+import { tuneLikeOssencfs, LOCAL_V4 } from './bench/util.mjs';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, dist: { type: 'string' }, rounds: { type: 'string', default: '3' }, allocator: { type: 'string', default: 'tuned' } } });
 const dist = values.dist ? pathToFileURL(`${resolve(values.dist)}/`) : new URL('../dist/', import.meta.url);
@@ -131,8 +131,9 @@ function signed(server, method, bucket, key) {
 
 async function startOurs() {
   const dir = await mkdtemp(join(tmpdir(), 'ossencfs-bench-'));
-  const server = await startServer({ dir, credentials: [KEYS] });
-  const client = new OSS({ endpoint: server.url, bucket: 'bench', ...KEYS });
+  // V1 too: an older build compared side by side (--dist) signs V1.
+  const server = await startServer({ dir, credentials: [KEYS], signatures: 'any' });
+  const client = new OSS({ ...LOCAL_V4, endpoint: server.url, bucket: 'bench', ...KEYS });
   await client.putBucket('bench');
   return {
     dir,

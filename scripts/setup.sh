@@ -34,4 +34,6 @@ fi
 node scripts/patch-fuse-native.mjs
 node scripts/build-native.mjs
 npm run build --silent
+# /sbin/mount.fuse.ossencfs, so mount(8) mounts fstab lines of type fuse.ossencfs.
+node bin/ossencfs.js install-helper
 echo "setup: ok"

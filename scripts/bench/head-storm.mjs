@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import http from 'node:http';
 import OSS from 'ali-oss';
 import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
+import { LOCAL_V4 } from './util.mjs';
 
 const BUCKET = 'storm';
 
@@ -73,7 +74,7 @@ async function main() {
 
 async function startChild(dist, profile) {
   const server = await startTreeServer(dist, { profile });
-  const client = new OSS({
+  const client = new OSS({ ...LOCAL_V4,
     endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS, retryMax: 0,
     // Up to 64 sockets as the mount opens; the storm's concurrency is the limit that matters.
     agent: new http.Agent({ keepAlive: true, maxSockets: 64 }),

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import OSS from 'ali-oss';
 import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
-import { cpuTimes, fusermountU, peakRssMiB, spawnUntil, timedLs } from './util.mjs';
+import { cpuTimes, fusermountU, peakRssMiB, spawnUntil, timedLs, LOCAL_V4, LOCAL_REGION } from './util.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { EncryptedBucket, Keyring, createOssStore, rsaMasterKey, encodePosixMeta } = await import(join(ROOT, 'dist/index.js'));
@@ -52,8 +52,8 @@ const cpuSeconds = (pid) => {
 };
 
 async function populate(server) {
-  await new OSS({ endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS }).putBucket(BUCKET);
-  const store = createOssStore({ endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS });
+  await new OSS({ ...LOCAL_V4, endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS }).putBucket(BUCKET);
+  const store = createOssStore({ region: LOCAL_REGION, endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS });
   const bucket = new EncryptedBucket(store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: keyPem }) }), {});
   const meta = () => encodePosixMeta({ mode: 0o100644, uid: process.getuid(), gid: process.getgid(), mtime: Date.now() / 1000 });
   const body = randomBytes(1024);
@@ -71,7 +71,7 @@ async function lsCold(server, round) {
     ...nodeArgs, join(ROOT, 'bin/ossencfs.js'), 'mount', `oss://${BUCKET}/fs`, mnt, '--foreground', '--endpoint', server.url,
     '--rsa-key', keyFile, '--cache-dir', join(work, `cache-${round}`), '--log-file', join(work, 'mount.log'),
     ...values['mount-args'].split(' ').filter(Boolean),
-  ], /mounted /, { env: { ...process.env, OSS_ACCESS_KEY_ID: BENCH_KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: BENCH_KEYS.accessKeySecret } });
+  ], /mounted /, { env: { ...process.env, OSS_ACCESS_KEY_ID: BENCH_KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: BENCH_KEYS.accessKeySecret, OSS_REGION: LOCAL_REGION } });
   await ready;
   try {
     await server.requests();

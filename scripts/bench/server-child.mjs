@@ -66,7 +66,8 @@ if (!dir || !accessKeyId || !accessKeySecret) {
 }
 await tuneLikeOssencfs(); // as `ossencfs server` runs
 const { startServer } = await import(new URL('../../dist/server/index.js', import.meta.url).href);
-const server = await startServer({ dir, port: 0, credentials: [{ accessKeyId, accessKeySecret }] });
+// V1 too: an older build compared side by side (--dist) signs V1.
+const server = await startServer({ dir, port: 0, credentials: [{ accessKeyId, accessKeySecret }], signatures: 'any' });
 
 process.on('message', (m) => {
   if (m?.cmd === 'stats') {

@@ -53,7 +53,8 @@ export async function startTreeServer(dist, { profile = '' } = {}) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [dist, dir, profile] = process.argv.slice(2);
   const { startServer } = await import(new URL('server/index.js', pathToFileURL(`${resolve(dist)}/`)).href);
-  const server = await startServer({ dir, credentials: [BENCH_KEYS] });
+  // V1 too: an older build compared side by side (--dist) signs V1.
+  const server = await startServer({ dir, credentials: [BENCH_KEYS], signatures: 'any' });
   const inspector = new Session();
   inspector.connect();
   process.on('message', async (m) => {

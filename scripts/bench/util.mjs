@@ -4,6 +4,10 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 
+/** What clients of the local server sign with: V4, scoped to a region (the server takes any). */
+export const LOCAL_REGION = 'cn-hangzhou';
+export const LOCAL_V4 = { region: `oss-${LOCAL_REGION}`, authorizationV4: true };
+
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 

@@ -10,14 +10,18 @@ const DROPPED = new Set(['_netdev', 'nofail', 'noauto', 'auto', 'user', 'users',
 /** `name=value` options with a flag of their own. */
 const VALUED: Record<string, string> = {
   profile: '--profile',
+  config: '--config',
+  region: '--region',
   cache_dir: '--cache-dir',
   cache_size: '--cache-size',
   attr_ttl: '--attr-ttl',
   write_back: '--write-back',
   rsa_key: '--rsa-key',
   kms_key_id: '--kms-key-id',
+  kms_endpoint: '--kms-endpoint',
   endpoint: '--endpoint',
   log_file: '--log-file',
+  log_level: '--log-level',
 };
 
 /** Bare options with a flag of their own. */

@@ -1,4 +1,4 @@
-import yargs, { type CommandModule } from 'yargs';
+import yargs, { type Argv, type CommandModule } from 'yargs';
 import { FsError } from '../errors.js';
 import { tuneAllocator } from '../util/allocator.js';
 import { UsageError } from './options.js';
@@ -16,15 +16,23 @@ import statCommand from './commands/stat.js';
 import verifyCommand from './commands/verify.js';
 import rekeyCommand from './commands/rekey.js';
 import uploadsCommand from './commands/uploads.js';
+import installHelperCommand from './commands/installHelper.js';
 
 /** Every subcommand; each file in ./commands exports one yargs CommandModule as default. */
-const commands: CommandModule<object, any>[] = [mountCommand, umountCommand, serverCommand, keygenCommand, lsCommand, catCommand, getCommand, putCommand, cpCommand, rmCommand, statCommand, verifyCommand, rekeyCommand, uploadsCommand];
+const commands: CommandModule<CliContext, any>[] = [mountCommand, umountCommand, serverCommand, keygenCommand, lsCommand, catCommand, getCommand, putCommand, cpCommand, rmCommand, statCommand, verifyCommand, rekeyCommand, uploadsCommand, installHelperCommand];
+
+/** What every command's handler finds in its arguments besides its options (yargs' parse context). */
+export interface CliContext {
+  /** The arguments main() was given: the mount command runs them again in the background. */
+  cliArgs: readonly string[];
+}
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
 export async function main(argv: string[]): Promise<void> {
   // Before any command moves data: every one of them streams through buffers (util/allocator.ts).
   tuneAllocator();
-  const parser = yargs(argv)
+  // parseAsync below hands every handler the context: typed here, as yargs' types cannot follow it.
+  const parser = (yargs(argv) as Argv<CliContext>)
     .scriptName('ossencfs')
     .command(commands)
     .demandCommand(1, 'name a command; see ossencfs --help')
@@ -41,7 +49,8 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(2);
     });
   try {
-    await parser.parseAsync();
+    const context: CliContext = { cliArgs: argv };
+    await parser.parseAsync(argv, context);
   } catch (err) {
     // A mistake on the command line found by a handler is reported like yargs' own: exit 2.
     const usage = err instanceof UsageError;

@@ -114,6 +114,19 @@ function assignInformational(
   if (length !== undefined) envelope.unencryptedContentLength = length;
 }
 
+/**
+ * `meta` as an upload of it must carry it: a multipart upload (`sizes`) with the V2 data-size and
+ * part-size entries of this upload, a single PutObject (undefined) without them. Every other entry
+ * stays byte for byte — a re-sent object keeps its envelope exactly as written (Go compares the
+ * matdesc string). Metadata without a V2 envelope (plaintext, V1) is returned as it is: OSS's
+ * client-side-encryption rules concern V2 headers only.
+ */
+export function withUploadSizes(meta: ObjectMeta, sizes: { dataSize: number; partSize: number } | undefined): ObjectMeta {
+  if (!V2_MARKERS.some((name) => name in meta)) return meta;
+  const { [V2.dataSize]: _dataSize, [V2.partSize]: _partSize, ...rest } = meta;
+  return sizes ? { ...rest, [V2.dataSize]: String(sizes.dataSize), [V2.partSize]: String(sizes.partSize) } : rest;
+}
+
 export function envelopeMeta(envelope: Envelope): ObjectMeta {
   return envelope.format === 'v1' ? v1Meta(envelope) : v2Meta(envelope);
 }

@@ -5,10 +5,11 @@ import { Readable } from 'node:stream';
 import { CryptoError, envelopeMeta, readEnvelope, sameMatdesc, type Envelope, type Keyring } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import type { ListOptions, ListPage, ObjectHead, ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
-import { serverSideCopy, type CopyTuning } from './copy.js';
+import { copyObject, type CopyTuning } from './copy.js';
 import { splitMeta, toEncryptedHead, type EncryptedHead } from './head.js';
 import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader, type PieceBuffers } from './objectReader.js';
 import { EncryptedObjectWriter, type ObjectWriter, type WriterSettings } from './objectWriter.js';
+import { resendObject } from './resend.js';
 
 export interface EncryptedBucketOptions {
   /** Plaintext bytes per part: a multiple of 16, at least 100 KiB (oss2's minimum); default 8 MiB. */
@@ -19,8 +20,8 @@ export interface EncryptedBucketOptions {
   concurrency?: number;
   /** Serve objects without an envelope as they are, instead of failing with 'not-encrypted'. */
   allowPlaintext?: boolean;
-  /** Copies above this size go part by part; default 1 GiB, the most one CopyObject takes. */
-  copyThreshold?: number;
+  /** Objects from this size on are copied through the client; default 1 GiB (OSS: CopyObject is for objects under 1 GB). */
+  copyLimit?: number;
 }
 
 export interface PutResult {
@@ -57,7 +58,12 @@ export class EncryptedBucket {
     this.multipartThreshold = options.multipartThreshold ?? this.partSize;
     this.concurrency = Math.max(1, options.concurrency ?? 4);
     this.allowPlaintext = options.allowPlaintext ?? false;
-    this.copyTuning = { copyThreshold: options.copyThreshold ?? 1024 * MIB, partSize: this.partSize, concurrency: this.concurrency };
+    this.copyTuning = {
+      copyLimit: options.copyLimit ?? 1024 * MIB,
+      multipartThreshold: this.multipartThreshold,
+      partSize: this.partSize,
+      concurrency: this.concurrency,
+    };
   }
 
   async head(key: string): Promise<EncryptedHead> {
@@ -117,65 +123,54 @@ export class EncryptedBucket {
   }
 
   /**
-   * Reads the file once for its MD5 so the unencrypted length and MD5 headers can go on the
-   * upload (multipart included), then streams it up.
+   * Uploads a local file whose size is known up front, as OSS wants it for a multipart upload.
+   * The unencrypted length and MD5 headers go on the upload (multipart included); the MD5 is read
+   * from the file first unless the caller already has it (`md5`, base64, of exactly these bytes).
+   * `buffers` lends the part buffers (see WriterSettings).
    */
-  async putFile(key: string, path: string, options: { meta?: ObjectMeta; contentType?: string } = {}): Promise<PutResult> {
+  async putFile(key: string, path: string, options: { meta?: ObjectMeta; contentType?: string; md5?: string; buffers?: PieceBuffers } = {}): Promise<PutResult> {
     const { size } = await stat(path);
-    const hash = createHash('md5');
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size, md5: hash.digest('base64') });
+    const md5 = options.md5 ?? (await fileMd5(path));
+    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size, md5, ...(options.buffers ? { buffers: options.buffers } : {}) });
     return pump(createReadStream(path, { highWaterMark: 1 * MIB }), writer);
   }
 
-  /** For a body of unknown length (FUSE writes, pipes); `buffers` lends its part buffers (see WriterSettings). */
-  createWriter(key: string, options: { meta?: ObjectMeta; contentType?: string; buffers?: PieceBuffers; patchable?: boolean } = {}): ObjectWriter {
-    return this.writer(key, options);
-  }
-
   /**
-   * Server-side; ciphertext and envelope are carried over byte for byte, so nothing is re-encrypted.
-   * `meta` replaces the user metadata; `patch` sets its entries over the source's; neither keeps it.
-   * Resolves with the destination as a HEAD would find it when the copy said when it made it (a
-   * CopyObject does; a copy part by part, above `copyThreshold`, does not), so a caller can know
-   * the object again in a listing without asking.
+   * Ciphertext and envelope are carried over byte for byte, so nothing is re-encrypted: one
+   * server-side CopyObject where OSS allows it (see copyObject), the bytes through the client
+   * otherwise. `meta` replaces the user metadata; `patch` sets its entries over the source's.
+   * Resolves with the destination as a HEAD would find it when the write said when it made it (a
+   * CopyObject does; a PutObject or a multipart upload does not), so a caller can know the object
+   * again in a listing without asking.
    */
   async copy(source: string, dest: string, options: { meta?: ObjectMeta; patch?: ObjectMeta } = {}): Promise<ObjectHead | undefined> {
     const head = await this.store.head(source);
     const { user, encryption } = splitMeta(head.meta);
     const replaced = options.meta ?? (options.patch ? { ...user, ...options.patch } : undefined);
     const meta = replaced ? { ...stripEncryption(replaced), ...encryption } : undefined;
-    const { etag, lastModified } = await serverSideCopy(this.store, head, dest, meta ? { meta } : {}, this.copyTuning);
+    const { etag, lastModified } = await copyObject(this.store, head, dest, meta, this.copyTuning);
     return lastModified && { key: dest, size: head.size, etag, lastModified, meta: meta ?? head.meta, contentType: head.contentType };
   }
 
-  /** Replaces the user metadata; every encryption entry is re-sent exactly as stored, or the data would be lost. */
-  updateMeta(key: string, meta: ObjectMeta): Promise<ObjectHead | undefined> {
-    return this.copy(key, key, { meta });
-  }
-
-  /** Sets the given user metadata entries over the object's current ones (one HEAD, one copy); resolves as `copy`. */
+  /** Sets the given user metadata entries over the object's current ones; resolves as `copy`. */
   patchMeta(key: string, changes: ObjectMeta): Promise<ObjectHead | undefined> {
     return this.copy(key, key, { patch: changes });
   }
 
   /**
    * Re-keys one object: the data key is wrapped anew by the keyring's writer and the same
-   * ciphertext is copied part by part onto itself under the new envelope — no data passes through
-   * the client, and the object is replaced only when the copy completes.
+   * ciphertext is written again under the new envelope — through the client, as OSS copies no
+   * client-side-encrypted object onto a new envelope, but never decrypted. The object is replaced
+   * only when the upload completes. `onProgress` hears of the bytes sent.
    */
-  async rewrap(key: string): Promise<'rewrapped' | 'already'> {
+  async rewrap(key: string, onProgress?: (bytes: number) => void): Promise<'rewrapped' | 'already'> {
     const head = await this.store.head(key);
     const envelope = readEnvelope(head.meta, key);
     if (!envelope) throw notEncrypted(key);
     if (await this.wrappedByWriter(envelope, key)) return 'already';
     const rewrapped = await this.keyring.rewrap(envelope, key);
     const meta = { ...splitMeta(head.meta).user, ...envelopeMeta(rewrapped) };
-    if (head.size === 0) {
-      await this.store.put(key, Buffer.alloc(0), { meta, contentLength: 0, ...(head.contentType ? { contentType: head.contentType } : {}) });
-    } else {
-      await serverSideCopy(this.store, head, key, { meta, multipart: true }, this.copyTuning);
-    }
+    await resendObject(this.store, head, key, meta, this.copyTuning, onProgress);
     return 'rewrapped';
   }
 
@@ -193,7 +188,7 @@ export class EncryptedBucket {
 
   private writer(
     key: string,
-    o: { meta?: ObjectMeta | undefined; contentType?: string | undefined; size?: number | undefined; md5?: string; buffers?: PieceBuffers; patchable?: boolean },
+    o: { meta?: ObjectMeta | undefined; contentType?: string | undefined; size?: number | undefined; md5?: string; buffers?: PieceBuffers },
   ): EncryptedObjectWriter {
     const settings: WriterSettings = {
       partSize: this.partSizeFor(o.size),
@@ -205,7 +200,6 @@ export class EncryptedBucket {
     if (o.size !== undefined) settings.size = o.size;
     if (o.md5 !== undefined) settings.md5 = o.md5;
     if (o.buffers !== undefined) settings.buffers = o.buffers;
-    if (o.patchable !== undefined) settings.patchable = o.patchable;
     return new EncryptedObjectWriter(this.store, this.keyring, key, settings);
   }
 
@@ -251,6 +245,12 @@ function notEncrypted(key: string): CryptoError {
 /** Encryption entries come only from the keyring, never from a caller's metadata. */
 function stripEncryption(meta: ObjectMeta): ObjectMeta {
   return splitMeta(meta).user;
+}
+
+async function fileMd5(path: string): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('base64');
 }
 
 /** Feeds a body into a writer; any failure on either side aborts the upload. */

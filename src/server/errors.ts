@@ -1,6 +1,7 @@
 /**
- * An OSS error response: the HTTP status, the OSS `Code`, and a message. Routes throw it; the
- * dispatcher turns it into the XML body OSS sends, so clients parse it as they parse real OSS.
+ * An OSS error response: the HTTP status, the OSS `Code`, a message, and where OSS's error center
+ * documents one, its EC number (`0005-00000401`: sent as `<EC>` and `x-oss-ec`). Routes throw it;
+ * the dispatcher turns it into the XML body OSS sends, so clients parse it as they parse real OSS.
  */
 export class OssError extends Error {
   override name = 'OssError';
@@ -11,6 +12,7 @@ export class OssError extends Error {
     message: string,
     /** Extra elements OSS adds to some errors (e.g. `StringToSign`, `Key`). */
     readonly details: Record<string, string> = {},
+    readonly ec?: string,
   ) {
     super(message);
   }

@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { authenticate } from './auth/authenticate.js';
-import type { ServerCredentials } from './auth/credentials.js';
+import { authenticate, type SignaturePolicy } from './auth/authenticate.js';
+import type { CredentialLookup } from './auth/credentials.js';
+import type { TemporaryCredentials } from './auth/temporaryCredentials.js';
+import type { Clock } from './clock.js';
 import { OssError } from './errors.js';
 import { cutRequest, cutResponse, type FaultInjector } from './faults.js';
 import { resolveAddress } from './http/addressing.js';
 import type { RequestContext } from './http/context.js';
 import { isAdmin, route } from './routes/router.js';
+import { isStsRequest, serveTemporaryCredentials } from './routes/sts.js';
 import type { MultipartStore } from './storage/multipartStore.js';
 import type { Store } from './storage/store.js';
 import { buildXml } from './xml.js';
@@ -21,10 +24,17 @@ export interface HandlerDeps {
   store: Store;
   multipart: MultipartStore;
   faults: FaultInjector;
-  credentials: ServerCredentials[];
+  credentials: CredentialLookup;
+  signatures: SignaturePolicy;
+  clock: Clock;
+  /** Set when the server also hands out temporary credentials (routes/sts.ts). */
+  sts?: TemporaryCredentials;
   ownHost: string;
   kms?: KmsHandler;
 }
+
+/** Headers an error answer keeps (removing `date` would also stop Node sending its own). */
+const KEPT_ON_ERROR = new Set(['x-oss-request-id', 'server', 'date']);
 
 function sendError(req: IncomingMessage, res: ServerResponse, err: OssError, requestId: string): void {
   if (res.headersSent) {
@@ -37,9 +47,14 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: OssError, req
     RequestId: requestId,
     HostId: req.headers.host ?? '',
     ...err.details,
+    ...(err.ec === undefined ? {} : { EC: err.ec }),
   }));
-  for (const name of res.getHeaderNames()) if (name !== 'x-oss-request-id' && name !== 'server') res.removeHeader(name);
-  res.writeHead(err.status, { 'Content-Type': 'application/xml', 'Content-Length': body.length, 'x-oss-ec': err.code });
+  for (const name of res.getHeaderNames()) if (!KEPT_ON_ERROR.has(name)) res.removeHeader(name);
+  res.writeHead(err.status, {
+    'Content-Type': 'application/xml',
+    'Content-Length': body.length,
+    ...(err.ec === undefined ? {} : { 'x-oss-ec': err.ec }),
+  });
   res.end(body);
 }
 
@@ -64,6 +79,7 @@ function nextRequestId(): string {
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
     if (deps.kms?.matches(req)) return deps.kms.handle(req, res);
+    if (deps.sts && isStsRequest(req)) return serveTemporaryCredentials(req, res, deps.sts);
     const address = resolveAddress(req, deps.ownHost);
     const ctx: RequestContext = {
       ...address,
@@ -76,6 +92,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       store: deps.store,
       multipart: deps.multipart,
       faults: deps.faults,
+      clock: deps.clock,
     };
     const admin = isAdmin(ctx);
     const path = `/${ctx.bucket}/${ctx.key}`;
@@ -83,7 +100,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       const seen = deps.faults.record(ctx.method, path, (req.url ?? '').split('?').slice(1).join('?'), req.headers.range);
       res.once('finish', () => (seen.status = res.statusCode));
     }
-    authenticate(ctx, deps.credentials);
+    // The admin route is how a test sets the clock, so it must work whatever the clock says.
+    authenticate(ctx, deps.credentials, deps.signatures, admin ? Date.now() : deps.clock.now());
     if (!admin) {
       const applied = deps.faults.take(ctx.method, path);
       if (applied.latencyMs > 0) await sleep(applied.latencyMs);
@@ -97,6 +115,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const requestId = nextRequestId();
     res.setHeader('x-oss-request-id', requestId);
     res.setHeader('Server', 'AliyunOSS');
+    if (deps.clock.offsetMs !== 0) res.setHeader('Date', new Date(deps.clock.now()).toUTCString());
     handle(req, res, requestId).catch((err: unknown) => {
       // A body that failed mid-way (client gone, injected reset) has no one left to answer.
       if (!req.socket || req.socket.destroyed) return;

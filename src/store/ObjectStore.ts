@@ -72,7 +72,12 @@ export interface ListPage {
   next?: string;
 }
 
-/** What a write reports of the object it made; a CopyObject also says when (CompleteMultipartUpload does not). */
+/**
+ * What a write reports of the object it made, and when, where the answer says: a CopyObject's
+ * names its LastModified; a PutObject's only the Date it was answered at, which stands in for it
+ * (the same second, or just after; a later second merely fails to match a listing); a
+ * CompleteMultipartUpload's nothing.
+ */
 export interface Written {
   etag: string;
   lastModified?: Date;
@@ -98,10 +103,12 @@ export interface ObjectStore {
    * object's ETag is no longer `ifMatch`.
    */
   readInto(key: string, range: Required<ByteRange>, ifMatch: string | undefined, sink: BodySink): Promise<void>;
-  put(key: string, body: Buffer | Readable, options: PutOptions): Promise<{ etag: string }>;
-  /** Server-side copy; with `meta` the destination gets exactly that metadata (REPLACE); with
-   *  `ifMatch`, only while the source still has this ETag (else ESTALE). */
-  copy(source: string, dest: string, options?: { meta?: ObjectMeta; contentType?: string; ifMatch?: string }): Promise<Written>;
+  put(key: string, body: Buffer | Readable, options: PutOptions): Promise<Written>;
+  /**
+   * Server-side copy keeping the source's metadata (OSS changes no metadata of a client-side
+   * encrypted object by copy); with `ifMatch`, only while the source still has this ETag (else ESTALE).
+   */
+  copy(source: string, dest: string, options?: { ifMatch?: string }): Promise<Written>;
   delete(key: string): Promise<void>;
   deleteMany(keys: string[]): Promise<void>;
   list(prefix: string, options?: ListOptions): Promise<ListPage>;
@@ -112,15 +119,6 @@ export interface ObjectStore {
    * encrypted upload to repeat the Initiate's encryption headers (key, start, data-size, part-size).
    */
   uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, meta: ObjectMeta): Promise<UploadedPart>;
-  uploadPartCopy(
-    key: string,
-    uploadId: string,
-    partNumber: number,
-    source: string,
-    range: Required<ByteRange>,
-    /** `ifMatch`: copy only while the source still has this ETag (else ESTALE). */
-    options?: { ifMatch?: string },
-  ): Promise<UploadedPart>;
   completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<{ etag: string }>;
   abortMultipart(key: string, uploadId: string): Promise<void>;
   listMultipartUploads(prefix: string): Promise<MultipartUploadInfo[]>;

@@ -23,7 +23,7 @@ import { toStoreError } from './errors.js';
 import { HeadWorker } from './headWorker.js';
 import { parseListing } from './listingXml.js';
 import { noRegionMessage, signingRegion } from './region.js';
-import { resumableBody } from './resumableBody.js';
+import { abandon, resumableBody } from './resumableBody.js';
 import type { Query, SignatureVersion } from './signing.js';
 import { type Answer, type Exchange, Transport } from './transport.js';
 import { buildXml } from '../util/xml.js';
@@ -154,7 +154,7 @@ class OssStore implements ObjectStore {
         try {
           this.servedAsAsked(key, r.headers, offset, endExclusive - 1);
         } catch (err) {
-          r.body.destroy();
+          abandon(r.body);
           throw err;
         }
         return r.body;
@@ -165,33 +165,24 @@ class OssStore implements ObjectStore {
     return { head, start, body };
   }
 
-  async put(key: string, body: Buffer | Readable, options: PutOptions): Promise<{ etag: string }> {
+  async put(key: string, body: Buffer | Readable, options: PutOptions): Promise<Written> {
     this.addressable('PUT', key);
     const headers = requestHeaders(options);
     if (Buffer.isBuffer(body)) {
       // Its Content-MD5, as ali-oss sends it: the server checks the body arrived whole.
       headers['Content-MD5'] = createHash('md5').update(body).digest('base64');
       const r = await this.call('PUT', key, () => this.http.fetch({ method: 'PUT', key, headers, body, ok: [200], timeoutMs: this.timeoutMs }));
-      return { etag: r.headers.etag ?? '' };
+      return putWritten(r.headers);
     }
     // A stream cannot be rewound, so it is sent once.
     const r = await this.once('PUT', key, () => this.http.fetch({ method: 'PUT', key, headers, body, ok: [200], timeoutMs: this.timeoutMs }));
-    return { etag: r.headers.etag ?? '' };
+    return putWritten(r.headers);
   }
 
-  async copy(
-    source: string,
-    dest: string,
-    options: { meta?: ObjectMeta; contentType?: string; ifMatch?: string } = {},
-  ): Promise<Written> {
+  async copy(source: string, dest: string, options: { ifMatch?: string } = {}): Promise<Written> {
     const headers: Record<string, string> = { 'x-oss-copy-source': this.copySource(source) };
     if (options.ifMatch) headers['x-oss-copy-source-if-match'] = options.ifMatch;
     this.addressable('COPY', dest);
-    if (options.meta) {
-      headers['x-oss-metadata-directive'] = 'REPLACE';
-      Object.assign(headers, metaHeaders(options.meta));
-    }
-    if (options.contentType) headers['Content-Type'] = options.contentType;
     const r = await this.call('COPY', `${source} -> ${dest}`, () => this.xmlCall({ method: 'PUT', key: dest, headers, ok: [200], timeoutMs: this.timeoutMs }));
     const lastModified = new Date(String(r.data.LastModified ?? ''));
     return { etag: etagOf(r), ...(Number.isNaN(lastModified.getTime()) ? {} : { lastModified }) };
@@ -254,26 +245,6 @@ class OssStore implements ObjectStore {
       this.http.fetch({ method: 'PUT', key, query: { partNumber: String(partNumber), uploadId }, headers, body, ok: [200], timeoutMs: this.timeoutMs }),
     );
     return { partNumber, etag: r.headers.etag ?? '' };
-  }
-
-  async uploadPartCopy(
-    key: string,
-    uploadId: string,
-    partNumber: number,
-    source: string,
-    range: Required<ByteRange>,
-    options: { ifMatch?: string } = {},
-  ): Promise<UploadedPart> {
-    this.addressable(`PART COPY ${partNumber}`, key);
-    const headers: Record<string, string> = {
-      'x-oss-copy-source': this.copySource(source),
-      'x-oss-copy-source-range': `bytes=${range.start}-${range.end}`,
-    };
-    if (options.ifMatch) headers['x-oss-copy-source-if-match'] = options.ifMatch;
-    const r = await this.call(`PART COPY ${partNumber}`, key, () =>
-      this.xmlCall({ method: 'PUT', key, query: { partNumber: String(partNumber), uploadId }, headers, ok: [200], timeoutMs: this.timeoutMs }),
-    );
-    return { partNumber, etag: etagOf(r) };
   }
 
   async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<{ etag: string }> {
@@ -459,6 +430,12 @@ function servedRange(headers: Record<string, string | undefined>): { start: numb
   const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(headers['content-range'] ?? '');
   if (!m) return undefined;
   return { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) };
+}
+
+/** What a PutObject's answer says of the object: its ETag, and the Date it was answered at (see Written). */
+function putWritten(headers: Record<string, string | undefined>): Written {
+  const answered = new Date(headers.date ?? '');
+  return { etag: headers.etag ?? '', ...(Number.isNaN(answered.getTime()) ? {} : { lastModified: answered }) };
 }
 
 /** The ETag a copy or complete reports in its XML body, else in its header. */

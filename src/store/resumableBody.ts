@@ -50,14 +50,14 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
           code: 'ERR_STREAM_PREMATURE_CLOSE',
         });
       } catch (err) {
-        stream.destroy();
+        abandon(stream);
         if (stopped) return;
         const progressed = offset > failedAt;
         failedAt = offset;
         await tryAgainOrFail(err, offset, budget, progressed);
       }
       stream = await reopenWithRetry(offset, budget);
-      if (stopped) return void stream.destroy();
+      if (stopped) return abandon(stream);
     }
   }
 
@@ -92,10 +92,19 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
     },
     destroy(err, callback) {
       stopped = true;
-      stream.destroy();
+      abandon(stream);
       callback(err);
     },
   });
+}
+
+/**
+ * Lets go of a response nobody reads any more. Destroyed before its end, undici's body emits an
+ * abort error; with no reader left to hear it, that would be an uncaught 'error' event.
+ */
+export function abandon(stream: Readable): void {
+  stream.on('error', () => undefined);
+  stream.destroy();
 }
 
 /** The next chunk, or a retryable ETIMEDOUT (and the stream destroyed) when none comes within `ms`. */

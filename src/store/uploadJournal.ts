@@ -108,7 +108,7 @@ class JournaledStore implements ObjectStore {
   put(key: string, body: Buffer | Readable, options: PutOptions) {
     return this.inner.put(key, body, options);
   }
-  copy(source: string, dest: string, options?: { meta?: ObjectMeta; contentType?: string; ifMatch?: string }) {
+  copy(source: string, dest: string, options?: { ifMatch?: string }) {
     return this.inner.copy(source, dest, options);
   }
   delete(key: string) {
@@ -122,9 +122,6 @@ class JournaledStore implements ObjectStore {
   }
   uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, meta: ObjectMeta) {
     return this.inner.uploadPart(key, uploadId, partNumber, body, meta);
-  }
-  uploadPartCopy(key: string, uploadId: string, partNumber: number, source: string, range: Required<ByteRange>, options?: { ifMatch?: string }) {
-    return this.inner.uploadPartCopy(key, uploadId, partNumber, source, range, options);
   }
   listMultipartUploads(prefix: string) {
     return this.inner.listMultipartUploads(prefix);

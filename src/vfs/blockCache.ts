@@ -55,13 +55,12 @@ export interface BlockMemory {
  * The cache size bounds every block buffer the read path holds, not just the cached ones: the
  * buffers being filled by fetches in flight (handed out by take()) and the spare buffers kept for
  * reuse count too. Taking one past the limit lets go of spares, then of the least recently used
- * blocks. (Until issue #6, read-ahead, the spares and the decrypt worker's buffers came on top of
- * the cache and the mount's RSS went ~100 MiB past it.)
+ * blocks.
  *
- * Writers borrow their part buffers from the same budget (partBuffers): while a file streams up,
+ * Writers borrow their part buffers from the same budget (partBuffers): while a file uploads,
  * the cache shrinks by the parts being filled and sent, so --cache-size bounds the data the mount
  * holds, read or written, and a copy within the mount does not hold a full cache plus a window
- * of parts (8 MiB each, up to --jobs in flight, + the one filling and the one waiting).
+ * of parts (8 MiB each, up to --jobs in flight, + the one filling).
  *
  * The process as a whole has a memory target too (`target.rss`; the mount's is --cache-size +
  * 150 MiB): Node's own memory beside the cache (code, heap, buffers in flight and awaiting

@@ -9,7 +9,6 @@ import { createLimiter } from '../util/limit.js';
 import { type Attr, DIR_SIZE, makeAttr, type Owner, posixMetaOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
-import { KeptVersions } from './keptVersions.js';
 import { type HeldAttrListener, Lookups } from './lookups.js';
 import { type Lookup, MetadataCache, prefetchHoldMs } from './metadataCache.js';
 import { baseName, checkKeyLength, Namespace, parentOf } from './namespace.js';
@@ -106,14 +105,8 @@ export class Filesystem {
       stagingDir: join(options.cacheDir, 'staging'),
       memoryLimit: options.memoryLimit ?? 8 * MiB,
       maxReadAhead: options.maxReadAheadBlocks ?? 16,
-      kept: new KeptVersions(bucket, join(options.cacheDir, 'kept.jsonl'), this.ns.reservedKey('kept'), options.log),
       log: options.log,
     };
-  }
-
-  /** Before serving: puts back the versions an earlier run of this mount kept and died before releasing (KeptVersions). */
-  recover(): Promise<void> {
-    return this.files.kept.recover();
   }
 
   // ---- attributes and lookups -------------------------------------------------------------
@@ -339,7 +332,9 @@ export class Filesystem {
         if (uploaded || !keepOnFailure) {
           await file.close();
           if (this.openByPath.get(file.path) === file) this.openByPath.delete(file.path);
-          if (!file.unlinked) this.meta.added(file.path, file.currentAttr());
+          // What failed to upload is gone: the bucket's version (or none) is what the name holds.
+          if (!uploaded) this.meta.forgetTree(file.path);
+          else if (!file.unlinked) this.meta.added(file.path, file.currentAttr());
         }
       }
     })();

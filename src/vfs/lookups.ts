@@ -142,12 +142,14 @@ export class Lookups {
   }
 
   /**
-   * The mount made the object at `path` itself and knows it as a HEAD would (a copy that said when
+   * The mount made the object at `path` itself and knows it as a HEAD would (a write that said when
    * it made it): a later listing showing that object again needs no HEAD for it (reuseConfirmed).
-   * rsync's no-op second run then costs a LIST per directory instead of a HEAD per file.
+   * rsync's no-op second run then costs a LIST per directory instead of a HEAD per file. A write's
+   * answer may date the object a second late (a PutObject's Date is when it answered), so the
+   * listing's second may be the one before.
    */
   wrote(path: string, head: ObjectHead): void {
-    this.confirmedAttr(path, head);
+    this.meta.confirm(path, head, fileAttr(head, this.options.owner), 1);
   }
 
   /** The object's HEAD, or undefined when there is no such object. */

@@ -28,6 +28,8 @@ interface Confirmed {
   size: number;
   /** Whole seconds: HEAD's Last-Modified has no finer precision, while a listing may. */
   lastModifiedS: number;
+  /** The earliest second a listing may show for it: lastModifiedS, or before when it was dated late. */
+  earliestS: number;
   attr: Attr;
 }
 
@@ -63,15 +65,17 @@ export class MetadataCache {
     this.confirmed = new LRUCache<string, Confirmed>({ max: CONFIRMED_ENTRIES });
   }
 
-  /** A HEAD of the object at `path` found `attr`. */
-  confirm(path: string, head: ObjectInfo, attr: Attr): void {
-    this.confirmed?.set(path, { etag: head.etag, size: head.size, lastModifiedS: seconds(head.lastModified), attr });
+  /** A HEAD of the object at `path` found `attr`; `slackS`: its date may be that many seconds late. */
+  confirm(path: string, head: ObjectInfo, attr: Attr, slackS = 0): void {
+    const lastModifiedS = seconds(head.lastModified);
+    this.confirmed?.set(path, { etag: head.etag, size: head.size, lastModifiedS, earliestS: lastModifiedS - slackS, attr });
   }
 
   /** The attributes a HEAD found for `path`, if `listed` (from a listing) is still that object. */
   unchanged(path: string, listed: ObjectInfo): Attr | undefined {
     const known = this.confirmed?.get(path);
-    if (!known || known.etag !== listed.etag || known.size !== listed.size || known.lastModifiedS !== seconds(listed.lastModified)) return undefined;
+    const listedS = seconds(listed.lastModified);
+    if (!known || known.etag !== listed.etag || known.size !== listed.size || listedS < known.earliestS || listedS > known.lastModifiedS) return undefined;
     return known.attr;
   }
 

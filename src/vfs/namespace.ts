@@ -5,8 +5,8 @@ export const NAME_MAX = 255;
 /** Longest object key OSS stores, in UTF-8 bytes. */
 const MAX_KEY_BYTES = 1023;
 /**
- * The root entry the mount keeps for its own objects (versions set aside: KeptVersions). It is not
- * listed, not found, and not a name a program may create, as gocryptfs does with its config file.
+ * The root entry reserved for the mount's own objects. It is not listed, not found, and not a
+ * name a program may create, as gocryptfs does with its config file.
  */
 const RESERVED = '.ossencfs';
 
@@ -34,11 +34,6 @@ export class Namespace {
   dirKey(path: string): string {
     if (isReserved(path)) throw new FsError('ENOENT', `no such directory: ${path}`);
     return path === '/' ? this.prefix : `${this.prefix}${path.slice(1)}/`;
-  }
-
-  /** The key prefix of the mount's own objects named `area` (not visible in the mount). */
-  reservedKey(area: string): string {
-    return `${this.prefix}${RESERVED}/${area}/`;
   }
 
   /**

@@ -1,21 +1,18 @@
-import type { EncryptedBucket, EncryptedHead, ObjectWriter } from '../secure/index.js';
+import type { EncryptedBucket, EncryptedHead } from '../secure/index.js';
 import type { ObjectMeta } from '../store/ObjectStore.js';
 import type { Logger } from '../log.js';
 import { type Attr, posixMetaOf } from './attributes.js';
 import type { BlockCache } from './blockCache.js';
 import { CachedReader } from './cachedReader.js';
-import type { KeptVersion, KeptVersions } from './keptVersions.js';
 import { StagingFile } from './stagingFile.js';
-import { FsError } from '../errors.js';
 
 export interface OpenFileContext {
   bucket: EncryptedBucket;
   cache: BlockCache;
   stagingDir: string;
-  /** New content stays in memory up to this size (one PutObject at close), then streams as multipart. */
+  /** New content stays in memory up to this size (one PutObject at close), then moves to a staging file. */
   memoryLimit: number;
   maxReadAhead: number;
-  kept: KeptVersions;
   log: Logger;
 }
 
@@ -23,16 +20,15 @@ export interface OpenFileContext {
  * Where a file's current content lives while it is open:
  * - remote: unchanged object version, read through the block cache;
  * - memory: new content written front to back, small so far;
- * - streaming: new content written front to back, uploading as a multipart upload while the app writes;
- * - staged: the whole content in a local sparse file, for in-place edits.
- * Appends keep memory/streaming, and so do writes over streamed bytes not sent yet (its first
- * part is kept back for them); anything else (a write elsewhere, a read-back, a partial truncate)
- * moves the content to staged.
+ * - staged: the whole content in a local sparse file — in-place edits, and new content past the
+ *   memory limit. Nothing is sent before the upload: OSS wants an encrypted multipart upload's
+ *   exact size when it starts, which only the upload knows.
+ * Appends keep memory content; anything else (a write elsewhere, a partial truncate) and growth
+ * past the limit move it to staged.
  */
 type Content =
   | { kind: 'remote'; head?: EncryptedHead; reader?: CachedReader }
   | { kind: 'memory'; chunks: Buffer[]; size: number }
-  | { kind: 'streaming'; writer: ObjectWriter; size: number; meta: string }
   | { kind: 'staged'; file: StagingFile };
 
 /**
@@ -57,8 +53,6 @@ export class OpenFile {
   private queue: Promise<unknown> = Promise.resolve();
   /** An object is at `key` that this file's next upload replaces (false: a new name, not uploaded yet). */
   private inBucket: boolean;
-  /** The last committed version, while partial content is under the name (see stage()). */
-  private kept: KeptVersion | undefined;
 
   private constructor(
     private readonly ctx: OpenFileContext,
@@ -119,7 +113,6 @@ export class OpenFile {
     return this.serial(async () => {
       this.nameGone = true;
       if (deleteObject && !this.isLocalOnly) await deleteObject();
-      await this.releaseKept();
     });
   }
 
@@ -139,8 +132,6 @@ export class OpenFile {
           return (await this.reader(c)).read(position, length);
         case 'memory':
           return Buffer.concat(c.chunks).subarray(position, Math.min(position + length, c.size));
-        case 'streaming':
-          return (await this.stage()).read(position, length);
         case 'staged':
           return c.file.read(position, length);
       }
@@ -149,22 +140,15 @@ export class OpenFile {
 
   /**
    * `data` must stay as it is until the promise settles (like fs.write's buffer): the FUSE reply
-   * waits for it, so the kernel's buffer needs no copy unless it is kept past then. A streaming
-   * writer copies it into its part, a staged file writes it out; only memory content keeps it.
-   * (A copy of every write was garbage that V8 left resident for tens of MiB at a time.)
+   * waits for it, so the kernel's buffer needs no copy unless it is kept past then. A staged file
+   * writes it out; only memory content keeps it.
    */
   write(position: number, data: Buffer): Promise<void> {
     return this.serial(async () => {
       const c = this.content;
-      if (c.kind === 'memory' && position === c.size) {
+      if (c.kind === 'memory' && position === c.size && c.size + data.length <= this.ctx.memoryLimit) {
         c.chunks.push(Buffer.from(data));
         c.size += data.length;
-        if (c.size > this.ctx.memoryLimit) await this.startStreaming(c.chunks, c.size);
-      } else if (c.kind === 'streaming' && position === c.size) {
-        await c.writer.write(data);
-        c.size += data.length;
-      } else if (c.kind === 'streaming' && (await c.writer.patch(position, data))) {
-        // Behind the end, in bytes not sent yet (a header written last): the upload goes on.
       } else {
         await (await this.stage()).write(position, data);
       }
@@ -244,14 +228,12 @@ export class OpenFile {
       case 'memory':
         await bucket.put(this.key, Buffer.concat(c.chunks), { meta });
         break;
-      case 'staged':
-        await bucket.putFile(this.key, c.file.path, { meta });
+      case 'staged': {
+        const md5 = c.file.md5();
+        // Its parts come out of the block cache's budget: the cache shrinks while the file uploads.
+        await bucket.putFile(this.key, c.file.path, { meta, buffers: this.ctx.cache.partBuffers, ...(md5 !== undefined ? { md5 } : {}) });
         break;
-      case 'streaming':
-        await this.finishStreaming(c);
-        // Initiate fixed the metadata; attributes changed since then need one more request.
-        if (JSON.stringify(meta) !== c.meta) await bucket.patchMeta(this.key, posixMetaOf(this.attr));
-        break;
+      }
       case 'remote':
         // Only attributes changed: the object's other metadata stays as the bucket has it.
         await bucket.patchMeta(this.key, posixMetaOf(this.attr));
@@ -260,31 +242,19 @@ export class OpenFile {
     this.uploadedChanges = uploading;
     this.written = false;
     this.inBucket = true;
-    await this.releaseKept();
   }
 
-  private async releaseKept(): Promise<void> {
-    await this.kept?.release();
-    this.kept = undefined;
-  }
-
-  /**
-   * Last handle closed: drop local state. Anything still unflushed is lost, so say so; if partial
-   * content is under the name, its last committed version goes back.
-   */
+  /** Last handle closed: drop local state. Anything still unflushed is lost, so say so. */
   async close(): Promise<void> {
     await this.serial(async () => {
       if (this.isDirty && !this.nameGone) this.ctx.log.error(`${this.key}: closed with changes that were never uploaded`);
       await this.discardContent();
-      await this.kept?.putBack().catch((err: Error) => this.ctx.log.error(`${this.key}: holds partial content; could not put its last version back (${err.message}); the next mount will`));
-      this.kept = undefined;
     });
   }
 
   private async discardContent(): Promise<void> {
     const c = this.content;
     if (c.kind === 'staged') await c.file.remove();
-    if (c.kind === 'streaming') await c.writer.abort();
   }
 
   private async remoteHead(c: Extract<Content, { kind: 'remote' }>): Promise<EncryptedHead> {
@@ -305,57 +275,15 @@ export class OpenFile {
     return c.reader;
   }
 
-  private async startStreaming(chunks: Buffer[], size: number): Promise<void> {
-    const meta = this.uploadMeta();
-    // Its parts come out of the block cache's budget: the cache shrinks while the file streams up.
-    const writer = this.ctx.bucket.createWriter(this.key, { meta, buffers: this.ctx.cache.partBuffers, patchable: true });
-    this.content = { kind: 'streaming', writer, size, meta: JSON.stringify(meta) };
-    try {
-      for (const chunk of chunks) await writer.write(chunk);
-    } catch (err) {
-      await this.failStreaming(writer, err);
-    }
-  }
-
-  private async finishStreaming(c: Extract<Content, { kind: 'streaming' }>): Promise<void> {
-    try {
-      await c.writer.finish();
-    } catch (err) {
-      await this.failStreaming(c.writer, err);
-    }
-    const head = await this.ctx.bucket.head(this.key);
-    this.content = { kind: 'remote', head };
-    this.attr = { ...this.attr, size: head.size };
-    this.inBucket = true;
-  }
-
-  /** A streamed upload that failed cannot be replayed (its bytes are gone): fail the file loudly. */
-  private async failStreaming(writer: ObjectWriter, cause: unknown): Promise<never> {
-    await writer.abort().catch(() => undefined);
-    this.content = { kind: 'memory', chunks: [], size: 0 };
-    this.nameGone = true;
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new FsError('EIO', `${this.key}: upload failed mid-stream (${reason}); the previous version is intact, this file's new content is lost`, { cause });
-  }
-
-  /**
-   * Moves the content to a local staging file (downloading it if it is remote). Streamed content
-   * is completed in the bucket first, as parts of an unfinished upload cannot be read back; the
-   * version it replaces early is kept until the next upload commits the file.
-   */
+  /** Moves the content to a local staging file (downloading it if it is remote). */
   private async stage(): Promise<StagingFile> {
     const c = this.content;
     if (c.kind === 'staged') return c.file;
-    if (c.kind === 'streaming') {
-      this.kept ??= await this.ctx.kept.keep(this.key, this.inBucket);
-      await this.finishStreaming(c);
-    }
     const file = await StagingFile.create(this.ctx.stagingDir);
     try {
-      const now = this.content;
-      if (now.kind === 'memory') await file.write(0, Buffer.concat(now.chunks));
-      if (now.kind === 'remote') {
-        const head = await this.remoteHead(now);
+      if (c.kind === 'memory') await file.write(0, Buffer.concat(c.chunks));
+      if (c.kind === 'remote') {
+        const head = await this.remoteHead(c);
         if (head.size > 0) await file.fill((await this.ctx.bucket.openReader(this.key, head)).stream());
       }
     } catch (err) {

@@ -1,15 +1,18 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
 /**
- * A private, sparse local copy of a file's plaintext while it is edited in place. Created 0600 in
- * the cache's staging directory and unlinked once the file is closed; a full disk surfaces as the
- * ENOSPC of the write that hit it.
+ * A private, sparse local copy of a file's plaintext until it is uploaded: an in-place edit, or
+ * new content too large to hold in memory. Created 0600 in the cache's staging directory and
+ * unlinked once the file is closed; a full disk surfaces as the ENOSPC of the write that hit it.
  */
 export class StagingFile {
+  /** The MD5 of the content, kept while it was only ever appended to; undefined once not. */
+  private appended: Hash | undefined = createHash('md5');
+
   private constructor(
     readonly path: string,
     private readonly handle: FileHandle,
@@ -35,16 +38,29 @@ export class StagingFile {
     return out.subarray(0, bytesRead);
   }
 
+  /**
+   * Base64 MD5 of the whole content when it was written front to back (the upload then needs
+   * no second pass over the file to learn it); undefined otherwise.
+   */
+  md5(): string | undefined {
+    return this.appended?.copy().digest('base64');
+  }
+
   async write(position: number, data: Buffer): Promise<void> {
+    const appending = position === this.length;
+    const hash = this.appended;
+    this.appended = undefined; // until these bytes are in the file
     let done = 0;
     while (done < data.length) {
       const { bytesWritten } = await this.handle.write(data, done, data.length - done, position + done);
       done += bytesWritten;
     }
     this.length = Math.max(this.length, position + data.length);
+    if (appending && hash) this.appended = hash.update(data);
   }
 
   async truncate(size: number): Promise<void> {
+    if (size !== this.length) this.appended = undefined;
     await this.handle.truncate(size);
     this.length = size;
   }

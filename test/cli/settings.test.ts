@@ -168,6 +168,14 @@ describe('fstab: mount.ossencfs argument translation', () => {
     expect(r.fake).toBe(false);
   });
 
+  it('maps config, region, kms_endpoint and log_level to their flags (libfuse would refuse them)', () => {
+    const r = translateMountArgs(['oss://vault', '/mnt', '-o', 'config=/etc/ossencfs/config.toml,region=cn-hangzhou,kms_endpoint=https://kms.example,log_level=debug']);
+    expect(r.args).toEqual([
+      'mount', 'oss://vault', '/mnt',
+      '--config', '/etc/ossencfs/config.toml', '--region', 'cn-hangzhou', '--kms-endpoint', 'https://kms.example', '--log-level', 'debug',
+    ]);
+  });
+
   it('ignores -n/-s/-v and -t TYPE, honours -f (fake), accepts -oOPTS', () => {
     const r = translateMountArgs(['-n', 'oss://vault', '/mnt', '-t', 'fuse.ossencfs', '-f', '-oro']);
     expect(r).toEqual({ args: ['mount', 'oss://vault', '/mnt', '--read-only'], fake: true, verbose: false });

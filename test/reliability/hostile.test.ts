@@ -53,8 +53,6 @@ describe('reliability: hostile objects in the bucket', () => {
     return { body: Buffer.concat(chunks), meta: head.meta };
   }
 
-  const without = (meta: ObjectMeta, ...names: string[]): ObjectMeta =>
-    Object.fromEntries(Object.entries(meta).filter(([n]) => !names.includes(n)));
 
   const flip = (body: Buffer, at: number): Buffer => {
     const out = Buffer.from(body);
@@ -65,7 +63,12 @@ describe('reliability: hostile objects in the bucket', () => {
   /** name → how to build the object from a sealed one, and the reason the log must give. */
   const cases: Record<string, { make: (s: Planted, data: Buffer) => Promise<Planted> | Planted; reason: RegExp }> = {
     'no encryption headers (plaintext)': { make: (_s, data) => ({ body: data, meta: {} }), reason: /is not encrypted/ },
-    'missing start (IV) header': { make: (s) => ({ ...s, meta: without(s.meta, E('start')) }), reason: /malformed encryption header.*start is missing/ },
+    // OSS refuses a V2 object without its start (0005-00000402), so a bucket cannot hold one; the
+    // old format's headers are ordinary metadata to OSS, so this one it can.
+    'V1 envelope missing its start (counter) header': {
+      make: (s) => ({ body: s.body, meta: { 'oss-crypto-key': randomBytes(128).toString('base64'), 'oss-wrap-alg': 'rsa', 'oss-cek-alg': 'AES/GCM/NoPadding' } }),
+      reason: /malformed encryption header.*oss-crypto-start is missing/,
+    },
     'key header not base64': { make: (s) => ({ ...s, meta: { ...s.meta, [E('key')]: '!!!not base64!!!' } }), reason: /malformed encryption header.*key is not base64/ },
     'matdesc not JSON': { make: (s) => ({ ...s, meta: { ...s.meta, [E('matdesc')]: '{not json' } }), reason: /malformed encryption header.*matdesc/ },
     'unknown wrap algorithm': { make: (s) => ({ ...s, meta: { ...s.meta, [E('wrap-alg')]: 'RSA/NONE/Whatever' } }), reason: /unsupported key wrap algorithm "RSA\/NONE\/Whatever"/ },

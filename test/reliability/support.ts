@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Keyring, rsaMasterKey } from '../../src/crypto/index.js';
 import { EncryptedBucket } from '../../src/secure/index.js';
 import type { LocalBucket } from '../support/localBucket.js';
-import { signV1 } from '../server/helpers.js';
+import { signV4 } from '../server/helpers.js';
 
 /** The bucket as the mount sees it, in this process: for planting and checking objects without the mount's caches. */
 export function encryptedBucket(local: LocalBucket, keyFile = local.keyFile): EncryptedBucket {
@@ -112,7 +112,7 @@ export async function rawPut(local: LocalBucket, key: string, body: Buffer, meta
   const path = `/${local.bucket}/${encoded}`;
   const given: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) };
   for (const [name, value] of Object.entries(meta)) given[`x-oss-meta-${name}`] = value;
-  const headers = signV1('PUT', path, given, { credentials: local.credentials, resource: `/${local.bucket}/${key}` });
+  const headers = signV4('PUT', path, given, local.credentials);
   return new Promise((resolve, reject) => {
     const req = request({ host: url.hostname, port: url.port, method: 'PUT', path, headers }, (res) => {
       res.resume();

@@ -3,12 +3,15 @@ import { get } from 'node:http';
 import { CREDENTIALS, errorCode, rawRequest, startTestServer, type TestServer } from './helpers.js';
 
 const STS = { accessKeyId: 'STS.tmp', accessKeySecret: 'sts-secret', securityToken: 'token-123' };
+// V1 stays available (`signatures: 'any'`) for old private deployments; the default is tested below.
 let t: TestServer;
 beforeAll(async () => {
-  t = await startTestServer([CREDENTIALS, STS]);
+  t = await startTestServer([CREDENTIALS, STS], { signatures: 'any' });
   await t.client().putBucket('bkt');
 });
 afterAll(async () => t.close());
+
+const v1 = { authorizationV4: false };
 
 function fetchUrl(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -25,7 +28,7 @@ const hostClient = (options: Record<string, unknown> = {}) =>
 
 describe('signature V1', () => {
   it('accepts ali-oss requests with sub-resources and odd keys', async () => {
-    const c = t.client();
+    const c = t.client(v1);
     const key = 'dir/ü ñ+%2F?&=#~!*()\'.txt';
     await c.put(key, Buffer.from('v1'));
     expect(Buffer.from((await c.get(key)).content).toString()).toBe('v1');
@@ -34,9 +37,9 @@ describe('signature V1', () => {
   });
 
   it('refuses bad signatures, unknown keys and anonymous requests', async () => {
-    const wrong = t.client({ accessKeySecret: 'not-the-secret' });
+    const wrong = t.client({ ...v1, accessKeySecret: 'not-the-secret' });
     await expect(wrong.get('x')).rejects.toMatchObject({ status: 403, code: 'SignatureDoesNotMatch' });
-    const unknown = t.client({ accessKeyId: 'nobody' });
+    const unknown = t.client({ ...v1, accessKeyId: 'nobody' });
     await expect(unknown.get('x')).rejects.toMatchObject({ status: 403, code: 'InvalidAccessKeyId' });
     const anonymous = await rawRequest(t.server, { method: 'GET', path: '/bkt/x' });
     expect([anonymous.status, errorCode(anonymous.body)]).toEqual([403, 'AccessDenied']);
@@ -70,7 +73,7 @@ describe('signature V4', () => {
 
 describe('presigned URLs', () => {
   it('serves a V1 presigned GET and refuses it once tampered or expired', async () => {
-    const c = hostClient();
+    const c = hostClient(v1);
     await c.put('shared/file.txt', Buffer.from('shared body'));
     const url = c.signatureUrl('shared/file.txt', { expires: 600 });
     expect(await fetchUrl(url)).toEqual({ status: 200, body: 'shared body' });
@@ -92,14 +95,44 @@ describe('presigned URLs', () => {
 
 describe('STS security tokens', () => {
   it('accepts the token of a temporary credential and refuses requests without it', async () => {
-    const sts = t.client({ accessKeyId: STS.accessKeyId, accessKeySecret: STS.accessKeySecret, stsToken: STS.securityToken });
+    const sts = t.client({ ...v1, accessKeyId: STS.accessKeyId, accessKeySecret: STS.accessKeySecret, stsToken: STS.securityToken });
     await sts.put('sts/obj', Buffer.from('sts'));
     expect(Buffer.from((await sts.get('sts/obj')).content).toString()).toBe('sts');
-    const noToken = t.client({ accessKeyId: STS.accessKeyId, accessKeySecret: STS.accessKeySecret });
+    const noToken = t.client({ ...v1, accessKeyId: STS.accessKeyId, accessKeySecret: STS.accessKeySecret });
     await expect(noToken.get('sts/obj')).rejects.toMatchObject({ status: 403 });
-    const wrongToken = t.client({ accessKeyId: STS.accessKeyId, accessKeySecret: STS.accessKeySecret, stsToken: 'other' });
+    const wrongToken = t.client({ ...v1, accessKeyId: STS.accessKeyId, accessKeySecret: STS.accessKeySecret, stsToken: 'other' });
     await expect(wrongToken.get('sts/obj')).rejects.toMatchObject({ status: 403 });
     const v4 = t.client({ accessKeyId: STS.accessKeyId, accessKeySecret: STS.accessKeySecret, stsToken: STS.securityToken, authorizationV4: true, region: 'oss-cn-hangzhou' });
     expect(Buffer.from((await v4.get('sts/obj')).content).toString()).toBe('sts');
+  });
+});
+
+describe('signature policy v4 (the default, as a bucket made since September 2025)', () => {
+  let strict: TestServer;
+  beforeAll(async () => {
+    strict = await startTestServer();
+    await strict.client().putBucket('bkt');
+    await strict.client().put('obj', Buffer.from('v4 only'));
+  });
+  afterAll(async () => strict.close());
+
+  it('refuses V1 header and V1 presigned requests with AccessDenied (EC 0002-00000080), and unsigned ones', async () => {
+    const c = strict.client(v1);
+    await expect(c.get('obj')).rejects.toMatchObject({ status: 403, code: 'AccessDenied', ecCode: '0002-00000080' });
+    await expect(c.put('new', Buffer.from('x'))).rejects.toMatchObject({ status: 403, code: 'AccessDenied' });
+    const presigned = await fetchUrl(strict.client({ ...v1, endpoint: `http://localhost:${strict.server.port}`, sldEnable: true } as never).signatureUrl('obj', { expires: 600 }));
+    expect([presigned.status, /<EC>([^<]*)/.exec(presigned.body)?.[1]]).toEqual([403, '0002-00000080']);
+    const v1Raw = await rawRequest(strict.server, { method: 'GET', path: '/bkt/obj', sign: { credentials: CREDENTIALS, version: 1 } });
+    expect([v1Raw.status, errorCode(v1Raw.body), v1Raw.headers['x-oss-ec']]).toEqual([403, 'AccessDenied', '0002-00000080']);
+    const anonymous = await rawRequest(strict.server, { method: 'GET', path: '/bkt/obj' });
+    expect([anonymous.status, errorCode(anonymous.body)]).toEqual([403, 'AccessDenied']);
+    await expect(strict.client().head('new')).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('serves V4 header and V4 presigned requests', async () => {
+    const c = strict.client();
+    expect(Buffer.from((await c.get('obj')).content).toString()).toBe('v4 only');
+    const url = await strict.client({ endpoint: `http://localhost:${strict.server.port}`, sldEnable: true } as never).signatureUrlV4('GET', 600, {}, 'obj');
+    expect(await fetchUrl(url)).toEqual({ status: 200, body: 'v4 only' });
   });
 });

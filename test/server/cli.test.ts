@@ -17,6 +17,7 @@ const cache = join(root, 'node_modules', '.cache');
 const out = join(cache, 'ossencfs-server-test');
 const entry = join(out, 'bin.mjs');
 const KEYS = { accessKeyId: 'cli-id', accessKeySecret: 'cli-secret' };
+const V4 = { authorizationV4: true, region: 'oss-cn-hangzhou' };
 
 beforeAll(async () => {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -33,11 +34,13 @@ interface Child {
   proc: ChildProcess;
   url: string;
   exited: Promise<number | null>;
+  /** Everything it printed up to and including the `listening on` line. */
+  output: string;
 }
 
 /** `node <entry> server …`, or with `evalInput` the same main run from `node --input-type=module -e`. */
-async function startChild(dir: string, evalInput = false): Promise<Child> {
-  const args = ['server', '--dir', dir, '--port', '0'];
+async function startChild(dir: string, evalInput = false, extraArgs: string[] = []): Promise<Child> {
+  const args = ['server', '--dir', dir, '--port', '0', ...extraArgs];
   const command = evalInput
     ? ['--input-type=module', '-e', `import { main } from ${JSON.stringify(join(out, 'cli', 'main.js'))}; main(${JSON.stringify(args)});`]
     : [entry, ...args];
@@ -46,16 +49,17 @@ async function startChild(dir: string, evalInput = false): Promise<Child> {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const line = await new Promise<string>((resolve, reject) => {
+  const output = await new Promise<string>((resolve, reject) => {
     let text = '';
     proc.stdout!.on('data', (c: Buffer) => {
       text += c.toString();
-      if (text.includes('\n')) resolve(text);
+      if (/^listening on .*\n/m.test(text)) resolve(text);
     });
     proc.on('exit', () => reject(new Error(`server exited: ${text}`)));
   });
+  const line = /^listening on .*\n/m.exec(output)![0];
   expect(line).toMatch(/^listening on http:\/\/127\.0\.0\.1:\d+\n$/);
-  return { proc, url: line.trim().slice('listening on '.length), exited };
+  return { proc, url: line.trim().slice('listening on '.length), exited, output };
 }
 
 function rssBytes(pid: number): Promise<number> {
@@ -91,7 +95,7 @@ describe('ossencfs server (child process)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const client = (): OSS => new OSS({ endpoint: child.url, bucket: 'big', ...KEYS, timeout: 600_000 } as OSS.Options);
+  const client = (): OSS => new OSS({ endpoint: child.url, bucket: 'big', ...KEYS, ...V4, timeout: 600_000 } as OSS.Options);
 
   it('streams a 1 GiB object up and down with bounded server memory', async () => {
     const c = client();
@@ -140,7 +144,7 @@ it('hashes a big body when started from `node --input-type=module -e`', async ()
   const dir = await mkdtemp(join(tmpdir(), 'ossencfs-cli-'));
   const child = await startChild(dir, true);
   try {
-    const c = new OSS({ endpoint: child.url, bucket: 'esm', ...KEYS } as OSS.Options);
+    const c = new OSS({ endpoint: child.url, bucket: 'esm', ...KEYS, ...V4 } as OSS.Options);
     await c.putBucket('esm');
     const size = 16 << 20; // above the size hashed in worker threads
     const sent = createHash('md5');
@@ -152,6 +156,39 @@ it('hashes a big body when started from `node --input-type=module -e`', async ()
     });
     const put = await c.putStream('big', source, { contentLength: size } as never);
     expect(put.res.headers).toMatchObject({ etag: `"${sent.digest('hex').toUpperCase()}"`, 'x-oss-hash-crc64ecma': crc });
+  } finally {
+    child.proc.kill('SIGTERM');
+    await child.exited;
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('refuses V1 signatures by default, and takes them with --signature any', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ossencfs-cli-'));
+  for (const [args, v1Status] of [[[], 403], [['--signature', 'any'], 200]] as const) {
+    const child = await startChild(dir, false, [...args]);
+    try {
+      await new OSS({ endpoint: child.url, bucket: 'sig', ...KEYS, ...V4 } as OSS.Options).putBucket('sig').catch(() => undefined);
+      const v1 = new OSS({ endpoint: child.url, bucket: 'sig', ...KEYS } as OSS.Options);
+      expect([args, await v1.put('v1', Buffer.from('x')).then((r) => r.res.status, (e: { status: number }) => e.status)]).toEqual([args, v1Status]);
+    } finally {
+      child.proc.kill('SIGTERM');
+      await child.exited;
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+});
+
+it('hands out temporary credentials with --sts-lifetime, printing where', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ossencfs-cli-'));
+  const child = await startChild(dir, false, ['--sts-lifetime', '60']);
+  try {
+    const url = /^sts credentials at (\S+)$/m.exec(child.output)?.[1];
+    expect(url).toBe(`${child.url}/.sts/credentials`);
+    const body = await (await fetch(url!)).json() as Record<string, string>;
+    const c = new OSS({ endpoint: child.url, bucket: 'sts', accessKeyId: body.AccessKeyId, accessKeySecret: body.AccessKeySecret, stsToken: body.SecurityToken, ...V4 } as OSS.Options);
+    await c.putBucket('sts');
+    expect((await c.put('o', Buffer.from('x'))).res.status).toBe(200);
   } finally {
     child.proc.kill('SIGTERM');
     await child.exited;

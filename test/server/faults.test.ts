@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CREDENTIALS, adminFault, errorCode, rawRequest, signV1, startTestServer, type TestServer } from './helpers.js';
+import { CREDENTIALS, adminFault, errorCode, rawRequest, signV4, startTestServer, type TestServer } from './helpers.js';
 
 let t: TestServer;
 beforeAll(async () => {
@@ -67,7 +67,7 @@ describe('fault injection over the admin endpoint', () => {
 describe('durability', () => {
   it('leaves no partial object and no temp file when the client drops mid-upload', async () => {
     await t.client().put('dropped', Buffer.from('old version'));
-    const headers = signV1('PUT', '/bkt/dropped', { 'Content-Length': String(10 << 20) }, { credentials: CREDENTIALS });
+    const headers = signV4('PUT', '/bkt/dropped', { 'Content-Length': String(10 << 20) }, CREDENTIALS);
     const req = request({ host: t.server.host, port: t.server.port, method: 'PUT', path: '/bkt/dropped', headers });
     const failed = new Promise<void>((resolve) => req.on('error', () => resolve()));
     await new Promise<void>((resolve) => req.write(Buffer.alloc(2 << 20, 3), () => resolve()));

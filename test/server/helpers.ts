@@ -1,10 +1,16 @@
 import OSS from 'ali-oss';
 import { createHmac } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, type RunningServer, type ServerCredentials } from '../../src/server/index.js';
+import { startServer, type RunningServer, type ServerCredentials, type ServerOptions } from '../../src/server/index.js';
+
+/** ali-oss's V4 signer, the reference the server is checked against. */
+const signUtils = createRequire(import.meta.url)('ali-oss/lib/common/signUtils.js') as {
+  authorizationV4(id: string, secret: string, region: string, method: string, request: { headers: Record<string, string>; queries: Record<string, string | null> }, bucket?: string, object?: string): string;
+};
 
 export const CREDENTIALS: ServerCredentials = { accessKeyId: 'test-id', accessKeySecret: 'test-secret' };
 
@@ -17,26 +23,34 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A server on a fresh directory; `client()` is ali-oss as the project uses it (IP endpoint). */
-export async function startTestServer(credentials: ServerCredentials[] = [CREDENTIALS]): Promise<TestServer> {
+/** The region test clients sign V4 for (the server accepts any). */
+export const REGION = 'oss-cn-hangzhou';
+
+/**
+ * A server on a fresh directory; `client()` is ali-oss as the project uses it (IP endpoint),
+ * signing V4 as the server requires by default (`{ authorizationV4: false }` for V1).
+ */
+export async function startTestServer(credentials: ServerCredentials[] = [CREDENTIALS], options: Partial<ServerOptions> = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'ossencfs-server-'));
   const t: TestServer = {
-    server: await startServer({ dir, credentials }),
+    server: await startServer({ dir, credentials, ...options }),
     dir,
-    client: (options = {}) =>
+    client: (clientOptions = {}) =>
       new OSS({
         endpoint: t.server.url,
         bucket: 'bkt',
         accessKeyId: credentials[0]!.accessKeyId,
         accessKeySecret: credentials[0]!.accessKeySecret,
         ...(credentials[0]!.securityToken ? { stsToken: credentials[0]!.securityToken } : {}),
+        authorizationV4: true,
+        region: REGION,
         timeout: 120_000,
-        ...options,
+        ...clientOptions,
       } as OSS.Options),
     restart: async (meanwhile) => {
       await t.server.stop();
       await meanwhile?.();
-      t.server = await startServer({ dir, credentials, port: t.server.port });
+      t.server = await startServer({ dir, credentials, ...options, port: t.server.port });
     },
     close: async () => {
       await t.server.stop();
@@ -58,8 +72,11 @@ export interface RawRequest {
   path: string;
   headers?: Record<string, string>;
   body?: Buffer | string;
-  /** Sign with V1 using these credentials and this canonical resource (default: the path). */
-  sign?: { credentials: ServerCredentials; resource?: string };
+  /**
+   * Sign with these credentials: V4 (the default, by ali-oss's own signer) or V1, whose canonical
+   * resource defaults to the decoded path.
+   */
+  sign?: { credentials: ServerCredentials; resource?: string; version?: 1 | 4 };
   /** Write the body with chunked transfer encoding in these pieces. */
   chunks?: Buffer[];
 }
@@ -75,9 +92,38 @@ export function signV1(method: string, path: string, given: Record<string, strin
   return headers;
 }
 
+/** `20261206T210000Z`, the V4 timestamp. */
+export function v4Date(at = new Date()): string {
+  return at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Headers plus a V4 Authorization header computed by ali-oss's signer for a path-style `path`. */
+export function signV4(method: string, path: string, given: Record<string, string>, credentials: ServerCredentials, at = new Date()): Record<string, string> {
+  const headers: Record<string, string> = {
+    'x-oss-date': v4Date(at),
+    'x-oss-content-sha256': 'UNSIGNED-PAYLOAD',
+    ...(credentials.securityToken ? { 'x-oss-security-token': credentials.securityToken } : {}),
+    ...given,
+  };
+  const url = new URL(path, 'http://host');
+  const [, bucket = '', ...rest] = decodeURIComponent(url.pathname).split('/');
+  const queries: Record<string, string | null> = {};
+  for (const part of url.search.slice(1).split('&').filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    queries[decodeURIComponent(eq < 0 ? part : part.slice(0, eq))] = eq < 0 ? null : decodeURIComponent(part.slice(eq + 1));
+  }
+  headers.Authorization = signUtils.authorizationV4(
+    credentials.accessKeyId, credentials.accessKeySecret, REGION.replace(/^oss-/, ''), method,
+    { headers, queries }, bucket || undefined, rest.length > 0 ? rest.join('/') : undefined,
+  );
+  return headers;
+}
+
 /** A request ali-oss cannot express: verbatim headers, bad signatures, chunked bodies. */
 export function rawRequest(server: RunningServer, r: RawRequest): Promise<RawResponse> {
-  const headers = r.sign ? signV1(r.method, r.path, r.headers ?? {}, r.sign) : { 'x-oss-date': new Date().toUTCString(), ...r.headers };
+  const signed = (sign: NonNullable<RawRequest['sign']>): Record<string, string> =>
+    sign.version === 1 ? signV1(r.method, r.path, r.headers ?? {}, sign) : signV4(r.method, r.path, r.headers ?? {}, sign.credentials);
+  const headers = r.sign ? signed(r.sign) : { 'x-oss-date': new Date().toUTCString(), ...r.headers };
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: server.host, port: server.port, method: r.method, path: r.path, headers }, (res) => {
       const chunks: Buffer[] = [];

@@ -49,9 +49,7 @@ describe('objects', () => {
 
     await store.copy('obj/a', 'obj/b');
     expect((await store.head('obj/b')).meta).toEqual({ 'my-note': 'hi' });
-    await store.copy('obj/a', 'obj/c', { meta: { other: 'x' } });
-    expect((await store.head('obj/c')).meta).toEqual({ other: 'x' });
-    expect((await readAll((await store.get('obj/c')).body)).equals(data)).toBe(true);
+    expect((await readAll((await store.get('obj/b')).body)).equals(data)).toBe(true);
 
     await store.delete('obj/a');
     await expect(store.head('obj/a')).rejects.toMatchObject({ errno: 'ENOENT' });
@@ -182,7 +180,7 @@ describe('HEAD, GET, PUT of a buffer and DELETE: addressing, the STS token, Cont
     }
   });
 
-  it('a PUT carries the body\'s Content-MD5: a byte changed on the way is refused (BadDigest), not stored', async () => {
+  it('a PUT carries the body\'s Content-MD5: a byte changed on the way is refused (InvalidDigest), not stored', async () => {
     // A relay that flips the first byte after the headers of every PUT that passes through it.
     const sockets = new Set<import('node:net').Socket>();
     const relay = createServer((client) => {
@@ -208,7 +206,7 @@ describe('HEAD, GET, PUT of a buffer and DELETE: addressing, the STS token, Cont
       const through = createOssStore({ region: LOCAL_REGION, endpoint: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`, bucket: h.bucket, ...h.credentials, retry: FAST_RETRY });
       const err = await through.put('hd/garbled', randomBytes(4096), { meta: {} }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(FsError);
-      expect((err as Error).message).toContain('BadDigest');
+      expect((err as Error).message).toContain('InvalidDigest');
       await expect(store.head('hd/garbled')).rejects.toMatchObject({ errno: 'ENOENT' });
     } finally {
       for (const socket of sockets) socket.destroy();
@@ -317,21 +315,6 @@ describe('retries', () => {
     await store.completeMultipart('rt/mp', uploadId, parts);
     expect((await readAll((await store.get('rt/mp')).body)).equals(Buffer.concat(bodies))).toBe(true);
     expect(await store.listMultipartUploads('rt/')).toEqual([]);
-  });
-
-  it('UploadPartCopy copies ranges and honours the source If-Match', async () => {
-    const data = randomBytes(250_000);
-    const { etag } = await store.put('rt/src', data, { meta: {} });
-    const uploadId = await store.initiateMultipart('rt/dst', { meta: { c: 'd' } });
-    const p1 = await store.uploadPartCopy('rt/dst', uploadId, 1, 'rt/src', { start: 0, end: 199_999 }, { ifMatch: etag });
-    const p2 = await store.uploadPartCopy('rt/dst', uploadId, 2, 'rt/src', { start: 200_000, end: 249_999 });
-    await expect(store.uploadPartCopy('rt/dst', uploadId, 3, 'rt/src', { start: 0, end: 9 }, { ifMatch: '"ffff"' })).rejects.toMatchObject({
-      errno: 'ESTALE',
-    });
-    expect((await store.listMultipartUploads('rt/')).map((u) => u.uploadId)).toEqual([uploadId]);
-    await store.completeMultipart('rt/dst', uploadId, [p2, p1]);
-    expect((await readAll((await store.get('rt/dst')).body)).equals(data)).toBe(true);
-    expect((await store.head('rt/dst')).meta).toEqual({ c: 'd' });
   });
 
   it('abortMultipart removes the upload; a missing upload is ENOENT', async () => {

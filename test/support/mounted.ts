@@ -27,7 +27,14 @@ export const UPLOAD_AT_CLOSE = ['--write-back', '0'];
 
 export async function mountBucket(
   local: LocalBucket,
-  options: { name?: string; prefix?: string; args?: string[]; keyArgs?: string[] } = {},
+  options: {
+    name?: string;
+    prefix?: string;
+    args?: string[];
+    keyArgs?: string[];
+    /** Set over the mount's environment; an undefined value removes the variable. */
+    env?: Record<string, string | undefined>;
+  } = {},
 ): Promise<Mounted> {
   const name = options.name ?? 'mnt';
   const mountpoint = join(local.dir, name);
@@ -45,7 +52,7 @@ export async function mountBucket(
       ...(options.args ?? []),
     ],
     {
-      env: { ...process.env, OSS_ACCESS_KEY_ID: local.credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret },
+      env: withEnv({ OSS_ACCESS_KEY_ID: local.credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret, ...options.env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -79,6 +86,16 @@ export async function mountBucket(
       await exited;
     },
   };
+}
+
+/** This process's environment with `changes` set over it; an undefined value removes the variable. */
+export function withEnv(changes: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [name, value] of Object.entries(changes)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return env;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { signV1 } from '../server/helpers.js';
+import { signV4 } from '../server/helpers.js';
 import type { LocalBucket } from './localBucket.js';
 
 /** One request the server saw, as its admin endpoint reports it (`{"action":"requests"}`). */
@@ -15,10 +15,7 @@ export interface SeenRequest {
 export async function admin(local: LocalBucket, spec: Record<string, unknown>): Promise<{ status: number; body: string }> {
   const url = new URL(local.server.url);
   const body = JSON.stringify(spec);
-  const headers = signV1('POST', '/?x-ossencfs-faults', { 'Content-Type': 'application/json' }, {
-    credentials: local.credentials,
-    resource: '/?x-ossencfs-faults',
-  });
+  const headers = signV4('POST', '/?x-ossencfs-faults', { 'Content-Type': 'application/json' }, local.credentials);
   return new Promise((resolve, reject) => {
     // A fresh connection each time: tests block the event loop in spawnSync for seconds, long enough
     // for the server to close an idle kept-alive socket unnoticed ("socket hang up" on reuse).

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
 import { checkExtraOptions, Mount } from '../../fuse/mount.js';
@@ -11,11 +12,12 @@ import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { Filesystem } from '../../vfs/filesystem.js';
 import { EMBEDDED_BUCKET, type Embedded, startEmbedded } from '../embedded.js';
+import type { CliContext } from '../main.js';
 import { registerMount } from '../mountRegistry.js';
 import { EncryptedBucket } from '../../secure/index.js';
 import { type BucketArgs, bucketOptions, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings } from '../options.js';
 
-interface MountArgs extends BucketArgs {
+interface MountArgs extends BucketArgs, CliContext {
   source: string;
   mountpoint?: string;
   'read-only'?: boolean;
@@ -33,10 +35,14 @@ const DEFAULT_CACHE_SIZE = 256 * 2 ** 20;
 const DEFAULT_ATTR_TTL = 1;
 const DEFAULT_WRITE_BACK = 0;
 
+/** The CLI entry of this package. The background mount runs it rather than the script this process
+ *  started from, which may be another program (mount.ossencfs) taking other arguments. */
+const CLI_ENTRY = fileURLToPath(new URL('../../../bin/ossencfs.js', import.meta.url));
+
 /** A message from the foreground child to the parent that started it in the background. */
 type StartupReport = { ready: string } | { error: string };
 
-const mount: CommandModule<object, MountArgs> = {
+const mount: CommandModule<CliContext, MountArgs> = {
   command: 'mount <source> [mountpoint]',
   describe: 'mount an encrypted bucket (or, with only a directory, the embedded local default)',
   builder: (y) =>
@@ -68,7 +74,7 @@ async function startInBackground(argv: MountArgs): Promise<void> {
   mkdirSync(settings.cacheDir, { recursive: true, mode: 0o700 });
   // Given twice, yargs would make the option an array: the default is added only when none was given.
   const logFile = argv['log-file'] === undefined ? ['--log-file', join(settings.cacheDir, 'mount.log')] : [];
-  const child = spawn(process.execPath, [process.argv[1]!, ...process.argv.slice(2), '--foreground', ...logFile], {
+  const child = spawn(process.execPath, [CLI_ENTRY, ...argv.cliArgs, '--foreground', ...logFile], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
@@ -170,7 +176,6 @@ async function mountFromArgs(
       readOnly: argv['read-only'] ?? false,
       log,
     });
-    await fs.recover();
     const mounted = await Mount.start(fs, log, {
       mountpoint,
       source,

@@ -24,14 +24,15 @@ interface Args extends BucketArgs {
 }
 
 /**
- * Re-wraps every object's data key under a new master key. The ciphertext is not touched: each
- * object is copied onto itself server-side with the new envelope (EncryptedBucket.rewrap), so a
- * run costs one RSA/KMS call and one copy per object, and no data passes through this machine.
- * Objects already under the new key are skipped, so an interrupted run is simply run again.
+ * Re-wraps every object's data key under a new master key. The ciphertext is not decrypted or
+ * re-encrypted, but it is written again with the new envelope (EncryptedBucket.rewrap): OSS does
+ * not let a copy change an encrypted object's envelope. So a run costs one RSA/KMS call per object
+ * and moves the bucket's size down and up again. Objects already under the new key are skipped,
+ * so an interrupted run is simply run again (the object it was on is sent again whole).
  */
 const rekey: CommandModule<object, Args> = {
   command: 'rekey <url>',
-  describe: 'wrap every data key under oss://BUCKET[/PREFIX] with a new master key (no data is re-uploaded)',
+  describe: 'wrap every data key under oss://BUCKET[/PREFIX] with a new master key (the ciphertext is sent again, never decrypted)',
   builder: (y) =>
     bucketOptions(y)
       .positional('url', { type: 'string', demandOption: true, describe: 'oss://BUCKET[/PREFIX]' })
@@ -53,10 +54,10 @@ const rekey: CommandModule<object, Args> = {
     const keyring = new Keyring({ writer, readers });
     const opened = openBucket(settings, loc.bucket, keyring);
     const dryRun = argv['dry-run'] ?? false;
-    const { counts } = await sweep(opened, loc, settings, { label: 'rekey', unit: 'objects' }, async (object) => {
+    const { counts } = await sweep(opened, loc, settings, { label: 'rekey', unit: 'bytes' }, async (object, advance) => {
       const head = await opened.bucket.head(object.key);
       if (!head.envelope) return object.key.endsWith('/') && head.size === 0 ? 'marker' : 'plaintext';
-      if (!dryRun) return opened.bucket.rewrap(object.key);
+      if (!dryRun) return opened.bucket.rewrap(object.key, advance);
       // Proves the old keys open it, and whether the new key already does.
       await keyring.open(head.envelope, object.key);
       const mine = writer.canUnwrap ? await writer.unwrap(head.envelope, object.key).catch(() => undefined) : undefined;

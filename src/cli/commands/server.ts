@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { startServer } from '../../server/index.js';
+import { startServer, type SignaturePolicy } from '../../server/index.js';
 import { createKmsEndpoint } from '../../server/kms/index.js';
 
 interface ServerArgs {
@@ -10,6 +10,8 @@ interface ServerArgs {
   'access-key-id'?: string;
   'access-key-secret'?: string;
   'kms-create-key': boolean;
+  signature: SignaturePolicy;
+  'sts-lifetime'?: number;
 }
 
 /**
@@ -26,6 +28,20 @@ const command: CommandModule<object, ServerArgs> = {
       .option('port', { type: 'number', default: 0, describe: 'port (0 picks a free one)' })
       .option('access-key-id', { type: 'string', describe: 'accepted AccessKeyId (default $OSS_ACCESS_KEY_ID)' })
       .option('access-key-secret', { type: 'string', describe: 'its secret (default $OSS_ACCESS_KEY_SECRET)' })
+      .option('signature', {
+        choices: ['v4', 'any'] as const,
+        default: 'v4' as const,
+        describe: 'signatures accepted: v4 only (as a bucket made today), or any (V1 too, for old deployments)',
+      })
+      .option('sts-lifetime', {
+        type: 'number',
+        describe: 'also hand out temporary credentials valid SECONDS at GET /.sts/credentials (loopback only; the format ALIBABA_CLOUD_CREDENTIALS_URI reads)',
+      })
+      .check((argv) => {
+        const lifetime = argv['sts-lifetime'];
+        if (lifetime !== undefined && !(Number.isInteger(lifetime) && lifetime > 0)) throw new Error('--sts-lifetime must be a positive whole number of seconds');
+        return true;
+      })
       .option('kms-create-key', {
         type: 'boolean',
         default: false,
@@ -43,7 +59,16 @@ const command: CommandModule<object, ServerArgs> = {
     const credentials = [{ accessKeyId, accessKeySecret }];
     const kms = createKmsEndpoint({ dir: join(args.dir, 'kms'), credentials });
     if (args['kms-create-key']) process.stdout.write(`kms key ${await kms.createKey()}\n`);
-    const server = await startServer({ dir: args.dir, host: args.host, port: args.port, credentials, kms });
+    const server = await startServer({
+      dir: args.dir,
+      host: args.host,
+      port: args.port,
+      credentials,
+      kms,
+      signatures: args.signature,
+      ...(args['sts-lifetime'] === undefined ? {} : { stsLifetimeSeconds: args['sts-lifetime'] }),
+    });
+    if (server.stsUrl) process.stdout.write(`sts credentials at ${server.stsUrl}\n`);
     process.stdout.write(`listening on ${server.url}\n`);
     await new Promise<void>((resolve) => {
       const stop = (): void => {

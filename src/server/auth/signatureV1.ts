@@ -50,9 +50,13 @@ export function v1HeaderClaim(req: SignableRequest): SignatureClaim | undefined 
   if (!auth?.startsWith('OSS ')) return undefined;
   const colon = auth.lastIndexOf(':');
   if (colon < 4) throw new OssError(400, 'InvalidArgument', 'Authorization header is invalid.');
-  const text = stringToSign(req, header(req, 'x-oss-date') ?? header(req, 'date') ?? '');
+  const date = header(req, 'x-oss-date') ?? header(req, 'date') ?? '';
+  const signedAt = Date.parse(date);
+  if (Number.isNaN(signedAt)) throw new OssError(403, 'AccessDenied', 'The Date header is missing or not a valid HTTP date.');
+  const text = stringToSign(req, date);
   return {
     accessKeyId: auth.slice(4, colon),
+    signedAt,
     signature: auth.slice(colon + 1),
     securityToken: header(req, 'x-oss-security-token'),
     expected: (secret) => [{ signature: sign(secret, text), stringToSign: text }],

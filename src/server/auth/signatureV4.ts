@@ -108,13 +108,16 @@ export function v4HeaderClaim(req: SignableRequest): SignatureClaim | undefined 
   );
   const timestamp = header(req, 'x-oss-date');
   if (!timestamp) throw new OssError(403, 'AccessDenied', 'x-oss-date is required with a V4 signature.');
-  return claim(req, {
-    ...parseCredential(fields.get('Credential') ?? ''),
-    additional: (fields.get('AdditionalHeaders') ?? '').split(';').filter((h) => h !== ''),
-    signature: fields.get('Signature') ?? '',
-    timestamp,
-    securityToken: header(req, 'x-oss-security-token'),
-  });
+  return {
+    ...claim(req, {
+      ...parseCredential(fields.get('Credential') ?? ''),
+      additional: (fields.get('AdditionalHeaders') ?? '').split(';').filter((h) => h !== ''),
+      signature: fields.get('Signature') ?? '',
+      timestamp,
+      securityToken: header(req, 'x-oss-security-token'),
+    }),
+    signedAt: parseTimestamp(timestamp),
+  };
 }
 
 function parseTimestamp(timestamp: string): number {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { SignableRequest } from '../auth/signable.js';
+import type { Clock } from '../clock.js';
 import type { FaultInjector } from '../faults.js';
 import type { MultipartStore } from '../storage/multipartStore.js';
 import type { Store } from '../storage/store.js';
@@ -16,6 +17,7 @@ export interface RequestContext extends SignableRequest {
   store: Store;
   multipart: MultipartStore;
   faults: FaultInjector;
+  clock: Clock;
 }
 
 export function param(ctx: RequestContext, name: string): string | undefined {

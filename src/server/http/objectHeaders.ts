@@ -5,7 +5,6 @@ import type { ObjectHeaders, ObjectRecord } from '../storage/store.js';
 /** Standard headers OSS stores with an object and returns on GET/HEAD. */
 const STORED = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'];
 const META = 'x-oss-meta-';
-const ENCRYPTION_META = 'x-oss-meta-client-side-encryption-';
 const MAX_META_BYTES = 8 * 1024;
 
 function single(value: string | string[] | undefined): string | undefined {
@@ -31,24 +30,6 @@ export function objectHeadersOf(headers: IncomingHttpHeaders): ObjectHeaders {
   }
   if (metaBytes > MAX_META_BYTES) throw new OssError(400, 'MetadataTooLarge', 'Your metadata headers exceed the maximum allowed metadata size.');
   return { contentType: single(headers['content-type']) ?? 'application/octet-stream', headers: stored, meta };
-}
-
-/**
- * Real OSS protects client-side-encryption metadata: a REPLACE copy keeps the source's
- * `x-oss-meta-client-side-encryption-*` values when the request omits them, and refuses a request
- * that changes one or adds one the source lacks (dropping or mixing them would orphan the data).
- */
-export function protectEncryptionMeta(source: Record<string, string>, requested: Record<string, string>): Record<string, string> {
-  const sourceNames = Object.keys(source).filter((n) => n.startsWith(ENCRYPTION_META));
-  if (sourceNames.length === 0) return requested;
-  for (const [name, value] of Object.entries(requested)) {
-    if (name.startsWith(ENCRYPTION_META) && source[name] !== value) {
-      throw new OssError(400, 'InvalidEncryptionRequest', `The request changes the client-side encryption header ${name}.`);
-    }
-  }
-  const merged = { ...requested };
-  for (const name of sourceNames) merged[name] = source[name]!;
-  return merged;
 }
 
 export function httpDate(ms: number): string {

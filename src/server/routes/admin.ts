@@ -13,6 +13,7 @@ export const FAULTS_RESOURCE = 'x-ossencfs-faults';
  *   {"action":"resetRequest","bytes":1000}
  *   {"action":"latency","ms":200,"count":3}
  *   {"action":"clear"}                       (disarms every fault)
+ *   {"action":"clock","offsetMs":-1200000}   (the server's clock runs this far from the host's; 0 resets)
  *   {"action":"requests","method":"GET","path":"key","reset":true}
  *       answers 200 {"requests":[{"method","path","query","status"},…]}: the requests seen since the
  *       last reset matching method/path (admin requests are not counted); "reset" forgets them after.
@@ -55,6 +56,12 @@ export async function configureFaults(ctx: RequestContext): Promise<void> {
     case 'clear':
       ctx.faults.clear();
       break;
+    case 'clock': {
+      const offset = spec.offsetMs;
+      if (typeof offset !== 'number' || !Number.isFinite(offset)) throw invalidArgument('"offsetMs" must be a number.', 'offsetMs', String(offset));
+      ctx.clock.offsetMs = offset;
+      break;
+    }
     case 'requests': {
       const payload = Buffer.from(JSON.stringify({ requests: ctx.faults.requests(target) }));
       if (spec.reset === true) ctx.faults.resetRequests();
@@ -63,7 +70,7 @@ export async function configureFaults(ctx: RequestContext): Promise<void> {
       return;
     }
     default:
-      throw invalidArgument('"action" must be fail, resetResponse, resetRequest, latency, clear or requests.', 'action', String(spec.action));
+      throw invalidArgument('"action" must be fail, resetResponse, resetRequest, latency, clear, clock or requests.', 'action', String(spec.action));
   }
   sendEmpty(ctx, 204);
 }

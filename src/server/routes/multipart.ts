@@ -2,6 +2,9 @@ import { Readable } from 'node:stream';
 import { OssError, invalidArgument, malformedXml } from '../errors.js';
 import { checkMd5, declaredLength, expectedMd5, readSmallBody } from '../http/body.js';
 import { param, sendEmpty, sendXml, type RequestContext } from '../http/context.js';
+import {
+  checkEncryptedComplete, checkEncryptedPartCopy, encryptedLayout, expectedPartLength, wrongPartLength,
+} from '../http/clientEncryption.js';
 import { objectHeadersOf } from '../http/objectHeaders.js';
 import { validateKey } from '../http/objectName.js';
 import { parseRange } from '../http/range.js';
@@ -39,7 +42,9 @@ function integerParam(ctx: RequestContext, name: string, fallback: number, max: 
 /** The initiate request's headers and metadata become the completed object's. */
 export async function initiateMultipartUpload(ctx: RequestContext): Promise<void> {
   validateKey(ctx.key);
-  const created = await ctx.multipart.initiate(ctx.bucket, ctx.key, objectHeadersOf(ctx.req.headers));
+  const headers = objectHeadersOf(ctx.req.headers);
+  encryptedLayout(headers.meta);
+  const created = await ctx.multipart.initiate(ctx.bucket, ctx.key, headers);
   sendXml(ctx, 'InitiateMultipartUploadResult', { Bucket: ctx.bucket, Key: ctx.key, UploadId: created.uploadId });
 }
 
@@ -50,8 +55,17 @@ export async function uploadPart(ctx: RequestContext): Promise<void> {
   if (declared !== undefined && declared > MAX_PART_SIZE) {
     throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.');
   }
+  const layout = encryptedLayout(target.meta);
+  const length = expectedPartLength(layout, objectHeadersOf(ctx.req.headers).meta, number);
+  const checkLength = (actual: number): void => {
+    if (length !== undefined && actual !== length) throw wrongPartLength(layout!, number, length, actual);
+  };
+  if (declared !== undefined) checkLength(declared);
   const expected = expectedMd5(ctx);
-  const body = await receiveBody(ctx.body, ctx.store.tmpDir, declared, (received) => checkMd5(expected, received.md5));
+  const body = await receiveBody(ctx.body, ctx.store.tmpDir, declared, (received) => {
+    checkLength(received.size);
+    checkMd5(expected, received.md5);
+  });
   const part = await ctx.multipart.putPart(ctx.bucket, target, number, body);
   sendEmpty(ctx, 200, { ETag: part.etag, 'x-oss-hash-crc64ecma': part.crc64, 'Content-MD5': body.md5.toString('base64') });
 }
@@ -62,6 +76,7 @@ export async function uploadPartCopy(ctx: RequestContext): Promise<void> {
   const target = await upload(ctx);
   const rangeHeader = ctx.req.headers['x-oss-copy-source-range'];
   const part = await withCopySource(ctx, async (source, pieces) => {
+    checkEncryptedPartCopy(source.meta, encryptedLayout(target.meta));
     const range = rangeHeader === undefined ? undefined : parseRange(String(rangeHeader), source.size);
     if (rangeHeader !== undefined && !range) throw invalidArgument('The x-oss-copy-source-range is not valid.', 'x-oss-copy-source-range', String(rangeHeader));
     const start = range?.start ?? 0;
@@ -89,7 +104,9 @@ async function requestedParts(ctx: RequestContext, target: UploadRecord): Promis
 
 export async function completeMultipartUpload(ctx: RequestContext): Promise<void> {
   const target = await upload(ctx);
-  const record = await ctx.multipart.complete(ctx.bucket, target, await requestedParts(ctx, target));
+  const parts = await requestedParts(ctx, target);
+  checkEncryptedComplete(encryptedLayout(target.meta), parts.map((p) => p.number));
+  const record = await ctx.multipart.complete(ctx.bucket, target, parts);
   const encoded = param(ctx, 'encoding-type') === 'url';
   const key = encoded ? encodeURIComponent(ctx.key) : ctx.key;
   ctx.res.setHeader('ETag', record.etag);

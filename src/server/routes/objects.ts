@@ -2,7 +2,8 @@ import { OssError, invalidArgument, malformedXml } from '../errors.js';
 import { checkMd5, declaredLength, expectedMd5, readSmallBody } from '../http/body.js';
 import { checkConditions } from '../http/conditions.js';
 import { param, sendEmpty, sendXml, type RequestContext } from '../http/context.js';
-import { objectHeadersOf, protectEncryptionMeta, writeObjectHeaders, httpDate } from '../http/objectHeaders.js';
+import { checkEncryptedCopy, checkEncryptedPut } from '../http/clientEncryption.js';
+import { objectHeadersOf, writeObjectHeaders, httpDate } from '../http/objectHeaders.js';
 import { parseCopySource, validateKey } from '../http/objectName.js';
 import { parseRange } from '../http/range.js';
 import { sendPieces, type DataPiece } from '../storage/dataFiles.js';
@@ -21,6 +22,7 @@ export async function putObject(ctx: RequestContext): Promise<void> {
   validateKey(ctx.key);
   ctx.store.bucketRecord(ctx.bucket);
   const headers = objectHeadersOf(ctx.req.headers);
+  checkEncryptedPut(headers.meta);
   const expected = expectedMd5(ctx);
   const declared = declaredLength(ctx);
   if (declared !== undefined && declared > MAX_PUT_SIZE) {
@@ -146,14 +148,16 @@ export async function copyObject(ctx: RequestContext): Promise<void> {
   ctx.store.bucketRecord(ctx.bucket);
   const directive = String(ctx.req.headers['x-oss-metadata-directive'] ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') throw invalidArgument('Invalid metadata directive.', 'x-oss-metadata-directive', directive);
+  const requested = objectHeadersOf(ctx.req.headers);
   const record = await withCopySource(ctx, async (source, pieces) => {
+    checkEncryptedCopy(source.meta, directive === 'REPLACE', requested.meta);
     if (source.size > MAX_COPY_SIZE) {
       throw new OssError(400, 'EntityTooLarge', 'The source object of a CopyObject must not be larger than 1 GB; use UploadPartCopy.');
     }
     let described = { contentType: source.contentType, headers: source.headers, meta: source.meta };
     if (directive === 'REPLACE') {
-      const requested = objectHeadersOf(ctx.req.headers);
-      described = { ...requested, meta: protectEncryptionMeta(source.meta, requested.meta) };
+      checkEncryptedPut(requested.meta);
+      described = requested;
     }
     return ctx.store.commit(ctx.bucket, {
       key: ctx.key,

@@ -248,10 +248,13 @@ function copyInto(sink: BodySink, bytes: Buffer): void {
   }
 }
 
+/** undici's headers (names already lower-case) with a repeated one's values joined, as Node's client joins them. */
 function flatHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
-  const headers: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(raw)) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
-  return headers;
+  for (const name in raw) {
+    const value = raw[name];
+    if (Array.isArray(value)) raw[name] = value.join(', ');
+  }
+  return raw as Record<string, string | undefined>;
 }
 
 function unanswered(err: unknown): NetworkError {

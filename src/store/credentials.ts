@@ -104,7 +104,8 @@ export class RefreshingCredentials implements CredentialProvider {
 
   constructor(
     private readonly provider: LibraryProvider,
-    private readonly source: string,
+    /** Where from: another thread makes its own provider of the same source. */
+    readonly source: CredentialSource,
   ) {}
 
   static from(source: CredentialSource): RefreshingCredentials {

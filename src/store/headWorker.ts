@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { FsError, type Errno } from '../errors.js';
 import type { ObjectHead } from './ObjectStore.js';
+import { type CredentialSource, RefreshingCredentials } from './credentials.js';
 import type { OssStoreOptions } from './ossStore.js';
 
 /** HEADs in flight on the calling thread from which the next goes to the worker. */
@@ -9,6 +10,9 @@ const BURST = 8;
 const IDLE_EXIT_MS = 5_000;
 /** After a worker died, HEADs stay on the calling thread this long before another is tried. */
 const REST_AFTER_FAILURE_MS = 60_000;
+
+/** What the worker's store is made from: the calling store's options, all of them data. */
+export type WorkerOptions = Omit<OssStoreOptions, 'log' | 'credentials'> & { credentialSource?: CredentialSource };
 
 /** One HEAD asked of the worker, and what it sends back. */
 export interface Ask {
@@ -89,8 +93,10 @@ export class HeadWorker {
     if (this.live) return this.live;
     // None of the process's node flags: it needs none, and some (--input-type) stop it loading a file.
     // A logger is functions, which cannot cross to a worker: the worker's HEADs retry unheard.
-    const { log: _unsendable, ...options } = this.options;
-    const worker = new Worker(new URL('./headWorkerMain.js', import.meta.url), { workerData: options, execArgv: [] });
+    // A credential provider is functions too: the worker makes its own from the same source.
+    const { log: _unsendable, credentials, ...options } = this.options;
+    const data: WorkerOptions = { ...options, ...(credentials instanceof RefreshingCredentials ? { credentialSource: credentials.source } : {}) };
+    const worker = new Worker(new URL('./headWorkerMain.js', import.meta.url), { workerData: data, execArgv: [] });
     const live: Live = { worker, ask: batched((asks: Ask[]) => worker.postMessage(asks)) };
     worker.on('message', (replies: Reply[]) => {
       for (const m of replies) {

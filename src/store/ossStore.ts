@@ -18,7 +18,7 @@ import type {
   UploadedPart,
   Written,
 } from './ObjectStore.js';
-import { type CredentialProvider, staticCredentials } from './credentials.js';
+import { type CredentialProvider, RefreshingCredentials, staticCredentials } from './credentials.js';
 import { toStoreError } from './errors.js';
 import { HeadWorker } from './headWorker.js';
 import { parseListing } from './listingXml.js';
@@ -58,7 +58,7 @@ export interface OssStoreOptions {
   /** Connections per host; parts and reads in flight each take one. */
   maxSockets?: number;
   /** Bursts of HEADs go to a store of their own on a worker thread (see HeadWorker): for the mount.
-   *  Only with static keys, which can be handed to the worker. */
+   *  With keys or a RefreshingCredentials, which the worker can make for itself. */
   headsOnWorker?: boolean;
   /** Hears of every retried request, at debug level (the worker's HEADs excepted). */
   log?: Logger;
@@ -103,7 +103,9 @@ class OssStore implements ObjectStore {
       if (!o.accessKeyId || !o.accessKeySecret) throw new FsError('EINVAL', `${o.bucket}: no credentials (accessKeyId and accessKeySecret, or a credentials provider)`);
       credentials = staticCredentials({ accessKeyId: o.accessKeyId, accessKeySecret: o.accessKeySecret, ...(o.securityToken ? { securityToken: o.securityToken } : {}) });
     }
-    this.headWorker = o.headsOnWorker && !o.credentials ? new HeadWorker(o, (key) => this.headHere(key)) : undefined;
+    // The worker needs credentials it can make for itself: keys, or a source of the library's.
+    const workerCanSign = !o.credentials || o.credentials instanceof RefreshingCredentials;
+    this.headWorker = o.headsOnWorker && workerCanSign ? new HeadWorker(o, (key) => this.headHere(key)) : undefined;
     this.timeoutMs = o.timeoutMs ?? 60_000;
     this.http = new Transport({
       endpoint: o.endpoint,

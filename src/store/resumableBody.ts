@@ -30,6 +30,8 @@ export interface ResumableBodyOptions {
 export function resumableBody(first: Readable, o: ResumableBodyOptions): Readable {
   /** The response being read; let go of the moment the reader is (see below). */
   let stream = first;
+  /** The reader let go: nothing more is fetched. */
+  let stopped = false;
   async function* chunks(): AsyncGenerator<Buffer> {
     let offset = o.start;
     let failedAt = o.start;
@@ -49,11 +51,13 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
         });
       } catch (err) {
         abandon(stream);
+        if (stopped) return;
         const progressed = offset > failedAt;
         failedAt = offset;
         await tryAgainOrFail(err, offset, budget, progressed);
       }
       stream = await reopenWithRetry(offset, budget);
+      if (stopped) return abandon(stream);
     }
   }
 
@@ -73,12 +77,25 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
     o.retried?.(err, offset);
   }
 
-  const body = Readable.from(chunks(), { objectMode: false, highWaterMark: 64 * 1024 });
-  // A reader that stops early (a bad envelope found in the first bytes) destroys `body`, which
-  // reaches the generator only once its pending read settles: the response under it would hold its
-  // connection, and keep the process alive, until the server gave up on it.
-  body.once('close', () => abandon(stream));
-  return body;
+  // Not Readable.from: a reader that stops early (a bad envelope found in the first bytes)
+  // destroys the body, and that must reach the response under it at once. Readable.from hands a
+  // destroy to the generator only once its pending read settles, which a paused response never
+  // does: it held its connection, and kept the process alive, until the server gave up on it.
+  const iterator = chunks();
+  return new Readable({
+    highWaterMark: 64 * 1024,
+    read() {
+      iterator.next().then(
+        (next) => void this.push(next.done ? null : next.value),
+        (err: Error) => this.destroy(err),
+      );
+    },
+    destroy(err, callback) {
+      stopped = true;
+      abandon(stream);
+      callback(err);
+    },
+  });
 }
 
 /**

@@ -41,9 +41,16 @@ export interface SignableRequest {
  */
 const V1_SUBRESOURCES = new Set(['uploads', 'uploadId', 'partNumber', 'delete', 'acl', 'location', 'lifecycle', 'cors', 'logging', 'website', 'referer', 'tagging', 'versionId', 'versioning', 'symlink', 'restore', 'response-content-type', 'response-content-disposition', 'response-cache-control', 'response-content-encoding', 'response-content-language', 'response-expires']);
 
-/** `20261206T210000Z`, the V4 x-oss-date. */
+/** `20261206T210000Z`, the V4 x-oss-date; made once per second (a HEAD burst signs thousands). */
+let lastSecond = -1;
+let lastV4Date = '';
 function v4Date(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const second = Math.floor(now.getTime() / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastV4Date = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  }
+  return lastV4Date;
 }
 
 /**

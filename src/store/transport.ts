@@ -121,7 +121,9 @@ export class Transport {
     this.signer = new Signer(o.bucket, o.signatureVersion, o.region);
     this.credentials = o.credentials;
     const pool = { connections: o.maxSockets, keepAliveTimeout: KEEP_ALIVE_MS, keepAliveMaxTimeout: KEEP_ALIVE_MS };
-    this.dispatcher = proxyInEnvironment(process.env) ? new EnvHttpProxyAgent(pool) : new Agent(pool);
+    // NO_PROXY read now, as the proxies are (undici would read it again at each request).
+    const env = process.env;
+    this.dispatcher = proxyInEnvironment(env) ? new EnvHttpProxyAgent({ ...pool, noProxy: env.no_proxy ?? env.NO_PROXY ?? '' }) : new Agent(pool);
   }
 
   /** Whether an endpoint is addressed path-style by default: one without virtual hosts. */
@@ -246,10 +248,13 @@ function copyInto(sink: BodySink, bytes: Buffer): void {
   }
 }
 
+/** undici's headers (names already lower-case) with a repeated one's values joined, as Node's client joins them. */
 function flatHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
-  const headers: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(raw)) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
-  return headers;
+  for (const name in raw) {
+    const value = raw[name];
+    if (Array.isArray(value)) raw[name] = value.join(', ');
+  }
+  return raw as Record<string, string | undefined>;
 }
 
 function unanswered(err: unknown): NetworkError {

@@ -27,11 +27,13 @@ export interface Harness {
 }
 
 /** The real local OSS server on a temp dir with one bucket, and our store on it through ali-oss over HTTP.
- *  With `securityToken`, the server's key takes requests only with that STS token (`store` has none). */
-export async function startHarness(bucket = 'test-bucket', o: { securityToken?: string } = {}): Promise<Harness> {
+ *  With `securityToken`, the server's key takes requests only with that STS token (`store` has none);
+ *  `signatures: 'any'` lets the server take V1 signatures too (it takes V4 only by default). */
+export async function startHarness(bucket = 'test-bucket', o: { securityToken?: string; signatures?: 'v4' | 'any' } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'ossencfs-store-'));
   const credentials = { accessKeyId: 'STOREKEY', accessKeySecret: randomBytes(16).toString('hex') };
-  const server = await startServer({ dir, port: 0, credentials: [{ ...credentials, ...o }] });
+  const { signatures, ...token } = o;
+  const server = await startServer({ dir, port: 0, credentials: [{ ...credentials, ...token }], ...(signatures ? { signatures } : {}) });
   await new OSS({ ...credentials, ...(o.securityToken ? { stsToken: o.securityToken } : {}), endpoint: server.url, bucket, region: `oss-${LOCAL_REGION}`, authorizationV4: true } as OSS.Options).putBucket(bucket);
   const storeWith = (o: { retry?: Partial<RetryPolicy>; timeoutMs?: number; endpoint?: string }): ObjectStore =>
     createOssStore({ endpoint: o.endpoint ?? server.url, bucket, region: LOCAL_REGION, ...credentials, retry: { ...FAST_RETRY, ...o.retry }, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ObjectHead } from '../../src/store/ObjectStore.js';
@@ -10,6 +12,7 @@ import { FAST_RETRY, LOCAL_REGION, startHarness, type Harness } from './harness.
 const DIST = (path: string): string => new URL(`../../dist/store/${path}`, import.meta.url).href;
 const { HeadWorker } = (await import(DIST('headWorker.js'))) as typeof import('../../src/store/headWorker.js');
 const { createOssStore } = (await import(DIST('ossStore.js'))) as typeof import('../../src/store/ossStore.js');
+const { RefreshingCredentials } = (await import(DIST('credentials.js'))) as typeof import('../../src/store/credentials.js');
 
 type Settled = { head: ObjectHead } | { errno: string; message: string };
 const settle = (p: Promise<ObjectHead>): Promise<Settled> =>
@@ -71,6 +74,34 @@ describe('HEADs on a worker thread (the mount store: OssStoreOptions.headsOnWork
     const store = createOssStore({ ...options, headsOnWorker: true });
     const inline = createOssStore(options);
     expect(await Promise.all(KEYS.map((key) => store.head(key)))).toEqual(await Promise.all(KEYS.map((key) => inline.head(key))));
+  });
+
+  it('with credentials from a source of @alicloud/credentials, the worker gets its own from the same source', async () => {
+    const sts = await startHarness('head-worker-sts', { securityToken: 'worker-token' });
+    let asked = 0;
+    const uri = createServer((_req, res) => {
+      asked++;
+      const expiration = new Date(Date.now() + 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      res.end(JSON.stringify({ Code: 'Success', AccessKeyId: sts.credentials.accessKeyId, AccessKeySecret: sts.credentials.accessKeySecret, SecurityToken: 'worker-token', Expiration: expiration }));
+    });
+    await new Promise<void>((resolve) => uri.listen(0, '127.0.0.1', resolve));
+    const before = process.env.ALIBABA_CLOUD_CREDENTIALS_URI;
+    // Read by the library when a provider is made, here and (the environment is copied) in the worker.
+    process.env.ALIBABA_CLOUD_CREDENTIALS_URI = `http://127.0.0.1:${(uri.address() as AddressInfo).port}/`;
+    try {
+      const stsOptions = { endpoint: sts.server.url, bucket: sts.bucket, region: LOCAL_REGION, credentials: RefreshingCredentials.from('uri'), retry: FAST_RETRY };
+      const store = createOssStore(stsOptions);
+      for (const key of KEYS.slice(0, 4)) await store.put(key, Buffer.from(key), { meta: {} });
+      expect(asked).toBe(1);
+      const worker = new HeadWorker(stsOptions, notHere);
+      expect((await Promise.all(KEYS.slice(0, 4).map((key) => worker.head(key)))).map((head) => head.size)).toEqual(KEYS.slice(0, 4).map((k) => k.length));
+      expect(asked).toBe(2); // the worker's own provider asked once
+    } finally {
+      if (before === undefined) delete process.env.ALIBABA_CLOUD_CREDENTIALS_URI;
+      else process.env.ALIBABA_CLOUD_CREDENTIALS_URI = before;
+      await new Promise<void>((resolve) => uri.close(() => resolve()));
+      await sts.close();
+    }
   });
 
   it('a worker that dies costs only speed: its HEADs are asked again on the calling thread, as are the next ones', async () => {

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shAsync } from '../reliability/support.js';
+import { forwardProxy } from './forwardProxy.js';
 import { LOCAL_REGION, startHarness, type Harness } from './harness.js';
 
 // OSS is HTTPS. Every request kind through an https endpoint — a TLS relay in front of the local
@@ -45,10 +46,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function callsOver(endpoint: string, trust: boolean): Promise<Record<string, unknown>> {
+async function callsOver(endpoint: string, trust: boolean, httpsProxy?: string): Promise<Record<string, unknown>> {
   const child = fileURLToPath(new URL('./overTls.mjs', import.meta.url));
   const options = { endpoint, bucket: h.bucket, region: LOCAL_REGION, ...h.credentials };
-  const env = trust ? `NODE_EXTRA_CA_CERTS=${join(dir, 'cert.pem')} ` : '';
+  const env = (trust ? `NODE_EXTRA_CA_CERTS=${join(dir, 'cert.pem')} ` : '') + (httpsProxy ? `HTTPS_PROXY=${httpsProxy} ` : '');
   const { status, stdout, stderr } = await shAsync(`${env}${process.execPath} ${child} '${JSON.stringify(options)}'`);
   expect(stderr).toBe('');
   expect(status).toBe(0);
@@ -64,6 +65,17 @@ describe('over HTTPS', () => {
 
   it('a named endpoint, path-style (localhost): every kind of request', async () => {
     expect(await callsOver(`https://localhost:${port}`, true)).toEqual(ANSWERS);
+  });
+
+  it('through HTTPS_PROXY: a CONNECT tunnel to the endpoint, TLS inside it, every kind of request', async () => {
+    const proxy = await forwardProxy();
+    try {
+      expect(await callsOver(`https://localhost:${port}`, true, proxy.url)).toEqual(ANSWERS);
+      expect(proxy.tunnels.length).toBeGreaterThanOrEqual(1);
+      expect(new Set(proxy.tunnels)).toEqual(new Set([`localhost:${port}`]));
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('a certificate not trusted: each request fails with EIO naming the cause, HEADs as every other', async () => {

@@ -68,15 +68,19 @@ describe('signatures on the wire', () => {
     }
   });
 
-  it('signatureVersion 1: the same round, every request V1 and none V4', async () => {
-    const relay = await httpRelay(h.server);
+  it('signatureVersion 1: the same round, every request V1 and none V4 (a server that takes V1; one that does not refuses it)', async () => {
+    const refusing = createOssStore({ endpoint: h.server.url, bucket: h.bucket, signatureVersion: 1, ...h.credentials, retry: FAST_RETRY });
+    await expect(refusing.head('sig/none')).rejects.toMatchObject({ errno: 'EACCES' });
+    const v1 = await startHarness('signatures-v1', { signatures: 'any' });
+    const relay = await httpRelay(v1.server);
     try {
-      const store = createOssStore({ endpoint: relay.url, bucket: h.bucket, signatureVersion: 1, ...h.credentials, retry: FAST_RETRY });
+      const store = createOssStore({ endpoint: relay.url, bucket: v1.bucket, signatureVersion: 1, ...v1.credentials, retry: FAST_RETRY });
       expect(await everyKind(store)).toEqual(EXPECTED);
       expect(relay.seen.length).toBeGreaterThanOrEqual(18);
-      for (const s of relay.seen) expect(s.authorization).toMatch(new RegExp(`^OSS ${h.credentials.accessKeyId}:[A-Za-z0-9+/]{27}=$`));
+      for (const s of relay.seen) expect(s.authorization).toMatch(new RegExp(`^OSS ${v1.credentials.accessKeyId}:[A-Za-z0-9+/]{27}=$`));
     } finally {
       await relay.close();
+      await v1.close();
     }
   });
 });

@@ -3,15 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Keyring, rsaMasterKey } from '../../src/crypto/index.js';
 import { EncryptedBucket, encodePosixMeta } from '../../src/secure/index.js';
-import { BIN, type CliWorld, type Result, startWorld } from './harness.js';
+import { BIN, bucketOfKeyA, type CliWorld, type Result, startWorld } from './harness.js';
 
 let w: CliWorld;
 let bucket: EncryptedBucket;
 beforeAll(async () => {
   w = await startWorld();
-  bucket = new EncryptedBucket(w.store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: readFileSync(w.keyA) }) }));
+  bucket = bucketOfKeyA(w);
 });
 afterAll(async () => w?.close());
 

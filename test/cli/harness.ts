@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OSS from 'ali-oss';
+import { Keyring, rsaMasterKey } from '../../src/crypto/index.js';
+import { EncryptedBucket } from '../../src/secure/index.js';
 import { type RunningServer, startServer } from '../../src/server/index.js';
 import { createKmsEndpoint } from '../../src/server/kms/index.js';
 import { createOssStore } from '../../src/store/index.js';
@@ -92,4 +94,9 @@ export async function startWorld(): Promise<CliWorld> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The world's bucket as the library sees it, writing under key A: for planting objects. */
+export function bucketOfKeyA(w: CliWorld): EncryptedBucket {
+  return new EncryptedBucket(w.store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: readFileSync(w.keyA) }) }));
 }

@@ -1,15 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Keyring, rsaMasterKey } from '../../src/crypto/index.js';
-import { EncryptedBucket } from '../../src/secure/index.js';
-import { type CliWorld, startWorld } from './harness.js';
+import type { EncryptedBucket } from '../../src/secure/index.js';
+import { bucketOfKeyA, type CliWorld, startWorld } from './harness.js';
 
 let w: CliWorld;
 let bucket: EncryptedBucket;
 beforeAll(async () => {
   w = await startWorld();
-  bucket = new EncryptedBucket(w.store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: readFileSync(w.keyA) }) }));
+  bucket = bucketOfKeyA(w);
 });
 afterAll(async () => w?.close());
 

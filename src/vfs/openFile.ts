@@ -5,7 +5,6 @@ import { type Attr, posixMetaOf } from './attributes.js';
 import type { BlockCache } from './blockCache.js';
 import { CachedReader } from './cachedReader.js';
 import { StagingFile } from './stagingFile.js';
-import { FsError } from '../errors.js';
 
 export interface OpenFileContext {
   bucket: EncryptedBucket;
@@ -54,11 +53,6 @@ export class OpenFile {
   private queue: Promise<unknown> = Promise.resolve();
   /** An object is at `key` that this file's next upload replaces (false: a new name, not uploaded yet). */
   private inBucket: boolean;
-  /**
-   * A write that failed (a full staging disk): the content is not what the program meant to
-   * write, so no upload may commit it; the previous version stays under the name.
-   */
-  private failedWrite: Error | undefined;
 
   private constructor(
     private readonly ctx: OpenFileContext,
@@ -156,12 +150,7 @@ export class OpenFile {
         c.chunks.push(Buffer.from(data));
         c.size += data.length;
       } else {
-        try {
-          await (await this.stage()).write(position, data);
-        } catch (err) {
-          this.failedWrite ??= err as Error;
-          throw err;
-        }
+        await (await this.stage()).write(position, data);
       }
       this.touch();
     });
@@ -231,9 +220,6 @@ export class OpenFile {
 
   private async upload(): Promise<void> {
     if (!this.isDirty || this.nameGone) return;
-    if (this.failedWrite) {
-      throw new FsError('EIO', `${this.key}: a write failed (${this.failedWrite.message}), so its content is not uploaded; the previous version stays`);
-    }
     const uploading = this.changes;
     const c = this.content;
     const meta = this.uploadMeta();

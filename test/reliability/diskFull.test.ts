@@ -53,6 +53,30 @@ describe('reliability: the local disk under the cache directory is full', () => 
     return shStatus(`python3 ${file}`);
   };
 
+  /**
+   * Writes `src/payload` into `name` from `at`, `chunk` bytes a call, until a write fails; expects
+   * that failure to be ENOSPC and the close after it to return. Resolves with the bytes written.
+   */
+  function writeUntilFull(name: string, o: { flags: string; at: number; chunk: number; before?: string }): number {
+    const r = python(`import os
+fd = os.open('${m.mountpoint}/${name}', ${o.flags})
+${o.before ?? ''}
+payload = open('${src}/payload', 'rb').read()
+done = 0
+try:
+    while done < len(payload):
+        done += os.pwrite(fd, payload[done:done + ${o.chunk}], ${o.at} + done)
+except OSError as e:
+    print('write failed', e.errno, e.strerror)
+print('done', done)
+os.close(fd)
+print('closed')
+`);
+    expect(r.stdout).toMatch(/write failed 28 No space left on device/);
+    expect(r.stdout).toContain('closed');
+    return Number(/done (\d+)/.exec(r.stdout)![1]);
+  }
+
   it('an in-place edit of a 6 MiB file: the write fails with ENOSPC, the object is unchanged, reads still work', async () => {
     const data = randomBytes(6 * MiB);
     await bucket.put('big.bin', data);
@@ -87,25 +111,9 @@ except OSError as e:
     writeFileSync(join(src, 'payload'), payload);
     // Unaligned on purpose: the request that hits the full disk is then half written.
     const at = 1 * MiB + 1000;
-    const r = python(`import os
-fd = os.open('${m.mountpoint}/grow.bin', os.O_RDWR)
-os.pwrite(fd, b'HEAD', 0)
-payload = open('${src}/payload', 'rb').read()
-done = 0
-try:
-    while done < len(payload):
-        done += os.pwrite(fd, payload[done:], ${at} + done)
-except OSError as e:
-    print('write failed', e.errno, e.strerror)
-print('done', done)
-os.close(fd)
-print('closed')
-`);
+    const done = writeUntilFull('grow.bin', { flags: 'os.O_RDWR', before: "os.pwrite(fd, b'HEAD', 0)", at, chunk: payload.length });
     // The kernel splits the write into 1 MiB requests: those that fit succeed (a short write),
     // the next one fails with ENOSPC; the close then uploads what is staged.
-    expect(r.stdout).toMatch(/write failed 28 No space left on device/);
-    expect(r.stdout).toContain('closed');
-    const done = Number(/done (\d+)/.exec(r.stdout)![1]);
     expect(done).toBeLessThan(payload.length);
     const told = Buffer.concat([data, Buffer.alloc(at - data.length), payload.subarray(0, done)]);
     told.write('HEAD', 0);
@@ -122,24 +130,9 @@ print('closed')
   it('a new file past 8 MiB waits on the cache disk too: the write that moves it there gets ENOSPC; the close uploads what was written, as a local disk keeps it', async () => {
     await bucket.put('new.bin', randomBytes(100_000));
     const payload = randomBytes(12 * MiB);
-    writeFileSync(join(src, 'new'), payload);
-    const r = python(`import os
-fd = os.open('${m.mountpoint}/new.bin', os.O_WRONLY | os.O_TRUNC)
-payload = open('${src}/new', 'rb').read()
-done = 0
-try:
-    while done < len(payload):
-        done += os.write(fd, payload[done:done + (1 << 20)])
-except OSError as e:
-    print('write failed', e.errno, e.strerror)
-print('done', done)
-os.close(fd)
-print('closed')
-`);
+    writeFileSync(join(src, 'payload'), payload);
     // 8 MiB fit in memory; the next write has to move them to the 2 MiB disk.
-    expect(r.stdout).toMatch(/write failed 28 No space left on device/);
-    expect(r.stdout).toContain('closed');
-    const done = Number(/done (\d+)/.exec(r.stdout)![1]);
+    const done = writeUntilFull('new.bin', { flags: 'os.O_WRONLY | os.O_TRUNC', at: 0, chunk: MiB });
     expect(done).toBe(8 * MiB);
     expect(sha256(await plaintextOf(bucket, 'new.bin'))).toBe(sha256(payload.subarray(0, done)));
     expect(await local.store.listMultipartUploads('new')).toEqual([]);

@@ -1,7 +1,6 @@
 import { FsError } from '../errors.js';
 import { type Buckets, createBuckets } from '../store/buckets.js';
-import { noRegionMessage, signingRegion } from '../store/region.js';
-import { credentialProvider, parseOssUrl, requireEndpoint, type Settings, UsageError } from './options.js';
+import { credentialProvider, parseOssUrl, type Settings, signingTarget, UsageError } from './options.js';
 
 /** Whether a store call failed because the bucket itself does not exist (OSS code NoSuchBucket). */
 export function isNoSuchBucket(err: unknown): boolean {
@@ -12,9 +11,7 @@ export function isNoSuchBucket(err: unknown): boolean {
 
 /** The account's buckets at the settings' endpoint, signed as the object store signs, with its credentials. */
 export async function openBuckets(settings: Settings): Promise<Buckets> {
-  const endpoint = requireEndpoint(settings);
-  const region = signingRegion(settings.region, endpoint);
-  if (settings.signatureVersion === 4 && !region) throw new UsageError(noRegionMessage(endpoint));
+  const { endpoint, region } = signingTarget(settings);
   return createBuckets({ endpoint, region, signatureVersion: settings.signatureVersion, credentials: await credentialProvider(settings).current() });
 }
 

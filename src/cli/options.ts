@@ -339,15 +339,18 @@ export function credentialProvider(settings: Settings): CredentialProvider {
   return RefreshingCredentials.from('default');
 }
 
-export function requireEndpoint(settings: Settings): string {
-  if (settings.endpoint) return settings.endpoint;
-  throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
+/** Where requests go and the region they are signed for (undefined under V1); a usage error when either is missing. */
+export function signingTarget(settings: Settings): { endpoint: string; region: string | undefined } {
+  const endpoint = settings.endpoint;
+  if (!endpoint) throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
+  const region = signingRegion(settings.region, endpoint);
+  if (settings.signatureVersion === 4 && !region) throw new UsageError(noRegionMessage(endpoint));
+  return { endpoint, region };
 }
 
 /** The raw store of a bucket: for work that needs no key (listing and aborting uploads). */
 export function openStore(settings: Settings, bucketName: string, tuning: Pick<OssStoreOptions, 'headsOnWorker' | 'log'> = {}): ObjectStore {
-  const endpoint = requireEndpoint(settings);
-  if (settings.signatureVersion === 4 && !signingRegion(settings.region, endpoint)) throw new UsageError(noRegionMessage(endpoint));
+  const { endpoint } = signingTarget(settings);
   // Static keys go as keys: a store can then hand them to its HEAD worker thread.
   const keys = settings.credentialSource ? undefined : settings.credentials;
   useCacheDir(settings.cacheDir); // every bucket command passes here: check it, sweep dead mounts' plaintext

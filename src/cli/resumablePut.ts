@@ -5,7 +5,6 @@ import { join, resolve } from 'node:path';
 import { ctrAt, envelopeMeta, type DataKey, type Envelope, type Keyring } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import type { ObjectMeta, ObjectStore, UploadedPart } from '../store/ObjectStore.js';
-import { encryptionEntries } from '../secure/multipartUpload.js';
 import { createLimiter } from '../util/limit.js';
 
 /**
@@ -150,7 +149,7 @@ async function upload(
             cp.hashes[n] = hash;
             saveCheckpoint(path, cp);
           }
-          const part = await store.uploadPart(key, cp.uploadId, n, ctrAt(dataKey, offset, plain), encryptionEntries(envelopeMeta(cp.envelope)));
+          const part = await store.uploadPart(key, cp.uploadId, n, ctrAt(dataKey, offset, plain), envelopeMeta(cp.envelope));
           cp.parts.push(part);
           saveCheckpoint(path, cp);
           o.onProgress?.(plain.length);

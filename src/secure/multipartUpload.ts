@@ -1,5 +1,5 @@
-import { isEncryptionMetaName } from '../crypto/index.js';
 import type { ObjectMeta, ObjectStore, PutOptions, UploadedPart } from '../store/ObjectStore.js';
+import { splitMeta } from './head.js';
 
 /**
  * One multipart upload with a bounded window of parts in flight. `add` waits while the window is
@@ -22,7 +22,7 @@ export class MultipartUpload {
   ) {}
 
   static async initiate(store: ObjectStore, key: string, options: PutOptions, concurrency: number): Promise<MultipartUpload> {
-    return new MultipartUpload(store, key, await store.initiateMultipart(key, options), encryptionEntries(options.meta), concurrency);
+    return new MultipartUpload(store, key, await store.initiateMultipart(key, options), splitMeta(options.meta).encryption, concurrency);
   }
 
   /** Sends part `partNumber` with the upload's encryption headers. */
@@ -78,9 +78,4 @@ export async function uploadMultipart(
     await upload.abort().catch(() => undefined);
     throw err;
   }
-}
-
-/** The client-side-encryption entries of an upload's metadata: what each of its parts must repeat. */
-export function encryptionEntries(meta: ObjectMeta): ObjectMeta {
-  return Object.fromEntries(Object.entries(meta).filter(([name]) => isEncryptionMetaName(name)));
 }

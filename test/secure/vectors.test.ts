@@ -7,7 +7,7 @@ import { CryptoError, Keyring, rsaMasterKey, type Matdesc } from '../../src/cryp
 import { EncryptedBucket } from '../../src/secure/index.js';
 import type { ObjectMeta } from '../../src/store/ObjectStore.js';
 import { readAll, startHarness, type Harness } from '../store/harness.js';
-import { encryptionEntries } from '../../src/secure/multipartUpload.js';
+import { splitMeta } from '../../src/secure/head.js';
 
 /**
  * The contract with the official SDKs: every object they wrote, stored with its exact bytes and
@@ -59,7 +59,7 @@ beforeAll(async () => {
       const uploadId = await h.store.initiateMultipart(c.name, options);
       const parts = [];
       for (const p of c.parts ?? []) {
-        parts.push(await h.store.uploadPart(c.name, uploadId, p.part_number, readFileSync(join(OSS2, 'cases', p.ciphertext_file)), encryptionEntries(meta)));
+        parts.push(await h.store.uploadPart(c.name, uploadId, p.part_number, readFileSync(join(OSS2, 'cases', p.ciphertext_file)), splitMeta(meta).encryption));
       }
       await h.store.completeMultipart(c.name, uploadId, parts);
     } else {

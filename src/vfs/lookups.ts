@@ -4,7 +4,8 @@ import type { EncryptedBucket } from '../secure/index.js';
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, dirAttr, fileAttr, type Owner } from './attributes.js';
-import { type Listing, type Lookup, type MetadataCache } from './metadataCache.js';
+import { DirectoryWalks } from './directoryWalks.js';
+import { type EntryKind, type Listing, type Lookup, type MetadataCache } from './metadataCache.js';
 import { baseName, joinPath, type Namespace, parentOf } from './namespace.js';
 
 /**
@@ -41,6 +42,7 @@ export class Lookups {
   private readonly lookups = new Map<string, Promise<Lookup>>();
   private readonly lookupListings = new Map<string, Promise<Listing>>();
   private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
+  private readonly walks = new DirectoryWalks();
 
   constructor(
     private readonly bucket: EncryptedBucket,
@@ -65,7 +67,36 @@ export class Lookups {
     if (local) return Promise.resolve(local);
     const cached = this.meta.attr(path);
     if (cached !== undefined) return Promise.resolve(cached);
+    // One that joins a fetch under way (a listing's prefetch, as in `ls -l`) is no sign of a walk.
+    if (!this.lookups.has(path)) this.walkAhead(path);
     return this.fetchOnce(path, () => this.fetchLookup(path));
+  }
+
+  /**
+   * A lookup the cache could not answer: if it is one of a walk's (see DirectoryWalks), the
+   * attributes of the names after it are fetched ahead. They come from a fresh listing first: it
+   * vouches for what earlier HEADs found (reuseConfirmed), so only the rest costs a HEAD. This
+   * lookup does not wait for any of it.
+   */
+  private walkAhead(path: string): void {
+    const dir = parentOf(path);
+    if (!this.walks.walking(dir) && !this.walks.missed(dir)) return;
+    this.walkListing(dir).then(
+      (listing) => {
+        if (listing) this.walks.listed(dir, listing);
+        for (const [name, kind] of this.walks.ahead(dir, baseName(path))) this.prefetchEntry(dir, name, kind);
+      },
+      (err: Error) => this.options.log.debug(`listing ${dir} for a walk failed: ${err.message}`),
+    );
+  }
+
+  /** A fresh listing of a walked directory; undefined when it is too big to list once per TTL (its last order then serves). */
+  private walkListing(dir: string): Promise<Listing | undefined> {
+    const fresh = this.meta.listing(dir);
+    if (fresh) return Promise.resolve(fresh);
+    const last = this.meta.staleListing(dir);
+    if (last && last.size > LOOKUP_LISTING_MAX_ENTRIES && this.walks.walking(dir)) return Promise.resolve(undefined);
+    return this.listingOnce(dir);
   }
 
   /**
@@ -133,6 +164,11 @@ export class Lookups {
   private listingForLookups(dir: string): Promise<Listing> | undefined {
     const last = this.meta.staleListing(dir);
     if (!last || last.size > LOOKUP_LISTING_MAX_ENTRIES) return undefined;
+    return this.listingOnce(dir);
+  }
+
+  /** A listing of `dir` without attributes, shared by everyone who asks while it is under way. */
+  private listingOnce(dir: string): Promise<Listing> {
     let pending = this.lookupListings.get(dir);
     if (!pending) {
       pending = this.listNames(dir, false).finally(() => this.lookupListings.delete(dir));
@@ -175,13 +211,13 @@ export class Lookups {
         names.set(name, 'object');
         const entry = joinPath(path, name);
         // The listing says it is an object: its HEAD alone gives the attributes, unless an earlier one still does.
-        if (!this.reuseConfirmed(entry, object) && prefetchAttrs) this.prefetch(entry, () => this.fetchFileAttr(entry, object.key));
+        if (!this.reuseConfirmed(entry, object) && prefetchAttrs) this.prefetchEntry(path, name, 'object');
       }
       for (const prefix of page.prefixes) {
         const name = this.ns.entryName(dirKey, prefix);
         if (name === undefined || names.has(name)) continue;
         names.set(name, 'dir');
-        if (prefetchAttrs) this.prefetch(joinPath(path, name), () => this.fetchDirAttr(prefix));
+        if (prefetchAttrs) this.prefetchEntry(path, name, 'dir');
       }
       after = page.next;
     } while (after !== undefined);
@@ -215,8 +251,11 @@ export class Lookups {
     else this.meta.setPrefetched(path, found);
   }
 
-  private prefetch(path: string, fetch: () => Promise<Lookup>): void {
+  /** Fetches the attributes of `dir`'s entry `name`, which a listing says is a `kind`, ahead of its use. */
+  private prefetchEntry(dir: string, name: string, kind: EntryKind): void {
+    const path = joinPath(dir, name);
     if (this.local.isOpen(path) || this.meta.attr(path) !== undefined || this.lookups.has(path)) return;
+    const fetch = kind === 'object' ? () => this.fetchFileAttr(path, this.ns.fileKey(path)) : () => this.fetchDirAttr(this.ns.dirKey(path));
     this.fetchOnce(path, () => this.prefetchLimit(fetch), true).catch((err: Error) =>
       this.options.log.debug(`attribute prefetch of ${path} failed: ${err.message}`),
     );

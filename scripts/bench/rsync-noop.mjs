@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// The nightly backup's commonest run: `rsync -a` of a tree that is already in the bucket, onto a
+// freshly mounted bucket (the mount knows nothing yet), so nothing is sent and every file is only
+// compared. The tree is written through the library with the same sizes and mtimes as a local
+// copy, each round mounts, runs `rsync -a --dry-run --stats` and unmounts, alternating the builds
+// given (--dist, the compiled tree the mount runs from) and the round trips (--rtt, through
+// ./delayRelay.mjs). A round that would send anything fails: a compare cut short must not pass as fast.
+//
+//   npx tsc -p . && node scripts/bench/rsync-noop.mjs [--dist DIR]... [--files 2000] [--dirs 1]
+//       [--rtt 0,30] [--rounds 2] [--mount-args="--attr-ttl 60"]
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import OSS from 'ali-oss';
+import { startDelayRelay } from './delayRelay.mjs';
+import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
+import { spawn } from 'node:child_process';
+import { fusermountU, LOCAL_REGION, LOCAL_V4, spawnUntil } from './util.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const { EncryptedBucket, Keyring, createOssStore, rsaMasterKey, encodePosixMeta } = await import(join(ROOT, 'dist/index.js'));
+const BUCKET = 'bench';
+
+const { values } = parseArgs({
+  options: {
+    dist: { type: 'string', multiple: true },
+    files: { type: 'string', default: '2000' },
+    dirs: { type: 'string', default: '1' },
+    rtt: { type: 'string', default: '0,30' },
+    rounds: { type: 'string', default: '2' },
+    'mount-args': { type: 'string', default: '' },
+  },
+});
+const dists = (values.dist ?? [join(ROOT, 'dist')]).map((d) => resolve(d));
+const files = Number(values.files);
+const dirs = Number(values.dirs);
+const rtts = values.rtt.split(',').map(Number);
+const rounds = Number(values.rounds);
+const work = mkdtempSync(join(tmpdir(), 'ossencfs-rsync-noop-'));
+const source = join(work, 'src');
+const keyFile = join(work, 'key.pem');
+const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+writeFileSync(keyFile, keyPem, { mode: 0o600 });
+const loads = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+/** The tree both sides hold: `files` small files spread over `dirs` directories, mtimes in the past. */
+const tree = Array.from({ length: files }, (_, i) => ({
+  path: `d${String(i % dirs).padStart(3, '0')}/f${String(i).padStart(6, '0')}`,
+  body: randomBytes(256 + (i % 7) * 100),
+  mtimeS: 1_700_000_000 + i,
+}));
+
+function writeSource() {
+  for (const f of tree) {
+    mkdirSync(join(source, f.path, '..'), { recursive: true });
+    writeFileSync(join(source, f.path), f.body, { mode: 0o644 });
+    utimesSync(join(source, f.path), f.mtimeS, f.mtimeS);
+  }
+}
+
+async function populate(server) {
+  await new OSS({ ...LOCAL_V4, endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS }).putBucket(BUCKET);
+  const store = createOssStore({ region: LOCAL_REGION, endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS });
+  const bucket = new EncryptedBucket(store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: keyPem }) }), {});
+  let next = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < tree.length) {
+      const f = tree[next++];
+      const meta = encodePosixMeta({ mode: 0o100644, uid: process.getuid(), gid: process.getgid(), mtime: f.mtimeS });
+      await bucket.put(`tree/${f.path}`, f.body, { meta });
+    }
+  }));
+}
+
+/** rsync in a child of its own, waited for without blocking: the relay forwards from this process's event loop. */
+function timedRsync(args) {
+  const started = process.hrtime.bigint();
+  const child = spawn('rsync', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  return new Promise((done) =>
+    child.once('close', (code) => done({ code, output, seconds: Number(process.hrtime.bigint() - started) / 1e9 })),
+  );
+}
+
+async function rsyncNoop(server, rtt, round) {
+  const relay = await startDelayRelay(server.url, rtt / 2);
+  const mnt = join(work, `mnt-${round}`);
+  mkdirSync(mnt, { recursive: true });
+  const { child, ready, exited } = spawnUntil(process.execPath, [
+    join(server.dist, '..', 'bin/ossencfs.js'), 'mount', `oss://${BUCKET}`, mnt, '--foreground', '--endpoint', relay.url,
+    '--rsa-key', keyFile, '--cache-dir', join(work, `cache-${round}`), '--log-file', join(work, 'mount.log'),
+    ...values['mount-args'].split(' ').filter(Boolean),
+  ], /mounted /, { env: { ...process.env, OSS_ACCESS_KEY_ID: BENCH_KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: BENCH_KEYS.accessKeySecret, OSS_REGION: LOCAL_REGION } });
+  await ready;
+  try {
+    await server.requests();
+    const run = await timedRsync(['-a', '--dry-run', '--stats', `${source}/`, `${join(mnt, 'tree')}/`]);
+    const sent = /Number of regular files transferred: ([\d,]+)/.exec(run.output)?.[1];
+    if (run.code !== 0 || sent !== '0') throw new Error(`rsync exited ${run.code}, would send ${sent} files: ${run.output}`);
+    return { seconds: run.seconds, requests: await server.requests() };
+  } finally {
+    await fusermountU(mnt);
+    await exited;
+    await relay.close();
+  }
+}
+
+// Each build gets its own server, populated alike: one build's reads never warm the other's.
+const servers = [];
+try {
+  writeSource();
+  for (const dist of dists) {
+    const server = await startTreeServer(dist);
+    servers.push(server);
+    await populate(server);
+  }
+  console.log(`no-op rsync -a of ${files} files in ${dirs} directories onto a fresh mount, ${rounds} rounds, load ${loads()}`);
+  const results = new Map();
+  for (let round = 1; round <= rounds; round++) {
+    for (const rtt of rtts) {
+      for (const [i, server] of servers.entries()) {
+        const r = await rsyncNoop(server, rtt, `${round}-${rtt}-${i}`);
+        const key = `${rtt}|${server.dist}`;
+        results.set(key, [...(results.get(key) ?? []), r.seconds]);
+        console.log(`round ${round}  ${rtt} ms  ${server.dist}: ${r.seconds.toFixed(2)} s, requests ${JSON.stringify(r.requests)}  (load ${loads()})`);
+      }
+    }
+  }
+  for (const [key, seconds] of results) {
+    const [rtt, dist] = key.split('|');
+    console.log(`best  ${rtt} ms  ${dist}: ${Math.min(...seconds).toFixed(2)} s`);
+  }
+} finally {
+  for (const server of servers) await server.stop();
+  rmSync(work, { recursive: true, force: true });
+}

@@ -460,9 +460,9 @@ try {
       const lsExpired = async (dir) => {
         let best = Infinity;
         for (let round = 0; round <= ROUNDS; round++) {
-          timedLs(dir, DIR_ENTRIES);
+          await timedLs(dir, DIR_ENTRIES);
           await sleep(1100);
-          best = Math.min(best, timedLs(dir, DIR_ENTRIES).seconds);
+          best = Math.min(best, (await timedLs(dir, DIR_ENTRIES)).seconds);
         }
         return best;
       };

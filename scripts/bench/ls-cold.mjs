@@ -7,10 +7,11 @@
 // of a second (warm) `ls -l` right after.
 //
 //   npx tsc -p . && node scripts/bench/ls-cold.mjs [--dist DIR]... [--entries N] [--rounds R]
-//       [--mount-prof DIR] [--mount-args="--attr-ttl 60"]
+//       [--mount-prof DIR] [--mount-args="--attr-ttl 60"] [--rtt MS]
 //   (--dist: the compiled tree the server is loaded from (./tree-server.mjs), default dist/; the
 //    mount and library are always this checkout's dist/. --mount-prof: the mount runs under
-//    node --cpu-prof, its profiles written there; see ./profile-summary.mjs.)
+//    node --cpu-prof, its profiles written there; see ./profile-summary.mjs. --rtt: the mount talks
+//    to the server through ./delayRelay.mjs, MS/2 each way.)
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import OSS from 'ali-oss';
+import { startDelayRelay } from './delayRelay.mjs';
 import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
 import { cpuTimes, fusermountU, peakRssMiB, spawnUntil, timedLs, LOCAL_V4, LOCAL_REGION } from './util.mjs';
 
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     'mount-prof': { type: 'string' },
     'mount-args': { type: 'string', default: '' },
+    rtt: { type: 'string', default: '0' },
   },
 });
 const dists = values.dist ?? [join(ROOT, 'dist')];
@@ -43,7 +46,8 @@ const keyFile = join(work, 'key.pem');
 const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
 writeFileSync(keyFile, keyPem, { mode: 0o600 });
 const loads = () => loadavg().map((l) => l.toFixed(2)).join(' ');
-console.log(`ls -l of ${entries} entries, cold, ${rounds} rounds, load ${loads()}`);
+const rtt = Number(values.rtt);
+console.log(`ls -l of ${entries} entries, cold, ${rounds} rounds, RTT ${rtt} ms, load ${loads()}`);
 
 /** utime + stime of a process, all threads, in seconds. */
 const cpuSeconds = (pid) => {
@@ -67,8 +71,9 @@ async function lsCold(server, round) {
   const mnt = join(work, `mnt-${round}`);
   mkdirSync(mnt, { recursive: true });
   const nodeArgs = values['mount-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['mount-prof']}`] : [];
+  const relay = await startDelayRelay(server.url, rtt / 2);
   const { child, ready, exited } = spawnUntil(process.execPath, [
-    ...nodeArgs, join(ROOT, 'bin/ossencfs.js'), 'mount', `oss://${BUCKET}/fs`, mnt, '--foreground', '--endpoint', server.url,
+    ...nodeArgs, join(ROOT, 'bin/ossencfs.js'), 'mount', `oss://${BUCKET}/fs`, mnt, '--foreground', '--endpoint', relay.url,
     '--rsa-key', keyFile, '--cache-dir', join(work, `cache-${round}`), '--log-file', join(work, 'mount.log'),
     ...values['mount-args'].split(' ').filter(Boolean),
   ], /mounted /, { env: { ...process.env, OSS_ACCESS_KEY_ID: BENCH_KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: BENCH_KEYS.accessKeySecret, OSS_REGION: LOCAL_REGION } });
@@ -76,12 +81,12 @@ async function lsCold(server, round) {
   try {
     await server.requests();
     const before = { server: await server.cpuMs(), mount: cpuSeconds(child.pid), rssMiB: peakRssMiB(child.pid) };
-    const ls = timedLs(join(mnt, 'dir'), entries);
+    const ls = await timedLs(join(mnt, 'dir'), entries);
     const spent = { server: ((await server.cpuMs()) - before.server) / 1000, mount: cpuSeconds(child.pid) - before.mount };
     const rssMiB = { before: before.rssMiB, peak: peakRssMiB(child.pid) };
     const requests = await server.requests();
     // As bench-mount's mount.ls_warm: again right after, by when the first names' TTL has run out.
-    const warm = timedLs(join(mnt, 'dir'), entries);
+    const warm = await timedLs(join(mnt, 'dir'), entries);
     return { seconds: ls.seconds, warmSeconds: warm.seconds, ...spent, rssMiB, requests };
   } finally {
     await fusermountU(mnt);

@@ -17,8 +17,7 @@ import { parseArgs } from 'node:util';
 import OSS from 'ali-oss';
 import { startDelayRelay } from './delayRelay.mjs';
 import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
-import { spawn } from 'node:child_process';
-import { fusermountU, LOCAL_REGION, LOCAL_V4, spawnUntil } from './util.mjs';
+import { fusermountU, LOCAL_REGION, LOCAL_V4, spawnUntil, timedSpawn } from './util.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { EncryptedBucket, Keyring, createOssStore, rsaMasterKey, encodePosixMeta } = await import(join(ROOT, 'dist/index.js'));
@@ -75,18 +74,6 @@ async function populate(server) {
   }));
 }
 
-/** rsync in a child of its own, waited for without blocking: the relay forwards from this process's event loop. */
-function timedRsync(args) {
-  const started = process.hrtime.bigint();
-  const child = spawn('rsync', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  return new Promise((done) =>
-    child.once('close', (code) => done({ code, output, seconds: Number(process.hrtime.bigint() - started) / 1e9 })),
-  );
-}
-
 async function rsyncNoop(server, rtt, round) {
   const relay = await startDelayRelay(server.url, rtt / 2);
   const mnt = join(work, `mnt-${round}`);
@@ -99,9 +86,9 @@ async function rsyncNoop(server, rtt, round) {
   await ready;
   try {
     await server.requests();
-    const run = await timedRsync(['-a', '--dry-run', '--stats', `${source}/`, `${join(mnt, 'tree')}/`]);
-    const sent = /Number of regular files transferred: ([\d,]+)/.exec(run.output)?.[1];
-    if (run.code !== 0 || sent !== '0') throw new Error(`rsync exited ${run.code}, would send ${sent} files: ${run.output}`);
+    const run = await timedSpawn('rsync', ['-a', '--dry-run', '--stats', `${source}/`, `${join(mnt, 'tree')}/`]);
+    const sent = /Number of regular files transferred: ([\d,]+)/.exec(run.stdout)?.[1];
+    if (run.code !== 0 || sent !== '0') throw new Error(`rsync exited ${run.code}, would send ${sent} files: ${run.stdout}${run.stderr}`);
     return { seconds: run.seconds, requests: await server.requests() };
   } finally {
     await fusermountU(mnt);

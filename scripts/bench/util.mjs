@@ -21,6 +21,23 @@ export function timed(cmd, args, options = {}) {
   return { seconds, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
+/**
+ * timed() without blocking this process: what an in-process relay (./delayRelay.mjs) must keep
+ * forwarding while the command runs. Resolves with its exit code; does not throw on failure.
+ */
+export function timedSpawn(cmd, args) {
+  const started = process.hrtime.bigint();
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr, seconds: Number(process.hrtime.bigint() - started) / 1e9 }));
+  });
+}
+
 export async function timedAsync(fn) {
   const t0 = process.hrtime.bigint();
   const value = await fn();
@@ -84,8 +101,9 @@ export function isMounted(path) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Times `ls -l DIR` and checks it showed `expected` regular files (a listing cut short must not pass as fast). */
-export function timedLs(dir, expected) {
-  const ls = timed('ls', ['-l', dir]);
+export async function timedLs(dir, expected) {
+  const ls = await timedSpawn('ls', ['-l', dir]);
+  if (ls.code !== 0) throw new Error(`ls -l ${dir} exited ${ls.code}: ${ls.stderr.slice(0, 2000)}`);
   const files = ls.stdout.split('\n').filter((l) => l.startsWith('-')).length;
   if (files !== expected) throw new Error(`ls -l ${dir} showed ${files} files, expected ${expected}`);
   return ls;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
 import { Keyring, kmsMasterKey, rsaMasterKey, type MasterKey } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
@@ -55,29 +55,56 @@ export interface BucketArgs {
   'log-level'?: LogLevel;
 }
 
-const GROUP = 'Bucket and key options:';
+/**
+ * What a command does with a bucket. It decides which options the command offers: each command
+ * lists (and accepts) only the options it reads.
+ */
+export type BucketUse =
+  /** Opens objects: the private keys that unwrap data keys. */
+  | 'decrypt'
+  /** Writes objects: the key and material description new objects get. */
+  | 'encrypt'
+  /** Moves many objects or parts at once (--jobs). */
+  | 'parallel'
+  /** Prints progress bars and notes (--quiet). */
+  | 'progress'
+  /** Keeps checkpoints or staging files (--cache-dir). */
+  | 'cache'
+  /** Logs (--log-level). */
+  | 'log';
 
-export function bucketOptions<T>(y: Argv<T>): Argv<T & BucketArgs> {
-  return y
-    .option('endpoint', { type: 'string', group: GROUP, describe: 'OSS endpoint URL (env OSS_ENDPOINT; default from --region)' })
-    .option('region', { type: 'string', group: GROUP, describe: 'OSS region, e.g. cn-hangzhou (env OSS_REGION; default from an OSS endpoint\'s host)' })
-    .option('signature-version', { type: 'number', choices: [1, 4], group: GROUP, describe: 'request signature: 4 (default) or 1, for old private deployments only' })
-    .option('credential-source', { choices: CREDENTIAL_SOURCES, group: GROUP, describe: 'where temporary credentials come from when no OSS_ACCESS_KEY_* are set (default: the Alibaba Cloud default chain)' })
-    .option('rsa-key', { type: 'string', group: GROUP, describe: 'RSA private key PEM (must be chmod 600): encrypts and decrypts' })
-    .option('rsa-public-key', { type: 'string', group: GROUP, describe: 'RSA public key PEM: encrypt-only (writes, cannot read back)' })
-    .option('key-passphrase-file', { type: 'string', group: GROUP, describe: 'file holding the private key passphrase (or env OSSENCFS_KEY_PASSPHRASE)' })
-    .option('kms-key-id', { type: 'string', group: GROUP, describe: 'Alibaba Cloud KMS key id to wrap data keys with' })
-    .option('kms-endpoint', { type: 'string', group: GROUP, describe: 'KMS endpoint URL (default from --region)' })
-    .option('kms-form', { choices: ['python', 'go'] as const, group: GROUP, describe: 'KMS header form to write: python (oss2) or go (Go/Java SDKs)' })
-    .option('matdesc', { type: 'string', group: GROUP, describe: 'material description JSON written with new objects, e.g. \'{"key":"v2"}\'' })
-    .option('decrypt-key', { type: 'string', group: GROUP, describe: 'extra read-only RSA private key FILE[:MATDESC]; repeatable' })
-    .option('insecure-key-perms', { type: 'boolean', group: GROUP, describe: 'accept a private key file readable by group/others' })
-    .option('profile', { type: 'string', group: GROUP, describe: 'config profile (env OSSENCFS_PROFILE; default: default_profile)' })
-    .option('config', { type: 'string', group: GROUP, describe: 'config file (env OSSENCFS_CONFIG; default ~/.config/ossencfs/config.toml)' })
-    .option('cache-dir', { type: 'string', group: GROUP, describe: 'cache and checkpoint directory (default ~/.cache/ossencfs)' })
-    .option('jobs', { alias: 'j', type: 'number', group: GROUP, describe: 'parallel transfers: files with -r, parts of one large file (default 4)' })
-    .option('quiet', { alias: 'q', type: 'boolean', group: GROUP, describe: 'no progress bars or notes' })
-    .option('log-level', { choices: LOG_LEVELS, group: GROUP, describe: 'log verbosity (default warn)' }) as unknown as Argv<T & BucketArgs>;
+const BUCKET_GROUP = 'Bucket options:';
+const KEY_GROUP = 'Key options:';
+
+/** Every shared option, with the uses that read it (none: every command that talks to a bucket). */
+const SHARED_OPTIONS: [name: keyof BucketArgs, uses: BucketUse[] | undefined, spec: Options][] = [
+  ['endpoint', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'OSS endpoint URL (env OSS_ENDPOINT; default from --region, else the running embedded default)' }],
+  ['region', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'OSS region, e.g. cn-hangzhou (env OSS_REGION; default from an OSS endpoint\'s host)' }],
+  ['signature-version', undefined, { type: 'number', choices: [1, 4], group: BUCKET_GROUP, describe: 'request signature: 4 (default) or 1, for old private deployments only' }],
+  ['credential-source', undefined, { choices: CREDENTIAL_SOURCES, group: BUCKET_GROUP, describe: 'where temporary credentials come from when no OSS_ACCESS_KEY_* are set (default: the Alibaba Cloud default chain)' }],
+  ['profile', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'config profile (env OSSENCFS_PROFILE; default: default_profile)' }],
+  ['config', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'config file (env OSSENCFS_CONFIG; default ~/.config/ossencfs/config.toml)' }],
+  ['rsa-key', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'RSA private key PEM (must be chmod 600): encrypts and decrypts' }],
+  ['rsa-public-key', ['encrypt'], { type: 'string', group: KEY_GROUP, describe: 'RSA public key PEM: encrypt-only (writes, cannot read back)' }],
+  ['key-passphrase-file', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'file holding the private key passphrase (or env OSSENCFS_KEY_PASSPHRASE)' }],
+  ['kms-key-id', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'Alibaba Cloud KMS key id to wrap data keys with' }],
+  ['kms-endpoint', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'KMS endpoint URL (default from --region)' }],
+  ['kms-form', ['encrypt'], { choices: ['python', 'go'] as const, group: KEY_GROUP, describe: 'KMS header form to write: python (oss2) or go (Go/Java SDKs)' }],
+  ['matdesc', ['encrypt'], { type: 'string', group: KEY_GROUP, describe: 'material description JSON written with new objects, e.g. \'{"key":"v2"}\'' }],
+  ['decrypt-key', ['decrypt'], { type: 'string', group: KEY_GROUP, describe: 'extra read-only RSA private key FILE[:MATDESC]; repeatable' }],
+  ['insecure-key-perms', ['decrypt', 'encrypt'], { type: 'boolean', group: KEY_GROUP, describe: 'accept a private key file readable by group/others' }],
+  ['cache-dir', ['cache'], { type: 'string', describe: 'cache and checkpoint directory (default ~/.cache/ossencfs)' }],
+  ['jobs', ['parallel'], { alias: 'j', type: 'number', describe: 'parallel transfers: files with -r, parts of one large file (default 4)' }],
+  ['quiet', ['progress'], { alias: 'q', type: 'boolean', describe: 'no progress bars or notes' }],
+  ['log-level', ['log'], { choices: LOG_LEVELS, describe: 'log verbosity (default warn)' }],
+];
+
+/** The shared options a command with these uses reads: where the bucket is, and what `uses` adds. */
+export function bucketOptions<T>(y: Argv<T>, uses: readonly BucketUse[] = []): Argv<T & BucketArgs> {
+  for (const [name, needs, spec] of SHARED_OPTIONS) {
+    if (needs === undefined || needs.some((use) => uses.includes(use))) y.option(name as string, spec);
+  }
+  return y as unknown as Argv<T & BucketArgs>;
 }
 
 export interface DecryptKeySpec {

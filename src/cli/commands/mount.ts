@@ -51,7 +51,7 @@ const mount: CommandModule<CliContext, MountArgs> = {
   command: 'mount <source> [mountpoint]',
   describe: 'mount an encrypted bucket (or, with only a directory, the embedded local default)',
   builder: (y) =>
-    bucketOptions(y)
+    bucketOptions(y, ['decrypt', 'encrypt', 'cache', 'log'])
       .positional('source', { type: 'string', demandOption: true, describe: 'oss://BUCKET[/PREFIX], or the mountpoint alone for the embedded default' })
       .positional('mountpoint', { type: 'string', describe: 'directory to mount on' })
       .option('read-only', { type: 'boolean', describe: 'refuse every write with EROFS' })

@@ -12,6 +12,7 @@ import { createOssStore, type OssStoreOptions } from '../store/index.js';
 import { noRegionMessage, signingRegion } from '../store/region.js';
 import type { SignatureVersion } from '../store/signing.js';
 import { useCacheDir } from './cacheDir.js';
+import { runningEmbedded } from './embedded.js';
 import { checkSecretFile } from './permissions.js';
 import {
   type Credentials,
@@ -171,20 +172,28 @@ export function resolveSettings(argv: BucketArgs, env: Env = process.env): Setti
   const jobs = argv.jobs ?? DEFAULT_JOBS;
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs ${argv.jobs}: must be a whole number ≥ 1`);
 
+  const endpoint = pick(argv.endpoint, env.OSS_ENDPOINT || undefined, profile.endpoint) ?? (region && regionEndpoint('oss', region));
+  // No endpoint or region anywhere: the embedded default, while it runs, is the bucket at hand,
+  // with its own access key (keys for another endpoint would not open it) and its key pair.
+  const embedded = endpoint ? undefined : runningEmbedded(env);
+  const namedKey = argv['rsa-key'] ?? profile.rsaKey;
+  const kmsKeyId = argv['kms-key-id'] ?? profile.kmsKeyId;
+  const rsaPublicKey = argv['rsa-public-key'] ?? profile.rsaPublicKey;
+
   return {
     profile: name,
     configPath: config.path,
-    endpoint: pick(argv.endpoint, env.OSS_ENDPOINT || undefined, profile.endpoint) ?? (region && regionEndpoint('oss', region)),
-    region,
+    endpoint: endpoint ?? embedded?.endpoint,
+    region: region ?? embedded?.region,
     signatureVersion: signatureVersion(argv['signature-version'] ?? profile.signatureVersion),
-    credentialSource: argv['credential-source'] ?? profile.credentialSource,
-    credentials: envCredentials(env) ?? profile.credentials,
+    credentialSource: embedded ? undefined : (argv['credential-source'] ?? profile.credentialSource),
+    credentials: embedded ? embedded.credentials : (envCredentials(env) ?? profile.credentials),
     location: profile.bucket === undefined ? undefined : parseOssUrl(profile.bucket),
-    rsaKey: argv['rsa-key'] ?? profile.rsaKey,
-    rsaPublicKey: argv['rsa-public-key'] ?? profile.rsaPublicKey,
+    rsaKey: namedKey ?? (embedded && !kmsKeyId && !rsaPublicKey ? embedded.keyFile : undefined),
+    rsaPublicKey,
     keyPassphraseFile: flagPassphraseFile ?? (envPassphrase ? undefined : profile.keyPassphraseFile),
     keyPassphrase: flagPassphraseFile ? undefined : envPassphrase,
-    kmsKeyId: argv['kms-key-id'] ?? profile.kmsKeyId,
+    kmsKeyId,
     kmsEndpoint: argv['kms-endpoint'] ?? profile.kmsEndpoint ?? (region && regionEndpoint('kms', region)),
     kmsForm: argv['kms-form'] ?? profile.kmsForm,
     matdesc,
@@ -214,7 +223,7 @@ function asUsage<V>(parse: () => V): V {
   }
 }
 
-function envCredentials(env: Env): Credentials | undefined {
+export function envCredentials(env: Env): Credentials | undefined {
   const accessKeyId = env.OSS_ACCESS_KEY_ID;
   const accessKeySecret = env.OSS_ACCESS_KEY_SECRET;
   if (!accessKeyId || !accessKeySecret) return undefined;
@@ -369,7 +378,9 @@ export function credentialProvider(settings: Settings): CredentialProvider {
 /** Where requests go and the region they are signed for (undefined under V1); a usage error when either is missing. */
 export function signingTarget(settings: Settings): { endpoint: string; region: string | undefined } {
   const endpoint = settings.endpoint;
-  if (!endpoint) throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
+  if (!endpoint) {
+    throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile (the embedded default answers without one while it is mounted)');
+  }
   const region = signingRegion(settings.region, endpoint);
   if (settings.signatureVersion === 4 && !region) throw new UsageError(noRegionMessage(endpoint));
   return { endpoint, region };

@@ -177,7 +177,8 @@ function embeddedLine(e: Embedded): string {
   const made = e.created.length > 0 ? `; created ${e.created.join(', ')}` : '';
   // Said once, when the key is made: it is the only copy, and it is needed for every read.
   const backup = e.created.includes(`RSA key ${e.keyFile}`) ? `\nthe vault's key is ${e.keyFile}: back it up, for without it nothing in the vault can be read` : '';
-  return `embedded default: local OSS server on ${e.endpoint} over ${e.dataDir}, bucket ${EMBEDDED_BUCKET}, key ${e.keyFile}${made}${backup}`;
+  const cli = `\nwhile it is mounted, the CLI reaches it with no endpoint or key: ossencfs ls oss://${EMBEDDED_BUCKET}`;
+  return `embedded default: local OSS server on ${e.endpoint} over ${e.dataDir}, bucket ${EMBEDDED_BUCKET}, key ${e.keyFile}${made}${backup}${cli}`;
 }
 
 async function mountFromArgs(
@@ -194,7 +195,7 @@ async function mountFromArgs(
   let embedded: Embedded | undefined;
   let releaseDataDir = (): void => {};
   const stopEmbedded = async (): Promise<void> => {
-    await embedded?.server.stop();
+    await embedded?.stop();
     releaseDataDir();
   };
   let effective = settings;

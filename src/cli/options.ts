@@ -13,6 +13,7 @@ import { noRegionMessage, signingRegion } from '../store/region.js';
 import type { SignatureVersion } from '../store/signing.js';
 import { useCacheDir } from './cacheDir.js';
 import { runningEmbedded } from './embedded.js';
+import { sayRetries } from './retryNotice.js';
 import { checkSecretFile } from './permissions.js';
 import {
   type Credentials,
@@ -56,10 +57,7 @@ export interface BucketArgs {
   'log-level'?: LogLevel;
 }
 
-/**
- * What a command does with a bucket. It decides which options the command offers: each command
- * lists (and accepts) only the options it reads.
- */
+/** What a command does with a bucket. It decides which shared options its --help lists: those it reads. */
 export type BucketUse =
   /** Opens objects: the private keys that unwrap data keys. */
   | 'decrypt'
@@ -100,10 +98,15 @@ const SHARED_OPTIONS: [name: keyof BucketArgs, uses: BucketUse[] | undefined, sp
   ['log-level', ['log'], { choices: LOG_LEVELS, describe: 'log verbosity (default warn)' }],
 ];
 
-/** The shared options a command with these uses reads: where the bucket is, and what `uses` adds. */
+/**
+ * The shared options, listed where a command with these uses reads them: where the bucket is, and
+ * what `uses` adds. The others are accepted unlisted, so one set of flags (an alias, a script) still
+ * serves every command.
+ */
 export function bucketOptions<T>(y: Argv<T>, uses: readonly BucketUse[] = []): Argv<T & BucketArgs> {
   for (const [name, needs, spec] of SHARED_OPTIONS) {
-    if (needs === undefined || needs.some((use) => uses.includes(use))) y.option(name as string, spec);
+    const reads = needs === undefined || needs.some((use) => uses.includes(use));
+    y.option(name as string, reads ? spec : { ...spec, hidden: true });
   }
   return y as unknown as Argv<T & BucketArgs>;
 }
@@ -386,7 +389,10 @@ export function signingTarget(settings: Settings): { endpoint: string; region: s
   return { endpoint, region };
 }
 
-/** The raw store of a bucket: for work that needs no key (listing and aborting uploads). */
+/**
+ * The raw store of a bucket: for work that needs no key (listing and aborting uploads). A command
+ * says its retries as they happen; a mount (`tuning.log`) logs them.
+ */
 export function openStore(settings: Settings, bucketName: string, tuning: Pick<OssStoreOptions, 'headsOnWorker' | 'log'> = {}): ObjectStore {
   const { endpoint } = signingTarget(settings);
   // Static keys go as keys: a store can then hand them to its HEAD worker thread.
@@ -398,6 +404,7 @@ export function openStore(settings: Settings, bucketName: string, tuning: Pick<O
     ...(settings.region ? { region: settings.region } : {}),
     signatureVersion: settings.signatureVersion,
     ...(keys ?? { credentials: credentialProvider(settings) }),
+    ...(tuning.log ? {} : { onRetry: sayRetries(settings.quiet) }),
     ...tuning,
   });
 }

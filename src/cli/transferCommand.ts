@@ -8,6 +8,7 @@ export interface TransferArgs extends BucketArgs {
   src: string;
   dest: string;
   recursive?: boolean;
+  'copy-links'?: boolean;
   'part-size'?: string;
 }
 
@@ -55,6 +56,8 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
         .positional('dest', { type: 'string', demandOption: true, describe: 'local path or oss://BUCKET/KEY (ending in / = into that directory)' })
         .option('recursive', { alias: 'r', type: 'boolean', describe: 'copy directories / prefixes as trees' })
         .option('part-size', { type: 'string', describe: 'part size for files above it (multiple of 16, ≥100K; default 8M)' });
+      // A tree from the local disk keeps its symlinks as symlinks, as the mount stores them.
+      if (direction !== 'get') b.option('copy-links', { alias: 'L', type: 'boolean', describe: 'with -r from a local tree: upload what its symlinks point at, not the links' });
       for (const [cmd, text] of about.examples) b.example(cmd, text);
       return about.epilogue ? b.epilogue(about.epilogue) : b;
     },
@@ -71,7 +74,7 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
           throw new UsageError(`--part-size: ${(err as Error).message}`);
         }
       }
-      await transfer(src, dest, { recursive: argv.recursive ?? false, partSize, settings: resolveSettings(argv) });
+      await transfer(src, dest, { recursive: argv.recursive ?? false, copyLinks: argv['copy-links'] ?? false, partSize, settings: resolveSettings(argv) });
     },
   };
 }

@@ -79,7 +79,7 @@ describe('the CLI on the embedded default', () => {
     const after = await ossencfs(['ls', 'oss://vault']);
     expect(after.code).toBe(2);
     expect(after.stderr).toMatch(/^ossencfs: no OSS endpoint — .*embedded default answers without one while it is mounted.*\n$/);
-  });
+  }, 180_000);
 
   it('`ossencfs server` with no --dir serves the embedded data, to the CLI too, with the access key of its file', async () => {
     const s = await server([]);
@@ -98,7 +98,7 @@ describe('the CLI on the embedded default', () => {
       await s.stop();
     }
     expect(existsSync(join(dataDir, 'server.json'))).toBe(false);
-  });
+  }, 120_000);
 });
 
 describe('ossencfs server --dir: its access key', () => {
@@ -122,7 +122,7 @@ describe('ossencfs server --dir: its access key', () => {
     const again = await server(['--dir', data]);
     await again.stop();
     expect(again.stdout).toContain(`access key ${keys.accessKeyId}: ${file}`);
-  });
+  }, 120_000);
 
   it('with OSS_ACCESS_KEY_*: those, and no file', async () => {
     const data = join(dir, 'from-env');

@@ -10,6 +10,7 @@ import { describeTuning, tuneAllocator } from '../../util/allocator.js';
 import { hardenProcess } from '../../util/hardening.js';
 import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
+import { UsageTally } from '../../store/usageTally.js';
 import { Filesystem } from '../../vfs/filesystem.js';
 import { lockDataDir } from '../dataDirLock.js';
 import { EMBEDDED_BUCKET, type Embedded, embeddedDataDir, startEmbedded } from '../embedded.js';
@@ -224,7 +225,8 @@ async function mountFromArgs(
     if (!argv['skip-key-check']) await checkKeyOpensBucket(store, keyring, bucketName, first.objects);
     await journal.recover(store, log);
     claimMountCache(mountCache);
-    const bucket = new EncryptedBucket(journal.wrap(store), keyring, {
+    const usage = new UsageTally();
+    const bucket = new EncryptedBucket(usage.wrap(journal.wrap(store)), keyring, {
       concurrency: effective.jobs,
       allowPlaintext: argv['allow-plaintext'] ?? false,
     });
@@ -238,6 +240,7 @@ async function mountFromArgs(
       cacheSize: argv['cache-size'] ? parseSize(argv['cache-size']) : (settings.cacheSize ?? DEFAULT_CACHE_SIZE),
       readOnly: argv['read-only'] ?? false,
       log,
+      usage: () => usage.usage,
     });
     const mounted = await Mount.start(fs, log, {
       mountpoint,

@@ -404,7 +404,7 @@ export function openStore(settings: Settings, bucketName: string, tuning: Pick<O
     ...(settings.region ? { region: settings.region } : {}),
     signatureVersion: settings.signatureVersion,
     ...(keys ?? { credentials: credentialProvider(settings) }),
-    ...(tuning.log ? {} : { onRetry: sayRetries(settings.quiet) }),
+    ...(tuning.log ? {} : { retries: sayRetries(settings.quiet) }),
     ...tuning,
   });
 }

@@ -40,6 +40,13 @@ export function sayStatus(text: string, quiet: boolean, stream: NodeJS.WriteStre
   standing = true;
 }
 
+/** Takes the status line back: what it said is over. */
+export function clearStatus(stream: NodeJS.WriteStream = process.stderr): void {
+  if (drawing) drawing.say('');
+  else if (standing) stream.write('\r\x1b[K');
+  standing = false;
+}
+
 /** Ends a standing status line, so what is printed next starts a line of its own. */
 export function endStatus(stream: NodeJS.WriteStream = process.stderr): void {
   if (standing) stream.write('\n');
@@ -69,7 +76,7 @@ export function createProgress({ label, total, unit, quiet, stream = process.std
   bar.start(total, 0, payload(0));
   drawing = {
     say(text) {
-      status = ` | ${text}`;
+      status = text ? ` | ${text}` : '';
       bar.update(value, payload(value));
     },
   };

@@ -174,31 +174,24 @@ async function walkLocal(dir: string, rel: string, follow: boolean, seen: Readon
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const full = join(dir, entry.name);
     const below = rel ? `${rel}/${entry.name}` : entry.name;
-    let info: Stats | undefined = entry.isSymbolicLink() || entry.isFile() || entry.isDirectory() ? undefined : await lstat(full);
-    if (entry.isSymbolicLink()) {
-      if (!follow) {
-        add({ kind: 'link', full, rel: below, size: Buffer.byteLength(await readlink(full)) });
-        continue;
-      }
-      info = await stat(full).catch(() => undefined);
-      if (!info) {
-        process.stderr.write(`ossencfs: skipping ${full} (a symlink to nothing, and --copy-links follows links)\n`);
-        continue;
-      }
+    if (entry.isSymbolicLink() && !follow) {
+      add({ kind: 'link', full, rel: below, size: (await readlink(full, { encoding: 'buffer' })).length });
+      continue;
     }
-    const isDir = info ? info.isDirectory() : entry.isDirectory();
-    const isFile = info ? info.isFile() : entry.isFile();
-    if (isDir) {
-      const id = info ?? (await stat(full));
-      const key = `${id.dev}:${id.ino}`;
-      if (seen.has(key)) {
+    // A followed link is what it points at; anything else is itself.
+    const info = await (entry.isSymbolicLink() ? stat(full) : lstat(full)).catch(() => undefined);
+    if (!info) {
+      process.stderr.write(`ossencfs: skipping ${full} (${entry.isSymbolicLink() ? 'a symlink to nothing, and --copy-links follows links' : 'gone'})\n`);
+    } else if (info.isDirectory()) {
+      const id = `${info.dev}:${info.ino}`;
+      if (seen.has(id)) {
         process.stderr.write(`ossencfs: skipping ${full} (a symlink to a directory above it)\n`);
         continue;
       }
       add({ kind: 'dir', full, rel: below, size: 0 });
-      await walkLocal(full, below, follow, new Set([...seen, key]), add);
-    } else if (isFile) {
-      add({ kind: 'file', full, rel: below, size: (info ?? (await stat(full))).size });
+      await walkLocal(full, below, follow, new Set([...seen, id]), add);
+    } else if (info.isFile()) {
+      add({ kind: 'file', full, rel: below, size: info.size });
     } else {
       // Sockets and devices have no object form the SDKs would understand.
       process.stderr.write(`ossencfs: skipping ${full} (not a regular file, directory or symlink)\n`);
@@ -287,7 +280,7 @@ async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: stri
     }
     if (item.link) {
       // As the mount's symlink(): mode S_IFLNK|0777 (lstat's), the target as the body.
-      const target = Buffer.from(await readlink(item.from));
+      const target = await readlink(item.from, { encoding: 'buffer' });
       await dest.bucket.put(item.to, target, { meta: posixMetaOf(await lstat(item.from)) });
       c.progress.add(target.length);
       return;

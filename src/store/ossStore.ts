@@ -62,8 +62,15 @@ export interface OssStoreOptions {
   headsOnWorker?: boolean;
   /** Hears of every retried request, at debug level (the worker's HEADs excepted). */
   log?: Logger;
-  /** Hears of every retried request before its wait (the worker's HEADs excepted): a CLI says it on its status line. */
-  onRetry?: (notice: RetryNotice) => void;
+  /** Hears of every retried request (the worker's HEADs excepted): a CLI says it on its status line. */
+  retries?: RetryListener;
+}
+
+export interface RetryListener {
+  /** A try failed and another follows: told before the wait. */
+  retrying(notice: RetryNotice): void;
+  /** A request that was retried went through after all. */
+  recovered(): void;
 }
 
 /** A try failed and another follows: what, why, which try comes next and when. */
@@ -102,11 +109,11 @@ class OssStore implements ObjectStore {
   private readonly headWorker: HeadWorker | undefined;
   private headsInFlight = 0;
   private readonly log: Logger | undefined;
-  private readonly onRetry: ((notice: RetryNotice) => void) | undefined;
+  private readonly retries: RetryListener | undefined;
 
   constructor(o: OssStoreOptions) {
     this.log = o.log;
-    this.onRetry = o.onRetry;
+    this.retries = o.retries;
     // Also what makes it safe to put in a host name and a path unescaped.
     if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(o.bucket)) {
       throw new FsError('EINVAL', `"${o.bucket}" is not a valid bucket name (3-63 characters of a-z, 0-9 and -)`);
@@ -383,7 +390,9 @@ class OssStore implements ObjectStore {
       this.heardRetry(err, op, key, `try ${tries + 1} follows`, tries, delayMs);
     };
     try {
-      return await withRetry(this.retry, send, retried);
+      const answer = await withRetry(this.retry, send, retried);
+      if (failed > 1) this.retries?.recovered();
+      return answer;
     } catch (err) {
       const e = toStoreError(err, op, this.bucket, key);
       if (failed === 1) throw e;
@@ -393,11 +402,11 @@ class OssStore implements ObjectStore {
 
   /**
    * Per retried try, before its wait: a debug line (the failure as the final error would word it,
-   * then what follows), and the `onRetry` listener's notice.
+   * then what follows), and the retry listener's notice.
    */
   private heardRetry(err: unknown, op: string, key: string, next: string, failed: number, delayMs: number): void {
     this.log?.debug(`${toStoreError(err, op, this.bucket, key).message}; ${next}`);
-    this.onRetry?.({ op, url: `oss://${this.bucket}/${key}`, reason: retryReason(err), attempt: failed + 1, delayMs });
+    this.retries?.retrying({ op, url: `oss://${this.bucket}/${key}`, reason: retryReason(err), attempt: failed + 1, delayMs });
   }
 
   private async once<T>(op: string, key: string, send: () => Promise<T>): Promise<T> {

@@ -55,10 +55,7 @@ const command: CommandModule<object, ServerArgs> = {
     const dataDir = args.dir ?? embeddedDataDir();
     const release = args.dir === undefined ? lockDataDir(dataDir, undefined) : () => {};
     try {
-      const fromEnv = envCredentials(process.env);
-      const local = fromEnv ? undefined : localCredentials(dataDir);
-      if (local) process.stdout.write(`access key ${local.credentials.accessKeyId}: ${local.created ? 'created ' : ''}${local.file} (mode 600) holds it and its secret\n`);
-      const { accessKeyId, accessKeySecret } = fromEnv ?? local!.credentials;
+      const { accessKeyId, accessKeySecret } = envCredentials(process.env) ?? generated(dataDir);
       const credentials = [{ accessKeyId, accessKeySecret }];
       const serverDir = args.dir ?? join(dataDir, 'server');
       const kms = createKmsEndpoint({ dir: join(serverDir, 'kms'), credentials });
@@ -91,5 +88,12 @@ const command: CommandModule<object, ServerArgs> = {
     }
   },
 };
+
+/** The access key of DIR's credentials file (made now if missing): its id and where it is are said, never its secret. */
+function generated(dir: string): { accessKeyId: string; accessKeySecret: string } {
+  const { file, credentials, created } = localCredentials(dir);
+  process.stdout.write(`access key ${credentials.accessKeyId}: ${created ? 'created ' : ''}${file} (mode 600) holds it and its secret\n`);
+  return credentials;
+}
 
 export default command;

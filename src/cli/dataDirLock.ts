@@ -2,10 +2,11 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FsError } from '../errors.js';
 
-/** Who holds the embedded default's data directory: written by the mount process that serves it. */
+/** Who holds the embedded default's data directory: the mount process that serves it, or `ossencfs server`. */
 interface Holder {
   pid: number;
-  mountpoint: string;
+  /** Absent for `ossencfs server`. */
+  mountpoint?: string;
 }
 
 /**
@@ -14,10 +15,10 @@ interface Holder {
  * is a file naming the holder's pid; one whose process is gone (a crash) is taken over.
  * Returns the release.
  */
-export function lockDataDir(dataDir: string, mountpoint: string): () => void {
+export function lockDataDir(dataDir: string, mountpoint: string | undefined): () => void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = join(dataDir, 'mount.lock');
-  const mine: Holder = { pid: process.pid, mountpoint };
+  const mine: Holder = { pid: process.pid, ...(mountpoint === undefined ? {} : { mountpoint }) };
   for (let attempt = 0; ; attempt++) {
     try {
       writeFileSync(file, JSON.stringify(mine), { flag: 'wx', mode: 0o600 });
@@ -29,6 +30,9 @@ export function lockDataDir(dataDir: string, mountpoint: string): () => void {
     }
     const other = holder(file);
     if (other && alive(other.pid)) {
+      if (other.mountpoint === undefined) {
+        throw new FsError('EBUSY', `the embedded default in ${dataDir} is served by ossencfs server (process ${other.pid}): stop it first`);
+      }
       throw new FsError(
         'EBUSY',
         `the embedded default in ${dataDir} is already mounted on ${other.mountpoint} (process ${other.pid}): use that mount, or ossencfs umount ${other.mountpoint} first`,
@@ -46,7 +50,7 @@ function holder(file: string): Holder | undefined {
   }
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

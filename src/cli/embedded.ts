@@ -1,9 +1,10 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import OSS from 'ali-oss';
-import { type RunningServer, startServer } from '../server/index.js';
+import { startServer } from '../server/index.js';
+import { alive } from './dataDirLock.js';
 
 /** The bucket the embedded default mounts. */
 export const EMBEDDED_BUCKET = 'vault';
@@ -18,7 +19,7 @@ export interface Embedded {
   credentials: { accessKeyId: string; accessKeySecret: string };
   /** What was created on this start, for the one line that says so. */
   created: string[];
-  server: RunningServer;
+  stop(): Promise<void>;
 }
 
 export function embeddedDataDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -43,13 +44,7 @@ export async function startEmbedded(env: NodeJS.ProcessEnv = process.env): Promi
     created.push(`RSA key ${keyFile}`);
   }
 
-  const credentialsFile = join(dataDir, 'server-credentials.json');
-  if (!existsSync(credentialsFile)) {
-    const fresh = { accessKeyId: `LOCAL${randomBytes(8).toString('hex')}`, accessKeySecret: randomBytes(24).toString('base64url') };
-    writeFileSync(credentialsFile, JSON.stringify(fresh), { mode: 0o600, flag: 'wx' });
-  }
-  const credentials = JSON.parse(readFileSync(credentialsFile, 'utf8')) as Embedded['credentials'];
-
+  const { credentials } = localCredentials(dataDir);
   const server = await startServer({ dir: join(dataDir, 'server'), host: '127.0.0.1', port: 0, credentials: [credentials] });
   const client = new OSS({ ...credentials, endpoint: server.url, bucket: EMBEDDED_BUCKET, region: `oss-${EMBEDDED_REGION}`, authorizationV4: true } as OSS.Options);
   try {
@@ -58,5 +53,66 @@ export async function startEmbedded(env: NodeJS.ProcessEnv = process.env): Promi
     await client.putBucket(EMBEDDED_BUCKET);
     created.push(`bucket ${EMBEDDED_BUCKET}`);
   }
-  return { dataDir, keyFile, endpoint: server.url, region: EMBEDDED_REGION, credentials, created, server };
+  const withdraw = announceServer(dataDir, server.url);
+  const stop = async (): Promise<void> => {
+    withdraw();
+    await server.stop();
+  };
+  return { dataDir, keyFile, endpoint: server.url, region: EMBEDDED_REGION, credentials, created, stop };
+}
+
+/** The access key a local server over `dir` accepts, as a file there (0600); made on first use. */
+export function localCredentials(dir: string): { file: string; credentials: Embedded['credentials']; created: boolean } {
+  const file = join(dir, 'server-credentials.json');
+  let created = false;
+  if (!existsSync(file)) {
+    const fresh = { accessKeyId: `LOCAL${randomBytes(8).toString('hex')}`, accessKeySecret: randomBytes(24).toString('base64url') };
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(file, JSON.stringify(fresh), { mode: 0o600, flag: 'wx' });
+    created = true;
+  }
+  return { file, credentials: JSON.parse(readFileSync(file, 'utf8')) as Embedded['credentials'], created };
+}
+
+/** Where the embedded default's server says it listens while it runs. */
+const SERVER_FILE = 'server.json';
+
+/**
+ * Tells the CLI where the embedded default's server listens (its port changes with every start),
+ * so `ossencfs ls oss://vault` works without an endpoint while it runs. Returns the withdrawal.
+ */
+export function announceServer(dataDir: string, endpoint: string): () => void {
+  const file = join(dataDir, SERVER_FILE);
+  writeFileSync(file, JSON.stringify({ pid: process.pid, endpoint }), { mode: 0o600 });
+  return () => {
+    if (readRecord(file)?.pid === process.pid) rmSync(file, { force: true });
+  };
+}
+
+/** The embedded default as the CLI reaches it: its running server, credentials and key; undefined when it is not running. */
+export interface RunningEmbedded {
+  endpoint: string;
+  region: string;
+  credentials: Embedded['credentials'];
+  keyFile: string;
+}
+
+export function runningEmbedded(env: NodeJS.ProcessEnv = process.env): RunningEmbedded | undefined {
+  const dataDir = embeddedDataDir(env);
+  const record = readRecord(join(dataDir, SERVER_FILE));
+  if (!record || !alive(record.pid)) return undefined;
+  try {
+    const credentials = JSON.parse(readFileSync(join(dataDir, 'server-credentials.json'), 'utf8')) as Embedded['credentials'];
+    return { endpoint: record.endpoint, region: EMBEDDED_REGION, credentials, keyFile: join(dataDir, 'master-key.pem') };
+  } catch {
+    return undefined;
+  }
+}
+
+function readRecord(file: string): { pid: number; endpoint: string } | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as { pid: number; endpoint: string };
+  } catch {
+    return undefined;
+  }
 }

@@ -4,6 +4,7 @@ import { tuneAllocator } from '../util/allocator.js';
 import { hardenProcess } from '../util/hardening.js';
 import { printable } from '../util/printable.js';
 import { UsageError } from './options.js';
+import { endStatus } from './progress.js';
 import mountCommand from './commands/mount.js';
 import serverCommand from './commands/server.js';
 import umountCommand from './commands/umount.js';
@@ -70,6 +71,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     // A mistake on the command line found by a handler is reported like yargs' own: exit 2.
     const usage = err instanceof UsageError;
+    endStatus();
     process.stderr.write(`ossencfs: ${printable(describe(err))}${usage ? ` ${USAGE_HINT}` : ''}\n`);
     process.exitCode = usage ? 2 : 1;
   }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
 import { Keyring, kmsMasterKey, rsaMasterKey, type MasterKey } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
@@ -12,6 +12,8 @@ import { createOssStore, type OssStoreOptions } from '../store/index.js';
 import { noRegionMessage, signingRegion } from '../store/region.js';
 import type { SignatureVersion } from '../store/signing.js';
 import { useCacheDir } from './cacheDir.js';
+import { runningEmbedded } from './embedded.js';
+import { sayRetries } from './retryNotice.js';
 import { checkSecretFile } from './permissions.js';
 import {
   type Credentials,
@@ -55,29 +57,58 @@ export interface BucketArgs {
   'log-level'?: LogLevel;
 }
 
-const GROUP = 'Bucket and key options:';
+/** What a command does with a bucket. It decides which shared options its --help lists: those it reads. */
+export type BucketUse =
+  /** Opens objects: the private keys that unwrap data keys. */
+  | 'decrypt'
+  /** Writes objects: the key and material description new objects get. */
+  | 'encrypt'
+  /** Moves many objects or parts at once (--jobs). */
+  | 'parallel'
+  /** Prints progress bars and notes (--quiet). */
+  | 'progress'
+  /** Keeps checkpoints or staging files (--cache-dir). */
+  | 'cache'
+  /** Logs (--log-level). */
+  | 'log';
 
-export function bucketOptions<T>(y: Argv<T>): Argv<T & BucketArgs> {
-  return y
-    .option('endpoint', { type: 'string', group: GROUP, describe: 'OSS endpoint URL (env OSS_ENDPOINT; default from --region)' })
-    .option('region', { type: 'string', group: GROUP, describe: 'OSS region, e.g. cn-hangzhou (env OSS_REGION; default from an OSS endpoint\'s host)' })
-    .option('signature-version', { type: 'number', choices: [1, 4], group: GROUP, describe: 'request signature: 4 (default) or 1, for old private deployments only' })
-    .option('credential-source', { choices: CREDENTIAL_SOURCES, group: GROUP, describe: 'where temporary credentials come from when no OSS_ACCESS_KEY_* are set (default: the Alibaba Cloud default chain)' })
-    .option('rsa-key', { type: 'string', group: GROUP, describe: 'RSA private key PEM (must be chmod 600): encrypts and decrypts' })
-    .option('rsa-public-key', { type: 'string', group: GROUP, describe: 'RSA public key PEM: encrypt-only (writes, cannot read back)' })
-    .option('key-passphrase-file', { type: 'string', group: GROUP, describe: 'file holding the private key passphrase (or env OSSENCFS_KEY_PASSPHRASE)' })
-    .option('kms-key-id', { type: 'string', group: GROUP, describe: 'Alibaba Cloud KMS key id to wrap data keys with' })
-    .option('kms-endpoint', { type: 'string', group: GROUP, describe: 'KMS endpoint URL (default from --region)' })
-    .option('kms-form', { choices: ['python', 'go'] as const, group: GROUP, describe: 'KMS header form to write: python (oss2) or go (Go/Java SDKs)' })
-    .option('matdesc', { type: 'string', group: GROUP, describe: 'material description JSON written with new objects, e.g. \'{"key":"v2"}\'' })
-    .option('decrypt-key', { type: 'string', group: GROUP, describe: 'extra read-only RSA private key FILE[:MATDESC]; repeatable' })
-    .option('insecure-key-perms', { type: 'boolean', group: GROUP, describe: 'accept a private key file readable by group/others' })
-    .option('profile', { type: 'string', group: GROUP, describe: 'config profile (env OSSENCFS_PROFILE; default: default_profile)' })
-    .option('config', { type: 'string', group: GROUP, describe: 'config file (env OSSENCFS_CONFIG; default ~/.config/ossencfs/config.toml)' })
-    .option('cache-dir', { type: 'string', group: GROUP, describe: 'cache and checkpoint directory (default ~/.cache/ossencfs)' })
-    .option('jobs', { alias: 'j', type: 'number', group: GROUP, describe: 'parallel transfers: files with -r, parts of one large file (default 4)' })
-    .option('quiet', { alias: 'q', type: 'boolean', group: GROUP, describe: 'no progress bars or notes' })
-    .option('log-level', { choices: LOG_LEVELS, group: GROUP, describe: 'log verbosity (default warn)' }) as unknown as Argv<T & BucketArgs>;
+const BUCKET_GROUP = 'Bucket options:';
+const KEY_GROUP = 'Key options:';
+
+/** Every shared option, with the uses that read it (none: every command that talks to a bucket). */
+const SHARED_OPTIONS: [name: keyof BucketArgs, uses: BucketUse[] | undefined, spec: Options][] = [
+  ['endpoint', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'OSS endpoint URL (env OSS_ENDPOINT; default from --region, else the running embedded default)' }],
+  ['region', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'OSS region, e.g. cn-hangzhou (env OSS_REGION; default from an OSS endpoint\'s host)' }],
+  ['signature-version', undefined, { type: 'number', choices: [1, 4], group: BUCKET_GROUP, describe: 'request signature: 4 (default) or 1, for old private deployments only' }],
+  ['credential-source', undefined, { choices: CREDENTIAL_SOURCES, group: BUCKET_GROUP, describe: 'where temporary credentials come from when no OSS_ACCESS_KEY_* are set (default: the Alibaba Cloud default chain)' }],
+  ['profile', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'config profile (env OSSENCFS_PROFILE; default: default_profile)' }],
+  ['config', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'config file (env OSSENCFS_CONFIG; default ~/.config/ossencfs/config.toml)' }],
+  ['rsa-key', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'RSA private key PEM (must be chmod 600): encrypts and decrypts' }],
+  ['rsa-public-key', ['encrypt'], { type: 'string', group: KEY_GROUP, describe: 'RSA public key PEM: encrypt-only (writes, cannot read back)' }],
+  ['key-passphrase-file', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'file holding the private key passphrase (or env OSSENCFS_KEY_PASSPHRASE)' }],
+  ['kms-key-id', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'Alibaba Cloud KMS key id to wrap data keys with' }],
+  ['kms-endpoint', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'KMS endpoint URL (default from --region)' }],
+  ['kms-form', ['encrypt'], { choices: ['python', 'go'] as const, group: KEY_GROUP, describe: 'KMS header form to write: python (oss2) or go (Go/Java SDKs)' }],
+  ['matdesc', ['encrypt'], { type: 'string', group: KEY_GROUP, describe: 'material description JSON written with new objects, e.g. \'{"key":"v2"}\'' }],
+  ['decrypt-key', ['decrypt'], { type: 'string', group: KEY_GROUP, describe: 'extra read-only RSA private key FILE[:MATDESC]; repeatable' }],
+  ['insecure-key-perms', ['decrypt', 'encrypt'], { type: 'boolean', group: KEY_GROUP, describe: 'accept a private key file readable by group/others' }],
+  ['cache-dir', ['cache'], { type: 'string', describe: 'cache and checkpoint directory (default ~/.cache/ossencfs)' }],
+  ['jobs', ['parallel'], { alias: 'j', type: 'number', describe: 'parallel transfers: files with -r, parts of one large file (default 4)' }],
+  ['quiet', ['progress'], { alias: 'q', type: 'boolean', describe: 'no progress bars or notes' }],
+  ['log-level', ['log'], { choices: LOG_LEVELS, describe: 'log verbosity (default warn)' }],
+];
+
+/**
+ * The shared options, listed where a command with these uses reads them: where the bucket is, and
+ * what `uses` adds. The others are accepted unlisted, so one set of flags (an alias, a script) still
+ * serves every command.
+ */
+export function bucketOptions<T>(y: Argv<T>, uses: readonly BucketUse[] = []): Argv<T & BucketArgs> {
+  for (const [name, needs, spec] of SHARED_OPTIONS) {
+    const reads = needs === undefined || needs.some((use) => uses.includes(use));
+    y.option(name as string, reads ? spec : { ...spec, hidden: true });
+  }
+  return y as unknown as Argv<T & BucketArgs>;
 }
 
 export interface DecryptKeySpec {
@@ -144,20 +175,28 @@ export function resolveSettings(argv: BucketArgs, env: Env = process.env): Setti
   const jobs = argv.jobs ?? DEFAULT_JOBS;
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs ${argv.jobs}: must be a whole number ≥ 1`);
 
+  const endpoint = pick(argv.endpoint, env.OSS_ENDPOINT || undefined, profile.endpoint) ?? (region && regionEndpoint('oss', region));
+  // No endpoint or region anywhere: the embedded default, while it runs, is the bucket at hand,
+  // with its own access key (keys for another endpoint would not open it) and its key pair.
+  const embedded = endpoint ? undefined : runningEmbedded(env);
+  const namedKey = argv['rsa-key'] ?? profile.rsaKey;
+  const kmsKeyId = argv['kms-key-id'] ?? profile.kmsKeyId;
+  const rsaPublicKey = argv['rsa-public-key'] ?? profile.rsaPublicKey;
+
   return {
     profile: name,
     configPath: config.path,
-    endpoint: pick(argv.endpoint, env.OSS_ENDPOINT || undefined, profile.endpoint) ?? (region && regionEndpoint('oss', region)),
-    region,
+    endpoint: endpoint ?? embedded?.endpoint,
+    region: region ?? embedded?.region,
     signatureVersion: signatureVersion(argv['signature-version'] ?? profile.signatureVersion),
-    credentialSource: argv['credential-source'] ?? profile.credentialSource,
-    credentials: envCredentials(env) ?? profile.credentials,
+    credentialSource: embedded ? undefined : (argv['credential-source'] ?? profile.credentialSource),
+    credentials: embedded ? embedded.credentials : (envCredentials(env) ?? profile.credentials),
     location: profile.bucket === undefined ? undefined : parseOssUrl(profile.bucket),
-    rsaKey: argv['rsa-key'] ?? profile.rsaKey,
-    rsaPublicKey: argv['rsa-public-key'] ?? profile.rsaPublicKey,
+    rsaKey: namedKey ?? (embedded && !kmsKeyId && !rsaPublicKey ? embedded.keyFile : undefined),
+    rsaPublicKey,
     keyPassphraseFile: flagPassphraseFile ?? (envPassphrase ? undefined : profile.keyPassphraseFile),
     keyPassphrase: flagPassphraseFile ? undefined : envPassphrase,
-    kmsKeyId: argv['kms-key-id'] ?? profile.kmsKeyId,
+    kmsKeyId,
     kmsEndpoint: argv['kms-endpoint'] ?? profile.kmsEndpoint ?? (region && regionEndpoint('kms', region)),
     kmsForm: argv['kms-form'] ?? profile.kmsForm,
     matdesc,
@@ -187,7 +226,7 @@ function asUsage<V>(parse: () => V): V {
   }
 }
 
-function envCredentials(env: Env): Credentials | undefined {
+export function envCredentials(env: Env): Credentials | undefined {
   const accessKeyId = env.OSS_ACCESS_KEY_ID;
   const accessKeySecret = env.OSS_ACCESS_KEY_SECRET;
   if (!accessKeyId || !accessKeySecret) return undefined;
@@ -342,13 +381,18 @@ export function credentialProvider(settings: Settings): CredentialProvider {
 /** Where requests go and the region they are signed for (undefined under V1); a usage error when either is missing. */
 export function signingTarget(settings: Settings): { endpoint: string; region: string | undefined } {
   const endpoint = settings.endpoint;
-  if (!endpoint) throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile');
+  if (!endpoint) {
+    throw new UsageError('no OSS endpoint — pass --endpoint URL or --region R, set OSS_ENDPOINT, or set endpoint in a config profile (the embedded default answers without one while it is mounted)');
+  }
   const region = signingRegion(settings.region, endpoint);
   if (settings.signatureVersion === 4 && !region) throw new UsageError(noRegionMessage(endpoint));
   return { endpoint, region };
 }
 
-/** The raw store of a bucket: for work that needs no key (listing and aborting uploads). */
+/**
+ * The raw store of a bucket: for work that needs no key (listing and aborting uploads). A command
+ * says its retries as they happen; a mount (`tuning.log`) logs them.
+ */
 export function openStore(settings: Settings, bucketName: string, tuning: Pick<OssStoreOptions, 'headsOnWorker' | 'log'> = {}): ObjectStore {
   const { endpoint } = signingTarget(settings);
   // Static keys go as keys: a store can then hand them to its HEAD worker thread.
@@ -360,6 +404,7 @@ export function openStore(settings: Settings, bucketName: string, tuning: Pick<O
     ...(settings.region ? { region: settings.region } : {}),
     signatureVersion: settings.signatureVersion,
     ...(keys ?? { credentials: credentialProvider(settings) }),
+    ...(tuning.log ? {} : { retries: sayRetries(settings.quiet) }),
     ...tuning,
   });
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, statSync, type Stats } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, rename, stat, symlink, unlink, utimes } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { chmod, lstat, mkdir, readdir, readlink, rename, stat, symlink, unlink, utimes } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FsError } from '../errors.js';
@@ -24,6 +24,8 @@ export interface TransferOptions {
   recursive: boolean;
   /** Plaintext bytes per part for large uploads. */
   partSize: number;
+  /** put -r: upload what symlinks in the tree point at (rsync's --copy-links), not the links. */
+  copyLinks: boolean;
   settings: Settings;
 }
 
@@ -34,7 +36,8 @@ type Place = { kind: 'local'; path: string } | { kind: 'oss'; loc: OssLocation }
  * `root`: the local directory a tree download writes under, which nothing may leave.
  */
 type Item =
-  | { kind: 'file'; from: string; to: string; size: number; root?: string }
+  /** `link`: a local symlink in a tree put -r uploads, stored as the mount stores one. */
+  | { kind: 'file'; from: string; to: string; size: number; root?: string; link?: true }
   | { kind: 'dir'; from?: string; to: string; root?: string };
 
 /** A symlink object read during a download, made once every file is in place. */
@@ -70,7 +73,7 @@ export async function transfer(src: string, dest: string, o: TransferOptions): P
     if (!b) opened.set(name, (b = openBucket(o.settings, name)));
     return b;
   };
-  const items = from.kind === 'local' ? await planLocal(from.path, to, o.recursive) : await planOss(open(from.loc.bucket), from.loc, to, o.recursive);
+  const items = from.kind === 'local' ? await planLocal(from.path, to, o) : await planOss(open(from.loc.bucket), from.loc, to, o.recursive);
   const files = items.filter((i): i is Extract<Item, { kind: 'file' }> => i.kind === 'file');
   const progress = createProgress({
     label: files.length === 1 ? printable(basename(files[0]!.from)) : `${files.length} files`,
@@ -135,25 +138,65 @@ function makeStep(from: Place, to: Place, open: (bucket: string) => OpenedBucket
 
 // ---- planning ----
 
-async function planLocal(path: string, to: Place, recursive: boolean): Promise<Item[]> {
+async function planLocal(path: string, to: Place, o: Pick<TransferOptions, 'recursive' | 'copyLinks'>): Promise<Item[]> {
   if (to.kind !== 'oss') throw new UsageError('one of SRC and DEST must be an oss:// url');
   if (path === '-') return [{ kind: 'file', from: path, to: to.loc.prefix, size: 0 }];
   const info = await statOrFail(path);
   const into = to.loc.prefix === '' || to.loc.prefix.endsWith('/');
   const name = basename(resolve(path));
   if (!info.isDirectory()) return [{ kind: 'file', from: path, to: into ? to.loc.prefix + name : to.loc.prefix, size: info.size }];
-  if (!recursive) throw new UsageError(`${path} is a directory — pass -r to copy a tree`);
+  if (!o.recursive) throw new UsageError(`${path} is a directory — pass -r to copy a tree`);
   const root = into ? `${to.loc.prefix}${name}/` : `${to.loc.prefix}/`;
   const items: Item[] = [{ kind: 'dir', from: path, to: root }];
-  for (const entry of await readdir(path, { recursive: true, withFileTypes: true })) {
-    const full = join(entry.parentPath, entry.name);
-    const rel = relative(path, full).split(sep).join('/');
-    if (entry.isDirectory()) items.push({ kind: 'dir', from: full, to: `${root}${rel}/` });
-    else if (entry.isFile()) items.push({ kind: 'file', from: full, to: root + rel, size: (await stat(full)).size });
-    // Symlinks, sockets and devices have no object form the SDKs would understand.
-    else process.stderr.write(`ossencfs: skipping ${full} (not a regular file or directory)\n`);
-  }
+  const top = await stat(path);
+  await walkLocal(path, '', o.copyLinks, new Set([`${top.dev}:${top.ino}`]), (entry) => {
+    const to = entry.kind === 'dir' ? `${root}${entry.rel}/` : root + entry.rel;
+    items.push(entry.kind === 'dir' ? { kind: 'dir', from: entry.full, to } : { kind: 'file', from: entry.full, to, size: entry.size, ...(entry.kind === 'link' ? { link: true as const } : {}) });
+  });
   return items;
+}
+
+interface LocalEntry {
+  kind: 'dir' | 'file' | 'link';
+  full: string;
+  /** Its path below the tree's root, '/'-separated. */
+  rel: string;
+  /** Bytes to upload: a link's is its target's text. */
+  size: number;
+}
+
+/**
+ * Every entry below `dir`, parents before children. A symlink is one entry, as the mount stores
+ * one (dangling or not); with `follow`, what it points at instead, a directory walked unless it is
+ * one of its own ancestors (`seen`: dev:ino of the directories above).
+ */
+async function walkLocal(dir: string, rel: string, follow: boolean, seen: ReadonlySet<string>, add: (entry: LocalEntry) => void): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = join(dir, entry.name);
+    const below = rel ? `${rel}/${entry.name}` : entry.name;
+    if (entry.isSymbolicLink() && !follow) {
+      add({ kind: 'link', full, rel: below, size: (await readlink(full, { encoding: 'buffer' })).length });
+      continue;
+    }
+    // A followed link is what it points at; anything else is itself.
+    const info = await (entry.isSymbolicLink() ? stat(full) : lstat(full)).catch(() => undefined);
+    if (!info) {
+      process.stderr.write(`ossencfs: skipping ${full} (${entry.isSymbolicLink() ? 'a symlink to nothing, and --copy-links follows links' : 'gone'})\n`);
+    } else if (info.isDirectory()) {
+      const id = `${info.dev}:${info.ino}`;
+      if (seen.has(id)) {
+        process.stderr.write(`ossencfs: skipping ${full} (a symlink to a directory above it)\n`);
+        continue;
+      }
+      add({ kind: 'dir', full, rel: below, size: 0 });
+      await walkLocal(full, below, follow, new Set([...seen, id]), add);
+    } else if (info.isFile()) {
+      add({ kind: 'file', full, rel: below, size: info.size });
+    } else {
+      // Sockets and devices have no object form the SDKs would understand.
+      process.stderr.write(`ossencfs: skipping ${full} (not a regular file, directory or symlink)\n`);
+    }
+  }
 }
 
 async function planOss(source: OpenedBucket, loc: OssLocation, to: Place, recursive: boolean): Promise<Item[]> {
@@ -229,10 +272,17 @@ function posixMetaOf(info: Stats) {
   return encodePosixMeta({ mode: info.mode, uid: info.uid, gid: info.gid, mtime: info.mtimeMs / 1000 });
 }
 
-async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: string; to: string }, c: StepContext): Promise<void> {
+async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: string; to: string; link?: true }, c: StepContext): Promise<void> {
   try {
     if (item.from === '-') {
       await dest.bucket.put(item.to, process.stdin);
+      return;
+    }
+    if (item.link) {
+      // As the mount's symlink(): mode S_IFLNK|0777 (lstat's), the target as the body.
+      const target = await readlink(item.from, { encoding: 'buffer' });
+      await dest.bucket.put(item.to, target, { meta: posixMetaOf(await lstat(item.from)) });
+      c.progress.add(target.length);
       return;
     }
     const info = await stat(item.from);

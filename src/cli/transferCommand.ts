@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { parseSize } from '../util/size.js';
-import { type BucketArgs, bucketOptions, resolveSettings, UsageError } from './options.js';
+import { type BucketArgs, bucketOptions, type BucketUse, resolveSettings, UsageError } from './options.js';
 import { checkPartSize, DEFAULT_PART_SIZE } from './resumablePut.js';
 import { checkDirection, type Direction, transfer } from './transfer.js';
 
@@ -8,12 +8,17 @@ export interface TransferArgs extends BucketArgs {
   src: string;
   dest: string;
   recursive?: boolean;
+  'copy-links'?: boolean;
   'part-size'?: string;
 }
 
-const ABOUT: Record<Direction, { describe: string; examples: [string, string][] }> = {
+/** Said by the commands that upload: an interrupted large put resumes. */
+const PUT_RESUMES = 'An interrupted put of a large file keeps a checkpoint under the cache dir (never the data key): run the same command again to upload only the missing parts.';
+
+const ABOUT: Record<Direction, { describe: string; uses: BucketUse[]; examples: [string, string][]; epilogue?: string }> = {
   get: {
     describe: 'download and decrypt objects to local files',
+    uses: ['decrypt', 'parallel', 'progress', 'cache'],
     examples: [
       ['$0 get oss://vault/scans/2024.pdf ./', 'decrypt one object into the current directory'],
       ['$0 get -r oss://vault/scans ./scans-copy', 'a whole prefix as a directory tree'],
@@ -21,6 +26,8 @@ const ABOUT: Record<Direction, { describe: string; examples: [string, string][] 
   },
   put: {
     describe: 'encrypt and upload local files (large files resume after an interruption)',
+    uses: ['encrypt', 'parallel', 'progress', 'cache'],
+    epilogue: PUT_RESUMES,
     examples: [
       ['$0 put ./records.db oss://vault/backup/', 'encrypt to oss://vault/backup/records.db'],
       ['$0 put -r -j 8 ./photos oss://vault/photos', 'a directory tree, 8 files at a time'],
@@ -28,6 +35,8 @@ const ABOUT: Record<Direction, { describe: string; examples: [string, string][] 
   },
   cp: {
     describe: 'copy local↔bucket or bucket↔bucket (same bucket: server-side, envelope kept)',
+    uses: ['decrypt', 'encrypt', 'parallel', 'progress', 'cache'],
+    epilogue: PUT_RESUMES,
     examples: [
       ['$0 cp oss://vault/a.txt oss://vault/archive/a.txt', 'server-side copy; nothing is re-encrypted'],
       ['$0 cp -r ./docs oss://vault/docs', 'same as put -r'],
@@ -42,15 +51,15 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
     command: `${direction} <src> <dest>`,
     describe: about.describe,
     builder: (y) => {
-      const b = bucketOptions(y)
+      const b = bucketOptions(y, about.uses)
         .positional('src', { type: 'string', demandOption: true, describe: 'local path or oss://BUCKET/KEY' })
         .positional('dest', { type: 'string', demandOption: true, describe: 'local path or oss://BUCKET/KEY (ending in / = into that directory)' })
         .option('recursive', { alias: 'r', type: 'boolean', describe: 'copy directories / prefixes as trees' })
         .option('part-size', { type: 'string', describe: 'part size for files above it (multiple of 16, ≥100K; default 8M)' });
+      // A tree from the local disk keeps its symlinks as symlinks, as the mount stores them.
+      if (direction !== 'get') b.option('copy-links', { alias: 'L', type: 'boolean', describe: 'with -r from a local tree: upload what its symlinks point at, not the links' });
       for (const [cmd, text] of about.examples) b.example(cmd, text);
-      return b.epilogue(
-        'An interrupted put of a large file keeps a checkpoint under the cache dir (never the data key): run the same command again to upload only the missing parts.',
-      );
+      return about.epilogue ? b.epilogue(about.epilogue) : b;
     },
     handler: async (argv) => {
       const src = dash(argv.src);
@@ -65,7 +74,7 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
           throw new UsageError(`--part-size: ${(err as Error).message}`);
         }
       }
-      await transfer(src, dest, { recursive: argv.recursive ?? false, partSize, settings: resolveSettings(argv) });
+      await transfer(src, dest, { recursive: argv.recursive ?? false, copyLinks: argv['copy-links'] ?? false, partSize, settings: resolveSettings(argv) });
     },
   };
 }

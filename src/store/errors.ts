@@ -99,8 +99,34 @@ export function toStoreError(err: unknown, op: string, bucket: string, key: stri
   if (errno === 'EIO' && isTimeout(e)) errno = 'ETIMEDOUT';
   const status = e.status !== undefined && e.status > 0 ? ` (HTTP ${e.status})` : '';
   if (code === 'RequestTimeTooSkewed') return new FsError(errno, `${op} ${bucket}/${key}: ${skewed(e.skewMs)}`, { cause: err });
+  const plain = NETWORK_REASONS[code] ?? (isTimeout(e) && e.status === -2 ? 'no answer in time' : undefined);
+  if (plain) return new FsError(errno, `${op} ${bucket}/${key}: ${plain} (${e.message ? firstLine(e.message) : code})`, { cause: err });
   const detail = e.message && !e.message.startsWith(code) ? `: ${firstLine(e.message)}` : '';
   return new FsError(errno, `${op} ${bucket}/${key}: ${code}${status}${detail}`, { cause: err });
+}
+
+/** The connection failures a user meets when the server or the network is gone, in words. */
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  UND_ERR_SOCKET: 'connection lost',
+  UND_ERR_CLOSED: 'connection closed',
+  EPIPE: 'connection lost',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EAI_AGAIN: 'host name lookup failed',
+  UND_ERR_CONNECT_TIMEOUT: 'no connection in time',
+  UND_ERR_HEADERS_TIMEOUT: 'no answer in time',
+  UND_ERR_BODY_TIMEOUT: 'the answer stalled',
+};
+
+/** Why a try failed, in a few words, for the line that says another follows. */
+export function retryReason(err: unknown): string {
+  const e = asOssError(err);
+  const code = e.code ?? e.name ?? 'Error';
+  const plain = NETWORK_REASONS[code] ?? (isTimeout(e) ? 'no answer in time' : undefined);
+  if (plain) return plain;
+  return e.status !== undefined && e.status > 0 ? `HTTP ${e.status} ${code}` : code;
 }
 
 /** OSS refuses a request signed more than 15 minutes off its clock: say by how much ours is off. */

@@ -19,7 +19,7 @@ import type {
   Written,
 } from './ObjectStore.js';
 import { type CredentialProvider, RefreshingCredentials, staticCredentials } from './credentials.js';
-import { toStoreError } from './errors.js';
+import { retryReason, toStoreError } from './errors.js';
 import { HeadWorker } from './headWorker.js';
 import { parseListing } from './listingXml.js';
 import { noRegionMessage, signingRegion } from './region.js';
@@ -62,6 +62,27 @@ export interface OssStoreOptions {
   headsOnWorker?: boolean;
   /** Hears of every retried request, at debug level (the worker's HEADs excepted). */
   log?: Logger;
+  /** Hears of every retried request (the worker's HEADs excepted): a CLI says it on its status line. */
+  retries?: RetryListener;
+}
+
+export interface RetryListener {
+  /** A try failed and another follows: told before the wait. */
+  retrying(notice: RetryNotice): void;
+  /** A request that was retried went through after all. */
+  recovered(): void;
+}
+
+/** A try failed and another follows: what, why, which try comes next and when. */
+export interface RetryNotice {
+  op: string;
+  /** oss://BUCKET/KEY */
+  url: string;
+  /** A few words: `connection refused`, `HTTP 503 ServiceUnavailable`. */
+  reason: string;
+  /** The number of the try that follows (2 for the first retry). */
+  attempt: number;
+  delayMs: number;
 }
 
 const META_PREFIX = 'x-oss-meta-';
@@ -88,9 +109,11 @@ class OssStore implements ObjectStore {
   private readonly headWorker: HeadWorker | undefined;
   private headsInFlight = 0;
   private readonly log: Logger | undefined;
+  private readonly retries: RetryListener | undefined;
 
   constructor(o: OssStoreOptions) {
     this.log = o.log;
+    this.retries = o.retries;
     // Also what makes it safe to put in a host name and a path unescaped.
     if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(o.bucket)) {
       throw new FsError('EINVAL', `"${o.bucket}" is not a valid bucket name (3-63 characters of a-z, 0-9 and -)`);
@@ -162,7 +185,7 @@ class OssStore implements ObjectStore {
         return r.body;
       },
       fail: (err) => toStoreError(err, 'GET', this.bucket, key),
-      retried: (err, offset) => this.heardRetry(err, 'GET', key, `resuming at byte ${offset}`),
+      retried: (err, offset, failed, delayMs) => this.heardRetry(err, 'GET', key, `resuming at byte ${offset}`, failed, delayMs),
     });
     return { head, start, body };
   }
@@ -312,8 +335,10 @@ class OssStore implements ObjectStore {
         });
         return;
       } catch (err) {
-        if (!(await budget.again(err, offset > from))) throw toStoreError(err, 'GET', this.bucket, key);
-        this.heardRetry(err, 'GET', key, offset > range.start ? `resuming at byte ${offset}` : 'another try follows');
+        const next = offset > range.start ? `resuming at byte ${offset}` : 'another try follows';
+        if (!(await budget.again(err, offset > from, (delayMs, failed) => this.heardRetry(err, 'GET', key, next, failed, delayMs)))) {
+          throw toStoreError(err, 'GET', this.bucket, key);
+        }
       }
     }
   }
@@ -358,17 +383,30 @@ class OssStore implements ObjectStore {
   }
 
   private async call<T>(op: string, key: string, send: () => Promise<T>): Promise<T> {
-    const retried = (err: unknown, tries: number): void => this.heardRetry(err, op, key, `try ${tries + 1} follows`);
+    const started = Date.now();
+    let failed = 1;
+    const retried = (err: unknown, tries: number, delayMs: number): void => {
+      failed = tries + 1;
+      this.heardRetry(err, op, key, `try ${tries + 1} follows`, tries, delayMs);
+    };
     try {
-      return await withRetry(this.retry, send, retried);
+      const answer = await withRetry(this.retry, send, retried);
+      if (failed > 1) this.retries?.recovered();
+      return answer;
     } catch (err) {
-      throw toStoreError(err, op, this.bucket, key);
+      const e = toStoreError(err, op, this.bucket, key);
+      if (failed === 1) throw e;
+      throw new FsError(e.errno, `${e.message}; gave up after ${failed} tries in ${Math.round((Date.now() - started) / 1000)} s`, { cause: err });
     }
   }
 
-  /** One debug line per retried try: the failure as the final error would word it, then what follows. */
-  private heardRetry(err: unknown, op: string, key: string, next: string): void {
+  /**
+   * Per retried try, before its wait: a debug line (the failure as the final error would word it,
+   * then what follows), and the retry listener's notice.
+   */
+  private heardRetry(err: unknown, op: string, key: string, next: string, failed: number, delayMs: number): void {
     this.log?.debug(`${toStoreError(err, op, this.bucket, key).message}; ${next}`);
+    this.retries?.retrying({ op, url: `oss://${this.bucket}/${key}`, reason: retryReason(err), attempt: failed + 1, delayMs });
   }
 
   private async once<T>(op: string, key: string, send: () => Promise<T>): Promise<T> {

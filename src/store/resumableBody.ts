@@ -18,8 +18,8 @@ export interface ResumableBodyOptions {
   idleTimeoutMs?: number;
   /** Turns a final failure into the FsError the reader sees. */
   fail: (err: unknown) => FsError;
-  /** Hears of each failure that another try follows, and the byte that try starts from. */
-  retried?: (err: unknown, offset: number) => void;
+  /** Hears, before the wait, of each failure that another try follows: the byte that try starts from, the tries failed, the wait. */
+  retried?: (err: unknown, offset: number, failed: number, delayMs: number) => void;
 }
 
 /**
@@ -73,8 +73,7 @@ export function resumableBody(first: Readable, o: ResumableBodyOptions): Readabl
 
   /** Waits for the next try from `offset`, or throws the reader's error once retrying is over. */
   async function tryAgainOrFail(err: unknown, offset: number, budget: RetryBudget, progressed = false): Promise<void> {
-    if (!(await budget.again(err, progressed))) throw o.fail(err);
-    o.retried?.(err, offset);
+    if (!(await budget.again(err, progressed, (delayMs, failed) => o.retried?.(err, offset, failed, delayMs)))) throw o.fail(err);
   }
 
   // Not Readable.from: a reader that stops early (a bad envelope found in the first bytes)

@@ -42,9 +42,10 @@ export class RetryBudget {
   /**
    * After a failed try: waits out the backoff and returns true when another try may follow (the
    * error is one a retry can cure and the budget is not spent), else returns false at once.
-   * `progressed`: bytes arrived since the last failure, so the count starts afresh.
+   * `progressed`: bytes arrived since the last failure, so the count starts afresh. `waiting`
+   * hears, before the wait, how long it is and how many tries have failed in this run.
    */
-  async again(err: unknown, progressed = false): Promise<boolean> {
+  async again(err: unknown, progressed = false, waiting?: (delayMs: number, failures: number) => void): Promise<boolean> {
     if (progressed) {
       this.failures = 0;
       this.startedAt = Date.now();
@@ -54,24 +55,27 @@ export class RetryBudget {
     if (this.failures >= this.policy.attempts) return false;
     const delay = backoffDelay(this.policy, retry);
     if (Date.now() + delay - this.startedAt > this.policy.totalMs) return false;
+    waiting?.(delay, this.failures);
     await sleep(delay);
     return true;
   }
 }
 
-/** `onRetry` hears of each failed try that another follows (`tries`: how many have failed so far). */
+/**
+ * `onRetry` hears of each failed try that another follows, before the wait: how many tries have
+ * failed so far and how long until the next.
+ */
 export async function withRetry<T>(
   policy: RetryPolicy,
   op: () => Promise<T>,
-  onRetry?: (err: unknown, tries: number) => void,
+  onRetry?: (err: unknown, tries: number, delayMs: number) => void,
 ): Promise<T> {
   const budget = new RetryBudget(policy);
-  for (let tries = 1; ; tries++) {
+  for (;;) {
     try {
       return await op();
     } catch (err) {
-      if (!(await budget.again(err))) throw err;
-      onRetry?.(err, tries);
+      if (!(await budget.again(err, false, (delayMs, tries) => onRetry?.(err, tries, delayMs)))) throw err;
     }
   }
 }

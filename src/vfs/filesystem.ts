@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Usage } from '../store/usageTally.js';
 import type { EncryptedBucket } from '../secure/index.js';
 import type { ObjectHead } from '../store/ObjectStore.js';
 import { memoryInUse } from '../util/allocator.js';
@@ -30,6 +31,8 @@ export interface FilesystemOptions {
   memoryLimit?: number;
   readOnly: boolean;
   log: Logger;
+  /** What the mount knows its bucket holds, for statfs (none: an empty filesystem). */
+  usage?: () => Usage;
 }
 
 export interface StatFs {
@@ -563,10 +566,18 @@ export class Filesystem {
 
   // ---- the rest ---------------------------------------------------------------------------
 
-  /** Object storage has no fixed size; report a large, constant one so df and installers are content. */
+  /**
+   * Object storage has no fixed size: always 1 TiB and 2^32 inodes free, so df and installers are
+   * content, and as used what the mount has seen of the bucket (listed, looked at or written; see
+   * UsageTally). No request: statfs is called often.
+   */
   statfs(): StatFs {
-    const blocks = 2 ** 40 / 4096;
-    return { bsize: 4096, frsize: 4096, blocks, bfree: blocks, bavail: blocks, files: 2 ** 32, ffree: 2 ** 32, favail: 2 ** 32, namemax: 255 };
+    const bsize = 4096;
+    const free = 2 ** 40 / bsize;
+    const freeFiles = 2 ** 32;
+    const { bytes, objects } = this.options.usage?.() ?? { bytes: 0, objects: 0 };
+    const used = Math.ceil(bytes / bsize);
+    return { bsize, frsize: bsize, blocks: used + free, bfree: free, bavail: free, files: objects + freeFiles, ffree: freeFiles, favail: freeFiles, namemax: 255 };
   }
 
   /** Uploads everything still pending (unmount, SIGTERM). */

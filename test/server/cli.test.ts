@@ -195,12 +195,3 @@ it('hands out temporary credentials with --sts-lifetime, printing where', async 
     await rm(dir, { recursive: true, force: true });
   }
 });
-
-it('refuses to start without credentials (exit 2)', async () => {
-  const env = { ...process.env };
-  delete env.OSS_ACCESS_KEY_ID;
-  delete env.OSS_ACCESS_KEY_SECRET;
-  const result = await promisify(execFile)(process.execPath, [entry, 'server', '--dir', tmpdir()], { env }).catch((e: { code: number; stderr: string }) => e);
-  expect(result).toMatchObject({ code: 2 });
-  expect((result as { stderr: string }).stderr).toMatch(/needs credentials/);
-});

@@ -11,7 +11,7 @@ const cat: CommandModule<object, Args> = {
   command: 'cat <url>',
   describe: 'decrypt an object to stdout',
   builder: (y) =>
-    bucketOptions(y)
+    bucketOptions(y, ['decrypt'])
       .positional('url', { type: 'string', demandOption: true, describe: 'oss://BUCKET/KEY' })
       .example('$0 cat oss://vault/notes/todo.txt | less', 'read without a local copy'),
   handler: async (argv) => {

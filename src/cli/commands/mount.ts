@@ -10,6 +10,7 @@ import { describeTuning, tuneAllocator } from '../../util/allocator.js';
 import { hardenProcess } from '../../util/hardening.js';
 import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
+import { UsageTally } from '../../store/usageTally.js';
 import { Filesystem } from '../../vfs/filesystem.js';
 import { lockDataDir } from '../dataDirLock.js';
 import { EMBEDDED_BUCKET, type Embedded, embeddedDataDir, startEmbedded } from '../embedded.js';
@@ -51,7 +52,7 @@ const mount: CommandModule<CliContext, MountArgs> = {
   command: 'mount <source> [mountpoint]',
   describe: 'mount an encrypted bucket (or, with only a directory, the embedded local default)',
   builder: (y) =>
-    bucketOptions(y)
+    bucketOptions(y, ['decrypt', 'encrypt', 'cache', 'log'])
       .positional('source', { type: 'string', demandOption: true, describe: 'oss://BUCKET[/PREFIX], or the mountpoint alone for the embedded default' })
       .positional('mountpoint', { type: 'string', describe: 'directory to mount on' })
       .option('read-only', { type: 'boolean', describe: 'refuse every write with EROFS' })
@@ -177,7 +178,8 @@ function embeddedLine(e: Embedded): string {
   const made = e.created.length > 0 ? `; created ${e.created.join(', ')}` : '';
   // Said once, when the key is made: it is the only copy, and it is needed for every read.
   const backup = e.created.includes(`RSA key ${e.keyFile}`) ? `\nthe vault's key is ${e.keyFile}: back it up, for without it nothing in the vault can be read` : '';
-  return `embedded default: local OSS server on ${e.endpoint} over ${e.dataDir}, bucket ${EMBEDDED_BUCKET}, key ${e.keyFile}${made}${backup}`;
+  const cli = `\nwhile it is mounted, the CLI reaches it with no endpoint or key: ossencfs ls oss://${EMBEDDED_BUCKET}`;
+  return `embedded default: local OSS server on ${e.endpoint} over ${e.dataDir}, bucket ${EMBEDDED_BUCKET}, key ${e.keyFile}${made}${backup}${cli}`;
 }
 
 async function mountFromArgs(
@@ -194,7 +196,7 @@ async function mountFromArgs(
   let embedded: Embedded | undefined;
   let releaseDataDir = (): void => {};
   const stopEmbedded = async (): Promise<void> => {
-    await embedded?.server.stop();
+    await embedded?.stop();
     releaseDataDir();
   };
   let effective = settings;
@@ -223,7 +225,8 @@ async function mountFromArgs(
     if (!argv['skip-key-check']) await checkKeyOpensBucket(store, keyring, bucketName, first.objects);
     await journal.recover(store, log);
     claimMountCache(mountCache);
-    const bucket = new EncryptedBucket(journal.wrap(store), keyring, {
+    const usage = new UsageTally();
+    const bucket = new EncryptedBucket(usage.wrap(journal.wrap(store)), keyring, {
       concurrency: effective.jobs,
       allowPlaintext: argv['allow-plaintext'] ?? false,
     });
@@ -237,6 +240,7 @@ async function mountFromArgs(
       cacheSize: argv['cache-size'] ? parseSize(argv['cache-size']) : (settings.cacheSize ?? DEFAULT_CACHE_SIZE),
       readOnly: argv['read-only'] ?? false,
       log,
+      usage: () => usage.usage,
     });
     const mounted = await Mount.start(fs, log, {
       mountpoint,

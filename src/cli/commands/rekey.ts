@@ -34,7 +34,7 @@ const rekey: CommandModule<object, Args> = {
   command: 'rekey <url>',
   describe: 'wrap every data key under oss://BUCKET[/PREFIX] with a new master key (the ciphertext is sent again, never decrypted)',
   builder: (y) =>
-    bucketOptions(y)
+    bucketOptions(y, ['decrypt', 'parallel', 'progress'])
       .positional('url', { type: 'string', demandOption: true, describe: 'oss://BUCKET[/PREFIX]' })
       .option('new-rsa-key', { type: 'string', describe: 'the new RSA key (private, or public for encrypt-only)' })
       .option('new-kms-key-id', { type: 'string', describe: 'the new KMS key id' })

@@ -15,7 +15,7 @@ const rm: CommandModule<object, Args> = {
   command: 'rm <url>',
   describe: 'delete an object, or with -r everything under a prefix (no key needed)',
   builder: (y) =>
-    bucketOptions(y)
+    bucketOptions(y, ['progress'])
       .positional('url', { type: 'string', demandOption: true, describe: 'oss://BUCKET/KEY or, with -r, oss://BUCKET/PREFIX' })
       .option('recursive', { alias: 'r', type: 'boolean', describe: 'delete every object under the prefix (and the object itself)' })
       .example('$0 rm oss://vault/tmp/scratch.bin', 'one object')

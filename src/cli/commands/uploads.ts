@@ -16,7 +16,7 @@ const uploads: CommandModule<object, Args> = {
   command: 'uploads <action> <url>',
   describe: 'list or abort unfinished multipart uploads under oss://BUCKET[/PREFIX] (no key needed)',
   builder: (y) =>
-    bucketOptions(y)
+    bucketOptions(y, ['progress'])
       .positional('action', { choices: ['list', 'abort'] as const, demandOption: true, describe: 'list them, or abort them all' })
       .positional('url', { type: 'string', demandOption: true, describe: 'oss://BUCKET[/PREFIX]' })
       .example('$0 uploads list oss://vault', 'key, upload id, start time of each')

@@ -17,7 +17,7 @@ const verify: CommandModule<object, Args> = {
   command: 'verify <url>',
   describe: 'check that every object under oss://BUCKET[/PREFIX] decrypts with your keys and matches its MD5/size',
   builder: (y) =>
-    bucketOptions(y)
+    bucketOptions(y, ['decrypt', 'parallel', 'progress'])
       .positional('url', { type: 'string', demandOption: true, describe: 'oss://BUCKET[/PREFIX]' })
       .example('$0 verify oss://vault --rsa-key key.pem --decrypt-key old.pem:\'{"key":"v1"}\'', 'everything, with the current and an old key')
       .epilogue(

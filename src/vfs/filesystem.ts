@@ -109,7 +109,7 @@ export class Filesystem {
       umask,
       rootPerms,
       verified: (key, meta) => bucket.attrMac.verified(key, meta),
-      refused: (key, field, raw) => options.log.debug(`${key}: x-oss-meta-${field} ${JSON.stringify(raw)} is out of range: read as absent`),
+      refused: (key, field, raw) => options.log.debug(`${key}: x-oss-meta-${field} ${JSON.stringify(raw)} is out of range or not a number: read as absent`),
     };
     this.meta = new MetadataCache(options.attrTtlMs);
     this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {

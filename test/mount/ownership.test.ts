@@ -130,7 +130,11 @@ describe('mount: owners, and what a bucket writer can decide', () => {
   });
 
   it('-o uid=,gid=,umask= force the owner of every entry and mask what is not vouched for; chown still stores; -o suid is honoured', async () => {
-    await remount(['-o', 'uid=1234,gid=4321,umask=027,suid']);
+    await m.unmount();
+    // The root has the mountpoint directory's mode: set where the mount is made, never by the bucket.
+    chmodSync(m.mountpoint, 0o711);
+    m = await mountBucket(local, { prefix: 'own', args: ['-o', 'uid=1234,gid=4321,umask=027,suid'] });
+    expect(statOf(m.mountpoint)).toBe('1234 4321 711');
     expect(statOf(`${m.mountpoint}/pub/g`)).toBe('1234 4321 644');
     expect(statOf(`${m.mountpoint}/pub/planted`)).toBe('1234 4321 640');
     expect(statOf(`${m.mountpoint}/pub/tool`)).toBe('1234 4321 4755');

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { readEnvelope, type Keyring } from '../crypto/index.js';
+import { type Keyring, wrappedKeyHeader } from '../crypto/index.js';
 import type { ObjectMeta } from '../store/ObjectStore.js';
 import { decodePosixMeta } from './posixMeta.js';
 
@@ -12,29 +12,18 @@ const VOUCHED = ['mode', 'uid', 'gid', 'rdev'] as const;
 const DOMAIN = 'ossencfs attributes v1';
 
 /**
- * The bytes a MAC covers, each item length-prefixed: the object key, the envelope's wrapped data
+ * The bytes a MAC covers, each item length-prefixed (a netstring): the object key, the envelope's wrapped data
  * key exactly as stored (so the attributes belong to this one ciphertext: a bucket writer cannot
  * graft them onto other content or another name), and the decoded mode, uid, gid and rdev
  * (decimal; empty when absent). undefined for an object without an envelope.
  */
 export function attrMacInput(objectKey: string, meta: ObjectMeta): Buffer | undefined {
-  let wrappedKey: string | undefined;
-  try {
-    wrappedKey = readEnvelope(meta, objectKey)?.wrappedKey;
-  } catch {
-    return undefined; // a malformed envelope vouches for nothing
-  }
-  if (wrappedKey === undefined) return undefined;
+  const wrappedKey = wrappedKeyHeader(meta);
+  if (wrappedKey === undefined || wrappedKey === '') return undefined;
   const posix = decodePosixMeta(meta);
   const items = [DOMAIN, objectKey, wrappedKey, ...VOUCHED.map((f) => (posix[f] === undefined ? '' : String(posix[f])))];
-  return Buffer.concat(
-    items.flatMap((item) => {
-      const bytes = Buffer.from(item, 'utf8');
-      const length = Buffer.alloc(4);
-      length.writeUInt32BE(bytes.length);
-      return [length, bytes];
-    }),
-  );
+  // Netstrings: each item's UTF-8 byte length, a colon, the item, a comma.
+  return Buffer.from(items.map((item) => `${Buffer.byteLength(item)}:${item},`).join(''));
 }
 
 /**

@@ -9,6 +9,9 @@
 //    fuse_new gets its channel.
 //  - attributes answered in C: native/fuse-native/attr_cache.c (its header says why) is spliced in,
 //    libfuse's getattr goes through it, and its functions are exported to JavaScript.
+//  - the caller: native/fuse-native/caller.c (its header says why) is spliced in ahead of the
+//    thread locals, which gain the caller of the operation in flight; the FUSE thread records it
+//    as an operation starts, the dispatch publishes it, and ossencfs_caller() is exported.
 // Each spliced file sits between two marker lines and is replaced whenever it changes.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -50,15 +53,15 @@ static uint64_t utimens_arg (const struct timespec* ts) {
 `,
 };
 
-/** `text` with native/fuse-native/NAME between its markers, before start_fuse_thread the first time. */
-function splice(text, name) {
+/** `text` with native/fuse-native/NAME between its markers, before `anchor` the first time. */
+function splice(text, name, anchor = 'static void* start_fuse_thread') {
   const begin = `/* ossencfs: native/fuse-native/${name} begins */`;
   const end = `/* ossencfs: native/fuse-native/${name} ends */`;
   const block = `${begin}\n${readFileSync(join(root, 'native', 'fuse-native', name), 'utf8')}${end}\n`;
   const at = text.indexOf(begin);
   return at >= 0
     ? text.slice(0, at) + block + text.slice(text.indexOf(end) + end.length + 1)
-    : replaceOnce(text, 'static void* start_fuse_thread', `${block}\nstatic void* start_fuse_thread`, name);
+    : replaceOnce(text, anchor, `${block}\n${anchor}`, name);
 }
 
 const before = readFileSync(source, 'utf8');
@@ -84,7 +87,33 @@ text = replaceOnce(
   'attribute cache',
 );
 
+text = splice(text, 'caller.c', '// Data structures');
+text = replaceOnce(
+  text,
+  '  // Internal bookkeeping\n  fuse_thread_t *fuse;',
+  '  // ossencfs: the caller of the operation in flight (native/fuse-native/caller.c)\n  ossencfs_caller_t caller;\n\n  // Internal bookkeeping\n  fuse_thread_t *fuse;',
+  'caller',
+);
+text = replaceOnce(
+  text,
+  '  fuse_thread_locals_t *l = get_thread_locals();\\\n  l->op = op_##name;\\\n',
+  '  fuse_thread_locals_t *l = get_thread_locals();\\\n  ossencfs_caller_record(&(l->caller));\\\n  l->op = op_##name;\\\n',
+  'caller',
+);
+text = replaceOnce(
+  text,
+  '  void (*fn)(uv_async_t *, fuse_thread_locals_t *, fuse_thread_t *) = l->op_fn;\n\n  fn(handle, l, ft);',
+  '  void (*fn)(uv_async_t *, fuse_thread_locals_t *, fuse_thread_t *) = l->op_fn;\n\n  ossencfs_caller_now = l->caller;\n  fn(handle, l, ft);',
+  'caller',
+);
+text = replaceOnce(
+  text,
+  '  NAPI_EXPORT_FUNCTION(ossencfs_attr_cache_stats)\n',
+  '  NAPI_EXPORT_FUNCTION(ossencfs_attr_cache_stats)\n  NAPI_EXPORT_FUNCTION(ossencfs_caller)\n',
+  'caller',
+);
+
 if (text !== before) writeFileSync(source, text);
 if (text === before && existsSync(join(dir, 'build', 'Release', 'fuse.node'))) process.exit(0);
 gypRebuild(dir, 'fuse-native');
-console.log('setup: built fuse-native with the utimens fix, 1 MiB requests and attributes answered in C');
+console.log('setup: built fuse-native with the utimens fix, 1 MiB requests, attributes answered in C and the caller of each operation');

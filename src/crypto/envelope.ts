@@ -48,6 +48,11 @@ export function isEncryptionMetaName(name: string): boolean {
   return ENCRYPTION_META_NAMES.has(name.toLowerCase());
 }
 
+/** The wrapped data key header exactly as stored (V2, else V1), without reading the rest of the envelope. */
+export function wrappedKeyHeader(meta: ObjectMeta): string | undefined {
+  return meta[V2.key] ?? meta[V1.key];
+}
+
 export function readEnvelope(meta: ObjectMeta, objectKey: string): Envelope | undefined {
   const lower = new Map<string, string>();
   for (const [name, value] of Object.entries(meta)) lower.set(name.toLowerCase(), value);

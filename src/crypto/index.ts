@@ -1,6 +1,6 @@
 /** Content encryption in the OSS SDKs' client-side-encryption format; no FUSE, no storage. */
 export type { Matdesc, DataKey, Envelope, EnvelopeExtra, MasterKey, WrappedDataKey } from './types.js';
-export { readEnvelope, envelopeMeta, isEncryptionMetaName, withUploadSizes } from './envelope.js';
+export { readEnvelope, envelopeMeta, isEncryptionMetaName, withUploadSizes, wrappedKeyHeader } from './envelope.js';
 export { rsaMasterKey, type RsaMasterKeyOptions } from './rsaMasterKey.js';
 export { kmsMasterKey, type KmsMasterKeyOptions } from './kmsMasterKey.js';
 export { newDataKey } from './dataKey.js';

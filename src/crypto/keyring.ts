@@ -39,6 +39,16 @@ export class Keyring {
     return this.writer !== undefined;
   }
 
+  /** Authenticates the attributes of new writes: the writer's key, when it holds a local secret. */
+  get attributeSigner(): ((input: Buffer) => Buffer) | undefined {
+    return this.writer?.attributeMac;
+  }
+
+  /** Every key that can have authenticated attributes: a re-key leaves the old ones checkable. */
+  get attributeVerifiers(): ((input: Buffer) => Buffer)[] {
+    return this.readers.flatMap((k) => (k.attributeMac ? [k.attributeMac] : []));
+  }
+
   async seal(extra: EnvelopeExtra = {}): Promise<{ dataKey: DataKey; envelope: Envelope }> {
     const writer = this.requireWriter();
     const made = this.ahead;

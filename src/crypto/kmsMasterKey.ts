@@ -29,6 +29,8 @@ const fromBase64 = (s: string) => Buffer.from(s, 'base64');
 class KmsMasterKey implements MasterKey {
   readonly wrapAlg = WRAP_ALG_KMS;
   readonly canUnwrap = true;
+  /** The secret stays in the key service: nothing here can vouch for attributes. */
+  readonly attributeMac = undefined;
   readonly id: string;
   readonly matdesc: Matdesc | undefined;
   readonly generate?: () => Promise<{ dataKey: DataKey } & WrappedDataKey>;

@@ -1,8 +1,10 @@
 import {
   constants,
   createHash,
+  createHmac,
   createPrivateKey,
   createPublicKey,
+  hkdfSync,
   privateDecrypt,
   publicEncrypt,
   type KeyObject,
@@ -14,6 +16,10 @@ import { CryptoError, describeObject } from './errors.js';
 import { describeMatdesc, normalizeMatdesc } from './matdesc.js';
 import { equalBit, scanPkcs1v15, type Unpadded } from './pkcs1.js';
 import type { DataKey, Envelope, Matdesc, MasterKey, WrappedDataKey } from './types.js';
+
+/** HKDF inputs of the attribute key: fixed, so one private key always derives the same one. */
+const ATTRIBUTE_KEY_SALT = 'ossencfs';
+const ATTRIBUTE_KEY_INFO = 'ossencfs attribute authentication v1';
 
 export interface RsaMasterKeyOptions {
   /** PKCS#1 or PKCS#8 PEM, optionally passphrase-protected. */
@@ -78,6 +84,7 @@ function reason(cause: unknown): string {
 class RsaMasterKey implements MasterKey {
   readonly wrapAlg = WRAP_ALG_RSA_PKCS1;
   readonly id: string;
+  readonly attributeMac: ((input: Buffer) => Buffer) | undefined;
   private readonly modulusBytes: number;
 
   constructor(
@@ -88,6 +95,11 @@ class RsaMasterKey implements MasterKey {
     const der = publicKey.export({ type: 'spki', format: 'der' });
     this.id = `rsa:${createHash('sha256').update(der).digest('hex')}`;
     this.modulusBytes = Math.ceil((publicKey.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
+    if (privateKey !== undefined) {
+      // Derived from the private key, so the public key (all an encrypt-only writer has) makes none.
+      const key = Buffer.from(hkdfSync('sha256', privateKey.export({ type: 'pkcs8', format: 'der' }), ATTRIBUTE_KEY_SALT, ATTRIBUTE_KEY_INFO, 32));
+      this.attributeMac = (input) => createHmac('sha256', key).update(input).digest();
+    }
   }
 
   get canUnwrap(): boolean {

@@ -58,4 +58,10 @@ export interface MasterKey {
    */
   generate?(): Promise<{ dataKey: DataKey } & WrappedDataKey>;
   unwrap(envelope: Envelope, objectKey: string): Promise<DataKey>;
+  /**
+   * HMAC-SHA256 of `input` under a key only the holder of this master key's secret can derive;
+   * undefined where there is no local secret (a public-key-only RSA key, a KMS key). The mount
+   * authenticates the owner and mode it stores with it (src/secure/attrMac.ts).
+   */
+  readonly attributeMac: ((input: Buffer) => Buffer) | undefined;
 }

@@ -4,6 +4,7 @@ import Fuse, { type Operations } from 'fuse-native';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Filesystem } from '../vfs/filesystem.js';
+import { loadCaller } from './caller.js';
 import { fuseDevice } from './mountinfo.js';
 import { NativeAttrCache } from './nativeAttrCache.js';
 import { fuseOperations } from './operations.js';
@@ -77,6 +78,10 @@ function libfuseOptions(o: MountOptions): string[] {
     `fsname=${o.source.replace(/,/g, '_')}`,
     'subtype=ossencfs',
     ...(o.readOnly ? ['ro'] : []),
+    // Setuid bits and device nodes are honoured only when asked for (-o suid, -o dev): a root
+    // mount would otherwise run a setuid-root program or open a device that a bucket holds.
+    ...(o.extraOptions.includes('suid') ? [] : ['nosuid']),
+    ...(o.extraOptions.includes('dev') ? [] : ['nodev']),
     ...o.extraOptions,
   ];
 }
@@ -98,7 +103,7 @@ export class Mount {
     fs.onAttrsHeld((path, attr) => attrCache.put(path, toStat(attr)));
     const fuse = new TunedFuse(
       options.mountpoint,
-      fuseOperations(fs, log, attrCache),
+      fuseOperations(fs, log, attrCache, loadCaller()),
       {
         // prepareMountpoint does it: Node's recursive mkdir spins for good on a path like /proc/foo.
         mkdir: false,
@@ -169,6 +174,19 @@ function kindOf(path: string): 'directory' | 'other' | 'missing' {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return 'missing';
     throw new FsError('EIO', `cannot mount on ${path}: ${code === 'ENOTCONN' ? `a dead mount is there — fusermount -u ${path}` : (err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * The mount root's permission bits: the mountpoint directory's, as s3fs does, so who may enter a
+ * shared mount is set where the mount is made (chmod the directory before mounting), never in the
+ * bucket. A mountpoint still to be made gets prepareMountpoint's 0755.
+ */
+export function mountpointPerms(mountpoint: string): number {
+  try {
+    return statSync(mountpoint).mode & 0o1777;
+  } catch {
+    return 0o755;
   }
 }
 

@@ -1,8 +1,7 @@
-import { createRequire } from 'node:module';
 import { endianness } from 'node:os';
-import { dirname } from 'node:path';
 import type { Stat } from 'fuse-native';
 import type { Logger } from '../log.js';
+import { patchedFuseAddon } from './addon.js';
 
 /** The functions native/fuse-native/attr_cache.c adds to fuse-native's addon. */
 interface AttrCacheBinding {
@@ -72,12 +71,7 @@ export class NativeAttrCache implements AttrCacheControl {
 
   /** fuse-native's own addon (the same module instance its mount uses), patched by scripts/patch-fuse-native.mjs. */
   static load(lifetime: { holdMs: number; ttlMs: number }, log: Logger): NativeAttrCache {
-    const fuseNative = createRequire(import.meta.url).resolve('fuse-native');
-    const binding = createRequire(fuseNative)('node-gyp-build')(dirname(fuseNative)) as Partial<AttrCacheBinding>;
-    if (typeof binding.ossencfs_attr_cache_put !== 'function') {
-      throw new Error('fuse-native was built without the attribute cache: run scripts/setup.sh (or node scripts/patch-fuse-native.mjs)');
-    }
-    return new NativeAttrCache(binding as AttrCacheBinding, lifetime, log);
+    return new NativeAttrCache(patchedFuseAddon<AttrCacheBinding>('ossencfs_attr_cache_put', 'the attribute cache'), lifetime, log);
   }
 
   /** Whether it took the entry (with a TTL of 0 nothing is cached anywhere). */

@@ -2,6 +2,7 @@ import type { Operations } from 'fuse-native';
 import type { Errno } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Filesystem } from '../vfs/filesystem.js';
+import type { CallerOf } from './caller.js';
 import { errnoOf, fuseCode } from './errno.js';
 import type { AttrCacheControl } from './nativeAttrCache.js';
 import { toStat } from './stat.js';
@@ -48,8 +49,9 @@ function clearingAround(ops: Operations, clear: () => void): Operations {
 /**
  * fuse-native callbacks ⇄ Filesystem calls. Nothing else lives here: each operation is a
  * translation of arguments, the result, and the error to its errno (logged once, with the path).
+ * `callerOf` answers only synchronously at a handler's start (see CallerOf).
  */
-export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCacheControl): Operations {
+export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCacheControl, callerOf: CallerOf): Operations {
   const fail = (op: string, path: string, err: unknown): number => {
     const errno = errnoOf(err);
     const line = `${op} ${path}: ${errno}: ${(err as Error)?.message ?? String(err)}`;
@@ -87,9 +89,15 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
     statfs: (_path, cb) => cb(0, { ...fs.statfs() }),
     readdir: (path, cb) =>
       call('readdir', path, () => fs.readdir(path), (code, names) => cb(code, code === 0 ? ['.', '..', ...(names ?? [])] : undefined)),
-    mkdir: (path, mode, cb) => call('mkdir', path, () => fs.mkdir(path, mode), noValue(cb)),
+    mkdir: (path, mode, cb) => {
+      const creator = callerOf();
+      call('mkdir', path, () => fs.mkdir(path, mode, creator), noValue(cb));
+    },
     rmdir: (path, cb) => call('rmdir', path, () => fs.rmdir(path), noValue(cb)),
-    create: (path, mode, cb) => call('create', path, () => fs.create(path, mode), cb),
+    create: (path, mode, cb) => {
+      const creator = callerOf();
+      call('create', path, () => fs.create(path, mode, creator), cb);
+    },
     open: (path, flags, cb) => call('open', path, () => fs.open(path, flags), cb),
     read: (path, fd, buffer, length, position, cb) => {
       fs.read(fd, position, length).then(
@@ -111,7 +119,10 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
     chown: (path, uid, gid, cb) => call('chown', path, () => fs.chown(path, uid, gid), noValue(cb)),
     utimens: (path, atime, mtime, cb) =>
       call('utimens', path, () => fs.utimens(path, decodeTime(Number(atime)), decodeTime(Number(mtime))), noValue(cb)),
-    symlink: (target, path, cb) => call('symlink', path, () => fs.symlink(target, path), noValue(cb)),
+    symlink: (target, path, cb) => {
+      const creator = callerOf();
+      call('symlink', path, () => fs.symlink(target, path, creator), noValue(cb));
+    },
     readlink: (path, cb) => call('readlink', path, () => fs.readlink(path), cb),
     // Object storage has no hard links, device nodes or FIFOs.
     link: (_src, _dest, cb) => cb(fuseCode('EPERM')),

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { CryptoError, envelopeMeta, readEnvelope, sameMatdesc, type Envelope, type Keyring } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import type { ListOptions, ListPage, ObjectHead, ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
+import { ATTR_MAC, AttrMac } from './attrMac.js';
 import { copyObject, type CopyTuning } from './copy.js';
 import { splitMeta, toEncryptedHead, type EncryptedHead } from './head.js';
 import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader, type PieceBuffers } from './objectReader.js';
@@ -45,6 +46,8 @@ export class EncryptedBucket {
   private readonly concurrency: number;
   private readonly allowPlaintext: boolean;
   private readonly copyTuning: CopyTuning;
+  /** Vouches for the owner and mode this writes, and tells whether stored ones were vouched for. */
+  readonly attrMac: AttrMac;
 
   constructor(
     readonly store: ObjectStore,
@@ -58,6 +61,7 @@ export class EncryptedBucket {
     this.multipartThreshold = options.multipartThreshold ?? this.partSize;
     this.concurrency = Math.max(1, options.concurrency ?? 4);
     this.allowPlaintext = options.allowPlaintext ?? false;
+    this.attrMac = new AttrMac(keyring);
     this.copyTuning = {
       copyLimit: options.copyLimit ?? 1024 * MIB,
       multipartThreshold: this.multipartThreshold,
@@ -144,12 +148,24 @@ export class EncryptedBucket {
    * Resolves with the destination as a HEAD would find it when the write said when it made it (a
    * CopyObject does; a PutObject or a multipart upload does not), so a caller can know the object
    * again in a listing without asking.
+   *
+   * The destination's attributes are vouched for (AttrMac) when the source's were, or when the
+   * caller states them all: a copy never launders what a bucket writer set into trusted
+   * attributes. A MAC names its object, so a vouched-for object moves through the client.
    */
   async copy(source: string, dest: string, options: { meta?: ObjectMeta; patch?: ObjectMeta } = {}): Promise<ObjectHead | undefined> {
     const head = await this.store.head(source);
     const { user, encryption } = splitMeta(head.meta);
     const replaced = options.meta ?? (options.patch ? { ...user, ...options.patch } : undefined);
-    const meta = replaced ? { ...stripEncryption(replaced), ...encryption } : undefined;
+    let meta = replaced ? { ...stripEncryption(replaced), ...encryption } : undefined;
+    const stated = options.meta ?? options.patch;
+    const vouched = this.attrMac.verified(source, head.meta) || (meta !== undefined && stated !== undefined && AttrMac.statesAll(stated, meta));
+    if (vouched && this.attrMac.canSign) {
+      const signed = this.attrMac.sign(dest, meta ?? head.meta);
+      if (meta !== undefined || signed[ATTR_MAC] !== head.meta[ATTR_MAC]) meta = signed;
+    } else if (meta !== undefined) {
+      meta = AttrMac.strip(meta);
+    }
     const { etag, lastModified } = await copyObject(this.store, head, dest, meta, this.copyTuning);
     return lastModified && { key: dest, size: head.size, etag, lastModified, meta: meta ?? head.meta, contentType: head.contentType };
   }
@@ -171,7 +187,10 @@ export class EncryptedBucket {
     if (!envelope) throw notEncrypted(key);
     if (await this.wrappedByWriter(envelope, key)) return 'already';
     const rewrapped = await this.keyring.rewrap(envelope, key);
-    const meta = { ...splitMeta(head.meta).user, ...envelopeMeta(rewrapped) };
+    const vouched = this.attrMac.verified(key, head.meta);
+    const rewritten = { ...splitMeta(head.meta).user, ...envelopeMeta(rewrapped) };
+    // The MAC names the envelope: attributes vouched for before are vouched for anew.
+    const meta = vouched ? this.attrMac.sign(key, rewritten) : AttrMac.strip(rewritten);
     await resendObject(this.store, head, key, meta, this.copyTuning, onProgress);
     return 'rewrapped';
   }
@@ -197,6 +216,7 @@ export class EncryptedBucket {
       multipartThreshold: this.multipartThreshold,
       concurrency: this.concurrency,
       meta: stripEncryption(o.meta ?? {}),
+      withAttrMac: (meta) => this.attrMac.sign(key, meta),
     };
     if (o.contentType !== undefined) settings.contentType = o.contentType;
     if (o.size !== undefined) settings.size = o.size;

@@ -35,6 +35,8 @@ export interface WriterSettings {
    * mount lends them from its block cache's budget). Without it they are fresh memory.
    */
   buffers?: PieceBuffers;
+  /** The metadata as written, envelope included: where the attributes get their MAC (see AttrMac). */
+  withAttrMac?: (meta: ObjectMeta) => ObjectMeta;
 }
 
 /** A small body's buffer starts at this and doubles, so the many small files never allocate a whole part. */
@@ -124,7 +126,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
       throw new FsError('EIO', `put ${JSON.stringify(this.key)}: content changed while it was read (MD5 differs)`);
     }
     const { dataKey, envelope } = await this.seal();
-    const meta = { ...this.s.meta, ...envelopeMeta({ ...envelope, unencryptedContentLength: this.written, unencryptedContentMd5: md5 }) };
+    const meta = this.finalMeta(envelopeMeta({ ...envelope, unencryptedContentLength: this.written, unencryptedContentMd5: md5 }));
     return this.store.put(this.key, ctrAtInPlace(dataKey, 0, plaintext), {
       meta,
       contentLength: this.written,
@@ -180,7 +182,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
     const multipartEnvelope: Envelope = { ...envelope, partSize: this.s.partSize, dataSize: size, unencryptedContentLength: size };
     if (this.s.md5 !== undefined) multipartEnvelope.unencryptedContentMd5 = this.s.md5;
     const options = {
-      meta: { ...this.s.meta, ...envelopeMeta(multipartEnvelope) },
+      meta: this.finalMeta(envelopeMeta(multipartEnvelope)),
       ...(this.s.contentType ? { contentType: this.s.contentType } : {}),
     };
     this.upload = await MultipartUpload.initiate(this.store, this.key, options, this.s.concurrency);
@@ -193,6 +195,11 @@ export class EncryptedObjectWriter implements ObjectWriter {
   }
 
   /** One fresh data key and IV per object version, sealed on first need. */
+  private finalMeta(encryption: ObjectMeta): ObjectMeta {
+    const meta = { ...this.s.meta, ...encryption };
+    return this.s.withAttrMac ? this.s.withAttrMac(meta) : meta;
+  }
+
   private seal(): Promise<{ dataKey: DataKey; envelope: Envelope }> {
     this.sealed ??= this.keyring.seal();
     return this.sealed;

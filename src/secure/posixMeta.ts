@@ -6,12 +6,18 @@ export interface PosixMeta {
   mode?: number;
   uid?: number;
   gid?: number;
+  /** A device node's device number. */
+  rdev?: number;
   /** Seconds since the epoch; may be fractional. */
   mtime?: number;
   atime?: number;
 }
 
-const FIELDS = ['mode', 'uid', 'gid', 'mtime', 'atime'] as const;
+const FIELDS = ['mode', 'uid', 'gid', 'rdev', 'mtime', 'atime'] as const;
+type Field = (typeof FIELDS)[number];
+
+/** The largest value of each integer field; (uid_t)-1 is chown's "unchanged", never an owner. */
+const MAX: Record<Exclude<Field, 'mtime' | 'atime'>, number> = { mode: 0o177777, uid: 0xfffffffe, gid: 0xfffffffe, rdev: 0xffffffff };
 
 export function encodePosixMeta(p: PosixMeta): ObjectMeta {
   const meta: ObjectMeta = {};
@@ -22,16 +28,20 @@ export function encodePosixMeta(p: PosixMeta): ObjectMeta {
   return meta;
 }
 
-/** Unparseable values (another tool's, a hand edit) read as absent rather than as garbage. */
-export function decodePosixMeta(meta: ObjectMeta): PosixMeta {
+/**
+ * Unparseable or out-of-range values (another tool's, a hand edit) read as absent rather than as
+ * garbage or a value wrapped to 32 bits; `refused` hears of each.
+ */
+export function decodePosixMeta(meta: ObjectMeta, refused?: (field: string, raw: string) => void): PosixMeta {
   const p: PosixMeta = {};
   for (const field of FIELDS) {
     const raw = meta[field];
     if (raw === undefined || raw.trim() === '') continue;
     const value = Number(raw);
-    if (!Number.isFinite(value)) continue;
-    if (field === 'mtime' || field === 'atime') p[field] = value;
-    else if (Number.isInteger(value) && value >= 0) p[field] = value;
+    const ok =
+      field === 'mtime' || field === 'atime' ? Number.isFinite(value) : Number.isInteger(value) && value >= 0 && value <= MAX[field];
+    if (ok) p[field] = value;
+    else refused?.(field, raw);
   }
   return p;
 }

@@ -1,7 +1,6 @@
 import { constants } from 'node:fs';
 import { decodePosixMeta, encodePosixMeta, type PosixMeta } from '../secure/index.js';
-import type { ObjectMeta } from '../store/ObjectStore.js';
-import type { ObjectHead } from '../store/ObjectStore.js';
+import type { ObjectHead, ObjectMeta } from '../store/ObjectStore.js';
 
 export type NodeKind = 'file' | 'dir' | 'symlink';
 
@@ -18,10 +17,26 @@ export interface Attr {
   ctime: number;
 }
 
-/** Who owns objects that carry no POSIX metadata (written by the SDKs, or implicit directories). */
 export interface Owner {
   uid: number;
   gid: number;
+}
+
+/**
+ * How stored attributes become those shown. Stored owner and mode are trusted only when a master-key
+ * holder vouched for them (src/secure/attrMac.ts): anyone who may write to the bucket can set them.
+ */
+export interface AttrPolicy {
+  /** Owner of every entry whose stored owner is not vouched for. */
+  owner: Owner;
+  /** Cleared from the permission bits of every entry whose stored mode is not vouched for. */
+  umask: number;
+  /** The mount root's permission bits: it has no object to keep any in. */
+  rootPerms: number;
+  /** Whether the object `key`'s stored mode, owner and rdev were vouched for. */
+  verified(key: string, meta: ObjectMeta): boolean;
+  /** Hears of each stored value read as absent because it is out of range or unparseable. */
+  refused(key: string, field: string, raw: string): void;
 }
 
 const TYPE_MASK = constants.S_IFMT;
@@ -41,17 +56,25 @@ function typeBits(kind: NodeKind): number {
   return kind === 'dir' ? constants.S_IFDIR : kind === 'symlink' ? constants.S_IFLNK : constants.S_IFREG;
 }
 
-const DEFAULT_PERMS: Record<NodeKind, number> = { file: 0o644, dir: 0o755, symlink: 0o777 };
+/** Before the umask, as open(2) and mkdir(2) start from. */
+const DEFAULT_PERMS: Record<NodeKind, number> = { file: 0o666, dir: 0o777, symlink: 0o777 };
+/** The kinds a bucket writer may decide; any other (a device node, a FIFO) only with a vouched-for mode. */
+const UNVOUCHED_KINDS: readonly NodeKind[] = ['file', 'dir', 'symlink'];
 
-/** Attributes from POSIX metadata, filling what is missing the way s3fs/ossfs users expect. */
-export function makeAttr(kind: NodeKind, posix: PosixMeta, size: number, lastModifiedMs: number, owner: Owner): Attr {
-  const perms = posix.mode === undefined ? DEFAULT_PERMS[kind] : posix.mode & 0o7777;
+/**
+ * Attributes from POSIX metadata. Vouched for (`verified`): owner and mode as stored, setuid,
+ * setgid and sticky included. Otherwise the policy's owner, and the stored permission bits under
+ * the umask, never setuid, setgid or sticky. Missing ones are filled the way s3fs/ossfs users expect.
+ */
+export function makeAttr(kind: NodeKind, posix: PosixMeta, size: number, lastModifiedMs: number, policy: AttrPolicy, verified: boolean): Attr {
+  const stored = posix.mode === undefined ? undefined : posix.mode & (verified ? 0o7777 : 0o777);
+  const perms = kind === 'symlink' ? 0o777 : stored === undefined ? DEFAULT_PERMS[kind] & ~policy.umask : verified ? stored : stored & ~policy.umask;
   const mtime = posix.mtime === undefined ? lastModifiedMs : Math.round(posix.mtime * 1000);
   return {
     kind,
     mode: typeBits(kind) | perms,
-    uid: posix.uid ?? owner.uid,
-    gid: posix.gid ?? owner.gid,
+    uid: (verified ? posix.uid : undefined) ?? policy.owner.uid,
+    gid: (verified ? posix.gid : undefined) ?? policy.owner.gid,
     size,
     mtime,
     atime: posix.atime === undefined ? mtime : Math.round(posix.atime * 1000),
@@ -62,17 +85,28 @@ export function makeAttr(kind: NodeKind, posix: PosixMeta, size: number, lastMod
 /** Directories report this size, as local filesystems do. */
 export const DIR_SIZE = 4096;
 
+function storedPosix(head: ObjectHead, policy: AttrPolicy): PosixMeta {
+  return decodePosixMeta(head.meta, (field, raw) => policy.refused(head.key, field, raw));
+}
+
 /** A file object's attributes; its kind comes from the stored mode (symlinks carry S_IFLNK). */
-export function fileAttr(head: ObjectHead, owner: Owner): Attr {
-  const posix = decodePosixMeta(head.meta);
-  const kind = posix.mode === undefined ? 'file' : kindOfMode(posix.mode);
-  return makeAttr(kind === 'dir' ? 'file' : kind, posix, head.size, head.lastModified.getTime(), owner);
+export function fileAttr(head: ObjectHead, policy: AttrPolicy): Attr {
+  const posix = storedPosix(head, policy);
+  const verified = policy.verified(head.key, head.meta);
+  const stored = posix.mode === undefined ? 'file' : kindOfMode(posix.mode);
+  const kind = stored === 'dir' || (!verified && !UNVOUCHED_KINDS.includes(stored)) ? 'file' : stored;
+  return makeAttr(kind, posix, head.size, head.lastModified.getTime(), policy, verified);
 }
 
 /** A directory's attributes: from its marker object when it has one, else those of an implicit directory. */
-export function dirAttr(marker: ObjectHead | undefined, owner: Owner, implicitMtimeMs: number): Attr {
-  if (!marker) return makeAttr('dir', {}, DIR_SIZE, implicitMtimeMs, owner);
-  return makeAttr('dir', decodePosixMeta(marker.meta), DIR_SIZE, marker.lastModified.getTime(), owner);
+export function dirAttr(marker: ObjectHead | undefined, policy: AttrPolicy, implicitMtimeMs: number): Attr {
+  if (!marker) return makeAttr('dir', {}, DIR_SIZE, implicitMtimeMs, policy, false);
+  return makeAttr('dir', storedPosix(marker, policy), DIR_SIZE, marker.lastModified.getTime(), policy, policy.verified(marker.key, marker.meta));
+}
+
+/** The mount root: the policy's owner, and the root's own permission bits. */
+export function rootAttr(policy: AttrPolicy, mountedAtMs: number): Attr {
+  return makeAttr('dir', { mode: policy.rootPerms }, DIR_SIZE, mountedAtMs, policy, true);
 }
 
 /** The object metadata entries that keep `attr` (mode, owner, times). */

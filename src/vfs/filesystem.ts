@@ -7,7 +7,7 @@ import type { EncryptedBucket } from '../secure/index.js';
 import type { ObjectHead } from '../store/ObjectStore.js';
 import { memoryInUse } from '../util/allocator.js';
 import { createLimiter } from '../util/limit.js';
-import { type Attr, DIR_SIZE, makeAttr, type Owner, posixMetaOf } from './attributes.js';
+import { type Attr, type AttrPolicy, DIR_SIZE, makeAttr, type NodeKind, type Owner, posixMetaOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
 import { type HeldAttrListener, Lookups } from './lookups.js';
@@ -15,10 +15,22 @@ import { type Lookup, MetadataCache, prefetchHoldMs } from './metadataCache.js';
 import { baseName, checkKeyLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
 
+/** Who owns what the mount shows (see AttrPolicy for what is trusted). */
+export interface Ownership {
+  /** Owner of whatever carries no vouched-for owner: the mounting user, or -o uid=,gid=. */
+  owner: Owner;
+  /** Cleared from the permission bits of whatever carries no vouched-for mode. */
+  umask: number;
+  /** -o uid= / gid=: every entry is shown with this owner, whatever is stored (as s3fs, ossfs, rclone). */
+  forced: Partial<Owner>;
+  /** The mount root's permission bits. */
+  rootPerms: number;
+}
+
 export interface FilesystemOptions {
   /** Key prefix the mount shows as its root ('' for the whole bucket). */
   prefix: string;
-  owner: Owner;
+  ownership: Ownership;
   attrTtlMs: number;
   /** How long a new file's upload waits after its last close (0: upload at close); see release(). */
   writeBackMs: number;
@@ -61,6 +73,9 @@ const RUNTIME_MEMORY = 150 * MiB;
 /** The longest path Linux takes, and so the longest symlink target worth reading. */
 const PATH_MAX = 4096;
 
+/** Set-group-ID (Node's fs.constants lacks it). */
+const S_ISGID = 0o2000;
+
 /** How long a closed file's attribute change waits to be written, for more to join it (see DeferredAttrs). */
 const ATTR_WRITE_DELAY_MS = 1000;
 
@@ -84,12 +99,21 @@ export class Filesystem {
   private readonly attrWrites: DeferredAttrs;
   private heldAttrListener: HeldAttrListener | undefined;
   private nextHandle = 1;
+  private readonly policy: AttrPolicy;
 
   constructor(
     private readonly bucket: EncryptedBucket,
     private readonly options: FilesystemOptions,
   ) {
     this.ns = new Namespace(options.prefix);
+    const { owner, umask, rootPerms } = options.ownership;
+    this.policy = {
+      owner,
+      umask,
+      rootPerms,
+      verified: (key, meta) => bucket.attrMac.verified(key, meta),
+      refused: (key, field, raw) => options.log.debug(`${key}: x-oss-meta-${field} ${JSON.stringify(raw)} is out of range or not a number: read as absent`),
+    };
     this.meta = new MetadataCache(options.attrTtlMs);
     this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {
       this.copied(path, attr, await this.bucket.patchMeta(key, posixMetaOf(attr)));
@@ -103,7 +127,7 @@ export class Filesystem {
         isOpen: (path) => this.openByPath.has(path),
         openNames: (dir) => [...this.openByPath].filter(([path, file]) => parentOf(path) === dir && !file.unlinked).map(([path]) => baseName(path)),
       },
-      { owner: options.owner, mountedAt: Date.now(), log: options.log, held: (path, attr) => this.heldAttrListener?.(path, attr) ?? false },
+      { policy: this.policy, mountedAt: Date.now(), log: options.log, held: (path, attr) => this.heldAttrListener?.(path, this.shown(attr)) ?? false },
     );
     this.files = {
       bucket,
@@ -131,25 +155,50 @@ export class Filesystem {
     return { holdMs: prefetchHoldMs(this.options.attrTtlMs), ttlMs: this.options.attrTtlMs };
   }
 
+  /** The attributes the kernel is told: with the forced owner, if any. */
   async getattr(path: string): Promise<Attr> {
+    return this.shown(await this.attrOf(path));
+  }
+
+  /** The attributes as stored (or as stand-ins for what is not trusted): what the mount writes back. */
+  private async attrOf(path: string): Promise<Attr> {
     const found = await this.lookups.lookup(path);
     if (found === 'missing') throw new FsError('ENOENT', `no such file or directory: ${path}`);
     return found;
   }
 
+  private shown(attr: Attr): Attr {
+    const { uid, gid } = this.options.ownership.forced;
+    return uid === undefined && gid === undefined ? attr : { ...attr, uid: uid ?? attr.uid, gid: gid ?? attr.gid };
+  }
+
+  /**
+   * A new entry's attributes as the mount stores them, and as it then shows them: they are vouched
+   * for when this mount can make a MAC (see AttrMac), else shown as any other unvouched entry.
+   * Its owner is its creator; its group the directory's where that is setgid (which a new
+   * directory inherits), as Linux does.
+   */
+  private async newAttr(path: string, kind: NodeKind, mode: number, size: number, creator: Owner): Promise<Attr> {
+    const parent = await this.attrOf(parentOf(path));
+    const inherits = (parent.mode & S_ISGID) !== 0;
+    const perms = (mode & 0o7777) | (inherits && kind === 'dir' ? S_ISGID : 0);
+    const now = Date.now();
+    const posix = { mode: perms, uid: creator.uid, gid: inherits ? parent.gid : creator.gid, mtime: now / 1000 };
+    return makeAttr(kind, posix, size, now, this.policy, this.bucket.attrMac.canSign);
+  }
+
   // ---- directories ------------------------------------------------------------------------
 
   async readdir(path: string): Promise<string[]> {
-    const attr = await this.getattr(path);
+    const attr = await this.attrOf(path);
     if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
     return this.lookups.names(path);
   }
 
-  async mkdir(path: string, mode: number): Promise<void> {
+  async mkdir(path: string, mode: number, creator: Owner): Promise<void> {
     this.checkWritable();
     const key = this.ns.newKey(path, 'dir');
-    const now = Date.now();
-    const attr = makeAttr('dir', { mode, uid: this.options.owner.uid, gid: this.options.owner.gid, mtime: now / 1000 }, DIR_SIZE, now, this.options.owner);
+    const attr = await this.newAttr(path, 'dir', mode, DIR_SIZE, creator);
     await this.bucket.put(key, Buffer.alloc(0), { meta: posixMetaOf(attr) });
     this.meta.added(path, attr);
     // The kernel looked the name up first and found nothing, so nothing is below it: lookups of
@@ -159,7 +208,7 @@ export class Filesystem {
 
   async rmdir(path: string): Promise<void> {
     this.checkWritable();
-    const attr = await this.getattr(path);
+    const attr = await this.attrOf(path);
     if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
     if (!(await this.isEmptyDir(path))) throw new FsError('ENOTEMPTY', `directory not empty: ${path}`);
     await this.bucket.delete(this.ns.dirKey(path));
@@ -175,12 +224,11 @@ export class Filesystem {
 
   // ---- files ------------------------------------------------------------------------------
 
-  async create(path: string, mode: number): Promise<number> {
+  async create(path: string, mode: number, creator: Owner): Promise<number> {
     this.checkWritable();
     await this.closingAt(path);
     const key = this.ns.newKey(path, 'file');
-    const now = Date.now();
-    const attr = makeAttr('file', { mode, mtime: now / 1000 }, 0, now, this.options.owner);
+    const attr = await this.newAttr(path, 'file', mode, 0, creator);
     await this.takeName(path);
     await this.attrWrites.take(path); // the object it was for is replaced
     const file = OpenFile.created(this.files, path, key, attr);
@@ -231,7 +279,7 @@ export class Filesystem {
 
   /** An OpenFile for a path nobody has open. */
   private async fileToOpen(path: string, flags: number): Promise<OpenFile> {
-    const attr = await this.getattr(path);
+    const attr = await this.attrOf(path);
     if (attr.kind === 'dir') throw new FsError('EISDIR', `is a directory: ${path}`);
     const key = this.ns.fileKey(path);
     if (flags & constants.O_TRUNC) {
@@ -366,7 +414,7 @@ export class Filesystem {
 
   async unlink(path: string): Promise<void> {
     this.checkWritable();
-    const attr = await this.getattr(path);
+    const attr = await this.attrOf(path);
     if (attr.kind === 'dir') throw new FsError('EISDIR', `is a directory: ${path}`);
     const deleteObject = (): Promise<void> => this.bucket.delete(this.ns.fileKey(path));
     const open = this.openByPath.get(path);
@@ -393,7 +441,7 @@ export class Filesystem {
 
   async rename(src: string, dest: string): Promise<void> {
     this.checkWritable();
-    const from = await this.getattr(src);
+    const from = await this.attrOf(src);
     this.ns.newKey(dest, from.kind === 'dir' ? 'dir' : 'file');
     const to = await this.lookups.lookup(dest);
     if (from.kind === 'dir') return this.renameDir(src, dest, to);
@@ -515,7 +563,7 @@ export class Filesystem {
       this.attrWrites.set(path, open.key, open.currentAttr());
       return;
     }
-    const attr = await this.getattr(path);
+    const attr = await this.attrOf(path);
     const updated: Attr = { ...attr, ...change(attr), ctime: Date.now() };
     if (attr.kind === 'dir') await this.setDirAttr(path, updated);
     else this.attrWrites.set(path, this.ns.fileKey(path), updated);
@@ -534,12 +582,11 @@ export class Filesystem {
 
   // ---- symlinks ---------------------------------------------------------------------------
 
-  async symlink(target: string, path: string): Promise<void> {
+  async symlink(target: string, path: string, creator: Owner): Promise<void> {
     this.checkWritable();
     const key = this.ns.newKey(path, 'file');
-    const now = Date.now();
     const body = Buffer.from(target);
-    const attr = makeAttr('symlink', { mode: constants.S_IFLNK | 0o777, mtime: now / 1000 }, body.length, now, this.options.owner);
+    const attr = await this.newAttr(path, 'symlink', 0o777, body.length, creator);
     await this.bucket.put(key, body, { meta: posixMetaOf(attr) });
     this.meta.added(path, attr);
   }
@@ -549,7 +596,7 @@ export class Filesystem {
    * PATH_MAX is no target, and is not read into memory (outside the cache's budget) to find out.
    */
   async readlink(path: string): Promise<string> {
-    const attr = await this.getattr(path);
+    const attr = await this.attrOf(path);
     if (attr.kind !== 'symlink') throw new FsError('EINVAL', `not a symbolic link: ${path}`);
     const tooLong = (size: number) => new FsError('EIO', `${path}: a symlink's target is at most ${PATH_MAX} bytes; its object holds ${size}`);
     if (attr.size > PATH_MAX) throw tooLong(attr.size);

@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { EncryptedBucket } from '../secure/index.js';
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import { createLimiter } from '../util/limit.js';
-import { type Attr, dirAttr, fileAttr, type Owner } from './attributes.js';
+import { type Attr, type AttrPolicy, dirAttr, fileAttr, rootAttr } from './attributes.js';
 import { DirectoryWalks } from './directoryWalks.js';
 import { type EntryKind, type Listing, type Lookup, type MetadataCache } from './metadataCache.js';
 import { baseName, joinPath, type Namespace, parentOf } from './namespace.js';
@@ -49,7 +49,7 @@ export class Lookups {
     private readonly ns: Namespace,
     private readonly meta: MetadataCache,
     private readonly local: LocalState,
-    private readonly options: { owner: Owner; mountedAt: number; log: Logger; held: HeldAttrListener },
+    private readonly options: { policy: AttrPolicy; mountedAt: number; log: Logger; held: HeldAttrListener },
   ) {}
 
   /**
@@ -62,7 +62,7 @@ export class Lookups {
 
   /** What `path` is: the mount's own word first (open files, changes not yet written), then the cache, then the bucket. */
   lookup(path: string): Promise<Lookup> {
-    if (path === '/') return Promise.resolve(dirAttr(undefined, this.options.owner, this.options.mountedAt));
+    if (path === '/') return Promise.resolve(rootAttr(this.options.policy, this.options.mountedAt));
     const local = this.local.attr(path);
     if (local) return Promise.resolve(local);
     const cached = this.meta.attr(path);
@@ -150,7 +150,7 @@ export class Lookups {
     if (found) return this.confirmedAttr(path, found);
     if (below.objects.length === 0 && below.prefixes.length === 0) return 'missing';
     const marker = below.objects[0]?.key === dirKey ? await this.headOrUndefined(dirKey) : undefined;
-    return dirAttr(marker, this.options.owner, this.options.mountedAt);
+    return dirAttr(marker, this.options.policy, this.options.mountedAt);
   }
 
   /**
@@ -185,7 +185,7 @@ export class Lookups {
    * listing's second may be the one before.
    */
   wrote(path: string, head: ObjectHead): void {
-    this.meta.confirm(path, head, fileAttr(head, this.options.owner), 1);
+    this.meta.confirm(path, head, fileAttr(head, this.options.policy), 1);
   }
 
   /** The object's HEAD, or undefined when there is no such object. */
@@ -268,12 +268,12 @@ export class Lookups {
 
   /** A file's attributes from its HEAD, remembered with the object's identity (see MetadataCache.unchanged). */
   private confirmedAttr(path: string, head: ObjectHead): Attr {
-    const attr = fileAttr(head, this.options.owner);
+    const attr = fileAttr(head, this.options.policy);
     this.meta.confirm(path, head, attr);
     return attr;
   }
 
   private async fetchDirAttr(dirKey: string): Promise<Attr> {
-    return dirAttr(await this.headOrUndefined(dirKey), this.options.owner, this.options.mountedAt);
+    return dirAttr(await this.headOrUndefined(dirKey), this.options.policy, this.options.mountedAt);
   }
 }

@@ -283,7 +283,9 @@ describe('copy, patchMeta, rewrap', () => {
       const after = await h.store.head(key);
       expect(encryptionEntries(after.meta)).toEqual(encryptionEntries(before.meta));
       const head = await bucket.head(key);
-      expect(head.meta).toEqual({ mode: '33261', mtime: '1700000000.5', other: 'kept' });
+      // The MAC that vouches for the new mode (src/secure/attrMac.ts).
+      expect(head.meta).toEqual({ mode: '33261', mtime: '1700000000.5', other: 'kept', 'ossencfs-attr-mac': expect.any(String) });
+      expect(bucket.attrMac.verified(key, after.meta)).toBe(true);
       expect(head.posix).toEqual({ mode: 0o100755, mtime: 1700000000.5 });
       expect((await readAll((await h.store.get(key)).body)).equals(ciphertext)).toBe(true);
       expect((await getAll(bucket, key)).equals(data)).toBe(true);
@@ -304,7 +306,7 @@ describe('copy, patchMeta, rewrap', () => {
     await bucket.put('race/x', newer, { meta: { mode: '33188' } });
     expect(await outcome).toBe('ESTALE');
     expect((await getAll(bucket, 'race/x')).equals(newer)).toBe(true);
-    expect((await bucket.head('race/x')).meta).toEqual({ mode: '33188' });
+    expect((await bucket.head('race/x')).meta).toEqual({ mode: '33188', 'ossencfs-attr-mac': expect.any(String) });
   });
 
   it('rewrap from key A to key B: readable with only B, not with only A; a second rewrap is a no-op', async () => {

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandModule } from 'yargs';
 import { FsError } from '../../errors.js';
-import { checkExtraOptions, Mount } from '../../fuse/mount.js';
+import { checkExtraOptions, Mount, mountpointPerms } from '../../fuse/mount.js';
 import { createLogger, type Logger } from '../../log.js';
 import { describeTuning, tuneAllocator } from '../../util/allocator.js';
 import { hardenProcess } from '../../util/hardening.js';
@@ -19,6 +19,7 @@ import { claimMountCache, useCacheDir } from '../cacheDir.js';
 import { isNoSuchBucket } from '../buckets.js';
 import { checkKeyOpensBucket } from '../keyCheck.js';
 import { registerMount } from '../mountRegistry.js';
+import { DEFAULT_UMASK, SHARED_DEFAULT_UMASK, takeOwnershipOptions } from '../ownershipOptions.js';
 import { EncryptedBucket } from '../../secure/index.js';
 import { type BucketArgs, bucketOptions, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings, UsageError } from '../options.js';
 
@@ -31,6 +32,9 @@ interface MountArgs extends BucketArgs, CliContext {
   'attr-ttl'?: number;
   'write-back'?: number;
   'allow-other'?: boolean;
+  uid?: string;
+  gid?: string;
+  umask?: string;
   'allow-plaintext'?: boolean;
   'skip-key-check'?: boolean;
   o?: string[];
@@ -61,6 +65,9 @@ const mount: CommandModule<CliContext, MountArgs> = {
       .option('attr-ttl', { type: 'number', describe: 'seconds attributes and listings are cached (default 1)' })
       .option('write-back', { type: 'number', describe: 'seconds a closed new file waits before its upload, so a rename or chmod right after folds into it; 0 uploads at close (default 0). fsync always uploads at once' })
       .option('allow-other', { type: 'boolean', describe: 'let other users use the mount (needs user_allow_other)' })
+      .option('uid', { type: 'string', describe: 'show every entry as owned by this uid (default: unvouched-for entries are the mounting user\'s); also -o uid=N' })
+      .option('gid', { type: 'string', describe: 'show every entry with this gid; also -o gid=N' })
+      .option('umask', { type: 'string', describe: 'octal; cleared from the mode of entries whose mode no key holder vouched for (default 022, 077 with --allow-other); also -o umask=NNN' })
       .option('allow-plaintext', { type: 'boolean', describe: 'read objects that carry no encryption headers as they are (never written)' })
       .option('skip-key-check', { type: 'boolean', describe: 'mount even if the key cannot open the objects already there (new files are then written under a key that cannot read the old ones)' })
       .option('o', { type: 'string', array: true, describe: 'extra libfuse options, comma-separated' })
@@ -189,7 +196,7 @@ async function mountFromArgs(
 ): Promise<{ mounted: Mount; embedded: Embedded | undefined; stopEmbedded: () => Promise<void>; source: string; endpoint: string }> {
   // One positional: the embedded default (or the profile's bucket, when one is configured).
   const mountpoint = resolve(argv.mountpoint ?? argv.source);
-  const extraOptions = (argv.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== '');
+  const { ownership, rest: extraOptions } = takeOwnershipOptions(argv, (argv.o ?? []).flatMap((o) => o.split(',')).filter((o) => o !== ''));
   // Before anything starts or touches the bucket (the embedded server, recovery).
   checkExtraOptions(extraOptions);
   const location = argv.mountpoint !== undefined ? parseOssUrl(argv.source) : settings.location;
@@ -233,7 +240,12 @@ async function mountFromArgs(
     const attrTtl = argv['attr-ttl'] ?? settings.attrTtl ?? DEFAULT_ATTR_TTL;
     const fs = new Filesystem(bucket, {
       prefix,
-      owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+      ownership: {
+        owner: { uid: ownership.uid ?? process.getuid?.() ?? 0, gid: ownership.gid ?? process.getgid?.() ?? 0 },
+        umask: ownership.umask ?? (argv['allow-other'] ? SHARED_DEFAULT_UMASK : DEFAULT_UMASK),
+        forced: { ...(ownership.uid !== undefined ? { uid: ownership.uid } : {}), ...(ownership.gid !== undefined ? { gid: ownership.gid } : {}) },
+        rootPerms: mountpointPerms(mountpoint),
+      },
       attrTtlMs: attrTtl * 1000,
       writeBackMs: (argv['write-back'] ?? DEFAULT_WRITE_BACK) * 1000,
       cacheDir: mountCache,

@@ -9,6 +9,8 @@
 //    fuse_new gets its channel.
 //  - attributes answered in C: native/fuse-native/attr_cache.c (its header says why) is spliced in,
 //    libfuse's getattr goes through it, and its functions are exported to JavaScript.
+//  - extended attributes answered in C: native/fuse-native/xattrs.c (its header says why) is
+//    spliced in, and libfuse's getxattr and listxattr go through it.
 // Each spliced file sits between two marker lines and is replaced whenever it changes.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -83,8 +85,11 @@ text = replaceOnce(
     ['put', 'forget', 'clear', 'stats'].map((f) => `  NAPI_EXPORT_FUNCTION(ossencfs_attr_cache_${f})\n`).join(''),
   'attribute cache',
 );
+text = splice(text, 'xattrs.c');
+text = replaceOnce(text, 'ops.getxattr = fuse_native_getxattr;', 'ops.getxattr = ossencfs_getxattr;', 'extended attributes');
+text = replaceOnce(text, 'ops.listxattr = fuse_native_listxattr;', 'ops.listxattr = ossencfs_listxattr;', 'extended attributes');
 
 if (text !== before) writeFileSync(source, text);
 if (text === before && existsSync(join(dir, 'build', 'Release', 'fuse.node'))) process.exit(0);
 gypRebuild(dir, 'fuse-native');
-console.log('setup: built fuse-native with the utimens fix, 1 MiB requests and attributes answered in C');
+console.log('setup: built fuse-native with the utimens fix, 1 MiB requests, and attributes and extended attributes answered in C');

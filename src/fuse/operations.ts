@@ -7,7 +7,7 @@ import type { AttrCacheControl } from './nativeAttrCache.js';
 import { toStat } from './stat.js';
 
 /** Failures that are part of normal operation (a lookup of a name that does not exist) log at debug. */
-const ROUTINE: ReadonlySet<Errno> = new Set<Errno>(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTSUP', 'EINVAL']);
+const ROUTINE: ReadonlySet<Errno> = new Set<Errno>(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTSUP', 'EOPNOTSUPP', 'EINVAL', 'ENODATA']);
 
 /** utimens times from our patched fuse-native (scripts/patch-fuse-native.mjs): ms, or a marker ≥ 2^63. */
 const UTIME_OMIT_MARK = 2 ** 63;
@@ -19,7 +19,7 @@ export function decodeTime(value: number): TimeArg {
 }
 
 /** Operations that change nothing the kernel can be told about; see clearingAround. */
-const READ_ONLY: ReadonlySet<string> = new Set(['init', 'getattr', 'fgetattr', 'access', 'statfs', 'readdir', 'opendir', 'releasedir', 'read', 'readlink', 'listxattr']);
+const READ_ONLY: ReadonlySet<string> = new Set(['init', 'getattr', 'fgetattr', 'access', 'statfs', 'readdir', 'opendir', 'releasedir', 'read', 'readlink', 'getxattr', 'listxattr']);
 
 /**
  * Every other operation calls `clear` when it starts and again just before it answers: attributes
@@ -116,10 +116,13 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
     // Object storage has no hard links, device nodes or FIFOs.
     link: (_src, _dest, cb) => cb(fuseCode('EPERM')),
     mknod: (_path, _mode, _dev, cb) => cb(fuseCode('EPERM')),
-    // Extended attributes are not stored (documented): tools that copy them report ENOTSUP and go on.
-    // get/set/removexattr are left unimplemented: libfuse answers ENOSYS, which the kernel turns into
-    // EOPNOTSUPP for the caller and remembers. Answered from here, it would keep asking, one round
-    // trip per write(2) (for security.capability): a fifth of a small file's FUSE requests.
-    listxattr: (_path, cb) => cb(0, []),
+    // getxattr of a name outside user.* (security.capability, asked on every write(2)) is answered
+    // in C (native/fuse-native/xattrs.c), which also answers ERANGE for a value past the caller's buffer.
+    getxattr: (path, name, _position, cb) => call('getxattr', path, () => fs.getxattr(path, name), cb),
+    listxattr: (path, cb) => call('listxattr', path, () => fs.listxattr(path), cb),
+    // The value is fuse-native's view of libfuse's buffer, which is gone once this answers: copied.
+    setxattr: (path, name, value, _position, flags, cb) =>
+      call('setxattr', path, () => fs.setxattr(path, name, Buffer.from(value), flags), noValue(cb)),
+    removexattr: (path, name, cb) => call('removexattr', path, () => fs.removexattr(path, name), noValue(cb)),
   }, () => attrCache.clear());
 }

@@ -3,3 +3,4 @@ export type { EncryptedHead } from './head.js';
 export type { ObjectReader, PieceBuffers } from './objectReader.js';
 export type { ObjectWriter } from './objectWriter.js';
 export { decodePosixMeta, encodePosixMeta, type PosixMeta } from './posixMeta.js';
+export { MAX_META_BYTES, metaBytes, sealedXattrsBytes, storedXattrs, type StoredXattrs, withoutSealedXattrs, XATTR_NAME_MAX, type Xattrs } from './xattrs.js';

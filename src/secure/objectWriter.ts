@@ -4,6 +4,7 @@ import { FsError } from '../errors.js';
 import type { ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
 import { MultipartUpload } from './multipartUpload.js';
 import type { PieceBuffers } from './objectReader.js';
+import { checkMetaSize, withSealedXattrs, type Xattrs } from './xattrs.js';
 
 export interface ObjectWriter {
   readonly written: number;
@@ -35,6 +36,8 @@ export interface WriterSettings {
    * mount lends them from its block cache's budget). Without it they are fresh memory.
    */
   buffers?: PieceBuffers;
+  /** Extended attributes, sealed under the new data key into the object's metadata. */
+  xattrs?: Xattrs;
 }
 
 /** A small body's buffer starts at this and doubles, so the many small files never allocate a whole part. */
@@ -124,7 +127,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
       throw new FsError('EIO', `put ${JSON.stringify(this.key)}: content changed while it was read (MD5 differs)`);
     }
     const { dataKey, envelope } = await this.seal();
-    const meta = { ...this.s.meta, ...envelopeMeta({ ...envelope, unencryptedContentLength: this.written, unencryptedContentMd5: md5 }) };
+    const meta = this.objectMeta(dataKey, { ...envelope, unencryptedContentLength: this.written, unencryptedContentMd5: md5 });
     return this.store.put(this.key, ctrAtInPlace(dataKey, 0, plaintext), {
       meta,
       contentLength: this.written,
@@ -176,11 +179,11 @@ export class EncryptedObjectWriter implements ObjectWriter {
 
   private async initiate(): Promise<MultipartUpload> {
     const size = this.s.size as number; // multipart only with a known size
-    const { envelope } = await this.seal();
+    const { dataKey, envelope } = await this.seal();
     const multipartEnvelope: Envelope = { ...envelope, partSize: this.s.partSize, dataSize: size, unencryptedContentLength: size };
     if (this.s.md5 !== undefined) multipartEnvelope.unencryptedContentMd5 = this.s.md5;
     const options = {
-      meta: { ...this.s.meta, ...envelopeMeta(multipartEnvelope) },
+      meta: this.objectMeta(dataKey, multipartEnvelope),
       ...(this.s.contentType ? { contentType: this.s.contentType } : {}),
     };
     this.upload = await MultipartUpload.initiate(this.store, this.key, options, this.s.concurrency);
@@ -190,6 +193,14 @@ export class EncryptedObjectWriter implements ObjectWriter {
       throw this.failure;
     }
     return this.upload;
+  }
+
+  /** The object's metadata: the caller's, its extended attributes, the envelope; E2BIG past OSS's limit. */
+  private objectMeta(dataKey: DataKey, envelope: Envelope): ObjectMeta {
+    const own = this.s.xattrs ? withSealedXattrs(this.s.meta, dataKey, this.s.xattrs) : this.s.meta;
+    const meta = { ...own, ...envelopeMeta(envelope) };
+    checkMetaSize(meta, this.key);
+    return meta;
   }
 
   /** One fresh data key and IV per object version, sealed on first need. */

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { decodePosixMeta, encodePosixMeta, type PosixMeta } from '../secure/index.js';
+import { decodePosixMeta, encodePosixMeta, type PosixMeta, storedXattrs, type StoredXattrs, type Xattrs } from '../secure/index.js';
 import type { ObjectMeta } from '../store/ObjectStore.js';
 import type { ObjectHead } from '../store/ObjectStore.js';
 
@@ -16,7 +16,12 @@ export interface Attr {
   mtime: number;
   atime: number;
   ctime: number;
+  /** Extended attributes, when there are any: known in memory, or sealed in the object's metadata. */
+  xattrs?: XattrsRef;
 }
+
+/** `stored` is opened (an unwrap of the data key) only when a caller asks for the values. */
+export type XattrsRef = { known: Xattrs } | { stored: StoredXattrs };
 
 /** Who owns objects that carry no POSIX metadata (written by the SDKs, or implicit directories). */
 export interface Owner {
@@ -66,13 +71,18 @@ export const DIR_SIZE = 4096;
 export function fileAttr(head: ObjectHead, owner: Owner): Attr {
   const posix = decodePosixMeta(head.meta);
   const kind = posix.mode === undefined ? 'file' : kindOfMode(posix.mode);
-  return makeAttr(kind === 'dir' ? 'file' : kind, posix, head.size, head.lastModified.getTime(), owner);
+  return withStoredXattrs(makeAttr(kind === 'dir' ? 'file' : kind, posix, head.size, head.lastModified.getTime(), owner), head);
+}
+
+function withStoredXattrs(attr: Attr, head: ObjectHead): Attr {
+  const stored = storedXattrs(head.key, head.meta);
+  return stored ? { ...attr, xattrs: { stored } } : attr;
 }
 
 /** A directory's attributes: from its marker object when it has one, else those of an implicit directory. */
 export function dirAttr(marker: ObjectHead | undefined, owner: Owner, implicitMtimeMs: number): Attr {
   if (!marker) return makeAttr('dir', {}, DIR_SIZE, implicitMtimeMs, owner);
-  return makeAttr('dir', decodePosixMeta(marker.meta), DIR_SIZE, marker.lastModified.getTime(), owner);
+  return withStoredXattrs(makeAttr('dir', decodePosixMeta(marker.meta), DIR_SIZE, marker.lastModified.getTime(), owner), marker);
 }
 
 /** The object metadata entries that keep `attr` (mode, owner, times). */

@@ -20,6 +20,8 @@ export interface MountOptions {
   attrTtlSeconds: number;
   /** Extra libfuse `-o` options from the command line. */
   extraOptions: string[];
+  /** Extended attributes kept (user.*), or left to libfuse's ENOSYS, which the kernel remembers (see fuseOperations). */
+  xattrs: boolean;
 }
 
 /**
@@ -98,7 +100,7 @@ export class Mount {
     fs.onAttrsHeld((path, attr) => attrCache.put(path, toStat(attr)));
     const fuse = new TunedFuse(
       options.mountpoint,
-      fuseOperations(fs, log, attrCache),
+      fuseOperations(fs, log, attrCache, { xattrs: options.xattrs }),
       {
         // prepareMountpoint does it: Node's recursive mkdir spins for good on a path like /proc/foo.
         mkdir: false,

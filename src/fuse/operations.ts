@@ -49,7 +49,7 @@ function clearingAround(ops: Operations, clear: () => void): Operations {
  * fuse-native callbacks ⇄ Filesystem calls. Nothing else lives here: each operation is a
  * translation of arguments, the result, and the error to its errno (logged once, with the path).
  */
-export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCacheControl): Operations {
+export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCacheControl, options: { xattrs: boolean }): Operations {
   const fail = (op: string, path: string, err: unknown): number => {
     const errno = errnoOf(err);
     const line = `${op} ${path}: ${errno}: ${(err as Error)?.message ?? String(err)}`;
@@ -78,6 +78,21 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
     attrCache.forget(path);
     return stat;
   };
+
+  const xattrs: Operations = {
+    // getxattr of a name outside user.* (security.capability, asked on every write(2)) is answered
+    // in C (native/fuse-native/xattrs.c), which also answers ERANGE for a value past the caller's buffer.
+    getxattr: (path, name, _position, cb) => call('getxattr', path, () => fs.getxattr(path, name), cb),
+    listxattr: (path, cb) => call('listxattr', path, () => fs.listxattr(path), cb),
+    // The value is fuse-native's view of libfuse's buffer, which is gone once this answers: copied.
+    setxattr: (path, name, value, _position, flags, cb) =>
+      call('setxattr', path, () => fs.setxattr(path, name, Buffer.from(value), flags), noValue(cb)),
+    removexattr: (path, name, cb) => call('removexattr', path, () => fs.removexattr(path, name), noValue(cb)),
+  };
+  // Without them (--no-xattrs), get/set/removexattr stay unimplemented: libfuse answers ENOSYS, which
+  // the kernel turns into EOPNOTSUPP for the caller and remembers, so it stops asking: no round trip
+  // per write(2) for security.capability, none per `ls -l` entry for its ACL and SELinux label.
+  const noXattrs: Operations = { listxattr: (_path, cb) => cb(0, []) };
 
   return clearingAround({
     init: (cb) => cb(0),
@@ -116,13 +131,6 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
     // Object storage has no hard links, device nodes or FIFOs.
     link: (_src, _dest, cb) => cb(fuseCode('EPERM')),
     mknod: (_path, _mode, _dev, cb) => cb(fuseCode('EPERM')),
-    // getxattr of a name outside user.* (security.capability, asked on every write(2)) is answered
-    // in C (native/fuse-native/xattrs.c), which also answers ERANGE for a value past the caller's buffer.
-    getxattr: (path, name, _position, cb) => call('getxattr', path, () => fs.getxattr(path, name), cb),
-    listxattr: (path, cb) => call('listxattr', path, () => fs.listxattr(path), cb),
-    // The value is fuse-native's view of libfuse's buffer, which is gone once this answers: copied.
-    setxattr: (path, name, value, _position, flags, cb) =>
-      call('setxattr', path, () => fs.setxattr(path, name, Buffer.from(value), flags), noValue(cb)),
-    removexattr: (path, name, cb) => call('removexattr', path, () => fs.removexattr(path, name), noValue(cb)),
+    ...(options.xattrs ? xattrs : noXattrs),
   }, () => attrCache.clear());
 }

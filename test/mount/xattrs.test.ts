@@ -316,6 +316,31 @@ os.close(fd)`,
     expect(logged()).toBe(before);
   });
 
+  it('--no-xattrs refuses them as the kernel then does (EOPNOTSUPP), and loses none it finds: a chmod there keeps them', async () => {
+    const file = join(m.mountpoint, 'shared.txt');
+    writeFileSync(file, 'both mounts');
+    setx(file, 'user.keep', 'me');
+    const plain = await mountBucket(local, { name: 'noxattrs', args: ['--no-xattrs'] });
+    try {
+      const there = join(plain.mountpoint, 'shared.txt');
+      expect(
+        py(
+          `p = sys.argv[1]
+print(attempt(lambda: os.setxattr(p, 'user.new', b'1')), attempt(lambda: os.getxattr(p, 'user.keep')), os.listxattr(p))
+os.chmod(p, 0o600)`,
+          there,
+        ),
+      ).toEqual(["EOPNOTSUPP EOPNOTSUPP []"]);
+      await plain.unmount(); // lands the chmod, which waits a moment
+    } finally {
+      await plain.unmount();
+    }
+    await m.unmount();
+    m = await mountBucket(local);
+    expect(sh(`stat -c %a '${file}'`).trim()).toBe('600');
+    expect(getx(file, 'user.keep').toString()).toBe('me');
+  });
+
   it('a rekey carries them: the same data key, wrapped anew, still opens the sealed set', async () => {
     const file = join(m.mountpoint, 'rekeyed.txt');
     writeFileSync(file, 'rotate');

@@ -31,6 +31,7 @@ interface MountArgs extends BucketArgs, CliContext {
   'write-back'?: number;
   'allow-other'?: boolean;
   'allow-plaintext'?: boolean;
+  xattrs?: boolean;
   'skip-key-check'?: boolean;
   o?: string[];
   'log-file'?: string;
@@ -61,6 +62,7 @@ const mount: CommandModule<CliContext, MountArgs> = {
       .option('write-back', { type: 'number', describe: 'seconds a closed new file waits before its upload, so a rename or chmod right after folds into it; 0 uploads at close (default 0). fsync always uploads at once' })
       .option('allow-other', { type: 'boolean', describe: 'let other users use the mount (needs user_allow_other)' })
       .option('allow-plaintext', { type: 'boolean', describe: 'read objects that carry no encryption headers as they are (never written)' })
+      .option('xattrs', { type: 'boolean', describe: 'keep user.* extended attributes, encrypted (default); --no-xattrs refuses them (ENOTSUP) and spares the kernel round trip each write(2) and ls -l entry then costs' })
       .option('skip-key-check', { type: 'boolean', describe: 'mount even if the key cannot open the objects already there (new files are then written under a key that cannot read the old ones)' })
       .option('o', { type: 'string', array: true, describe: 'extra libfuse options, comma-separated' })
       .option('log-file', { type: 'string', describe: 'append log lines here (default: stderr; in the background: CACHE_DIR/mount.log)' })
@@ -245,6 +247,7 @@ async function mountFromArgs(
       allowOther: argv['allow-other'] ?? false,
       attrTtlSeconds: attrTtl,
       extraOptions,
+      xattrs: argv.xattrs ?? true,
     });
     // openStore refused settings without an endpoint.
     return { mounted, embedded, stopEmbedded, source, endpoint: effective.endpoint as string };

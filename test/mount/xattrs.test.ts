@@ -260,19 +260,31 @@ f.close()`,
     expect((await sdkDecrypt(local, 'moved/b.txt')).toString()).toBe('thimore');
   });
 
-  it('set on a file still open with new content, they go up with it', async () => {
+  it('set on a file still open with new content, they go up with it (one PutObject, or a multipart upload past 8 MiB)', async () => {
     const file = join(m.mountpoint, 'open.txt');
+    const big = join(m.mountpoint, 'open-big.bin');
+    const bigData = randomBytes(9 * 1024 * 1024 + 5);
+    writeFileSync(join(local.dir, 'big.src'), bigData);
     py(
       `fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
 os.write(fd, b'written while open')
 os.setxattr(fd, 'user.during', b'yes')
+os.close(fd)
+fd = os.open(sys.argv[2], os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, open(sys.argv[3], 'rb').read())
+os.setxattr(fd, 'user.big', b'multipart')
 os.close(fd)`,
       file,
+      big,
+      join(local.dir, 'big.src'),
     );
     await m.unmount();
     m = await mountBucket(local);
     expect(getx(file, 'user.during').toString()).toBe('yes');
     expect(readFileSync(file, 'utf8')).toBe('written while open');
+    expect((await local.store.head('open-big.bin')).meta['client-side-encryption-part-size']).toBeDefined();
+    expect(getx(big, 'user.big').toString()).toBe('multipart');
+    expect(readFileSync(big).equals(bigData)).toBe(true);
   });
 
   it('rsync -X and cp --preserve=xattr keep them, both ways', () => {

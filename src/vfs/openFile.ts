@@ -18,6 +18,13 @@ export interface OpenFileContext {
 }
 
 /**
+ * Metadata bytes kept for the envelope of content not uploaded yet, which its upload makes (an
+ * RSA-4096 envelope takes ~1.7 KiB, RSA-2048 ~1.0 KiB, KMS less): what an extended attribute set
+ * may take is judged with this before the data key it will be sealed under exists.
+ */
+const ENVELOPE_META_RESERVE = 2048;
+
+/**
  * Where a file's current content lives while it is open:
  * - remote: unchanged object version, read through the block cache;
  * - memory: new content written front to back, small so far;
@@ -27,13 +34,6 @@ export interface OpenFileContext {
  * Appends keep memory content; anything else (a write elsewhere, a partial truncate) and growth
  * past the limit move it to staged.
  */
-/**
- * Metadata bytes kept for the envelope of content not uploaded yet, which its upload makes (an
- * RSA-4096 envelope takes ~1.6 KiB, RSA-2048 ~0.9 KiB, KMS less): what an extended attribute set
- * may take is judged with this before the data key it will be sealed under exists.
- */
-const ENVELOPE_META_RESERVE = 2048;
-
 type Content =
   | { kind: 'remote'; head?: EncryptedHead; reader?: CachedReader }
   | { kind: 'memory'; chunks: Buffer[]; size: number }

@@ -373,4 +373,21 @@ os.chmod(p, 0o600)`,
     expect(getx(file, 'user.kept').toString()).toBe('through the rekey');
     expect((await sdkDecrypt(local, 'rekeyed.txt', keyB)).toString()).toBe('rotate');
   }, 120_000);
+
+  it('with a KMS key as with RSA: the set opens with the data key KMS unwraps, after a remount', async () => {
+    const kmsArgs = ['--kms-key-id', local.kmsKeyId, '--kms-endpoint', local.server.url, '--region', 'cn-hangzhou', '--skip-key-check'];
+    let kms = await mountBucket(local, { name: 'kms', keyArgs: kmsArgs });
+    try {
+      mkdirSync(join(kms.mountpoint, 'kms'));
+      const file = join(kms.mountpoint, 'kms', 'f.txt');
+      writeFileSync(file, 'under kms');
+      setx(file, 'user.wrapped', 'by kms');
+      await kms.unmount();
+      kms = await mountBucket(local, { name: 'kms', keyArgs: kmsArgs });
+      expect(getx(file, 'user.wrapped').toString()).toBe('by kms');
+      expect((await local.store.head('kms/f.txt')).meta['client-side-encryption-wrap-alg']).toBe('KMS/ALICLOUD');
+    } finally {
+      await kms.unmount();
+    }
+  });
 });

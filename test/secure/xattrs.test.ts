@@ -1,8 +1,13 @@
 // The sealed form of an object's extended attributes: what goes in, comes out; nothing else opens it.
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import { newDataKey } from '../../src/crypto/index.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Keyring, newDataKey, rsaMasterKey } from '../../src/crypto/index.js';
 import { FsError } from '../../src/errors.js';
+import { EncryptedBucket, storedXattrs } from '../../src/secure/index.js';
+import { startHarness, type Harness } from '../store/harness.js';
 import {
   decodeXattrs,
   encodeXattrs,
@@ -87,5 +92,43 @@ describe('extended attribute sets, sealed', () => {
   it('names longer than Linux allows are refused', () => {
     expect(errnoOf(() => encodeXattrs(new Map([[`user.${'n'.repeat(251)}`, Buffer.alloc(1)]])))).toBe('ERANGE');
     expect(errnoOf(() => encodeXattrs(new Map([[`user.${'n'.repeat(250)}`, Buffer.alloc(1)]])))).toBe('ok');
+  });
+});
+
+describe('EncryptedBucket: sets sealed under the key of the object that carries them', () => {
+  const KEYS = fileURLToPath(new URL('../../../shared/vectors/oss2-rsa/keys', import.meta.url));
+  let h: Harness;
+  let bucket: EncryptedBucket;
+  beforeAll(async () => {
+    h = await startHarness('xattrs');
+    bucket = new EncryptedBucket(h.store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: readFileSync(join(KEYS, 'rsa-key-a.private.pem'), 'utf8') }) }));
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  const opened = async (key: string) => bucket.openXattrs(storedXattrs(key, (await h.store.head(key)).meta)!);
+
+  it('put seals them under the new data key; a sealed entry handed in with the metadata (another key) is dropped', async () => {
+    await bucket.put('a', Buffer.from('one'), { meta: { [XATTR_META]: 'c3RhbGU=' }, xattrs: new Map([['user.a', Buffer.from('1')]]) });
+    expect((await opened('a')).get('user.a')).toEqual(Buffer.from('1'));
+    await bucket.put('b', Buffer.from('two'), { meta: { [XATTR_META]: (await h.store.head('a')).meta[XATTR_META]!, note: 'kept' } });
+    const b = await h.store.head('b');
+    expect(b.meta[XATTR_META]).toBeUndefined();
+    expect(b.meta.note).toBe('kept');
+  });
+
+  it('a copy keeps the entry as it is (same data key); one with new sets re-seals; past 8 KiB is E2BIG (found here, not by the server) and the object stays as it was', async () => {
+    await bucket.put('c', Buffer.from('three'), { xattrs: new Map([['user.c', Buffer.from('3')]]) });
+    await bucket.copy('c', 'd');
+    expect((await opened('d')).get('user.c')).toEqual(Buffer.from('3'));
+    await bucket.patchMeta('d', {}, new Map([['user.c', Buffer.from('4')]]));
+    expect((await opened('d')).get('user.c')).toEqual(Buffer.from('4'));
+    const before = await h.store.head('d');
+    const err = await bucket.patchMeta('d', {}, new Map([['user.big', randomBytes(6000)]])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FsError);
+    expect((err as FsError).errno).toBe('E2BIG');
+    const after = await h.store.head('d');
+    expect(after.lastModified).toEqual(before.lastModified);
+    expect(after.meta).toEqual(before.meta);
   });
 });

@@ -1,5 +1,14 @@
 import { FsError } from '../errors.js';
-import { type EncryptedBucket, type EncryptedHead, MAX_META_BYTES, metaBytes, sealedXattrsBytes, withoutSealedXattrs, type Xattrs } from '../secure/index.js';
+import {
+  type EncryptedBucket,
+  type EncryptedHead,
+  MAX_META_BYTES,
+  metaBytes,
+  sealedXattrsBytes,
+  splitMeta,
+  withoutSealedXattrs,
+  type Xattrs,
+} from '../secure/index.js';
 import type { ObjectMeta } from '../store/ObjectStore.js';
 import type { Logger } from '../log.js';
 import { type Attr, posixMetaOf } from './attributes.js';
@@ -190,7 +199,8 @@ export class OpenFile {
 
   /** E2BIG unless `set` fits in the metadata of this file's next upload, with room for its envelope. */
   checkXattrsFit(set: Xattrs): void {
-    const bytes = metaBytes(this.uploadMeta()) + sealedXattrsBytes(set) + ENVELOPE_META_RESERVE;
+    // The replaced object's envelope does not go up again: the upload brings its own.
+    const bytes = metaBytes(splitMeta(this.uploadMeta()).user) + sealedXattrsBytes(set) + ENVELOPE_META_RESERVE;
     if (bytes > MAX_META_BYTES) {
       throw new FsError('E2BIG', `${this.path}: its extended attributes would take its metadata to ${bytes} bytes with the envelope; OSS keeps at most ${MAX_META_BYTES}`);
     }

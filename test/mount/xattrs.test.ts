@@ -227,6 +227,17 @@ f.close()`,
     ).toEqual(['E2BIG', 'ok']);
     expect(readFileSync(fresh, 'utf8')).toBe('fresh');
     expect(names(fresh)).toEqual(['user.ok']);
+    // Replacing an existing file's content, the old envelope is not counted beside the new one.
+    expect(
+      py(
+        `f = open(sys.argv[1], 'w'); f.write('fresher'); f.flush()
+print(attempt(lambda: os.setxattr(sys.argv[1], 'user.v', b'v' * 4200)))
+f.close()`,
+        fresh,
+      ),
+    ).toEqual(['ok']);
+    expect(getx(fresh, 'user.v').length).toBe(4200);
+    expect(readFileSync(fresh, 'utf8')).toBe('fresher');
   });
 
   it('kept by a rename of the file and of its directory, and by content written anew (O_TRUNC, cp over it, truncate)', async () => {

@@ -12,6 +12,8 @@
 //  - the caller: native/fuse-native/caller.c (its header says why) is spliced in ahead of the
 //    thread locals, which gain the caller of the operation in flight; the FUSE thread records it
 //    as an operation starts, the dispatch publishes it, and ossencfs_caller() is exported.
+//  - extended attributes answered in C: native/fuse-native/xattrs.c (its header says why) is
+//    spliced in, and libfuse's getxattr and listxattr go through it.
 // Each spliced file sits between two marker lines and is replaced whenever it changes.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -86,6 +88,9 @@ text = replaceOnce(
     ['put', 'forget', 'clear', 'stats'].map((f) => `  NAPI_EXPORT_FUNCTION(ossencfs_attr_cache_${f})\n`).join(''),
   'attribute cache',
 );
+text = splice(text, 'xattrs.c');
+text = replaceOnce(text, 'ops.getxattr = fuse_native_getxattr;', 'ops.getxattr = ossencfs_getxattr;', 'extended attributes');
+text = replaceOnce(text, 'ops.listxattr = fuse_native_listxattr;', 'ops.listxattr = ossencfs_listxattr;', 'extended attributes');
 
 text = splice(text, 'caller.c', '// Data structures');
 text = replaceOnce(
@@ -116,4 +121,4 @@ text = replaceOnce(
 if (text !== before) writeFileSync(source, text);
 if (text === before && existsSync(join(dir, 'build', 'Release', 'fuse.node'))) process.exit(0);
 gypRebuild(dir, 'fuse-native');
-console.log('setup: built fuse-native with the utimens fix, 1 MiB requests, attributes answered in C and the caller of each operation');
+console.log('setup: built fuse-native with the utimens fix, 1 MiB requests, attributes and extended attributes answered in C, and the caller of each operation');

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # fuse/libfuse2: the mount. liblzma-dev: the header of liblzma's CRC-64, which the server's addon
 # (native/crc64) calls. rclone: the bench's peer (an rclone crypt mount, side by side). The rest are
 # the tools the end-to-end tests drive through the mount, and openssl makes the HTTPS tests' certificate.
-packages=(fuse libfuse2 liblzma-dev rclone rsync sqlite3 git fio procps strace openssl)
+packages=(fuse libfuse2 liblzma-dev rclone rsync sqlite3 git fio procps strace openssl attr)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -21,6 +21,8 @@ export interface MountOptions {
   attrTtlSeconds: number;
   /** Extra libfuse `-o` options from the command line. */
   extraOptions: string[];
+  /** Extended attributes kept (user.*), or left to libfuse's ENOSYS, which the kernel remembers (see fuseOperations). */
+  xattrs: boolean;
 }
 
 /**
@@ -103,7 +105,7 @@ export class Mount {
     fs.onAttrsHeld((path, attr) => attrCache.put(path, toStat(attr)));
     const fuse = new TunedFuse(
       options.mountpoint,
-      fuseOperations(fs, log, attrCache, loadCaller()),
+      fuseOperations(fs, log, attrCache, loadCaller(), { xattrs: options.xattrs }),
       {
         // prepareMountpoint does it: Node's recursive mkdir spins for good on a path like /proc/foo.
         mkdir: false,

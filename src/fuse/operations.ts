@@ -8,7 +8,7 @@ import type { AttrCacheControl } from './nativeAttrCache.js';
 import { toStat } from './stat.js';
 
 /** Failures that are part of normal operation (a lookup of a name that does not exist) log at debug. */
-const ROUTINE: ReadonlySet<Errno> = new Set<Errno>(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTSUP', 'EINVAL']);
+const ROUTINE: ReadonlySet<Errno> = new Set<Errno>(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTSUP', 'EOPNOTSUPP', 'EINVAL', 'ENODATA']);
 
 /** utimens times from our patched fuse-native (scripts/patch-fuse-native.mjs): ms, or a marker ≥ 2^63. */
 const UTIME_OMIT_MARK = 2 ** 63;
@@ -20,7 +20,7 @@ export function decodeTime(value: number): TimeArg {
 }
 
 /** Operations that change nothing the kernel can be told about; see clearingAround. */
-const READ_ONLY: ReadonlySet<string> = new Set(['init', 'getattr', 'fgetattr', 'access', 'statfs', 'readdir', 'opendir', 'releasedir', 'read', 'readlink', 'listxattr']);
+const READ_ONLY: ReadonlySet<string> = new Set(['init', 'getattr', 'fgetattr', 'access', 'statfs', 'readdir', 'opendir', 'releasedir', 'read', 'readlink', 'getxattr', 'listxattr']);
 
 /**
  * Every other operation calls `clear` when it starts and again just before it answers: attributes
@@ -51,7 +51,7 @@ function clearingAround(ops: Operations, clear: () => void): Operations {
  * translation of arguments, the result, and the error to its errno (logged once, with the path).
  * `callerOf` answers only synchronously at a handler's start (see CallerOf).
  */
-export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCacheControl, callerOf: CallerOf): Operations {
+export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCacheControl, callerOf: CallerOf, options: { xattrs: boolean }): Operations {
   const fail = (op: string, path: string, err: unknown): number => {
     const errno = errnoOf(err);
     const line = `${op} ${path}: ${errno}: ${(err as Error)?.message ?? String(err)}`;
@@ -80,6 +80,21 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
     attrCache.forget(path);
     return stat;
   };
+
+  const xattrs: Operations = {
+    // getxattr of a name outside user.* (security.capability, asked on every write(2)) is answered
+    // in C (native/fuse-native/xattrs.c), which also answers ERANGE for a value past the caller's buffer.
+    getxattr: (path, name, _position, cb) => call('getxattr', path, () => fs.getxattr(path, name), cb),
+    listxattr: (path, cb) => call('listxattr', path, () => fs.listxattr(path), cb),
+    // The value is fuse-native's view of libfuse's buffer, which is gone once this answers: copied.
+    setxattr: (path, name, value, _position, flags, cb) =>
+      call('setxattr', path, () => fs.setxattr(path, name, Buffer.from(value), flags), noValue(cb)),
+    removexattr: (path, name, cb) => call('removexattr', path, () => fs.removexattr(path, name), noValue(cb)),
+  };
+  // Without them (--no-xattrs), get/set/removexattr stay unimplemented: libfuse answers ENOSYS, which
+  // the kernel turns into EOPNOTSUPP for the caller and remembers, so it stops asking: no round trip
+  // per write(2) for security.capability, none per `ls -l` entry for its ACL and SELinux label.
+  const noXattrs: Operations = { listxattr: (_path, cb) => cb(0, []) };
 
   return clearingAround({
     init: (cb) => cb(0),
@@ -127,10 +142,6 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
     // Object storage has no hard links, device nodes or FIFOs.
     link: (_src, _dest, cb) => cb(fuseCode('EPERM')),
     mknod: (_path, _mode, _dev, cb) => cb(fuseCode('EPERM')),
-    // Extended attributes are not stored (documented): tools that copy them report ENOTSUP and go on.
-    // get/set/removexattr are left unimplemented: libfuse answers ENOSYS, which the kernel turns into
-    // EOPNOTSUPP for the caller and remembers. Answered from here, it would keep asking, one round
-    // trip per write(2) (for security.capability): a fifth of a small file's FUSE requests.
-    listxattr: (_path, cb) => cb(0, []),
+    ...(options.xattrs ? xattrs : noXattrs),
   }, () => attrCache.clear());
 }

@@ -11,6 +11,7 @@ import { splitMeta, toEncryptedHead, type EncryptedHead } from './head.js';
 import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader, type PieceBuffers } from './objectReader.js';
 import { EncryptedObjectWriter, type ObjectWriter, type WriterSettings } from './objectWriter.js';
 import { resendObject } from './resend.js';
+import { checkMetaSize, openXattrs, type StoredXattrs, withoutSealedXattrs, withSealedXattrs, XATTR_META, type Xattrs } from './xattrs.js';
 
 export interface EncryptedBucketOptions {
   /** Plaintext bytes per part: a multiple of 16, at least 100 KiB (oss2's minimum); default 8 MiB. */
@@ -117,14 +118,18 @@ export class EncryptedBucket {
     }
   }
 
-  /** Buffer or stream; a stream's `size`, when given, is written as data-size and checked. */
+  /**
+   * Buffer or stream; a stream's `size`, when given, is written as data-size and checked.
+   * `xattrs` are sealed under the new object's data key (a set in `meta` is not: it belonged to
+   * another key).
+   */
   async put(
     key: string,
     body: Buffer | Readable,
-    options: { size?: number; meta?: ObjectMeta; contentType?: string } = {},
+    options: { size?: number; meta?: ObjectMeta; contentType?: string; xattrs?: Xattrs } = {},
   ): Promise<PutResult> {
     const size = Buffer.isBuffer(body) ? body.length : options.size;
-    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size });
+    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size, xattrs: options.xattrs });
     return pump(Buffer.isBuffer(body) ? [body] : body, writer);
   }
 
@@ -134,10 +139,14 @@ export class EncryptedBucket {
    * from the file first unless the caller already has it (`md5`, base64, of exactly these bytes).
    * `buffers` lends the part buffers (see WriterSettings).
    */
-  async putFile(key: string, path: string, options: { meta?: ObjectMeta; contentType?: string; md5?: string; buffers?: PieceBuffers } = {}): Promise<PutResult> {
+  async putFile(
+    key: string,
+    path: string,
+    options: { meta?: ObjectMeta; contentType?: string; md5?: string; buffers?: PieceBuffers; xattrs?: Xattrs } = {},
+  ): Promise<PutResult> {
     const { size } = await stat(path);
     const md5 = options.md5 ?? (await fileMd5(path));
-    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size, md5, ...(options.buffers ? { buffers: options.buffers } : {}) });
+    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size, md5, xattrs: options.xattrs, ...(options.buffers ? { buffers: options.buffers } : {}) });
     return pump(createReadStream(path, { highWaterMark: 1 * MIB }), writer);
   }
 
@@ -147,17 +156,19 @@ export class EncryptedBucket {
    * otherwise. `meta` replaces the user metadata; `patch` sets its entries over the source's.
    * Resolves with the destination as a HEAD would find it when the write said when it made it (a
    * CopyObject does; a PutObject or a multipart upload does not), so a caller can know the object
-   * again in a listing without asking.
+   * again in a listing without asking. `xattrs` replaces the extended attributes, sealed under the
+   * data key the copy keeps; metadata past OSS's limit fails with E2BIG before anything is sent.
    *
    * The destination's attributes are vouched for (AttrMac) when the source's were, or when the
    * caller states them all: a copy never launders what a bucket writer set into trusted
    * attributes. A MAC names its object, so a vouched-for object moves through the client.
    */
-  async copy(source: string, dest: string, options: { meta?: ObjectMeta; patch?: ObjectMeta } = {}): Promise<ObjectHead | undefined> {
+  async copy(source: string, dest: string, options: { meta?: ObjectMeta; patch?: ObjectMeta; xattrs?: Xattrs } = {}): Promise<ObjectHead | undefined> {
     const head = await this.store.head(source);
     const { user, encryption } = splitMeta(head.meta);
-    const replaced = options.meta ?? (options.patch ? { ...user, ...options.patch } : undefined);
+    const replaced = options.meta ?? (options.patch || options.xattrs ? { ...user, ...options.patch } : undefined);
     let meta = replaced ? { ...stripEncryption(replaced), ...encryption } : undefined;
+    if (meta && options.xattrs) meta = withSealedXattrs(meta, await this.dataKeyOf(head), options.xattrs);
     const stated = options.meta ?? options.patch;
     const vouched = this.attrMac.verified(source, head.meta) || (meta !== undefined && stated !== undefined && AttrMac.statesAll(stated, meta));
     if (vouched && this.attrMac.canSign) {
@@ -166,13 +177,29 @@ export class EncryptedBucket {
     } else if (meta !== undefined) {
       meta = AttrMac.strip(meta);
     }
+    if (meta) checkMetaSize(meta, dest);
     const { etag, lastModified } = await copyObject(this.store, head, dest, meta, this.copyTuning);
     return lastModified && { key: dest, size: head.size, etag, lastModified, meta: meta ?? head.meta, contentType: head.contentType };
   }
 
-  /** Sets the given user metadata entries over the object's current ones; resolves as `copy`. */
-  patchMeta(key: string, changes: ObjectMeta): Promise<ObjectHead | undefined> {
-    return this.copy(key, key, { patch: changes });
+  /** Sets the given user metadata entries (and extended attributes) over the object's current ones; resolves as `copy`. */
+  patchMeta(key: string, changes: ObjectMeta, xattrs?: Xattrs): Promise<ObjectHead | undefined> {
+    return this.copy(key, key, { patch: changes, ...(xattrs ? { xattrs } : {}) });
+  }
+
+  /** The extended attributes an object's metadata holds, opened with its data key. */
+  async openXattrs(stored: StoredXattrs): Promise<Map<string, Buffer>> {
+    const sealed = stored.meta[XATTR_META];
+    if (sealed === undefined) return new Map();
+    const envelope = readEnvelope(stored.meta, stored.key);
+    if (!envelope) throw new FsError('EIO', `${JSON.stringify(stored.key)}: extended attributes on an object that is not encrypted`);
+    return openXattrs(await this.keyring.open(envelope, stored.key), sealed, stored.key);
+  }
+
+  private dataKeyOf(head: ObjectHead) {
+    const envelope = readEnvelope(head.meta, head.key);
+    if (!envelope) throw notEncrypted(head.key);
+    return this.keyring.open(envelope, head.key);
   }
 
   /**
@@ -209,15 +236,23 @@ export class EncryptedBucket {
 
   private writer(
     key: string,
-    o: { meta?: ObjectMeta | undefined; contentType?: string | undefined; size?: number | undefined; md5?: string; buffers?: PieceBuffers },
+    o: {
+      meta?: ObjectMeta | undefined;
+      contentType?: string | undefined;
+      size?: number | undefined;
+      md5?: string;
+      buffers?: PieceBuffers;
+      xattrs?: Xattrs | undefined;
+    },
   ): EncryptedObjectWriter {
     const settings: WriterSettings = {
       partSize: this.partSizeFor(o.size),
       multipartThreshold: this.multipartThreshold,
       concurrency: this.concurrency,
-      meta: stripEncryption(o.meta ?? {}),
+      meta: withoutSealedXattrs(stripEncryption(o.meta ?? {})),
       withAttrMac: (meta) => this.attrMac.sign(key, meta),
     };
+    if (o.xattrs !== undefined && o.xattrs.size > 0) settings.xattrs = o.xattrs;
     if (o.contentType !== undefined) settings.contentType = o.contentType;
     if (o.size !== undefined) settings.size = o.size;
     if (o.md5 !== undefined) settings.md5 = o.md5;

@@ -4,6 +4,7 @@ import { FsError } from '../errors.js';
 import type { ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
 import { MultipartUpload } from './multipartUpload.js';
 import type { PieceBuffers } from './objectReader.js';
+import { checkMetaSize, withSealedXattrs, type Xattrs } from './xattrs.js';
 
 export interface ObjectWriter {
   readonly written: number;
@@ -37,6 +38,8 @@ export interface WriterSettings {
   buffers?: PieceBuffers;
   /** The metadata as written, envelope included: where the attributes get their MAC (see AttrMac). */
   withAttrMac?: (meta: ObjectMeta) => ObjectMeta;
+  /** Extended attributes, sealed under the new data key into the object's metadata. */
+  xattrs?: Xattrs;
 }
 
 /** A small body's buffer starts at this and doubles, so the many small files never allocate a whole part. */
@@ -126,7 +129,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
       throw new FsError('EIO', `put ${JSON.stringify(this.key)}: content changed while it was read (MD5 differs)`);
     }
     const { dataKey, envelope } = await this.seal();
-    const meta = this.finalMeta(envelopeMeta({ ...envelope, unencryptedContentLength: this.written, unencryptedContentMd5: md5 }));
+    const meta = this.objectMeta(dataKey, { ...envelope, unencryptedContentLength: this.written, unencryptedContentMd5: md5 });
     return this.store.put(this.key, ctrAtInPlace(dataKey, 0, plaintext), {
       meta,
       contentLength: this.written,
@@ -178,11 +181,11 @@ export class EncryptedObjectWriter implements ObjectWriter {
 
   private async initiate(): Promise<MultipartUpload> {
     const size = this.s.size as number; // multipart only with a known size
-    const { envelope } = await this.seal();
+    const { dataKey, envelope } = await this.seal();
     const multipartEnvelope: Envelope = { ...envelope, partSize: this.s.partSize, dataSize: size, unencryptedContentLength: size };
     if (this.s.md5 !== undefined) multipartEnvelope.unencryptedContentMd5 = this.s.md5;
     const options = {
-      meta: this.finalMeta(envelopeMeta(multipartEnvelope)),
+      meta: this.objectMeta(dataKey, multipartEnvelope),
       ...(this.s.contentType ? { contentType: this.s.contentType } : {}),
     };
     this.upload = await MultipartUpload.initiate(this.store, this.key, options, this.s.concurrency);
@@ -194,10 +197,14 @@ export class EncryptedObjectWriter implements ObjectWriter {
     return this.upload;
   }
 
-  /** One fresh data key and IV per object version, sealed on first need. */
-  private finalMeta(encryption: ObjectMeta): ObjectMeta {
-    const meta = { ...this.s.meta, ...encryption };
-    return this.s.withAttrMac ? this.s.withAttrMac(meta) : meta;
+  /** The object's metadata: the caller's, its extended attributes, the envelope; E2BIG past OSS's limit. */
+  /** The metadata as written: the caller's, the sealed extended attributes, the envelope, and the attributes' MAC. */
+  private objectMeta(dataKey: DataKey, envelope: Envelope): ObjectMeta {
+    const own = this.s.xattrs ? withSealedXattrs(this.s.meta, dataKey, this.s.xattrs) : this.s.meta;
+    const unsigned = { ...own, ...envelopeMeta(envelope) };
+    const meta = this.s.withAttrMac ? this.s.withAttrMac(unsigned) : unsigned;
+    checkMetaSize(meta, this.key);
+    return meta;
   }
 
   private seal(): Promise<{ dataKey: DataKey; envelope: Envelope }> {

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { decodePosixMeta, encodePosixMeta, type PosixMeta } from '../secure/index.js';
+import { decodePosixMeta, encodePosixMeta, type PosixMeta, storedXattrs, type StoredXattrs, type Xattrs } from '../secure/index.js';
 import type { ObjectHead, ObjectMeta } from '../store/ObjectStore.js';
 
 export type NodeKind = 'file' | 'dir' | 'symlink';
@@ -15,7 +15,12 @@ export interface Attr {
   mtime: number;
   atime: number;
   ctime: number;
+  /** Extended attributes, when there are any: known in memory, or sealed in the object's metadata. */
+  xattrs?: XattrsRef;
 }
+
+/** `stored` is opened (an unwrap of the data key) only when a caller asks for the values. */
+export type XattrsRef = { known: Xattrs } | { stored: StoredXattrs };
 
 export interface Owner {
   uid: number;
@@ -95,13 +100,19 @@ export function fileAttr(head: ObjectHead, policy: AttrPolicy): Attr {
   const verified = policy.verified(head.key, head.meta);
   const stored = posix.mode === undefined ? 'file' : kindOfMode(posix.mode);
   const kind = stored === 'dir' || (!verified && !UNVOUCHED_KINDS.includes(stored)) ? 'file' : stored;
-  return makeAttr(kind, posix, head.size, head.lastModified.getTime(), policy, verified);
+  return withStoredXattrs(makeAttr(kind, posix, head.size, head.lastModified.getTime(), policy, verified), head);
+}
+
+function withStoredXattrs(attr: Attr, head: ObjectHead): Attr {
+  const stored = storedXattrs(head.key, head.meta);
+  return stored ? { ...attr, xattrs: { stored } } : attr;
 }
 
 /** A directory's attributes: from its marker object when it has one, else those of an implicit directory. */
 export function dirAttr(marker: ObjectHead | undefined, policy: AttrPolicy, implicitMtimeMs: number): Attr {
   if (!marker) return makeAttr('dir', {}, DIR_SIZE, implicitMtimeMs, policy, false);
-  return makeAttr('dir', storedPosix(marker, policy), DIR_SIZE, marker.lastModified.getTime(), policy, policy.verified(marker.key, marker.meta));
+  const attr = makeAttr('dir', storedPosix(marker, policy), DIR_SIZE, marker.lastModified.getTime(), policy, policy.verified(marker.key, marker.meta));
+  return withStoredXattrs(attr, marker);
 }
 
 /** The mount root: the policy's owner, and the root's own permission bits. */

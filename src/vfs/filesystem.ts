@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Usage } from '../store/usageTally.js';
-import type { EncryptedBucket } from '../secure/index.js';
+import type { EncryptedBucket, StoredXattrs, Xattrs } from '../secure/index.js';
 import type { ObjectHead } from '../store/ObjectStore.js';
 import { memoryInUse } from '../util/allocator.js';
 import { createLimiter } from '../util/limit.js';
@@ -14,6 +14,7 @@ import { type HeldAttrListener, Lookups } from './lookups.js';
 import { type Lookup, MetadataCache, prefetchHoldMs } from './metadataCache.js';
 import { baseName, checkKeyLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
+import { withoutXattr, withXattr } from './xattrNames.js';
 
 /** Who owns what the mount shows (see AttrPolicy for what is trusted). */
 export interface Ownership {
@@ -98,6 +99,8 @@ export class Filesystem {
   private readonly writeBacks = new Map<OpenFile, NodeJS.Timeout>();
   private readonly attrWrites: DeferredAttrs;
   private heldAttrListener: HeldAttrListener | undefined;
+  /** Sets opened from objects' metadata, for as long as an attribute in a cache refers to them. */
+  private readonly openedXattrs = new WeakMap<StoredXattrs, Promise<Xattrs>>();
   private nextHandle = 1;
   private readonly policy: AttrPolicy;
 
@@ -570,14 +573,88 @@ export class Filesystem {
     this.meta.added(path, updated);
   }
 
-  private async setDirAttr(path: string, attr: Attr): Promise<void> {
+  private async setDirAttr(path: string, attr: Attr, xattrs?: Xattrs): Promise<void> {
     if (path === '/') throw new FsError('EPERM', 'the mount root has no object to keep attributes in');
     const posix = posixMetaOf(attr);
     // An implicit directory gets a marker object to hold its attributes.
-    await this.bucket.patchMeta(this.ns.dirKey(path), posix).catch((err: unknown) => {
+    await this.bucket.patchMeta(this.ns.dirKey(path), posix, xattrs).catch((err: unknown) => {
       if (!(err instanceof FsError && err.errno === 'ENOENT')) throw err;
-      return this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix });
+      return this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix, ...(xattrs ? { xattrs } : {}) });
     });
+  }
+
+  // ---- extended attributes ----------------------------------------------------------------
+
+  async getxattr(path: string, name: string): Promise<Buffer> {
+    const value = (await this.xattrsOf(await this.getattr(path))).get(name);
+    if (value === undefined) throw new FsError('ENODATA', `no extended attribute ${name} on ${path}`);
+    return value;
+  }
+
+  async listxattr(path: string): Promise<string[]> {
+    return [...(await this.xattrsOf(await this.getattr(path))).keys()];
+  }
+
+  setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
+    return this.changeXattrs(path, (set) => withXattr(set, name, value, flags));
+  }
+
+  removexattr(path: string, name: string): Promise<void> {
+    return this.changeXattrs(path, (set) => withoutXattr(set, name));
+  }
+
+  /**
+   * What the attributes say; an object's sealed set is opened (its data key unwrapped, which the
+   * keyring caches) once per HEAD that found it. Objects without a set cost nothing.
+   */
+  private xattrsOf(attr: Attr): Promise<Xattrs> {
+    const ref = attr.xattrs;
+    if (!ref) return Promise.resolve(new Map());
+    if ('known' in ref) return Promise.resolve(ref.known);
+    let opened = this.openedXattrs.get(ref.stored);
+    if (!opened) {
+      opened = this.bucket.openXattrs(ref.stored);
+      this.openedXattrs.set(ref.stored, opened);
+      opened.catch(() => this.openedXattrs.delete(ref.stored));
+    }
+    return opened;
+  }
+
+  /**
+   * Extended attributes live in the object's metadata, sealed under its data key. A file with
+   * content to upload carries the new set with it; anything else is written now (a metadata-only
+   * re-send, as chmod's), with a change of mode or times still waiting for it: then a set too big
+   * for OSS's metadata fails here with E2BIG and leaves the object as it was.
+   */
+  private async changeXattrs(path: string, change: (set: Xattrs) => Xattrs): Promise<void> {
+    this.checkWritable();
+    if (path === '/') throw new FsError('EOPNOTSUPP', 'the mount root has no object to keep extended attributes in');
+    const open = this.openByPath.get(path);
+    if (open?.isDirty) {
+      const set = change(await this.xattrsOf(open.attr));
+      open.checkXattrsFit(set);
+      open.setAttr({ xattrs: { known: set } });
+      return;
+    }
+    const pending = await this.attrWrites.take(path);
+    const attr = pending ?? open?.currentAttr() ?? (await this.getattr(path));
+    const set = change(await this.xattrsOf(attr));
+    const updated: Attr = { ...attr, xattrs: { known: set }, ctime: Date.now() };
+    if (attr.kind === 'dir') {
+      await this.setDirAttr(path, updated, set);
+      this.meta.added(path, updated);
+      return;
+    }
+    const key = this.ns.fileKey(path);
+    let made: ObjectHead | undefined;
+    try {
+      made = await this.bucket.patchMeta(key, pending ? posixMetaOf(pending) : {}, set);
+    } catch (err) {
+      if (pending) this.attrWrites.set(path, key, pending);
+      throw err;
+    }
+    open?.setAttr({ xattrs: updated.xattrs }, true);
+    this.copied(path, updated, made);
   }
 
   // ---- symlinks ---------------------------------------------------------------------------

@@ -1,4 +1,14 @@
-import type { EncryptedBucket, EncryptedHead } from '../secure/index.js';
+import { FsError } from '../errors.js';
+import {
+  type EncryptedBucket,
+  type EncryptedHead,
+  MAX_META_BYTES,
+  metaBytes,
+  sealedXattrsBytes,
+  splitMeta,
+  withoutSealedXattrs,
+  type Xattrs,
+} from '../secure/index.js';
 import type { ObjectMeta } from '../store/ObjectStore.js';
 import type { Logger } from '../log.js';
 import { type Attr, posixMetaOf } from './attributes.js';
@@ -15,6 +25,13 @@ export interface OpenFileContext {
   maxReadAhead: number;
   log: Logger;
 }
+
+/**
+ * Metadata bytes kept for the envelope of content not uploaded yet, which its upload makes (an
+ * RSA-4096 envelope takes ~1.7 KiB, RSA-2048 ~1.0 KiB, KMS less): what an extended attribute set
+ * may take is judged with this before the data key it will be sealed under exists.
+ */
+const ENVELOPE_META_RESERVE = 2048;
 
 /**
  * Where a file's current content lives while it is open:
@@ -175,9 +192,18 @@ export class OpenFile {
    * chmod/chown/utimens on an open file: kept with the content, written by the next flush — or,
    * `writtenElsewhere` (Filesystem's DeferredAttrs), only shown and carried by a later upload.
    */
-  setAttr(patch: Partial<Pick<Attr, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime'>>, writtenElsewhere = false): void {
+  setAttr(patch: Partial<Pick<Attr, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime' | 'xattrs'>>, writtenElsewhere = false): void {
     this.attr = { ...this.attr, ...patch, ctime: Date.now() };
     if (!writtenElsewhere) this.changes++;
+  }
+
+  /** E2BIG unless `set` fits in the metadata of this file's next upload, with room for its envelope. */
+  checkXattrsFit(set: Xattrs): void {
+    // The replaced object's envelope does not go up again: the upload brings its own.
+    const bytes = metaBytes(splitMeta(this.uploadMeta()).user) + sealedXattrsBytes(set) + ENVELOPE_META_RESERVE;
+    if (bytes > MAX_META_BYTES) {
+      throw new FsError('E2BIG', `${this.path}: its extended attributes would take its metadata to ${bytes} bytes with the envelope; OSS keeps at most ${MAX_META_BYTES}`);
+    }
   }
 
   /**
@@ -226,22 +252,43 @@ export class OpenFile {
     const { bucket } = this.ctx;
     switch (c.kind) {
       case 'memory':
-        await bucket.put(this.key, Buffer.concat(c.chunks), { meta });
+        await bucket.put(this.key, Buffer.concat(c.chunks), { meta, ...(await this.xattrsToCarry()) });
         break;
       case 'staged': {
         const md5 = c.file.md5();
         // Its parts come out of the block cache's budget: the cache shrinks while the file uploads.
-        await bucket.putFile(this.key, c.file.path, { meta, buffers: this.ctx.cache.partBuffers, ...(md5 !== undefined ? { md5 } : {}) });
+        await bucket.putFile(this.key, c.file.path, { meta, buffers: this.ctx.cache.partBuffers, ...(md5 !== undefined ? { md5 } : {}), ...(await this.xattrsToCarry()) });
         break;
       }
-      case 'remote':
+      case 'remote': {
         // Only attributes changed: the object's other metadata stays as the bucket has it.
-        await bucket.patchMeta(this.key, posixMetaOf(this.attr));
+        const ref = this.attr.xattrs;
+        await bucket.patchMeta(this.key, posixMetaOf(this.attr), ref && 'known' in ref ? ref.known : undefined);
         break;
+      }
     }
     this.uploadedChanges = uploading;
     this.written = false;
     this.inBucket = true;
+  }
+
+  /**
+   * The extended attributes new content takes along, sealed anew under its new data key: the set
+   * the replaced object held is opened with that object's key. One that does not open (altered in
+   * the bucket) is not worth the content: the upload goes on without it, and says so.
+   */
+  private async xattrsToCarry(): Promise<{ xattrs?: Xattrs }> {
+    const ref = this.attr.xattrs;
+    if (!ref) return {};
+    if ('known' in ref) return { xattrs: ref.known };
+    try {
+      return { xattrs: await this.ctx.bucket.openXattrs(ref.stored) };
+    } catch (err) {
+      this.ctx.log.error(`${this.key}: extended attributes dropped with the new content: ${(err as Error).message}`);
+      const { xattrs: _dropped, ...rest } = this.attr;
+      this.attr = rest;
+      return {};
+    }
   }
 
   /** Last handle closed: drop local state. Anything still unflushed is lost, so say so. */
@@ -303,7 +350,7 @@ export class OpenFile {
 
   /** Metadata for uploading new content: the replaced object's foreign entries plus our attributes. */
   private uploadMeta(): ObjectMeta {
-    return { ...this.baseMeta, ...posixMetaOf(this.attr) };
+    return { ...withoutSealedXattrs(this.baseMeta ?? {}), ...posixMetaOf(this.attr) };
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {

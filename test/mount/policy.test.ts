@@ -135,8 +135,8 @@ describe('mount: keys, modes and foreign objects', () => {
     expect(readdirSync(join(m.mountpoint, 'big')).sort()).toEqual(names);
   });
 
-  it('extended attributes are not stored: setxattr, getxattr and removexattr fail with ENOTSUP, listxattr is empty', async () => {
-    const m = await mountBucket(local, { name: 'xattr', args: SDK_OBJECTS_HERE });
+  it('--no-xattrs: setxattr, getxattr and removexattr fail with ENOTSUP, listxattr is empty', async () => {
+    const m = await mountBucket(local, { name: 'xattr', args: [...SDK_OBJECTS_HERE, '--no-xattrs'] });
     mounts.push(m);
     writeFileSync(join(m.mountpoint, 'x.txt'), 'x');
     const r = shStatus(`python3 -c "import os; os.setxattr('${m.mountpoint}/x.txt', 'user.k', b'v')"`);

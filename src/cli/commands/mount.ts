@@ -36,6 +36,7 @@ interface MountArgs extends BucketArgs, CliContext {
   gid?: string;
   umask?: string;
   'allow-plaintext'?: boolean;
+  xattrs?: boolean;
   'skip-key-check'?: boolean;
   o?: string[];
   'log-file'?: string;
@@ -69,6 +70,7 @@ const mount: CommandModule<CliContext, MountArgs> = {
       .option('gid', { type: 'string', describe: 'show every entry with this gid; also -o gid=N' })
       .option('umask', { type: 'string', describe: 'octal; cleared from the mode of entries whose mode no key holder vouched for (default 022, 077 with --allow-other); also -o umask=NNN' })
       .option('allow-plaintext', { type: 'boolean', describe: 'read objects that carry no encryption headers as they are (never written)' })
+      .option('xattrs', { type: 'boolean', describe: 'keep user.* extended attributes, encrypted (default); --no-xattrs refuses them (ENOTSUP) and spares the kernel round trip each write(2) and ls -l entry then costs' })
       .option('skip-key-check', { type: 'boolean', describe: 'mount even if the key cannot open the objects already there (new files are then written under a key that cannot read the old ones)' })
       .option('o', { type: 'string', array: true, describe: 'extra libfuse options, comma-separated' })
       .option('log-file', { type: 'string', describe: 'append log lines here (default: stderr; in the background: CACHE_DIR/mount.log)' })
@@ -261,6 +263,7 @@ async function mountFromArgs(
       allowOther: argv['allow-other'] ?? false,
       attrTtlSeconds: attrTtl,
       extraOptions,
+      xattrs: argv.xattrs ?? true,
     });
     // openStore refused settings without an endpoint.
     return { mounted, embedded, stopEmbedded, source, endpoint: effective.endpoint as string };

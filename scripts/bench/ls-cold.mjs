@@ -12,19 +12,18 @@
 //    mount and library are always this checkout's dist/. --mount-prof: the mount runs under
 //    node --cpu-prof, its profiles written there; see ./profile-summary.mjs. --rtt: the mount talks
 //    to the server through ./delayRelay.mjs, MS/2 each way.)
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import OSS from 'ali-oss';
+import { benchBucket, benchKey, encodePosixMeta } from './benchBucket.mjs';
 import { startDelayRelay } from './delayRelay.mjs';
 import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
-import { cpuTimes, fusermountU, peakRssMiB, spawnUntil, timedLs, LOCAL_V4, LOCAL_REGION } from './util.mjs';
+import { cpuTimes, fusermountU, peakRssMiB, spawnUntil, timedLs, LOCAL_REGION } from './util.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const { EncryptedBucket, Keyring, createOssStore, rsaMasterKey, encodePosixMeta } = await import(join(ROOT, 'dist/index.js'));
 const BUCKET = 'bench';
 const DIR = 'fs/dir';
 
@@ -42,9 +41,7 @@ const dists = values.dist ?? [join(ROOT, 'dist')];
 const entries = Number(values.entries);
 const rounds = Number(values.rounds);
 const work = mkdtempSync(join(tmpdir(), 'ossencfs-ls-cold-'));
-const keyFile = join(work, 'key.pem');
-const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
-writeFileSync(keyFile, keyPem, { mode: 0o600 });
+const { keyPem, keyFile } = benchKey(work);
 const loads = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 const rtt = Number(values.rtt);
 console.log(`ls -l of ${entries} entries, cold, ${rounds} rounds, RTT ${rtt} ms, load ${loads()}`);
@@ -56,9 +53,7 @@ const cpuSeconds = (pid) => {
 };
 
 async function populate(server) {
-  await new OSS({ ...LOCAL_V4, endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS }).putBucket(BUCKET);
-  const store = createOssStore({ region: LOCAL_REGION, endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS });
-  const bucket = new EncryptedBucket(store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: keyPem }) }), {});
+  const bucket = await benchBucket(server.url, BUCKET, keyPem);
   const meta = () => encodePosixMeta({ mode: 0o100644, uid: process.getuid(), gid: process.getgid(), mtime: Date.now() / 1000 });
   const body = randomBytes(1024);
   let next = 0;

@@ -8,19 +8,18 @@
 //
 //   npx tsc -p . && node scripts/bench/rsync-noop.mjs [--dist DIR]... [--files 2000] [--dirs 1]
 //       [--rtt 0,30] [--rounds 2] [--mount-args="--attr-ttl 60"]
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import OSS from 'ali-oss';
+import { benchBucket, benchKey, encodePosixMeta } from './benchBucket.mjs';
 import { startDelayRelay } from './delayRelay.mjs';
 import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
-import { fusermountU, LOCAL_REGION, LOCAL_V4, spawnUntil, timedSpawn } from './util.mjs';
+import { fusermountU, LOCAL_REGION, spawnUntil, timedSpawn } from './util.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const { EncryptedBucket, Keyring, createOssStore, rsaMasterKey, encodePosixMeta } = await import(join(ROOT, 'dist/index.js'));
 const BUCKET = 'bench';
 
 const { values } = parseArgs({
@@ -40,9 +39,7 @@ const rtts = values.rtt.split(',').map(Number);
 const rounds = Number(values.rounds);
 const work = mkdtempSync(join(tmpdir(), 'ossencfs-rsync-noop-'));
 const source = join(work, 'src');
-const keyFile = join(work, 'key.pem');
-const keyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
-writeFileSync(keyFile, keyPem, { mode: 0o600 });
+const { keyPem, keyFile } = benchKey(work);
 const loads = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 /** The tree both sides hold: `files` small files spread over `dirs` directories, mtimes in the past. */
@@ -61,9 +58,7 @@ function writeSource() {
 }
 
 async function populate(server) {
-  await new OSS({ ...LOCAL_V4, endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS }).putBucket(BUCKET);
-  const store = createOssStore({ region: LOCAL_REGION, endpoint: server.url, bucket: BUCKET, ...BENCH_KEYS });
-  const bucket = new EncryptedBucket(store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: keyPem }) }), {});
+  const bucket = await benchBucket(server.url, BUCKET, keyPem);
   let next = 0;
   await Promise.all(Array.from({ length: 32 }, async () => {
     while (next < tree.length) {

@@ -8,6 +8,8 @@ import cliProgress from 'cli-progress';
 export interface Progress {
   /** Count `n` more units done. */
   add(n: number): void;
+  /** Count `n` units done before this run (a resumed download): they count toward the total, not the rate. */
+  already(n: number): void;
   /** Grow the total (work discovered while running, e.g. a listing page). */
   addTotal(n: number): void;
   stop(): void;
@@ -21,7 +23,7 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
 }
 
-const SILENT: Progress = { add() {}, addTotal() {}, stop() {} };
+const SILENT: Progress = { add() {}, already() {}, addTotal() {}, stop() {} };
 
 export function createProgress({ label, total, unit, quiet, stream = process.stderr }: ProgressOptions): Progress {
   if (quiet || !stream.isTTY) return SILENT;
@@ -29,7 +31,7 @@ export function createProgress({ label, total, unit, quiet, stream = process.std
   const started = Date.now();
   const payload = (value: number) => {
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-    return { done: show(value), size: show(bar.getTotal()), rate: `${show(value / seconds)}/s` };
+    return { done: show(value), size: show(bar.getTotal()), rate: `${show((value - before) / seconds)}/s` };
   };
   const bar = new cliProgress.SingleBar(
     {
@@ -42,11 +44,17 @@ export function createProgress({ label, total, unit, quiet, stream = process.std
     cliProgress.Presets.shades_classic,
   );
   let value = 0;
+  let before = 0;
   bar.start(total, 0, payload(0));
+  const add = (n: number): void => {
+    value += n;
+    bar.update(value, payload(value));
+  };
   return {
-    add(n) {
-      value += n;
-      bar.update(value, payload(value));
+    add,
+    already(n) {
+      before += n;
+      add(n);
     },
     addTotal(n) {
       bar.setTotal(bar.getTotal() + n);

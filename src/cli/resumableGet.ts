@@ -17,6 +17,9 @@ import { partSizeFor } from './resumablePut.js';
  * disk; the same command run again fetches only the others, or starts over if the object changed.
  * Both files are private (0600); the checkpoint holds no key material, not even the wrapped key.
  *
+ * A range is recorded once its bytes are synced to disk, so a power cut cannot leave the
+ * checkpoint claiming bytes the file lost.
+ *
  * The finished file is checked against the object's unencrypted-content-md5 before it is renamed
  * to DEST. The MD5 runs over the ranges in order as they complete, read back from the part file
  * (they are still in the page cache), so it overlaps the download; ranges an earlier run left are
@@ -68,9 +71,10 @@ export async function resumableGet(bucket: EncryptedBucket, head: EncryptedHead,
   const reader = await bucket.openReader(head.key, head);
   const { cp, file } = (await resumeFrom(paths, head, o)) ?? (await startAfresh(paths, head, o));
   const count = Math.ceil(cp.size / cp.partSize);
-  const done = new Set(cp.done);
+  const written = new Set(cp.done);
   const wanted = head.envelope?.unencryptedContentMd5;
-  const md5 = wanted !== undefined ? new OrderedMd5(file, cp, done) : undefined;
+  const md5 = wanted !== undefined ? new OrderedMd5(file, cp, written) : undefined;
+  const commits = new Commits(file, paths.checkpoint, cp);
   try {
     const already = cp.done.reduce((sum, i) => sum + rangeOf(cp, i).length, 0);
     if (already > 0) {
@@ -82,26 +86,25 @@ export async function resumableGet(bucket: EncryptedBucket, head: EncryptedHead,
     const limit = createLimiter(o.concurrency);
     const pending: Promise<void>[] = [];
     for (let i = 0; i < count; i++) {
-      if (done.has(i)) continue;
+      if (written.has(i)) continue;
       pending.push(
         limit(async () => {
           if (failed) return;
           try {
             await fetchRange(reader, file, rangeOf(cp, i), o);
-            await file.datasync();
           } catch (err) {
             failed = true;
             throw err;
           }
-          done.add(i);
-          cp.done.push(i);
-          saveCheckpoint(paths.checkpoint, cp);
+          written.add(i);
+          commits.add(i);
           md5?.advance();
         }),
       );
     }
     // Let every started range finish (or fail) first, so the checkpoint records all that landed.
     const results = await Promise.allSettled(pending);
+    await commits.flush();
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
     if (md5 && (await md5.digest()) !== wanted) {
@@ -217,6 +220,49 @@ function isDownloadCheckpoint(value: unknown): value is DownloadCheckpoint {
     Array.isArray(cp.done) &&
     cp.done.every((i) => Number.isSafeInteger(i) && i >= 0 && i * cp.partSize! < cp.size!)
   );
+}
+
+/**
+ * Records written ranges in the checkpoint once they are on disk: a commit syncs the file, then
+ * saves every range written before the sync. Ranges written while one commit runs wait for the
+ * next, so a fast download syncs once per batch rather than once per range.
+ */
+class Commits {
+  private waiting: number[] = [];
+  private running: Promise<void> | undefined;
+  private failure: unknown;
+
+  constructor(
+    private readonly file: FileHandle,
+    private readonly path: string,
+    private readonly cp: DownloadCheckpoint,
+  ) {}
+
+  add(range: number): void {
+    this.waiting.push(range);
+    void this.flush().catch(() => undefined);
+  }
+
+  /** Resolves once every range added so far is in the checkpoint; rejects if a sync failed. */
+  async flush(): Promise<void> {
+    while (this.running) await this.running;
+    if (this.failure !== undefined) throw this.failure;
+    if (this.waiting.length === 0) return;
+    this.running = this.commit().finally(() => (this.running = undefined));
+    await this.running;
+  }
+
+  private async commit(): Promise<void> {
+    const batch = this.waiting.splice(0);
+    try {
+      await this.file.datasync();
+    } catch (err) {
+      this.failure = err;
+      throw err;
+    }
+    this.cp.done.push(...batch);
+    saveCheckpoint(this.path, this.cp);
+  }
 }
 
 /**

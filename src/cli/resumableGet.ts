@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { constants, rmSync } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { FsError } from '../errors.js';
-import { type EncryptedBucket, type EncryptedHead, md5Mismatch, type ObjectReader } from '../secure/index.js';
+import { type EncryptedBucket, type EncryptedHead, md5Mismatch, type ObjectReader, type PieceBuffers } from '../secure/index.js';
+import { BufferPool } from '../util/bufferPool.js';
 import { createLimiter } from '../util/limit.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpointFile.js';
 import { formatBytes } from './progress.js';
@@ -75,6 +76,7 @@ export async function resumableGet(bucket: EncryptedBucket, head: EncryptedHead,
   const wanted = head.envelope?.unencryptedContentMd5;
   const md5 = wanted !== undefined ? new OrderedMd5(file, cp, written) : undefined;
   const commits = new Commits(file, paths.checkpoint, cp);
+  const buffers = recycledBuffers();
   try {
     const already = cp.done.reduce((sum, i) => sum + rangeOf(cp, i).length, 0);
     if (already > 0) {
@@ -91,7 +93,7 @@ export async function resumableGet(bucket: EncryptedBucket, head: EncryptedHead,
         limit(async () => {
           if (failed) return;
           try {
-            await fetchRange(reader, file, rangeOf(cp, i), o);
+            await fetchRange(reader, file, rangeOf(cp, i), buffers, o);
           } catch (err) {
             failed = true;
             throw err;
@@ -131,15 +133,30 @@ function rangeOf(cp: DownloadCheckpoint, i: number): Range {
   return { start, length: Math.min(cp.partSize, cp.size - start) };
 }
 
+/**
+ * Piece memory handed from each written piece to the next ones: a first touch of fresh memory
+ * costs more in page faults than decrypting it (see BufferPool). Shared, so the worker thread
+ * decrypts it in place.
+ */
+function recycledBuffers(): PieceBuffers {
+  const pool = new BufferPool();
+  return {
+    take: (size) => pool.take(size) ?? Buffer.from(new SharedArrayBuffer(size)),
+    give: (buffer) => void pool.give(buffer),
+    lost: () => undefined,
+  };
+}
+
 /** One ranged GET, each piece written at its offset as soon as it is decrypted. */
-async function fetchRange(reader: ObjectReader, file: FileHandle, range: Range, o: ResumableGetOptions): Promise<void> {
-  const pieces = reader.pieces(range.start, range.start + range.length, PIECE);
+async function fetchRange(reader: ObjectReader, file: FileHandle, range: Range, buffers: PieceBuffers, o: ResumableGetOptions): Promise<void> {
+  const pieces = reader.pieces(range.start, range.start + range.length, PIECE, buffers);
   // After a failure every later piece fails alike; the first one is thrown below.
   for (const p of pieces) p.catch(() => undefined);
   let at = range.start;
   for (const piece of pieces) {
     const plain = await piece;
     await writeAll(file, plain, at);
+    buffers.give(plain);
     at += plain.length;
     o.onProgress?.(plain.length);
   }

@@ -1,5 +1,7 @@
 import { type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -283,5 +285,51 @@ describe('where the bytes go', () => {
     expect(cp.code).toBe(0);
     expect(readFileSync(copied).equals(big)).toBe(true);
     expect(rangesAsked('dl/tree/a/big.bin')).toEqual(rangesOf(2 * MIB + 1));
+  });
+});
+
+describe('the data key', () => {
+  it('is unwrapped once for the whole object, not once per range: as many KMS calls as a one-GET download', async () => {
+    const kms = ['--kms-key-id', w.kmsKeyId, '--region', 'cn-hangzhou'];
+    const big = randomBytes(3 * MIB + 1);
+    const small = randomBytes(1000);
+    for (const [name, data] of [['big', big], ['small', small]] as const) {
+      const src = join(w.dir, `kms-${name}.bin`);
+      writeFileSync(src, data);
+      expect((await w.run(['put', src, url(`dl/kms-${name}.bin`), '--endpoint', w.server.url, '--kms-endpoint', w.server.url, ...kms])).code).toBe(0);
+    }
+    // The KMS calls of each get go through this counting relay to the server's KMS endpoint.
+    const target = new URL(w.server.url);
+    let calls = 0;
+    const relay = createServer((req, res) => {
+      calls++;
+      const forward = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(forward);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const get = async (name: string): Promise<{ calls: number; bytes: Buffer }> => {
+      calls = 0;
+      const out = join(w.dir, `kms-${name}.out`);
+      const relayUrl = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+      const r = await w.run(['get', url(`dl/kms-${name}.bin`), out, '--endpoint', w.server.url, '--kms-endpoint', relayUrl, ...kms, ...PART, '-j', '4']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      return { calls, bytes: readFileSync(out) };
+    };
+    try {
+      const one = await get('small');
+      expect(one.bytes.equals(small)).toBe(true);
+      expect(one.calls).toBeGreaterThan(0);
+      w.server.faults.resetRequests();
+      const ranged = await get('big');
+      expect(ranged.bytes.equals(big)).toBe(true);
+      expect(rangesAsked('dl/kms-big.bin')).toEqual(rangesOf(3 * MIB + 1));
+      expect(ranged.calls).toBe(one.calls);
+    } finally {
+      relay.close();
+    }
   });
 });

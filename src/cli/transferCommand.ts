@@ -13,7 +13,7 @@ export interface TransferArgs extends BucketArgs {
 
 const ABOUT: Record<Direction, { describe: string; examples: [string, string][] }> = {
   get: {
-    describe: 'download and decrypt objects to local files',
+    describe: 'download and decrypt objects to local files (large ones in parallel ranges; an interrupted download resumes)',
     examples: [
       ['$0 get oss://vault/scans/2024.pdf ./', 'decrypt one object into the current directory'],
       ['$0 get -r oss://vault/scans ./scans-copy', 'a whole prefix as a directory tree'],
@@ -46,10 +46,10 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
         .positional('src', { type: 'string', demandOption: true, describe: 'local path or oss://BUCKET/KEY' })
         .positional('dest', { type: 'string', demandOption: true, describe: 'local path or oss://BUCKET/KEY (ending in / = into that directory)' })
         .option('recursive', { alias: 'r', type: 'boolean', describe: 'copy directories / prefixes as trees' })
-        .option('part-size', { type: 'string', describe: 'part size for files above it (multiple of 16, ≥100K; default 8M)' });
+        .option('part-size', { type: 'string', describe: 'part size (and download range) for files above it (multiple of 16, ≥100K; default 8M)' });
       for (const [cmd, text] of about.examples) b.example(cmd, text);
       return b.epilogue(
-        'An interrupted put of a large file keeps a checkpoint under the cache dir (never the data key): run the same command again to upload only the missing parts.',
+        'An interrupted put of a large file keeps a checkpoint under the cache dir (never the data key); an interrupted get keeps DEST.ossencfs-part and DEST.ossencfs-checkpoint beside DEST. Run the same command again to move only the missing parts.',
       );
     },
     handler: async (argv) => {

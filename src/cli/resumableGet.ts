@@ -62,7 +62,7 @@ export interface ResumableGetOptions {
   place(partPath: string): Promise<void>;
 }
 
-export function partFiles(dest: string): { part: string; checkpoint: string } {
+function partFiles(dest: string): { part: string; checkpoint: string } {
   return { part: dest + PART_SUFFIX, checkpoint: dest + CHECKPOINT_SUFFIX };
 }
 
@@ -106,9 +106,13 @@ export async function resumableGet(bucket: EncryptedBucket, head: EncryptedHead,
     }
     // Let every started range finish (or fail) first, so the checkpoint records all that landed.
     const results = await Promise.allSettled(pending);
-    await commits.flush();
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failure) throw failure.reason;
+    if (failure) {
+      await commits.flush().catch(() => undefined);
+      throw failure.reason;
+    }
+    // Complete: the checkpoint is about to go, so what waits for a commit need not be synced.
+    await commits.settle();
     if (md5 && (await md5.digest()) !== wanted) {
       // Those bytes are wrong (an altered object, or a wrong key): nothing of them is kept.
       await file.close();
@@ -260,6 +264,12 @@ class Commits {
     void this.flush().catch(() => undefined);
   }
 
+  /** Resolves once no commit runs; ranges still waiting are left out of the checkpoint. */
+  async settle(): Promise<void> {
+    this.waiting = [];
+    while (this.running) await this.running.catch(() => undefined);
+  }
+
   /** Resolves once every range added so far is in the checkpoint; rejects if a sync failed. */
   async flush(): Promise<void> {
     while (this.running) await this.running;
@@ -283,8 +293,8 @@ class Commits {
 }
 
 /**
- * MD5 of the part file's ranges in order, as far as they are done: each call to advance() hashes
- * on from the first range not yet hashed while ranges are done, reading them back from the file.
+ * MD5 of the part file's ranges in order, as far as they are written: each call to advance()
+ * hashes on from the first range not yet hashed while ranges are written, reading them back.
  */
 class OrderedMd5 {
   private readonly hash = createHash('md5');
@@ -295,7 +305,7 @@ class OrderedMd5 {
   constructor(
     private readonly file: FileHandle,
     private readonly cp: DownloadCheckpoint,
-    private readonly done: ReadonlySet<number>,
+    private readonly written: ReadonlySet<number>,
   ) {}
 
   advance(): void {
@@ -311,7 +321,7 @@ class OrderedMd5 {
   }
 
   private async catchUp(): Promise<void> {
-    while (this.done.has(this.next)) {
+    while (this.written.has(this.next)) {
       const { start, length } = rangeOf(this.cp, this.next);
       for (let at = 0; at < length; ) {
         const { bytesRead } = await this.file.read(this.buffer, 0, Math.min(PIECE, length - at), start + at);

@@ -256,17 +256,13 @@ async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: stri
     }
   } catch (err) {
     const e = objectError(err, bucket, item.to);
-    throw new FsError(e.errno, `put ${item.from}: ${e.message}${resumeHint(err)}`, { cause: err });
+    throw new FsError(e.errno, `put ${item.from}: ${e.message}${largeHint(err)}`, { cause: err });
   }
 }
 
-/**
- * After a failed large upload or download the checkpoint stays; say how to use it. Not after
- * bytes that cannot be decrypted: a download throws those away.
- */
-function resumeHint(err: unknown): string {
-  const transient = err instanceof FsError && !(err instanceof CryptoError) && (err.errno === 'EIO' || err.errno === 'ETIMEDOUT');
-  return transient ? ' — run the same command again to resume' : '';
+/** After a failed large upload or download the checkpoint stays; say how to use it. */
+function largeHint(err: unknown): string {
+  return err instanceof FsError && (err.errno === 'EIO' || err.errno === 'ETIMEDOUT') ? ' — run the same command again to resume' : '';
 }
 
 async function putMarker(dest: OpenedBucket, bucket: string, item: { from?: string; to: string }): Promise<void> {
@@ -333,7 +329,9 @@ async function downloadFile(source: OpenedBucket, bucket: string, item: { from: 
   } catch (err) {
     if (tmp) await unlink(tmp).catch(() => undefined);
     const e = objectError(err, bucket, item.from);
-    throw new FsError(e.errno, `get ${e.message}${resumable ? resumeHint(err) : ''}`, { cause: err });
+    // A download whose bytes failed their MD5 kept nothing to resume from.
+    const kept = resumable && !(err instanceof CryptoError && err.kind === 'md5-mismatch');
+    throw new FsError(e.errno, `get ${e.message}${kept ? largeHint(err) : ''}`, { cause: err });
   }
 }
 

@@ -1,16 +1,31 @@
 // A TCP relay on 127.0.0.1 that holds every chunk for `oneWayMs` in each direction, so a client
 // talking to a local server through it sees a round trip of 2 × oneWayMs, as a bucket in another
 // region would give. Chunks keep their order; bandwidth is not limited.
+//
+// Without `windowBytes` the relay buffers without bound, so the delay costs a connection one round
+// trip per request and nothing per byte: loopback TCP acknowledges at once. A real path sends at
+// most a window of unacknowledged bytes per round trip; with `windowBytes` each direction of a
+// connection keeps at most that many bytes in flight (a chunk counts from its arrival until a
+// round trip later, when its acknowledgement would be back), capping one connection near
+// windowBytes / RTT as a TCP window does.
 import { connect, createServer } from 'node:net';
 
 /** Starts a relay in front of `target` (`http://host:port`); resolves with its URL and a close(). */
-export async function startDelayRelay(target, oneWayMs) {
+export async function startDelayRelay(target, oneWayMs, { windowBytes = Infinity } = {}) {
   const { hostname, port } = new URL(target);
   const sockets = new Set();
   const delayed = (from, to) => {
+    let inFlight = 0;
     from.on('data', (chunk) => {
-      if (oneWayMs <= 0) to.write(chunk);
-      else setTimeout(() => to.destroyed || to.write(chunk), oneWayMs);
+      if (oneWayMs <= 0) return void to.write(chunk);
+      setTimeout(() => to.destroyed || to.write(chunk), oneWayMs);
+      if (windowBytes === Infinity) return;
+      inFlight += chunk.length;
+      if (inFlight >= windowBytes) from.pause();
+      setTimeout(() => {
+        inFlight -= chunk.length;
+        if (inFlight < windowBytes && from.isPaused()) from.resume();
+      }, 2 * oneWayMs);
     });
     from.on('end', () => setTimeout(() => to.end(), oneWayMs));
   };

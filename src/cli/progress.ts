@@ -8,6 +8,8 @@ import cliProgress from 'cli-progress';
 export interface Progress {
   /** Count `n` more units done. */
   add(n: number): void;
+  /** Count `n` units done before this run (a resumed download): they count toward the total, not the rate. */
+  already(n: number): void;
   /** Grow the total (work discovered while running, e.g. a listing page). */
   addTotal(n: number): void;
   stop(): void;
@@ -21,7 +23,7 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
 }
 
-const SILENT: Progress = { add() {}, addTotal() {}, stop() {} };
+const SILENT: Progress = { add() {}, already() {}, addTotal() {}, stop() {} };
 
 /** The bar drawing now, which carries the status line; undefined when none draws. */
 let drawing: { say(text: string): void } | undefined;
@@ -60,7 +62,7 @@ export function createProgress({ label, total, unit, quiet, stream = process.std
   let status = '';
   const payload = (value: number) => {
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-    return { done: show(value), size: show(bar.getTotal()), rate: `${show(value / seconds)}/s`, status };
+    return { done: show(value), size: show(bar.getTotal()), rate: `${show((value - before) / seconds)}/s`, status };
   };
   const bar = new cliProgress.SingleBar(
     {
@@ -73,6 +75,7 @@ export function createProgress({ label, total, unit, quiet, stream = process.std
     cliProgress.Presets.shades_classic,
   );
   let value = 0;
+  let before = 0;
   bar.start(total, 0, payload(0));
   drawing = {
     say(text) {
@@ -80,12 +83,17 @@ export function createProgress({ label, total, unit, quiet, stream = process.std
       bar.update(value, payload(value));
     },
   };
+  const add = (n: number): void => {
+    value += n;
+    // Bytes moving again: the retry is over.
+    if (n > 0) status = '';
+    bar.update(value, payload(value));
+  };
   return {
-    add(n) {
-      value += n;
-      // Bytes moving again: the retry is over.
-      if (n > 0) status = '';
-      bar.update(value, payload(value));
+    add,
+    already(n) {
+      before += n;
+      add(n);
     },
     addTotal(n) {
       bar.setTotal(bar.getTotal() + n);

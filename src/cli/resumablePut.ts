@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ctrAt, envelopeMeta, type DataKey, type Envelope, type Keyring } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import type { ObjectMeta, ObjectStore, UploadedPart } from '../store/ObjectStore.js';
 import { createLimiter } from '../util/limit.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpointFile.js';
 
 /**
  * An upload of one large local file that survives being interrupted (Ctrl-C, a crash, a network
@@ -70,8 +71,11 @@ export function checkPartSize(partSize: number): void {
   }
 }
 
-/** OSS takes at most 10,000 parts, so a huge file gets larger parts (still a multiple of 16). */
-function partSizeFor(size: number, wanted: number): number {
+/**
+ * OSS takes at most 10,000 parts, so a huge file gets larger parts (still a multiple of 16); a
+ * download keeps to the same count, which bounds its checkpoint.
+ */
+export function partSizeFor(size: number, wanted: number): number {
   return Math.max(wanted, Math.ceil(size / MAX_PARTS / 16) * 16);
 }
 
@@ -183,7 +187,8 @@ async function resumeFrom(
   file: { size: number; mtimeMs: number },
   o: ResumablePutOptions,
 ): Promise<{ checkpoint: Checkpoint; dataKey: DataKey } | undefined> {
-  const cp = loadCheckpoint(path);
+  // A checkpoint torn by a crash mid-write cannot be trusted; its upload is left for `uploads abort`.
+  const cp = loadCheckpoint(path, isStoredCheckpoint);
   if (!cp) return undefined;
   if (cp.version !== 2) {
     o.onNote?.(`the interrupted upload of ${cp.source} kept no part hashes to check the file against — starting over`);
@@ -259,28 +264,9 @@ async function discard(store: ObjectStore, path: string, cp: StoredCheckpoint): 
   rmSync(path, { force: true });
 }
 
-function loadCheckpoint(path: string): StoredCheckpoint | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  try {
-    const cp = JSON.parse(text) as StoredCheckpoint;
-    return cp.version === 2 || cp.version === 1 ? cp : undefined;
-  } catch {
-    // A checkpoint torn by a crash mid-write cannot be trusted; its upload is left for `uploads abort`.
-    return undefined;
-  }
-}
-
-/** Written whole and renamed into place, so a crash leaves the previous checkpoint intact. */
-function saveCheckpoint(path: string, cp: Checkpoint): void {
-  mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify(cp), { mode: 0o600 });
-  renameSync(tmp, path);
+function isStoredCheckpoint(value: unknown): value is StoredCheckpoint {
+  const version = (value as Partial<StoredCheckpoint> | null)?.version;
+  return version === 2 || version === 1;
 }
 
 async function fileMd5(path: string): Promise<string> {

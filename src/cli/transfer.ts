@@ -4,6 +4,7 @@ import { chmod, lstat, mkdir, readdir, readlink, rename, stat, symlink, unlink, 
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { CryptoError } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import { encodePosixMeta } from '../secure/index.js';
 import { createLimiter } from '../util/limit.js';
@@ -12,6 +13,7 @@ import { dirPrefix, listObjects, objectError } from './listing.js';
 import { ensureDirInside, ensureParentInside, isSymlinkMode, localMode, resolveTarget } from './localDest.js';
 import { isOssUrl, type OpenedBucket, openBucket, type OssLocation, ossUrl, parseOssUrl, type Settings, UsageError } from './options.js';
 import { createProgress, type Progress } from './progress.js';
+import { resumableGet } from './resumableGet.js';
 import { resumablePut } from './resumablePut.js';
 
 /**
@@ -308,7 +310,7 @@ async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: stri
   }
 }
 
-/** After a failed large upload the checkpoint stays; say how to use it. */
+/** After a failed large upload or download the checkpoint stays; say how to use it. */
 function largeHint(err: unknown): string {
   return err instanceof FsError && (err.errno === 'EIO' || err.errno === 'ETIMEDOUT') ? ' — run the same command again to resume' : '';
 }
@@ -323,11 +325,14 @@ async function putMarker(dest: OpenedBucket, bucket: string, item: { from?: stri
 /**
  * Into a private temporary file next to the destination, renamed into place only when the
  * whole object decrypted (and its MD5 matched): a failed download never leaves a partial file
- * under the real name. Files get the stored permission bits as localMode allows, or 0600 when the
- * object records none. A symlink object is only read here; c.links gets it, to be made last.
+ * under the real name. An object larger than the part size goes through resumableGet (ranges in
+ * parallel, kept across runs); into standard output or a device it is one sequential stream.
+ * Files get the stored permission bits as localMode allows, or 0600 when the object records none.
+ * A symlink object is only read here; c.links gets it, to be made last.
  */
 async function downloadFile(source: OpenedBucket, bucket: string, item: { from: string; to: string; root?: string }, c: StepContext): Promise<void> {
   let tmp: string | undefined;
+  let resumable = false;
   try {
     const head = await source.bucket.head(item.from);
     const mode = head.posix.mode;
@@ -340,6 +345,25 @@ async function downloadFile(source: OpenedBucket, bucket: string, item: { from: 
     const target = item.root ? { kind: 'file' as const, path: item.to } : await resolveTarget(item.to);
     if (item.root) await ensureParentInside(item.root, item.to);
     else if (target.kind === 'file') await mkdir(dirname(target.path), { recursive: true, mode: 0o700 });
+    const place = async (from: string, to: string): Promise<void> => {
+      if (mode !== undefined) await chmod(from, localMode(mode));
+      if (head.posix.mtime !== undefined) await utimes(from, head.posix.atime ?? head.posix.mtime, head.posix.mtime);
+      await rename(from, to);
+    };
+    if (target.kind === 'file' && head.size > c.partSize) {
+      resumable = true;
+      await resumableGet(source.bucket, head, target.path, {
+        endpoint: c.settings.endpoint ?? '',
+        bucket,
+        partSize: c.partSize,
+        concurrency: c.partJobs,
+        onProgress: (n) => c.progress.add(n),
+        onResumed: (n) => c.progress.already(n),
+        onNote: c.note,
+        place: (part) => place(part, target.path),
+      });
+      return;
+    }
     const body = await source.bucket.get(item.from);
     const counter = new Transform({
       transform(chunk: Buffer, _enc, done) {
@@ -351,13 +375,13 @@ async function downloadFile(source: OpenedBucket, bucket: string, item: { from: 
     if (target.kind === 'special') return await pipeline(body, counter, createWriteStream(target.path));
     tmp = join(dirname(target.path), `.${basename(target.path)}.${randomBytes(6).toString('hex')}.part`);
     await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
-    if (mode !== undefined) await chmod(tmp, localMode(mode));
-    if (head.posix.mtime !== undefined) await utimes(tmp, head.posix.atime ?? head.posix.mtime, head.posix.mtime);
-    await rename(tmp, target.path);
+    await place(tmp, target.path);
   } catch (err) {
     if (tmp) await unlink(tmp).catch(() => undefined);
     const e = objectError(err, bucket, item.from);
-    throw new FsError(e.errno, `get ${e.message}`, { cause: err });
+    // A download whose bytes failed their MD5 kept nothing to resume from.
+    const kept = resumable && !(err instanceof CryptoError && err.kind === 'md5-mismatch');
+    throw new FsError(e.errno, `get ${e.message}${kept ? largeHint(err) : ''}`, { cause: err });
   }
 }
 

@@ -14,11 +14,14 @@ export interface TransferArgs extends BucketArgs {
 
 /** Said by the commands that upload: an interrupted large put resumes. */
 const PUT_RESUMES = 'An interrupted put of a large file keeps a checkpoint under the cache dir (never the data key): run the same command again to upload only the missing parts.';
+/** Said by the commands that download: an interrupted large get resumes. */
+const GET_RESUMES = 'An interrupted get of a large object keeps DEST.ossencfs-part and DEST.ossencfs-checkpoint (never the data key) beside DEST: run the same command again to fetch only the missing ranges.';
 
 const ABOUT: Record<Direction, { describe: string; uses: BucketUse[]; examples: [string, string][]; epilogue?: string }> = {
   get: {
-    describe: 'download and decrypt objects to local files',
+    describe: 'download and decrypt objects to local files (large ones in parallel ranges; an interrupted download resumes)',
     uses: ['decrypt', 'parallel', 'progress', 'cache'],
+    epilogue: GET_RESUMES,
     examples: [
       ['$0 get oss://vault/scans/2024.pdf ./', 'decrypt one object into the current directory'],
       ['$0 get -r oss://vault/scans ./scans-copy', 'a whole prefix as a directory tree'],
@@ -36,7 +39,7 @@ const ABOUT: Record<Direction, { describe: string; uses: BucketUse[]; examples: 
   cp: {
     describe: 'copy local↔bucket or bucket↔bucket (same bucket: server-side, envelope kept)',
     uses: ['decrypt', 'encrypt', 'parallel', 'progress', 'cache'],
-    epilogue: PUT_RESUMES,
+    epilogue: `${PUT_RESUMES} ${GET_RESUMES}`,
     examples: [
       ['$0 cp oss://vault/a.txt oss://vault/archive/a.txt', 'server-side copy; nothing is re-encrypted'],
       ['$0 cp -r ./docs oss://vault/docs', 'same as put -r'],
@@ -55,7 +58,7 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
         .positional('src', { type: 'string', demandOption: true, describe: 'local path or oss://BUCKET/KEY' })
         .positional('dest', { type: 'string', demandOption: true, describe: 'local path or oss://BUCKET/KEY (ending in / = into that directory)' })
         .option('recursive', { alias: 'r', type: 'boolean', describe: 'copy directories / prefixes as trees' })
-        .option('part-size', { type: 'string', describe: 'part size for files above it (multiple of 16, ≥100K; default 8M)' });
+        .option('part-size', { type: 'string', describe: 'part size (and download range) for files above it (multiple of 16, ≥100K; default 8M)' });
       // A tree from the local disk keeps its symlinks as symlinks, as the mount stores them.
       if (direction !== 'get') b.option('copy-links', { alias: 'L', type: 'boolean', describe: 'with -r from a local tree: upload what its symlinks point at, not the links' });
       for (const [cmd, text] of about.examples) b.example(cmd, text);

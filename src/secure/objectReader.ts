@@ -75,13 +75,16 @@ export async function* decryptChunks(body: AsyncIterable<Buffer>, o: DecryptOpti
     }
     yield plain;
   }
-  if (hash && hash.digest('base64') !== o.md5) {
-    throw new CryptoError(
-      'md5-mismatch',
-      o.objectKey,
-      `${JSON.stringify(o.objectKey)}: decrypted content does not match its unencrypted-content-md5 (wrong key or altered object)`,
-    );
-  }
+  if (hash && hash.digest('base64') !== o.md5) throw md5Mismatch(o.objectKey);
+}
+
+/** The whole plaintext of `objectKey` hashed unlike its envelope's unencrypted-content-md5. */
+export function md5Mismatch(objectKey: string): CryptoError {
+  return new CryptoError(
+    'md5-mismatch',
+    objectKey,
+    `${JSON.stringify(objectKey)}: decrypted content does not match its unencrypted-content-md5 (wrong key or altered object)`,
+  );
 }
 
 export class EncryptedObjectReader implements ObjectReader {

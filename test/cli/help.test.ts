@@ -18,7 +18,9 @@ type Does =
   /** Moves many objects or parts at once. */
   | 'parallel'
   /** Uploads files through the resumable put. */
-  | 'uploads';
+  | 'uploads'
+  /** Downloads objects through the resumable get. */
+  | 'downloads';
 
 const COMMANDS: Record<string, Does[]> = {
   mount: ['bucket', 'reads', 'writes'],
@@ -35,9 +37,9 @@ const COMMANDS: Record<string, Does[]> = {
   mb: ['bucket'],
   rb: ['bucket'],
   cat: ['bucket', 'reads'],
-  get: ['bucket', 'reads', 'parallel'],
+  get: ['bucket', 'reads', 'parallel', 'downloads'],
   put: ['bucket', 'writes', 'parallel', 'uploads'],
-  cp: ['bucket', 'reads', 'writes', 'parallel', 'uploads'],
+  cp: ['bucket', 'reads', 'writes', 'parallel', 'uploads', 'downloads'],
   verify: ['bucket', 'reads', 'parallel'],
   rekey: ['bucket', 'reads', 'parallel'],
 };
@@ -82,6 +84,7 @@ describe('each command lists only the options it reads', () => {
       }
       // The resumable put is told of where an upload happens, and only there.
       expect(/interrupted put/.test(r.stdout), `${command} --help about checkpoints`).toBe(does.includes('uploads'));
+      expect(/interrupted get/.test(r.stdout), `${command} --help about part files`).toBe(does.includes('downloads'));
     });
   }
 

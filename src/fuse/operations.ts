@@ -113,9 +113,8 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
       call('utimens', path, () => fs.utimens(path, decodeTime(Number(atime)), decodeTime(Number(mtime))), noValue(cb)),
     symlink: (target, path, cb) => call('symlink', path, () => fs.symlink(target, path), noValue(cb)),
     readlink: (path, cb) => call('readlink', path, () => fs.readlink(path), cb),
-    // Object storage has no hard links, device nodes or FIFOs.
-    link: (_src, _dest, cb) => cb(fuseCode('EPERM')),
-    mknod: (_path, _mode, _dev, cb) => cb(fuseCode('EPERM')),
+    link: (src, dest, cb) => call('link', `${src} -> ${dest}`, () => fs.link(src, dest), noValue(cb)),
+    mknod: (path, mode, dev, cb) => call('mknod', path, () => fs.mknod(path, mode, dev), noValue(cb)),
     // Extended attributes are not stored (documented): tools that copy them report ENOTSUP and go on.
     // get/set/removexattr are left unimplemented: libfuse answers ENOSYS, which the kernel turns into
     // EOPNOTSUPP for the caller and remembers. Answered from here, it would keep asking, one round

@@ -9,9 +9,15 @@ export interface PosixMeta {
   /** Seconds since the epoch; may be fractional. */
   mtime?: number;
   atime?: number;
+  ctime?: number;
+  /** A device node's device number, as stat's st_rdev. */
+  rdev?: number;
 }
 
-const FIELDS = ['mode', 'uid', 'gid', 'mtime', 'atime'] as const;
+const FIELDS = ['mode', 'uid', 'gid', 'mtime', 'atime', 'ctime', 'rdev'] as const;
+const TIMES: ReadonlySet<string> = new Set(['mtime', 'atime', 'ctime']);
+/** FUSE's attributes carry a device number in 32 bits: anything larger is no device of this system. */
+const RDEV_LIMIT = 2 ** 32;
 
 export function encodePosixMeta(p: PosixMeta): ObjectMeta {
   const meta: ObjectMeta = {};
@@ -30,8 +36,8 @@ export function decodePosixMeta(meta: ObjectMeta): PosixMeta {
     if (raw === undefined || raw.trim() === '') continue;
     const value = Number(raw);
     if (!Number.isFinite(value)) continue;
-    if (field === 'mtime' || field === 'atime') p[field] = value;
-    else if (Number.isInteger(value) && value >= 0) p[field] = value;
+    if (TIMES.has(field)) p[field] = value;
+    else if (Number.isInteger(value) && value >= 0 && (field !== 'rdev' || value < RDEV_LIMIT)) p[field] = value;
   }
   return p;
 }

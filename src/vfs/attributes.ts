@@ -3,7 +3,8 @@ import { decodePosixMeta, encodePosixMeta, type PosixMeta } from '../secure/inde
 import type { ObjectMeta } from '../store/ObjectStore.js';
 import type { ObjectHead } from '../store/ObjectStore.js';
 
-export type NodeKind = 'file' | 'dir' | 'symlink';
+/** `special`: a FIFO, socket or device node — an empty object whose stored mode says which. */
+export type NodeKind = 'file' | 'dir' | 'symlink' | 'special';
 
 /** What getattr answers. Times are milliseconds since the epoch (fuse-native's precision). */
 export interface Attr {
@@ -16,6 +17,8 @@ export interface Attr {
   mtime: number;
   atime: number;
   ctime: number;
+  /** A device node's device number; 0 for everything else. */
+  rdev: number;
 }
 
 /** Who owns objects that carry no POSIX metadata (written by the SDKs, or implicit directories). */
@@ -32,30 +35,48 @@ export function kindOfMode(mode: number): NodeKind {
       return 'dir';
     case constants.S_IFLNK:
       return 'symlink';
+    case constants.S_IFIFO:
+    case constants.S_IFSOCK:
+    case constants.S_IFCHR:
+    case constants.S_IFBLK:
+      return 'special';
     default:
       return 'file';
   }
 }
 
-function typeBits(kind: NodeKind): number {
+export function isDevice(mode: number): boolean {
+  const type = mode & TYPE_MASK;
+  return type === constants.S_IFCHR || type === constants.S_IFBLK;
+}
+
+/** A special file's type is in its stored mode; makeAttr is never asked for one without it. */
+function typeBits(kind: NodeKind, mode: number | undefined): number {
+  if (kind === 'special') return (mode ?? 0) & TYPE_MASK;
   return kind === 'dir' ? constants.S_IFDIR : kind === 'symlink' ? constants.S_IFLNK : constants.S_IFREG;
 }
 
-const DEFAULT_PERMS: Record<NodeKind, number> = { file: 0o644, dir: 0o755, symlink: 0o777 };
+const DEFAULT_PERMS: Record<NodeKind, number> = { file: 0o644, dir: 0o755, symlink: 0o777, special: 0o644 };
 
-/** Attributes from POSIX metadata, filling what is missing the way s3fs/ossfs users expect. */
+/**
+ * Attributes from POSIX metadata, filling what is missing the way s3fs/ossfs users expect. ctime
+ * is the stored one when there is one (the mount stores it with every attribute it writes), else
+ * the object's Last-Modified.
+ */
 export function makeAttr(kind: NodeKind, posix: PosixMeta, size: number, lastModifiedMs: number, owner: Owner): Attr {
   const perms = posix.mode === undefined ? DEFAULT_PERMS[kind] : posix.mode & 0o7777;
   const mtime = posix.mtime === undefined ? lastModifiedMs : Math.round(posix.mtime * 1000);
+  const mode = typeBits(kind, posix.mode) | perms;
   return {
     kind,
-    mode: typeBits(kind) | perms,
+    mode,
     uid: posix.uid ?? owner.uid,
     gid: posix.gid ?? owner.gid,
     size,
     mtime,
     atime: posix.atime === undefined ? mtime : Math.round(posix.atime * 1000),
-    ctime: lastModifiedMs,
+    ctime: posix.ctime === undefined ? lastModifiedMs : Math.round(posix.ctime * 1000),
+    rdev: isDevice(mode) ? (posix.rdev ?? 0) : 0,
   };
 }
 
@@ -75,7 +96,8 @@ export function dirAttr(marker: ObjectHead | undefined, owner: Owner, implicitMt
   return makeAttr('dir', decodePosixMeta(marker.meta), DIR_SIZE, marker.lastModified.getTime(), owner);
 }
 
-/** The object metadata entries that keep `attr` (mode, owner, times). */
+/** The object metadata entries that keep `attr` (mode, owner, times, a device's number). */
 export function posixMetaOf(attr: Attr): ObjectMeta {
-  return encodePosixMeta({ mode: attr.mode, uid: attr.uid, gid: attr.gid, mtime: attr.mtime / 1000, atime: attr.atime / 1000 });
+  const times = { mtime: attr.mtime / 1000, atime: attr.atime / 1000, ctime: attr.ctime / 1000 };
+  return encodePosixMeta({ mode: attr.mode, uid: attr.uid, gid: attr.gid, ...times, ...(isDevice(attr.mode) ? { rdev: attr.rdev } : {}) });
 }

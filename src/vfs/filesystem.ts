@@ -6,9 +6,10 @@ import type { EncryptedBucket } from '../secure/index.js';
 import type { ObjectHead } from '../store/ObjectStore.js';
 import { memoryInUse } from '../util/allocator.js';
 import { createLimiter } from '../util/limit.js';
-import { type Attr, DIR_SIZE, makeAttr, type Owner, posixMetaOf } from './attributes.js';
+import { type Attr, DIR_SIZE, kindOfMode, makeAttr, type Owner, posixMetaOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
+import { LocalTimes } from './localTimes.js';
 import { type HeldAttrListener, Lookups } from './lookups.js';
 import { type Lookup, MetadataCache, prefetchHoldMs } from './metadataCache.js';
 import { baseName, checkKeyLength, Namespace, parentOf } from './namespace.js';
@@ -79,6 +80,7 @@ export class Filesystem {
   /** Closed new files whose upload waits (write-back), with the timer that will start it. */
   private readonly writeBacks = new Map<OpenFile, NodeJS.Timeout>();
   private readonly attrWrites: DeferredAttrs;
+  private readonly times = new LocalTimes();
   private heldAttrListener: HeldAttrListener | undefined;
   private nextHandle = 1;
 
@@ -100,7 +102,13 @@ export class Filesystem {
         isOpen: (path) => this.openByPath.has(path),
         openNames: (dir) => [...this.openByPath].filter(([path, file]) => parentOf(path) === dir && !file.unlinked).map(([path]) => baseName(path)),
       },
-      { owner: options.owner, mountedAt: Date.now(), log: options.log, held: (path, attr) => this.heldAttrListener?.(path, attr) ?? false },
+      {
+        owner: options.owner,
+        mountedAt: Date.now(),
+        log: options.log,
+        held: (path, attr) => this.heldAttrListener?.(path, attr) ?? false,
+        times: this.times,
+      },
     );
     this.files = {
       bucket,
@@ -152,6 +160,7 @@ export class Filesystem {
     // The kernel looked the name up first and found nothing, so nothing is below it: lookups of
     // new names in it need no request until the TTL runs out.
     this.meta.setListing(path, new Map());
+    this.entriesChanged(parentOf(path));
   }
 
   async rmdir(path: string): Promise<void> {
@@ -161,6 +170,8 @@ export class Filesystem {
     if (!(await this.isEmptyDir(path))) throw new FsError('ENOTEMPTY', `directory not empty: ${path}`);
     await this.bucket.delete(this.ns.dirKey(path));
     this.meta.removed(path);
+    this.times.forget(path);
+    this.entriesChanged(parentOf(path));
   }
 
   private async isEmptyDir(path: string): Promise<boolean> {
@@ -183,6 +194,7 @@ export class Filesystem {
     const file = OpenFile.created(this.files, path, key, attr);
     this.openByPath.set(path, file);
     this.meta.added(path, attr);
+    this.entriesChanged(parentOf(path));
     return this.newHandle(file);
   }
 
@@ -375,6 +387,8 @@ export class Filesystem {
       await deleteObject();
     }
     this.meta.removed(path);
+    this.times.forget(path);
+    this.entriesChanged(parentOf(path));
   }
 
   /** A file open under `path` loses the name to another file (create, rename over it), once its
@@ -411,6 +425,7 @@ export class Filesystem {
     const open = this.openByPath.get(src);
     if (open) {
       await open.rename(dest, destKey, to !== 'missing', moveObject, () => {
+        open.setAttr({}, true); // its ctime, which LocalTimes keeps
         // Unless it was retired (closed and dropped) while waiting for its turn.
         if (this.openByPath.get(src) !== open) return;
         this.openByPath.delete(src);
@@ -419,8 +434,13 @@ export class Filesystem {
     } else {
       await moveObject();
     }
+    const now = Date.now();
     this.meta.removed(src);
-    this.copied(dest, { ...from, ctime: Date.now() }, moved);
+    this.times.forget(src);
+    this.times.forget(dest);
+    this.times.statusChanged(dest, now);
+    this.copied(dest, { ...from, ctime: now }, moved);
+    this.entriesChanged(parentOf(src), parentOf(dest));
   }
 
   /**
@@ -469,6 +489,10 @@ export class Filesystem {
     }
     this.meta.forgetTree(src);
     this.meta.forgetTree(dest);
+    this.times.forget(dest);
+    this.times.moveTree(src, dest);
+    this.times.statusChanged(dest, Date.now());
+    this.entriesChanged(parentOf(src), parentOf(dest));
   }
 
   // ---- attributes that change ----------------------------------------------------------------
@@ -514,8 +538,12 @@ export class Filesystem {
     }
     const attr = await this.getattr(path);
     const updated: Attr = { ...attr, ...change(attr), ctime: Date.now() };
-    if (attr.kind === 'dir') await this.setDirAttr(path, updated);
-    else this.attrWrites.set(path, this.ns.fileKey(path), updated);
+    if (attr.kind === 'dir') {
+      await this.setDirAttr(path, updated);
+      this.times.forget(path);
+    } else {
+      this.attrWrites.set(path, this.ns.fileKey(path), updated);
+    }
     this.meta.added(path, updated);
   }
 
@@ -539,6 +567,53 @@ export class Filesystem {
     const attr = makeAttr('symlink', { mode: constants.S_IFLNK | 0o777, mtime: now / 1000 }, body.length, now, this.options.owner);
     await this.bucket.put(key, body, { meta: posixMetaOf(attr) });
     this.meta.added(path, attr);
+    this.entriesChanged(parentOf(path));
+  }
+
+  // ---- special files and hard links -------------------------------------------------------
+
+  /**
+   * FIFOs, sockets and device nodes are empty objects whose stored mode says which (and, for a
+   * device, `rdev` which one), as s3fs keeps them; the kernel opens them itself, never through
+   * the mount. S_IFREG (or no type) makes an empty regular file.
+   */
+  async mknod(path: string, mode: number, rdev: number): Promise<void> {
+    this.checkWritable();
+    const type = mode & constants.S_IFMT;
+    const kind = type === 0 ? 'file' : kindOfMode(mode);
+    if (kind !== 'file' && kind !== 'special') throw new FsError('EINVAL', `mknod makes no ${kind}: ${path}`);
+    const key = this.ns.newKey(path, 'file');
+    const now = Date.now();
+    const attr = makeAttr(kind, { mode: type === 0 ? mode | constants.S_IFREG : mode, rdev, mtime: now / 1000 }, 0, now, this.options.owner);
+    await this.bucket.put(key, Buffer.alloc(0), { meta: posixMetaOf(attr) });
+    this.meta.added(path, attr);
+    this.entriesChanged(parentOf(path));
+  }
+
+  /**
+   * Object storage has no hard links. The errors a caller is owed before that come first, as Linux
+   * checks them (the kernel itself answers most before asking); then EPERM, the answer of Linux
+   * filesystems without links (vfat).
+   */
+  async link(src: string, dest: string): Promise<void> {
+    this.checkWritable();
+    const from = await this.getattr(src);
+    if (from.kind === 'dir') throw new FsError('EPERM', `cannot hard-link a directory: ${src}`);
+    this.ns.newKey(dest, 'file');
+    const parent = await this.lookups.lookup(parentOf(dest));
+    if (parent === 'missing') throw new FsError('ENOENT', `no such directory: ${parentOf(dest)}`);
+    if (parent.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${parentOf(dest)}`);
+    if ((await this.lookups.lookup(dest)) !== 'missing') throw new FsError('EEXIST', `file exists: ${dest}`);
+    throw new FsError('EPERM', `object storage has no hard links: ${src} -> ${dest}`);
+  }
+
+  /** Entries in these directories were created, removed or renamed: their mtime and ctime move (see LocalTimes). */
+  private entriesChanged(...dirs: string[]): void {
+    const now = Date.now();
+    for (const dir of dirs) {
+      this.times.entriesChanged(dir, now);
+      this.meta.retime(dir, (attr) => this.times.apply(dir, attr));
+    }
   }
 
   /**

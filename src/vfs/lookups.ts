@@ -4,6 +4,7 @@ import type { EncryptedBucket } from '../secure/index.js';
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, dirAttr, fileAttr, type Owner } from './attributes.js';
+import type { LocalTimes } from './localTimes.js';
 import { type Listing, type Lookup, type MetadataCache } from './metadataCache.js';
 import { baseName, joinPath, type Namespace, parentOf } from './namespace.js';
 
@@ -47,7 +48,7 @@ export class Lookups {
     private readonly ns: Namespace,
     private readonly meta: MetadataCache,
     private readonly local: LocalState,
-    private readonly options: { owner: Owner; mountedAt: number; log: Logger; held: HeldAttrListener },
+    private readonly options: { owner: Owner; mountedAt: number; log: Logger; held: HeldAttrListener; times: LocalTimes },
   ) {}
 
   /**
@@ -60,7 +61,7 @@ export class Lookups {
 
   /** What `path` is: the mount's own word first (open files, changes not yet written), then the cache, then the bucket. */
   lookup(path: string): Promise<Lookup> {
-    if (path === '/') return Promise.resolve(dirAttr(undefined, this.options.owner, this.options.mountedAt));
+    if (path === '/') return Promise.resolve(this.options.times.apply(path, dirAttr(undefined, this.options.owner, this.options.mountedAt)));
     const local = this.local.attr(path);
     if (local) return Promise.resolve(local);
     const cached = this.meta.attr(path);
@@ -76,7 +77,8 @@ export class Lookups {
     let pending = this.lookups.get(path);
     if (!pending) {
       pending = fetch()
-        .then((found) => {
+        .then((fetched) => {
+          const found = fetched === 'missing' ? fetched : this.options.times.apply(path, fetched);
           if (prefetched) this.hold(path, found);
           else this.meta.setAttr(path, found);
           return found;
@@ -198,7 +200,8 @@ export class Lookups {
    */
   private reuseConfirmed(path: string, listed: ObjectInfo): boolean {
     if (this.local.isOpen(path)) return false;
-    const known = this.meta.unchanged(path, listed);
+    const unchanged = this.meta.unchanged(path, listed);
+    const known = unchanged && this.options.times.apply(path, unchanged);
     if (known) this.hold(path, known);
     return known !== undefined;
   }

@@ -12,7 +12,7 @@ import { DeferredAttrs } from './deferredAttrs.js';
 import { LocalTimes } from './localTimes.js';
 import { type HeldAttrListener, Lookups } from './lookups.js';
 import { type Lookup, MetadataCache, prefetchHoldMs } from './metadataCache.js';
-import { baseName, checkKeyLength, Namespace, parentOf } from './namespace.js';
+import { baseName, checkKeyLength, checkNameLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
 
 export interface FilesystemOptions {
@@ -137,6 +137,7 @@ export class Filesystem {
   }
 
   async getattr(path: string): Promise<Attr> {
+    checkNameLength(path);
     const found = await this.lookups.lookup(path);
     if (found === 'missing') throw new FsError('ENOENT', `no such file or directory: ${path}`);
     return found;
@@ -246,7 +247,8 @@ export class Filesystem {
     if (flags & constants.O_TRUNC) {
       // The old content is not needed, only the metadata that is not ours to drop.
       const head = await this.lookups.headOrUndefined(key);
-      return OpenFile.created(this.files, path, key, attr, head && { meta: head.meta });
+      const now = Date.now(); // truncating is a change of the content
+      return OpenFile.created(this.files, path, key, { ...attr, mtime: now, ctime: now }, head && { meta: head.meta });
     }
     return OpenFile.existing(this.files, path, key, attr);
   }
@@ -419,7 +421,7 @@ export class Filesystem {
     let moved: ObjectHead | undefined;
     const moveObject = async (): Promise<void> => {
       const changed = await this.attrWrites.take(src);
-      moved = await this.bucket.copy(srcKey, destKey, changed ? { patch: posixMetaOf(changed) } : {});
+      moved = await this.bucket.copy(srcKey, destKey, changed ? { patch: posixMetaOf({ ...changed, ctime: Date.now() }) } : {});
       await this.bucket.delete(srcKey);
     };
     const open = this.openByPath.get(src);

@@ -141,6 +141,14 @@ describe('mount: special files and hard links', () => {
     expect(statSync(join(dir, 'file')).nlink).toBe(1);
   });
 
+  it('a name over 255 bytes is ENAMETOOLONG for a lookup as for a create, not ENOENT', () => {
+    const long = join(m.mountpoint, 'n'.repeat(256));
+    expect(errnoOf(() => statSync(long))).toBe('ENAMETOOLONG');
+    expect(errnoOf(() => writeFileSync(long, 'x'))).toBe('ENAMETOOLONG');
+    expect(errnoOf(() => renameSync(long, join(m.mountpoint, 'short')))).toBe('ENAMETOOLONG');
+    expect(errnoOf(() => statSync(join(m.mountpoint, 'n'.repeat(255))))).toBe('ENOENT');
+  });
+
   it('on a read-only mount, mknod and link fail with EROFS', async () => {
     writeFileSync(join(m.mountpoint, 'ro-src'), 'x');
     const ro = await mountBucket(local, { name: 'ro', prefix: PREFIX, args: ['--read-only'] });

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, renameSync, rmdirSync, statSync, type Stats, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, renameSync, rmdirSync, statSync, type Stats, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePosixMeta } from '../../src/secure/index.js';
@@ -44,6 +44,7 @@ describe('mount: times', () => {
       ['utimens of the atime', () => sh(`touch -a -d '2001-01-01 00:00:00' ${path}`), false],
       ['rename', () => renameSync(path, (path = join(m.mountpoint, 'renamed'))), false],
       ['truncate', () => truncateSync(path, 2), true],
+      ['open with O_TRUNC', () => closeSync(openSync(path, 'w')), true],
       ['write', () => appendFileSync(path, 'more'), true],
     ];
     for (const [what, step, movesMtime] of changes) {

@@ -427,7 +427,7 @@ export class Filesystem {
     const open = this.openByPath.get(src);
     if (open) {
       await open.rename(dest, destKey, to !== 'missing', moveObject, () => {
-        open.setAttr({}, true); // its ctime, which LocalTimes keeps
+        open.setAttr({}, true); // a rename changes its ctime (kept by LocalTimes, carried by an upload)
         // Unless it was retired (closed and dropped) while waiting for its turn.
         if (this.openByPath.get(src) !== open) return;
         this.openByPath.delete(src);

@@ -582,11 +582,12 @@ export class Filesystem {
   async mknod(path: string, mode: number, rdev: number): Promise<void> {
     this.checkWritable();
     const type = mode & constants.S_IFMT;
-    const kind = type === 0 ? 'file' : kindOfMode(mode);
-    if (kind !== 'file' && kind !== 'special') throw new FsError('EINVAL', `mknod makes no ${kind}: ${path}`);
+    const regular = type === 0 || type === constants.S_IFREG;
+    if (!regular && kindOfMode(mode) !== 'special') throw new FsError('EINVAL', `mknod makes no file of type 0${type.toString(8)}: ${path}`);
     const key = this.ns.newKey(path, 'file');
     const now = Date.now();
-    const attr = makeAttr(kind, { mode: type === 0 ? mode | constants.S_IFREG : mode, rdev, mtime: now / 1000 }, 0, now, this.options.owner);
+    const posix = { mode: regular ? constants.S_IFREG | (mode & 0o7777) : mode, rdev, mtime: now / 1000 };
+    const attr = makeAttr(regular ? 'file' : 'special', posix, 0, now, this.options.owner);
     await this.bucket.put(key, Buffer.alloc(0), { meta: posixMetaOf(attr) });
     this.meta.added(path, attr);
     this.entriesChanged(parentOf(path));

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Attr } from './attributes.js';
 
 /** Paths whose moved times are remembered; past it the least recently moved show the bucket's again. */
-const MAX_ENTRIES = 100_000;
+const MAX_ENTRIES = 20_000;
 
 interface Times {
   mtime?: number;

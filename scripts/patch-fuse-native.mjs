@@ -4,7 +4,8 @@
 //
 //  - utimens: fuse-native passes the access time twice and never the modification time, and it
 //    turns UTIME_NOW/UTIME_OMIT (touch -a, touch -m) into ordinary millisecond times. The fix
-//    passes both times, with NOW and OMIT as markers above 2^63 (see src/fuse/operations.ts).
+//    passes both times, with NOW and OMIT as markers above 2^63 (see src/fuse/operations.ts), and
+//    sets flag_utime_omit_ok: without it libfuse 2.9 drops a change of one time alone.
 //  - 1 MiB requests: native/fuse-native/large_requests.c (its header says why) is spliced in, and
 //    fuse_new gets its channel.
 //  - attributes answered in C: native/fuse-native/attr_cache.c (its header says why) is spliced in,
@@ -72,6 +73,12 @@ if (!text.includes(utimens.to)) {
   text = replaceOnce(text, utimens.from, utimens.to, 'utimens');
   text = text.replace(utimens.anchor, `${utimens.helper}\n${utimens.anchor}`);
 }
+text = replaceOnce(
+  text,
+  '  struct fuse_operations ops = { };\n',
+  '  struct fuse_operations ops = { };\n  ops.flag_utime_omit_ok = 1;\n',
+  'utimens with one time omitted',
+);
 text = splice(text, 'large_requests.c');
 text = replaceOnce(
   text,

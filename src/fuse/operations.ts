@@ -139,9 +139,11 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
       call('symlink', path, () => fs.symlink(target, path, creator), noValue(cb));
     },
     readlink: (path, cb) => call('readlink', path, () => fs.readlink(path), cb),
-    // Object storage has no hard links, device nodes or FIFOs.
-    link: (_src, _dest, cb) => cb(fuseCode('EPERM')),
-    mknod: (_path, _mode, _dev, cb) => cb(fuseCode('EPERM')),
+    link: (src, dest, cb) => call('link', `${src} -> ${dest}`, () => fs.link(src, dest), noValue(cb)),
+    mknod: (path, mode, dev, cb) => {
+      const creator = callerOf();
+      call('mknod', path, () => fs.mknod(path, mode, dev, creator), noValue(cb));
+    },
     ...(options.xattrs ? xattrs : noXattrs),
   }, () => attrCache.clear());
 }

@@ -10,6 +10,7 @@ export function toStat(attr: Attr): Stat {
     gid: attr.gid,
     size: attr.size,
     nlink: attr.kind === 'dir' ? 2 : 1,
+    rdev: attr.rdev,
     blocks: Math.ceil(attr.size / 512),
     // The "preferred I/O size": cp and stdio size their buffers by it, and each write(2) is a
     // FUSE request, so at 4 KiB cp wrote in 128 KiB requests (its floor) where 1 MiB fit.

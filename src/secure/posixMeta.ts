@@ -6,18 +6,21 @@ export interface PosixMeta {
   mode?: number;
   uid?: number;
   gid?: number;
-  /** A device node's device number. */
-  rdev?: number;
   /** Seconds since the epoch; may be fractional. */
   mtime?: number;
   atime?: number;
+  ctime?: number;
+  /** A device node's device number, as stat's st_rdev (FUSE carries 32 bits of it). */
+  rdev?: number;
 }
 
-const FIELDS = ['mode', 'uid', 'gid', 'rdev', 'mtime', 'atime'] as const;
+const FIELDS = ['mode', 'uid', 'gid', 'rdev', 'mtime', 'atime', 'ctime'] as const;
 type Field = (typeof FIELDS)[number];
+type Time = 'mtime' | 'atime' | 'ctime';
+const TIMES: ReadonlySet<Field> = new Set<Time>(['mtime', 'atime', 'ctime']);
 
 /** The largest value of each integer field; (uid_t)-1 is chown's "unchanged", never an owner. */
-const MAX: Record<Exclude<Field, 'mtime' | 'atime'>, number> = { mode: 0o177777, uid: 0xfffffffe, gid: 0xfffffffe, rdev: 0xffffffff };
+const MAX: Record<Exclude<Field, Time>, number> = { mode: 0o177777, uid: 0xfffffffe, gid: 0xfffffffe, rdev: 0xffffffff };
 
 export function encodePosixMeta(p: PosixMeta): ObjectMeta {
   const meta: ObjectMeta = {};
@@ -38,8 +41,7 @@ export function decodePosixMeta(meta: ObjectMeta, refused?: (field: string, raw:
     const raw = meta[field];
     if (raw === undefined || raw.trim() === '') continue;
     const value = Number(raw);
-    const ok =
-      field === 'mtime' || field === 'atime' ? Number.isFinite(value) : Number.isInteger(value) && value >= 0 && value <= MAX[field];
+    const ok = TIMES.has(field) ? Number.isFinite(value) : Number.isInteger(value) && value >= 0 && value <= MAX[field as Exclude<Field, Time>];
     if (ok) p[field] = value;
     else refused?.(field, raw);
   }

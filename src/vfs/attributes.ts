@@ -2,7 +2,8 @@ import { constants } from 'node:fs';
 import { decodePosixMeta, encodePosixMeta, type PosixMeta, storedXattrs, type StoredXattrs, type Xattrs } from '../secure/index.js';
 import type { ObjectHead, ObjectMeta } from '../store/ObjectStore.js';
 
-export type NodeKind = 'file' | 'dir' | 'symlink';
+/** `special`: a FIFO, socket or device node — an empty object whose stored mode says which. */
+export type NodeKind = 'file' | 'dir' | 'symlink' | 'special';
 
 /** What getattr answers. Times are milliseconds since the epoch (fuse-native's precision). */
 export interface Attr {
@@ -15,6 +16,8 @@ export interface Attr {
   mtime: number;
   atime: number;
   ctime: number;
+  /** A device node's device number; 0 for everything else. */
+  rdev: number;
   /** Extended attributes, when there are any: known in memory, or sealed in the object's metadata. */
   xattrs?: XattrsRef;
 }
@@ -52,17 +55,29 @@ export function kindOfMode(mode: number): NodeKind {
       return 'dir';
     case constants.S_IFLNK:
       return 'symlink';
+    case constants.S_IFIFO:
+    case constants.S_IFSOCK:
+    case constants.S_IFCHR:
+    case constants.S_IFBLK:
+      return 'special';
     default:
       return 'file';
   }
 }
 
-function typeBits(kind: NodeKind): number {
+export function isDevice(mode: number): boolean {
+  const type = mode & TYPE_MASK;
+  return type === constants.S_IFCHR || type === constants.S_IFBLK;
+}
+
+/** A special file's type is in its stored mode; makeAttr is never asked for one without it. */
+function typeBits(kind: NodeKind, mode: number | undefined): number {
+  if (kind === 'special') return (mode ?? 0) & TYPE_MASK;
   return kind === 'dir' ? constants.S_IFDIR : kind === 'symlink' ? constants.S_IFLNK : constants.S_IFREG;
 }
 
 /** Before the umask, as open(2) and mkdir(2) start from. */
-const DEFAULT_PERMS: Record<NodeKind, number> = { file: 0o666, dir: 0o777, symlink: 0o777 };
+const DEFAULT_PERMS: Record<NodeKind, number> = { file: 0o666, dir: 0o777, symlink: 0o777, special: 0o666 };
 /** The kinds a bucket writer may decide; any other (a device node, a FIFO) only with a vouched-for mode. */
 const UNVOUCHED_KINDS: readonly NodeKind[] = ['file', 'dir', 'symlink'];
 
@@ -70,20 +85,24 @@ const UNVOUCHED_KINDS: readonly NodeKind[] = ['file', 'dir', 'symlink'];
  * Attributes from POSIX metadata. Vouched for (`verified`): owner and mode as stored, setuid,
  * setgid and sticky included. Otherwise the policy's owner, and the stored permission bits under
  * the umask, never setuid, setgid or sticky. Missing ones are filled the way s3fs/ossfs users expect.
+ * ctime is the stored one when there is one (the mount stores it with every attribute it writes),
+ * else the object's Last-Modified.
  */
 export function makeAttr(kind: NodeKind, posix: PosixMeta, size: number, lastModifiedMs: number, policy: AttrPolicy, verified: boolean): Attr {
   const stored = posix.mode === undefined ? undefined : posix.mode & (verified ? 0o7777 : 0o777);
   const perms = kind === 'symlink' ? 0o777 : stored === undefined ? DEFAULT_PERMS[kind] & ~policy.umask : verified ? stored : stored & ~policy.umask;
   const mtime = posix.mtime === undefined ? lastModifiedMs : Math.round(posix.mtime * 1000);
+  const mode = typeBits(kind, posix.mode) | perms;
   return {
     kind,
-    mode: typeBits(kind) | perms,
+    mode,
     uid: (verified ? posix.uid : undefined) ?? policy.owner.uid,
     gid: (verified ? posix.gid : undefined) ?? policy.owner.gid,
     size,
     mtime,
     atime: posix.atime === undefined ? mtime : Math.round(posix.atime * 1000),
-    ctime: lastModifiedMs,
+    ctime: posix.ctime === undefined ? lastModifiedMs : Math.round(posix.ctime * 1000),
+    rdev: isDevice(mode) ? (posix.rdev ?? 0) : 0,
   };
 }
 
@@ -120,7 +139,8 @@ export function rootAttr(policy: AttrPolicy, mountedAtMs: number): Attr {
   return makeAttr('dir', { mode: policy.rootPerms }, DIR_SIZE, mountedAtMs, policy, true);
 }
 
-/** The object metadata entries that keep `attr` (mode, owner, times). */
+/** The object metadata entries that keep `attr` (mode, owner, times, a device's number). */
 export function posixMetaOf(attr: Attr): ObjectMeta {
-  return encodePosixMeta({ mode: attr.mode, uid: attr.uid, gid: attr.gid, mtime: attr.mtime / 1000, atime: attr.atime / 1000 });
+  const times = { mtime: attr.mtime / 1000, atime: attr.atime / 1000, ctime: attr.ctime / 1000 };
+  return encodePosixMeta({ mode: attr.mode, uid: attr.uid, gid: attr.gid, ...times, ...(isDevice(attr.mode) ? { rdev: attr.rdev } : {}) });
 }

@@ -7,12 +7,13 @@ import type { EncryptedBucket, StoredXattrs, Xattrs } from '../secure/index.js';
 import type { ObjectHead } from '../store/ObjectStore.js';
 import { memoryInUse } from '../util/allocator.js';
 import { createLimiter } from '../util/limit.js';
-import { type Attr, type AttrPolicy, DIR_SIZE, makeAttr, type NodeKind, type Owner, posixMetaOf } from './attributes.js';
+import { type Attr, type AttrPolicy, DIR_SIZE, kindOfMode, makeAttr, type NodeKind, type Owner, posixMetaOf } from './attributes.js';
 import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
+import { LocalTimes } from './localTimes.js';
 import { type HeldAttrListener, Lookups } from './lookups.js';
 import { type Lookup, MetadataCache, prefetchHoldMs } from './metadataCache.js';
-import { baseName, checkKeyLength, Namespace, parentOf } from './namespace.js';
+import { baseName, checkKeyLength, checkNameLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
 import { withoutXattr, withXattr } from './xattrNames.js';
 
@@ -98,6 +99,7 @@ export class Filesystem {
   /** Closed new files whose upload waits (write-back), with the timer that will start it. */
   private readonly writeBacks = new Map<OpenFile, NodeJS.Timeout>();
   private readonly attrWrites: DeferredAttrs;
+  private readonly times = new LocalTimes();
   private heldAttrListener: HeldAttrListener | undefined;
   /** Sets opened from objects' metadata, for as long as an attribute in a cache refers to them. */
   private readonly openedXattrs = new WeakMap<StoredXattrs, Promise<Xattrs>>();
@@ -130,7 +132,13 @@ export class Filesystem {
         isOpen: (path) => this.openByPath.has(path),
         openNames: (dir) => [...this.openByPath].filter(([path, file]) => parentOf(path) === dir && !file.unlinked).map(([path]) => baseName(path)),
       },
-      { policy: this.policy, mountedAt: Date.now(), log: options.log, held: (path, attr) => this.heldAttrListener?.(path, this.shown(attr)) ?? false },
+      {
+        policy: this.policy,
+        mountedAt: Date.now(),
+        log: options.log,
+        held: (path, attr) => this.heldAttrListener?.(path, this.shown(attr)) ?? false,
+        times: this.times,
+      },
     );
     this.files = {
       bucket,
@@ -165,6 +173,7 @@ export class Filesystem {
 
   /** The attributes as stored (or as stand-ins for what is not trusted): what the mount writes back. */
   private async attrOf(path: string): Promise<Attr> {
+    checkNameLength(path);
     const found = await this.lookups.lookup(path);
     if (found === 'missing') throw new FsError('ENOENT', `no such file or directory: ${path}`);
     return found;
@@ -181,12 +190,14 @@ export class Filesystem {
    * Its owner is its creator; its group the directory's where that is setgid (which a new
    * directory inherits), as Linux does.
    */
-  private async newAttr(path: string, kind: NodeKind, mode: number, size: number, creator: Owner): Promise<Attr> {
+  private async newAttr(path: string, kind: NodeKind, mode: number, size: number, creator: Owner, rdev?: number): Promise<Attr> {
     const parent = await this.attrOf(parentOf(path));
     const inherits = (parent.mode & S_ISGID) !== 0;
     const perms = (mode & 0o7777) | (inherits && kind === 'dir' ? S_ISGID : 0);
     const now = Date.now();
-    const posix = { mode: perms, uid: creator.uid, gid: inherits ? parent.gid : creator.gid, mtime: now / 1000 };
+    // A special file's type is part of what is stored; every other kind's follows from `kind`.
+    const type = kind === 'special' ? mode & constants.S_IFMT : 0;
+    const posix = { mode: type | perms, uid: creator.uid, gid: inherits ? parent.gid : creator.gid, rdev, mtime: now / 1000 };
     return makeAttr(kind, posix, size, now, this.policy, this.bucket.attrMac.canSign);
   }
 
@@ -207,6 +218,7 @@ export class Filesystem {
     // The kernel looked the name up first and found nothing, so nothing is below it: lookups of
     // new names in it need no request until the TTL runs out.
     this.meta.setListing(path, new Map());
+    this.entriesChanged(parentOf(path));
   }
 
   async rmdir(path: string): Promise<void> {
@@ -216,6 +228,8 @@ export class Filesystem {
     if (!(await this.isEmptyDir(path))) throw new FsError('ENOTEMPTY', `directory not empty: ${path}`);
     await this.bucket.delete(this.ns.dirKey(path));
     this.meta.removed(path);
+    this.times.forget(path);
+    this.entriesChanged(parentOf(path));
   }
 
   private async isEmptyDir(path: string): Promise<boolean> {
@@ -237,6 +251,7 @@ export class Filesystem {
     const file = OpenFile.created(this.files, path, key, attr);
     this.openByPath.set(path, file);
     this.meta.added(path, attr);
+    this.entriesChanged(parentOf(path));
     return this.newHandle(file);
   }
 
@@ -288,7 +303,8 @@ export class Filesystem {
     if (flags & constants.O_TRUNC) {
       // The old content is not needed, only the metadata that is not ours to drop.
       const head = await this.lookups.headOrUndefined(key);
-      return OpenFile.created(this.files, path, key, attr, head && { meta: head.meta });
+      const now = Date.now(); // truncating is a change of the content
+      return OpenFile.created(this.files, path, key, { ...attr, mtime: now, ctime: now }, head && { meta: head.meta });
     }
     return OpenFile.existing(this.files, path, key, attr);
   }
@@ -429,6 +445,8 @@ export class Filesystem {
       await deleteObject();
     }
     this.meta.removed(path);
+    this.times.forget(path);
+    this.entriesChanged(parentOf(path));
   }
 
   /** A file open under `path` loses the name to another file (create, rename over it), once its
@@ -459,12 +477,13 @@ export class Filesystem {
     let moved: ObjectHead | undefined;
     const moveObject = async (): Promise<void> => {
       const changed = await this.attrWrites.take(src);
-      moved = await this.bucket.copy(srcKey, destKey, changed ? { patch: posixMetaOf(changed) } : {});
+      moved = await this.bucket.copy(srcKey, destKey, changed ? { patch: posixMetaOf({ ...changed, ctime: Date.now() }) } : {});
       await this.bucket.delete(srcKey);
     };
     const open = this.openByPath.get(src);
     if (open) {
       await open.rename(dest, destKey, to !== 'missing', moveObject, () => {
+        open.setAttr({}, true); // a rename changes its ctime (kept by LocalTimes, carried by an upload)
         // Unless it was retired (closed and dropped) while waiting for its turn.
         if (this.openByPath.get(src) !== open) return;
         this.openByPath.delete(src);
@@ -473,8 +492,13 @@ export class Filesystem {
     } else {
       await moveObject();
     }
+    const now = Date.now();
     this.meta.removed(src);
-    this.copied(dest, { ...from, ctime: Date.now() }, moved);
+    this.times.forget(src);
+    this.times.forget(dest);
+    this.times.statusChanged(dest, now);
+    this.copied(dest, { ...from, ctime: now }, moved);
+    this.entriesChanged(parentOf(src), parentOf(dest));
   }
 
   /**
@@ -523,6 +547,10 @@ export class Filesystem {
     }
     this.meta.forgetTree(src);
     this.meta.forgetTree(dest);
+    this.times.forget(dest);
+    this.times.moveTree(src, dest);
+    this.times.statusChanged(dest, Date.now());
+    this.entriesChanged(parentOf(src), parentOf(dest));
   }
 
   // ---- attributes that change ----------------------------------------------------------------
@@ -568,8 +596,12 @@ export class Filesystem {
     }
     const attr = await this.attrOf(path);
     const updated: Attr = { ...attr, ...change(attr), ctime: Date.now() };
-    if (attr.kind === 'dir') await this.setDirAttr(path, updated);
-    else this.attrWrites.set(path, this.ns.fileKey(path), updated);
+    if (attr.kind === 'dir') {
+      await this.setDirAttr(path, updated);
+      this.times.forget(path);
+    } else {
+      this.attrWrites.set(path, this.ns.fileKey(path), updated);
+    }
     this.meta.added(path, updated);
   }
 
@@ -666,6 +698,52 @@ export class Filesystem {
     const attr = await this.newAttr(path, 'symlink', 0o777, body.length, creator);
     await this.bucket.put(key, body, { meta: posixMetaOf(attr) });
     this.meta.added(path, attr);
+    this.entriesChanged(parentOf(path));
+  }
+
+  // ---- special files and hard links -------------------------------------------------------
+
+  /**
+   * FIFOs, sockets and device nodes are empty objects whose stored mode says which (and, for a
+   * device, `rdev` which one), as s3fs keeps them; the kernel opens them itself, never through
+   * the mount. S_IFREG (or no type) makes an empty regular file.
+   */
+  async mknod(path: string, mode: number, rdev: number, creator: Owner): Promise<void> {
+    this.checkWritable();
+    const type = mode & constants.S_IFMT;
+    const regular = type === 0 || type === constants.S_IFREG;
+    if (!regular && kindOfMode(mode) !== 'special') throw new FsError('EINVAL', `mknod makes no file of type 0${type.toString(8)}: ${path}`);
+    const key = this.ns.newKey(path, 'file');
+    const attr = await this.newAttr(path, regular ? 'file' : 'special', mode, 0, creator, rdev);
+    await this.bucket.put(key, Buffer.alloc(0), { meta: posixMetaOf(attr) });
+    this.meta.added(path, attr);
+    this.entriesChanged(parentOf(path));
+  }
+
+  /**
+   * Object storage has no hard links. The errors a caller is owed before that come first, as Linux
+   * checks them (the kernel itself answers most before asking); then EPERM, the answer of Linux
+   * filesystems without links (vfat).
+   */
+  async link(src: string, dest: string): Promise<void> {
+    this.checkWritable();
+    const from = await this.getattr(src);
+    if (from.kind === 'dir') throw new FsError('EPERM', `cannot hard-link a directory: ${src}`);
+    this.ns.newKey(dest, 'file');
+    const parent = await this.lookups.lookup(parentOf(dest));
+    if (parent === 'missing') throw new FsError('ENOENT', `no such directory: ${parentOf(dest)}`);
+    if (parent.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${parentOf(dest)}`);
+    if ((await this.lookups.lookup(dest)) !== 'missing') throw new FsError('EEXIST', `file exists: ${dest}`);
+    throw new FsError('EPERM', `object storage has no hard links: ${src} -> ${dest}`);
+  }
+
+  /** Entries in these directories were created, removed or renamed: their mtime and ctime move (see LocalTimes). */
+  private entriesChanged(...dirs: string[]): void {
+    const now = Date.now();
+    for (const dir of dirs) {
+      this.times.entriesChanged(dir, now);
+      this.meta.retime(dir, (attr) => this.times.apply(dir, attr));
+    }
   }
 
   /**

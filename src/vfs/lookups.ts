@@ -5,6 +5,7 @@ import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, type AttrPolicy, dirAttr, fileAttr, rootAttr } from './attributes.js';
 import { DirectoryWalks } from './directoryWalks.js';
+import type { LocalTimes } from './localTimes.js';
 import { type EntryKind, type Listing, type Lookup, type MetadataCache } from './metadataCache.js';
 import { baseName, joinPath, type Namespace, parentOf } from './namespace.js';
 
@@ -49,7 +50,7 @@ export class Lookups {
     private readonly ns: Namespace,
     private readonly meta: MetadataCache,
     private readonly local: LocalState,
-    private readonly options: { policy: AttrPolicy; mountedAt: number; log: Logger; held: HeldAttrListener },
+    private readonly options: { policy: AttrPolicy; mountedAt: number; log: Logger; held: HeldAttrListener; times: LocalTimes },
   ) {}
 
   /**
@@ -62,7 +63,7 @@ export class Lookups {
 
   /** What `path` is: the mount's own word first (open files, changes not yet written), then the cache, then the bucket. */
   lookup(path: string): Promise<Lookup> {
-    if (path === '/') return Promise.resolve(rootAttr(this.options.policy, this.options.mountedAt));
+    if (path === '/') return Promise.resolve(this.options.times.apply(path, rootAttr(this.options.policy, this.options.mountedAt)));
     const local = this.local.attr(path);
     if (local) return Promise.resolve(local);
     const cached = this.meta.attr(path);
@@ -107,7 +108,8 @@ export class Lookups {
     let pending = this.lookups.get(path);
     if (!pending) {
       pending = fetch()
-        .then((found) => {
+        .then((fetched) => {
+          const found = fetched === 'missing' ? fetched : this.options.times.apply(path, fetched);
           if (prefetched) this.hold(path, found);
           else this.meta.setAttr(path, found);
           return found;
@@ -234,7 +236,8 @@ export class Lookups {
    */
   private reuseConfirmed(path: string, listed: ObjectInfo): boolean {
     if (this.local.isOpen(path)) return false;
-    const known = this.meta.unchanged(path, listed);
+    const unchanged = this.meta.unchanged(path, listed);
+    const known = unchanged && this.options.times.apply(path, unchanged);
     if (known) this.hold(path, known);
     return known !== undefined;
   }

@@ -134,6 +134,12 @@ export class MetadataCache {
     this.listings?.get(parentOf(path))?.set(baseName(path), attr.kind === 'dir' ? 'dir' : 'object');
   }
 
+  /** The mount changed `path`'s times in place (see LocalTimes): a cached entry changes and keeps its lifetime. */
+  retime(path: string, change: (attr: Attr) => Attr): void {
+    const hit = this.attrs?.get(path);
+    if (hit !== undefined && hit !== 'missing') this.attrs!.set(path, change(hit), { noUpdateTTL: true });
+  }
+
   /** The mount removed `path`. */
   removed(path: string): void {
     this.attrs?.set(path, 'missing');

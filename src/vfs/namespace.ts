@@ -42,9 +42,8 @@ export class Namespace {
    * close() uploads, which programs that ignore close errors never see.
    */
   newKey(path: string, kind: 'file' | 'dir'): string {
-    const name = baseName(path);
     if (isReserved(path)) throw new FsError('EPERM', `${path} is reserved for the mount's own use`);
-    if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', `name longer than ${NAME_MAX} bytes: ${name.slice(0, 40)}…`);
+    checkNameLength(path);
     const key = kind === 'dir' ? this.dirKey(path) : this.fileKey(path);
     checkKeyLength(key);
     return key;
@@ -79,6 +78,12 @@ export function baseName(path: string): string {
 
 export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+/** No entry has a name longer than NAME_MAX: looking one up is ENAMETOOLONG, as on a local disk, not ENOENT. */
+export function checkNameLength(path: string): void {
+  const name = baseName(path);
+  if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', `name longer than ${NAME_MAX} bytes: ${name.slice(0, 40)}…`);
 }
 
 export function checkKeyLength(key: string): void {

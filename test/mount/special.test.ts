@@ -115,10 +115,11 @@ describe('mount: special files and hard links', () => {
     expect(sh(`(echo after remount > ${dir}/fifo &) ; cat ${dir}/fifo`)).toBe('after remount\n');
   });
 
-  it('a device number no device can have, planted in the bucket, reads as 0', async () => {
-    await local.store.put(`${PREFIX}/planted`, Buffer.alloc(0), { meta: { mode: String(constants.S_IFCHR | 0o644), rdev: String(2 ** 40) } });
+  it('a device node planted in the bucket (no key holder vouched for it) shows as a regular file', async () => {
+    // What a mknod through the mount stores, without the attribute MAC: a bucket writer's device.
+    await local.store.put(`${PREFIX}/planted`, Buffer.alloc(0), { meta: { mode: String(constants.S_IFCHR | 0o666), rdev: String(0x0101) } });
     const st = lstatSync(join(m.mountpoint, 'planted'));
-    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.isFile()).toBe(true);
     expect(st.rdev).toBe(0);
   });
 

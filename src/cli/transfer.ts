@@ -87,7 +87,8 @@ export async function transfer(src: string, dest: string, o: TransferOptions): P
     if (!o.settings.quiet) process.stderr.write(`ossencfs: ${printable(m)}\n`);
   };
   // One file gets all --jobs as parallel parts; a tree spends them on files instead.
-  const partJobs = files.length === 1 ? o.settings.jobs : 1;
+  const oneFileJobs = from.kind === 'oss' && to.kind === 'local' ? o.settings.downloadJobs : o.settings.jobs;
+  const partJobs = files.length === 1 ? oneFileJobs : 1;
   const links: PendingLink[] = [];
   const step = makeStep(from, to, open, { ...o, partJobs, progress, note, links });
   try {

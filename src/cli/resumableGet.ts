@@ -33,7 +33,7 @@ const CHECKPOINT_SUFFIX = '.ossencfs-checkpoint';
 /** Plaintext written per piece; a range's pieces are decrypted on the worker thread. */
 const PIECE = 1024 * 1024;
 
-interface DownloadCheckpoint {
+export interface DownloadCheckpoint {
   version: 1;
   endpoint: string;
   bucket: string;

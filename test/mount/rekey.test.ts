@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { BIN, mountBucket, sh, shStatus } from '../support/mounted.js';
+import { mountBucket, rekeyToFreshKey, sh, shStatus } from '../support/mounted.js';
 
 describe('key rotation end to end: write with key A, rekey to B, mount with only B', () => {
   let local: LocalBucket;
@@ -28,13 +27,7 @@ describe('key rotation end to end: write with key A, rekey to B, mount with only
     for (const [name, data] of Object.entries(files)) writeFileSync(join(a.mountpoint, name), data);
     await a.unmount();
 
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const keyB = join(local.dir, 'key-b.pem');
-    writeFileSync(keyB, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    const rekey = spawnSync(process.execPath, [BIN, 'rekey', `oss://${local.bucket}`, '--endpoint', local.server.url, '--rsa-key', local.keyFile, '--new-rsa-key', keyB, '--quiet'], {
-      env: { ...process.env, OSS_ACCESS_KEY_ID: local.credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret },
-      encoding: 'utf8',
-    });
+    const { keyFile: keyB, rekey } = rekeyToFreshKey(local);
     expect(rekey.status, rekey.stderr).toBe(0);
 
     const b = await mountBucket(local, { name: 'keyB', keyArgs: ['--rsa-key', keyB] });

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { constants, createDecipheriv, createPrivateKey, generateKeyPairSync, privateDecrypt, randomBytes } from 'node:crypto';
+import { constants, createDecipheriv, createPrivateKey, privateDecrypt, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ObjectMeta } from '../../src/store/ObjectStore.js';
 import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
-import { BIN, type Mounted, mountBucket, sh, shStatus } from '../support/mounted.js';
+import { type Mounted, mountBucket, rekeyToFreshKey, sh, shStatus } from '../support/mounted.js';
 import { resetSeen, seen } from '../support/serverAdmin.js';
 
 /** The value of `name` on `path`, as bytes (getfattr's hex, so binary values come through whole). */
@@ -370,13 +370,7 @@ os.chmod(p, 0o600)`,
     setx(file, 'user.kept', 'through the rekey');
     const sealed = (await local.store.head('rekeyed.txt')).meta['ossencfs-xattrs'];
     await m.unmount();
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const keyB = join(local.dir, 'key-b.pem');
-    writeFileSync(keyB, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    const rekey = spawnSync(process.execPath, [BIN, 'rekey', `oss://${local.bucket}`, '--endpoint', local.server.url, '--rsa-key', local.keyFile, '--new-rsa-key', keyB, '--quiet'], {
-      env: { ...process.env, OSS_ACCESS_KEY_ID: local.credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret },
-      encoding: 'utf8',
-    });
+    const { keyFile: keyB, rekey } = rekeyToFreshKey(local);
     expect(rekey.status, rekey.stderr).toBe(0);
     const head = await local.store.head('rekeyed.txt');
     expect(head.meta['ossencfs-xattrs']).toBe(sealed);

@@ -1,5 +1,6 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
@@ -136,4 +137,16 @@ export function sh(command: string, cwd?: string): string {
 export function shStatus(command: string, cwd?: string): { status: number; stdout: string; stderr: string } {
   const r = spawnSync('bash', ['-c', command], { cwd, encoding: 'utf8' });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `ossencfs rekey` of the whole bucket from its key to a fresh RSA key (written 0600 as DIR/key-b.pem). */
+export function rekeyToFreshKey(local: LocalBucket): { keyFile: string; rekey: SpawnSyncReturns<string> } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyFile = join(local.dir, 'key-b.pem');
+  writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  const rekey = spawnSync(process.execPath, [BIN, 'rekey', `oss://${local.bucket}`, '--endpoint', local.server.url, '--rsa-key', local.keyFile, '--new-rsa-key', keyFile, '--quiet'], {
+    env: withEnv({ OSS_ACCESS_KEY_ID: local.credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret }),
+    encoding: 'utf8',
+  });
+  return { keyFile, rekey };
 }

@@ -44,6 +44,7 @@ export class Lookups {
   private readonly lookupListings = new Map<string, Promise<Listing>>();
   private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
   private readonly walks = new DirectoryWalks();
+  private readonly walkListings = new Map<string, Promise<Listing>>();
 
   constructor(
     private readonly bucket: EncryptedBucket,
@@ -58,7 +59,7 @@ export class Lookups {
    * listed page by page (1,000 keys a request) with attributes prefetched in parallel.
    */
   async names(dir: string): Promise<string[]> {
-    return [...(this.meta.listing(dir) ?? (await this.listNames(dir, true))).keys()];
+    return [...(this.meta.listing(dir) ?? (await this.listNames(dir, { prefetchAttrs: true }))).keys()];
   }
 
   /** What `path` is: the mount's own word first (open files, changes not yet written), then the cache, then the bucket. */
@@ -75,29 +76,31 @@ export class Lookups {
 
   /**
    * A lookup the cache could not answer: if it is one of a walk's (see DirectoryWalks), the
-   * attributes of the names after it are fetched ahead. They come from a fresh listing first: it
-   * vouches for what earlier HEADs found (reuseConfirmed), so only the rest costs a HEAD. This
-   * lookup does not wait for any of it.
+   * attributes of the names after it are fetched ahead. A listing the lookups use anyway (of a
+   * directory listed lately) comes first: it vouches for what earlier HEADs found
+   * (reuseConfirmed), so only the rest costs a HEAD. A walk just noticed lists the directory for
+   * its order alone: that listing never answers a lookup, so another client's new object there is
+   * still found at once. This lookup waits for none of it.
    */
   private walkAhead(path: string): void {
     const dir = parentOf(path);
-    if (!this.walks.walking(dir) && !this.walks.missed(dir)) return;
-    this.walkListing(dir).then(
-      (listing) => {
-        if (listing) this.walks.listed(dir, listing);
-        for (const [name, kind] of this.walks.ahead(dir, baseName(path))) this.prefetchEntry(dir, name, kind);
-      },
-      (err: Error) => this.options.log.debug(`listing ${dir} for a walk failed: ${err.message}`),
-    );
-  }
-
-  /** A fresh listing of a walked directory; undefined when it is too big to list once per TTL (its last order then serves). */
-  private walkListing(dir: string): Promise<Listing | undefined> {
-    const fresh = this.meta.listing(dir);
-    if (fresh) return Promise.resolve(fresh);
-    const last = this.meta.staleListing(dir);
-    if (last && last.size > LOOKUP_LISTING_MAX_ENTRIES && this.walks.walking(dir)) return Promise.resolve(undefined);
-    return this.listingOnce(dir);
+    const ahead = (): void => {
+      for (const [name, kind] of this.walks.ahead(dir, baseName(path))) this.prefetchEntry(dir, name, kind);
+    };
+    const failed = (err: Error): void => this.options.log.debug(`listing ${dir} for a walk failed: ${err.message}`);
+    if (this.walks.walking(dir)) {
+      const relisting = this.meta.listing(dir) ? undefined : this.listingForLookups(dir);
+      if (relisting) relisting.then(ahead, failed);
+      else ahead();
+    } else if (!this.walkListings.has(dir) && this.walks.missed(dir)) {
+      const listing = this.meta.listing(dir) ?? this.listNames(dir, { prefetchAttrs: false, remember: false });
+      const pending = Promise.resolve(listing).finally(() => this.walkListings.delete(dir));
+      this.walkListings.set(dir, pending);
+      pending.then((names) => {
+        this.walks.listed(dir, names);
+        ahead();
+      }, failed);
+    }
   }
 
   /**
@@ -173,7 +176,7 @@ export class Lookups {
   private listingOnce(dir: string): Promise<Listing> {
     let pending = this.lookupListings.get(dir);
     if (!pending) {
-      pending = this.listNames(dir, false).finally(() => this.lookupListings.delete(dir));
+      pending = this.listNames(dir, { prefetchAttrs: false }).finally(() => this.lookupListings.delete(dir));
       this.lookupListings.set(dir, pending);
     }
     return pending;
@@ -200,8 +203,11 @@ export class Lookups {
     }
   }
 
-  /** Every name in the directory `path` (which is known to be one), remembered as its listing. */
-  private async listNames(path: string, prefetchAttrs: boolean): Promise<Listing> {
+  /**
+   * Every name in the directory `path` (which is known to be one), remembered as its listing
+   * unless `remember` is false (then it answers no lookup).
+   */
+  private async listNames(path: string, { prefetchAttrs, remember = true }: { prefetchAttrs: boolean; remember?: boolean }): Promise<Listing> {
     const dirKey = this.ns.dirKey(path);
     const names: Listing = new Map();
     let after: string | undefined;
@@ -225,7 +231,7 @@ export class Lookups {
     } while (after !== undefined);
     // Files created here and not yet uploaded exist too.
     for (const name of this.local.openNames(path)) names.set(name, 'object');
-    this.meta.setListing(path, names);
+    if (remember) this.meta.setListing(path, names);
     return names;
   }
 

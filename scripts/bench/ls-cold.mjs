@@ -86,6 +86,7 @@ async function lsCold(server, round) {
   } finally {
     await fusermountU(mnt);
     await exited;
+    await relay.close();
   }
 }
 

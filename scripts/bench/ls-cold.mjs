@@ -13,15 +13,14 @@
 //    node --cpu-prof, its profiles written there; see ./profile-summary.mjs. --rtt: the mount talks
 //    to the server through ./delayRelay.mjs, MS/2 each way.)
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchBucket, benchKey, encodePosixMeta } from './benchBucket.mjs';
-import { startDelayRelay } from './delayRelay.mjs';
-import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
-import { cpuTimes, fusermountU, peakRssMiB, spawnUntil, timedLs, LOCAL_REGION } from './util.mjs';
+import { benchBucket, benchKey, encodePosixMeta, withBenchMount } from './benchBucket.mjs';
+import { startTreeServer } from './tree-server.mjs';
+import { cpuTimes, peakRssMiB, timedLs } from './util.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUCKET = 'bench';
@@ -64,16 +63,9 @@ async function populate(server) {
 
 async function lsCold(server, round) {
   const mnt = join(work, `mnt-${round}`);
-  mkdirSync(mnt, { recursive: true });
   const nodeArgs = values['mount-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['mount-prof']}`] : [];
-  const relay = await startDelayRelay(server.url, rtt / 2);
-  const { child, ready, exited } = spawnUntil(process.execPath, [
-    ...nodeArgs, join(ROOT, 'bin/ossencfs.js'), 'mount', `oss://${BUCKET}/fs`, mnt, '--foreground', '--endpoint', relay.url,
-    '--rsa-key', keyFile, '--cache-dir', join(work, `cache-${round}`), '--log-file', join(work, 'mount.log'),
-    ...values['mount-args'].split(' ').filter(Boolean),
-  ], /mounted /, { env: { ...process.env, OSS_ACCESS_KEY_ID: BENCH_KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: BENCH_KEYS.accessKeySecret, OSS_REGION: LOCAL_REGION } });
-  await ready;
-  try {
+  const mount = { bin: join(ROOT, 'bin/ossencfs.js'), url: server.url, rtt, source: `oss://${BUCKET}/fs`, mnt, keyFile, work, round, nodeArgs, args: values['mount-args'].split(' ').filter(Boolean) };
+  return withBenchMount(mount, async (child) => {
     await server.requests();
     const before = { server: await server.cpuMs(), mount: cpuSeconds(child.pid), rssMiB: peakRssMiB(child.pid) };
     const ls = await timedLs(join(mnt, 'dir'), entries);
@@ -83,11 +75,7 @@ async function lsCold(server, round) {
     // As bench-mount's mount.ls_warm: again right after, by when the first names' TTL has run out.
     const warm = await timedLs(join(mnt, 'dir'), entries);
     return { seconds: ls.seconds, warmSeconds: warm.seconds, ...spent, rssMiB, requests };
-  } finally {
-    await fusermountU(mnt);
-    await exited;
-    await relay.close();
-  }
+  });
 }
 
 const servers = [];

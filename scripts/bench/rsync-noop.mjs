@@ -14,10 +14,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchBucket, benchKey, encodePosixMeta } from './benchBucket.mjs';
-import { startDelayRelay } from './delayRelay.mjs';
-import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
-import { fusermountU, LOCAL_REGION, spawnUntil, timedSpawn } from './util.mjs';
+import { benchBucket, benchKey, encodePosixMeta, withBenchMount } from './benchBucket.mjs';
+import { startTreeServer } from './tree-server.mjs';
+import { timedSpawn } from './util.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUCKET = 'bench';
@@ -70,26 +69,15 @@ async function populate(server) {
 }
 
 async function rsyncNoop(server, rtt, round) {
-  const relay = await startDelayRelay(server.url, rtt / 2);
   const mnt = join(work, `mnt-${round}`);
-  mkdirSync(mnt, { recursive: true });
-  const { child, ready, exited } = spawnUntil(process.execPath, [
-    join(server.dist, '..', 'bin/ossencfs.js'), 'mount', `oss://${BUCKET}`, mnt, '--foreground', '--endpoint', relay.url,
-    '--rsa-key', keyFile, '--cache-dir', join(work, `cache-${round}`), '--log-file', join(work, 'mount.log'),
-    ...values['mount-args'].split(' ').filter(Boolean),
-  ], /mounted /, { env: { ...process.env, OSS_ACCESS_KEY_ID: BENCH_KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: BENCH_KEYS.accessKeySecret, OSS_REGION: LOCAL_REGION } });
-  await ready;
-  try {
+  const mount = { bin: join(server.dist, '..', 'bin/ossencfs.js'), url: server.url, rtt, source: `oss://${BUCKET}`, mnt, keyFile, work, round, args: values['mount-args'].split(' ').filter(Boolean) };
+  return withBenchMount(mount, async () => {
     await server.requests();
     const run = await timedSpawn('rsync', ['-a', '--dry-run', '--stats', `${source}/`, `${join(mnt, 'tree')}/`]);
     const sent = /Number of regular files transferred: ([\d,]+)/.exec(run.stdout)?.[1];
     if (run.code !== 0 || sent !== '0') throw new Error(`rsync exited ${run.code}, would send ${sent} files: ${run.stdout}${run.stderr}`);
     return { seconds: run.seconds, requests: await server.requests() };
-  } finally {
-    await fusermountU(mnt);
-    await exited;
-    await relay.close();
-  }
+  });
 }
 
 // Each build gets its own server, populated alike: one build's reads never warm the other's.

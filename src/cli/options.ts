@@ -161,8 +161,8 @@ type Env = Record<string, string | undefined>;
 export const DEFAULT_JOBS = 4;
 /**
  * A download's ranges cost a buffer each, not a part held for retry as an upload's do, and one
- * connection to a distant bucket is bounded by its window: at 30 ms RTT, 8 ranges came to 3.9–4.2×
- * one stream against 2.6–2.9× for 4 (docs/performance.md).
+ * connection to a distant bucket is bounded by its window: more ranges fill more windows
+ * (docs/performance.md has the figures).
  */
 export const DEFAULT_DOWNLOAD_JOBS = 8;
 

@@ -6,8 +6,7 @@ import type { EntryKind, Listing } from './metadataCache.js';
  * round trips while the walker takes one name at a time.
  */
 const WALK_WINDOW = 256;
-/** Lookups that missed the cache in one directory, within WALK_SIGN_MS, before it counts as walked. */
-const WALK_SIGN_LOOKUPS = 2;
+/** A second lookup that missed the cache in one directory within this long makes it a walk. */
 const WALK_SIGN_MS = 10_000;
 /** Directories whose order is remembered, and how many names in all (≈ 50 B each beside the listing's own). */
 const WALKS_KEPT = 64;
@@ -33,7 +32,7 @@ interface Walk {
  * client's new object) is looked up as if there were no walk.
  */
 export class DirectoryWalks {
-  private readonly lookupsIn = new LRUCache<string, number[]>({ max: 1_024 });
+  private readonly lastMiss = new LRUCache<string, number>({ max: 1_024 });
   private readonly walks = new LRUCache<string, Walk>({
     max: WALKS_KEPT,
     maxSize: WALK_NAMES_KEPT,
@@ -47,13 +46,13 @@ export class DirectoryWalks {
 
   /** A lookup in `dir` (not walked yet) missed the cache: whether that makes it a walk. */
   missed(dir: string, now = Date.now()): boolean {
-    const recent = [...(this.lookupsIn.get(dir) ?? []).filter((t) => now - t < WALK_SIGN_MS), now];
-    if (recent.length < WALK_SIGN_LOOKUPS) {
-      this.lookupsIn.set(dir, recent);
-      return false;
+    const last = this.lastMiss.get(dir);
+    if (last !== undefined && now - last < WALK_SIGN_MS) {
+      this.lastMiss.delete(dir);
+      return true;
     }
-    this.lookupsIn.delete(dir);
-    return true;
+    this.lastMiss.set(dir, now);
+    return false;
   }
 
   /** `dir` was listed: walks of it follow this order from now on. */

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // The nightly backup's commonest run: `rsync -a` of a tree that is already in the bucket, onto a
 // freshly mounted bucket (the mount knows nothing yet), so nothing is sent and every file is only
-// compared. The tree is written through the library with the same sizes and mtimes as a local
-// copy, each round mounts, runs `rsync -a --dry-run --stats` and unmounts, alternating the builds
+// compared. The tree is uploaded with `ossencfs put -r` of the build under test (`--populate
+// library`: one PutObject per file through this checkout's library, as another SDK client would,
+// so no directory has an index until a mount writes one), each round mounts, runs `rsync -a --dry-run --stats` and unmounts, alternating the builds
 // given (--dist, the compiled tree the mount runs from) and the round trips (--rtt, through
 // ./delayRelay.mjs). A round that would send anything fails: a compare cut short must not pass as fast.
 //
 //   npx tsc -p . && node scripts/bench/rsync-noop.mjs [--dist DIR]... [--files 2000] [--dirs 1]
-//       [--rtt 0,30] [--rounds 2] [--mount-args="--attr-ttl 60"]
+//       [--rtt 0,30] [--rounds 2] [--mount-args="--attr-ttl 60"] [--populate cli|library] [--keep]
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -15,8 +16,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchBucket, benchKey, encodePosixMeta, withBenchMount } from './benchBucket.mjs';
-import { startTreeServer } from './tree-server.mjs';
-import { timedSpawn } from './util.mjs';
+import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
+import { LOCAL_REGION, timedSpawn } from './util.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUCKET = 'bench';
@@ -29,6 +30,8 @@ const { values } = parseArgs({
     rtt: { type: 'string', default: '0,30' },
     rounds: { type: 'string', default: '2' },
     'mount-args': { type: 'string', default: '' },
+    populate: { type: 'string', default: 'cli' },
+    keep: { type: 'boolean', default: false },
   },
 });
 const dists = (values.dist ?? [join(ROOT, 'dist')]).map((d) => resolve(d));
@@ -37,7 +40,7 @@ const dirs = Number(values.dirs);
 const rtts = values.rtt.split(',').map(Number);
 const rounds = Number(values.rounds);
 const work = mkdtempSync(join(tmpdir(), 'ossencfs-rsync-noop-'));
-const source = join(work, 'src');
+const source = join(work, 'tree');
 const { keyPem, keyFile } = benchKey(work);
 const loads = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
@@ -58,6 +61,12 @@ function writeSource() {
 
 async function populate(server) {
   const bucket = await benchBucket(server.url, BUCKET, keyPem);
+  if (values.populate === 'cli') {
+    const bin = join(server.dist, '..', 'bin/ossencfs.js');
+    const put = await timedSpawn(process.execPath, [bin, 'put', '-r', '-q', '-j', '32', source, `oss://${BUCKET}/`, '--endpoint', server.url, '--rsa-key', keyFile], { env: { ...process.env, OSS_ACCESS_KEY_ID: BENCH_KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: BENCH_KEYS.accessKeySecret, OSS_REGION: LOCAL_REGION } });
+    if (put.code !== 0) throw new Error(`put -r exited ${put.code}: ${put.stderr}`);
+    return;
+  }
   let next = 0;
   await Promise.all(Array.from({ length: 32 }, async () => {
     while (next < tree.length) {
@@ -107,5 +116,6 @@ try {
   }
 } finally {
   for (const server of servers) await server.stop();
-  rmSync(work, { recursive: true, force: true });
+  if (values.keep) console.log(`kept ${work} (mount logs: mount.log)`);
+  else rmSync(work, { recursive: true, force: true });
 }

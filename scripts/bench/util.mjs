@@ -25,9 +25,9 @@ export function timed(cmd, args, options = {}) {
  * timed() without blocking this process: what an in-process relay (./delayRelay.mjs) must keep
  * forwarding while the command runs. Resolves with its exit code; does not throw on failure.
  */
-export function timedSpawn(cmd, args) {
+export function timedSpawn(cmd, args, options = {}) {
   const started = process.hrtime.bigint();
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

@@ -6,7 +6,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CryptoError } from '../crypto/index.js';
 import { FsError } from '../errors.js';
-import { encodePosixMeta } from '../secure/index.js';
+import { DirectoryIndexes, encodePosixMeta } from '../secure/index.js';
 import { createLimiter } from '../util/limit.js';
 import { printable } from '../util/printable.js';
 import { dirPrefix, listObjects, objectError } from './listing.js';
@@ -15,6 +15,7 @@ import { isOssUrl, type OpenedBucket, openBucket, type OssLocation, ossUrl, pars
 import { createProgress, type Progress } from './progress.js';
 import { resumableGet } from './resumableGet.js';
 import { resumablePut } from './resumablePut.js';
+import { TreeIndex } from './treeIndex.js';
 
 /**
  * get / put / cp: copies between local files and objects (either way) and between objects.
@@ -90,7 +91,8 @@ export async function transfer(src: string, dest: string, o: TransferOptions): P
   const oneFileJobs = from.kind === 'oss' && to.kind === 'local' ? o.settings.downloadJobs : o.settings.jobs;
   const partJobs = files.length === 1 ? oneFileJobs : 1;
   const links: PendingLink[] = [];
-  const step = makeStep(from, to, open, { ...o, partJobs, progress, note, links });
+  const index = from.kind === 'local' && to.kind === 'oss' && o.recursive ? new TreeIndex() : undefined;
+  const step = makeStep(from, to, open, { ...o, partJobs, progress, note, links, ...(index ? { index } : {}) });
   try {
     // Directories first, so their files land in them; then files, --jobs at a time.
     for (const item of items) if (item.kind === 'dir') await step(item);
@@ -98,6 +100,7 @@ export async function transfer(src: string, dest: string, o: TransferOptions): P
     const results = await Promise.allSettled(files.map((f) => limit(() => step(f))));
     // Links last, one at a time: no file is then written through a link the bucket planted.
     if (from.kind === 'oss') for (const link of links) results.push(await makeLink(link, from.loc.bucket).then(ok, notOk));
+    if (index && to.kind === 'oss') await index.write(open(to.loc.bucket).bucket).catch((err: Error) => note(`directory indexes not written (a mount will ask for each file's attributes): ${err.message}`));
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failures.length === 1) throw failures[0]!.reason;
     if (failures.length > 1) {
@@ -119,6 +122,8 @@ interface StepContext extends TransferOptions {
   partJobs: number;
   progress: Progress;
   links: PendingLink[];
+  /** A tree's upload: collects what each PutObject made, for the directories' indexes. */
+  index?: TreeIndex;
   note(message: string): void;
 }
 
@@ -220,6 +225,8 @@ async function planOss(source: OpenedBucket, loc: OssLocation, to: Place, recurs
   const root = treeDest(to, name);
   const items: Item[] = [];
   for await (const object of listObjects(source.bucket, base)) {
+    // A directory's index describes objects of that bucket: the copy gets its own when mounted.
+    if (DirectoryIndexes.isIndex(object.key)) continue;
     const rel = object.key.slice(base.length);
     const local = to.kind === 'local' ? { root } : {};
     if (rel === '' || rel.endsWith('/')) items.push({ kind: 'dir', from: object.key, to: childDest(to, root, rel), ...local });
@@ -284,7 +291,8 @@ async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: stri
     if (item.link) {
       // As the mount's symlink(): mode S_IFLNK|0777 (lstat's), the target as the body.
       const target = await readlink(item.from, { encoding: 'buffer' });
-      await dest.bucket.put(item.to, target, { meta: posixMetaOf(await lstat(item.from)) });
+      const { head } = await dest.bucket.put(item.to, target, { meta: posixMetaOf(await lstat(item.from)) });
+      if (head) c.index?.add(head);
       c.progress.add(target.length);
       return;
     }
@@ -302,7 +310,8 @@ async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: stri
         onNote: c.note,
       });
     } else {
-      await dest.bucket.putFile(item.to, item.from, { meta });
+      const { head } = await dest.bucket.putFile(item.to, item.from, { meta });
+      if (head) c.index?.add(head);
       c.progress.add(info.size);
     }
   } catch (err) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ctrAtInPlace, envelopeMeta, type DataKey, type Envelope, type Keyring } from '../crypto/index.js';
 import { FsError } from '../errors.js';
-import type { ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
+import type { ObjectHead, ObjectMeta, ObjectStore, Written } from '../store/ObjectStore.js';
 import { MultipartUpload } from './multipartUpload.js';
 import type { PieceBuffers } from './objectReader.js';
 import { checkMetaSize, withSealedXattrs, type Xattrs } from './xattrs.js';
@@ -11,9 +11,20 @@ export interface ObjectWriter {
   /** Appends; resolves once buffered, and waits while the window of parts in flight is full. */
   write(chunk: Buffer): Promise<void>;
   /** Resolves once the object is durable in the bucket. */
-  finish(): Promise<{ etag: string; size: number }>;
+  finish(): Promise<Finished>;
   /** Aborts any multipart upload; the previous version of the object stays as it was. */
   abort(): Promise<void>;
+}
+
+/**
+ * What an upload made. `head`: the object as a HEAD would find it, when the answer said when it
+ * was made (a PutObject's Date does; a CompleteMultipartUpload says nothing), so a caller can know
+ * it again in a listing without asking.
+ */
+export interface Finished {
+  etag: string;
+  size: number;
+  head?: ObjectHead;
 }
 
 export interface WriterSettings {
@@ -98,14 +109,21 @@ export class EncryptedObjectWriter implements ObjectWriter {
     }
   }
 
-  async finish(): Promise<{ etag: string; size: number }> {
+  async finish(): Promise<Finished> {
     this.assertOpen();
     this.state = 'closing';
     try {
       if (this.s.size !== undefined && this.written !== this.s.size) throw this.lengthError(this.written);
-      const { etag } = this.multipart ? await this.completeMultipart() : await this.putWhole();
+      if (this.multipart) {
+        const { etag } = await this.completeMultipart();
+        this.state = 'done';
+        return { etag, size: this.written };
+      }
+      const { written, meta } = await this.putWhole();
       this.state = 'done';
-      return { etag, size: this.written };
+      const { etag, lastModified } = written;
+      const head: ObjectHead | undefined = lastModified && { key: this.key, size: this.written, etag, lastModified, meta, contentType: this.s.contentType };
+      return { etag, size: this.written, ...(head ? { head } : {}) };
     } catch (err) {
       return this.fail(err);
     }
@@ -121,7 +139,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
     await upload?.abort();
   }
 
-  private async putWhole(): Promise<{ etag: string }> {
+  private async putWhole(): Promise<{ written: Written; meta: ObjectMeta }> {
     const plaintext = this.current.subarray(0, this.fill);
     this.current = Buffer.alloc(0);
     const md5 = createHash('md5').update(plaintext).digest('base64');
@@ -130,11 +148,12 @@ export class EncryptedObjectWriter implements ObjectWriter {
     }
     const { dataKey, envelope } = await this.seal();
     const meta = this.objectMeta(dataKey, { ...envelope, unencryptedContentLength: this.written, unencryptedContentMd5: md5 });
-    return this.store.put(this.key, ctrAtInPlace(dataKey, 0, plaintext), {
+    const written = await this.store.put(this.key, ctrAtInPlace(dataKey, 0, plaintext), {
       meta,
       contentLength: this.written,
       ...(this.s.contentType ? { contentType: this.s.contentType } : {}),
     });
+    return { written, meta };
   }
 
   private async completeMultipart(): Promise<{ etag: string }> {
@@ -197,7 +216,6 @@ export class EncryptedObjectWriter implements ObjectWriter {
     return this.upload;
   }
 
-  /** The object's metadata: the caller's, its extended attributes, the envelope; E2BIG past OSS's limit. */
   /** The metadata as written: the caller's, the sealed extended attributes, the envelope, and the attributes' MAC. */
   private objectMeta(dataKey: DataKey, envelope: Envelope): ObjectMeta {
     const own = this.s.xattrs ? withSealedXattrs(this.s.meta, dataKey, this.s.xattrs) : this.s.meta;

@@ -16,6 +16,8 @@ const WALK_NAMES_KEPT = 200_000;
 interface Walk {
   listing: Listing;
   entries: [string, EntryKind][];
+  /** Names whose attributes the listing itself vouched for: nothing to fetch ahead. */
+  vouched: ReadonlySet<string>;
   position: Map<string, number>;
   asked: { from: number; to: number };
 }
@@ -56,16 +58,17 @@ export class DirectoryWalks {
   }
 
   /** `dir` was listed: walks of it follow this order from now on. */
-  listed(dir: string, listing: Listing): void {
+  listed(dir: string, listing: Listing, vouched: ReadonlySet<string> = new Set()): void {
     if (this.walks.get(dir)?.listing === listing) return;
     const entries = [...listing];
     if (entries.length > WALK_NAMES_KEPT) return;
-    this.walks.set(dir, { listing, entries, position: new Map(entries.map(([name], i) => [name, i])), asked: { from: 0, to: 0 } });
+    this.walks.set(dir, { listing, entries, vouched, position: new Map(entries.map(([name], i) => [name, i])), asked: { from: 0, to: 0 } });
   }
 
   /**
-   * The entries of `dir` from `name` on, up to the window, not handed out before: what to fetch
-   * ahead now that the walker asks for `name`. Empty when `dir` is not being walked or lacks it.
+   * The entries of `dir` from `name` on, up to the window, not handed out before and not vouched
+   * for by the listing: what to fetch ahead now that the walker asks for `name`. Empty when `dir`
+   * is not being walked or lacks it.
    */
   ahead(dir: string, name: string): [string, EntryKind][] {
     const walk = this.walks.get(dir);
@@ -76,6 +79,6 @@ export class DirectoryWalks {
     const from = within ? walk.asked.to : at;
     const to = Math.min(at + WALK_WINDOW, walk.entries.length);
     walk.asked = { from: within ? walk.asked.from : at, to: Math.max(to, from) };
-    return walk.entries.slice(from, to);
+    return walk.entries.slice(from, to).filter(([name]) => !walk.vouched.has(name));
   }
 }

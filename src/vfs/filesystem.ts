@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Usage } from '../store/usageTally.js';
-import type { EncryptedBucket, StoredXattrs, Xattrs } from '../secure/index.js';
+import { DirectoryIndexes, type EncryptedBucket, type StoredXattrs, type Xattrs } from '../secure/index.js';
 import type { ObjectHead } from '../store/ObjectStore.js';
 import { memoryInUse } from '../util/allocator.js';
 import { createLimiter } from '../util/limit.js';
@@ -138,6 +138,7 @@ export class Filesystem {
         log: options.log,
         held: (path, attr) => this.heldAttrListener?.(path, this.shown(attr)) ?? false,
         times: this.times,
+        writable: !options.readOnly,
       },
     );
     this.files = {
@@ -226,16 +227,18 @@ export class Filesystem {
     const attr = await this.attrOf(path);
     if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
     if (!(await this.isEmptyDir(path))) throw new FsError('ENOTEMPTY', `directory not empty: ${path}`);
-    await this.bucket.delete(this.ns.dirKey(path));
+    const dirKey = this.ns.dirKey(path);
+    await this.bucket.deleteMany([dirKey, DirectoryIndexes.keyOf(dirKey)]);
     this.meta.removed(path);
     this.times.forget(path);
     this.entriesChanged(parentOf(path));
   }
 
+  /** Empty but for its marker and its index. */
   private async isEmptyDir(path: string): Promise<boolean> {
     const dirKey = this.ns.dirKey(path);
-    const page = await this.bucket.list(dirKey, { maxKeys: 2 });
-    if (page.objects.some((o) => o.key !== dirKey) || page.prefixes.length > 0) return false;
+    const page = await this.bucket.list(dirKey, { maxKeys: 3 });
+    if (page.objects.some((o) => o.key !== dirKey && o.key !== DirectoryIndexes.keyOf(dirKey)) || page.prefixes.length > 0) return false;
     return ![...this.openByPath.keys()].some((p) => parentOf(p) === path);
   }
 
@@ -407,7 +410,10 @@ export class Filesystem {
           if (this.openByPath.get(file.path) === file) this.openByPath.delete(file.path);
           // What failed to upload is gone: the bucket's version (or none) is what the name holds.
           if (!uploaded) this.meta.forgetTree(file.path);
-          else if (!file.unlinked) this.meta.added(file.path, file.currentAttr());
+          else if (!file.unlinked) {
+            this.meta.added(file.path, file.currentAttr());
+            if (file.made) this.lookups.wrote(file.path, file.made);
+          }
         }
       }
     })();
@@ -517,7 +523,8 @@ export class Filesystem {
     if (to !== 'missing') {
       if (to.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${dest}`);
       if (!(await this.isEmptyDir(dest))) throw new FsError('ENOTEMPTY', `directory not empty: ${dest}`);
-      await this.bucket.delete(this.ns.dirKey(dest));
+      const destDirKey = this.ns.dirKey(dest);
+      await this.bucket.deleteMany([destDirKey, DirectoryIndexes.keyOf(destDirKey)]);
     }
     const below = `${src}/`;
     for (const [path, file] of this.openByPath) if (path.startsWith(below) && file.isDirty) await file.flush(true);
@@ -530,7 +537,9 @@ export class Filesystem {
     let after: string | undefined;
     do {
       const page = await this.bucket.list(srcKey, { after, maxKeys: 1000 });
-      const copies = page.objects.map((o) => ({ from: o.key, to: destKey + o.key.slice(srcKey.length) }));
+      // An index names the directory it describes: the moved ones get their own in time.
+      const copied = page.objects.filter((o) => !DirectoryIndexes.isIndex(o.key));
+      const copies = copied.map((o) => ({ from: o.key, to: destKey + o.key.slice(srcKey.length) }));
       for (const { to } of copies) checkKeyLength(to);
       await Promise.all(copies.map(({ from, to }) => copyLimit(() => this.bucket.copy(from, to))));
       moved.push(...page.objects.map((o) => o.key));
@@ -791,6 +800,7 @@ export class Filesystem {
       await file.flush(true).catch((err: Error) => failures.push(`${path}: ${err.message}`));
     }
     await this.attrWrites.settleTree('/').catch((err: Error) => failures.push(err.message));
+    await this.lookups.flushIndexes();
     if (failures.length > 0) throw new FsError('EIO', `could not upload ${failures.length} file(s): ${failures.join('; ')}`);
   }
 

@@ -1,10 +1,11 @@
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { EncryptedBucket } from '../secure/index.js';
+import { ANSWER_SLACK_S, DirectoryIndexes, headOf, type EncryptedBucket, type IndexedHead } from '../secure/index.js';
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, type AttrPolicy, dirAttr, fileAttr, rootAttr } from './attributes.js';
 import { DirectoryWalks } from './directoryWalks.js';
+import { IndexUpkeep } from './indexUpkeep.js';
 import type { LocalTimes } from './localTimes.js';
 import { type EntryKind, type Listing, type Lookup, type MetadataCache } from './metadataCache.js';
 import { baseName, joinPath, type Namespace, parentOf } from './namespace.js';
@@ -45,14 +46,26 @@ export class Lookups {
   private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
   private readonly walks = new DirectoryWalks();
   private readonly walkListings = new Map<string, Promise<Listing>>();
+  private readonly indexes: IndexUpkeep;
 
   constructor(
     private readonly bucket: EncryptedBucket,
     private readonly ns: Namespace,
     private readonly meta: MetadataCache,
     private readonly local: LocalState,
-    private readonly options: { policy: AttrPolicy; mountedAt: number; log: Logger; held: HeldAttrListener; times: LocalTimes },
-  ) {}
+    private readonly options: { policy: AttrPolicy; mountedAt: number; log: Logger; held: HeldAttrListener; times: LocalTimes; writable: boolean },
+  ) {
+    this.indexes = new IndexUpkeep(
+      new DirectoryIndexes(bucket),
+      { seed: (dir, entries) => this.seed(dir, entries), current: (dir) => this.indexEntries(dir) },
+      { writable: options.writable, log: options.log, dirKey: (dir) => ns.dirKey(dir) },
+    );
+  }
+
+  /** Writes the directory indexes due (unmount). */
+  flushIndexes(): Promise<void> {
+    return this.indexes.flush();
+  }
 
   /**
    * Names in a directory: its listing while fresh (for the TTL, as rclone's --dir-cache-time), else
@@ -93,11 +106,12 @@ export class Lookups {
       if (relisting) relisting.then(ahead, failed);
       else ahead();
     } else if (!this.walkListings.has(dir) && this.walks.missed(dir)) {
-      const listing = this.meta.listing(dir) ?? this.listNames(dir, { prefetchAttrs: false, remember: false });
+      const vouched = new Set<string>();
+      const listing = this.meta.listing(dir) ?? this.listNames(dir, { prefetchAttrs: false, remember: false, vouched });
       const pending = Promise.resolve(listing).finally(() => this.walkListings.delete(dir));
       this.walkListings.set(dir, pending);
       pending.then((names) => {
-        this.walks.listed(dir, names);
+        this.walks.listed(dir, names, vouched);
         ahead();
       }, failed);
     }
@@ -186,11 +200,11 @@ export class Lookups {
    * The mount made the object at `path` itself and knows it as a HEAD would (a write that said when
    * it made it): a later listing showing that object again needs no HEAD for it (reuseConfirmed).
    * rsync's no-op second run then costs a LIST per directory instead of a HEAD per file. A write's
-   * answer may date the object a second late (a PutObject's Date is when it answered), so the
-   * listing's second may be the one before.
+   * answer may date the object late (a PutObject's Date is when it answered): see ANSWER_SLACK_S.
    */
   wrote(path: string, head: ObjectHead): void {
-    this.meta.confirm(path, head, fileAttr(head, this.options.policy), 1);
+    this.meta.confirm(path, head, fileAttr(head, this.options.policy), ANSWER_SLACK_S);
+    this.indexes.wrote(parentOf(path));
   }
 
   /** The object's HEAD, or undefined when there is no such object. */
@@ -205,21 +219,34 @@ export class Lookups {
 
   /**
    * Every name in the directory `path` (which is known to be one), remembered as its listing
-   * unless `remember` is false (then it answers no lookup).
+   * unless `remember` is false (then it answers no lookup). `vouched` gets the names whose
+   * attributes the listing vouched for (an earlier HEAD or the index still holds).
    */
-  private async listNames(path: string, { prefetchAttrs, remember = true }: { prefetchAttrs: boolean; remember?: boolean }): Promise<Listing> {
+  private async listNames(
+    path: string,
+    { prefetchAttrs, remember = true, vouched }: { prefetchAttrs: boolean; remember?: boolean; vouched?: Set<string> },
+  ): Promise<Listing> {
     const dirKey = this.ns.dirKey(path);
     const names: Listing = new Map();
+    const seeded = this.indexes.seeding(path);
+    let [objects, uncovered] = [0, 0];
     let after: string | undefined;
     do {
       const page = await this.bucket.list(dirKey, { delimiter: '/', after, maxKeys: 1000 });
+      await seeded(page.objects);
       for (const object of page.objects) {
         const name = this.ns.entryName(dirKey, object.key);
         if (name === undefined) continue;
         names.set(name, 'object');
+        objects++;
         const entry = joinPath(path, name);
-        // The listing says it is an object: its HEAD alone gives the attributes, unless an earlier one still does.
-        if (!this.reuseConfirmed(entry, object) && prefetchAttrs) this.prefetchEntry(path, name, 'object');
+        // The listing says it is an object: its HEAD alone gives the attributes, unless an earlier one (or the index) still does.
+        if (this.reuseConfirmed(entry, object)) {
+          vouched?.add(name);
+          continue;
+        }
+        uncovered++;
+        if (prefetchAttrs) this.prefetchEntry(path, name, 'object');
       }
       for (const prefix of page.prefixes) {
         const name = this.ns.entryName(dirKey, prefix);
@@ -232,7 +259,41 @@ export class Lookups {
     // Files created here and not yet uploaded exist too.
     for (const name of this.local.openNames(path)) names.set(name, 'object');
     if (remember) this.meta.setListing(path, names);
+    this.indexes.listed(path, objects, uncovered);
     return names;
+  }
+
+  /**
+   * Takes in a directory index's entries as if their HEADs had just been made, except where the
+   * mount knows the object itself: each counts only while a listing shows that object unchanged
+   * (reuseConfirmed), and its metadata goes through fileAttr's checks as a HEAD's would.
+   */
+  private seed(dir: string, entries: IndexedHead[]): void {
+    const dirKey = this.ns.dirKey(dir);
+    for (const entry of entries) {
+      if (this.ns.entryName(dirKey, dirKey + entry.name) !== entry.name) continue;
+      const path = joinPath(dir, entry.name);
+      if (this.meta.confirms(path)) continue;
+      const head = headOf(entry, dirKey + entry.name);
+      this.meta.confirm(path, head, fileAttr(head, this.options.policy), entry.slackS);
+    }
+  }
+
+  /** The index `dir` should have now: one listing, and what the mount knows still holds of each object. */
+  private async indexEntries(dir: string): Promise<IndexedHead[]> {
+    const dirKey = this.ns.dirKey(dir);
+    const entries: IndexedHead[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.bucket.list(dirKey, { delimiter: '/', after, maxKeys: 1000 });
+      for (const object of page.objects) {
+        const name = this.ns.entryName(dirKey, object.key);
+        const entry = name === undefined ? undefined : this.meta.indexEntry(joinPath(dir, name), object);
+        if (entry) entries.push(entry);
+      }
+      after = page.next;
+    } while (after !== undefined);
+    return entries;
   }
 
   /**
@@ -279,6 +340,7 @@ export class Lookups {
   private confirmedAttr(path: string, head: ObjectHead): Attr {
     const attr = fileAttr(head, this.options.policy);
     this.meta.confirm(path, head, attr);
+    this.indexes.touched(parentOf(path));
     return attr;
   }
 

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import type { ObjectInfo } from '../store/ObjectStore.js';
+import { indexed, type IndexedHead } from '../secure/index.js';
+import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import type { Attr } from './attributes.js';
 import { baseName, parentOf } from './namespace.js';
 
@@ -22,14 +23,12 @@ export const prefetchHoldMs = (ttlMs: number): number => Math.max(ttlMs, PREFETC
  */
 const CONFIRMED_ENTRIES = 50_000;
 
-/** What a HEAD found for a path, and which version of the object it described. */
+/**
+ * What a HEAD found for a path, and which version of the object it described (its metadata too,
+ * for the directory's index: src/secure/directoryIndex.ts).
+ */
 interface Confirmed {
-  etag: string;
-  size: number;
-  /** Whole seconds: HEAD's Last-Modified has no finer precision, while a listing may. */
-  lastModifiedS: number;
-  /** The earliest second a listing may show for it: lastModifiedS, or before when it was dated late. */
-  earliestS: number;
+  head: IndexedHead;
   attr: Attr;
 }
 
@@ -66,17 +65,31 @@ export class MetadataCache {
   }
 
   /** A HEAD of the object at `path` found `attr`; `slackS`: its date may be that many seconds late. */
-  confirm(path: string, head: ObjectInfo, attr: Attr, slackS = 0): void {
-    const lastModifiedS = seconds(head.lastModified);
-    this.confirmed?.set(path, { etag: head.etag, size: head.size, lastModifiedS, earliestS: lastModifiedS - slackS, attr });
+  confirm(path: string, head: ObjectHead, attr: Attr, slackS = 0): void {
+    this.confirmed?.set(path, { head: indexed(baseName(path), head, slackS), attr });
+  }
+
+  /** Whether a HEAD of `path` is remembered (see confirm). */
+  confirms(path: string): boolean {
+    return this.confirmed?.has(path) ?? false;
   }
 
   /** The attributes a HEAD found for `path`, if `listed` (from a listing) is still that object. */
   unchanged(path: string, listed: ObjectInfo): Attr | undefined {
+    return this.stillListed(path, listed)?.attr;
+  }
+
+  /** What a HEAD found of `path`, if `listed` is still that object: its entry in the directory's index. */
+  indexEntry(path: string, listed: ObjectInfo): IndexedHead | undefined {
+    return this.stillListed(path, listed)?.head;
+  }
+
+  private stillListed(path: string, listed: ObjectInfo): Confirmed | undefined {
     const known = this.confirmed?.get(path);
+    if (!known) return undefined;
+    const { etag, size, lastModifiedS, slackS } = known.head;
     const listedS = seconds(listed.lastModified);
-    if (!known || known.etag !== listed.etag || known.size !== listed.size || listedS < known.earliestS || listedS > known.lastModifiedS) return undefined;
-    return known.attr;
+    return etag === listed.etag && size === listed.size && listedS >= lastModifiedS - slackS && listedS <= lastModifiedS ? known : undefined;
   }
 
   attr(path: string): Lookup | undefined {

@@ -1,4 +1,5 @@
 import { FsError } from '../errors.js';
+import { INDEX_NAME } from '../secure/index.js';
 
 /** Longest name one directory entry may have (Linux NAME_MAX), in bytes. */
 export const NAME_MAX = 255;
@@ -6,7 +7,8 @@ export const NAME_MAX = 255;
 const MAX_KEY_BYTES = 1023;
 /**
  * The root entry reserved for the mount's own objects. It is not listed, not found, and not a
- * name a program may create, as gocryptfs does with its config file.
+ * name a program may create, as gocryptfs does with its config file; so is every directory's
+ * index (INDEX_NAME).
  */
 const RESERVED = '.ossencfs';
 
@@ -57,14 +59,15 @@ export class Namespace {
   entryName(dirKey: string, key: string): string | undefined {
     const rest = key.slice(dirKey.length).replace(/\/$/, '');
     if (rest === '' || rest.includes('/') || rest === '.' || rest === '..') return undefined;
-    if (dirKey === this.prefix && rest === RESERVED) return undefined;
+    if ((dirKey === this.prefix && rest === RESERVED) || rest === INDEX_NAME) return undefined;
     if (Buffer.byteLength(rest) > NAME_MAX) return undefined;
     return rest;
   }
 }
 
+/** The mount's own root entry and everything in it, and every directory's index. */
 function isReserved(path: string): boolean {
-  return path === `/${RESERVED}` || path.startsWith(`/${RESERVED}/`);
+  return path === `/${RESERVED}` || path.startsWith(`/${RESERVED}/`) || baseName(path) === INDEX_NAME;
 }
 
 export function parentOf(path: string): string {

@@ -9,7 +9,7 @@ import {
   withoutSealedXattrs,
   type Xattrs,
 } from '../secure/index.js';
-import type { ObjectMeta } from '../store/ObjectStore.js';
+import type { ObjectHead, ObjectMeta } from '../store/ObjectStore.js';
 import type { Logger } from '../log.js';
 import { type Attr, posixMetaOf } from './attributes.js';
 import type { BlockCache } from './blockCache.js';
@@ -64,6 +64,8 @@ export class OpenFile {
    */
   private changes: number;
   private uploadedChanges = 0;
+  /** The object as the last upload made it, when the answer said when (see PutResult.head). */
+  made: ObjectHead | undefined;
   /** Data was written (or explicitly truncated) since the last upload, not just O_TRUNC/create. */
   private written = false;
   private content: Content;
@@ -250,26 +252,28 @@ export class OpenFile {
     const c = this.content;
     const meta = this.uploadMeta();
     const { bucket } = this.ctx;
+    let made: ObjectHead | undefined;
     switch (c.kind) {
       case 'memory':
-        await bucket.put(this.key, Buffer.concat(c.chunks), { meta, ...(await this.xattrsToCarry()) });
+        made = (await bucket.put(this.key, Buffer.concat(c.chunks), { meta, ...(await this.xattrsToCarry()) })).head;
         break;
       case 'staged': {
         const md5 = c.file.md5();
         // Its parts come out of the block cache's budget: the cache shrinks while the file uploads.
-        await bucket.putFile(this.key, c.file.path, { meta, buffers: this.ctx.cache.partBuffers, ...(md5 !== undefined ? { md5 } : {}), ...(await this.xattrsToCarry()) });
+        made = (await bucket.putFile(this.key, c.file.path, { meta, buffers: this.ctx.cache.partBuffers, ...(md5 !== undefined ? { md5 } : {}), ...(await this.xattrsToCarry()) })).head;
         break;
       }
       case 'remote': {
         // Only attributes changed: the object's other metadata stays as the bucket has it.
         const ref = this.attr.xattrs;
-        await bucket.patchMeta(this.key, posixMetaOf(this.attr), ref && 'known' in ref ? ref.known : undefined);
+        made = await bucket.patchMeta(this.key, posixMetaOf(this.attr), ref && 'known' in ref ? ref.known : undefined);
         break;
       }
     }
     this.uploadedChanges = uploading;
     this.written = false;
     this.inBucket = true;
+    this.made = made;
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { printable } from '../../util/printable.js';
 import { FsError } from '../../errors.js';
+import { DirectoryIndexes } from '../../secure/index.js';
 import { isNoSuchBucket, openBuckets } from '../buckets.js';
 import { dirPrefix, listPages, objectError } from '../listing.js';
 import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings } from '../options.js';
@@ -45,8 +46,8 @@ const ls: CommandModule<object, Args> = {
         }
         for (const o of page.objects) {
           any = true;
-          // The directory's own marker is the directory, not an entry in it.
-          if (o.key === base) continue;
+          // The directory's own marker is the directory, not an entry in it; its index is the mount's.
+          if (o.key === base || DirectoryIndexes.isIndex(o.key)) continue;
           print(o.key.slice(base.length), o.key.endsWith('/') ? undefined : o.size, o.lastModified);
         }
       }

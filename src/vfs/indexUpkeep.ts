@@ -1,0 +1,153 @@
+import { LRUCache } from 'lru-cache';
+import type { Logger } from '../log.js';
+import { DirectoryIndexes, type IndexedHead } from '../secure/index.js';
+import type { ObjectInfo } from '../store/ObjectStore.js';
+
+/**
+ * A directory's index is rewritten once this many of its listed objects cost a HEAD (or were
+ * written by the mount) since it was made: 1% of the directory, at least one, at most this. A file
+ * saved again and again in a big directory does not send the whole index each time.
+ */
+const STALE_MAX = 64;
+/**
+ * Smaller directories get no index: their few HEADs go out in parallel after the listing, in about
+ * the time the index's GET would take, and an index would cost a PUT whenever they change.
+ */
+const INDEX_MIN_OBJECTS = 8;
+/** A directory is rewritten once nothing happened in it for this long: its HEADs and writes are in. */
+const QUIET_MS = 3_000;
+/** Directories whose index this mount has read (or found absent), by the index object's ETag. */
+const SEEDED_KEPT = 10_000;
+
+/** What the upkeep asks of the mount's lookups. */
+export interface IndexSource {
+  /** Takes in the entries of `dir`'s index (what the mount knows better stays). */
+  seed(dir: string, entries: IndexedHead[]): void;
+  /** Every object of `dir` now (one listing), with what a HEAD found of each, where the mount knows it still holds. */
+  current(dir: string): Promise<IndexedHead[]>;
+}
+
+interface Staleness {
+  /** Listed objects no index entry or earlier HEAD covered, at the last listing. */
+  uncovered: number;
+  /** Objects the mount wrote since. */
+  written: number;
+  /** Objects at the last listing. */
+  objects: number;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * Keeps directories' attribute indexes (secure/directoryIndex.ts) in use: reads a directory's
+ * index beside its first listing (and again when a listing shows another), and writes a fresh one
+ * once enough of its objects had to be asked for one by one — after a walk or `ls -l` of a
+ * directory without one, or after the mount wrote many files there. A read-only mount only reads.
+ * An index is a hint: any failure to read or write one costs HEADs, never an error.
+ */
+export class IndexUpkeep {
+  /** ETag of the index each directory was seeded from; '' when it had none. */
+  private readonly seeded = new LRUCache<string, string>({ max: SEEDED_KEPT });
+  private readonly stale = new Map<string, Staleness>();
+  private readonly writing = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly indexes: DirectoryIndexes,
+    private readonly source: IndexSource,
+    private readonly o: { writable: boolean; log: Logger; dirKey: (dir: string) => string },
+  ) {}
+
+  /**
+   * For one listing of `dir`: a function to call with each page's objects before using them,
+   * which resolves once the directory's index (when there is a new one) has seeded the cache. A
+   * directory never seen is read at once, beside the first page; later, only when a page shows an
+   * index other than the one read.
+   */
+  seeding(dir: string): (objects: readonly ObjectInfo[]) => Promise<void> {
+    const dirKey = this.o.dirKey(dir);
+    const indexKey = DirectoryIndexes.keyOf(dirKey);
+    let read = this.seeded.has(dir) ? undefined : this.read(dir, dirKey);
+    const readNow = read !== undefined;
+    return async (objects) => {
+      const listed = objects.find((o) => o.key === indexKey);
+      if (listed && readNow) this.seeded.set(dir, listed.etag);
+      else if (listed && this.seeded.get(dir) !== listed.etag) {
+        this.seeded.set(dir, listed.etag);
+        read = this.read(dir, dirKey);
+      }
+      await read;
+    };
+  }
+
+  private read(dir: string, dirKey: string): Promise<void> {
+    this.seeded.set(dir, '');
+    return this.indexes.read(dirKey).then(
+      (entries) => entries && this.source.seed(dir, entries),
+      (err: Error) => this.o.log.debug(`index of ${dir} not used: ${err.message}`),
+    );
+  }
+
+  /** A listing of `dir` showed `objects` objects, `uncovered` of them needing a HEAD each. */
+  listed(dir: string, objects: number, uncovered: number): void {
+    const s = this.stateOf(dir);
+    s.objects = objects;
+    s.uncovered = uncovered;
+    this.consider(dir, s);
+  }
+
+  /** The mount wrote an object in `dir` (the index may describe its old version, or lack it). */
+  wrote(dir: string): void {
+    const s = this.stateOf(dir);
+    s.written++;
+    this.consider(dir, s);
+  }
+
+  /** Something happened in `dir` (a HEAD came in): a rewrite due waits for quiet. */
+  touched(dir: string): void {
+    const s = this.stale.get(dir);
+    if (s?.timer) this.consider(dir, s);
+  }
+
+  /** Writes every index due now (unmount). */
+  async flush(): Promise<void> {
+    const due = [...this.stale].filter(([, s]) => s.timer !== undefined);
+    for (const [, s] of due) clearTimeout(s.timer);
+    await Promise.all([...due.map(([dir]) => this.rewrite(dir)), ...this.writing.values()]);
+  }
+
+  private stateOf(dir: string): Staleness {
+    let s = this.stale.get(dir);
+    if (!s) this.stale.set(dir, (s = { uncovered: 0, written: 0, objects: 0 }));
+    return s;
+  }
+
+  private consider(dir: string, s: Staleness): void {
+    const objects = Math.max(s.objects, s.written);
+    if (!this.o.writable || objects < INDEX_MIN_OBJECTS) return;
+    const due = Math.min(STALE_MAX, Math.max(1, Math.ceil(objects / 100)));
+    if (s.uncovered + s.written < due) return;
+    clearTimeout(s.timer);
+    s.timer = setTimeout(() => void this.rewrite(dir), QUIET_MS);
+    s.timer.unref();
+  }
+
+  /** A fresh index of `dir` from a listing and what the mount knows of each object; one at a time per directory. */
+  private rewrite(dir: string): Promise<void> {
+    this.stale.delete(dir);
+    const before = this.writing.get(dir) ?? Promise.resolve();
+    const done = before
+      .then(async () => {
+        const entries = await this.source.current(dir);
+        if (entries.length === 0) return;
+        const dirKey = this.o.dirKey(dir);
+        const { etag } = await this.indexes.write(dirKey, entries);
+        this.seeded.set(dir, etag);
+        this.o.log.debug(`index of ${dir} written: ${entries.length} entries`);
+      })
+      .catch((err: Error) => this.o.log.debug(`index of ${dir} not written: ${err.message}`))
+      .finally(() => {
+        if (this.writing.get(dir) === done) this.writing.delete(dir);
+      });
+    this.writing.set(dir, done);
+    return done;
+  }
+}

@@ -1,5 +1,5 @@
 import { endianness } from 'node:os';
-import type { Stat } from 'fuse-native';
+import type { Stat } from '@ossencfs/fuse-native';
 import type { Logger } from '../log.js';
 import { patchedFuseAddon } from './addon.js';
 
@@ -69,7 +69,7 @@ export class NativeAttrCache implements AttrCacheControl {
     private readonly log: Logger,
   ) {}
 
-  /** fuse-native's own addon (the same module instance its mount uses), patched by scripts/patch-fuse-native.mjs. */
+  /** Our fuse-native build's addon (the same module instance its mount uses). */
   static load(lifetime: { holdMs: number; ttlMs: number }, log: Logger): NativeAttrCache {
     return new NativeAttrCache(patchedFuseAddon<AttrCacheBinding>('ossencfs_attr_cache_put', 'the attribute cache'), lifetime, log);
   }

@@ -14,19 +14,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
  */
 
 /** The functions our C adds to the addon (native/fuse-native/{attr_cache,caller}.c). */
-interface OurExports {
-  ossencfs_attr_cache_put(records: Buffer, holdMs: number, ttlMs: number): void;
-  ossencfs_attr_cache_forget(path: string): void;
-  ossencfs_attr_cache_clear(): void;
-  ossencfs_attr_cache_stats(): [entries: number, hits: number];
-  ossencfs_caller(): [uid: number, gid: number, pid: number];
-}
+type OurExports = typeof import('@ossencfs/fuse-native/binding');
 const binding = createRequire(import.meta.url)('@ossencfs/fuse-native/binding') as Partial<OurExports>;
 /** The addon's function `name`, or a failed test naming it. */
 function our<K extends keyof OurExports>(name: K): OurExports[K] {
-  const fn = binding[name];
-  if (typeof fn !== 'function') throw new Error(`the addon has no ${name}`);
-  return fn;
+  if (typeof binding[name] !== 'function') throw new Error(`the addon has no ${name}`);
+  return binding[name] as OurExports[K];
 }
 
 const MiB = 1024 * 1024;

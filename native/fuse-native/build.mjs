@@ -12,17 +12,17 @@ import { fileURLToPath } from 'node:url';
 import { gypRebuild } from '../../scripts/node-gyp.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const source = join(here, 'build', 'source');
+const built = join(source, 'build', 'Release', 'fuse.node');
+const stamp = join(here, 'build', 'inputs.sha256');
+/** The upstream files the addon and its JavaScript are made of (its tests, example and prebuilds are not). */
+const UPSTREAM_FILES = ['binding.gyp', 'fuse-native.c', 'semaphore.h', 'index.js'];
 
 /** One line naming what went wrong, and a failed exit: setup.sh stops there. */
 function fail(message) {
   console.error(`native/fuse-native: ${message}`);
   process.exit(1);
 }
-const source = join(here, 'build', 'source');
-const built = join(source, 'build', 'Release', 'fuse.node');
-const stamp = join(here, 'build', 'inputs.sha256');
-/** The upstream files the addon and its JavaScript are made of (its tests, example and prebuilds are not). */
-const UPSTREAM_FILES = ['binding.gyp', 'fuse-native.c', 'semaphore.h', 'index.js'];
 
 const pinned = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8')).dependencies['fuse-native'];
 const require = createRequire(join(here, 'package.json'));
@@ -46,7 +46,8 @@ mkdirSync(source, { recursive: true });
 for (const file of UPSTREAM_FILES) copyFileSync(join(upstream, file), join(source, file));
 for (const patch of patches) {
   try {
-    execFileSync('patch', ['-p1', '--batch', '--fuzz=0', '--no-backup-if-mismatch', '-d', source, '-i', join(here, 'patches', patch)], {
+    // --forward: a patch that looks applied already is a mismatch too (never reversed, never asked about).
+    execFileSync('patch', ['-p1', '--forward', '--fuzz=0', '--no-backup-if-mismatch', '--reject-file=-', '-d', source, '-i', join(here, 'patches', patch)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } catch (err) {

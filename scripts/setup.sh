@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # fuse/libfuse2: the mount. liblzma-dev: the header of liblzma's CRC-64, which the server's addon
 # (native/crc64) calls. rclone: the bench's peer (an rclone crypt mount, side by side). The rest are
 # the tools the end-to-end tests drive through the mount, and openssl makes the HTTPS tests' certificate.
-packages=(fuse libfuse2 liblzma-dev rclone rsync sqlite3 git fio procps strace openssl attr)
+# patch: native/fuse-native/build.mjs applies our changes to fuse-native with it.
+packages=(fuse libfuse2 liblzma-dev patch rclone rsync sqlite3 git fio procps strace openssl attr)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -31,7 +32,6 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   npm ci --no-audit --no-fund
   echo "$want" >"$stamp"
 fi
-node scripts/patch-fuse-native.mjs
 node scripts/build-native.mjs
 npm run build --silent
 # /sbin/mount.fuse.ossencfs, so mount(8) mounts fstab lines of type fuse.ossencfs.

@@ -1,6 +1,6 @@
 /*
- * ossencfs: attributes answered without a trip into JavaScript. Spliced into fuse-native.c by
- * scripts/patch-fuse-native.mjs.
+ * ossencfs: attributes answered without a trip into JavaScript. #included into fuse-native.c by
+ * patches/0003-attr-cache.patch.
  *
  * `ls -l` of a directory is one LOOKUP per name, each a getattr in libfuse's high-level API, and
  * fuse-native answers every one in JavaScript: two more cross-thread wake-ups per name, which on

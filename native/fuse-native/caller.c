@@ -1,5 +1,5 @@
 /*
- * ossencfs: who asked. Spliced into fuse-native.c by scripts/patch-fuse-native.mjs.
+ * ossencfs: who asked. #included into fuse-native.c by patches/0005-caller.patch.
  *
  * A new file belongs to the process that made it, and fuse-native hands JavaScript no caller.
  * libfuse knows it only on the FUSE thread serving the request (fuse_get_context()), while

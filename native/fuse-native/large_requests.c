@@ -1,5 +1,5 @@
 /*
- * ossencfs: 1 MiB FUSE requests. Spliced into fuse-native.c by scripts/patch-fuse-native.mjs.
+ * ossencfs: 1 MiB FUSE requests. #included into fuse-native.c by patches/0002-large-requests.patch.
  *
  * libfuse2 speaks FUSE protocol 7.19. It never answers the kernel's FUSE_MAX_PAGES offer (7.28),
  * so the kernel caps every read and write at 32 pages (128 KiB), and the mount pays a round trip

@@ -1,6 +1,6 @@
 /*
- * ossencfs: extended attributes, the part answered without a trip into JavaScript. Spliced into
- * fuse-native.c by scripts/patch-fuse-native.mjs.
+ * ossencfs: extended attributes, the part answered without a trip into JavaScript. #included into
+ * fuse-native.c by patches/0004-xattrs.patch.
  *
  * Once a filesystem answers getxattr at all, the kernel asks it for security.capability before
  * every write(2) (to know whether the write must drop file capabilities), and tools ask for

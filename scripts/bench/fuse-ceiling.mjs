@@ -13,7 +13,7 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const Fuse = require('fuse-native');
+const Fuse = require('@ossencfs/fuse-native');
 const { MAX_REQUEST_BYTES, setReadAhead } = await import(new URL('../../dist/fuse/requestSize.js', import.meta.url).href);
 const { NativeAttrCache } = await import(new URL('../../dist/fuse/nativeAttrCache.js', import.meta.url).href);
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };

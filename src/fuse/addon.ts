@@ -1,16 +1,18 @@
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import type * as Binding from '@ossencfs/fuse-native/binding';
+
+/** The functions our C adds to fuse-native's addon (native/fuse-native). */
+export type FuseAddon = typeof Binding;
 
 /**
- * fuse-native's own addon, the same module instance its mount uses, with whatever
- * scripts/patch-fuse-native.mjs added to it. `has` names a function the patch exports: an addon
- * built without the patch is refused with how to build it.
+ * The addon of our fuse-native build (native/fuse-native), the same module instance its mount
+ * uses. `has` names a function our C exports: an addon built before it existed is refused with
+ * how to rebuild it.
  */
-export function patchedFuseAddon<T>(has: keyof T & string, what: string): T {
-  const fuseNative = createRequire(import.meta.url).resolve('fuse-native');
-  const binding = createRequire(fuseNative)('node-gyp-build')(dirname(fuseNative)) as Partial<T>;
+export function patchedFuseAddon(has: keyof FuseAddon, what: string): FuseAddon {
+  const binding = createRequire(import.meta.url)('@ossencfs/fuse-native/binding') as Partial<FuseAddon>;
   if (typeof binding[has] !== 'function') {
-    throw new Error(`fuse-native was built without ${what}: run scripts/setup.sh (or node scripts/patch-fuse-native.mjs)`);
+    throw new Error(`native/fuse-native was built without ${what}: run scripts/setup.sh`);
   }
-  return binding as T;
+  return binding as FuseAddon;
 }

@@ -1,10 +1,6 @@
 import type { Owner } from '../vfs/attributes.js';
 import { patchedFuseAddon } from './addon.js';
 
-interface CallerBinding {
-  ossencfs_caller(): [uid: number, gid: number, pid: number];
-}
-
 /**
  * The process whose request is being dispatched into JavaScript (native/fuse-native/caller.c).
  * Valid only synchronously at the start of an operation's handler: fuse-native calls the handler
@@ -13,7 +9,7 @@ interface CallerBinding {
 export type CallerOf = () => Owner;
 
 export function loadCaller(): CallerOf {
-  const binding = patchedFuseAddon<CallerBinding>('ossencfs_caller', "the caller's identity");
+  const binding = patchedFuseAddon('ossencfs_caller', "the caller's identity");
   return () => {
     const [uid, gid] = binding.ossencfs_caller();
     return { uid, gid };

@@ -1,6 +1,6 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Fuse, { type Operations } from 'fuse-native';
+import Fuse, { type Operations } from '@ossencfs/fuse-native';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Filesystem } from '../vfs/filesystem.js';

@@ -1,15 +1,10 @@
 import { endianness } from 'node:os';
-import type { Stat } from 'fuse-native';
+import type { Stat } from '@ossencfs/fuse-native';
 import type { Logger } from '../log.js';
-import { patchedFuseAddon } from './addon.js';
+import { type FuseAddon, patchedFuseAddon } from './addon.js';
 
 /** The functions native/fuse-native/attr_cache.c adds to fuse-native's addon. */
-interface AttrCacheBinding {
-  ossencfs_attr_cache_put(records: Buffer, holdMs: number, ttlMs: number): void;
-  ossencfs_attr_cache_forget(path: string): void;
-  ossencfs_attr_cache_clear(): void;
-  ossencfs_attr_cache_stats(): [entries: number, hits: number];
-}
+type AttrCacheBinding = Pick<FuseAddon, 'ossencfs_attr_cache_put' | 'ossencfs_attr_cache_forget' | 'ossencfs_attr_cache_clear' | 'ossencfs_attr_cache_stats'>;
 
 /** fuse-native's stat array (its getStatArray; read by populate_stat in C): 18 u32, 64-bit values low word first, times in ms. */
 const STAT_INTS = 18;
@@ -69,9 +64,9 @@ export class NativeAttrCache implements AttrCacheControl {
     private readonly log: Logger,
   ) {}
 
-  /** fuse-native's own addon (the same module instance its mount uses), patched by scripts/patch-fuse-native.mjs. */
+  /** Our fuse-native build's addon (the same module instance its mount uses). */
   static load(lifetime: { holdMs: number; ttlMs: number }, log: Logger): NativeAttrCache {
-    return new NativeAttrCache(patchedFuseAddon<AttrCacheBinding>('ossencfs_attr_cache_put', 'the attribute cache'), lifetime, log);
+    return new NativeAttrCache(patchedFuseAddon('ossencfs_attr_cache_put', 'the attribute cache'), lifetime, log);
   }
 
   /** Whether it took the entry (with a TTL of 0 nothing is cached anywhere). */

@@ -1,4 +1,4 @@
-import type { Operations } from 'fuse-native';
+import type { Operations } from '@ossencfs/fuse-native';
 import type { Errno } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Filesystem } from '../vfs/filesystem.js';
@@ -10,7 +10,7 @@ import { toStat } from './stat.js';
 /** Failures that are part of normal operation (a lookup of a name that does not exist) log at debug. */
 const ROUTINE: ReadonlySet<Errno> = new Set<Errno>(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTSUP', 'EOPNOTSUPP', 'EINVAL', 'ENODATA']);
 
-/** utimens times from our patched fuse-native (scripts/patch-fuse-native.mjs): ms, or a marker ≥ 2^63. */
+/** utimens times from our fuse-native build (native/fuse-native/patches/0001-utimens-times.patch): ms, or a marker ≥ 2^63. */
 const UTIME_OMIT_MARK = 2 ** 63;
 export type TimeArg = number | 'now' | 'omit';
 

@@ -1,4 +1,4 @@
-import type { Stat } from 'fuse-native';
+import type { Stat } from '@ossencfs/fuse-native';
 import type { Attr } from '../vfs/attributes.js';
 import { MAX_REQUEST_BYTES } from './requestSize.js';
 

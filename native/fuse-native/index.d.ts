@@ -1,5 +1,5 @@
-// fuse-native ships no types; only what ossencfs uses is declared (see src/fuse).
-declare module 'fuse-native' {
+// The part of fuse-native's API ossencfs uses (upstream ships no types), as index.js exports it.
+declare namespace Fuse {
   type Cb<T = never> = [T] extends [never] ? (code: number) => void : (code: number, value?: T) => void;
   export interface Stat {
     mode: number;
@@ -81,15 +81,17 @@ declare module 'fuse-native' {
     directIO?: boolean;
     nonEmpty?: boolean;
   }
-  class Fuse {
-    constructor(mnt: string, ops: Operations, opts?: FuseOptions);
-    readonly mnt: string;
-    mount(cb: (err: Error | null) => void): void;
-    unmount(cb: (err: Error | null) => void): void;
-    static unmount(mnt: string, cb: (err: Error | null) => void): void;
-    static isConfigured(cb: (err: Error | null, configured: boolean) => void): void;
-    /** Internal, but the documented way to add libfuse2 `-o` options (ARCHITECTURE.md). */
-    protected _fuseOptions(): string;
-  }
-  export default Fuse;
 }
+
+declare class Fuse {
+  constructor(mnt: string, ops: Fuse.Operations, opts?: Fuse.FuseOptions);
+  readonly mnt: string;
+  mount(cb: (err: Error | null) => void): void;
+  unmount(cb: (err: Error | null) => void): void;
+  static unmount(mnt: string, cb: (err: Error | null) => void): void;
+  static isConfigured(cb: (err: Error | null, configured: boolean) => void): void;
+  /** Internal, but the documented way to add libfuse2 `-o` options (ARCHITECTURE.md). */
+  protected _fuseOptions(): string;
+}
+
+export = Fuse;

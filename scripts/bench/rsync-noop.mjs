@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchBucket, benchKey, encodePosixMeta, withBenchMount } from './benchBucket.mjs';
 import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
-import { LOCAL_REGION, timedSpawn } from './util.mjs';
+import { LOCAL_REGION, peakRssMiB, timedSpawn } from './util.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUCKET = 'bench';
@@ -80,12 +80,12 @@ async function populate(server) {
 async function rsyncNoop(server, rtt, round) {
   const mnt = join(work, `mnt-${round}`);
   const mount = { bin: join(server.dist, '..', 'bin/ossencfs.js'), url: server.url, rtt, source: `oss://${BUCKET}`, mnt, keyFile, work, round, args: values['mount-args'].split(' ').filter(Boolean) };
-  return withBenchMount(mount, async () => {
+  return withBenchMount(mount, async (child) => {
     await server.requests();
     const run = await timedSpawn('rsync', ['-a', '--dry-run', '--stats', `${source}/`, `${join(mnt, 'tree')}/`]);
     const sent = /Number of regular files transferred: ([\d,]+)/.exec(run.stdout)?.[1];
     if (run.code !== 0 || sent !== '0') throw new Error(`rsync exited ${run.code}, would send ${sent} files: ${run.stdout}${run.stderr}`);
-    return { seconds: run.seconds, requests: await server.requests() };
+    return { seconds: run.seconds, requests: await server.requests(), peakRssMiB: peakRssMiB(child.pid) };
   });
 }
 
@@ -106,7 +106,7 @@ try {
         const r = await rsyncNoop(server, rtt, `${round}-${rtt}-${i}`);
         const key = `${rtt}|${server.dist}`;
         results.set(key, [...(results.get(key) ?? []), r.seconds]);
-        console.log(`round ${round}  ${rtt} ms  ${server.dist}: ${r.seconds.toFixed(2)} s, requests ${JSON.stringify(r.requests)}  (load ${loads()})`);
+        console.log(`round ${round}  ${rtt} ms  ${server.dist}: ${r.seconds.toFixed(2)} s, mount peak RSS ${r.peakRssMiB} MiB, requests ${JSON.stringify(r.requests)}  (load ${loads()})`);
       }
     }
   }

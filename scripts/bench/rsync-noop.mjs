@@ -9,6 +9,8 @@
 //
 //   npx tsc -p . && node scripts/bench/rsync-noop.mjs [--dist DIR]... [--files 2000] [--dirs 1]
 //       [--rtt 0,30] [--rounds 2] [--mount-args="--attr-ttl 60"] [--populate cli|library] [--keep]
+//       [--change]  (another client then rewrites one object, same size, newer mtime: each round
+//                    must send exactly that file)
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     'mount-args': { type: 'string', default: '' },
     populate: { type: 'string', default: 'cli' },
     keep: { type: 'boolean', default: false },
+    change: { type: 'boolean', default: false },
   },
 });
 const dists = (values.dist ?? [join(ROOT, 'dist')]).map((d) => resolve(d));
@@ -59,8 +62,18 @@ function writeSource() {
   }
 }
 
+/** The object --change rewrites after the upload, as another client would. */
+const changed = tree[Math.floor(files / 2)];
+
 async function populate(server) {
   const bucket = await benchBucket(server.url, BUCKET, keyPem);
+  await upload(server, bucket);
+  if (values.change) {
+    await bucket.put(`tree/${changed.path}`, changed.body, { meta: encodePosixMeta({ mode: 0o100644, uid: process.getuid(), gid: process.getgid(), mtime: changed.mtimeS + 3600 }) });
+  }
+}
+
+async function upload(server, bucket) {
   if (values.populate === 'cli') {
     const bin = join(server.dist, '..', 'bin/ossencfs.js');
     const put = await timedSpawn(process.execPath, [bin, 'put', '-r', '-q', '-j', '32', source, `oss://${BUCKET}/`, '--endpoint', server.url, '--rsa-key', keyFile], { env: { ...process.env, OSS_ACCESS_KEY_ID: BENCH_KEYS.accessKeyId, OSS_ACCESS_KEY_SECRET: BENCH_KEYS.accessKeySecret, OSS_REGION: LOCAL_REGION } });
@@ -82,9 +95,10 @@ async function rsyncNoop(server, rtt, round) {
   const mount = { bin: join(server.dist, '..', 'bin/ossencfs.js'), url: server.url, rtt, source: `oss://${BUCKET}`, mnt, keyFile, work, round, args: values['mount-args'].split(' ').filter(Boolean) };
   return withBenchMount(mount, async (child) => {
     await server.requests();
-    const run = await timedSpawn('rsync', ['-a', '--dry-run', '--stats', `${source}/`, `${join(mnt, 'tree')}/`]);
-    const sent = /Number of regular files transferred: ([\d,]+)/.exec(run.stdout)?.[1];
-    if (run.code !== 0 || sent !== '0') throw new Error(`rsync exited ${run.code}, would send ${sent} files: ${run.stdout}${run.stderr}`);
+    const run = await timedSpawn('rsync', ['-a', '--dry-run', '--stats', '--out-format=%i %n', `${source}/`, `${join(mnt, 'tree')}/`]);
+    const sent = run.stdout.split('\n').filter((line) => line.startsWith('>f')).map((line) => line.slice(line.indexOf(' ') + 1));
+    const expected = values.change ? [changed.path] : [];
+    if (run.code !== 0 || sent.join() !== expected.join()) throw new Error(`rsync exited ${run.code}, would send ${JSON.stringify(sent)}, not ${JSON.stringify(expected)}: ${run.stderr}`);
     return { seconds: run.seconds, requests: await server.requests(), peakRssMiB: peakRssMiB(child.pid) };
   });
 }

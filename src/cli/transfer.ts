@@ -6,7 +6,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CryptoError } from '../crypto/index.js';
 import { FsError } from '../errors.js';
-import { DirectoryIndexes, encodePosixMeta } from '../secure/index.js';
+import { DirectoryIndexes, encodePosixMeta, splitMeta, storedXattrs } from '../secure/index.js';
 import { createLimiter } from '../util/limit.js';
 import { printable } from '../util/printable.js';
 import { dirPrefix, listObjects, objectError } from './listing.js';
@@ -439,9 +439,14 @@ async function copyObject(
       c.progress.add((await source.bucket.head(item.to)).size);
       return;
     }
-    const head = await source.bucket.head(item.from);
+    // Through the client, under the destination's key: its extended attributes opened and sealed
+    // anew, its owner and mode vouched for only if they were in the source.
+    const head = await source.store.head(item.from);
+    const stored = storedXattrs(item.from, head.meta);
+    const xattrs = stored ? await source.bucket.openXattrs(stored) : undefined;
+    const vouched = source.bucket.attrMac.verified(item.from, head.meta);
     const body = await source.bucket.get(item.from);
-    await dest.bucket.put(item.to, body, { size: head.size, meta: head.meta, ...(head.contentType ? { contentType: head.contentType } : {}) });
+    await dest.bucket.put(item.to, body, { size: head.size, meta: splitMeta(head.meta).user, vouched, ...(xattrs ? { xattrs } : {}), ...(head.contentType ? { contentType: head.contentType } : {}) });
     c.progress.add(head.size);
   } catch (err) {
     const e = objectError(err, sourceBucket, item.from);

@@ -118,15 +118,16 @@ export class EncryptedBucket {
   /**
    * Buffer or stream; a stream's `size`, when given, is written as data-size and checked.
    * `xattrs` are sealed under the new object's data key (a set in `meta` is not: it belonged to
-   * another key).
+   * another key). The owner and mode in `meta` are vouched for (AttrMac) unless `vouched` is
+   * false: a copy of what no key holder vouched for stays unvouched.
    */
   async put(
     key: string,
     body: Buffer | Readable,
-    options: { size?: number; meta?: ObjectMeta; contentType?: string; xattrs?: Xattrs } = {},
+    options: { size?: number; meta?: ObjectMeta; contentType?: string; xattrs?: Xattrs; vouched?: boolean } = {},
   ): Promise<PutResult> {
     const size = Buffer.isBuffer(body) ? body.length : options.size;
-    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size, xattrs: options.xattrs });
+    const writer = this.writer(key, { meta: options.meta, contentType: options.contentType, size, xattrs: options.xattrs, vouched: options.vouched ?? true });
     return pump(Buffer.isBuffer(body) ? [body] : body, writer);
   }
 
@@ -240,14 +241,16 @@ export class EncryptedBucket {
       md5?: string;
       buffers?: PieceBuffers;
       xattrs?: Xattrs | undefined;
+      vouched?: boolean;
     },
   ): EncryptedObjectWriter {
+    const meta = withoutSealedXattrs(stripEncryption(o.meta ?? {}));
     const settings: WriterSettings = {
       partSize: this.partSizeFor(o.size),
       multipartThreshold: this.multipartThreshold,
       concurrency: this.concurrency,
-      meta: withoutSealedXattrs(stripEncryption(o.meta ?? {})),
-      withAttrMac: (meta) => this.attrMac.sign(key, meta),
+      meta: o.vouched === false ? AttrMac.strip(meta) : meta,
+      ...(o.vouched === false ? {} : { withAttrMac: (signed: ObjectMeta) => this.attrMac.sign(key, signed) }),
     };
     if (o.xattrs !== undefined && o.xattrs.size > 0) settings.xattrs = o.xattrs;
     if (o.contentType !== undefined) settings.contentType = o.contentType;

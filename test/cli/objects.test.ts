@@ -4,7 +4,10 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, statSync
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { BIN, type CliWorld, startWorld } from './harness.js';
+import { Keyring, rsaMasterKey } from '../../src/crypto/index.js';
+import { decodePosixMeta, EncryptedBucket, encodePosixMeta, storedXattrs } from '../../src/secure/index.js';
+import { createOssStore } from '../../src/store/index.js';
+import { BIN, bucketOfKeyA, type CliWorld, LOCAL_REGION, startWorld } from './harness.js';
 
 const VECTORS = fileURLToPath(new URL('../../../shared/vectors/oss2-rsa', import.meta.url));
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -57,6 +60,31 @@ describe('put / get / cat / cp round trips', () => {
     const cat = await w.run(['cat', 'oss://vault/notes/note.txt', ...w.base]);
     expect(cat.code).toBe(0);
     expect(cat.stdout).toBe(data.toString());
+  });
+});
+
+describe('cp to another bucket', () => {
+  it('opens and seals anew the extended attributes, and vouches for an owner only where the source did', async () => {
+    expect((await w.run(['mb', 'oss://vault2', ...w.base])).code).toBe(0);
+    const source = bucketOfKeyA(w);
+    const owned = encodePosixMeta({ mode: 0o100640, uid: 1234, gid: 5678 });
+    await source.put('cpx/kept', Buffer.from('kept'), { meta: owned, xattrs: new Map([['user.tag', Buffer.from('value')]]) });
+    // A bucket writer's object: root's setuid file, which no key holder vouched for.
+    await source.put('cpx/planted', Buffer.from('planted'), { meta: encodePosixMeta({ mode: 0o104755, uid: 0, gid: 0 }), vouched: false });
+
+    for (const name of ['kept', 'planted']) {
+      const cp = await w.run(['cp', `oss://vault/cpx/${name}`, `oss://vault2/${name}`, ...w.base]);
+      expect(cp.stderr).toBe('');
+      expect(cp.code).toBe(0);
+    }
+    const store = createOssStore({ endpoint: w.server.url, bucket: 'vault2', region: LOCAL_REGION, accessKeyId: w.env.OSS_ACCESS_KEY_ID!, accessKeySecret: w.env.OSS_ACCESS_KEY_SECRET! });
+    const dest = new EncryptedBucket(store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: readFileSync(w.keyA, 'utf8') }) }));
+    const kept = await store.head('kept');
+    expect(dest.attrMac.verified('kept', kept.meta)).toBe(true);
+    expect(decodePosixMeta(kept.meta)).toMatchObject({ mode: 0o100640, uid: 1234, gid: 5678 });
+    expect((await dest.openXattrs(storedXattrs('kept', kept.meta)!)).get('user.tag')?.toString()).toBe('value');
+    const planted = await store.head('planted');
+    expect(dest.attrMac.verified('planted', planted.meta)).toBe(false);
   });
 });
 

@@ -85,6 +85,9 @@ describe('cp to another bucket', () => {
     expect((await dest.openXattrs(storedXattrs('kept', kept.meta)!)).get('user.tag')?.toString()).toBe('value');
     const planted = await store.head('planted');
     expect(dest.attrMac.verified('planted', planted.meta)).toBe(false);
+    const stat = async (name: string): Promise<string> => (await w.run(['stat', `oss://vault2/${name}`, '--endpoint', w.server.url])).stdout;
+    expect(await stat('kept')).toMatch(/^attr-mac +present .*\n[^]*^xattrs +present/m);
+    expect(await stat('planted')).toMatch(/^attr-mac +absent/m);
   });
 });
 

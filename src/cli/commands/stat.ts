@@ -2,6 +2,8 @@ import type { CommandModule } from 'yargs';
 import { printable } from '../../util/printable.js';
 import { formatMatdesc, readEnvelope } from '../../crypto/index.js';
 import { decodePosixMeta } from '../../secure/index.js';
+import { ATTR_MAC } from '../../secure/attrMac.js';
+import { XATTR_META } from '../../secure/xattrs.js';
 import { objectError } from '../listing.js';
 import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings, UsageError } from '../options.js';
 
@@ -32,7 +34,14 @@ const stat: CommandModule<object, Args> = {
       if (posix.mode !== undefined) rows.push(['mode', `0${posix.mode.toString(8)}`]);
       if (posix.uid !== undefined) rows.push(['uid', String(posix.uid)]);
       if (posix.gid !== undefined) rows.push(['gid', String(posix.gid)]);
-      if (posix.mtime !== undefined) rows.push(['mtime', new Date(posix.mtime * 1000).toISOString()]);
+      if (posix.rdev !== undefined) rows.push(['rdev', String(posix.rdev)]);
+      for (const time of ['mtime', 'atime', 'ctime'] as const) {
+        const seconds = posix[time];
+        if (seconds !== undefined) rows.push([time, new Date(seconds * 1000).toISOString()]);
+      }
+      // Whether the MAC verifies takes the private key; this says only whether one was written.
+      rows.push(['attr-mac', ATTR_MAC in head.meta ? 'present (owner and mode vouched for if it verifies)' : 'absent (owner and mode not vouched for)']);
+      rows.push(['xattrs', XATTR_META in head.meta ? 'present (sealed)' : 'none']);
       if (!envelope) {
         rows.push(['encrypted', 'no (plaintext object)']);
       } else {

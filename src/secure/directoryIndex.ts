@@ -2,7 +2,7 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { CryptoError } from '../crypto/index.js';
 import { FsError } from '../errors.js';
-import type { ObjectHead, ObjectMeta } from '../store/ObjectStore.js';
+import type { ObjectHead, ObjectInfo, ObjectMeta } from '../store/ObjectStore.js';
 import type { EncryptedBucket } from './encryptedBucket.js';
 
 /**
@@ -40,6 +40,15 @@ export interface IndexedHead {
   contentType: string | undefined;
   /** The object's metadata, encryption entries included: attributes are derived from it as from a HEAD. */
   meta: ObjectMeta;
+}
+
+/** Which version of an object an IndexedHead (or a remembered HEAD) describes. */
+export type ObjectIdentity = Pick<IndexedHead, 'etag' | 'size' | 'lastModifiedS' | 'slackS'>;
+
+/** Whether a listing's `listed` object is the version `known` describes (see ANSWER_SLACK_S). */
+export function describes(known: ObjectIdentity, listed: ObjectInfo): boolean {
+  const listedS = Math.floor(listed.lastModified.getTime() / 1000);
+  return known.etag === listed.etag && known.size === listed.size && listedS >= known.lastModifiedS - known.slackS && listedS <= known.lastModifiedS;
 }
 
 /** An IndexedHead as the HEAD it stands for, of the object at `key`. */

@@ -1,6 +1,6 @@
 export { EncryptedBucket, type EncryptedBucketOptions, type PutResult } from './encryptedBucket.js';
 export { type EncryptedHead, splitMeta } from './head.js';
-export { ANSWER_SLACK_S, DirectoryIndexes, headOf, indexed, type IndexedHead, INDEX_NAME } from './directoryIndex.js';
+export { ANSWER_SLACK_S, describes, DirectoryIndexes, headOf, indexed, type IndexedHead, INDEX_NAME, type ObjectIdentity } from './directoryIndex.js';
 export { md5Mismatch, type ObjectReader, type PieceBuffers } from './objectReader.js';
 export type { ObjectWriter } from './objectWriter.js';
 export { decodePosixMeta, encodePosixMeta, type PosixMeta } from './posixMeta.js';

@@ -23,8 +23,11 @@ const SEEDED_KEPT = 10_000;
 export interface IndexSource {
   /** Takes in the entries of `dir`'s index (what the mount knows better stays). */
   seed(dir: string, entries: IndexedHead[]): void;
-  /** Every object of `dir` now (one listing), with what a HEAD found of each, where the mount knows it still holds. */
-  current(dir: string): Promise<IndexedHead[]>;
+  /**
+   * Every object of `dir` now (one listing), with what a HEAD found of each where the mount knows
+   * it still holds, else the `previous` index's entry where that still does.
+   */
+  current(dir: string, previous: ReadonlyMap<string, IndexedHead>): Promise<IndexedHead[]>;
 }
 
 interface Staleness {
@@ -136,9 +139,11 @@ export class IndexUpkeep {
     const before = this.writing.get(dir) ?? Promise.resolve();
     const done = before
       .then(async () => {
-        const entries = await this.source.current(dir);
-        if (entries.length === 0) return;
         const dirKey = this.o.dirKey(dir);
+        // What the mount took in from the index it kept no copy of: read again, checked again.
+        const previous = await this.indexes.read(dirKey).catch(() => undefined);
+        const entries = await this.source.current(dir, new Map((previous ?? []).map((e) => [e.name, e])));
+        if (entries.length === 0) return;
         const { etag } = await this.indexes.write(dirKey, entries);
         this.seeded.set(dir, etag);
         this.o.log.debug(`index of ${dir} written: ${entries.length} entries`);

@@ -1,6 +1,6 @@
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { ANSWER_SLACK_S, DirectoryIndexes, headOf, type EncryptedBucket, type IndexedHead } from '../secure/index.js';
+import { ANSWER_SLACK_S, describes, DirectoryIndexes, headOf, type EncryptedBucket, type IndexedHead } from '../secure/index.js';
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, type AttrPolicy, dirAttr, fileAttr, rootAttr } from './attributes.js';
@@ -57,7 +57,7 @@ export class Lookups {
   ) {
     this.indexes = new IndexUpkeep(
       new DirectoryIndexes(bucket),
-      { seed: (dir, entries) => this.seed(dir, entries), current: (dir) => this.indexEntries(dir) },
+      { seed: (dir, entries) => this.seed(dir, entries), current: (dir, previous) => this.indexEntries(dir, previous) },
       { writable: options.writable, log: options.log, dirKey: (dir) => ns.dirKey(dir) },
     );
   }
@@ -275,12 +275,15 @@ export class Lookups {
       const path = joinPath(dir, entry.name);
       if (this.meta.confirms(path)) continue;
       const head = headOf(entry, dirKey + entry.name);
-      this.meta.confirm(path, head, fileAttr(head, this.options.policy), entry.slackS);
+      this.meta.confirm(path, head, fileAttr(head, this.options.policy), entry.slackS, true);
     }
   }
 
-  /** The index `dir` should have now: one listing, and what the mount knows still holds of each object. */
-  private async indexEntries(dir: string): Promise<IndexedHead[]> {
+  /**
+   * The index `dir` should have now: one listing, and for each object what the mount's HEADs and
+   * writes found of it, else the entry of the `previous` index, while it still describes it.
+   */
+  private async indexEntries(dir: string, previous: ReadonlyMap<string, IndexedHead>): Promise<IndexedHead[]> {
     const dirKey = this.ns.dirKey(dir);
     const entries: IndexedHead[] = [];
     let after: string | undefined;
@@ -288,7 +291,9 @@ export class Lookups {
       const page = await this.bucket.list(dirKey, { delimiter: '/', after, maxKeys: 1000 });
       for (const object of page.objects) {
         const name = this.ns.entryName(dirKey, object.key);
-        const entry = name === undefined ? undefined : this.meta.indexEntry(joinPath(dir, name), object);
+        if (name === undefined) continue;
+        const before = previous.get(name);
+        const entry = this.meta.indexEntry(joinPath(dir, name), object) ?? (before && describes(before, object) ? before : undefined);
         if (entry) entries.push(entry);
       }
       after = page.next;

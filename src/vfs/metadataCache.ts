@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { indexed, type IndexedHead } from '../secure/index.js';
+import { describes, indexed, type IndexedHead, type ObjectIdentity } from '../secure/index.js';
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import type { Attr } from './attributes.js';
 import { baseName, parentOf } from './namespace.js';
@@ -24,15 +24,16 @@ export const prefetchHoldMs = (ttlMs: number): number => Math.max(ttlMs, PREFETC
 const CONFIRMED_ENTRIES = 50_000;
 
 /**
- * What a HEAD found for a path, and which version of the object it described (its metadata too,
- * for the directory's index: src/secure/directoryIndex.ts).
+ * What a HEAD found for a path, and which version of the object it described; with its metadata
+ * (`head`) when that is news to the directory's index (src/secure/directoryIndex.ts). What came
+ * from the index is not kept twice: it is in the bucket.
  */
 interface Confirmed {
-  head: IndexedHead;
+  identity: ObjectIdentity;
   attr: Attr;
+  head?: IndexedHead;
 }
 
-const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
 
 /** What a listing says a name is: an object (file or symlink) or a directory (marker or prefix). */
 export type EntryKind = 'object' | 'dir';
@@ -64,9 +65,14 @@ export class MetadataCache {
     this.confirmed = new LRUCache<string, Confirmed>({ max: CONFIRMED_ENTRIES });
   }
 
-  /** A HEAD of the object at `path` found `attr`; `slackS`: its date may be that many seconds late. */
-  confirm(path: string, head: ObjectHead, attr: Attr, slackS = 0): void {
-    this.confirmed?.set(path, { head: indexed(baseName(path), head, slackS), attr });
+  /**
+   * A HEAD of the object at `path` found `attr`; `slackS`: its date may be that many seconds late.
+   * `fromIndex`: it was the directory's index that said so (its metadata is not kept).
+   */
+  confirm(path: string, head: ObjectHead, attr: Attr, slackS = 0, fromIndex = false): void {
+    const entry = indexed(baseName(path), head, slackS);
+    const { etag, size, lastModifiedS } = entry;
+    this.confirmed?.set(path, { identity: { etag, size, lastModifiedS, slackS }, attr, ...(fromIndex ? {} : { head: entry }) });
   }
 
   /** Whether a HEAD of `path` is remembered (see confirm). */
@@ -79,17 +85,14 @@ export class MetadataCache {
     return this.stillListed(path, listed)?.attr;
   }
 
-  /** What a HEAD found of `path`, if `listed` is still that object: its entry in the directory's index. */
+  /** What a HEAD (not the index) found of `path`, if `listed` is still that object: its new entry in the directory's index. */
   indexEntry(path: string, listed: ObjectInfo): IndexedHead | undefined {
     return this.stillListed(path, listed)?.head;
   }
 
   private stillListed(path: string, listed: ObjectInfo): Confirmed | undefined {
     const known = this.confirmed?.get(path);
-    if (!known) return undefined;
-    const { etag, size, lastModifiedS, slackS } = known.head;
-    const listedS = seconds(listed.lastModified);
-    return etag === listed.etag && size === listed.size && listedS >= lastModifiedS - slackS && listedS <= lastModifiedS ? known : undefined;
+    return known && describes(known.identity, listed) ? known : undefined;
   }
 
   attr(path: string): Lookup | undefined {

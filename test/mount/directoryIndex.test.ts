@@ -97,6 +97,20 @@ describe('mount: per-directory attribute indexes', () => {
     } finally {
       await second.unmount();
     }
+
+    // Another client rewrites a quarter: the next mount asks for those alone, and its new index
+    // keeps the rest from the old one (which it never held a copy of).
+    for (let i = 0; i < 120; i += 4) await bucket.put(`plain/${nameOf(i)}`, bodyOf(i + 1), { meta: encodePosixMeta({ mode: 0o100600, mtime: mtimeOf(i) + 5 }) });
+    for (const [name, heads] of [['third', 30], ['fourth', 0]] as const) {
+      const m = await mountBucket(local, { name });
+      try {
+        await resetSeen(local);
+        sh(`ls -l ${m.mountpoint}/plain`);
+        expect(headsUnder(await seen(local), 'plain')).toHaveLength(heads);
+      } finally {
+        await m.unmount();
+      }
+    }
   });
 
   it('an index vouches for nothing: a forged owner and setuid bit are shown as unvouched, and one made for another directory is not used', async () => {

@@ -17,13 +17,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BENCH_KEYS, startTreeServer } from './tree-server.mjs';
 import OSS from 'ali-oss';
-import { LOCAL_REGION, LOCAL_V4 } from './util.mjs';
+import { LOCAL_REGION, LOCAL_V4, tuneLikeOssencfs } from './util.mjs';
 
 const BUCKET = 'transport';
 const MiB = 1024 * 1024;
 const HEAD_OBJECTS = 1000;
 const BIG = 'big';
 
+const fix = (x, digits) => (x == null ? '-' : x.toFixed(digits));
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 if (process.argv[2] === '--child') await child(JSON.parse(process.argv[3]));
@@ -37,12 +38,14 @@ async function main() {
       heads: { type: 'string', default: '10000' },
       puts: { type: 'string', default: '1000' },
       'get-mib': { type: 'string', default: '512' },
+      phases: { type: 'string', default: 'head,put,get' },
       'cpu-prof': { type: 'string' },
     },
   });
   const here = fileURLToPath(new URL('../../dist/', import.meta.url));
   const dists = (values.dist ?? [here]).map((d) => resolve(d));
-  const params = { heads: Number(values.heads), puts: Number(values.puts), getMiB: Number(values['get-mib']) };
+  const phases = values.phases.split(',');
+  const params = { heads: phases.includes('head') ? Number(values.heads) : 0, puts: phases.includes('put') ? Number(values.puts) : 0, getMiB: Number(values['get-mib']), gets: phases.includes('get') };
   const server = await startTreeServer(here);
   const rows = dists.map(() => []);
   try {
@@ -57,20 +60,20 @@ async function main() {
         r.load = load();
         rows[i].push(r);
         console.log(
-          `round ${round} ${dist}: HEAD ${r.headUs.toFixed(0)} µs CPU, ${r.headRate.toFixed(0)}/s | PUT 4K ${r.putUs.toFixed(0)} µs CPU, ${r.putRate.toFixed(0)}/s | ` +
-            `GET ${r.getCpuPerGiB.toFixed(2)} CPU-s/GiB, ${r.getMBps.toFixed(0)} MB/s | server ${(r.serverCpuMs / 1000).toFixed(1)} CPU-s | load ${r.load}`,
+          `round ${round} ${dist}: HEAD ${fix(r.headUs, 0)} µs CPU, ${fix(r.headRate, 0)}/s | PUT 4K ${fix(r.putUs, 0)} µs CPU, ${fix(r.putRate, 0)}/s | ` +
+            `GET ${fix(r.getCpuPerGiB, 2)} CPU-s/GiB (sys ${fix(r.getSysPerGiB, 2)}, ${fix(r.getFaultsPerGiB, 0)} faults), ${fix(r.getMBps, 0)} MB/s | server ${fix(r.serverCpuMs / 1000, 1)} CPU-s | load ${r.load}`,
         );
       }
     }
   } finally {
     await server.stop();
   }
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const median = (xs) => (xs.includes(undefined) ? undefined : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
   for (const [i, dist] of dists.entries()) {
     const m = (f) => median(rows[i].map(f));
     console.log(
-      `median ${dist}: HEAD ${m((r) => r.headUs).toFixed(0)} µs, ${m((r) => r.headRate).toFixed(0)}/s | PUT ${m((r) => r.putUs).toFixed(0)} µs, ${m((r) => r.putRate).toFixed(0)}/s | ` +
-        `GET ${m((r) => r.getCpuPerGiB).toFixed(2)} CPU-s/GiB, ${m((r) => r.getMBps).toFixed(0)} MB/s`,
+      `median ${dist}: HEAD ${fix(m((r) => r.headUs), 0)} µs, ${fix(m((r) => r.headRate), 0)}/s | PUT ${fix(m((r) => r.putUs), 0)} µs, ${fix(m((r) => r.putRate), 0)}/s | ` +
+        `GET ${fix(m((r) => r.getCpuPerGiB), 2)} CPU-s/GiB, ${fix(m((r) => r.getMBps), 0)} MB/s`,
     );
   }
   console.log(`load at end ${load()}`);
@@ -85,8 +88,9 @@ function runChild(dist, params, execArgv = []) {
   });
 }
 
-async function child({ dist, url, heads, puts, getMiB, fill }) {
+async function child({ dist, url, heads, puts, getMiB, gets, fill }) {
   const { createOssStore } = await import(new URL('store/index.js', pathToFileURL(`${dist}/`)).href);
+  await tuneLikeOssencfs(pathToFileURL(`${dist}/`)); // as the mount runs
   const store = createOssStore({ endpoint: url, bucket: BUCKET, region: LOCAL_REGION, ...BENCH_KEYS, maxSockets: 64 });
   const meta = { 'client-side-encryption-key': randomBytes(344).toString('base64'), 'client-side-encryption-start': randomBytes(16).toString('base64'), mode: '33188' };
   if (fill) {
@@ -106,13 +110,15 @@ async function child({ dist, url, heads, puts, getMiB, fill }) {
   };
   const timed = async (fn) => {
     const c0 = cpu();
+    const r0 = process.resourceUsage();
     const t0 = performance.now();
     await fn();
-    return { cpuMs: cpu() - c0, wallMs: performance.now() - t0 };
+    const r1 = process.resourceUsage();
+    return { cpuMs: cpu() - c0, wallMs: performance.now() - t0, sysMs: (r1.systemCPUTime - r0.systemCPUTime) / 1e3, faults: r1.minorPageFault - r0.minorPageFault };
   };
   // Warm-up: the same work, smaller, so the figures are of compiled code.
-  await inFlight(2000, 32, (i) => store.head(`h/${i % HEAD_OBJECTS}`));
-  for (let i = 0; i < 200; i++) await store.put(`p/${i}`, randomBytes(4096), { meta });
+  if (heads) await inFlight(2000, 32, (i) => store.head(`h/${i % HEAD_OBJECTS}`));
+  if (puts) for (let i = 0; i < 200; i++) await store.put(`p/${i}`, randomBytes(4096), { meta });
   const blocks = Array.from({ length: 8 }, () => Buffer.allocUnsafe(MiB));
   const getRanges = (n) =>
     inFlight(n, 4, async (i) => {
@@ -125,21 +131,19 @@ async function child({ dist, url, heads, puts, getMiB, fill }) {
       });
       if (filled !== MiB) throw new Error(`range ${i}: ${filled} bytes`);
     });
-  await getRanges(64);
+  if (gets) await getRanges(64);
 
   const h = await timed(() => inFlight(heads, 32, (i) => store.head(`h/${i % HEAD_OBJECTS}`)));
   const body = randomBytes(4096);
   const p = await timed(async () => {
     for (let i = 0; i < puts; i++) await store.put(`p/${i % 200}`, body, { meta });
   });
-  const g = await timed(() => getRanges(getMiB));
+  const g = await timed(() => getRanges(gets ? getMiB : 0));
+  const gib = getMiB / 1024;
   process.send({
-    headUs: (h.cpuMs * 1000) / heads,
-    headRate: heads / (h.wallMs / 1000),
-    putUs: (p.cpuMs * 1000) / puts,
-    putRate: puts / (p.wallMs / 1000),
-    getCpuPerGiB: g.cpuMs / 1000 / (getMiB / 1024),
-    getMBps: (getMiB * MiB) / 1e6 / (g.wallMs / 1000),
+    ...(heads ? { headUs: (h.cpuMs * 1000) / heads, headRate: heads / (h.wallMs / 1000) } : {}),
+    ...(puts ? { putUs: (p.cpuMs * 1000) / puts, putRate: puts / (p.wallMs / 1000) } : {}),
+    ...(gets ? { getCpuPerGiB: g.cpuMs / 1000 / gib, getMBps: (getMiB * MiB) / 1e6 / (g.wallMs / 1000), getSysPerGiB: g.sysMs / 1000 / gib, getFaultsPerGiB: g.faults / gib } : {}),
   }, () => process.exit(0));
 }
 

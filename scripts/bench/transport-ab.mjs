@@ -131,7 +131,7 @@ async function child({ dist, url, heads, puts, getMiB, gets, fill }) {
       });
       if (filled !== MiB) throw new Error(`range ${i}: ${filled} bytes`);
     });
-  if (gets) await getRanges(64);
+  if (gets) await getRanges(256);
 
   const h = await timed(() => inFlight(heads, 32, (i) => store.head(`h/${i % HEAD_OBJECTS}`)));
   const body = randomBytes(4096);

@@ -95,6 +95,9 @@ const DEFAULT_QUICK_TIMEOUT_MS = 15_000;
 
 const xml = new XMLParser({ parseTagValue: false, trimValues: false });
 
+/** A '.' or '..' path segment. */
+const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/;
+
 export function createOssStore(o: OssStoreOptions): ObjectStore {
   return new OssStore(o);
 }
@@ -373,7 +376,7 @@ class OssStore implements ObjectStore {
    * in headers and XML), not addressed in a URL: refuse that up front.
    */
   private addressable(op: string, key: string): void {
-    if (key.split('/').some((segment) => segment === '.' || segment === '..')) {
+    if (DOT_SEGMENT.test(key)) {
       throw new FsError('EINVAL', `${op} ${this.bucket}/${key}: a key with a '.' or '..' segment cannot be addressed (its URL would name another object)`);
     }
   }

@@ -62,20 +62,20 @@ const storeAt = (endpoint: string, o: { maxSockets?: number } = {}) =>
 const ANSWER = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: "0123456789ABCDEF0123456789ABCDEF"\r\nLast-Modified: Thu, 03 Dec 2026 12:00:00 GMT\r\nx-oss-meta-n: 1\r\nX-OSS-Meta-N: 2\r\n';
 
 describe('HEAD on keep-alive connections', () => {
-  it('one connection carries HEADs one after another; HEADs at once open a socket each up to maxSockets, and reuse them', async () => {
+  it('one connection carries HEADs one after another; HEADs at once are pipelined 4 to a connection, maxSockets in flight, each answered its own', async () => {
     const r = await requestRecorder(h.server);
     try {
       const store = storeAt(r.url, { maxSockets: 8 });
       for (let i = 0; i < 20; i++) expect(await store.head(`k${i}`)).toMatchObject({ size: i, meta: { n: String(i) } });
       expect(r.connections()).toBeLessThanOrEqual(2); // not one per HEAD, which is undici's default
       const heads = await Promise.all(Array.from({ length: 20 }, (_, i) => store.head(`k${i}`)));
-      expect(heads.map((x) => x.size)).toEqual(Array.from({ length: 20 }, (_, i) => i));
-      expect(r.connections()).toBe(8);
+      expect(heads.map((x) => [x.size, x.meta.n])).toEqual(Array.from({ length: 20 }, (_, i) => [i, String(i)]));
+      expect(r.connections()).toBe(2); // 8 in flight, 4 on each connection
       await Promise.all(Array.from({ length: 20 }, (_, i) => store.head(`k${i}`)));
-      expect(r.connections()).toBe(8);
+      expect(r.connections()).toBe(2);
       await expect(store.head('absent')).rejects.toMatchObject({ errno: 'ENOENT' });
       expect((await store.head('k3')).size).toBe(3); // a 404 leaves its connection fit for the next
-      expect(r.connections()).toBe(8);
+      expect(r.connections()).toBe(2);
     } finally {
       await r.close();
     }
@@ -117,6 +117,23 @@ describe('HEAD on keep-alive connections', () => {
       expect(s.requests()).toBe(4);
       expect(s.connections()).toBeGreaterThanOrEqual(3);
       expect(s.connections()).toBeLessThanOrEqual(4);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('pipelined HEADs on a connection dropped after its first answer: the others are asked again, each gets its own answer', async () => {
+    // The size answered is the number in the key; connection 1 answers its first request only.
+    const s = await scripted((socket, _request, connection, head) => {
+      if (connection === 1 && socket.bytesWritten > 0) return void socket.destroy();
+      const n = /^HEAD \S*\/k(\d+) /.exec(head)![1];
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${n}\r\nETag: "e${n}"\r\nx-oss-meta-n: ${n}\r\n\r\n`);
+    });
+    try {
+      const store = storeAt(s.url, { maxSockets: 4 });
+      const heads = await Promise.all(Array.from({ length: 4 }, (_, i) => store.head(`k${i}`)));
+      expect(heads.map((x) => [x.size, x.etag, x.meta.n])).toEqual(Array.from({ length: 4 }, (_, i) => [i, `"e${i}"`, String(i)]));
+      expect(s.connections()).toBe(2); // the 4 went on one connection, the 3 unanswered were sent again on another
     } finally {
       await s.close();
     }

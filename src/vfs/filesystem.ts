@@ -12,7 +12,7 @@ import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
 import { LocalTimes } from './localTimes.js';
 import { type HeldAttrListener, Lookups } from './lookups.js';
-import { type Lookup, MetadataCache, prefetchHoldMs } from './metadataCache.js';
+import { type Lookup, MetadataCache, type MetadataCacheOptions, prefetchHoldMs } from './metadataCache.js';
 import { baseName, checkKeyLength, checkNameLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
 import { withoutXattr, withXattr } from './xattrNames.js';
@@ -34,6 +34,8 @@ export interface FilesystemOptions {
   prefix: string;
   ownership: Ownership;
   attrTtlMs: number;
+  /** The attribute cache's size and clock, where not the defaults (a test's, small and on fake time). */
+  attrCache?: MetadataCacheOptions;
   /** How long a new file's upload waits after its last close (0: upload at close); see release(). */
   writeBackMs: number;
   /** Staging files live in `cacheDir/staging`. */
@@ -119,7 +121,7 @@ export class Filesystem {
       verified: (key, meta) => bucket.attrMac.verified(key, meta),
       refused: (key, field, raw) => options.log.debug(`${key}: x-oss-meta-${field} ${JSON.stringify(raw)} is out of range or not a number: read as absent`),
     };
-    this.meta = new MetadataCache(options.attrTtlMs);
+    this.meta = new MetadataCache(options.attrTtlMs, options.attrCache);
     this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {
       this.copied(path, attr, await this.bucket.patchMeta(key, posixMetaOf(attr)));
     });
@@ -780,6 +782,18 @@ export class Filesystem {
     const { bytes, objects } = this.options.usage?.() ?? { bytes: 0, objects: 0 };
     const used = Math.ceil(bytes / bsize);
     return { bsize, frsize: bsize, blocks: used + free, bfree: free, bavail: free, files: objects + freeFiles, ffree: freeFiles, favail: freeFiles, namemax: 255 };
+  }
+
+  /**
+   * Resolves once the work a release or a timer started in the background (final uploads,
+   * attribute writes) has ended, failed or not: what a test waits for before it looks at the
+   * bucket, since nothing else says when that work is done.
+   */
+  async idle(): Promise<void> {
+    do {
+      await Promise.all(this.retiring.values());
+      await this.attrWrites.idle();
+    } while (this.retiring.size > 0);
   }
 
   /** Uploads everything still pending (unmount, SIGTERM). */

@@ -282,7 +282,16 @@ export class Lookups {
     return attr;
   }
 
-  private async fetchDirAttr(dirKey: string): Promise<Attr> {
-    return dirAttr(await this.headOrUndefined(dirKey), this.options.policy, this.options.mountedAt);
+  /**
+   * A name a listing said is a directory. Without a marker it is one only while something is below
+   * it: the listing may be from before the directory was renamed or removed (a walk's is kept).
+   */
+  private async fetchDirAttr(dirKey: string): Promise<Lookup> {
+    const marker = await this.headOrUndefined(dirKey);
+    if (!marker) {
+      const below = await this.bucket.list(dirKey, { maxKeys: 1 });
+      if (below.objects.length === 0 && below.prefixes.length === 0) return 'missing';
+    }
+    return dirAttr(marker, this.options.policy, this.options.mountedAt);
   }
 }

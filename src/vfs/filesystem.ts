@@ -336,8 +336,19 @@ export class Filesystem {
 
   async write(fh: number, position: number, data: Buffer): Promise<number> {
     this.checkWritable();
-    await this.handle(fh).write(position, data);
+    const file = this.handle(fh);
+    await file.write(position, data);
+    await this.uploadCarriesAttrs(file);
     return data.length;
+  }
+
+  /**
+   * `file` has content to upload now, and its upload carries its attributes: a change to them
+   * made while it had none (setAttr, written on its own) is dropped, or it would land after the
+   * upload with the size and mtime from before, and be what getattr shows once the file is closed.
+   */
+  private async uploadCarriesAttrs(file: OpenFile): Promise<void> {
+    if (this.attrWrites.attr(file.path) !== undefined && this.openByPath.get(file.path) === file) await this.attrWrites.take(file.path);
   }
 
   /**
@@ -430,7 +441,9 @@ export class Filesystem {
 
   async ftruncate(fh: number, size: number): Promise<void> {
     this.checkWritable();
-    await this.handle(fh).truncate(size);
+    const file = this.handle(fh);
+    await file.truncate(size);
+    await this.uploadCarriesAttrs(file);
   }
 
   async unlink(path: string): Promise<void> {

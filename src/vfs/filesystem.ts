@@ -451,12 +451,13 @@ export class Filesystem {
     const attr = await this.attrOf(path);
     if (attr.kind === 'dir') throw new FsError('EISDIR', `is a directory: ${path}`);
     const deleteObject = (): Promise<void> => this.bucket.delete(this.ns.fileKey(path));
+    // An attribute change waiting for it (made while it was closed, or open and clean) goes with it.
+    await this.attrWrites.take(path);
     const open = this.openByPath.get(path);
     if (open) {
       this.openByPath.delete(path);
       await open.remove(deleteObject);
     } else {
-      await this.attrWrites.take(path);
       await deleteObject();
     }
     this.meta.removed(path);

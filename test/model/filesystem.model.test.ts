@@ -115,7 +115,7 @@ const length = fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, ma
 const tickMs = fc.constantFrom(100, 999, 1000, 2500, 70_000);
 
 const readOnlyCmd: fc.Arbitrary<Cmd> = fc.oneof(
-  fc.record({ op: fc.constant('read' as const), h: handle, offset: size, length }),
+  fc.record({ op: fc.constant('read' as const), h: handle, offset: fc.oneof(fc.constant(0), size), length }),
   fc.record({ op: fc.constant('getattr' as const), path }),
   fc.record({ op: fc.constant('readdir' as const), path: fc.oneof(fc.constant('/'), path) }),
   fc.record({ op: fc.constant('open' as const), path, how: fc.constant<How>('r') }),
@@ -148,7 +148,7 @@ const command: fc.Arbitrary<Cmd> = fc.oneof(
       data: fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 24 }), fc.uint8Array({ minLength: 1, maxLength: 200 })),
     }),
   },
-  { weight: 5, arbitrary: fc.record({ op: fc.constant('read' as const), h: handle, offset: size, length }) },
+  { weight: 5, arbitrary: fc.record({ op: fc.constant('read' as const), h: handle, offset: fc.oneof(fc.constant(0), size), length }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('ftruncate' as const), h: handle, size }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('truncate' as const), path, size }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('close' as const), h: handle }) },
@@ -187,8 +187,28 @@ const failingBackground: fc.Arbitrary<Cmd[]> = fc.tuple(
   }),
 );
 
+/** Picks the handle opened last. */
+const LAST_HANDLE = -1;
+
+/** A directory with a file open in it that has content to upload, renamed. */
+const openTreeRenamed: fc.Arbitrary<Cmd[]> = fc
+  .tuple(name, name, name, fc.uint8Array({ minLength: 1, maxLength: 100 }))
+  .map(([dir, file, to, data]): Cmd[] => [
+    { op: 'mkdir', path: `/${dir}`, perms: 0o755 },
+    { op: 'create', path: `/${dir}/${file}`, perms: 0o644 },
+    { op: 'write', h: LAST_HANDLE, offset: 'end', data },
+    { op: 'rename', src: `/${dir}`, dest: `/${to}` },
+  ]);
+
 const steps: fc.Arbitrary<Cmd[]> = fc
-  .array(fc.oneof({ weight: 10, arbitrary: command.map((c) => [c]) }, { weight: 1, arbitrary: failingBackground }), { maxLength: MAX_COMMANDS, size: 'max' })
+  .array(
+    fc.oneof(
+      { weight: 20, arbitrary: command.map((c) => [c]) },
+      { weight: 2, arbitrary: failingBackground },
+      { weight: 1, arbitrary: openTreeRenamed },
+    ),
+    { maxLength: MAX_COMMANDS, size: 'max' },
+  )
   .map((groups) => groups.flat());
 
 const FAULT_ERRNO: Record<Fault, string> = { reset: 'EIO', unavailable: 'EIO', timeout: 'ETIMEDOUT', denied: 'EACCES' };
@@ -311,7 +331,7 @@ class Run {
   private pick(h: number, need: 'readable' | 'writable' | 'any'): Handle | undefined {
     const hs = this.model.handles;
     if (hs.length === 0) return undefined;
-    const picked = hs[h % hs.length]!;
+    const picked = h === LAST_HANDLE ? hs.at(-1)! : hs[h % hs.length]!;
     return need === 'any' || picked[need] ? picked : undefined;
   }
 

@@ -94,6 +94,11 @@ export class DeferredAttrs {
     }
   }
 
+  /** Resolves once no write is in flight (one that failed waits for its next try, not in flight). */
+  async idle(): Promise<void> {
+    while (this.writing.size > 0) await Promise.all([...this.writing.values()].map((w) => w.done.catch(() => undefined)));
+  }
+
   /** settle() for every path at or below `dir` ('/' for all); rejects naming each that failed. */
   async settleTree(dir: string): Promise<void> {
     const below = dir === '/' ? '/' : `${dir}/`;

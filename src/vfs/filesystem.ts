@@ -12,7 +12,7 @@ import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
 import { LocalTimes } from './localTimes.js';
 import { type HeldAttrListener, Lookups } from './lookups.js';
-import { type Lookup, MetadataCache, prefetchHoldMs } from './metadataCache.js';
+import { type Lookup, MetadataCache, type MetadataCacheOptions, prefetchHoldMs } from './metadataCache.js';
 import { baseName, checkKeyLength, checkNameLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
 import { withoutXattr, withXattr } from './xattrNames.js';
@@ -34,6 +34,8 @@ export interface FilesystemOptions {
   prefix: string;
   ownership: Ownership;
   attrTtlMs: number;
+  /** The attribute cache's size and clock, where not the defaults (a test's, small and on fake time). */
+  attrCache?: MetadataCacheOptions;
   /** How long a new file's upload waits after its last close (0: upload at close); see release(). */
   writeBackMs: number;
   /** Staging files live in `cacheDir/staging`. */
@@ -119,7 +121,7 @@ export class Filesystem {
       verified: (key, meta) => bucket.attrMac.verified(key, meta),
       refused: (key, field, raw) => options.log.debug(`${key}: x-oss-meta-${field} ${JSON.stringify(raw)} is out of range or not a number: read as absent`),
     };
-    this.meta = new MetadataCache(options.attrTtlMs);
+    this.meta = new MetadataCache(options.attrTtlMs, options.attrCache);
     this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {
       this.copied(path, attr, await this.bucket.patchMeta(key, posixMetaOf(attr)));
     });
@@ -337,8 +339,19 @@ export class Filesystem {
 
   async write(fh: number, position: number, data: Buffer): Promise<number> {
     this.checkWritable();
-    await this.handle(fh).write(position, data);
+    const file = this.handle(fh);
+    await file.write(position, data);
+    await this.uploadCarriesAttrs(file);
     return data.length;
+  }
+
+  /**
+   * `file` has content to upload now, and its upload carries its attributes: a change to them
+   * made while it had none (setAttr, written on its own) is dropped, or it would land after the
+   * upload with the size and mtime from before, and be what getattr shows once the file is closed.
+   */
+  private async uploadCarriesAttrs(file: OpenFile): Promise<void> {
+    if (this.attrWrites.attr(file.path) !== undefined && this.openByPath.get(file.path) === file) await this.attrWrites.take(file.path);
   }
 
   /**
@@ -434,7 +447,9 @@ export class Filesystem {
 
   async ftruncate(fh: number, size: number): Promise<void> {
     this.checkWritable();
-    await this.handle(fh).truncate(size);
+    const file = this.handle(fh);
+    await file.truncate(size);
+    await this.uploadCarriesAttrs(file);
   }
 
   async unlink(path: string): Promise<void> {
@@ -442,12 +457,13 @@ export class Filesystem {
     const attr = await this.attrOf(path);
     if (attr.kind === 'dir') throw new FsError('EISDIR', `is a directory: ${path}`);
     const deleteObject = (): Promise<void> => this.bucket.delete(this.ns.fileKey(path));
+    // An attribute change waiting for it (made while it was closed, or open and clean) goes with it.
+    await this.attrWrites.take(path);
     const open = this.openByPath.get(path);
     if (open) {
       this.openByPath.delete(path);
       await open.remove(deleteObject);
     } else {
-      await this.attrWrites.take(path);
       await deleteObject();
     }
     this.meta.removed(path);
@@ -789,6 +805,18 @@ export class Filesystem {
     const { bytes, objects } = this.options.usage?.() ?? { bytes: 0, objects: 0 };
     const used = Math.ceil(bytes / bsize);
     return { bsize, frsize: bsize, blocks: used + free, bfree: free, bavail: free, files: objects + freeFiles, ffree: freeFiles, favail: freeFiles, namemax: 255 };
+  }
+
+  /**
+   * Resolves once the work a release or a timer started in the background (final uploads,
+   * attribute writes) has ended, failed or not: what a test waits for before it looks at the
+   * bucket, since nothing else says when that work is done.
+   */
+  async idle(): Promise<void> {
+    do {
+      await Promise.all(this.retiring.values());
+      await this.attrWrites.idle();
+    } while (this.retiring.size > 0);
   }
 
   /** Uploads everything still pending (unmount, SIGTERM). */

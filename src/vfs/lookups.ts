@@ -154,8 +154,8 @@ export class Lookups {
     if (siblings) {
       const kind = siblings.get(baseName(path));
       // The listing may have brought attributes back from an earlier HEAD (reuseConfirmed).
-      if (kind === 'object') return this.meta.attr(path) ?? this.fetchFileAttr(path, this.ns.fileKey(path));
-      if (kind === 'dir') return this.fetchDirAttr(this.ns.dirKey(path));
+      if (kind === 'object') return this.meta.attr(path) ?? this.fetchNamed(path, kind);
+      if (kind === 'dir') return this.fetchNamed(path, kind);
       return 'missing';
     }
     // An expired listing too big to list again still says what a name was: a file is most likely
@@ -330,10 +330,22 @@ export class Lookups {
   private prefetchEntry(dir: string, name: string, kind: EntryKind): void {
     const path = joinPath(dir, name);
     if (this.local.isOpen(path) || this.meta.attr(path) !== undefined || this.lookups.has(path)) return;
-    const fetch = kind === 'object' ? () => this.fetchFileAttr(path, this.ns.fileKey(path)) : () => this.fetchDirAttr(this.ns.dirKey(path));
-    this.fetchOnce(path, () => this.prefetchLimit(fetch), true).catch((err: Error) =>
+    this.fetchOnce(path, () => this.prefetchLimit(() => this.fetchNamed(path, kind)), true).catch((err: Error) =>
       this.options.log.debug(`attribute prefetch of ${path} failed: ${err.message}`),
     );
+  }
+
+  /**
+   * What a name a listing gave as a `kind` is now: that kind if it still is one, else the other.
+   * The listing may be from before a rename or removal (a walk's is kept): a name it gave as a
+   * file may be a directory by now, and the other way round.
+   */
+  private async fetchNamed(path: string, kind: EntryKind): Promise<Lookup> {
+    const asFile = (): Promise<Lookup> => this.fetchFileAttr(path, this.ns.fileKey(path));
+    const asDir = (): Promise<Lookup> => this.fetchDirAttr(this.ns.dirKey(path));
+    const found = await (kind === 'object' ? asFile() : asDir());
+    if (found !== 'missing') return found;
+    return kind === 'object' ? asDir() : asFile();
   }
 
   private async fetchFileAttr(path: string, key: string): Promise<Lookup> {
@@ -349,7 +361,16 @@ export class Lookups {
     return attr;
   }
 
-  private async fetchDirAttr(dirKey: string): Promise<Attr> {
-    return dirAttr(await this.headOrUndefined(dirKey), this.options.policy, this.options.mountedAt);
+  /**
+   * A name a listing said is a directory. Without a marker it is one only while something is below
+   * it: the listing may be from before the directory was renamed or removed (a walk's is kept).
+   */
+  private async fetchDirAttr(dirKey: string): Promise<Lookup> {
+    const marker = await this.headOrUndefined(dirKey);
+    if (!marker) {
+      const below = await this.bucket.list(dirKey, { maxKeys: 1 });
+      if (below.objects.length === 0 && below.prefixes.length === 0) return 'missing';
+    }
+    return dirAttr(marker, this.options.policy, this.options.mountedAt);
   }
 }

@@ -34,6 +34,15 @@ interface Confirmed {
   head?: IndexedHead;
 }
 
+/** Paths whose attributes are kept; the cache sets aside memory for all of them when it is made. */
+const DEFAULT_ENTRIES = 500_000;
+
+export interface MetadataCacheOptions {
+  /** Paths whose attributes are kept (default 500,000). */
+  entries?: number;
+  /** What the TTLs are measured on (default performance.now): a test's fake clock. */
+  clock?: { now(): number };
+}
 
 /** What a listing says a name is: an object (file or symlink) or a directory (marker or prefix). */
 export type EntryKind = 'object' | 'dir';
@@ -56,12 +65,16 @@ export class MetadataCache {
   private readonly listings: LRUCache<string, Listing> | undefined;
   private readonly confirmed: LRUCache<string, Confirmed> | undefined;
 
-  constructor(private readonly ttlMs: number) {
+  constructor(
+    private readonly ttlMs: number,
+    o: MetadataCacheOptions = {},
+  ) {
     if (ttlMs <= 0) return;
-    this.attrs = new LRUCache<string, Lookup>({ max: 500_000, ttl: ttlMs });
+    const clock = o.clock ? { perf: o.clock } : {};
+    this.attrs = new LRUCache<string, Lookup>({ max: o.entries ?? DEFAULT_ENTRIES, ttl: ttlMs, ...clock });
     // Expired listings stay (until evicted) so staleListing() can tell a directory the mount
     // listed lately; get() still returns only fresh ones.
-    this.listings = new LRUCache<string, Listing>({ max: 2_000, ttl: ttlMs, noDeleteOnStaleGet: true });
+    this.listings = new LRUCache<string, Listing>({ max: 2_000, ttl: ttlMs, noDeleteOnStaleGet: true, ...clock });
     this.confirmed = new LRUCache<string, Confirmed>({ max: CONFIRMED_ENTRIES });
   }
 

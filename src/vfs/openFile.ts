@@ -126,11 +126,17 @@ export class OpenFile {
   /**
    * The file's name is gone (unlink, or another file took it). Runs in the file's turn, so an upload
    * already under way finishes first and none starts after: the name cannot come back. The bucket's
-   * object goes through `deleteObject`, skipped when this file never reached the bucket.
+   * object goes through `deleteObject`, skipped when this file never reached the bucket. Content
+   * still only in the bucket is fetched first while a handle can read it: as on a local disk, an
+   * open file stays readable after its name is gone, and the object is about to be deleted or
+   * replaced.
    */
   remove(deleteObject?: () => Promise<void>): Promise<void> {
     return this.serial(async () => {
       this.nameGone = true;
+      if (this.content.kind === 'remote' && this.handles > 0) {
+        await this.stage().catch((err: Error) => this.ctx.log.warn(`${this.key}: not kept for the handles still open on it: ${err.message}`));
+      }
       if (deleteObject && !this.isLocalOnly) await deleteObject();
     });
   }

@@ -10,8 +10,7 @@ import { describeTuning, tuneAllocator } from '../../util/allocator.js';
 import { hardenProcess } from '../../util/hardening.js';
 import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
-import { UsageTally } from '../../store/usageTally.js';
-import { Filesystem } from '../../vfs/filesystem.js';
+import { buildFilesystem } from '../../vfs/buildFilesystem.js';
 import { lockDataDir } from '../dataDirLock.js';
 import { EMBEDDED_BUCKET, type Embedded, embeddedDataDir, startEmbedded } from '../embedded.js';
 import type { CliContext } from '../main.js';
@@ -20,7 +19,6 @@ import { isNoSuchBucket } from '../buckets.js';
 import { checkKeyOpensBucket } from '../keyCheck.js';
 import { registerMount } from '../mountRegistry.js';
 import { DEFAULT_UMASK, SHARED_DEFAULT_UMASK, takeOwnershipOptions } from '../ownershipOptions.js';
-import { EncryptedBucket } from '../../secure/index.js';
 import { type BucketArgs, bucketOptions, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings, UsageError } from '../options.js';
 
 interface MountArgs extends BucketArgs, CliContext {
@@ -234,13 +232,8 @@ async function mountFromArgs(
     if (!argv['skip-key-check']) await checkKeyOpensBucket(store, keyring, bucketName, first.objects);
     await journal.recover(store, log);
     claimMountCache(mountCache);
-    const usage = new UsageTally();
-    const bucket = new EncryptedBucket(usage.wrap(journal.wrap(store)), keyring, {
-      concurrency: effective.jobs,
-      allowPlaintext: argv['allow-plaintext'] ?? false,
-    });
     const attrTtl = argv['attr-ttl'] ?? settings.attrTtl ?? DEFAULT_ATTR_TTL;
-    const fs = new Filesystem(bucket, {
+    const { fs } = buildFilesystem(journal.wrap(store), keyring, {
       prefix,
       ownership: {
         owner: { uid: ownership.uid ?? process.getuid?.() ?? 0, gid: ownership.gid ?? process.getgid?.() ?? 0 },
@@ -254,7 +247,7 @@ async function mountFromArgs(
       cacheSize: argv['cache-size'] ? parseSize(argv['cache-size']) : (settings.cacheSize ?? DEFAULT_CACHE_SIZE),
       readOnly: argv['read-only'] ?? false,
       log,
-      usage: () => usage.usage,
+      bucket: { concurrency: effective.jobs, allowPlaintext: argv['allow-plaintext'] ?? false },
     });
     const mounted = await Mount.start(fs, log, {
       mountpoint,

@@ -9,7 +9,7 @@ import { ATTR_MAC, AttrMac } from './attrMac.js';
 import { copyObject, type CopyTuning } from './copy.js';
 import { splitMeta, toEncryptedHead, type EncryptedHead } from './head.js';
 import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader, type PieceBuffers } from './objectReader.js';
-import { EncryptedObjectWriter, type ObjectWriter, type WriterSettings } from './objectWriter.js';
+import { EncryptedObjectWriter, type Finished as PutResult, type ObjectWriter, type WriterSettings } from './objectWriter.js';
 import { resendObject } from './resend.js';
 import { checkMetaSize, openXattrs, type StoredXattrs, withoutSealedXattrs, withSealedXattrs, XATTR_META, type Xattrs } from './xattrs.js';
 
@@ -26,10 +26,7 @@ export interface EncryptedBucketOptions {
   copyLimit?: number;
 }
 
-export interface PutResult {
-  etag: string;
-  size: number;
-}
+export type { PutResult };
 
 const MIB = 1024 * 1024;
 const MIN_PART_SIZE = 100 * 1024;

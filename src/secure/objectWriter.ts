@@ -1,17 +1,24 @@
 import { createHash } from 'node:crypto';
 import { ctrAtInPlace, envelopeMeta, type DataKey, type Envelope, type Keyring } from '../crypto/index.js';
 import { FsError } from '../errors.js';
-import type { ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
+import type { ObjectHead, ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
 import { MultipartUpload } from './multipartUpload.js';
 import type { PieceBuffers } from './objectReader.js';
 import { checkMetaSize, withSealedXattrs, type Xattrs } from './xattrs.js';
+
+export interface Finished {
+  etag: string;
+  size: number;
+  /** The object as a HEAD would show it, when the server said when it made it (a PutObject's answer). */
+  made?: ObjectHead;
+}
 
 export interface ObjectWriter {
   readonly written: number;
   /** Appends; resolves once buffered, and waits while the window of parts in flight is full. */
   write(chunk: Buffer): Promise<void>;
   /** Resolves once the object is durable in the bucket. */
-  finish(): Promise<{ etag: string; size: number }>;
+  finish(): Promise<Finished>;
   /** Aborts any multipart upload; the previous version of the object stays as it was. */
   abort(): Promise<void>;
 }
@@ -98,14 +105,14 @@ export class EncryptedObjectWriter implements ObjectWriter {
     }
   }
 
-  async finish(): Promise<{ etag: string; size: number }> {
+  async finish(): Promise<Finished> {
     this.assertOpen();
     this.state = 'closing';
     try {
       if (this.s.size !== undefined && this.written !== this.s.size) throw this.lengthError(this.written);
-      const { etag } = this.multipart ? await this.completeMultipart() : await this.putWhole();
+      const { etag, made } = this.multipart ? await this.completeMultipart() : await this.putWhole();
       this.state = 'done';
-      return { etag, size: this.written };
+      return { etag, size: this.written, ...(made ? { made } : {}) };
     } catch (err) {
       return this.fail(err);
     }
@@ -121,7 +128,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
     await upload?.abort();
   }
 
-  private async putWhole(): Promise<{ etag: string }> {
+  private async putWhole(): Promise<{ etag: string; made?: ObjectHead }> {
     const plaintext = this.current.subarray(0, this.fill);
     this.current = Buffer.alloc(0);
     const md5 = createHash('md5').update(plaintext).digest('base64');
@@ -130,14 +137,16 @@ export class EncryptedObjectWriter implements ObjectWriter {
     }
     const { dataKey, envelope } = await this.seal();
     const meta = this.objectMeta(dataKey, { ...envelope, unencryptedContentLength: this.written, unencryptedContentMd5: md5 });
-    return this.store.put(this.key, ctrAtInPlace(dataKey, 0, plaintext), {
+    const { etag, lastModified } = await this.store.put(this.key, ctrAtInPlace(dataKey, 0, plaintext), {
       meta,
       contentLength: this.written,
       ...(this.s.contentType ? { contentType: this.s.contentType } : {}),
     });
+    const made = lastModified && { key: this.key, size: this.written, etag, lastModified, meta, contentType: this.s.contentType };
+    return { etag, ...(made ? { made } : {}) };
   }
 
-  private async completeMultipart(): Promise<{ etag: string }> {
+  private async completeMultipart(): Promise<{ etag: string; made?: ObjectHead }> {
     if (this.fill > 0) await this.sendCurrent();
     const upload = this.upload;
     if (!upload) throw new FsError('ECANCELED', `upload of ${JSON.stringify(this.key)} was aborted`);

@@ -80,6 +80,8 @@ const S_ISGID = 0o2000;
 
 /** How long a closed file's attribute change waits to be written, for more to join it (see DeferredAttrs). */
 const ATTR_WRITE_DELAY_MS = 1000;
+/** How long a file uploaded at close keeps its content in memory, for a rename to upload it again (see release()). */
+const CLOSED_CONTENT_HOLD_MS = ATTR_WRITE_DELAY_MS;
 
 /**
  * The filesystem, knowing nothing of FUSE: POSIX operations on paths, in terms of an
@@ -273,6 +275,11 @@ export class Filesystem {
         continue;
       }
       const open = this.openByPath.get(path);
+      if (open && writing && this.onlyHeld(open)) {
+        // A writer finds it closed, as without the hold (a reader, rsync's fchmod, joins it).
+        await this.retire(open, false);
+        continue;
+      }
       if (open) return this.joined(open, flags);
       const file = await this.fileToOpen(path, flags);
       if (this.closingAt(path) || this.openByPath.has(path)) continue; // opened or closing meanwhile
@@ -361,11 +368,28 @@ export class Filesystem {
     this.handles.delete(fh);
     if (--file.handles > 0) return;
     if (this.defersUpload(file)) return this.scheduleWriteBack(file, this.options.writeBackMs);
+    // Uploaded at close, its content stays a moment: rsync renames its temporary file next, which
+    // then costs one PutObject of it (see OpenFile.rename) instead of a copy through the client.
+    if (this.holdsAfterClose(file)) return this.scheduleWriteBack(file, CLOSED_CONTENT_HOLD_MS);
     await this.retire(file, false);
+  }
+
+  /** Closed, uploaded, and held only for a rename to come (see release()). */
+  private onlyHeld(file: OpenFile): boolean {
+    return file.handles === 0 && !file.isDirty && this.writeBacks.has(file);
+  }
+
+  private holdsAfterClose(file: OpenFile): boolean {
+    return !file.isDirty && file.holdsContentInMemory && !file.isLocalOnly && !file.unlinked && this.writeBackRoomFor(file);
   }
 
   private defersUpload(file: OpenFile): boolean {
     if (this.options.writeBackMs <= 0 || !file.isDirty || !file.isLocalOnly || file.unlinked) return false;
+    return this.writeBackRoomFor(file);
+  }
+
+  /** Whether the closed files held in memory (waiting to upload, or held after it) leave room for `file`. */
+  private writeBackRoomFor(file: OpenFile): boolean {
     let waiting = 0;
     for (const other of this.writeBacks.keys()) if (other !== file) waiting += other.size;
     return waiting + file.size <= WRITE_BACK_MAX_BYTES;
@@ -397,9 +421,10 @@ export class Filesystem {
     this.writeBacks.delete(file);
     const done = (async () => {
       let uploaded = false;
+      let changed = false;
       try {
         // Again if an attribute change came in while it uploaded (see OpenFile.changes).
-        while (file.isDirty && !file.unlinked) await file.flush(true);
+        for (; file.isDirty && !file.unlinked; changed = true) await file.flush(true);
         uploaded = true;
       } finally {
         if (uploaded || !keepOnFailure) {
@@ -407,7 +432,8 @@ export class Filesystem {
           if (this.openByPath.get(file.path) === file) this.openByPath.delete(file.path);
           // What failed to upload is gone: the bucket's version (or none) is what the name holds.
           if (!uploaded) this.meta.forgetTree(file.path);
-          else if (!file.unlinked) this.meta.added(file.path, file.currentAttr());
+          // What the cache knows of an unchanged file stays (what the rename's upload made, say).
+          else if (changed && !file.unlinked) this.meta.added(file.path, file.currentAttr());
         }
       }
     })();
@@ -472,8 +498,9 @@ export class Filesystem {
     const [srcKey, destKey] = [this.ns.fileKey(src), this.ns.fileKey(dest)];
     await this.attrWrites.take(dest); // the object it was for is replaced
     // Server-side copy, carrying a change to the attributes that waits (rsync: times and mode,
-    // then the rename); a file that is open moves in its own turn (see OpenFile.rename): then a
-    // new one whose content is all here needs no request at all, its one upload goes to dest.
+    // then the rename); a file that is open (or held just after close) moves in its own turn (see
+    // OpenFile.rename): then a new one whose content is all here needs no request at all, its one
+    // upload goes to dest, and one whose content is in memory goes up again under dest.
     let moved: ObjectHead | undefined;
     const moveObject = async (): Promise<void> => {
       const changed = await this.attrWrites.take(src);
@@ -482,13 +509,19 @@ export class Filesystem {
     };
     const open = this.openByPath.get(src);
     if (open) {
-      await open.rename(dest, destKey, to !== 'missing', moveObject, () => {
+      const dropSource = async (): Promise<void> => {
+        await this.attrWrites.take(src); // the new object carries it
+        await this.bucket.delete(srcKey);
+      };
+      const renamed = (made?: ObjectHead): void => {
+        moved ??= made;
         open.setAttr({}, true); // a rename changes its ctime (kept by LocalTimes, carried by an upload)
         // Unless it was retired (closed and dropped) while waiting for its turn.
         if (this.openByPath.get(src) !== open) return;
         this.openByPath.delete(src);
         this.openByPath.set(dest, open);
-      });
+      };
+      await open.rename(dest, destKey, to !== 'missing', { moveObject, dropSource, moved: renamed });
     } else {
       await moveObject();
     }

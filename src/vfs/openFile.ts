@@ -9,7 +9,7 @@ import {
   withoutSealedXattrs,
   type Xattrs,
 } from '../secure/index.js';
-import type { ObjectMeta } from '../store/ObjectStore.js';
+import type { ObjectHead, ObjectMeta } from '../store/ObjectStore.js';
 import type { Logger } from '../log.js';
 import { type Attr, posixMetaOf } from './attributes.js';
 import type { BlockCache } from './blockCache.js';
@@ -220,20 +220,51 @@ export class OpenFile {
     });
   }
 
+  /** The whole content is in memory, so an upload needs nothing from the bucket. */
+  get holdsContentInMemory(): boolean {
+    return this.content.kind === 'memory';
+  }
+
   /**
    * Renames the file in its turn, between uploads, so none goes to the old name afterwards. A new
-   * name whose content is all here just takes the new key (its one upload goes there); otherwise
-   * what is only local goes up first and `moveObject` moves the object in the bucket. `moved` runs
-   * at the end of the turn, for the caller's own bookkeeping to change with the name.
+   * name whose content is all here just takes the new key (its one upload goes there). Content
+   * held in memory that is in the bucket already (a file just closed, see Filesystem.release) goes
+   * up again under the new key, then `dropSource` deletes the old object: one PutObject where a
+   * move in the bucket costs a HEAD, and with an attribute change a GET and a PUT of the
+   * ciphertext (OSS changes no metadata of an encrypted object by CopyObject). Otherwise what is
+   * only local goes up first and `moveObject` moves the object in the bucket. `moved` runs at the
+   * end of the turn, for the caller's own bookkeeping to change with the name (with the object
+   * uploaded under it, when known).
    */
-  rename(path: string, key: string, replacing: boolean, moveObject: () => Promise<void>, moved: () => void): Promise<void> {
+  rename(path: string, key: string, replacing: boolean, steps: { moveObject: () => Promise<void>; dropSource: () => Promise<void>; moved: (made?: ObjectHead) => void }): Promise<void> {
     return this.serial(async () => {
-      if (!this.isLocalOnly) {
+      if (this.isLocalOnly) {
+        this.moveTo(path, key, replacing);
+      } else if (this.holdsContentInMemory && !this.nameGone) {
+        const from = { path: this.path, key: this.key };
+        this.path = path;
+        this.key = key;
+        this.inBucket = replacing;
+        this.changes++; // a new object, under the new key
+        let made: ObjectHead | undefined;
+        try {
+          made = await this.upload();
+        } catch (err) {
+          // The object under the old name is as it was; this file is again what it holds, dirty.
+          this.path = from.path;
+          this.key = from.key;
+          this.inBucket = true;
+          throw err;
+        }
+        steps.moved(made);
+        await steps.dropSource();
+        return;
+      } else {
         await this.upload();
-        await moveObject();
+        await steps.moveObject();
+        this.moveTo(path, key, replacing);
       }
-      this.moveTo(path, key, replacing);
-      moved();
+      steps.moved();
     });
   }
 
@@ -244,15 +275,17 @@ export class OpenFile {
     this.inBucket ||= replacing;
   }
 
-  private async upload(): Promise<void> {
-    if (!this.isDirty || this.nameGone) return;
+  /** Uploads what changed, if anything; resolves with the object made, when its answer said enough to know it as a HEAD would. */
+  private async upload(): Promise<ObjectHead | undefined> {
+    if (!this.isDirty || this.nameGone) return undefined;
     const uploading = this.changes;
     const c = this.content;
     const meta = this.uploadMeta();
     const { bucket } = this.ctx;
+    let made: ObjectHead | undefined;
     switch (c.kind) {
       case 'memory':
-        await bucket.put(this.key, Buffer.concat(c.chunks), { meta, ...(await this.xattrsToCarry()) });
+        ({ made } = await bucket.put(this.key, Buffer.concat(c.chunks), { meta, ...(await this.xattrsToCarry()) }));
         break;
       case 'staged': {
         const md5 = c.file.md5();
@@ -270,6 +303,7 @@ export class OpenFile {
     this.uploadedChanges = uploading;
     this.written = false;
     this.inBucket = true;
+    return made;
   }
 
   /**

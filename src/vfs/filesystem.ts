@@ -75,6 +75,8 @@ const RUNTIME_MEMORY = 150 * MiB;
 /** The longest path Linux takes, and so the longest symlink target worth reading. */
 const PATH_MAX = 4096;
 
+const ROOT_HAS_NO_OBJECT = (): FsError => new FsError('EPERM', 'the mount root has no object to keep attributes in');
+
 /** Set-group-ID (Node's fs.constants lacks it). */
 const S_ISGID = 0o2000;
 
@@ -123,6 +125,7 @@ export class Filesystem {
     };
     this.meta = new MetadataCache(options.attrTtlMs);
     this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {
+      if (attr.kind === 'dir') return this.copied(path, attr, await this.setDirAttr(path, attr));
       this.copied(path, attr, await this.bucket.patchMeta(key, posixMetaOf(attr)));
     });
     this.lookups = new Lookups(
@@ -228,6 +231,7 @@ export class Filesystem {
     const attr = await this.attrOf(path);
     if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
     if (!(await this.isEmptyDir(path))) throw new FsError('ENOTEMPTY', `directory not empty: ${path}`);
+    await this.attrWrites.take(path); // nothing is left to carry it
     await this.bucket.delete(this.ns.dirKey(path));
     this.meta.removed(path);
     this.times.forget(path);
@@ -550,6 +554,7 @@ export class Filesystem {
     if (to !== 'missing') {
       if (to.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${dest}`);
       if (!(await this.isEmptyDir(dest))) throw new FsError('ENOTEMPTY', `directory not empty: ${dest}`);
+      await this.attrWrites.take(dest);
       await this.bucket.delete(this.ns.dirKey(dest));
     }
     const below = `${src}/`;
@@ -609,7 +614,7 @@ export class Filesystem {
 
   /**
    * Attributes live in the object's metadata: an open file takes them with its next upload, a
-   * closed one a moment later (DeferredAttrs), and a directory gets a metadata-only update now.
+   * closed one or a directory a moment later (DeferredAttrs).
    */
   private async setAttr(path: string, change: (a: Attr) => Partial<Attr>): Promise<void> {
     this.checkWritable();
@@ -630,7 +635,8 @@ export class Filesystem {
     const attr = await this.attrOf(path);
     const updated: Attr = { ...attr, ...change(attr), ctime: Date.now() };
     if (attr.kind === 'dir') {
-      await this.setDirAttr(path, updated);
+      if (path === '/') throw ROOT_HAS_NO_OBJECT();
+      this.attrWrites.set(path, this.ns.dirKey(path), updated);
       this.times.forget(path);
     } else {
       this.attrWrites.set(path, this.ns.fileKey(path), updated);
@@ -638,13 +644,15 @@ export class Filesystem {
     this.meta.added(path, updated);
   }
 
-  private async setDirAttr(path: string, attr: Attr, xattrs?: Xattrs): Promise<void> {
-    if (path === '/') throw new FsError('EPERM', 'the mount root has no object to keep attributes in');
+  /** Writes a directory's attributes into its marker object; resolves as `copy` when it patched one. */
+  private async setDirAttr(path: string, attr: Attr, xattrs?: Xattrs): Promise<ObjectHead | undefined> {
+    if (path === '/') throw ROOT_HAS_NO_OBJECT();
     const posix = posixMetaOf(attr);
     // An implicit directory gets a marker object to hold its attributes.
-    await this.bucket.patchMeta(this.ns.dirKey(path), posix, xattrs).catch((err: unknown) => {
+    return this.bucket.patchMeta(this.ns.dirKey(path), posix, xattrs).catch(async (err: unknown) => {
       if (!(err instanceof FsError && err.errno === 'ENOENT')) throw err;
-      return this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix, ...(xattrs ? { xattrs } : {}) });
+      await this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix, ...(xattrs ? { xattrs } : {}) });
+      return undefined;
     });
   }
 
@@ -776,6 +784,7 @@ export class Filesystem {
     for (const dir of dirs) {
       this.times.entriesChanged(dir, now);
       this.meta.retime(dir, (attr) => this.times.apply(dir, attr));
+      this.attrWrites.retime(dir, (attr) => this.times.apply(dir, attr));
     }
   }
 

@@ -204,6 +204,31 @@ describe('mount: requests per operation', () => {
       expect(listed.objects.map((o) => o.key).filter((k) => k !== 'three/').sort()).toEqual(Array.from({ length: files }, (_, i) => `three/t${i}`));
     });
 
+    it("a directory's changes (rsync: mode and times after mkdir, again after its files) cost no request at once and land as one write", async () => {
+      const dir = join(m.mountpoint, 'dirattr');
+      mkdirSync(dir);
+      await resetSeen(local);
+      const mtime = Date.parse('2019-03-04T05:06:07Z') / 1000;
+      sh(`chmod 700 ${dir} && touch -m -d @${mtime} ${dir}`);
+      const marker = (await seen(local)).filter((r) => r.path === `/${local.bucket}/dirattr/`);
+      expect(marker).toEqual([]);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      expect(statSync(dir).mtimeMs / 1000).toBe(mtime);
+      await until('the attribute write', async () => ((await posixOf('dirattr/')).mode! & 0o777) === 0o700, 10);
+      await sleep(1500);
+      expect((await posixOf('dirattr/')).mtime).toBe(mtime);
+      expect(await puts('dirattr/')).toBe(1);
+    });
+
+    it('rmdir drops a change that waits: the directory does not come back', async () => {
+      const dir = join(m.mountpoint, 'gone-dir');
+      mkdirSync(dir);
+      sh(`chmod 700 ${dir} && rmdir ${dir}`);
+      await sleep(1500);
+      expect((await local.store.list('gone-dir', {})).objects).toEqual([]);
+      expect(readdirSync(m.mountpoint)).not.toContain('gone-dir');
+    });
+
     it('a change shows at once, lands within a few seconds as one copy, and two in a row make one', async () => {
       writeFileSync(join(m.mountpoint, 'later.x'), 'x');
       await resetSeen(local);

@@ -85,5 +85,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       void server.stop().finally(() => process.exit(0));
     }
   });
+  // The bench that started it is gone (killed, say): so is its server.
+  process.on('disconnect', () => void server.stop().finally(() => process.exit(0)));
   process.send({ url: server.url });
 }

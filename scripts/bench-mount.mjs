@@ -6,6 +6,7 @@
 //   node scripts/bench-mount.mjs --quick         # 64 MiB, 100 files, 1,000 entries, 200-file tree
 //   options: --size-mib N  --cache-size 256M  --results-dir DIR (or $OSSENCFS_BENCH_RESULTS_DIR)
 //            --plot FILE  --keep (keep the temp dir)  --no-rclone
+//            --rtt MS (the latency profile, scripts/bench/latency.mjs, at 0 and MS ms; default 30; 'none' skips it)
 //
 // Processes: the OSS server (scripts/bench/server-child.mjs: the real server plus a request
 // counter), the mount (`ossencfs mount --foreground`, our child, so its VmHWM is ours to read) and
@@ -25,6 +26,7 @@ import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { latencyRows, latencyTable, runLatencyProfile } from './bench/latency.mjs';
 import { plotSvg } from './bench/plot.mjs';
 import { KiB, MiB, cpuTimes, drain, fmt, fusermountU, generated, isMounted, mbps, peakRssMiB, percentile, shuffle, sleep, spawnUntil, timed, timedAsync, timedLs, tuneLikeOssencfs, which, LOCAL_V4, LOCAL_REGION } from './bench/util.mjs';
 
@@ -45,6 +47,7 @@ const { values: opt } = parseArgs({
     plot: { type: 'string' },
     keep: { type: 'boolean', default: false },
     'no-rclone': { type: 'boolean', default: false },
+    rtt: { type: 'string', default: '30' },
   },
 });
 const quick = opt.quick;
@@ -246,6 +249,9 @@ function writeTree(dir, files, bytes) {
     writeFileSync(join(d, `f${String(i).padStart(5, '0')}.bin`), pool.subarray(at, at + size));
   }
 }
+
+/** The latency profile's results (scripts/bench/latency.mjs), once run. */
+let latency;
 
 /** The mount process being measured, if any: its RSS is sampled after each phase. */
 let currentMount;
@@ -661,6 +667,20 @@ try {
   else if (!which('rclone')) skipped.rclone = 'rclone is not installed';
   else await rcloneBench();
 
+  phaseLoad('latency');
+  if (opt.rtt === 'none') skipped.latency = 'disabled with --rtt none';
+  else {
+    const stacks = skipped.rclone ? ['ours', 'ours-wb'] : ['ours', 'ours-wb', 'rclone'];
+    console.log(`latency profile: RTT 0 and ${opt.rtt} ms, ${stacks.join(', ')}`);
+    latency = await runLatencyProfile({ rtt: Number(opt.rtt), quick, stacks });
+    for (const r of latencyRows(latency)) {
+      figure(`latency0.${r.id}`, `at 0 ms: ${r.label}`, r.ceiling, r.unit, r.better);
+      figure(`latency.${r.id}`, `at ${latency.rtt} ms: ${r.label}`, r.ours, r.unit, r.better, { ceiling: `latency0.${r.id}` });
+      if (r.rclone !== undefined) figure(`latency.rclone.${r.id}`, `rclone at ${latency.rtt} ms: ${r.label}`, r.rclone, r.unit, r.better);
+      if (r.wb !== undefined) figure(`latency.wb.${r.id}`, `--write-back 1 at ${latency.rtt} ms: ${r.label}`, r.wb, r.unit, r.better, { ceiling: `latency0.${r.id}` });
+    }
+  }
+
   phaseLoad('end');
 } catch (err) {
   failed = true;
@@ -689,13 +709,15 @@ const result = {
   figures,
   details,
   skipped,
+  ...(latency ? { latency } : {}),
 };
 mkdirSync(RESULTS_DIR, { recursive: true });
 const resultFile = join(RESULTS_DIR, `${startedIso.replace(/[:.]/g, '-')}.json`);
 writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
 mkdirSync(join(PLOT, '..'), { recursive: true });
-writeFileSync(PLOT, plotSvg(figures, `${quick ? 'quick' : 'full'} run ${startedIso}, SIZE ${SIZE_MIB} MiB, load ${details.loadavg.start?.[0]}→${details.loadavg.end?.[0]}`));
+writeFileSync(PLOT, plotSvg(figures, `${quick ? 'quick' : 'full'} run ${startedIso}, SIZE ${SIZE_MIB} MiB, load ${details.loadavg.start?.[0]}→${details.loadavg.end?.[0]}`, latency && latencyPanel(latency)));
 printTable(result);
+if (latency) console.log(`\nLatency profile (RTT ${latency.rtt} ms through the delay relay, both stacks):\n${latencyTable(latency)}`);
 console.log(`\nwrote ${resultFile} and ${PLOT} in ${seconds.toFixed(0)} s`);
 
 // ---- reporting -------------------------------------------------------------------------------
@@ -752,6 +774,20 @@ function printTable(r) {
     console.log(`  ${name.padEnd(30)} ${cpu} | ${req(name)}`);
   }
   for (const [what, why] of Object.entries(r.skipped)) console.log(`skipped ${what}: ${why}`);
+}
+
+/** The plot's panel of the latency profile: ours (and --write-back 1) against rclone at the profile's RTT. */
+function latencyPanel(profile) {
+  const rows = [];
+  for (const r of latencyRows(profile)) {
+    if (r.rclone === undefined) continue;
+    const unit = r.unit === 's' ? 'ms' : r.unit;
+    const scale = r.unit === 's' ? 1000 : 1;
+    const peer = { unit, better: r.better, peerValue: r.rclone * scale, peerLabel: `rclone at ${profile.rtt} ms` };
+    if (r.ours !== undefined) rows.push({ ...peer, label: `ours: ${r.label}`, value: r.ours * scale, good: r.pass });
+    if (r.wb !== undefined) rows.push({ ...peer, label: `--write-back 1: ${r.label}`, value: r.wb * scale, good: r.wbPass });
+  }
+  return { title: `At ${profile.rtt} ms RTT, against rclone crypt on the same relay (pale bar = rclone; orange = target missed; log scale)`, rows };
 }
 
 // ---- rclone crypt over rclone serve webdav, when rclone is installed -----------------------------

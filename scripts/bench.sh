@@ -7,6 +7,7 @@
 #   OSSENCFS_BENCH_RESULTS_DIR=/tmp/x bash scripts/bench.sh --quick   # results and plot elsewhere
 #   OSSENCFS_BENCH_NO_BUILD=1 …      # skip `npx tsc -p .` (dist/ is already built)
 # Other options go to bench-mount.mjs: --size-mib N --cache-size 256M --results-dir D --plot F --keep --no-rclone
+#   --rtt MS (the latency profile, scripts/bench/latency.mjs: ours and rclone through a relay at 0 and MS ms; default 30; none skips it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in node python3 dd cp ls rsync fusermount; do

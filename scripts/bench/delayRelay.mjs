@@ -8,7 +8,9 @@
 // connection keeps at most that many bytes in flight (a chunk counts from its arrival until a
 // round trip later, when its acknowledgement would be back), capping one connection near
 // windowBytes / RTT as a TCP window does.
+import { fork } from 'node:child_process';
 import { connect, createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 
 /** Starts a relay in front of `target` (`http://host:port`); resolves with its URL and a close(). */
 export async function startDelayRelay(target, oneWayMs, { windowBytes = Infinity } = {}) {
@@ -54,4 +56,32 @@ export async function startDelayRelay(target, oneWayMs, { windowBytes = Infinity
         relay.close(() => resolve());
       }),
   };
+}
+
+/**
+ * startDelayRelay() in a child process of its own: it keeps forwarding while the caller blocks
+ * (spawnSync), and its work is not the caller's CPU time.
+ */
+export async function startDelayRelayProcess(target, oneWayMs, { windowBytes } = {}) {
+  const child = fork(fileURLToPath(import.meta.url), [target, String(oneWayMs), String(windowBytes ?? '')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const url = await new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve(m.url));
+    exited.then((code) => reject(new Error(`delay relay exited ${code}`)));
+  });
+  return {
+    url,
+    close: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.send) {
+  const [target, oneWayMs, windowBytes] = process.argv.slice(2);
+  const relay = await startDelayRelay(target, Number(oneWayMs), windowBytes ? { windowBytes: Number(windowBytes) } : {});
+  process.on('SIGTERM', () => void relay.close().finally(() => process.exit(0)));
+  process.on('disconnect', () => void relay.close().finally(() => process.exit(0)));
+  process.send({ url: relay.url });
 }

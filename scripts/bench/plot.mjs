@@ -35,7 +35,7 @@ function panel(rows, { title, x0, y0, width, labelWidth }) {
     if (Number.isFinite(r.ceilingValue) && r.ceilingValue > 0) {
       out.push(`<rect x="${base}" y="${y + 3}" width="${Math.max(1, xOf(r.ceilingValue) - base)}" height="18" fill="#cfe0f3"><title>${esc(r.ceilingLabel)}: ${r.ceilingValue.toFixed(2)}</title></rect>`);
     }
-    const good = r.ratio === undefined || r.ratio >= 0.75;
+    const good = r.good ?? (r.ratio === undefined || r.ratio >= 0.75);
     out.push(`<rect x="${base}" y="${y + 7}" width="${Math.max(1, xOf(r.value) - base)}" height="10" fill="${good ? '#2b7bba' : '#d9822b'}"><title>${r.value.toFixed(2)}</title></rect>`);
     const note = `${r.value >= 100 ? r.value.toFixed(0) : r.value.toPrecision(3)}${r.ratio !== undefined ? `  ×${r.ratio.toFixed(2)}` : ''}`;
     out.push(`<text x="${base + plotW + 6}" y="${y + 16}" font-size="11" fill="#333">${esc(note)}</text>`);
@@ -44,9 +44,11 @@ function panel(rows, { title, x0, y0, width, labelWidth }) {
 }
 
 /**
- * figures: the bench's `figures` object. Returns the SVG text.
+ * figures: the bench's `figures` object; `peers` (optional): { title, rows: [{ label, unit,
+ * better, value, peerValue, peerLabel, good }] }, a third panel of figures drawn against a peer's
+ * (the latency profile: ours against rclone), orange where a target is missed. Returns the SVG text.
  */
-export function plotSvg(figures, subtitle) {
+export function plotSvg(figures, subtitle, peers) {
   const rows = Object.entries(figures)
     .filter(([, f]) => f.ceiling && figures[f.ceiling] && f.value > 0)
     .map(([, f]) => {
@@ -66,7 +68,10 @@ export function plotSvg(figures, subtitle) {
   const up = rows.filter((r) => r.better === 'higher');
   const down = rows.filter((r) => r.better === 'lower');
   // About 6 px a character at font-size 11.
-  const labelWidth = Math.min(560, Math.max(200, ...rows.map((r) => (r.label.length + r.unit.length + 3) * 6 + 12)));
+  const peerRows = (peers?.rows ?? [])
+    .filter((r) => r.value > 0 && Number.isFinite(r.value))
+    .map((r) => ({ ...r, ceilingValue: r.peerValue, ceilingLabel: r.peerLabel, ratio: r.peerValue > 0 ? (r.better === 'higher' ? r.value / r.peerValue : r.peerValue / r.value) : undefined }));
+  const labelWidth = Math.min(560, Math.max(200, ...[...rows, ...peerRows].map((r) => (r.label.length + r.unit.length + 3) * 6 + 12)));
   const width = labelWidth + 660;
   const parts = [];
   let y = 48;
@@ -77,6 +82,11 @@ export function plotSvg(figures, subtitle) {
   }
   if (down.length) {
     const p = panel(down, { title: 'Times and latencies against their floor, in ms (shorter is better; pale bar = floor; log scale)', x0: 10, y0: y, width, labelWidth });
+    parts.push(p.svg);
+    y += p.height + 16;
+  }
+  if (peerRows.length) {
+    const p = panel(peerRows, { title: peers.title, x0: 10, y0: y, width, labelWidth });
     parts.push(p.svg);
     y += p.height + 16;
   }

@@ -4,7 +4,7 @@
 //
 //   import { startTreeServer, BENCH_KEYS } from './tree-server.mjs';
 //   const s = await startTreeServer('dist/', { profile: '/tmp/server.cpuprofile' });
-//   s.url; await s.cpuMs(); await s.requests(); await s.profile('start'|'stop'); await s.stop();
+//   s.url; await s.cpuMs(); await s.requests(); await s.log(); await s.profile('start'|'stop'); await s.stop();
 //
 // Run as a script (by startTreeServer only): tree-server.mjs DIST DIR [PROFILE_FILE].
 import { fork } from 'node:child_process';
@@ -38,8 +38,10 @@ export async function startTreeServer(dist, { profile = '' } = {}) {
     pid: child.pid,
     /** CPU time of the server process so far (all threads), ms. */
     cpuMs: async () => (await ask('cpu')).cpuUs / 1000,
-    /** Requests by method since the last call. */
+    /** Requests by method since the last call (or log()). */
     requests: async () => (await ask('requests')).counts,
+    /** Each request since the last call (or requests()), as "METHOD /path?query". */
+    log: async () => (await ask('log')).log,
     /** Starts or stops (and writes) the CPU profile named at start. */
     profile: async (what) => void (await ask(`profile-${what}`)),
     stop: async () => {
@@ -72,6 +74,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       for (const r of server.faults.requests()) counts[r.method] = (counts[r.method] ?? 0) + 1;
       server.faults.resetRequests();
       process.send({ counts });
+    } else if (m === 'log') {
+      const log = server.faults.requests().map((r) => `${r.method} ${decodeURIComponent(r.path)}${r.query ? `?${decodeURIComponent(r.query)}` : ''}`);
+      server.faults.resetRequests();
+      process.send({ log });
     } else if (m === 'cpu') {
       const { user, system } = process.cpuUsage();
       process.send({ cpuUs: user + system });
@@ -79,5 +85,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       void server.stop().finally(() => process.exit(0));
     }
   });
+  // The bench that started it is gone (killed, say): so is its server.
+  process.on('disconnect', () => void server.stop().finally(() => process.exit(0)));
   process.send({ url: server.url });
 }

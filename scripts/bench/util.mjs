@@ -27,7 +27,7 @@ export function timed(cmd, args, options = {}) {
  */
 export function timedSpawn(cmd, args, options = {}) {
   const started = process.hrtime.bigint();
-  const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -117,6 +117,15 @@ export async function fusermountU(path) {
     await sleep(250);
   }
   if (isMounted(path)) spawnSync('fusermount', ['-u', '-z', path]);
+}
+
+/** fusermountU() without blocking this process (a relay it runs may have to forward the unmount's uploads). */
+export async function unmountAsync(path) {
+  for (let i = 0; i < 20 && isMounted(path); i++) {
+    if ((await timedSpawn('fusermount', ['-u', path])).code === 0) return;
+    await sleep(250);
+  }
+  if (isMounted(path)) await timedSpawn('fusermount', ['-u', '-z', path]);
 }
 
 /** Spawns a child and resolves once `pattern` shows on its stdout or stderr. */

@@ -291,8 +291,8 @@ async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: stri
     if (item.link) {
       // As the mount's symlink(): mode S_IFLNK|0777 (lstat's), the target as the body.
       const target = await readlink(item.from, { encoding: 'buffer' });
-      const { head } = await dest.bucket.put(item.to, target, { meta: posixMetaOf(await lstat(item.from)) });
-      if (head) c.index?.add(head);
+      const { made } = await dest.bucket.put(item.to, target, { meta: posixMetaOf(await lstat(item.from)) });
+      if (made) c.index?.add(made);
       c.progress.add(target.length);
       return;
     }
@@ -310,8 +310,8 @@ async function uploadFile(dest: OpenedBucket, bucket: string, item: { from: stri
         onNote: c.note,
       });
     } else {
-      const { head } = await dest.bucket.putFile(item.to, item.from, { meta });
-      if (head) c.index?.add(head);
+      const { made } = await dest.bucket.putFile(item.to, item.from, { meta });
+      if (made) c.index?.add(made);
       c.progress.add(info.size);
     }
   } catch (err) {

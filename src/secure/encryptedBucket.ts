@@ -26,7 +26,7 @@ export interface EncryptedBucketOptions {
   copyLimit?: number;
 }
 
-export type { Finished as PutResult } from './objectWriter.js';
+export type { PutResult };
 
 const MIB = 1024 * 1024;
 const MIN_PART_SIZE = 100 * 1024;

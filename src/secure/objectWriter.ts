@@ -1,10 +1,17 @@
 import { createHash } from 'node:crypto';
 import { ctrAtInPlace, envelopeMeta, type DataKey, type Envelope, type Keyring } from '../crypto/index.js';
 import { FsError } from '../errors.js';
-import type { ObjectHead, ObjectMeta, ObjectStore, Written } from '../store/ObjectStore.js';
+import type { ObjectHead, ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
 import { MultipartUpload } from './multipartUpload.js';
 import type { PieceBuffers } from './objectReader.js';
 import { checkMetaSize, withSealedXattrs, type Xattrs } from './xattrs.js';
+
+export interface Finished {
+  etag: string;
+  size: number;
+  /** The object as a HEAD would show it, when the server said when it made it (a PutObject's answer). */
+  made?: ObjectHead;
+}
 
 export interface ObjectWriter {
   readonly written: number;
@@ -14,17 +21,6 @@ export interface ObjectWriter {
   finish(): Promise<Finished>;
   /** Aborts any multipart upload; the previous version of the object stays as it was. */
   abort(): Promise<void>;
-}
-
-/**
- * What an upload made. `head`: the object as a HEAD would find it, when the answer said when it
- * was made (a PutObject's Date does; a CompleteMultipartUpload says nothing), so a caller can know
- * it again in a listing without asking.
- */
-export interface Finished {
-  etag: string;
-  size: number;
-  head?: ObjectHead;
 }
 
 export interface WriterSettings {
@@ -114,16 +110,9 @@ export class EncryptedObjectWriter implements ObjectWriter {
     this.state = 'closing';
     try {
       if (this.s.size !== undefined && this.written !== this.s.size) throw this.lengthError(this.written);
-      if (this.multipart) {
-        const { etag } = await this.completeMultipart();
-        this.state = 'done';
-        return { etag, size: this.written };
-      }
-      const { written, meta } = await this.putWhole();
+      const { etag, made } = this.multipart ? await this.completeMultipart() : await this.putWhole();
       this.state = 'done';
-      const { etag, lastModified } = written;
-      const head: ObjectHead | undefined = lastModified && { key: this.key, size: this.written, etag, lastModified, meta, contentType: this.s.contentType };
-      return { etag, size: this.written, ...(head ? { head } : {}) };
+      return { etag, size: this.written, ...(made ? { made } : {}) };
     } catch (err) {
       return this.fail(err);
     }
@@ -139,7 +128,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
     await upload?.abort();
   }
 
-  private async putWhole(): Promise<{ written: Written; meta: ObjectMeta }> {
+  private async putWhole(): Promise<{ etag: string; made?: ObjectHead }> {
     const plaintext = this.current.subarray(0, this.fill);
     this.current = Buffer.alloc(0);
     const md5 = createHash('md5').update(plaintext).digest('base64');
@@ -148,15 +137,16 @@ export class EncryptedObjectWriter implements ObjectWriter {
     }
     const { dataKey, envelope } = await this.seal();
     const meta = this.objectMeta(dataKey, { ...envelope, unencryptedContentLength: this.written, unencryptedContentMd5: md5 });
-    const written = await this.store.put(this.key, ctrAtInPlace(dataKey, 0, plaintext), {
+    const { etag, lastModified } = await this.store.put(this.key, ctrAtInPlace(dataKey, 0, plaintext), {
       meta,
       contentLength: this.written,
       ...(this.s.contentType ? { contentType: this.s.contentType } : {}),
     });
-    return { written, meta };
+    const made = lastModified && { key: this.key, size: this.written, etag, lastModified, meta, contentType: this.s.contentType };
+    return { etag, ...(made ? { made } : {}) };
   }
 
-  private async completeMultipart(): Promise<{ etag: string }> {
+  private async completeMultipart(): Promise<{ etag: string; made?: ObjectHead }> {
     if (this.fill > 0) await this.sendCurrent();
     const upload = this.upload;
     if (!upload) throw new FsError('ECANCELED', `upload of ${JSON.stringify(this.key)} was aborted`);
@@ -216,6 +206,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
     return this.upload;
   }
 
+  /** The object's metadata: the caller's, its extended attributes, the envelope; E2BIG past OSS's limit. */
   /** The metadata as written: the caller's, the sealed extended attributes, the envelope, and the attributes' MAC. */
   private objectMeta(dataKey: DataKey, envelope: Envelope): ObjectMeta {
     const own = this.s.xattrs ? withSealedXattrs(this.s.meta, dataKey, this.s.xattrs) : this.s.meta;

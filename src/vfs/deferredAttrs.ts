@@ -13,11 +13,12 @@ interface Change {
 
 /**
  * Attribute changes (chmod, chown, touch) to files with nothing of their own to upload (closed,
- * or open only to read), held for `delayMs` before they are written to the object — a
- * metadata-only copy, one HEAD and one CopyObject — so that
+ * or open only to read) and to directories, held for `delayMs` before they are written to the
+ * object — a metadata-only copy, one HEAD and one CopyObject — so that
  * a burst of them costs one copy, and a rename in the meantime carries them in its own copy.
  * rsync sets the times and the mode of each file it wrote under a temporary name and then
- * renames it: three copies a file at once, one this way.
+ * renames it: three copies a file at once, one this way; and of each directory, twice, after
+ * its mkdir and after its files: none of them in rsync's way.
  *
  * Until a change has landed the mount answers with it (attr()), whatever its caches hold. What
  * is at stake is the change, never data: a crash within the delay loses it, as one within ext4's
@@ -39,6 +40,12 @@ export class DeferredAttrs {
   /** The attributes of `path` with its change, while one waits or is being written. */
   attr(path: string): Attr | undefined {
     return this.waiting.get(path)?.attr ?? this.writing.get(path)?.attr;
+  }
+
+  /** A change waiting for `path` becomes `change(attr)` (a directory's entries changed: its times move). */
+  retime(path: string, change: (attr: Attr) => Attr): void {
+    const waiting = this.waiting.get(path);
+    if (waiting) waiting.attr = change(waiting.attr);
   }
 
   /** `path`'s attributes are now `attr` (all of them): written after the delay, unless taken first. */

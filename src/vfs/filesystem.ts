@@ -77,11 +77,15 @@ const RUNTIME_MEMORY = 150 * MiB;
 /** The longest path Linux takes, and so the longest symlink target worth reading. */
 const PATH_MAX = 4096;
 
+const ROOT_HAS_NO_OBJECT = (): FsError => new FsError('EPERM', 'the mount root has no object to keep attributes in');
+
 /** Set-group-ID (Node's fs.constants lacks it). */
 const S_ISGID = 0o2000;
 
 /** How long a closed file's attribute change waits to be written, for more to join it (see DeferredAttrs). */
 const ATTR_WRITE_DELAY_MS = 1000;
+/** How long a file uploaded at close keeps its content in memory, for a rename to upload it again (see release()). */
+const CLOSED_CONTENT_HOLD_MS = ATTR_WRITE_DELAY_MS;
 
 /**
  * The filesystem, knowing nothing of FUSE: POSIX operations on paths, in terms of an
@@ -123,6 +127,7 @@ export class Filesystem {
     };
     this.meta = new MetadataCache(options.attrTtlMs, options.attrCache);
     this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {
+      if (attr.kind === 'dir') return this.copied(path, attr, await this.setDirAttr(path, attr));
       this.copied(path, attr, await this.bucket.patchMeta(key, posixMetaOf(attr)));
     });
     this.lookups = new Lookups(
@@ -229,6 +234,7 @@ export class Filesystem {
     const attr = await this.attrOf(path);
     if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
     if (!(await this.isEmptyDir(path))) throw new FsError('ENOTEMPTY', `directory not empty: ${path}`);
+    await this.attrWrites.take(path); // nothing is left to carry it
     const dirKey = this.ns.dirKey(path);
     await this.bucket.deleteMany([dirKey, DirectoryIndexes.keyOf(dirKey)]);
     this.meta.removed(path);
@@ -278,6 +284,11 @@ export class Filesystem {
         continue;
       }
       const open = this.openByPath.get(path);
+      if (open && writing && this.onlyHeld(open)) {
+        // A writer finds it closed, as without the hold (a reader, rsync's fchmod, joins it).
+        await this.retire(open, false);
+        continue;
+      }
       if (open) return this.joined(open, flags);
       const file = await this.fileToOpen(path, flags);
       if (this.closingAt(path) || this.openByPath.has(path)) continue; // opened or closing meanwhile
@@ -361,8 +372,14 @@ export class Filesystem {
   async flush(fh: number, final = false): Promise<void> {
     const file = this.handle(fh);
     if (!final && this.defersUpload(file)) return;
-    await file.flush(final);
-    if (!file.unlinked) this.meta.added(file.path, file.currentAttr());
+    const made = await file.flush(final);
+    if (!file.unlinked) this.uploaded(file, made);
+  }
+
+  /** `file`'s content or attributes went up: the cache shows them, and knows the object made (see Lookups.wrote). */
+  private uploaded(file: OpenFile, made: ObjectHead | undefined): void {
+    this.meta.added(file.path, file.currentAttr());
+    if (made) this.lookups.wrote(file.path, made);
   }
 
   /**
@@ -377,11 +394,28 @@ export class Filesystem {
     this.handles.delete(fh);
     if (--file.handles > 0) return;
     if (this.defersUpload(file)) return this.scheduleWriteBack(file, this.options.writeBackMs);
+    // Uploaded at close, its content stays a moment: rsync renames its temporary file next, which
+    // then costs one PutObject of it (see OpenFile.rename) instead of a copy through the client.
+    if (this.holdsAfterClose(file)) return this.scheduleWriteBack(file, CLOSED_CONTENT_HOLD_MS);
     await this.retire(file, false);
+  }
+
+  /** Closed, uploaded, and held only for a rename to come (see release()). */
+  private onlyHeld(file: OpenFile): boolean {
+    return file.handles === 0 && !file.isDirty && this.writeBacks.has(file);
+  }
+
+  private holdsAfterClose(file: OpenFile): boolean {
+    return !file.isDirty && file.holdsContentInMemory && !file.isLocalOnly && !file.unlinked && this.writeBackRoomFor(file);
   }
 
   private defersUpload(file: OpenFile): boolean {
     if (this.options.writeBackMs <= 0 || !file.isDirty || !file.isLocalOnly || file.unlinked) return false;
+    return this.writeBackRoomFor(file);
+  }
+
+  /** Whether the closed files held in memory (waiting to upload, or held after it) leave room for `file`. */
+  private writeBackRoomFor(file: OpenFile): boolean {
     let waiting = 0;
     for (const other of this.writeBacks.keys()) if (other !== file) waiting += other.size;
     return waiting + file.size <= WRITE_BACK_MAX_BYTES;
@@ -413,9 +447,11 @@ export class Filesystem {
     this.writeBacks.delete(file);
     const done = (async () => {
       let uploaded = false;
+      let changed = false;
+      let made: ObjectHead | undefined;
       try {
         // Again if an attribute change came in while it uploaded (see OpenFile.changes).
-        while (file.isDirty && !file.unlinked) await file.flush(true);
+        for (; file.isDirty && !file.unlinked; changed = true) made = await file.flush(true);
         uploaded = true;
       } finally {
         if (uploaded || !keepOnFailure) {
@@ -423,10 +459,8 @@ export class Filesystem {
           if (this.openByPath.get(file.path) === file) this.openByPath.delete(file.path);
           // What failed to upload is gone: the bucket's version (or none) is what the name holds.
           if (!uploaded) this.meta.forgetTree(file.path);
-          else if (!file.unlinked) {
-            this.meta.added(file.path, file.currentAttr());
-            if (file.made) this.lookups.wrote(file.path, file.made);
-          }
+          // What the cache knows of an unchanged file stays (what the rename's upload made, say).
+          else if (changed && !file.unlinked) this.uploaded(file, made);
         }
       }
     })();
@@ -494,8 +528,9 @@ export class Filesystem {
     const [srcKey, destKey] = [this.ns.fileKey(src), this.ns.fileKey(dest)];
     await this.attrWrites.take(dest); // the object it was for is replaced
     // Server-side copy, carrying a change to the attributes that waits (rsync: times and mode,
-    // then the rename); a file that is open moves in its own turn (see OpenFile.rename): then a
-    // new one whose content is all here needs no request at all, its one upload goes to dest.
+    // then the rename); a file that is open (or held just after close) moves in its own turn (see
+    // OpenFile.rename): then a new one whose content is all here needs no request at all, its one
+    // upload goes to dest, and one whose content is in memory goes up again under dest.
     let moved: ObjectHead | undefined;
     const moveObject = async (): Promise<void> => {
       const changed = await this.attrWrites.take(src);
@@ -504,13 +539,19 @@ export class Filesystem {
     };
     const open = this.openByPath.get(src);
     if (open) {
-      await open.rename(dest, destKey, to !== 'missing', moveObject, () => {
+      const dropSource = async (): Promise<void> => {
+        await this.attrWrites.take(src); // the new object carries it
+        await this.bucket.delete(srcKey);
+      };
+      const renamed = (made?: ObjectHead): void => {
+        moved ??= made;
         open.setAttr({}, true); // a rename changes its ctime (kept by LocalTimes, carried by an upload)
         // Unless it was retired (closed and dropped) while waiting for its turn.
         if (this.openByPath.get(src) !== open) return;
         this.openByPath.delete(src);
         this.openByPath.set(dest, open);
-      });
+      };
+      await open.rename(dest, destKey, to !== 'missing', { moveObject, dropSource, moved: renamed });
     } else {
       await moveObject();
     }
@@ -539,6 +580,7 @@ export class Filesystem {
     if (to !== 'missing') {
       if (to.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${dest}`);
       if (!(await this.isEmptyDir(dest))) throw new FsError('ENOTEMPTY', `directory not empty: ${dest}`);
+      await this.attrWrites.take(dest);
       const destDirKey = this.ns.dirKey(dest);
       await this.bucket.deleteMany([destDirKey, DirectoryIndexes.keyOf(destDirKey)]);
     }
@@ -601,7 +643,7 @@ export class Filesystem {
 
   /**
    * Attributes live in the object's metadata: an open file takes them with its next upload, a
-   * closed one a moment later (DeferredAttrs), and a directory gets a metadata-only update now.
+   * closed one or a directory a moment later (DeferredAttrs).
    */
   private async setAttr(path: string, change: (a: Attr) => Partial<Attr>): Promise<void> {
     this.checkWritable();
@@ -622,7 +664,8 @@ export class Filesystem {
     const attr = await this.attrOf(path);
     const updated: Attr = { ...attr, ...change(attr), ctime: Date.now() };
     if (attr.kind === 'dir') {
-      await this.setDirAttr(path, updated);
+      if (path === '/') throw ROOT_HAS_NO_OBJECT();
+      this.attrWrites.set(path, this.ns.dirKey(path), updated);
       this.times.forget(path);
     } else {
       this.attrWrites.set(path, this.ns.fileKey(path), updated);
@@ -630,13 +673,15 @@ export class Filesystem {
     this.meta.added(path, updated);
   }
 
-  private async setDirAttr(path: string, attr: Attr, xattrs?: Xattrs): Promise<void> {
-    if (path === '/') throw new FsError('EPERM', 'the mount root has no object to keep attributes in');
+  /** Writes a directory's attributes into its marker object; resolves as `copy` when it patched one. */
+  private async setDirAttr(path: string, attr: Attr, xattrs?: Xattrs): Promise<ObjectHead | undefined> {
+    if (path === '/') throw ROOT_HAS_NO_OBJECT();
     const posix = posixMetaOf(attr);
     // An implicit directory gets a marker object to hold its attributes.
-    await this.bucket.patchMeta(this.ns.dirKey(path), posix, xattrs).catch((err: unknown) => {
+    return this.bucket.patchMeta(this.ns.dirKey(path), posix, xattrs).catch(async (err: unknown) => {
       if (!(err instanceof FsError && err.errno === 'ENOENT')) throw err;
-      return this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix, ...(xattrs ? { xattrs } : {}) });
+      await this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix, ...(xattrs ? { xattrs } : {}) });
+      return undefined;
     });
   }
 
@@ -768,6 +813,7 @@ export class Filesystem {
     for (const dir of dirs) {
       this.times.entriesChanged(dir, now);
       this.meta.retime(dir, (attr) => this.times.apply(dir, attr));
+      this.attrWrites.retime(dir, (attr) => this.times.apply(dir, attr));
     }
   }
 

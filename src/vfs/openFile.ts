@@ -64,8 +64,6 @@ export class OpenFile {
    */
   private changes: number;
   private uploadedChanges = 0;
-  /** The object as the last upload made it, when the answer said when (see PutResult.head). */
-  made: ObjectHead | undefined;
   /** Data was written (or explicitly truncated) since the last upload, not just O_TRUNC/create. */
   private written = false;
   private content: Content;
@@ -126,17 +124,11 @@ export class OpenFile {
   /**
    * The file's name is gone (unlink, or another file took it). Runs in the file's turn, so an upload
    * already under way finishes first and none starts after: the name cannot come back. The bucket's
-   * object goes through `deleteObject`, skipped when this file never reached the bucket. Content
-   * still only in the bucket is fetched first while a handle can read it: as on a local disk, an
-   * open file stays readable after its name is gone, and the object is about to be deleted or
-   * replaced.
+   * object goes through `deleteObject`, skipped when this file never reached the bucket.
    */
   remove(deleteObject?: () => Promise<void>): Promise<void> {
     return this.serial(async () => {
       this.nameGone = true;
-      if (this.content.kind === 'remote' && this.handles > 0) {
-        await this.stage().catch((err: Error) => this.ctx.log.warn(`${this.key}: not kept for the handles still open on it: ${err.message}`));
-      }
       if (deleteObject && !this.isLocalOnly) await deleteObject();
     });
   }
@@ -219,29 +211,61 @@ export class OpenFile {
    * A non-final flush before any data was written uploads nothing: programs like dd and shells open
    * (O_TRUNC), dup2 and close the first descriptor before writing, and that close must not replace
    * the object with an empty one (a crash would then lose the previous version). The final close
-   * (release) and fsync always upload.
+   * (release) and fsync always upload. Resolves with the object the upload made, when its answer
+   * said when (PutResult.made).
    */
-  flush(final: boolean): Promise<void> {
+  flush(final: boolean): Promise<ObjectHead | undefined> {
     return this.serial(async () => {
-      if (!final && !this.written && this.content.kind === 'memory') return;
-      await this.upload();
+      if (!final && !this.written && this.content.kind === 'memory') return undefined;
+      return this.upload();
     });
+  }
+
+  /** The whole content is in memory, so an upload needs nothing from the bucket. */
+  get holdsContentInMemory(): boolean {
+    return this.content.kind === 'memory';
   }
 
   /**
    * Renames the file in its turn, between uploads, so none goes to the old name afterwards. A new
-   * name whose content is all here just takes the new key (its one upload goes there); otherwise
-   * what is only local goes up first and `moveObject` moves the object in the bucket. `moved` runs
-   * at the end of the turn, for the caller's own bookkeeping to change with the name.
+   * name whose content is all here just takes the new key (its one upload goes there). Content
+   * held in memory that is in the bucket already (a file just closed, see Filesystem.release) goes
+   * up again under the new key, then `dropSource` deletes the old object: one PutObject where a
+   * move in the bucket costs a HEAD, and with an attribute change a GET and a PUT of the
+   * ciphertext (OSS changes no metadata of an encrypted object by CopyObject). Otherwise what is
+   * only local goes up first and `moveObject` moves the object in the bucket. `moved` runs at the
+   * end of the turn, for the caller's own bookkeeping to change with the name (with the object
+   * uploaded under it, when known).
    */
-  rename(path: string, key: string, replacing: boolean, moveObject: () => Promise<void>, moved: () => void): Promise<void> {
+  rename(path: string, key: string, replacing: boolean, steps: { moveObject: () => Promise<void>; dropSource: () => Promise<void>; moved: (made?: ObjectHead) => void }): Promise<void> {
     return this.serial(async () => {
-      if (!this.isLocalOnly) {
+      if (this.isLocalOnly) {
+        this.moveTo(path, key, replacing);
+      } else if (this.holdsContentInMemory && !this.nameGone) {
+        const from = { path: this.path, key: this.key };
+        this.path = path;
+        this.key = key;
+        this.inBucket = replacing;
+        this.changes++; // a new object, under the new key
+        let made: ObjectHead | undefined;
+        try {
+          made = await this.upload();
+        } catch (err) {
+          // The object under the old name is as it was; this file is again what it holds, dirty.
+          this.path = from.path;
+          this.key = from.key;
+          this.inBucket = true;
+          throw err;
+        }
+        steps.moved(made);
+        await steps.dropSource();
+        return;
+      } else {
         await this.upload();
-        await moveObject();
+        await steps.moveObject();
+        this.moveTo(path, key, replacing);
       }
-      this.moveTo(path, key, replacing);
-      moved();
+      steps.moved();
     });
   }
 
@@ -252,8 +276,9 @@ export class OpenFile {
     this.inBucket ||= replacing;
   }
 
-  private async upload(): Promise<void> {
-    if (!this.isDirty || this.nameGone) return;
+  /** Uploads what changed, if anything; resolves with the object made, when its answer said enough to know it as a HEAD would. */
+  private async upload(): Promise<ObjectHead | undefined> {
+    if (!this.isDirty || this.nameGone) return undefined;
     const uploading = this.changes;
     const c = this.content;
     const meta = this.uploadMeta();
@@ -261,25 +286,25 @@ export class OpenFile {
     let made: ObjectHead | undefined;
     switch (c.kind) {
       case 'memory':
-        made = (await bucket.put(this.key, Buffer.concat(c.chunks), { meta, ...(await this.xattrsToCarry()) })).head;
+        ({ made } = await bucket.put(this.key, Buffer.concat(c.chunks), { meta, ...(await this.xattrsToCarry()) }));
         break;
       case 'staged': {
         const md5 = c.file.md5();
         // Its parts come out of the block cache's budget: the cache shrinks while the file uploads.
-        made = (await bucket.putFile(this.key, c.file.path, { meta, buffers: this.ctx.cache.partBuffers, ...(md5 !== undefined ? { md5 } : {}), ...(await this.xattrsToCarry()) })).head;
+        await bucket.putFile(this.key, c.file.path, { meta, buffers: this.ctx.cache.partBuffers, ...(md5 !== undefined ? { md5 } : {}), ...(await this.xattrsToCarry()) });
         break;
       }
       case 'remote': {
         // Only attributes changed: the object's other metadata stays as the bucket has it.
         const ref = this.attr.xattrs;
-        made = await bucket.patchMeta(this.key, posixMetaOf(this.attr), ref && 'known' in ref ? ref.known : undefined);
+        await bucket.patchMeta(this.key, posixMetaOf(this.attr), ref && 'known' in ref ? ref.known : undefined);
         break;
       }
     }
     this.uploadedChanges = uploading;
     this.written = false;
     this.inBucket = true;
-    this.made = made;
+    return made;
   }
 
   /**

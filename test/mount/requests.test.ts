@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, until } from '../reliability/support.js';
@@ -159,7 +159,7 @@ describe('mount: requests per operation', () => {
     const posixOf = async (key: string) => decodePosixMeta((await local.store.head(key)).meta);
     const puts = async (name: string): Promise<number> => (await seen(local, { method: 'PUT', path: `/${name}` })).length;
 
-    it("rsync's pattern — set times, fchmod through a read-only descriptor, rename — costs one copy (the rename's, carrying both) and one delete", async () => {
+    it("rsync's pattern — set times, fchmod through a read-only descriptor, rename — costs one PUT under the new name (the content held since close, carrying both) and one delete", async () => {
       writeFileSync(join(m.mountpoint, '.tmp.x'), 'data'); // uploaded at close
       await resetSeen(local);
       // As rsync 3.2 does it (strace): utimensat by path, then open O_RDONLY, fchmod, close, rename.
@@ -167,13 +167,66 @@ describe('mount: requests per operation', () => {
       const steps = `p = '${m.mountpoint}/.tmp.x'; os.utime(p, (${mtime}, ${mtime})); fd = os.open(p, os.O_RDONLY); os.fchmod(fd, 0o600); os.close(fd); os.rename(p, '${m.mountpoint}/final.x')`;
       sh(`python3 -c "import os; ${steps}"`);
       await sleep(1500); // past the delay: nothing was left to write
-      const requests = (await seen(local)).filter((r) => r.method !== 'HEAD' && r.method !== 'GET');
+      // No HEAD or GET of either object: no copy through the client (GET + PUT of the ciphertext).
+      const requests = (await seen(local)).filter((r) => /\/(\.tmp|final)\.x$/.test(r.path));
       expect(requests.map((r) => `${r.method} ${r.path}`).sort()).toEqual([`DELETE /${local.bucket}/.tmp.x`, `PUT /${local.bucket}/final.x`]);
       const posix = await posixOf('final.x');
       expect(posix.mode! & 0o777).toBe(0o600);
       expect(posix.mtime).toBe(mtime);
       expect(statSync(join(m.mountpoint, 'final.x')).mode & 0o777).toBe(0o600);
       expect(readFileSync(join(m.mountpoint, 'final.x'), 'utf8')).toBe('data');
+    });
+
+    it('rsync -a of new files: three requests a file (PUT of the temporary name at close, PUT of the final name, DELETE of the temporary one), no HEAD or GET of either', async () => {
+      const src = join(local.dir, 'rsync-three');
+      mkdirSync(src);
+      const files = 8;
+      const mtime = Date.parse('2021-05-06T07:08:09Z') / 1000;
+      for (let i = 0; i < files; i++) {
+        writeFileSync(join(src, `t${i}`), `three ${i}\n`.repeat(i * 100 + 1), { mode: 0o640 });
+        utimesSync(join(src, `t${i}`), mtime + i, mtime + i);
+      }
+      mkdirSync(join(m.mountpoint, 'three'));
+      await resetSeen(local);
+      sh(`rsync -a ${src}/ ${m.mountpoint}/three/`);
+      const requests = (await seen(local)).filter((r) => /\/three\/\.?t\d/.test(r.path));
+      const finals = requests.filter((r) => /\/three\/t\d$/.test(r.path));
+      const temps = requests.filter((r) => /\/three\/\.t\d/.test(r.path));
+      expect(finals.map((r) => r.method).sort()).toEqual(Array(files).fill('PUT'));
+      expect(temps.map((r) => r.method).sort()).toEqual([...Array(files).fill('DELETE'), ...Array(files).fill('PUT')]);
+      for (let i = 0; i < files; i++) {
+        const posix = await posixOf(`three/t${i}`);
+        expect(posix.mode! & 0o777).toBe(0o640);
+        expect(posix.mtime).toBe(mtime + i);
+        expect(readFileSync(join(m.mountpoint, 'three', `t${i}`), 'utf8')).toBe(`three ${i}\n`.repeat(i * 100 + 1));
+      }
+      const listed = await local.store.list('three/', {});
+      expect(listed.objects.map((o) => o.key).filter((k) => k !== 'three/').sort()).toEqual(Array.from({ length: files }, (_, i) => `three/t${i}`));
+    });
+
+    it("a directory's changes (rsync: mode and times after mkdir, again after its files) cost no request at once and land as one write", async () => {
+      const dir = join(m.mountpoint, 'dirattr');
+      mkdirSync(dir);
+      await resetSeen(local);
+      const mtime = Date.parse('2019-03-04T05:06:07Z') / 1000;
+      sh(`chmod 700 ${dir} && touch -m -d @${mtime} ${dir}`);
+      const marker = (await seen(local)).filter((r) => r.path === `/${local.bucket}/dirattr/`);
+      expect(marker).toEqual([]);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      expect(statSync(dir).mtimeMs / 1000).toBe(mtime);
+      await until('the attribute write', async () => ((await posixOf('dirattr/')).mode! & 0o777) === 0o700, 10);
+      await sleep(1500);
+      expect((await posixOf('dirattr/')).mtime).toBe(mtime);
+      expect(await puts('dirattr/')).toBe(1);
+    });
+
+    it('rmdir drops a change that waits: the directory does not come back', async () => {
+      const dir = join(m.mountpoint, 'gone-dir');
+      mkdirSync(dir);
+      sh(`chmod 700 ${dir} && rmdir ${dir}`);
+      await sleep(1500);
+      expect((await local.store.list('gone-dir', {})).objects).toEqual([]);
+      expect(readdirSync(m.mountpoint)).not.toContain('gone-dir');
     });
 
     it('a change shows at once, lands within a few seconds as one copy, and two in a row make one', async () => {

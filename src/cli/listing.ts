@@ -1,19 +1,6 @@
 import { FsError, toFsError } from '../errors.js';
-import type { ListOptions, ListPage, ObjectInfo } from '../store/ObjectStore.js';
-
-interface Lister {
-  list(prefix: string, options?: ListOptions): Promise<ListPage>;
-}
-
-/** Every page of a listing, following continuations. */
-export async function* listPages(lister: Lister, prefix: string, delimiter?: string): AsyncGenerator<ListPage> {
-  let after: string | undefined;
-  do {
-    const page = await lister.list(prefix, { ...(delimiter ? { delimiter } : {}), ...(after ? { after } : {}) });
-    yield page;
-    after = page.next;
-  } while (after !== undefined);
-}
+import { type Lister, listPages } from '../store/listPages.js';
+import type { ObjectInfo } from '../store/ObjectStore.js';
 
 /** Every object under `prefix`, recursively. */
 export async function* listObjects(lister: Lister, prefix: string): AsyncGenerator<ObjectInfo> {

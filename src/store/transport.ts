@@ -78,10 +78,9 @@ const KEEP_ALIVE_MS = 4_000;
 
 /**
  * HEADs sent on one connection before its first answer is in. A HEAD's answer is headers alone,
- * so nothing long waits ahead of one; several answers come in one read, which took a quarter to a
- * third off what a HEAD costs the client in CPU, and less off the server's
- * (scripts/bench/transport-ab.mjs). Deeper would cost a server that answers a connection's
- * requests one by one more waiting.
+ * so nothing long waits ahead of one, and several answers come in one read: a read and a wake-up
+ * saved per HEAD on both sides (figures in docs/performance.md). Deeper would make a server that
+ * answers a connection's requests one by one keep more of them waiting.
  */
 const HEAD_PIPELINING = 4;
 

@@ -2,6 +2,7 @@ import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ANSWER_SLACK_S, describes, DirectoryIndexes, headOf, type EncryptedBucket, type IndexedHead } from '../secure/index.js';
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
+import { listPages } from '../store/listPages.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, type AttrPolicy, dirAttr, fileAttr, rootAttr } from './attributes.js';
 import { DirectoryWalks } from './directoryWalks.js';
@@ -230,9 +231,7 @@ export class Lookups {
     const names: Listing = new Map();
     const seeded = this.indexes.seeding(path);
     let [objects, uncovered] = [0, 0];
-    let after: string | undefined;
-    do {
-      const page = await this.bucket.list(dirKey, { delimiter: '/', after, maxKeys: 1000 });
+    for await (const page of listPages(this.bucket, dirKey, '/')) {
       await seeded(page.objects);
       for (const object of page.objects) {
         const name = this.ns.entryName(dirKey, object.key);
@@ -254,8 +253,7 @@ export class Lookups {
         names.set(name, 'dir');
         if (prefetchAttrs) this.prefetchEntry(path, name, 'dir');
       }
-      after = page.next;
-    } while (after !== undefined);
+    }
     // Files created here and not yet uploaded exist too.
     for (const name of this.local.openNames(path)) names.set(name, 'object');
     if (remember) this.meta.setListing(path, names);
@@ -286,9 +284,7 @@ export class Lookups {
   private async indexEntries(dir: string, previous: ReadonlyMap<string, IndexedHead>): Promise<IndexedHead[]> {
     const dirKey = this.ns.dirKey(dir);
     const entries: IndexedHead[] = [];
-    let after: string | undefined;
-    do {
-      const page = await this.bucket.list(dirKey, { delimiter: '/', after, maxKeys: 1000 });
+    for await (const page of listPages(this.bucket, dirKey, '/')) {
       for (const object of page.objects) {
         const name = this.ns.entryName(dirKey, object.key);
         if (name === undefined) continue;
@@ -296,8 +292,7 @@ export class Lookups {
         const entry = this.meta.indexEntry(joinPath(dir, name), object) ?? (before && describes(before, object) ? before : undefined);
         if (entry) entries.push(entry);
       }
-      after = page.next;
-    } while (after !== undefined);
+    }
     return entries;
   }
 

@@ -24,14 +24,13 @@ export const prefetchHoldMs = (ttlMs: number): number => Math.max(ttlMs, PREFETC
 const CONFIRMED_ENTRIES = 50_000;
 
 /**
- * What a HEAD found for a path, and which version of the object it described; with its metadata
- * (`head`) when that is news to the directory's index (src/secure/directoryIndex.ts). What came
- * from the index is not kept twice: it is in the bucket.
+ * What a HEAD found for a path, and which version of the object it described: the whole
+ * IndexedHead, metadata included, when that is news to the directory's index
+ * (src/secure/directoryIndex.ts); what came from the index is not kept twice, it is in the bucket.
  */
 interface Confirmed {
-  identity: ObjectIdentity;
+  of: ObjectIdentity | IndexedHead;
   attr: Attr;
-  head?: IndexedHead;
 }
 
 /** Paths whose attributes are kept; the cache sets aside memory for all of them when it is made. */
@@ -85,7 +84,7 @@ export class MetadataCache {
   confirm(path: string, head: ObjectHead, attr: Attr, slackS = 0, fromIndex = false): void {
     const entry = indexed(baseName(path), head, slackS);
     const { etag, size, lastModifiedS } = entry;
-    this.confirmed?.set(path, { identity: { etag, size, lastModifiedS, slackS }, attr, ...(fromIndex ? {} : { head: entry }) });
+    this.confirmed?.set(path, { of: fromIndex ? { etag, size, lastModifiedS, slackS } : entry, attr });
   }
 
   /** Whether a HEAD of `path` is remembered (see confirm). */
@@ -100,12 +99,13 @@ export class MetadataCache {
 
   /** What a HEAD (not the index) found of `path`, if `listed` is still that object: its new entry in the directory's index. */
   indexEntry(path: string, listed: ObjectInfo): IndexedHead | undefined {
-    return this.stillListed(path, listed)?.head;
+    const of = this.stillListed(path, listed)?.of;
+    return of && 'meta' in of ? of : undefined;
   }
 
   private stillListed(path: string, listed: ObjectInfo): Confirmed | undefined {
     const known = this.confirmed?.get(path);
-    return known && describes(known.identity, listed) ? known : undefined;
+    return known && describes(known.of, listed) ? known : undefined;
   }
 
   attr(path: string): Lookup | undefined {

@@ -3,7 +3,8 @@ import { printable } from '../../util/printable.js';
 import { FsError } from '../../errors.js';
 import { DirectoryIndexes } from '../../secure/index.js';
 import { isNoSuchBucket, openBuckets } from '../buckets.js';
-import { dirPrefix, listPages, objectError } from '../listing.js';
+import { listPages } from '../../store/listPages.js';
+import { dirPrefix, objectError } from '../listing.js';
 import { type BucketArgs, bucketOptions, openStore, ossUrl, parseOssUrl, resolveSettings } from '../options.js';
 
 interface Args extends BucketArgs {

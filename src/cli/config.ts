@@ -3,8 +3,9 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { FsError } from '../errors.js';
-import { CREDENTIAL_SOURCES, type CredentialSource } from '../store/credentials.js';
+import type { CredentialSource } from '../store/credentials.js';
 import { parseSize } from '../util/size.js';
+import { configKeys, type SettingName, type SettingSpec } from './settings.js';
 
 /**
  * The TOML config file: `default_profile = "NAME"` and `[profiles.NAME]` tables. A profile holds
@@ -18,13 +19,14 @@ export interface Credentials {
   securityToken?: string;
 }
 
+/** The settings a profile holds, named as in the settings table (src/cli/settings.ts). */
 export interface Profile {
   endpoint?: string;
   region?: string;
   signatureVersion?: 1 | 4;
   credentialSource?: CredentialSource;
   /** An oss://BUCKET[/PREFIX] url. */
-  bucket?: string;
+  location?: string;
   rsaKey?: string;
   rsaPublicKey?: string;
   keyPassphraseFile?: string;
@@ -83,7 +85,7 @@ export function readConfig(path: string, required: boolean): ConfigFile {
   }
   const config: ConfigFile = { path, profiles: {} };
   for (const [name, value] of Object.entries(doc)) {
-    if (name === 'default_profile') config.defaultProfile = asString(path, name, value);
+    if (name === 'default_profile') config.defaultProfile = asString(`config ${path}: ${name}`, value);
     else if (name === 'profiles') {
       for (const [profileName, table] of Object.entries(asTable(path, name, value))) {
         config.profiles[profileName] = parseProfile(path, profileName, asTable(path, `profiles.${profileName}`, table));
@@ -146,68 +148,15 @@ export function parseMatdesc(value: unknown, what: string): Record<string, strin
 
 function parseProfile(path: string, name: string, table: Record<string, unknown>): Profile {
   const base = dirname(path);
-  const where = (key: string): string => `config ${path} [profiles.${name}] ${key}`;
-  const s = (key: string): string => asString(path, `profiles.${name}.${key}`, table[key]);
-  const file = (key: string): string => expandPath(s(key), base);
-  const profile: Profile = {};
-  let accessKeyId: string | undefined;
-  let accessKeySecret: string | undefined;
-  let securityToken: string | undefined;
-  for (const key of Object.keys(table)) {
-    switch (key) {
-      case 'endpoint': profile.endpoint = s(key); break;
-      case 'region': profile.region = s(key); break;
-      case 'signature_version': {
-        const v = table[key];
-        if (v !== 1 && v !== 4) throw new FsError('EINVAL', `${where(key)}: must be 4 or 1`);
-        profile.signatureVersion = v;
-        break;
-      }
-      case 'credential_source': {
-        const source = s(key);
-        if (!(CREDENTIAL_SOURCES as readonly string[]).includes(source)) throw new FsError('EINVAL', `${where(key)}: must be one of ${CREDENTIAL_SOURCES.join(', ')}`);
-        profile.credentialSource = source as CredentialSource;
-        break;
-      }
-      case 'bucket': profile.bucket = s(key); break;
-      case 'rsa_key': profile.rsaKey = file(key); break;
-      case 'rsa_public_key': profile.rsaPublicKey = file(key); break;
-      case 'key_passphrase_file': profile.keyPassphraseFile = file(key); break;
-      case 'kms_key_id': profile.kmsKeyId = s(key); break;
-      case 'kms_endpoint': profile.kmsEndpoint = s(key); break;
-      case 'kms_form': {
-        const form = s(key);
-        if (form !== 'python' && form !== 'go') throw new FsError('EINVAL', `${where(key)}: must be "python" or "go"`);
-        profile.kmsForm = form;
-        break;
-      }
-      case 'matdesc': profile.matdesc = parseMatdesc(table[key], where(key)); break;
-      case 'decrypt_keys': {
-        const list = table[key];
-        if (!Array.isArray(list) || !list.every((e) => typeof e === 'string')) {
-          throw new FsError('EINVAL', `${where(key)}: must be a list of "FILE[:MATDESC]" strings`);
-        }
-        profile.decryptKeys = list.map((entry: string) => {
-          const { file: f, matdesc } = splitDecryptKey(entry);
-          return matdesc === undefined ? expandPath(f, base) : `${expandPath(f, base)}:${matdesc}`;
-        });
-        break;
-      }
-      case 'cache_dir': profile.cacheDir = file(key); break;
-      case 'cache_size': profile.cacheSize = sizeSetting(table[key], where(key)); break;
-      case 'attr_ttl': {
-        const ttl = table[key];
-        if (typeof ttl !== 'number' || !(ttl >= 0)) throw new FsError('EINVAL', `${where(key)}: must be a number of seconds`);
-        profile.attrTtl = ttl;
-        break;
-      }
-      case 'access_key_id': accessKeyId = s(key); break;
-      case 'access_key_secret': accessKeySecret = s(key); break;
-      case 'security_token': securityToken = s(key); break;
-      default:
-        throw new FsError('EINVAL', `${where(key)}: unknown setting`);
-    }
+  const keys = configKeys();
+  const raw: Partial<Record<SettingName, unknown>> = {};
+  for (const [key, value] of Object.entries(table)) {
+    const where = `config ${path} [profiles.${name}] ${key}`;
+    const known = keys.get(key);
+    if (!known) throw new FsError('EINVAL', `${where}: unknown setting`);
+    raw[known[0]] = configValue(known[1], value, where, base);
   }
+  const { accessKeyId, accessKeySecret, securityToken, ...profile } = raw as Profile & { accessKeyId?: string; accessKeySecret?: string; securityToken?: string };
   if ((accessKeyId === undefined) !== (accessKeySecret === undefined)) {
     throw new FsError('EINVAL', `config ${path} [profiles.${name}]: give both access_key_id and access_key_secret`);
   }
@@ -217,14 +166,48 @@ function parseProfile(path: string, name: string, table: Record<string, unknown>
   return profile;
 }
 
+/** A profile's value of a setting, checked as its kind and choices in the table say. */
+function configValue(s: SettingSpec, value: unknown, where: string, base: string): unknown {
+  if (s.choices) {
+    if (!s.choices.includes(value as string | number)) throw new FsError('EINVAL', `${where}: must be ${oneOf(s.choices)}`);
+    return value;
+  }
+  switch (s.kind) {
+    case 'path':
+      return expandPath(asString(where, value), base);
+    case 'size':
+      return sizeSetting(value, where);
+    case 'seconds':
+      if (typeof value !== 'number' || !(value >= 0)) throw new FsError('EINVAL', `${where}: must be a number of seconds`);
+      return value;
+    case 'matdesc':
+      return parseMatdesc(value, where);
+    case 'keys':
+      if (!Array.isArray(value) || !value.every((e) => typeof e === 'string')) {
+        throw new FsError('EINVAL', `${where}: must be a list of "FILE[:MATDESC]" strings`);
+      }
+      return value.map((entry: string) => {
+        const { file, matdesc } = splitDecryptKey(entry);
+        return matdesc === undefined ? expandPath(file, base) : `${expandPath(file, base)}:${matdesc}`;
+      });
+    default:
+      return asString(where, value);
+  }
+}
+
+/** `4 or 1`, `one of default, env, ini`. */
+export function oneOf(choices: readonly (string | number)[]): string {
+  return choices.length === 2 ? `${choices[0]} or ${choices[1]}` : `one of ${choices.join(', ')}`;
+}
+
 /** `FILE[:MATDESC]`: the matdesc is JSON, so it starts at the first `:{` (a path may hold a colon). */
 export function splitDecryptKey(spec: string): { file: string; matdesc?: string } {
   const at = spec.indexOf(':{');
   return at < 0 ? { file: spec } : { file: spec.slice(0, at), matdesc: spec.slice(at + 1) };
 }
 
-function asString(path: string, key: string, value: unknown): string {
-  if (typeof value !== 'string') throw new FsError('EINVAL', `config ${path}: ${key} must be a string`);
+function asString(where: string, value: unknown): string {
+  if (typeof value !== 'string') throw new FsError('EINVAL', `${where}: must be a string`);
   return value;
 }
 

@@ -3,29 +3,13 @@
  * line of type fuse.ossencfs; this turns that into `ossencfs mount` arguments. Pure, so the whole
  * mapping is tested without mounting.
  */
+import { fstabOptions } from './settings.js';
 
 /** Options that mean something to mount(8), systemd or the kernel's generic flags, not to us. */
 const DROPPED = new Set(['_netdev', 'nofail', 'noauto', 'auto', 'user', 'users', 'nouser', 'rw', 'defaults']);
 
-/** `name=value` options with a flag of their own. */
-const VALUED: Record<string, string> = {
-  profile: '--profile',
-  config: '--config',
-  region: '--region',
-  cache_dir: '--cache-dir',
-  cache_size: '--cache-size',
-  attr_ttl: '--attr-ttl',
-  write_back: '--write-back',
-  rsa_key: '--rsa-key',
-  kms_key_id: '--kms-key-id',
-  kms_endpoint: '--kms-endpoint',
-  endpoint: '--endpoint',
-  log_file: '--log-file',
-  log_level: '--log-level',
-};
-
-/** Bare options with a flag of their own. */
-const FLAGS: Record<string, string> = { ro: '--read-only', allow_other: '--allow-other' };
+/** Options with a flag of their own, from the settings table: `name=value` ones and bare ones. */
+const { valued: VALUED, bare: FLAGS } = fstabOptions();
 
 export interface MountInvocation {
   /** Arguments for `ossencfs`, starting with `mount`. */
@@ -81,9 +65,9 @@ function translateOption(option: string): string[] {
   const value = eq < 0 ? undefined : option.slice(eq + 1);
   // x-systemd.*, x-gvfs-* and comment= are for other programs reading fstab.
   if (DROPPED.has(option) || name.startsWith('x-') || name === 'comment') return [];
-  const flag = FLAGS[option];
+  const flag = FLAGS.get(option);
   if (flag) return [flag];
-  const valued = VALUED[name];
+  const valued = VALUED.get(name);
   if (valued) {
     if (value === undefined || value === '') throw new MountArgsError(`option ${name} needs a value (${name}=…)`);
     return [valued, value];

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Argv, Options } from 'yargs';
+import type { Argv } from 'yargs';
 import { Keyring, kmsMasterKey, rsaMasterKey, type MasterKey } from '../crypto/index.js';
 import { FsError } from '../errors.js';
-import { LOG_LEVELS, type LogLevel } from '../log.js';
+import type { LogLevel } from '../log.js';
 import { EncryptedBucket } from '../secure/index.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
-import { CREDENTIAL_SOURCES, type CredentialProvider, type CredentialSource, RefreshingCredentials, staticCredentials } from '../store/credentials.js';
+import { type CredentialProvider, type CredentialSource, RefreshingCredentials, staticCredentials } from '../store/credentials.js';
 import { createOssStore, type OssStoreOptions } from '../store/index.js';
 import { noRegionMessage, signingRegion } from '../store/region.js';
 import type { SignatureVersion } from '../store/signing.js';
@@ -15,23 +15,27 @@ import { useCacheDir } from './cacheDir.js';
 import { runningEmbedded } from './embedded.js';
 import { sayRetries } from './retryNotice.js';
 import { checkSecretFile } from './permissions.js';
+import { type BucketUse, commandOptions, DEFAULT_DOWNLOAD_JOBS, flagOf, type SettingName, type SettingSpec, SETTINGS } from './settings.js';
+import { parseSize } from '../util/size.js';
+
+export type { BucketUse } from './settings.js';
 import {
   type Credentials,
   defaultConfigPath,
   parseMatdesc,
   pickProfile,
+  type Profile,
   readConfig,
   splitDecryptKey,
 } from './config.js';
 
 /**
  * The one way every command (mount included) turns its command line, the environment and the
- * config profile into settings, a keyring and an opened bucket.
- *
- * Precedence, for every setting: command-line flag > environment variable > config profile >
- * built-in default. Access keys are the exception: they never come from a flag (flags show up in
- * `ps` and shell history), only from OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET[/OSS_SESSION_TOKEN]
- * or from a profile in a config file only its owner can read.
+ * config profile into settings, a keyring and an opened bucket; which setting comes from where is
+ * the table in src/cli/settings.ts. Access keys never come from a flag (flags show up in `ps` and
+ * shell history), only from OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET[/OSS_SESSION_TOKEN] or from a
+ * profile in a config file only its owner can read; the pair comes from one place, never half
+ * from each.
  */
 
 /** What bucketOptions adds to argv; all optional so resolveSettings can tell "not given" apart. */
@@ -57,57 +61,25 @@ export interface BucketArgs {
   'log-level'?: LogLevel;
 }
 
-/** What a command does with a bucket. It decides which shared options its --help lists: those it reads. */
-export type BucketUse =
-  /** Opens objects: the private keys that unwrap data keys. */
-  | 'decrypt'
-  /** Writes objects: the key and material description new objects get. */
-  | 'encrypt'
-  /** Moves many objects or parts at once (--jobs). */
-  | 'parallel'
-  /** Prints progress bars and notes (--quiet). */
-  | 'progress'
-  /** Keeps checkpoints or staging files (--cache-dir). */
-  | 'cache'
-  /** Logs (--log-level). */
-  | 'log';
-
-const BUCKET_GROUP = 'Bucket options:';
-const KEY_GROUP = 'Key options:';
-
-/** Every shared option, with the uses that read it (none: every command that talks to a bucket). */
-const SHARED_OPTIONS: [name: keyof BucketArgs, uses: BucketUse[] | undefined, spec: Options][] = [
-  ['endpoint', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'OSS endpoint URL (env OSS_ENDPOINT; default from --region, else the running embedded default)' }],
-  ['region', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'OSS region, e.g. cn-hangzhou (env OSS_REGION; default from an OSS endpoint\'s host)' }],
-  ['signature-version', undefined, { type: 'number', choices: [1, 4], group: BUCKET_GROUP, describe: 'request signature: 4 (default) or 1, for old private deployments only' }],
-  ['credential-source', undefined, { choices: CREDENTIAL_SOURCES, group: BUCKET_GROUP, describe: 'where temporary credentials come from when no OSS_ACCESS_KEY_* are set (default: the Alibaba Cloud default chain)' }],
-  ['profile', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'config profile (env OSSENCFS_PROFILE; default: default_profile)' }],
-  ['config', undefined, { type: 'string', group: BUCKET_GROUP, describe: 'config file (env OSSENCFS_CONFIG; default ~/.config/ossencfs/config.toml)' }],
-  ['rsa-key', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'RSA private key PEM (must be chmod 600): encrypts and decrypts' }],
-  ['rsa-public-key', ['encrypt'], { type: 'string', group: KEY_GROUP, describe: 'RSA public key PEM: encrypt-only (writes, cannot read back)' }],
-  ['key-passphrase-file', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'file holding the private key passphrase (or env OSSENCFS_KEY_PASSPHRASE)' }],
-  ['kms-key-id', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'Alibaba Cloud KMS key id to wrap data keys with' }],
-  ['kms-endpoint', ['decrypt', 'encrypt'], { type: 'string', group: KEY_GROUP, describe: 'KMS endpoint URL (default from --region)' }],
-  ['kms-form', ['encrypt'], { choices: ['python', 'go'] as const, group: KEY_GROUP, describe: 'KMS header form to write: python (oss2) or go (Go/Java SDKs)' }],
-  ['matdesc', ['encrypt'], { type: 'string', group: KEY_GROUP, describe: 'material description JSON written with new objects, e.g. \'{"key":"v2"}\'' }],
-  ['decrypt-key', ['decrypt'], { type: 'string', group: KEY_GROUP, describe: 'extra read-only RSA private key FILE[:MATDESC]; repeatable' }],
-  ['insecure-key-perms', ['decrypt', 'encrypt'], { type: 'boolean', group: KEY_GROUP, describe: 'accept a private key file readable by group/others' }],
-  ['cache-dir', ['cache'], { type: 'string', describe: 'cache and checkpoint directory (default ~/.cache/ossencfs)' }],
-  ['jobs', ['parallel'], { alias: 'j', type: 'number', describe: 'parallel transfers: files with -r, parts of one large file (default 4; ranges of one download: 8)' }],
-  ['quiet', ['progress'], { alias: 'q', type: 'boolean', describe: 'no progress bars or notes' }],
-  ['log-level', ['log'], { choices: LOG_LEVELS, describe: 'log verbosity (default warn)' }],
-];
+/** The mount's own flags that the settings table gives a config key or a default (see Settings). */
+export interface MountSettingArgs {
+  'cache-size'?: string;
+  'attr-ttl'?: number;
+  'write-back'?: number;
+  'read-only'?: boolean;
+  'allow-other'?: boolean;
+  'allow-plaintext'?: boolean;
+  xattrs?: boolean;
+  'skip-key-check'?: boolean;
+}
 
 /**
- * The shared options, listed where a command with these uses reads them: where the bucket is, and
- * what `uses` adds. The others are accepted unlisted, so one set of flags (an alias, a script) still
- * serves every command.
+ * The table's options a command reads, listed in its --help (the bucket options where it talks to a
+ * bucket, what `uses` adds, and with `mount` the mount's own); the other bucket options are
+ * accepted unlisted, so one set of flags (an alias, a script) still serves every command.
  */
-export function bucketOptions<T>(y: Argv<T>, uses: readonly BucketUse[] = []): Argv<T & BucketArgs> {
-  for (const [name, needs, spec] of SHARED_OPTIONS) {
-    const reads = needs === undefined || needs.some((use) => uses.includes(use));
-    y.option(name as string, reads ? spec : { ...spec, hidden: true });
-  }
+export function bucketOptions<T>(y: Argv<T>, uses: readonly BucketUse[] = [], o: { mount?: boolean } = {}): Argv<T & BucketArgs> {
+  for (const [flag, spec] of commandOptions({ uses, mount: o.mount ?? false })) y.option(flag, spec);
   return y as unknown as Argv<T & BucketArgs>;
 }
 
@@ -146,9 +118,17 @@ export interface Settings {
   decryptKeys: DecryptKeySpec[];
   insecureKeyPerms: boolean;
   cacheDir: string;
-  cacheSize: number | undefined;
+  /** Bytes. */
+  cacheSize: number;
   /** Seconds. */
-  attrTtl: number | undefined;
+  attrTtl: number;
+  /** Seconds. */
+  writeBack: number;
+  readOnly: boolean;
+  allowOther: boolean;
+  allowPlaintext: boolean;
+  xattrs: boolean;
+  skipKeyCheck: boolean;
   jobs: number;
   /** Ranges of one object downloaded at once: --jobs when given. */
   downloadJobs: number;
@@ -158,66 +138,83 @@ export interface Settings {
 
 type Env = Record<string, string | undefined>;
 
-export const DEFAULT_JOBS = 4;
-/**
- * A download's ranges cost a buffer each, not a part held for retry as an upload's do, and one
- * connection to a distant bucket is bounded by its window: more ranges fill more windows
- * (docs/performance.md has the figures).
- */
-export const DEFAULT_DOWNLOAD_JOBS = 8;
+/** Merges flags, environment and profile into Settings (see the precedence in src/cli/settings.ts). */
+export function resolveSettings(argv: BucketArgs & MountSettingArgs, env: Env = process.env): Settings {
+  const flags = argv as Record<string, unknown>;
+  /** A setting as the flag, else the environment, else the profile gives it. */
+  const given = <V>(name: SettingName, profile: Profile = {}): V | undefined => {
+    const s: SettingSpec = SETTINGS[name];
+    const flag = s.flag === undefined ? undefined : flags[s.flag];
+    const fromEnv = s.env === undefined ? undefined : env[s.env] || undefined;
+    return (flag ?? fromEnv ?? (profile as Record<string, unknown>)[name]) as V | undefined;
+  };
+  /** As `given`, else the table's default. */
+  const setting = <V>(name: SettingName, profile: Profile): V => given<V>(name, profile) ?? (SETTINGS[name] as SettingSpec).default as V;
 
-/** Merges flags, environment and profile into Settings (see the precedence at the top). */
-export function resolveSettings(argv: BucketArgs, env: Env = process.env): Settings {
-  const configPath = argv.config ?? env.OSSENCFS_CONFIG;
+  const configPath = given<string>('config');
   const config = readConfig(configPath ? resolve(configPath) : defaultConfigPath(env), configPath !== undefined);
-  const { name, profile } = pickProfile(config, argv.profile ?? (env.OSSENCFS_PROFILE || undefined));
-  const pick = <V>(flag: V | undefined, envValue: V | undefined, fromProfile: V | undefined): V | undefined =>
-    flag ?? envValue ?? fromProfile;
+  const { name, profile } = pickProfile(config, given('profile'));
 
-  const region = pick(argv.region, env.OSS_REGION || undefined, profile.region);
+  const region = given<string>('region', profile);
   const flagPassphraseFile = argv['key-passphrase-file'];
-  const envPassphrase = env.OSSENCFS_KEY_PASSPHRASE || undefined;
+  const envPassphrase = given<string>('keyPassphrase');
   const flagDecryptKeys = argv['decrypt-key'] === undefined ? undefined : [argv['decrypt-key']].flat();
   const flagMatdesc = argv.matdesc;
   const matdesc = flagMatdesc === undefined ? profile.matdesc : asUsage(() => parseMatdesc(flagMatdesc, '--matdesc'));
-  const jobs = argv.jobs ?? DEFAULT_JOBS;
+  const jobs = setting<number>('jobs', profile);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs ${argv.jobs}: must be a whole number ≥ 1`);
 
-  const endpoint = pick(argv.endpoint, env.OSS_ENDPOINT || undefined, profile.endpoint) ?? (region && regionEndpoint('oss', region));
+  const endpoint = given<string>('endpoint', profile) ?? (region && regionEndpoint('oss', region));
   // No endpoint or region anywhere: the embedded default, while it runs, is the bucket at hand,
   // with its own access key (keys for another endpoint would not open it) and its key pair.
   const embedded = endpoint ? undefined : runningEmbedded(env);
-  const namedKey = argv['rsa-key'] ?? profile.rsaKey;
-  const kmsKeyId = argv['kms-key-id'] ?? profile.kmsKeyId;
-  const rsaPublicKey = argv['rsa-public-key'] ?? profile.rsaPublicKey;
+  const namedKey = given<string>('rsaKey', profile);
+  const kmsKeyId = given<string>('kmsKeyId', profile);
+  const rsaPublicKey = given<string>('rsaPublicKey', profile);
 
   return {
     profile: name,
     configPath: config.path,
     endpoint: endpoint ?? embedded?.endpoint,
     region: region ?? embedded?.region,
-    signatureVersion: signatureVersion(argv['signature-version'] ?? profile.signatureVersion),
-    credentialSource: embedded ? undefined : (argv['credential-source'] ?? profile.credentialSource),
+    signatureVersion: signatureVersion(given('signatureVersion', profile)),
+    credentialSource: embedded ? undefined : given('credentialSource', profile),
     credentials: embedded ? embedded.credentials : (envCredentials(env) ?? profile.credentials),
-    location: profile.bucket === undefined ? undefined : parseOssUrl(profile.bucket),
+    location: profile.location === undefined ? undefined : parseOssUrl(profile.location),
     rsaKey: namedKey ?? (embedded && !kmsKeyId && !rsaPublicKey ? embedded.keyFile : undefined),
     rsaPublicKey,
     keyPassphraseFile: flagPassphraseFile ?? (envPassphrase ? undefined : profile.keyPassphraseFile),
     keyPassphrase: flagPassphraseFile ? undefined : envPassphrase,
     kmsKeyId,
-    kmsEndpoint: argv['kms-endpoint'] ?? profile.kmsEndpoint ?? (region && regionEndpoint('kms', region)),
-    kmsForm: argv['kms-form'] ?? profile.kmsForm,
+    kmsEndpoint: given<string>('kmsEndpoint', profile) ?? (region && regionEndpoint('kms', region)),
+    kmsForm: given('kmsForm', profile),
     matdesc,
     decryptKeys: flagDecryptKeys ? asUsage(() => flagDecryptKeys.map(parseDecryptKey)) : (profile.decryptKeys ?? []).map(parseDecryptKey),
-    insecureKeyPerms: argv['insecure-key-perms'] ?? false,
-    cacheDir: argv['cache-dir'] ?? profile.cacheDir ?? defaultCacheDir(env),
-    cacheSize: profile.cacheSize,
-    attrTtl: profile.attrTtl,
+    insecureKeyPerms: setting('insecureKeyPerms', profile),
+    cacheDir: given<string>('cacheDir', profile) ?? defaultCacheDir(env),
+    cacheSize: sizeOf(setting<string | number>('cacheSize', profile)),
+    attrTtl: seconds('attrTtl', setting('attrTtl', profile)),
+    writeBack: seconds('writeBack', setting('writeBack', profile)),
+    readOnly: setting('readOnly', profile),
+    allowOther: setting('allowOther', profile),
+    allowPlaintext: setting('allowPlaintext', profile),
+    xattrs: setting('xattrs', profile),
+    skipKeyCheck: setting('skipKeyCheck', profile),
     jobs,
     downloadJobs: argv.jobs ?? DEFAULT_DOWNLOAD_JOBS,
-    quiet: argv.quiet ?? false,
-    logLevel: argv['log-level'] ?? 'warn',
+    quiet: setting('quiet', profile),
+    logLevel: setting('logLevel', profile),
   };
+}
+
+/** A size from a flag (text) or a profile (bytes, already checked). */
+function sizeOf(value: string | number): number {
+  return typeof value === 'number' ? value : asUsage(() => parseSize(value));
+}
+
+function seconds(name: SettingName, value: number): number {
+  if (!(value >= 0)) throw new UsageError(`${flagOf(name)} ${value}: must be a number of seconds ≥ 0`);
+  return value;
 }
 
 function signatureVersion(given: number | undefined): SignatureVersion {

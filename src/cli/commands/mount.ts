@@ -8,7 +8,6 @@ import { checkExtraOptions, Mount, mountpointPerms } from '../../fuse/mount.js';
 import { createLogger, type Logger } from '../../log.js';
 import { describeTuning, tuneAllocator } from '../../util/allocator.js';
 import { hardenProcess } from '../../util/hardening.js';
-import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { buildFilesystem } from '../../vfs/buildFilesystem.js';
 import { lockDataDir } from '../dataDirLock.js';
@@ -19,30 +18,18 @@ import { isNoSuchBucket } from '../buckets.js';
 import { checkKeyOpensBucket } from '../keyCheck.js';
 import { registerMount } from '../mountRegistry.js';
 import { DEFAULT_UMASK, SHARED_DEFAULT_UMASK, takeOwnershipOptions } from '../ownershipOptions.js';
-import { type BucketArgs, bucketOptions, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings, UsageError } from '../options.js';
+import { type BucketArgs, bucketOptions, type MountSettingArgs, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings, UsageError } from '../options.js';
 
-interface MountArgs extends BucketArgs, CliContext {
+interface MountArgs extends BucketArgs, MountSettingArgs, CliContext {
   source: string;
   mountpoint?: string;
-  'read-only'?: boolean;
   foreground?: boolean;
-  'cache-size'?: string;
-  'attr-ttl'?: number;
-  'write-back'?: number;
-  'allow-other'?: boolean;
   uid?: string;
   gid?: string;
   umask?: string;
-  'allow-plaintext'?: boolean;
-  xattrs?: boolean;
-  'skip-key-check'?: boolean;
   o?: string[];
   'log-file'?: string;
 }
-
-const DEFAULT_CACHE_SIZE = 256 * 2 ** 20;
-const DEFAULT_ATTR_TTL = 1;
-const DEFAULT_WRITE_BACK = 0;
 
 /** The CLI entry of this package. The background mount runs it rather than the script this process
  *  started from, which may be another program (mount.ossencfs) taking other arguments. */
@@ -55,23 +42,9 @@ const mount: CommandModule<CliContext, MountArgs> = {
   command: 'mount <source> [mountpoint]',
   describe: 'mount an encrypted bucket (or, with only a directory, the embedded local default)',
   builder: (y) =>
-    bucketOptions(y, ['decrypt', 'encrypt', 'cache', 'log'])
+    bucketOptions(y, ['decrypt', 'encrypt', 'cache', 'log'], { mount: true })
       .positional('source', { type: 'string', demandOption: true, describe: 'oss://BUCKET[/PREFIX], or the mountpoint alone for the embedded default' })
       .positional('mountpoint', { type: 'string', describe: 'directory to mount on' })
-      .option('read-only', { type: 'boolean', describe: 'refuse every write with EROFS' })
-      .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground (SIGINT/SIGTERM unmount)' })
-      .option('cache-size', { type: 'string', describe: 'memory for decrypted blocks, e.g. 512M (default 256M)' })
-      .option('attr-ttl', { type: 'number', describe: 'seconds attributes and listings are cached (default 1)' })
-      .option('write-back', { type: 'number', describe: 'seconds a closed new file waits before its upload, so a rename or chmod right after folds into it; 0 uploads at close (default 0). fsync always uploads at once' })
-      .option('allow-other', { type: 'boolean', describe: 'let other users use the mount (needs user_allow_other)' })
-      .option('uid', { type: 'string', describe: 'show every entry as owned by this uid (default: unvouched-for entries are the mounting user\'s); also -o uid=N' })
-      .option('gid', { type: 'string', describe: 'show every entry with this gid; also -o gid=N' })
-      .option('umask', { type: 'string', describe: 'octal; cleared from the mode of entries whose mode no key holder vouched for (default 022, 077 with --allow-other); also -o umask=NNN' })
-      .option('allow-plaintext', { type: 'boolean', describe: 'read objects that carry no encryption headers as they are (never written)' })
-      .option('xattrs', { type: 'boolean', describe: 'keep user.* extended attributes, encrypted (default); --no-xattrs refuses them (ENOTSUP) and spares the kernel round trip each write(2) and ls -l entry then costs' })
-      .option('skip-key-check', { type: 'boolean', describe: 'mount even if the key cannot open the objects already there (new files are then written under a key that cannot read the old ones)' })
-      .option('o', { type: 'string', array: true, describe: 'extra libfuse options, comma-separated' })
-      .option('log-file', { type: 'string', describe: 'append log lines here (default: stderr; in the background: CACHE_DIR/mount.log)' })
       .example('$0 mount ./vault', 'the embedded default: a local server and a generated key, no cloud account')
       .example('$0 mount oss://my-bucket/docs ~/docs --endpoint https://oss-cn-hangzhou.aliyuncs.com --rsa-key ~/.ossencfs/key.pem', 'mount a prefix of a real bucket'),
   handler: async (argv) => {
@@ -148,6 +121,7 @@ async function runForeground(argv: MountArgs): Promise<void> {
     process.once('SIGTERM', shutdown);
     mounted.onUnmounted(shutdown);
     log.info(`mounted ${source} on ${mounted.mountpoint}`);
+    log.debug(`settings: profile ${settings.profile ?? '(none)'} of ${settings.configPath}; endpoint ${endpoint}; cache-size ${settings.cacheSize} bytes; attr-ttl ${settings.attrTtl} s; write-back ${settings.writeBack} s; jobs ${settings.jobs}`);
     const tuning = tuneAllocator();
     if (tuning.applied) log.debug(describeTuning(tuning));
     else log.warn(describeTuning(tuning));
@@ -229,34 +203,33 @@ async function mountFromArgs(
     const first = await store.list(prefix, { maxKeys: KEY_CHECK_LISTING }).catch((err: Error) => {
       throw unreachable(err, source, bucketName, effective.endpoint);
     });
-    if (!argv['skip-key-check']) await checkKeyOpensBucket(store, keyring, bucketName, first.objects);
+    if (!effective.skipKeyCheck) await checkKeyOpensBucket(store, keyring, bucketName, first.objects);
     await journal.recover(store, log);
     claimMountCache(mountCache);
-    const attrTtl = argv['attr-ttl'] ?? settings.attrTtl ?? DEFAULT_ATTR_TTL;
     const { fs } = buildFilesystem(journal.wrap(store), keyring, {
       prefix,
       ownership: {
         owner: { uid: ownership.uid ?? process.getuid?.() ?? 0, gid: ownership.gid ?? process.getgid?.() ?? 0 },
-        umask: ownership.umask ?? (argv['allow-other'] ? SHARED_DEFAULT_UMASK : DEFAULT_UMASK),
+        umask: ownership.umask ?? (settings.allowOther ? SHARED_DEFAULT_UMASK : DEFAULT_UMASK),
         forced: { ...(ownership.uid !== undefined ? { uid: ownership.uid } : {}), ...(ownership.gid !== undefined ? { gid: ownership.gid } : {}) },
         rootPerms: mountpointPerms(mountpoint),
       },
-      attrTtlMs: attrTtl * 1000,
-      writeBackMs: (argv['write-back'] ?? DEFAULT_WRITE_BACK) * 1000,
+      attrTtlMs: settings.attrTtl * 1000,
+      writeBackMs: settings.writeBack * 1000,
       cacheDir: mountCache,
-      cacheSize: argv['cache-size'] ? parseSize(argv['cache-size']) : (settings.cacheSize ?? DEFAULT_CACHE_SIZE),
-      readOnly: argv['read-only'] ?? false,
+      cacheSize: settings.cacheSize,
+      readOnly: settings.readOnly,
       log,
-      bucket: { concurrency: effective.jobs, allowPlaintext: argv['allow-plaintext'] ?? false },
+      bucket: { concurrency: effective.jobs, allowPlaintext: settings.allowPlaintext },
     });
     const mounted = await Mount.start(fs, log, {
       mountpoint,
       source,
-      readOnly: argv['read-only'] ?? false,
-      allowOther: argv['allow-other'] ?? false,
-      attrTtlSeconds: attrTtl,
+      readOnly: settings.readOnly,
+      allowOther: settings.allowOther,
+      attrTtlSeconds: settings.attrTtl,
       extraOptions,
-      xattrs: argv.xattrs ?? true,
+      xattrs: settings.xattrs,
     });
     // openStore refused settings without an endpoint.
     return { mounted, embedded, stopEmbedded, source, endpoint: effective.endpoint as string };

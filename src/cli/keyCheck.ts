@@ -1,9 +1,8 @@
 import { CryptoError, type Keyring, readEnvelope } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import type { ObjectInfo, ObjectStore } from '../store/ObjectStore.js';
+import { KEY_CHECK_HEADS } from '../tuning.js';
 
-/** Objects headed at most before the check gives up: a bucket of plaintext or markers says nothing. */
-const MAX_HEADS = 5;
 
 /**
  * Refuses a mount whose keys cannot open the bucket's existing objects: its reads would all fail,
@@ -12,7 +11,7 @@ const MAX_HEADS = 5;
  * and its data key unwrapped: one HEAD and one RSA decryption (or KMS call).
  */
 export async function checkKeyOpensBucket(store: ObjectStore, keyring: Keyring, bucket: string, objects: readonly ObjectInfo[]): Promise<void> {
-  const files = objects.filter((o) => !o.key.endsWith('/')).slice(0, MAX_HEADS);
+  const files = objects.filter((o) => !o.key.endsWith('/')).slice(0, KEY_CHECK_HEADS);
   for (const { key } of files) {
     try {
       const envelope = readEnvelope((await store.head(key)).meta, key);

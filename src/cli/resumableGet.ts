@@ -4,10 +4,11 @@ import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { FsError } from '../errors.js';
 import { type EncryptedBucket, type EncryptedHead, md5Mismatch, type ObjectReader, type PieceBuffers } from '../secure/index.js';
 import { BufferPool } from '../util/bufferPool.js';
-import { createLimiter } from '../util/limit.js';
+import { createLimiter, createSerialQueue } from '../util/limit.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpointFile.js';
 import { formatBytes } from './progress.js';
 import { partSizeFor } from './resumablePut.js';
+import { DOWNLOAD_PIECE } from '../tuning.js';
 
 /**
  * A download of one large object that survives being interrupted (Ctrl-C, a crash, a network
@@ -30,8 +31,6 @@ import { partSizeFor } from './resumablePut.js';
 const PART_SUFFIX = '.ossencfs-part';
 const CHECKPOINT_SUFFIX = '.ossencfs-checkpoint';
 
-/** Plaintext written per piece; a range's pieces are decrypted on the worker thread. */
-const PIECE = 1024 * 1024;
 
 export interface DownloadCheckpoint {
   version: 1;
@@ -153,7 +152,7 @@ function recycledBuffers(): PieceBuffers {
 
 /** One ranged GET, each piece written at its offset as soon as it is decrypted. */
 async function fetchRange(reader: ObjectReader, file: FileHandle, range: Range, buffers: PieceBuffers, o: ResumableGetOptions): Promise<void> {
-  const pieces = reader.pieces(range.start, range.start + range.length, PIECE, buffers);
+  const pieces = reader.pieces(range.start, range.start + range.length, DOWNLOAD_PIECE, buffers);
   // After a failure every later piece fails alike; the first one is thrown below.
   for (const p of pieces) p.catch(() => undefined);
   let at = range.start;
@@ -299,8 +298,11 @@ class Commits {
 class OrderedMd5 {
   private readonly hash = createHash('md5');
   private next = 0;
-  private chain: Promise<void> = Promise.resolve();
-  private readonly buffer = Buffer.allocUnsafe(PIECE);
+  private readonly serial = createSerialQueue();
+  private hashing: Promise<void> = Promise.resolve();
+  /** The first failed read: the hash then lacks a range, and no later range is hashed. */
+  private failure: { error: unknown } | undefined;
+  private readonly buffer = Buffer.allocUnsafe(DOWNLOAD_PIECE);
 
   constructor(
     private readonly file: FileHandle,
@@ -309,13 +311,13 @@ class OrderedMd5 {
   ) {}
 
   advance(): void {
-    this.chain = this.chain.then(() => this.catchUp());
     // A failed read is reported by digest(); until then nobody listens.
-    this.chain.catch(() => undefined);
+    this.hashing = this.serial(() => (this.failure ? Promise.resolve() : this.catchUp().catch((error: unknown) => void (this.failure = { error }))));
   }
 
   async digest(): Promise<string> {
-    await this.chain;
+    await this.hashing;
+    if (this.failure) throw this.failure.error;
     if (this.next * this.cp.partSize < this.cp.size) throw new FsError('EIO', `only ${this.next} ranges of the download were hashed`);
     return this.hash.digest('base64');
   }
@@ -324,7 +326,7 @@ class OrderedMd5 {
     while (this.written.has(this.next)) {
       const { start, length } = rangeOf(this.cp, this.next);
       for (let at = 0; at < length; ) {
-        const { bytesRead } = await this.file.read(this.buffer, 0, Math.min(PIECE, length - at), start + at);
+        const { bytesRead } = await this.file.read(this.buffer, 0, Math.min(DOWNLOAD_PIECE, length - at), start + at);
         if (bytesRead === 0) throw new FsError('EIO', `the part file ended at byte ${start + at} of ${this.cp.size}`);
         this.hash.update(this.buffer.subarray(0, bytesRead));
         at += bytesRead;

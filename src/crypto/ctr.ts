@@ -1,17 +1,9 @@
 import { createCipheriv, type Cipher } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { DataKey } from './types.js';
+import { CTR_IN_PLACE_SLICE, CTR_SLICE, CTR_WHOLE } from '../tuning.js';
 
 const BLOCK = 16;
-/**
- * OpenSSL's CTR runs fastest on slices that stay in cache (ARCHITECTURE.md: ~3.5 GB/s in 64 KiB
- * slices, ~2 GB/s for 1 MiB and less beyond); up to WHOLE bytes one update costs less than the
- * copy that slicing into one result buffer needs.
- */
-const SLICE = 256 * 1024;
-const WHOLE = 1024 * 1024;
-/** Small enough that the C allocator serves each slice's output from memory it keeps. */
-const IN_PLACE_SLICE = 64 * 1024;
 
 /** The counter block for block `index`: the IV as a 128-bit big-endian integer plus `index`, mod 2^128. */
 export function counterBlock(iv: Buffer, index: number): Buffer {
@@ -40,10 +32,10 @@ function cipherAt(dataKey: DataKey, offset: number): Cipher {
 /** AES-256-CTR of `input` as if it sat at byte `offset` of the object. Encrypts and decrypts. */
 export function ctrAt(dataKey: DataKey, offset: number, input: Buffer): Buffer {
   const cipher = cipherAt(dataKey, offset);
-  if (input.length <= WHOLE) return cipher.update(input);
+  if (input.length <= CTR_WHOLE) return cipher.update(input);
   const out = Buffer.allocUnsafe(input.length);
-  for (let at = 0; at < input.length; at += SLICE) {
-    cipher.update(input.subarray(at, at + SLICE)).copy(out, at);
+  for (let at = 0; at < input.length; at += CTR_SLICE) {
+    cipher.update(input.subarray(at, at + CTR_SLICE)).copy(out, at);
   }
   return out;
 }
@@ -64,7 +56,7 @@ export function ctrFrom(dataKey: DataKey, offset: number): (next: Buffer) => Buf
  */
 export function ctrAtInPlace(dataKey: DataKey, offset: number, data: Buffer): Buffer {
   const cipher = cipherAt(dataKey, offset);
-  for (let at = 0; at < data.length; at += IN_PLACE_SLICE) data.set(cipher.update(data.subarray(at, at + IN_PLACE_SLICE)), at);
+  for (let at = 0; at < data.length; at += CTR_IN_PLACE_SLICE) data.set(cipher.update(data.subarray(at, at + CTR_IN_PLACE_SLICE)), at);
   return data;
 }
 
@@ -73,8 +65,8 @@ export function ctrStream(dataKey: DataKey, offset: number): Transform {
   const cipher = cipherAt(dataKey, offset);
   return new Transform({
     transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
-      for (let at = 0; at < chunk.length; at += SLICE) {
-        this.push(cipher.update(chunk.subarray(at, at + SLICE)));
+      for (let at = 0; at < chunk.length; at += CTR_SLICE) {
+        this.push(cipher.update(chunk.subarray(at, at + CTR_SLICE)));
       }
       done();
     },

@@ -4,9 +4,8 @@ import { checkedDataKey, newDataKey } from './dataKey.js';
 import { CryptoError, describeObject } from './errors.js';
 import { describeMatdesc, sameMatdesc } from './matdesc.js';
 import type { DataKey, Envelope, EnvelopeExtra, MasterKey, WrappedDataKey } from './types.js';
+import { UNWRAP_CACHE_ENTRIES } from '../tuning.js';
 
-/** Enough for every object a mount has open or cached blocks of; an entry is ~100 bytes. */
-const UNWRAP_CACHE_ENTRIES = 4096;
 
 /**
  * The master keys of a mount: one writer (new objects) and any number of readers, selected per
@@ -25,8 +24,8 @@ export class Keyring {
    * `sealAhead`: after each seal, make the next data key and wrap it (RSA, or a KMS call) in the
    * background, once the caller's current work is on its way. A mount writing file after file
    * then does not wait for it at each close: with KMS that is a network round trip to the key
-   * service per file; with RSA ~0.3 ms of CPU (a core just idle is slow), which on two busy cores
-   * measured as no gain and no loss. It costs one key made and never used when writing stops.
+   * service per file; with RSA a fraction of a millisecond of CPU, no loss on busy cores (figures
+   * in docs/performance.md). It costs one key made and never used when writing stops.
    */
   constructor(o: { writer?: MasterKey; readers?: MasterKey[]; sealAhead?: boolean }) {
     this.writer = o.writer;

@@ -5,6 +5,7 @@ import type { ObjectHead, ObjectMeta, ObjectStore } from '../store/ObjectStore.j
 import { MultipartUpload } from './multipartUpload.js';
 import type { PieceBuffers } from './objectReader.js';
 import { checkMetaSize, withSealedXattrs, type Xattrs } from './xattrs.js';
+import { FIRST_BODY_BUFFER } from '../tuning.js';
 
 export interface Finished {
   etag: string;
@@ -49,8 +50,6 @@ export interface WriterSettings {
   xattrs?: Xattrs;
 }
 
-/** A small body's buffer starts at this and doubles, so the many small files never allocate a whole part. */
-const FIRST_BUFFER = 64 * 1024;
 
 /**
  * Streams plaintext into an encrypted object. A body within the threshold collects in memory and
@@ -229,7 +228,7 @@ export class EncryptedObjectWriter implements ObjectWriter {
       this.spare = undefined;
       return;
     }
-    const grown = Buffer.allocUnsafe(Math.min(this.s.multipartThreshold, Math.max(FIRST_BUFFER, this.current.length * 2)));
+    const grown = Buffer.allocUnsafe(Math.min(this.s.multipartThreshold, Math.max(FIRST_BODY_BUFFER, this.current.length * 2)));
     this.current.copy(grown, 0, 0, this.fill);
     this.current = grown;
   }

@@ -3,13 +3,8 @@ import { FsError, type Errno } from '../errors.js';
 import type { ObjectHead } from './ObjectStore.js';
 import { type CredentialSource, RefreshingCredentials } from './credentials.js';
 import type { OssStoreOptions } from './ossStore.js';
+import { HEAD_WORKER_BURST, HEAD_WORKER_IDLE_EXIT_MS, HEAD_WORKER_REST_MS } from '../tuning.js';
 
-/** HEADs in flight on the calling thread from which the next goes to the worker. */
-const BURST = 8;
-/** A worker with nothing to do for this long exits: its isolate holds ~35 MiB of RSS. */
-const IDLE_EXIT_MS = 5_000;
-/** After a worker died, HEADs stay on the calling thread this long before another is tried. */
-const REST_AFTER_FAILURE_MS = 60_000;
 
 /** What the worker's store is made from: the calling store's options, all of them data. */
 export type WorkerOptions = Omit<OssStoreOptions, 'log' | 'credentials'> & { credentialSource?: CredentialSource };
@@ -47,8 +42,8 @@ interface Live {
 /**
  * HEAD requests made by a store of its own on a worker thread, for bursts of them. A cold `ls -l`
  * of a big directory is a HEAD per name, and Node's HTTP client costs ~0.2 ms of CPU per HEAD: on
- * the mount's main thread, which also answers every FUSE request, that made the listing wait for
- * one core while the other was half idle (issue #6: 15–25% faster with this, in alternated runs).
+ * the mount's main thread, which also answers every FUSE request, a listing would wait for one
+ * core while the other is half idle.
  *
  * A lone HEAD stays on the calling thread (`takes`): a hop to the worker and back adds latency,
  * and the worker exits when idle, so a mount doing big copies does not carry its memory.
@@ -74,7 +69,7 @@ export class HeadWorker {
   /** Whether the next HEAD should go here, given how many the calling thread has in flight. */
   takes(inFlightHere: number): boolean {
     if (Date.now() < this.restUntil) return false;
-    return this.pending.size > 0 || inFlightHere >= BURST;
+    return this.pending.size > 0 || inFlightHere >= HEAD_WORKER_BURST;
   }
 
   head(key: string): Promise<ObjectHead> {
@@ -110,7 +105,7 @@ export class HeadWorker {
     const fail = (): void => {
       if (this.live !== live) return;
       this.live = undefined;
-      this.restUntil = Date.now() + REST_AFTER_FAILURE_MS;
+      this.restUntil = Date.now() + HEAD_WORKER_REST_MS;
       clearTimeout(this.idleTimer);
       for (const p of this.pending.values()) this.here(p.key).then(p.resolve, p.reject);
       this.pending.clear();
@@ -128,6 +123,6 @@ export class HeadWorker {
       if (this.live !== live || this.pending.size > 0) return;
       this.live = undefined;
       void live.worker.terminate();
-    }, IDLE_EXIT_MS).unref();
+    }, HEAD_WORKER_IDLE_EXIT_MS).unref();
   }
 }

@@ -28,6 +28,7 @@ import type { Query, SignatureVersion } from './signing.js';
 import { type Answer, type Exchange, Transport } from './transport.js';
 import { buildXml } from '../util/xml.js';
 import { DEFAULT_RETRY_POLICY, RetryBudget, withRetry, type RetryPolicy } from './retry.js';
+import { BODY_IDLE_TIMEOUT_MS, QUICK_TIMEOUT_MS } from '../tuning.js';
 
 export interface OssStoreOptions {
   endpoint: string;
@@ -88,10 +89,6 @@ export interface RetryNotice {
 const META_PREFIX = 'x-oss-meta-';
 /** The most keys one ListObjects page or one DeleteMultipleObjects call takes. */
 const LIST_PAGE_MAX = 1000;
-/** A GET body silent this long is on a dead connection (a dropped link sends nothing at all). */
-const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
-/** Real OSS answers a HEAD or LIST in milliseconds; 15 s of silence is a hung server or link. */
-const DEFAULT_QUICK_TIMEOUT_MS = 15_000;
 
 const xml = new XMLParser({ parseTagValue: false, trimValues: false });
 
@@ -144,8 +141,8 @@ class OssStore implements ObjectStore {
     });
     this.bucket = o.bucket;
     this.retry = { ...DEFAULT_RETRY_POLICY, ...o.retry };
-    this.bodyIdleTimeoutMs = o.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
-    this.quickTimeoutMs = Math.min(o.quickTimeoutMs ?? DEFAULT_QUICK_TIMEOUT_MS, this.timeoutMs);
+    this.bodyIdleTimeoutMs = o.bodyIdleTimeoutMs ?? BODY_IDLE_TIMEOUT_MS;
+    this.quickTimeoutMs = Math.min(o.quickTimeoutMs ?? QUICK_TIMEOUT_MS, this.timeoutMs);
   }
 
   async head(key: string): Promise<ObjectHead> {

@@ -1,4 +1,5 @@
 import { isRetryable } from './errors.js';
+import { BACKGROUND_RETRY_MAX_MS } from '../tuning.js';
 
 /**
  * Bounded retries with exponential backoff and full jitter (delay drawn uniformly from
@@ -14,12 +15,12 @@ export interface RetryPolicy {
   totalMs: number;
 }
 
-export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = {
-  attempts: 6,
-  baseDelayMs: 100,
-  maxDelayMs: 5_000,
-  totalMs: 30_000,
-};
+export { DEFAULT_RETRY_POLICY } from '../tuning.js';
+
+/** The wait before the next try of background work whose last wait was `previousMs`: twice as long, capped. */
+export function nextBackgroundDelay(previousMs: number): number {
+  return Math.min(previousMs * 2, BACKGROUND_RETRY_MAX_MS);
+}
 
 /** The delay before retry number `retry` (0 for the first retry). */
 export function backoffDelay(policy: RetryPolicy, retry: number): number {

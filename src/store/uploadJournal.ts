@@ -11,14 +11,13 @@ import type {
   PutOptions,
   UploadedPart,
 } from './ObjectStore.js';
+import { UPLOAD_CLOCK_SKEW_MS } from '../tuning.js';
 
 type Entry =
   /** About to ask for an upload of `key` (ms since the epoch): a crash before `begin` leaves one the journal cannot name. */
   | { op: 'intent'; key: string; at: number }
   | { op: 'begin' | 'end'; key: string; uploadId: string };
 
-/** How much earlier than our intent the server's clock may date an upload we started. */
-const CLOCK_SKEW_MS = 5 * 60_000;
 
 /**
  * The multipart uploads this mount has started and not finished, in an append-only file under the
@@ -49,7 +48,7 @@ export class UploadJournal {
     }
     for (const [key, at] of unnamed) {
       for (const upload of await store.listMultipartUploads(key)) {
-        if (upload.key === key && upload.initiated.getTime() >= at - CLOCK_SKEW_MS) open.set(upload.uploadId, key);
+        if (upload.key === key && upload.initiated.getTime() >= at - UPLOAD_CLOCK_SKEW_MS) open.set(upload.uploadId, key);
       }
     }
     for (const [uploadId, key] of open) {

@@ -1,9 +1,7 @@
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { nextBackgroundDelay } from '../store/retry.js';
 import type { Attr } from './attributes.js';
-
-/** Longest wait between tries of an attribute write that keeps failing. */
-const MAX_RETRY_MS = 60_000;
 
 /** What a file's attributes became, and the object that is to carry them. */
 interface Change {
@@ -76,7 +74,7 @@ export class DeferredAttrs {
 
   /**
    * Writes the change waiting for `path` now, if any, and waits for any write of it in flight. A
-   * write that fails waits to be tried again (backoff up to MAX_RETRY_MS) and rejects; one that
+   * write that fails waits to be tried again, longer each time (nextBackgroundDelay), and rejects; one that
    * finds the object deleted or replaced by another client is dropped, with a warning.
    */
   async settle(path: string): Promise<void> {
@@ -94,7 +92,7 @@ export class DeferredAttrs {
         this.log.warn(`${path}: attributes not written, the object changed meanwhile: ${err.message}`);
         return;
       }
-      if (!this.waiting.has(path)) this.hold(path, change, Math.min(change.delayMs * 2, MAX_RETRY_MS));
+      if (!this.waiting.has(path)) this.hold(path, change, nextBackgroundDelay(change.delayMs));
       throw err;
     } finally {
       if (this.writing.get(path) === entry) this.writing.delete(path);

@@ -15,6 +15,7 @@ import { type Attr, posixMetaOf } from './attributes.js';
 import type { BlockCache } from './blockCache.js';
 import { CachedReader } from './cachedReader.js';
 import { StagingFile } from './stagingFile.js';
+import { createSerialQueue } from '../util/limit.js';
 
 export interface OpenFileContext {
   bucket: EncryptedBucket;
@@ -67,7 +68,8 @@ export class OpenFile {
   /** Data was written (or explicitly truncated) since the last upload, not just O_TRUNC/create. */
   private written = false;
   private content: Content;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Content operations run one at a time, in the order they came. */
+  private readonly serial = createSerialQueue();
   /** An object is at `key` that this file's next upload replaces (false: a new name, not uploaded yet). */
   private inBucket: boolean;
 
@@ -386,11 +388,5 @@ export class OpenFile {
   /** Metadata for uploading new content: the replaced object's foreign entries plus our attributes. */
   private uploadMeta(): ObjectMeta {
     return { ...withoutSealedXattrs(this.baseMeta ?? {}), ...posixMetaOf(this.attr) };
-  }
-
-  private serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task, task);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 }

@@ -19,6 +19,7 @@ import { checkKeyOpensBucket } from '../keyCheck.js';
 import { registerMount } from '../mountRegistry.js';
 import { DEFAULT_UMASK, SHARED_DEFAULT_UMASK, takeOwnershipOptions } from '../ownershipOptions.js';
 import { type BucketArgs, bucketOptions, type MountSettingArgs, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings, UsageError } from '../options.js';
+import { KEY_CHECK_LISTING } from '../../tuning.js';
 
 interface MountArgs extends BucketArgs, MountSettingArgs, CliContext {
   source: string;
@@ -142,9 +143,6 @@ function withLibfuseReason(error: string, stderr: string): string {
   const said = stderr.split('\n').filter((l) => l.startsWith('fuse: ')).map((l) => l.slice('fuse: '.length));
   return said.length === 0 ? error : `${error} (libfuse: ${said.join('; ')})`;
 }
-
-/** Objects the first listing asks for: the key check heads the first encrypted one among them. */
-const KEY_CHECK_LISTING = 20;
 
 /** Why the first listing failed, in the words a user acts on. */
 function unreachable(err: Error, source: string, bucket: string, endpoint: string | undefined): FsError {

@@ -1,4 +1,5 @@
 import type { ObjectMeta, ObjectStore, PutOptions, UploadedPart } from '../store/ObjectStore.js';
+import { createLimiter, type Limiter } from '../util/limit.js';
 import { splitMeta } from './head.js';
 
 /**
@@ -8,7 +9,9 @@ import { splitMeta } from './head.js';
  * behind a dead upload.
  */
 export class MultipartUpload {
+  /** Parts sent and parts waiting for their turn. */
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly window: Limiter;
   private readonly parts: UploadedPart[] = [];
   private failure: { error: unknown } | undefined;
 
@@ -18,8 +21,10 @@ export class MultipartUpload {
     readonly uploadId: string,
     /** The Initiate's encryption entries, which OSS wants again, unchanged, on every part. */
     private readonly partMeta: ObjectMeta,
-    private readonly concurrency: number,
-  ) {}
+    concurrency: number,
+  ) {
+    this.window = createLimiter(concurrency);
+  }
 
   static async initiate(store: ObjectStore, key: string, options: PutOptions, concurrency: number): Promise<MultipartUpload> {
     return new MultipartUpload(store, key, await store.initiateMultipart(key, options), splitMeta(options.meta).encryption, concurrency);
@@ -30,19 +35,19 @@ export class MultipartUpload {
     return this.store.uploadPart(this.key, this.uploadId, partNumber, body, this.partMeta);
   }
 
+  /** Resolves once `send` has started (or was skipped, as the upload had failed meanwhile). */
   async add(send: () => Promise<UploadedPart>): Promise<void> {
     this.throwIfFailed();
-    while (this.inFlight.size >= this.concurrency) {
-      await Promise.race(this.inFlight);
-      this.throwIfFailed();
-    }
-    const task: Promise<void> = send()
-      .then(
-        (part) => void this.parts.push(part),
-        (error: unknown) => void (this.failure ??= { error }),
-      )
-      .finally(() => this.inFlight.delete(task));
-    this.inFlight.add(task);
+    await new Promise<void>((started) => {
+      const task: Promise<void> = this.window(() => {
+        started();
+        return this.failure ? Promise.resolve() : send().then((part) => void this.parts.push(part));
+      })
+        .catch((error: unknown) => void (this.failure ??= { error }))
+        .finally(() => this.inFlight.delete(task));
+      this.inFlight.add(task);
+    });
+    this.throwIfFailed();
   }
 
   async complete(): Promise<{ etag: string }> {

@@ -17,7 +17,14 @@ export function createLimiter(concurrency: number): Limiter {
     new Promise<T>((resolve, reject) => {
       const run = (): void => {
         running++;
-        task().then(resolve, reject).finally(next);
+        // A task that throws before it returns a promise still gives its place back.
+        let result: Promise<T>;
+        try {
+          result = task();
+        } catch (err) {
+          result = Promise.reject(err);
+        }
+        result.then(resolve, reject).finally(next);
       };
       if (running < concurrency) run();
       else queue.push(run);

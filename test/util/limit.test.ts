@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { createLimiter, createSerialQueue } from '../../src/util/limit.js';
+
+/** A promise and the hands that settle it. */
+function gate<T = void>(): { promise: Promise<T>; open(value: T): void; fail(err: Error): void } {
+  let open!: (value: T) => void;
+  let fail!: (err: Error) => void;
+  const promise = new Promise<T>((resolve, reject) => {
+    open = resolve;
+    fail = reject;
+  });
+  return { promise, open, fail };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('the one limiter', () => {
+  it('runs at most N at once, starts the rest in the order queued, and a failure frees its place', async () => {
+    const limit = createLimiter(2);
+    const gates = [gate(), gate(), gate(), gate()];
+    const started: number[] = [];
+    const results = gates.map((g, i) => limit(async () => {
+      started.push(i);
+      await g.promise;
+      return i;
+    }));
+    await settle();
+    expect(started).toEqual([0, 1]);
+    gates[1]!.fail(new Error('one failed'));
+    await settle();
+    expect(started).toEqual([0, 1, 2]);
+    gates[0]!.open();
+    await settle();
+    expect(started).toEqual([0, 1, 2, 3]);
+    gates[2]!.open();
+    gates[3]!.open();
+    const outcome = await Promise.allSettled(results);
+    expect(outcome.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((outcome[3] as PromiseFulfilledResult<number>).value).toBe(3);
+  });
+
+  it('a task that throws before returning a promise rejects and gives its place back', async () => {
+    const limit = createLimiter(1);
+    const thrown = limit((): Promise<void> => {
+      throw new Error('at once');
+    });
+    await expect(thrown).rejects.toThrow('at once');
+    await expect(limit(async () => 'next')).resolves.toBe('next');
+  });
+
+  it('the serial queue runs one task at a time in order, past failures', async () => {
+    const serial = createSerialQueue();
+    const log: string[] = [];
+    const first = gate();
+    const a = serial(async () => {
+      log.push('a starts');
+      await first.promise;
+      log.push('a ends');
+      throw new Error('a failed');
+    });
+    const b = serial(async () => void log.push('b'));
+    await settle();
+    expect(log).toEqual(['a starts']);
+    first.open();
+    await expect(a).rejects.toThrow('a failed');
+    await b;
+    expect(log).toEqual(['a starts', 'a ends', 'b']);
+  });
+});

@@ -4,8 +4,8 @@ import type { DataKey } from './types.js';
 
 /**
  * AES-256-CTR on a worker thread, so a sequential read's decryption runs on the second core while
- * the calling thread serves FUSE and HTTP (ARCHITECTURE.md: one JS thread tops out near 0.5 GB/s
- * for the whole read path; the second core is the way past it).
+ * the calling thread serves FUSE and HTTP: one JavaScript thread bounds the whole read path, and
+ * the second core is the way past it (docs/performance.md has the figures).
  *
  * The bytes are shared (a SharedArrayBuffer, as the block cache allocates) or transferred, never
  * copied between threads, and decrypted in place: the buffer that comes back is the one sent.
@@ -13,7 +13,7 @@ import type { DataKey } from './types.js';
  * memory, and at a megabyte a block that made it collect every ~12 MiB read. The worker allocates
  * no buffer of its own, so every block's memory is the caller's to account for (the block cache's
  * budget), and none is freed on one thread into another thread's malloc arena, where glibc keeps
- * it resident (issue #6: ~50 MiB of RSS).
+ * it resident.
  *
  * The worker's code is inline (no file to resolve): it runs the same from dist/ and from the
  * TypeScript sources under vitest. It only ever sees key, counter and bytes; it logs nothing.
@@ -26,7 +26,7 @@ const { createCipheriv } = require('node:crypto');
 const SLICE = 64 * 1024;
 // Each slice's output is a fresh 64 KiB buffer, garbage at once. This isolate has almost no
 // JS objects, so V8 would collect them only once its external memory grows by ~64 MiB, all of it
-// resident meanwhile (issue #6): a minor GC every 2 MiB decrypted, over a near-empty young
+// resident meanwhile: a minor GC every 2 MiB decrypted, over a near-empty young
 // generation, costs next to nothing and keeps that garbage at 2 MiB. (--expose-gc is a V8 flag
 // for the whole process and 'gc' appears in every context made while it is on: it is on just
 // long enough to make one. The name is not 'gc', which a process run with --expose-gc already

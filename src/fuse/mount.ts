@@ -27,7 +27,7 @@ export interface MountOptions {
 
 /**
  * fuse-native cannot pass libfuse2 options it does not know; `_fuseOptions()` is where it builds
- * the `-o` list, so a subclass adds ours (ARCHITECTURE.md, platform facts).
+ * the `-o` list, so a subclass adds ours.
  */
 class TunedFuse extends Fuse {
   constructor(

@@ -20,9 +20,9 @@ function queryUnescape(text: string): string {
 /**
  * Reads a ListBucketResult asked for with `encoding-type=url` (so keys, prefixes and the next
  * marker are percent-encoded: a key may hold characters XML 1.0 cannot carry) with a streaming
- * parser (saxes) that keeps only the fields a listing needs. Through ali-oss, xml2js built a tree
- * of every element first: 25–40 ms per 1,000-key page here against ~3 ms, and a cold `ls -l` of
- * 10,000 names parses ten pages on the thread that also answers FUSE. Text is kept exactly as sent
+ * parser (saxes) that keeps only the fields a listing needs, without a tree of every element: a
+ * cold `ls -l` of 10,000 names parses ten pages on the thread that also answers FUSE (figures in
+ * docs/performance.md). Text is kept exactly as sent
  * (no trimming), so keys with spaces survive.
  */
 export function parseListing(xml: string): ListingXml {

@@ -59,6 +59,7 @@ export interface BucketArgs {
   jobs?: number;
   quiet?: boolean;
   'log-level'?: LogLevel;
+  'part-size'?: string;
 }
 
 /** The mount's own flags that the settings table gives a config key or a default (see Settings). */
@@ -120,6 +121,8 @@ export interface Settings {
   cacheDir: string;
   /** Bytes. */
   cacheSize: number;
+  /** Bytes: a transfer's parts and download ranges. */
+  partSize: number;
   /** Seconds. */
   attrTtl: number;
   /** Seconds. */
@@ -192,7 +195,8 @@ export function resolveSettings(argv: BucketArgs & MountSettingArgs, env: Env = 
     decryptKeys: flagDecryptKeys ? asUsage(() => flagDecryptKeys.map(parseDecryptKey)) : (profile.decryptKeys ?? []).map(parseDecryptKey),
     insecureKeyPerms: setting('insecureKeyPerms', profile),
     cacheDir: given<string>('cacheDir', profile) ?? defaultCacheDir(env),
-    cacheSize: sizeOf(setting<string | number>('cacheSize', profile)),
+    cacheSize: sizeOf('cacheSize', setting('cacheSize', profile)),
+    partSize: sizeOf('partSize', setting('partSize', profile)),
     attrTtl: seconds('attrTtl', setting('attrTtl', profile)),
     writeBack: seconds('writeBack', setting('writeBack', profile)),
     readOnly: setting('readOnly', profile),
@@ -208,8 +212,13 @@ export function resolveSettings(argv: BucketArgs & MountSettingArgs, env: Env = 
 }
 
 /** A size from a flag (text) or a profile (bytes, already checked). */
-function sizeOf(value: string | number): number {
-  return typeof value === 'number' ? value : asUsage(() => parseSize(value));
+function sizeOf(name: SettingName, value: string | number): number {
+  if (typeof value === 'number') return value;
+  try {
+    return parseSize(value);
+  } catch (err) {
+    throw new UsageError(`${flagOf(name)}: ${(err as Error).message}`);
+  }
 }
 
 function seconds(name: SettingName, value: number): number {

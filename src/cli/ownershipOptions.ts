@@ -1,4 +1,5 @@
 import { UsageError } from './options.js';
+import { mountOptionNames } from './settings.js';
 
 /** What `--uid`, `--gid`, `--umask` (or `-o uid=,gid=,umask=`, as ossfs and s3fs take them) ask for. */
 export interface OwnershipArgs {
@@ -7,11 +8,8 @@ export interface OwnershipArgs {
   umask?: number;
 }
 
-/** A private mount shows unvouched-for entries as a local disk's default would; a shared one to nobody but its owner. */
-export const DEFAULT_UMASK = 0o022;
-export const SHARED_DEFAULT_UMASK = 0o077;
-
-const NAMES = ['uid', 'gid', 'umask'] as const;
+/** uid, gid, umask: the settings the table lets the mount's -o list give. */
+const NAMES = mountOptionNames();
 
 /**
  * The ownership options among `-o` options (they are ours, not libfuse's: its own uid=/gid=/umask=
@@ -19,11 +17,14 @@ const NAMES = ['uid', 'gid', 'umask'] as const;
  */
 export function takeOwnershipOptions(flags: { uid?: string; gid?: string; umask?: string }, options: string[]): { ownership: OwnershipArgs; rest: string[] } {
   const given: Record<string, string> = {};
-  for (const name of NAMES) if (flags[name] !== undefined) given[name] = flags[name];
+  for (const name of NAMES) {
+    const flag = flags[name as keyof typeof flags];
+    if (flag !== undefined) given[name] = flag;
+  }
   const rest: string[] = [];
   for (const option of options) {
     const [name, value] = splitOption(option);
-    if ((NAMES as readonly string[]).includes(name) && value !== undefined) given[name] = value;
+    if (NAMES.includes(name) && value !== undefined) given[name] = value;
     else rest.push(option);
   }
   const ownership: OwnershipArgs = {};

@@ -26,7 +26,6 @@ import { loadCheckpoint, saveCheckpoint } from './checkpointFile.js';
  * re-read on the next run; the mount streams from an application that will not replay its writes.
  */
 
-export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 const MIN_PART_SIZE = 100 * 1024;
 const MAX_PARTS = 10_000;
 

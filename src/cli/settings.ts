@@ -24,7 +24,9 @@ export type BucketUse =
   /** Keeps checkpoints or staging files (--cache-dir). */
   | 'cache'
   /** Logs (--log-level). */
-  | 'log';
+  | 'log'
+  /** Sends or fetches large files in parts (--part-size). */
+  | 'parts';
 
 /** How a value is read from text (a flag, a variable, an fstab option) or from TOML. */
 export type SettingKind =
@@ -73,6 +75,12 @@ export interface SettingSpec {
   group?: 'Bucket options:' | 'Key options:';
 }
 
+/** A private mount shows unvouched-for entries as a local disk's default would; a shared one to nobody but its owner. */
+export const DEFAULT_UMASK = 0o022;
+export const SHARED_DEFAULT_UMASK = 0o077;
+
+const octal = (mode: number): string => mode.toString(8).padStart(3, '0');
+
 const BUCKET = 'Bucket options:';
 const KEY = 'Key options:';
 
@@ -100,6 +108,7 @@ export const SETTINGS = {
   cacheDir: { kind: 'path', flag: 'cache-dir', configKey: 'cache_dir', fstab: 'cache_dir', defaultText: '~/.cache/ossencfs', help: 'cache and checkpoint directory', readBy: ['cache'] },
   jobs: { kind: 'count', flag: 'jobs', alias: 'j', default: 4, defaultText: '4; ranges of one download: 8', help: 'parallel transfers: files with -r, parts of one large file', readBy: ['parallel'] },
   quiet: { kind: 'boolean', flag: 'quiet', alias: 'q', default: false, help: 'no progress bars or notes', readBy: ['progress'] },
+  partSize: { kind: 'size', flag: 'part-size', default: '8M', unit: 'bytes, or K/M/G', help: 'part size (and download range) for files above it (multiple of 16, ≥100K)', readBy: ['parts'] },
   logLevel: { kind: 'string', flag: 'log-level', fstab: 'log_level', choices: LOG_LEVELS, default: 'warn', help: 'log verbosity', readBy: ['log'] },
   readOnly: { kind: 'boolean', flag: 'read-only', fstab: 'ro', default: false, help: 'refuse every write with EROFS', readBy: 'mount' },
   foreground: { kind: 'boolean', flag: 'foreground', alias: 'f', default: false, help: 'stay in the foreground (SIGINT/SIGTERM unmount)', readBy: 'mount' },
@@ -109,7 +118,7 @@ export const SETTINGS = {
   allowOther: { kind: 'boolean', flag: 'allow-other', fstab: 'allow_other', default: false, help: 'let other users use the mount (needs user_allow_other)', readBy: 'mount' },
   uid: { kind: 'string', flag: 'uid', mountOption: 'uid', defaultText: "unvouched-for entries are the mounting user's", help: 'show every entry as owned by this uid', readBy: 'mount' },
   gid: { kind: 'string', flag: 'gid', mountOption: 'gid', help: 'show every entry with this gid', readBy: 'mount' },
-  umask: { kind: 'string', flag: 'umask', mountOption: 'umask', defaultText: '022, 077 with --allow-other', unit: 'octal', help: 'cleared from the mode of entries whose mode no key holder vouched for', readBy: 'mount' },
+  umask: { kind: 'string', flag: 'umask', mountOption: 'umask', defaultText: `${octal(DEFAULT_UMASK)}, ${octal(SHARED_DEFAULT_UMASK)} with --allow-other`, unit: 'octal', help: 'cleared from the mode of entries whose mode no key holder vouched for', readBy: 'mount' },
   allowPlaintext: { kind: 'boolean', flag: 'allow-plaintext', default: false, help: 'read objects that carry no encryption headers as they are (never written)', readBy: 'mount' },
   xattrs: { kind: 'boolean', flag: 'xattrs', default: true, help: 'keep user.* extended attributes, encrypted; --no-xattrs refuses them (ENOTSUP) and spares the kernel round trip each write(2) and ls -l entry then costs', readBy: 'mount' },
   skipKeyCheck: { kind: 'boolean', flag: 'skip-key-check', default: false, help: 'mount even if the key cannot open the objects already there (new files are then written under a key that cannot read the old ones)', readBy: 'mount' },

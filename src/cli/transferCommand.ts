@@ -1,7 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { parseSize } from '../util/size.js';
 import { type BucketArgs, bucketOptions, type BucketUse, resolveSettings, UsageError } from './options.js';
-import { checkPartSize, DEFAULT_PART_SIZE } from './resumablePut.js';
+import { checkPartSize } from './resumablePut.js';
 import { checkDirection, type Direction, transfer } from './transfer.js';
 
 export interface TransferArgs extends BucketArgs {
@@ -20,7 +19,7 @@ const GET_RESUMES = 'An interrupted get of a large object keeps DEST.ossencfs-pa
 const ABOUT: Record<Direction, { describe: string; uses: BucketUse[]; examples: [string, string][]; epilogue?: string }> = {
   get: {
     describe: 'download and decrypt objects to local files (large ones in parallel ranges; an interrupted download resumes)',
-    uses: ['decrypt', 'parallel', 'progress', 'cache'],
+    uses: ['decrypt', 'parallel', 'progress', 'cache', 'parts'],
     epilogue: GET_RESUMES,
     examples: [
       ['$0 get oss://vault/scans/2024.pdf ./', 'decrypt one object into the current directory'],
@@ -29,7 +28,7 @@ const ABOUT: Record<Direction, { describe: string; uses: BucketUse[]; examples: 
   },
   put: {
     describe: 'encrypt and upload local files (large files resume after an interruption)',
-    uses: ['encrypt', 'parallel', 'progress', 'cache'],
+    uses: ['encrypt', 'parallel', 'progress', 'cache', 'parts'],
     epilogue: PUT_RESUMES,
     examples: [
       ['$0 put ./records.db oss://vault/backup/', 'encrypt to oss://vault/backup/records.db'],
@@ -38,7 +37,7 @@ const ABOUT: Record<Direction, { describe: string; uses: BucketUse[]; examples: 
   },
   cp: {
     describe: 'copy local↔bucket or bucket↔bucket (same bucket: server-side, envelope kept)',
-    uses: ['decrypt', 'encrypt', 'parallel', 'progress', 'cache'],
+    uses: ['decrypt', 'encrypt', 'parallel', 'progress', 'cache', 'parts'],
     epilogue: `${PUT_RESUMES} ${GET_RESUMES}`,
     examples: [
       ['$0 cp oss://vault/a.txt oss://vault/archive/a.txt', 'server-side copy; nothing is re-encrypted'],
@@ -57,8 +56,7 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
       const b = bucketOptions(y, about.uses)
         .positional('src', { type: 'string', demandOption: true, describe: 'local path or oss://BUCKET/KEY' })
         .positional('dest', { type: 'string', demandOption: true, describe: 'local path or oss://BUCKET/KEY (ending in / = into that directory)' })
-        .option('recursive', { alias: 'r', type: 'boolean', describe: 'copy directories / prefixes as trees' })
-        .option('part-size', { type: 'string', describe: 'part size (and download range) for files above it (multiple of 16, ≥100K; default 8M)' });
+        .option('recursive', { alias: 'r', type: 'boolean', describe: 'copy directories / prefixes as trees' });
       // A tree from the local disk keeps its symlinks as symlinks, as the mount stores them.
       if (direction !== 'get') b.option('copy-links', { alias: 'L', type: 'boolean', describe: 'with -r from a local tree: upload what its symlinks point at, not the links' });
       for (const [cmd, text] of about.examples) b.example(cmd, text);
@@ -68,16 +66,13 @@ export function transferCommand(direction: Direction): CommandModule<object, Tra
       const src = dash(argv.src);
       const dest = dash(argv.dest);
       checkDirection(direction, src, dest);
-      let partSize = DEFAULT_PART_SIZE;
-      if (argv['part-size'] !== undefined) {
-        try {
-          partSize = parseSize(argv['part-size']);
-          checkPartSize(partSize);
-        } catch (err) {
-          throw new UsageError(`--part-size: ${(err as Error).message}`);
-        }
+      const settings = resolveSettings(argv);
+      try {
+        checkPartSize(settings.partSize);
+      } catch (err) {
+        throw new UsageError(`--part-size: ${(err as Error).message}`);
       }
-      await transfer(src, dest, { recursive: argv.recursive ?? false, copyLinks: argv['copy-links'] ?? false, partSize, settings: resolveSettings(argv) });
+      await transfer(src, dest, { recursive: argv.recursive ?? false, copyLinks: argv['copy-links'] ?? false, partSize: settings.partSize, settings });
     },
   };
 }

@@ -17,7 +17,8 @@ import { claimMountCache, useCacheDir } from '../cacheDir.js';
 import { isNoSuchBucket } from '../buckets.js';
 import { checkKeyOpensBucket } from '../keyCheck.js';
 import { registerMount } from '../mountRegistry.js';
-import { DEFAULT_UMASK, SHARED_DEFAULT_UMASK, takeOwnershipOptions } from '../ownershipOptions.js';
+import { takeOwnershipOptions } from '../ownershipOptions.js';
+import { DEFAULT_UMASK, SHARED_DEFAULT_UMASK } from '../settings.js';
 import { type BucketArgs, bucketOptions, type MountSettingArgs, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings, UsageError } from '../options.js';
 import { KEY_CHECK_LISTING } from '../../tuning.js';
 

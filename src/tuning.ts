@@ -61,6 +61,11 @@ export const UNWRAP_CACHE_ENTRIES = 4096;
 /** A small body's buffer starts at this and doubles, so the many small files never allocate a whole part. */
 export const FIRST_BODY_BUFFER = 64 * KiB;
 
+// Uploads.
+
+/** Part size of multipart uploads unless told otherwise: big enough that a part's round trip is small beside its sending, small enough that a few in flight fit a modest memory. */
+export const DEFAULT_PART_SIZE = 8 * MiB;
+
 // The CLI.
 
 /** Plaintext written per piece of a download's range; each piece is decrypted on the worker thread while the next arrives. */

@@ -7,7 +7,7 @@ import { BufferPool } from '../util/bufferPool.js';
 import { createLimiter, createSerialQueue } from '../util/limit.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpointFile.js';
 import { formatBytes } from './progress.js';
-import { partSizeFor } from './resumablePut.js';
+import { partSizeFor } from '../secure/parts.js';
 import { DOWNLOAD_PIECE } from '../tuning.js';
 
 /**

@@ -7,6 +7,7 @@ import { FsError } from '../errors.js';
 import type { ObjectMeta, ObjectStore, UploadedPart } from '../store/ObjectStore.js';
 import { createLimiter } from '../util/limit.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpointFile.js';
+import { partSizeFor } from '../secure/parts.js';
 
 /**
  * An upload of one large local file that survives being interrupted (Ctrl-C, a crash, a network
@@ -26,8 +27,6 @@ import { loadCheckpoint, saveCheckpoint } from './checkpointFile.js';
  * re-read on the next run; the mount streams from an application that will not replay its writes.
  */
 
-const MIN_PART_SIZE = 100 * 1024;
-const MAX_PARTS = 10_000;
 
 interface Checkpoint {
   version: 2;
@@ -64,19 +63,6 @@ export interface ResumablePutOptions {
   onNote?(message: string): void;
 }
 
-export function checkPartSize(partSize: number): void {
-  if (!Number.isSafeInteger(partSize) || partSize % 16 !== 0 || partSize < MIN_PART_SIZE) {
-    throw new FsError('EINVAL', `part size ${partSize} must be a multiple of 16 and at least ${MIN_PART_SIZE} bytes`);
-  }
-}
-
-/**
- * OSS takes at most 10,000 parts, so a huge file gets larger parts (still a multiple of 16); a
- * download keeps to the same count, which bounds its checkpoint.
- */
-export function partSizeFor(size: number, wanted: number): number {
-  return Math.max(wanted, Math.ceil(size / MAX_PARTS / 16) * 16);
-}
 
 export function checkpointPath(dir: string, endpoint: string, bucket: string, key: string, source: string): string {
   const id = createHash('sha256').update(JSON.stringify([endpoint, bucket, key, resolve(source)])).digest('hex');

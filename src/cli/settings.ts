@@ -1,6 +1,7 @@
 import type { Options } from 'yargs';
 import { LOG_LEVELS } from '../log.js';
 import { CREDENTIAL_SOURCES } from '../store/credentials.js';
+import { DEFAULT_PART_SIZE } from '../tuning.js';
 
 /**
  * Every setting a user can give, in one table: its flag, environment variable, config-profile key,
@@ -108,7 +109,7 @@ export const SETTINGS = {
   cacheDir: { kind: 'path', flag: 'cache-dir', configKey: 'cache_dir', fstab: 'cache_dir', defaultText: '~/.cache/ossencfs', help: 'cache and checkpoint directory', readBy: ['cache'] },
   jobs: { kind: 'count', flag: 'jobs', alias: 'j', default: 4, defaultText: '4; ranges of one download: 8', help: 'parallel transfers: files with -r, parts of one large file', readBy: ['parallel'] },
   quiet: { kind: 'boolean', flag: 'quiet', alias: 'q', default: false, help: 'no progress bars or notes', readBy: ['progress'] },
-  partSize: { kind: 'size', flag: 'part-size', default: '8M', unit: 'bytes, or K/M/G', help: 'part size (and download range) for files above it (multiple of 16, ≥100K)', readBy: ['parts'] },
+  partSize: { kind: 'size', flag: 'part-size', default: DEFAULT_PART_SIZE, defaultText: '8M', unit: 'bytes, or K/M/G', help: 'part size (and download range) for files above it (multiple of 16, ≥100K)', readBy: ['parts'] },
   logLevel: { kind: 'string', flag: 'log-level', fstab: 'log_level', choices: LOG_LEVELS, default: 'warn', help: 'log verbosity', readBy: ['log'] },
   readOnly: { kind: 'boolean', flag: 'read-only', fstab: 'ro', default: false, help: 'refuse every write with EROFS', readBy: 'mount' },
   foreground: { kind: 'boolean', flag: 'foreground', alias: 'f', default: false, help: 'stay in the foreground (SIGINT/SIGTERM unmount)', readBy: 'mount' },

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { type BucketArgs, bucketOptions, type BucketUse, resolveSettings, UsageError } from './options.js';
-import { checkPartSize } from './resumablePut.js';
+import { checkPartSize } from '../secure/parts.js';
 import { checkDirection, type Direction, transfer } from './transfer.js';
 
 export interface TransferArgs extends BucketArgs {

@@ -12,6 +12,8 @@ import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader, typ
 import { EncryptedObjectWriter, type Finished as PutResult, type ObjectWriter, type WriterSettings } from './objectWriter.js';
 import { resendObject } from './resend.js';
 import { checkMetaSize, openXattrs, type StoredXattrs, withoutSealedXattrs, withSealedXattrs, XATTR_META, type Xattrs } from './xattrs.js';
+import { checkPartSize, partSizeFor } from './parts.js';
+import { DEFAULT_PART_SIZE } from '../tuning.js';
 
 export interface EncryptedBucketOptions {
   /** Plaintext bytes per part: a multiple of 16, at least 100 KiB (oss2's minimum); default 8 MiB. */
@@ -29,8 +31,6 @@ export interface EncryptedBucketOptions {
 export type { PutResult };
 
 const MIB = 1024 * 1024;
-const MIN_PART_SIZE = 100 * 1024;
-const MAX_PARTS = 10_000;
 
 /**
  * A bucket whose objects are encrypted on the client in the OSS SDKs' V2 format: what this writes
@@ -52,10 +52,8 @@ export class EncryptedBucket {
     readonly keyring: Keyring,
     options: EncryptedBucketOptions = {},
   ) {
-    this.partSize = options.partSize ?? 8 * MIB;
-    if (this.partSize % 16 !== 0 || this.partSize < MIN_PART_SIZE) {
-      throw new FsError('EINVAL', `part size ${this.partSize} must be a multiple of 16 and at least ${MIN_PART_SIZE}`);
-    }
+    this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
+    checkPartSize(this.partSize);
     this.multipartThreshold = options.multipartThreshold ?? this.partSize;
     this.concurrency = Math.max(1, options.concurrency ?? 4);
     this.allowPlaintext = options.allowPlaintext ?? false;
@@ -260,11 +258,9 @@ export class EncryptedBucket {
     return new EncryptedObjectWriter(this.store, this.keyring, key, settings);
   }
 
-  /** OSS takes at most 10,000 parts: a known huge size gets bigger parts, still a multiple of 16. */
+  /** A known huge size gets bigger parts (partSizeFor). */
   private partSizeFor(size: number | undefined): number {
-    if (size === undefined) return this.partSize;
-    const needed = Math.ceil(size / MAX_PARTS / 16) * 16;
-    return Math.max(this.partSize, needed);
+    return size === undefined ? this.partSize : partSizeFor(size, this.partSize);
   }
 
   /**

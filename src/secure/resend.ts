@@ -2,6 +2,7 @@ import { withUploadSizes } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import type { ObjectHead, ObjectMeta, ObjectStore, Written } from '../store/ObjectStore.js';
 import { uploadMultipart } from './multipartUpload.js';
+import { partSizeFor } from './parts.js';
 
 export interface ResendTuning {
   /** Up to this size an object goes as one GET and one PutObject. */
@@ -11,8 +12,6 @@ export interface ResendTuning {
   concurrency: number;
 }
 
-/** OSS takes at most 10,000 parts, so a huge object gets bigger parts. */
-const MAX_PARTS = 10_000;
 
 /**
  * Writes `source`'s bytes, unchanged, to `dest` under `meta`, through the client. OSS refuses to
@@ -40,7 +39,7 @@ export async function resendObject(
     onProgress?.(body.length);
     return written;
   }
-  const partSize = Math.max(tuning.partSize, Math.ceil(source.size / MAX_PARTS / 16) * 16);
+  const partSize = partSizeFor(source.size, tuning.partSize);
   const init = { meta: withUploadSizes(meta, { dataSize: source.size, partSize }), ...contentType };
   return uploadMultipart(store, dest, init, tuning.concurrency, async (upload) => {
     for (let start = 0, n = 1; start < source.size; start += partSize, n++) {

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/cli/options.js';
 import { translateMountArgs } from '../../src/cli/fstab.js';
 import { describeSetting, defaultOf, SETTINGS, type SettingName, type SettingSpec } from '../../src/cli/settings.js';
+import { parseSize } from '../../src/util/size.js';
 import { runCli, type Result } from './harness.js';
 
 /**
@@ -106,7 +107,10 @@ describe('the settings table is the one source', () => {
     expect(e.endpoint).toBe('https://env.example');
     const f = resolveSettings({ 'cache-size': '1G', 'attr-ttl': 0, endpoint: 'https://flag.example' }, { OSSENCFS_CONFIG: path, OSSENCFS_PROFILE: 'p', OSS_ENDPOINT: 'https://env.example' });
     expect([f.cacheSize, f.attrTtl, f.endpoint]).toEqual([2 ** 30, 0, 'https://flag.example']);
-    expect(() => resolveSettings({ 'cache-size': 'lots' }, none)).toThrow(/is not a size/);
+    expect(d.partSize).toBe(8 * 2 ** 20);
+    // Where the help states a size default in words, it is the value used.
+    for (const [name, s] of table) if (s.kind === 'size' && s.defaultText !== undefined) expect(parseSize(s.defaultText), name).toBe(s.default);
+    expect(() => resolveSettings({ 'cache-size': 'lots' }, none)).toThrow('--cache-size: "lots" is not a size');
     expect(() => resolveSettings({ 'attr-ttl': -1 }, none)).toThrow('--attr-ttl -1: must be a number of seconds ≥ 0');
   });
 

@@ -33,6 +33,15 @@ export const QUICK_TIMEOUT_MS = 15_000;
 /** How much earlier than our intent the server's clock may date an upload we started (OSS refuses more skew than 15 min). */
 export const UPLOAD_CLOCK_SKEW_MS = 5 * 60_000;
 
+/** Temporary credentials are renewed at least this long before they expire, so a request signed now is still good when it arrives. */
+export const RENEW_MIN_MARGIN_MS = 2_000;
+
+/** Renewal starts at most this long before expiry: the credentials library fetches anew only within its own 15-minute stale window. */
+export const RENEW_MAX_MARGIN_MS = 10 * 60_000;
+
+/** After a failed background renewal the next waits this long, so a dead credentials endpoint is not asked on every request. */
+export const RENEW_RETRY_MS = 1_000;
+
 // The HEAD worker thread (src/store/headWorker.ts).
 
 /** HEADs in flight on the calling thread from which the next goes to the worker: a burst is a listing's, a few are not worth the hop. */

@@ -8,6 +8,7 @@ import {
   URICredentialsProvider,
 } from '@alicloud/credentials';
 import { FsError } from '../errors.js';
+import { RENEW_MAX_MARGIN_MS, RENEW_MIN_MARGIN_MS, RENEW_RETRY_MS } from '../tuning.js';
 
 /** An access key, with its STS token when it is a temporary one. */
 export interface Credentials {
@@ -73,16 +74,6 @@ function expiryOf(provider: LibraryProvider): number | undefined {
   return Number.isNaN(at) ? undefined : at;
 }
 
-/** Never less than this before expiry: a request signed now must still be good when it arrives. */
-const MIN_MARGIN_MS = 2_000;
-/**
- * Renewal starts this long before expiry at most. The library fetches anew only within its own
- * stale window (15 minutes before expiry); asking it earlier would give back the same credentials.
- */
-const MAX_MARGIN_MS = 10 * 60_000;
-/** After a failed background renewal, the next waits this long. */
-const RETRY_RENEW_MS = 1_000;
-
 interface Held {
   credentials: Credentials;
   /** Absent for credentials that do not expire. */
@@ -122,10 +113,10 @@ export class RefreshingCredentials implements CredentialProvider {
     const held = this.held;
     const now = Date.now();
     if (held && (held.renewAt === undefined || now < held.renewAt)) return held.credentials;
-    if (held && now < held.expiresAt! - MIN_MARGIN_MS) {
+    if (held && now < held.expiresAt! - RENEW_MIN_MARGIN_MS) {
       if (now >= this.quietUntil) {
         this.renew$().catch(() => {
-          this.quietUntil = Date.now() + RETRY_RENEW_MS;
+          this.quietUntil = Date.now() + RENEW_RETRY_MS;
         });
       }
       return held.credentials;
@@ -162,7 +153,7 @@ export class RefreshingCredentials implements CredentialProvider {
     const expiresAt = expiryOf(this.provider);
     const held: Held = { credentials };
     if (expiresAt !== undefined) {
-      const margin = Math.min(MAX_MARGIN_MS, Math.max(MIN_MARGIN_MS, (expiresAt - Date.now()) / 3));
+      const margin = Math.min(RENEW_MAX_MARGIN_MS, Math.max(RENEW_MIN_MARGIN_MS, (expiresAt - Date.now()) / 3));
       held.expiresAt = expiresAt;
       held.renewAt = expiresAt - margin;
     }

@@ -17,8 +17,6 @@ import { sayRetries } from './retryNotice.js';
 import { checkSecretFile } from './permissions.js';
 import { type BucketUse, commandOptions, DEFAULT_DOWNLOAD_JOBS, flagOf, type SettingName, type SettingSpec, SETTINGS } from './settings.js';
 import { parseSize } from '../util/size.js';
-
-export type { BucketUse } from './settings.js';
 import {
   type Credentials,
   defaultConfigPath,
@@ -28,6 +26,8 @@ import {
   readConfig,
   splitDecryptKey,
 } from './config.js';
+
+export type { BucketUse } from './settings.js';
 
 /**
  * The one way every command (mount included) turns its command line, the environment and the

@@ -47,7 +47,8 @@ export class BlockCache implements PieceBuffers {
         return block;
       },
       // 'delete': evictOldest(); 'evict': the LRU's own limit (reached only by fetches in flight).
-      dispose: (block, _name, reason) => {
+      // After the LRU is whole again: giving a block back may make the budget reclaim more of them.
+      disposeAfter: (block, _name, reason) => {
         if (reason === 'evict' || reason === 'delete') this.cached.give(block);
       },
     });

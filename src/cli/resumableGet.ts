@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { constants, rmSync } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { FsError } from '../errors.js';
-import { type EncryptedBucket, type EncryptedHead, md5Mismatch, type ObjectReader, type PieceBuffers } from '../secure/index.js';
-import { BufferPool } from '../util/bufferPool.js';
+import { type PieceBuffers, recycledBuffers } from '../memory/pieceBuffers.js';
+import { type EncryptedBucket, type EncryptedHead, md5Mismatch, type ObjectReader } from '../secure/index.js';
 import { createLimiter, createSerialQueue } from '../util/limit.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpointFile.js';
 import { formatBytes } from './progress.js';
@@ -134,20 +134,6 @@ interface Range {
 function rangeOf(cp: DownloadCheckpoint, i: number): Range {
   const start = i * cp.partSize;
   return { start, length: Math.min(cp.partSize, cp.size - start) };
-}
-
-/**
- * Piece memory handed from each written piece to the next ones: a first touch of fresh memory
- * costs more in page faults than decrypting it (see BufferPool). Shared, so the worker thread
- * decrypts it in place.
- */
-function recycledBuffers(): PieceBuffers {
-  const pool = new BufferPool();
-  return {
-    take: (size) => pool.take(size) ?? Buffer.from(new SharedArrayBuffer(size)),
-    give: (buffer) => void pool.give(buffer),
-    lost: () => undefined,
-  };
 }
 
 /** One ranged GET, each piece written at its offset as soon as it is decrypted. */

@@ -8,7 +8,8 @@ import type { ListOptions, ListPage, ObjectHead, ObjectMeta, ObjectStore } from 
 import { ATTR_MAC, AttrMac } from './attrMac.js';
 import { copyObject, type CopyTuning } from './copy.js';
 import { splitMeta, toEncryptedHead, type EncryptedHead } from './head.js';
-import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader, type PieceBuffers } from './objectReader.js';
+import type { PieceBuffers } from '../memory/pieceBuffers.js';
+import { alignDown, decryptChunks, EncryptedObjectReader, type ObjectReader } from './objectReader.js';
 import { EncryptedObjectWriter, type Finished as PutResult, type ObjectWriter, type WriterSettings } from './objectWriter.js';
 import { resendObject } from './resend.js';
 import { checkMetaSize, openXattrs, type StoredXattrs, withoutSealedXattrs, withSealedXattrs, XATTR_META, type Xattrs } from './xattrs.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { CryptoError, ctrAtInPlace, ctrAtInWorker, ctrFrom, type DataKey } from '../crypto/index.js';
+import { freshBuffers, type PieceBuffers } from '../memory/pieceBuffers.js';
 import { type Deferred, deferred } from '../util/deferred.js';
 import { FsError } from '../errors.js';
 import type { BodySink, ObjectStore } from '../store/ObjectStore.js';
@@ -16,28 +17,10 @@ export interface ObjectReader {
    * Plaintext of [start, endExclusive), clipped to the object, in consecutive pieces of
    * `pieceSize` bytes (the last may be shorter) with one GET: one promise per piece, each settled
    * as soon as its bytes have arrived and been decrypted (a run of them on a worker thread).
-   * Pinned like read(). Each piece's memory comes from `buffers` (the block cache's budget).
+   * Pinned like read(). Each piece's memory comes from `buffers` (the block cache's, in the mount).
    */
   pieces(start: number, endExclusive: number, pieceSize: number, buffers?: PieceBuffers): Promise<Buffer>[];
 }
-
-/**
- * Where pieces' memory comes from and goes back to. A piece that resolves is the caller's; for one
- * that fails, the reader gives its buffer back, or reports it lost when a worker job took it.
- */
-export interface PieceBuffers {
-  /** A buffer of exactly `size` bytes that owns its whole ArrayBuffer (it may go to the worker). */
-  take(size: number): Buffer;
-  give(buffer: Buffer): void;
-  lost(size: number): void;
-}
-
-/** Fresh memory for each piece, for readers outside a cache. */
-const freshBuffers: PieceBuffers = {
-  take: (size) => Buffer.allocUnsafeSlow(size),
-  give: () => undefined,
-  lost: () => undefined,
-};
 
 const BLOCK = 16;
 

@@ -3,7 +3,7 @@ import { ctrAtInPlace, envelopeMeta, type DataKey, type Envelope, type Keyring }
 import { FsError } from '../errors.js';
 import type { ObjectHead, ObjectMeta, ObjectStore } from '../store/ObjectStore.js';
 import { MultipartUpload } from './multipartUpload.js';
-import type { PieceBuffers } from './objectReader.js';
+import type { PieceBuffers } from '../memory/pieceBuffers.js';
 import { checkMetaSize, withSealedXattrs, type Xattrs } from './xattrs.js';
 import { FIRST_BODY_BUFFER } from '../tuning.js';
 
@@ -41,7 +41,7 @@ export interface WriterSettings {
   md5?: string;
   /**
    * Where a multipart upload's part buffers come from and go back to once their part is up (the
-   * mount lends them from its block cache's budget). Without it they are fresh memory.
+   * mount lends them from its memory budget's write-parts account). Without it they are fresh memory.
    */
   buffers?: PieceBuffers;
   /** The metadata as written, envelope included: where the attributes get their MAC (see AttrMac). */

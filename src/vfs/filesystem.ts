@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Usage } from '../store/usageTally.js';
 import { DirectoryIndexes, type EncryptedBucket, type StoredXattrs, type Xattrs } from '../secure/index.js';
 import type { ObjectHead } from '../store/ObjectStore.js';
+import { MemoryBudget } from '../memory/budget.js';
 import { memoryInUse } from '../util/allocator.js';
 import { createLimiter } from '../util/limit.js';
 import { type Attr, type AttrPolicy, DIR_SIZE, kindOfMode, makeAttr, type NodeKind, type Owner, posixMetaOf } from './attributes.js';
@@ -72,7 +73,7 @@ const WRITE_BACK_MAX_BYTES = 64 * MiB;
 /** Longest wait between tries of a write-back upload that keeps failing. */
 const WRITE_BACK_MAX_RETRY_MS = 60_000;
 const DELETE_BATCH = 1000;
-/** The mount's memory beside its block cache: the process's RSS target is --cache-size plus this (see BlockCache). */
+/** The mount's memory beside its memory budget: the process's RSS target is --cache-size plus this (see MemoryBudget). */
 const RUNTIME_MEMORY = 150 * MiB;
 /** The longest path Linux takes, and so the longest symlink target worth reading. */
 const PATH_MAX = 4096;
@@ -148,9 +149,11 @@ export class Filesystem {
         writable: !options.readOnly,
       },
     );
+    const memory = new MemoryBudget(options.cacheSize, { rss: options.cacheSize + RUNTIME_MEMORY, inUse: memoryInUse });
     this.files = {
       bucket,
-      cache: new BlockCache(options.blockSize ?? MiB, options.cacheSize, { rss: options.cacheSize + RUNTIME_MEMORY, inUse: memoryInUse }),
+      memory,
+      cache: new BlockCache(options.blockSize ?? MiB, memory),
       stagingDir: join(options.cacheDir, 'staging'),
       memoryLimit: options.memoryLimit ?? 8 * MiB,
       maxReadAhead: options.maxReadAheadBlocks ?? 16,

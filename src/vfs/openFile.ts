@@ -12,6 +12,7 @@ import {
 import type { ObjectHead, ObjectMeta } from '../store/ObjectStore.js';
 import type { Logger } from '../log.js';
 import { type Attr, posixMetaOf } from './attributes.js';
+import type { MemoryBudget } from '../memory/budget.js';
 import type { BlockCache } from './blockCache.js';
 import { CachedReader } from './cachedReader.js';
 import { StagingFile } from './stagingFile.js';
@@ -19,6 +20,8 @@ import { createSerialQueue } from '../util/limit.js';
 
 export interface OpenFileContext {
   bucket: EncryptedBucket;
+  /** Lends upload parts (writeParts); the cache borrows from it too. */
+  memory: MemoryBudget;
   cache: BlockCache;
   stagingDir: string;
   /** New content stays in memory up to this size (one PutObject at close), then moves to a staging file. */
@@ -292,8 +295,13 @@ export class OpenFile {
         break;
       case 'staged': {
         const md5 = c.file.md5();
-        // Its parts come out of the block cache's budget: the cache shrinks while the file uploads.
-        await bucket.putFile(this.key, c.file.path, { meta, buffers: this.ctx.cache.partBuffers, ...(md5 !== undefined ? { md5 } : {}), ...(await this.xattrsToCarry()) });
+        // Its parts come out of the memory budget: the cache shrinks while the file uploads.
+        const parts = this.ctx.memory.lease('writeParts', `upload of ${this.key}`);
+        try {
+          await bucket.putFile(this.key, c.file.path, { meta, buffers: parts, ...(md5 !== undefined ? { md5 } : {}), ...(await this.xattrsToCarry()) });
+        } finally {
+          parts.end();
+        }
         break;
       }
       case 'remote': {

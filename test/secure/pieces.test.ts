@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctrAt, ctrAtInPlace, ctrAtInWorker, Keyring, rsaMasterKey } from '../../src/crypto/index.js';
 import { EncryptedBucket } from '../../src/secure/index.js';
+import { MemoryBudget } from '../../src/memory/budget.js';
 import { BlockCache } from '../../src/vfs/blockCache.js';
 import { CachedReader } from '../../src/vfs/cachedReader.js';
 import { startHarness, type Harness } from '../store/harness.js';
@@ -111,7 +112,7 @@ describe('CachedReader over a cache that recycles evicted blocks', () => {
     const body = randomBytes(40 * bs + 123);
     await bucket.put('p/big', body);
     // Read-ahead and concurrent reads stay within the cache, so no fetch is evicted in flight.
-    const reader = new CachedReader(await bucket.openReader('p/big'), new BlockCache(bs, 16 * bs), 4, () => undefined);
+    const reader = new CachedReader(await bucket.openReader('p/big'), new BlockCache(bs, new MemoryBudget(16 * bs)), 4, () => undefined);
     // Sequential in kernel-sized reads, some of them crossing block boundaries.
     for (let at = 0; at < body.length; at += 5 * KiB) {
       const got = await reader.read(at, 5 * KiB);
@@ -147,7 +148,7 @@ describe('a sequential reader keeps at most half the cache of what it has read',
   }
 
   it('a file three times the cache streams through half of it, and what other files read stays cached', async () => {
-    const cache = new BlockCache(bs, 40 * bs);
+    const cache = new BlockCache(bs, new MemoryBudget(40 * bs));
     const other = randomBytes(8 * bs);
     const half = randomBytes(20 * bs);
     const big = randomBytes(120 * bs + 7);
@@ -157,7 +158,7 @@ describe('a sequential reader keeps at most half the cache of what it has read',
     await readSequentially((await countingReader(cache, 'p/scan-other')).reader, other);
 
     let peak = 0;
-    await readSequentially((await countingReader(cache, 'p/scan-big')).reader, big, () => (peak = Math.max(peak, cache.memory.cached)));
+    await readSequentially((await countingReader(cache, 'p/scan-big')).reader, big, () => (peak = Math.max(peak, cache.budget.usage.cache)));
     // Without recycling the stream fills the cache (40 blocks less the spares' headroom) and
     // pushes out the other file's blocks.
     expect(peak).toBeLessThanOrEqual((8 + 20 + 4 + 1) * bs); // other file + half the cache + read-ahead + the block being read
@@ -179,8 +180,8 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
   async function watched(cache: BlockCache, work: () => Promise<void>): Promise<number> {
     let peak = 0;
     const check = (): void => {
-      const m = cache.memory;
-      expect(m.total).toBe(m.cached + m.loading + m.writing + m.spare);
+      const m = cache.budget.usage;
+      expect(m.total).toBe(m.cache + m.readAhead + m.writeParts + m.spare);
       peak = Math.max(peak, m.total);
     };
     let running = true;
@@ -204,7 +205,7 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
     const bs = 16 * KiB;
     const body = randomBytes(64 * bs + 5);
     await bucket.put('p/budget', body);
-    const cache = new BlockCache(bs, 10 * bs);
+    const cache = new BlockCache(bs, new MemoryBudget(10 * bs));
     // Without the accounting, the read-ahead run in flight and the spares come on top of a full cache.
     const reader = new CachedReader(await bucket.openReader('p/budget'), cache, 8, () => undefined);
     const peak = await watched(cache, async () => {
@@ -222,7 +223,7 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
     expect(peak).toBeGreaterThan(5 * bs); // the cache was used, not bypassed
     // Let the last read-ahead land: nothing stays counted as loading.
     await new Promise((r) => setTimeout(r, 200));
-    expect(cache.memory.loading).toBe(0);
+    expect(cache.budget.usage.readAhead).toBe(0);
   });
 
   it("at the process's memory target the cache stops growing and recycles, down to half its size", async () => {
@@ -241,19 +242,19 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
     }
     // A target this process is past already: the cache keeps to half its size.
     const inUse = (): number => process.memoryUsage.rss();
-    const over = new BlockCache(bs, 40 * bs, { rss: inUse() - 1024 * KiB, inUse });
+    const over = new BlockCache(bs, new MemoryBudget(40 * bs, { rss: inUse() - 1024 * KiB, inUse }));
     expect(await fill(over)).toBeLessThanOrEqual(20 * bs);
-    expect(over.memory.budget).toBe(20 * bs);
+    expect(over.budget.usage.allowance).toBe(20 * bs);
     // Room to spare: the whole cache size.
-    const under = new BlockCache(bs, 40 * bs, { rss: inUse() + 1024 * 1024 * KiB, inUse });
+    const under = new BlockCache(bs, new MemoryBudget(40 * bs, { rss: inUse() + 1024 * 1024 * KiB, inUse }));
     expect(await fill(under)).toBeGreaterThan(30 * bs);
-    expect(under.memory.budget).toBe(40 * bs);
+    expect(under.budget.usage.allowance).toBe(40 * bs);
   });
 
   it('failed fetches, random and read-ahead, leave nothing counted as loading', async () => {
     const bs = 16 * KiB;
     await bucket.put('p/budget-stale', randomBytes(20 * bs));
-    const cache = new BlockCache(bs, 8 * bs);
+    const cache = new BlockCache(bs, new MemoryBudget(8 * bs));
     const errors: unknown[] = [];
     const reader = new CachedReader(await bucket.openReader('p/budget-stale'), cache, 4, (err) => errors.push(err));
     await reader.read(0, bs); // block 0 cached
@@ -264,8 +265,8 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
     await expect(reader.read(14 * bs, bs)).rejects.toMatchObject({ errno: 'ESTALE' });
     await new Promise((r) => setTimeout(r, 200));
     expect(errors.length).toBeGreaterThan(0); // read-ahead ran, and failed
-    expect(cache.memory.loading).toBe(0);
-    expect(cache.memory.total).toBeLessThanOrEqual(8 * bs);
+    expect(cache.budget.usage.readAhead).toBe(0);
+    expect(cache.budget.usage.total).toBeLessThanOrEqual(8 * bs);
   });
 
   describe("a staged file's upload borrows its parts from the same budget", () => {
@@ -280,14 +281,14 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
 
     /** A cache of 40 blocks, filled by reading an object through it. */
     async function fullCache(): Promise<BlockCache> {
-      const cache = new BlockCache(bs, 40 * bs);
+      const cache = new BlockCache(bs, new MemoryBudget(40 * bs));
       const body = randomBytes(48 * bs);
       await bucket.put('p/fill', body);
       const reader = new CachedReader(await bucket.openReader('p/fill'), cache, 4, () => undefined);
       // Out of order: a sequential reader would keep only half the cache of what it read.
       for (let i = 0; i < 48; i++) await reader.read(((i * 7) % 48) * bs, bs);
       await new Promise((r) => setTimeout(r, 100));
-      expect(cache.memory.cached).toBeGreaterThan(30 * bs);
+      expect(cache.budget.usage.cache).toBeGreaterThan(30 * bs);
       return cache;
     }
 
@@ -302,28 +303,29 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
       const data = randomBytes(10 * PART + 777);
       let lent = 0;
       const peak = await watched(cache, async () => {
-        const sampler = setInterval(() => (lent = Math.max(lent, cache.memory.writing)), 1);
+        const sampler = setInterval(() => (lent = Math.max(lent, cache.budget.usage.writeParts)), 1);
         try {
-          await writerBucket().putFile('p/written', staged('written', data), { buffers: cache.partBuffers });
+          await writerBucket().putFile('p/written', staged('written', data), { buffers: cache.budget.lease('writeParts', 'test upload') });
         } finally {
           clearInterval(sampler);
         }
       });
       expect(lent).toBeGreaterThanOrEqual(2 * PART); // parts in flight were counted
       expect(peak).toBeLessThanOrEqual(40 * bs);
-      expect(cache.memory.writing).toBe(0);
+      expect(cache.budget.usage.writeParts).toBe(0);
       expect((await (await bucket.openReader('p/written')).read(0, data.length)).equals(data)).toBe(true);
     });
 
     it("a writer refills its sent parts' buffers rather than taking new ones", async () => {
-      const cache = new BlockCache(bs, 4 * bs); // smaller than a part: every buffer given back would be dropped
+      const cache = new BlockCache(bs, new MemoryBudget(4 * bs)); // smaller than a part: every buffer given back would be dropped
       let taken = 0;
-      const counting = { ...cache.partBuffers, take: (size: number) => (taken++, cache.partBuffers.take(size)) };
+      const parts = cache.budget.lease('writeParts', 'test upload');
+      const counting = { give: parts.give.bind(parts), lost: parts.lost.bind(parts), take: (size: number) => (taken++, parts.take(size)) };
       const data = randomBytes(12 * PART);
       await writerBucket().putFile('p/refilled', staged('refilled', data), { buffers: counting });
       // The window: 2 parts in flight, 1 filling; the 12 parts reuse those buffers.
       expect(taken).toBeLessThanOrEqual(4);
-      expect(cache.memory.writing).toBe(0);
+      expect(cache.budget.usage.writeParts).toBe(0);
       expect((await (await bucket.openReader('p/refilled')).read(0, data.length)).equals(data)).toBe(true);
     });
 
@@ -331,12 +333,12 @@ describe('the block cache bounds every block buffer of the read path (issue #6)'
       const cache = await fullCache();
       h.server.faults.failNext(1000, { status: 500, method: 'PUT', path: 'p/failed' });
       try {
-        await expect(writerBucket().putFile('p/failed', staged('failed', randomBytes(4 * PART)), { buffers: cache.partBuffers })).rejects.toBeInstanceOf(Error);
+        await expect(writerBucket().putFile('p/failed', staged('failed', randomBytes(4 * PART)), { buffers: cache.budget.lease('writeParts', 'test upload') })).rejects.toBeInstanceOf(Error);
       } finally {
         h.server.faults.clear();
       }
-      expect(cache.memory.writing).toBe(0);
-      expect(cache.memory.total).toBeLessThanOrEqual(40 * bs);
+      expect(cache.budget.usage.writeParts).toBe(0);
+      expect(cache.budget.usage.total).toBeLessThanOrEqual(40 * bs);
     });
   });
 });

@@ -7,6 +7,7 @@ import { FsError } from '../../errors.js';
 import { checkExtraOptions, Mount, mountpointPerms } from '../../fuse/mount.js';
 import { createLogger, type Logger } from '../../log.js';
 import { describeTuning, tuneAllocator } from '../../util/allocator.js';
+import { enableCollections } from '../../util/collector.js';
 import { hardenProcess } from '../../util/hardening.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { buildFilesystem } from '../../vfs/buildFilesystem.js';
@@ -110,6 +111,9 @@ async function runForeground(argv: MountArgs): Promise<void> {
     if (process.send) process.send(r);
     else if ('ready' in r) process.stdout.write(`${r.ready}\n`);
   };
+  // The memory budget's dropped blocks and parts, and an embedded server's hashed chunks, are
+  // freed by collections asked for (util/collector.ts), not left to V8's schedule.
+  enableCollections();
   try {
     const { mounted, embedded, stopEmbedded, source, endpoint } = await mountFromArgs(argv, settings, log);
     const unregister = registerMount({ mountpoint: mounted.mountpoint, source, endpoint });

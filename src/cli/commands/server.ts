@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { startServer, type SignaturePolicy } from '../../server/index.js';
 import { createKmsEndpoint } from '../../server/kms/index.js';
+import { enableCollections } from '../../util/collector.js';
 import { lockDataDir } from '../dataDirLock.js';
 import { announceServer, embeddedDataDir, localCredentials } from '../embedded.js';
 import { envCredentials } from '../options.js';
@@ -51,6 +52,8 @@ const command: CommandModule<object, ServerArgs> = {
       .example('$0 server --dir ./oss-data --port 9000', 'a scratch server; its access key is in ./oss-data/server-credentials.json')
       .epilogue('The access key it accepts: OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET when both are set, else DIR/server-credentials.json (made on first use, mode 600).'),
   handler: async (args) => {
+    // Hashed body chunks are freed by scavenges asked for (util/collector.ts), not left to V8's schedule.
+    enableCollections();
     // Without --dir: the embedded default's data, held as a mount of it holds it.
     const dataDir = args.dir ?? embeddedDataDir();
     const release = args.dir === undefined ? lockDataDir(dataDir, undefined) : () => {};

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { BufferPool } from '../../util/bufferPool.js';
+import { BufferPool } from '../../memory/bufferPool.js';
 import type { DurableStep } from './durableSteps.js';
 import { STREAM_CHUNK } from './files.js';
 

@@ -9,7 +9,8 @@
  * that got it, or a view of it, in the current task can still finish copying out of it. Dropping
  * one (forgetting it, for the garbage collector) is always safe.
  *
- * The pool only counts what it holds; its owner (the block cache) decides how much that may be.
+ * The pool only counts what it holds; its owner (a MemoryBudget, or a single download) decides how
+ * much that may be.
  */
 type Memory = ArrayBuffer | SharedArrayBuffer;
 

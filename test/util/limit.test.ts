@@ -24,6 +24,8 @@ describe('the one limiter', () => {
       await g.promise;
       return i;
     }));
+    // Observed from the start: the failure below must not pass through as an unhandled rejection.
+    const outcomes = Promise.allSettled(results);
     await settle();
     expect(started).toEqual([0, 1]);
     gates[1]!.fail(new Error('one failed'));
@@ -34,7 +36,7 @@ describe('the one limiter', () => {
     expect(started).toEqual([0, 1, 2, 3]);
     gates[2]!.open();
     gates[3]!.open();
-    const outcome = await Promise.allSettled(results);
+    const outcome = await outcomes;
     expect(outcome.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
     expect((outcome[3] as PromiseFulfilledResult<number>).value).toBe(3);
   });

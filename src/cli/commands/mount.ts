@@ -11,6 +11,7 @@ import { hardenProcess } from '../../util/hardening.js';
 import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { buildFilesystem } from '../../vfs/buildFilesystem.js';
+import { recoverSpool, SPOOL_DIR } from '../../vfs/writeBackSpool.js';
 import { lockDataDir } from '../dataDirLock.js';
 import { EMBEDDED_BUCKET, type Embedded, embeddedDataDir, startEmbedded } from '../embedded.js';
 import type { CliContext } from '../main.js';
@@ -42,7 +43,8 @@ interface MountArgs extends BucketArgs, CliContext {
 
 const DEFAULT_CACHE_SIZE = 256 * 2 ** 20;
 const DEFAULT_ATTR_TTL = 1;
-const DEFAULT_WRITE_BACK = 0;
+/** Long enough for what follows a close (rsync's set-times, chmod and rename) to fold into the upload. */
+const DEFAULT_WRITE_BACK = 2;
 
 /** The CLI entry of this package. The background mount runs it rather than the script this process
  *  started from, which may be another program (mount.ossencfs) taking other arguments. */
@@ -62,7 +64,7 @@ const mount: CommandModule<CliContext, MountArgs> = {
       .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground (SIGINT/SIGTERM unmount)' })
       .option('cache-size', { type: 'string', describe: 'memory for decrypted blocks, e.g. 512M (default 256M)' })
       .option('attr-ttl', { type: 'number', describe: 'seconds attributes and listings are cached (default 1)' })
-      .option('write-back', { type: 'number', describe: 'seconds a closed new file waits before its upload, so a rename or chmod right after folds into it; 0 uploads at close (default 0). fsync always uploads at once' })
+      .option('write-back', { type: 'number', describe: `seconds a closed new file waits (kept on local disk) before its upload, so a rename or chmod right after folds into it; 0 uploads at close, which then reports its failure (default ${DEFAULT_WRITE_BACK}). fsync always uploads at once` })
       .option('allow-other', { type: 'boolean', describe: 'let other users use the mount (needs user_allow_other)' })
       .option('uid', { type: 'string', describe: 'show every entry as owned by this uid (default: unvouched-for entries are the mounting user\'s); also -o uid=N' })
       .option('gid', { type: 'string', describe: 'show every entry with this gid; also -o gid=N' })
@@ -181,6 +183,12 @@ function unreachable(err: Error, source: string, bucket: string, endpoint: strin
   return new FsError('EIO', `cannot reach ${source} at ${endpoint}: ${err.message}`, { cause: err });
 }
 
+/** Files a crash left waiting for their upload go up before the mount serves (see recoverSpool). */
+async function recoverSpooled(dir: string, bucket: Parameters<typeof recoverSpool>[1], log: Logger): Promise<void> {
+  const { uploaded, conflicts, kept } = await recoverSpool(dir, bucket, log);
+  if (uploaded + conflicts + kept > 0) log.warn(`spool: the last mount ended with ${uploaded + conflicts + kept} closed file(s) not uploaded: ${uploaded} uploaded now, ${conflicts} under a conflict name, ${kept} kept for a later mount`);
+}
+
 function embeddedLine(e: Embedded): string {
   const made = e.created.length > 0 ? `; created ${e.created.join(', ')}` : '';
   // Said once, when the key is made: it is the only copy, and it is needed for every read.
@@ -233,7 +241,7 @@ async function mountFromArgs(
     await journal.recover(store, log);
     claimMountCache(mountCache);
     const attrTtl = argv['attr-ttl'] ?? settings.attrTtl ?? DEFAULT_ATTR_TTL;
-    const { fs } = buildFilesystem(journal.wrap(store), keyring, {
+    const { fs, bucket } = buildFilesystem(journal.wrap(store), keyring, {
       prefix,
       ownership: {
         owner: { uid: ownership.uid ?? process.getuid?.() ?? 0, gid: ownership.gid ?? process.getgid?.() ?? 0 },
@@ -249,6 +257,7 @@ async function mountFromArgs(
       log,
       bucket: { concurrency: effective.jobs, allowPlaintext: argv['allow-plaintext'] ?? false },
     });
+    if (!(argv['read-only'] ?? false)) await recoverSpooled(join(mountCache, SPOOL_DIR), bucket, log);
     const mounted = await Mount.start(fs, log, {
       mountpoint,
       source,

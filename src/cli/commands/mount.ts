@@ -44,7 +44,7 @@ interface MountArgs extends BucketArgs, CliContext {
 const DEFAULT_CACHE_SIZE = 256 * 2 ** 20;
 const DEFAULT_ATTR_TTL = 1;
 /** Long enough for what follows a close (rsync's set-times, chmod and rename) to fold into the upload. */
-const DEFAULT_WRITE_BACK = 2;
+const DEFAULT_WRITE_BACK = 1;
 
 /** The CLI entry of this package. The background mount runs it rather than the script this process
  *  started from, which may be another program (mount.ossencfs) taking other arguments. */

@@ -379,7 +379,8 @@ export class Filesystem {
 
   /**
    * close() (final = false) and fsync() (final = true): returns once the content is durable in the
-   * bucket — except that close() of a new file under write-back leaves the upload to release().
+   * bucket — except that close() of a new file under write-back returns once the file is in the
+   * spool on local disk, and leaves the upload to release().
    */
   async flush(fh: number, final = false): Promise<void> {
     const file = this.handle(fh);
@@ -398,8 +399,9 @@ export class Filesystem {
    * The last handle of a file closed. A new file's upload waits writeBackMs (rclone's
    * --vfs-write-back), so what programs like rsync do next — set times and mode, rename the
    * temporary name to the final one — folds into that one upload instead of a CopyObject each.
-   * Until then the file lives in the mount only: close is not a durability point, fsync is (it
-   * uploads at once). Everything else uploads now, and its failure is this call's.
+   * Until then the bucket does not have it and the spool does (a crash loses no closed file, the
+   * next mount uploads it); fsync uploads at once. Everything else uploads now, and its failure is
+   * this call's.
    */
   async release(fh: number): Promise<void> {
     const file = this.handle(fh);

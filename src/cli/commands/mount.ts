@@ -12,6 +12,7 @@ import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { buildFilesystem } from '../../vfs/buildFilesystem.js';
 import { recoverSpool, SPOOL_DIR } from '../../vfs/writeBackSpool.js';
+import type { EncryptedBucket } from '../../secure/index.js';
 import { lockDataDir } from '../dataDirLock.js';
 import { EMBEDDED_BUCKET, type Embedded, embeddedDataDir, startEmbedded } from '../embedded.js';
 import type { CliContext } from '../main.js';
@@ -184,7 +185,7 @@ function unreachable(err: Error, source: string, bucket: string, endpoint: strin
 }
 
 /** Files a crash left waiting for their upload go up before the mount serves (see recoverSpool). */
-async function recoverSpooled(dir: string, bucket: Parameters<typeof recoverSpool>[1], log: Logger): Promise<void> {
+async function recoverSpooled(dir: string, bucket: EncryptedBucket, log: Logger): Promise<void> {
   const { uploaded, conflicts, kept } = await recoverSpool(dir, bucket, log);
   if (uploaded + conflicts + kept > 0) log.warn(`spool: the last mount ended with ${uploaded + conflicts + kept} closed file(s) not uploaded: ${uploaded} uploaded now, ${conflicts} under a conflict name, ${kept} kept for a later mount`);
 }

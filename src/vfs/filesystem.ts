@@ -384,7 +384,7 @@ export class Filesystem {
    */
   async flush(fh: number, final = false): Promise<void> {
     const file = this.handle(fh);
-    if (!final && this.defersUpload(file) && (await this.spooled(file))) return;
+    if (!final && this.defersUpload(file) && (await this.spooled(file, false))) return;
     const made = await file.flush(final);
     if (!file.unlinked) this.uploaded(file, made);
   }
@@ -407,7 +407,7 @@ export class Filesystem {
     const file = this.handle(fh);
     this.handles.delete(fh);
     if (--file.handles > 0) return;
-    if (this.defersUpload(file) && (await this.spooled(file))) return this.writeBacks.schedule(file, this.options.writeBackMs);
+    if (this.defersUpload(file) && (await this.spooled(file, true))) return this.writeBacks.schedule(file, this.options.writeBackMs);
     // Uploaded at close, its content stays a moment: rsync renames its temporary file next, which
     // then costs one PutObject of it (see OpenFile.rename) instead of a copy through the client.
     if (this.holdsAfterClose(file)) return this.writeBacks.schedule(file, CLOSED_CONTENT_HOLD_MS);
@@ -427,10 +427,10 @@ export class Filesystem {
    * A closed file's upload may wait once its content is on local disk (WriteBackSpool), so that a
    * crash of the mount loses no closed file; if the spool cannot take it (a full disk), it uploads now.
    */
-  private async spooled(file: OpenFile): Promise<boolean> {
+  private async spooled(file: OpenFile, final: boolean): Promise<boolean> {
     if (!this.spool) return true;
     try {
-      await file.spoolTo(this.spool);
+      await file.spoolTo(this.spool, final);
       return true;
     } catch (err) {
       this.options.log.warn(`${file.path}: uploading at close, as the write-back spool could not keep it: ${(err as Error).message}`);

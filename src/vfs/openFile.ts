@@ -207,11 +207,16 @@ export class OpenFile {
     return this.spooled !== undefined;
   }
 
-  /** Keeps the content as it is now in `spool`, with what its upload needs, until it is uploaded, changed or gone. */
-  spoolTo(spool: WriteBackSpool): Promise<void> {
+  /**
+   * Keeps the content as it is now in `spool`, with what its upload needs, until it is uploaded,
+   * changed or gone. As with flush(), a non-final close before any data was written (a shell's
+   * redirection closing its first descriptor) keeps nothing: the writes that follow would drop it.
+   */
+  spoolTo(spool: WriteBackSpool, final: boolean): Promise<void> {
     return this.serial(async () => {
       const c = this.content;
       if (this.spooled || !this.isDirty || this.nameGone || c.kind === 'remote') return;
+      if (!final && !this.written && c.kind === 'memory') return;
       const source = c.kind === 'memory' ? { buffer: Buffer.concat(c.chunks) } : { path: c.file.path, size: c.file.size };
       this.spooled = await spool.keep(this.spoolState(), source);
     });

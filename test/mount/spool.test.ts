@@ -87,13 +87,17 @@ describe('write-back spool: a crash of the mount loses no closed file', () => {
     }
   });
 
-  it('a waiting file renamed before the crash lands under its new name only; one unlinked lands nowhere', async () => {
+  it('a waiting file renamed before the crash lands under its new name only; one unlinked lands nowhere; an empty one (touch) lands too', async () => {
     const m = await mountBucket(local, { name: 'rename', args: WAITING });
     writeFileSync(join(m.mountpoint, '.tmp.XYZ'), 'renamed before the crash\n');
     renameSync(join(m.mountpoint, '.tmp.XYZ'), join(m.mountpoint, 'final.txt'));
     writeFileSync(join(m.mountpoint, 'gone.txt'), 'unlinked before the crash\n');
     spawnSync('rm', [join(m.mountpoint, 'gone.txt')]);
-    expect(spooledFiles(spoolOf(local, 'rename'))).toHaveLength(1);
+    // An empty file is spooled at its release (no write, so its close had nothing to keep yet).
+    expect(spawnSync('touch', [join(m.mountpoint, 'empty.txt')]).status).toBe(0);
+    const deadline = Date.now() + 5000;
+    while (spooledFiles(spoolOf(local, 'rename')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(spooledFiles(spoolOf(local, 'rename'))).toHaveLength(2);
     await killMount(m);
 
     const again = await mountBucket(local, { name: 'rename' });
@@ -101,6 +105,7 @@ describe('write-back spool: a crash of the mount loses no closed file', () => {
       expect(readFileSync(join(again.mountpoint, 'final.txt'), 'utf8')).toBe('renamed before the crash\n');
       expect(await present(local, '.tmp.XYZ')).toBe(false);
       expect(await present(local, 'gone.txt')).toBe(false);
+      expect(statSync(join(again.mountpoint, 'empty.txt')).size).toBe(0);
     } finally {
       await again.unmount();
     }

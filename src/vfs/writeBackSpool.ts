@@ -150,15 +150,7 @@ export interface Recovered {
 export async function recoverSpool(dir: string, bucket: EncryptedBucket, log: Logger): Promise<Recovered> {
   const journal = new CrashJournal<Line>(join(dir, JOURNAL));
   const leftBefore = new CrashJournal<Line>(join(dir, LEFT));
-  const entries = new Map<string, Kept>();
-  for (const line of [...leftBefore.entries(), ...journal.entries()]) {
-    if (line.op === 'keep') entries.set(line.id, line);
-    else if (line.op === 'drop') entries.delete(line.id);
-    else {
-      const kept = entries.get(line.id);
-      if (kept) entries.set(line.id, { ...kept, key: line.key, meta: line.meta, replacing: line.replacing });
-    }
-  }
+  const entries = spooled(leftBefore, journal);
   const result: Recovered = { uploaded: 0, conflicts: 0, kept: 0 };
   const left: Kept[] = [];
   for (const entry of entries.values()) {
@@ -177,6 +169,25 @@ export async function recoverSpool(dir: string, bucket: EncryptedBucket, log: Lo
   else leftBefore.clear();
   journal.clear();
   return result;
+}
+
+/** The object keys of the files a spool holds, as a recovery would upload them (for a read-only mount to name). */
+export function spooledKeys(dir: string): string[] {
+  return [...spooled(new CrashJournal<Line>(join(dir, LEFT)), new CrashJournal<Line>(join(dir, JOURNAL))).values()].map((e) => e.key);
+}
+
+/** Each file the journals hold, in its last state. */
+function spooled(...journals: CrashJournal<Line>[]): Map<string, Kept> {
+  const entries = new Map<string, Kept>();
+  for (const line of journals.flatMap((j) => j.entries())) {
+    if (line.op === 'keep') entries.set(line.id, line);
+    else if (line.op === 'drop') entries.delete(line.id);
+    else {
+      const kept = entries.get(line.id);
+      if (kept) entries.set(line.id, { ...kept, key: line.key, meta: line.meta, replacing: line.replacing });
+    }
+  }
+  return entries;
 }
 
 async function recoverOne(dir: string, entry: Kept, bucket: EncryptedBucket, log: Logger): Promise<keyof Recovered> {

@@ -129,7 +129,7 @@ describe('write-back spool: a crash of the mount loses no closed file', () => {
     }
   });
 
-  it('a spool sealed under another key stays in the spool (one log line) until a mount with that key uploads it', async () => {
+  it('a spool sealed under another key stays in the spool (one log line), a read-only mount names it, and a mount with that key uploads it', async () => {
     const m = await mountBucket(local, { name: 'rekeyed', prefix: 'rekeyed', args: WAITING });
     writeFileSync(join(m.mountpoint, 'mine.txt'), 'sealed under the first key\n');
     await killMount(m);
@@ -144,6 +144,14 @@ describe('write-back spool: a crash of the mount loses no closed file', () => {
       await other.unmount();
     }
     expect(spooledFiles(spoolOf(local, 'rekeyed'))).toHaveLength(1);
+
+    const readOnly = await mountBucket(local, { name: 'rekeyed', prefix: 'rekeyed', args: ['--read-only'] });
+    try {
+      expect(await present(local, 'rekeyed/mine.txt')).toBe(false);
+      expect(readOnly.log()).toMatch(/spool: 1 closed file\(s\) the last mount did not upload \(rekeyed\/mine\.txt\) wait for a mount that is not read-only/);
+    } finally {
+      await readOnly.unmount();
+    }
 
     const back = await mountBucket(local, { name: 'rekeyed', prefix: 'rekeyed' });
     try {

@@ -11,7 +11,7 @@ import { hardenProcess } from '../../util/hardening.js';
 import { parseSize } from '../../util/size.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { buildFilesystem } from '../../vfs/buildFilesystem.js';
-import { recoverSpool, SPOOL_DIR } from '../../vfs/writeBackSpool.js';
+import { recoverSpool, SPOOL_DIR, spooledKeys } from '../../vfs/writeBackSpool.js';
 import type { EncryptedBucket } from '../../secure/index.js';
 import { lockDataDir } from '../dataDirLock.js';
 import { EMBEDDED_BUCKET, type Embedded, embeddedDataDir, startEmbedded } from '../embedded.js';
@@ -190,6 +190,12 @@ async function recoverSpooled(dir: string, bucket: EncryptedBucket, log: Logger)
   if (uploaded + conflicts + kept > 0) log.warn(`spool: the last mount ended with ${uploaded + conflicts + kept} closed file(s) not uploaded: ${uploaded} uploaded now, ${conflicts} under a conflict name, ${kept} kept for a later mount`);
 }
 
+/** A read-only mount uploads nothing, so the spool waits for a writable one: it says so. */
+function warnSpooled(dir: string, log: Logger): void {
+  const keys = spooledKeys(dir);
+  if (keys.length > 0) log.warn(`spool: ${keys.length} closed file(s) the last mount did not upload (${keys.slice(0, 3).join(', ')}${keys.length > 3 ? ', …' : ''}) wait for a mount that is not read-only`);
+}
+
 function embeddedLine(e: Embedded): string {
   const made = e.created.length > 0 ? `; created ${e.created.join(', ')}` : '';
   // Said once, when the key is made: it is the only copy, and it is needed for every read.
@@ -259,6 +265,7 @@ async function mountFromArgs(
       bucket: { concurrency: effective.jobs, allowPlaintext: argv['allow-plaintext'] ?? false },
     });
     if (!(argv['read-only'] ?? false)) await recoverSpooled(join(mountCache, SPOOL_DIR), bucket, log);
+    else warnSpooled(join(mountCache, SPOOL_DIR), log);
     const mounted = await Mount.start(fs, log, {
       mountpoint,
       source,

@@ -115,7 +115,7 @@ export const SETTINGS = {
   foreground: { kind: 'boolean', flag: 'foreground', alias: 'f', default: false, help: 'stay in the foreground (SIGINT/SIGTERM unmount)', readBy: 'mount' },
   cacheSize: { kind: 'size', flag: 'cache-size', configKey: 'cache_size', fstab: 'cache_size', default: '256M', unit: 'bytes, or K/M/G', help: 'memory for decrypted blocks, e.g. 512M', readBy: 'mount' },
   attrTtl: { kind: 'seconds', flag: 'attr-ttl', configKey: 'attr_ttl', fstab: 'attr_ttl', default: 1, unit: 'seconds', help: 'how long attributes and listings are cached', readBy: 'mount' },
-  writeBack: { kind: 'seconds', flag: 'write-back', fstab: 'write_back', default: 0, unit: 'seconds', help: 'how long a closed new file waits before its upload, so a rename or chmod right after folds into it; 0 uploads at close. fsync always uploads at once', readBy: 'mount' },
+  writeBack: { kind: 'seconds', flag: 'write-back', fstab: 'write_back', default: 1, unit: 'seconds', help: 'how long a closed new file waits (kept encrypted on local disk) before its upload, so a rename or chmod right after folds into it; 0 uploads at close, which then reports its failure. fsync always uploads at once', readBy: 'mount' },
   allowOther: { kind: 'boolean', flag: 'allow-other', fstab: 'allow_other', default: false, help: 'let other users use the mount (needs user_allow_other)', readBy: 'mount' },
   uid: { kind: 'string', flag: 'uid', mountOption: 'uid', defaultText: "unvouched-for entries are the mounting user's", help: 'show every entry as owned by this uid', readBy: 'mount' },
   gid: { kind: 'string', flag: 'gid', mountOption: 'gid', help: 'show every entry with this gid', readBy: 'mount' },

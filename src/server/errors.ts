@@ -30,5 +30,7 @@ export const noSuchUpload = (uploadId: string): OssError =>
 export const invalidArgument = (message: string, name?: string, value?: string): OssError =>
   new OssError(400, 'InvalidArgument', message, name === undefined ? {} : { ArgumentName: name, ArgumentValue: value ?? '' });
 
+export const fileAlreadyExists = (): OssError =>
+  new OssError(409, 'FileAlreadyExists', 'The object you specified already exists and can not be overwritten.');
 export const malformedXml = (): OssError =>
   new OssError(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');

@@ -56,6 +56,8 @@ export interface PutOptions {
   contentType?: string;
   /** Required for a stream body. */
   contentLength?: number;
+  /** Only if no object has the key (OSS's x-oss-forbid-overwrite); EEXIST if one does. */
+  forbidOverwrite?: boolean;
 }
 
 export interface ListOptions {

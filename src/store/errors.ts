@@ -29,6 +29,7 @@ const CODE_ERRNO: Record<string, Errno> = {
   RequestTimeTooSkewed: 'EACCES',
   InvalidRange: 'EINVAL',
   PreconditionFailed: 'ESTALE',
+  FileAlreadyExists: 'EEXIST',
   InvalidObjectName: 'ENAMETOOLONG',
   KeyTooLong: 'ENAMETOOLONG',
   EntityTooLarge: 'EFBIG',

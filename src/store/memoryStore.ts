@@ -12,7 +12,7 @@ import {
 } from '../server/http/clientEncryption.js';
 import { validateKey } from '../server/http/objectName.js';
 import { parseRange } from '../server/http/range.js';
-import { OssError } from '../server/errors.js';
+import { fileAlreadyExists, OssError } from '../server/errors.js';
 import { toStoreError } from './errors.js';
 import type {
   BodySink,
@@ -162,6 +162,7 @@ export class MemoryStore implements ObjectStore {
       if (options.contentLength !== undefined && options.contentLength !== data.length) {
         throw new OssError(400, 'IncompleteBody', 'The request body is not the length its Content-Length said.');
       }
+      if (options.forbidOverwrite && this.objects.has(key)) throw fileAlreadyExists();
       const stored = this.store(key, { body: data, meta: { ...options.meta }, contentType: options.contentType, etag: md5Etag(data) });
       // A PutObject's answer says only when it was answered (its Date header, to the second).
       return { etag: stored.etag, lastModified: wholeSeconds(stored.lastModified) };

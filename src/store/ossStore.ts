@@ -441,6 +441,7 @@ function requestHeaders(options: PutOptions): Record<string, string> {
   const headers = metaHeaders(options.meta);
   headers['Content-Type'] = options.contentType ?? 'application/octet-stream';
   if (options.contentLength !== undefined) headers['Content-Length'] = String(options.contentLength);
+  if (options.forbidOverwrite) headers['x-oss-forbid-overwrite'] = 'true';
   return headers;
 }
 

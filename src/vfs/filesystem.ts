@@ -16,6 +16,8 @@ import { type HeldAttrListener, Lookups } from './lookups.js';
 import { type Lookup, MetadataCache, type MetadataCacheOptions, prefetchHoldMs } from './metadataCache.js';
 import { baseName, checkKeyLength, checkNameLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
+import { SPOOL_DIR, WriteBackSpool } from './writeBackSpool.js';
+import { WriteBackQueue } from './writeBackQueue.js';
 import { withoutXattr, withXattr } from './xattrNames.js';
 
 /** Who owns what the mount shows (see AttrPolicy for what is trusted). */
@@ -103,8 +105,10 @@ export class Filesystem {
    *  sends release after close(2) has returned, so the next open of the path must wait for it. */
   private readonly retiring = new Map<OpenFile, Promise<void>>();
   private readonly lookups: Lookups;
-  /** Closed new files whose upload waits (write-back), with the timer that will start it. */
-  private readonly writeBacks = new Map<OpenFile, NodeJS.Timeout>();
+  /** Closed files whose upload waits: new files (write-back), and those held for a rename after close. */
+  private readonly writeBacks: WriteBackQueue<OpenFile>;
+  /** Durable copies of closed new files whose upload waits, for the next mount should this one die. */
+  private readonly spool: WriteBackSpool | undefined;
   private readonly attrWrites: DeferredAttrs;
   private readonly times = new LocalTimes();
   private heldAttrListener: HeldAttrListener | undefined;
@@ -159,6 +163,14 @@ export class Filesystem {
       maxReadAhead: options.maxReadAheadBlocks ?? 16,
       log: options.log,
     };
+    this.writeBacks = new WriteBackQueue<OpenFile>({
+      maxBytes: WRITE_BACK_MAX_BYTES,
+      maxRetryMs: WRITE_BACK_MAX_RETRY_MS,
+      // Open again: its last release schedules anew.
+      due: async (file) => (file.handles > 0 ? undefined : this.retire(file, true)),
+      log: options.log,
+    });
+    if (options.writeBackMs > 0 && !options.readOnly) this.spool = new WriteBackSpool(join(options.cacheDir, SPOOL_DIR), bucket);
   }
 
   // ---- attributes and lookups -------------------------------------------------------------
@@ -370,11 +382,12 @@ export class Filesystem {
 
   /**
    * close() (final = false) and fsync() (final = true): returns once the content is durable in the
-   * bucket — except that close() of a new file under write-back leaves the upload to release().
+   * bucket — except that close() of a new file under write-back returns once the file is in the
+   * spool on local disk, and leaves the upload to release().
    */
   async flush(fh: number, final = false): Promise<void> {
     const file = this.handle(fh);
-    if (!final && this.defersUpload(file)) return;
+    if (!final && this.defersUpload(file) && (await this.spooled(file, false))) return;
     const made = await file.flush(final);
     if (!file.unlinked) this.uploaded(file, made);
   }
@@ -389,17 +402,18 @@ export class Filesystem {
    * The last handle of a file closed. A new file's upload waits writeBackMs (rclone's
    * --vfs-write-back), so what programs like rsync do next — set times and mode, rename the
    * temporary name to the final one — folds into that one upload instead of a CopyObject each.
-   * Until then the file lives in the mount only: close is not a durability point, fsync is (it
-   * uploads at once). Everything else uploads now, and its failure is this call's.
+   * Until then the bucket does not have it and the spool does (a crash loses no closed file, the
+   * next mount uploads it); fsync uploads at once. Everything else uploads now, and its failure is
+   * this call's.
    */
   async release(fh: number): Promise<void> {
     const file = this.handle(fh);
     this.handles.delete(fh);
     if (--file.handles > 0) return;
-    if (this.defersUpload(file)) return this.scheduleWriteBack(file, this.options.writeBackMs);
+    if (this.defersUpload(file) && (await this.spooled(file, true))) return this.writeBacks.schedule(file, this.options.writeBackMs);
     // Uploaded at close, its content stays a moment: rsync renames its temporary file next, which
     // then costs one PutObject of it (see OpenFile.rename) instead of a copy through the client.
-    if (this.holdsAfterClose(file)) return this.scheduleWriteBack(file, CLOSED_CONTENT_HOLD_MS);
+    if (this.holdsAfterClose(file)) return this.writeBacks.schedule(file, CLOSED_CONTENT_HOLD_MS);
     await this.retire(file, false);
   }
 
@@ -409,33 +423,27 @@ export class Filesystem {
   }
 
   private holdsAfterClose(file: OpenFile): boolean {
-    return !file.isDirty && file.holdsContentInMemory && !file.isLocalOnly && !file.unlinked && this.writeBackRoomFor(file);
+    return !file.isDirty && file.holdsContentInMemory && !file.isLocalOnly && !file.unlinked && this.writeBacks.roomFor(file);
+  }
+
+  /**
+   * A closed file's upload may wait once its content is on local disk (WriteBackSpool), so that a
+   * crash of the mount loses no closed file; if the spool cannot take it (a full disk), it uploads now.
+   */
+  private async spooled(file: OpenFile, final: boolean): Promise<boolean> {
+    if (!this.spool) return true;
+    try {
+      await file.spoolTo(this.spool, final);
+      return true;
+    } catch (err) {
+      this.options.log.warn(`${file.path}: uploading at close, as the write-back spool could not keep it: ${(err as Error).message}`);
+      return false;
+    }
   }
 
   private defersUpload(file: OpenFile): boolean {
     if (this.options.writeBackMs <= 0 || !file.isDirty || !file.isLocalOnly || file.unlinked) return false;
-    return this.writeBackRoomFor(file);
-  }
-
-  /** Whether the closed files held in memory (waiting to upload, or held after it) leave room for `file`. */
-  private writeBackRoomFor(file: OpenFile): boolean {
-    let waiting = 0;
-    for (const other of this.writeBacks.keys()) if (other !== file) waiting += other.size;
-    return waiting + file.size <= WRITE_BACK_MAX_BYTES;
-  }
-
-  private scheduleWriteBack(file: OpenFile, delayMs: number): void {
-    clearTimeout(this.writeBacks.get(file));
-    const timer = setTimeout(() => {
-      this.writeBacks.delete(file);
-      if (file.handles > 0) return; // open again: its last release schedules anew
-      this.retire(file, true).catch((err: Error) => {
-        const next = Math.min(delayMs * 2, WRITE_BACK_MAX_RETRY_MS);
-        this.options.log.error(`${file.path}: upload after close failed, trying again in ${next / 1000} s: ${err.message}`);
-        this.scheduleWriteBack(file, next);
-      });
-    }, delayMs);
-    this.writeBacks.set(file, timer);
+    return this.writeBacks.roomFor(file);
   }
 
   /**
@@ -446,8 +454,7 @@ export class Filesystem {
   private retire(file: OpenFile, keepOnFailure: boolean): Promise<void> {
     // A write-back timer left from an earlier close would retire the file again, and write its
     // attributes from then over what changed since.
-    clearTimeout(this.writeBacks.get(file));
-    this.writeBacks.delete(file);
+    this.writeBacks.cancel(file);
     const done = (async () => {
       let uploaded = false;
       let changed = false;
@@ -870,8 +877,7 @@ export class Filesystem {
 
   /** Uploads everything still pending (unmount, SIGTERM). */
   async flushAll(): Promise<void> {
-    for (const timer of this.writeBacks.values()) clearTimeout(timer);
-    this.writeBacks.clear();
+    this.writeBacks.cancelAll();
     const failures: string[] = [];
     for (const [path, file] of this.openByPath) {
       await file.flush(true).catch((err: Error) => failures.push(`${path}: ${err.message}`));

@@ -17,6 +17,7 @@ import type { BlockCache } from './blockCache.js';
 import { CachedReader } from './cachedReader.js';
 import { StagingFile } from './stagingFile.js';
 import { createSerialQueue } from '../util/limit.js';
+import type { SpooledState, SpoolEntry, WriteBackSpool } from './writeBackSpool.js';
 
 export interface OpenFileContext {
   bucket: EncryptedBucket;
@@ -75,6 +76,8 @@ export class OpenFile {
   private readonly serial = createSerialQueue();
   /** An object is at `key` that this file's next upload replaces (false: a new name, not uploaded yet). */
   private inBucket: boolean;
+  /** The durable copy of this closed file's content, while its upload waits (see WriteBackSpool). */
+  private spooled: SpoolEntry | undefined;
 
   private constructor(
     private readonly ctx: OpenFileContext,
@@ -134,6 +137,7 @@ export class OpenFile {
   remove(deleteObject?: () => Promise<void>): Promise<void> {
     return this.serial(async () => {
       this.nameGone = true;
+      this.dropSpooled();
       if (deleteObject && !this.isLocalOnly) await deleteObject();
     });
   }
@@ -200,6 +204,37 @@ export class OpenFile {
   setAttr(patch: Partial<Pick<Attr, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime' | 'xattrs'>>, writtenElsewhere = false): void {
     this.attr = { ...this.attr, ...patch, ctime: Date.now() };
     if (!writtenElsewhere) this.changes++;
+    this.spooled?.update(this.spoolState());
+  }
+
+  /** Whether the content as it is now has a durable copy in the spool. */
+  get isSpooled(): boolean {
+    return this.spooled !== undefined;
+  }
+
+  /**
+   * Keeps the content as it is now in `spool`, with what its upload needs, until it is uploaded,
+   * changed or gone. As with flush(), a non-final close before any data was written (a shell's
+   * redirection closing its first descriptor) keeps nothing: the writes that follow would drop it.
+   */
+  spoolTo(spool: WriteBackSpool, final: boolean): Promise<void> {
+    return this.serial(async () => {
+      const c = this.content;
+      if (this.spooled || !this.isDirty || this.nameGone || c.kind === 'remote') return;
+      if (!final && !this.written && c.kind === 'memory') return;
+      const source = c.kind === 'memory' ? { buffer: Buffer.concat(c.chunks) } : { path: c.file.path, size: c.file.size };
+      this.spooled = await spool.keep(this.spoolState(), source);
+    });
+  }
+
+  private spoolState(): SpooledState {
+    const ref = this.attr.xattrs;
+    return { key: this.key, meta: this.uploadMeta(), xattrs: ref && 'known' in ref ? ref.known : undefined, replacing: this.inBucket };
+  }
+
+  private dropSpooled(): void {
+    this.spooled?.drop();
+    this.spooled = undefined;
   }
 
   /** E2BIG unless `set` fits in the metadata of this file's next upload, with room for its envelope. */
@@ -279,6 +314,7 @@ export class OpenFile {
     this.path = path;
     this.key = key;
     this.inBucket ||= replacing;
+    this.spooled?.update(this.spoolState());
   }
 
   /** Uploads what changed, if anything; resolves with the object made, when its answer said enough to know it as a HEAD would. */
@@ -314,6 +350,7 @@ export class OpenFile {
     this.uploadedChanges = uploading;
     this.written = false;
     this.inBucket = true;
+    this.dropSpooled();
     return made;
   }
 
@@ -336,10 +373,15 @@ export class OpenFile {
     }
   }
 
-  /** Last handle closed: drop local state. Anything still unflushed is lost, so say so. */
+  /** Last handle closed: drop local state. Anything still unflushed is lost to this mount, so say so. */
   async close(): Promise<void> {
     await this.serial(async () => {
-      if (this.isDirty && !this.nameGone) this.ctx.log.error(`${this.key}: closed with changes that were never uploaded`);
+      if (this.isDirty && !this.nameGone) {
+        const kept = this.spooled ? '; the spool keeps them for the next mount' : '';
+        this.ctx.log.error(`${this.key}: closed with changes that were never uploaded${kept}`);
+      } else {
+        this.dropSpooled();
+      }
       await this.discardContent();
     });
   }
@@ -387,6 +429,7 @@ export class OpenFile {
   }
 
   private touch(): void {
+    this.dropSpooled(); // no longer the content: the next close spools it anew
     this.written = true;
     const now = Date.now();
     this.attr = { ...this.attr, mtime: now, ctime: now };

@@ -58,7 +58,12 @@ describe('the CLI on the embedded default', () => {
     expect(mounted.stdout).toMatch(/ossencfs ls oss:\/\/vault/);
     try {
       writeFileSync(join(mnt, 'note.txt'), 'written through the mount\n');
-      const ls = await ossencfs(['ls', '-l', 'oss://vault']);
+      // Other clients see a new file once its write-back wait is over.
+      let ls = await ossencfs(['ls', '-l', 'oss://vault']);
+      for (const deadline = Date.now() + 15_000; !ls.stdout.includes('note.txt') && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 200));
+        ls = await ossencfs(['ls', '-l', 'oss://vault']);
+      }
       expect(ls.stderr).toBe('');
       expect(ls.stdout).toMatch(/^\s+26\s+\S+\s+note\.txt$/m);
       const cat = await ossencfs(['cat', 'oss://vault/note.txt']);

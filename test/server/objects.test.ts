@@ -123,6 +123,25 @@ describe('PutObject / GetObject / HeadObject', () => {
   });
 });
 
+describe('PutObject with x-oss-forbid-overwrite', () => {
+  const put = (path: string, body: string, forbid: string) =>
+    rawRequest(t.server, { method: 'PUT', path, body: Buffer.from(body), headers: { 'x-oss-forbid-overwrite': forbid }, sign });
+
+  it('true: writes a new key, and refuses an existing one with 409 FileAlreadyExists, leaving it as it was', async () => {
+    expect((await put('/bkt/forbid/new', 'first', 'true')).status).toBe(200);
+    const refused = await put('/bkt/forbid/new', 'second', 'true');
+    expect(refused.status).toBe(409);
+    expect(errorCode(refused.body)).toBe('FileAlreadyExists');
+    expect((await rawRequest(t.server, { method: 'GET', path: '/bkt/forbid/new', sign })).body.toString()).toBe('first');
+  });
+
+  it('false (or absent): overwrites as usual', async () => {
+    expect((await put('/bkt/forbid/over', 'first', 'true')).status).toBe(200);
+    expect((await put('/bkt/forbid/over', 'second', 'false')).status).toBe(200);
+    expect((await rawRequest(t.server, { method: 'GET', path: '/bkt/forbid/over', sign })).body.toString()).toBe('second');
+  });
+});
+
 describe('Range', () => {
   const data = Buffer.from('0123456789');
   beforeAll(async () => t.client().put('range', data));

@@ -23,7 +23,8 @@ export interface Mounted {
  * CLI, the real FUSE mount — against a local bucket, and resolves once the mount is live.
  */
 /** Mount arguments for tests that check the bucket right after close(), or close()'s own errors:
- *  new files upload at close instead of after the write-back wait. */
+ *  new files upload at close instead of after the write-back wait. A mount gets them unless its
+ *  arguments name a --write-back or it asks for the default (`defaultWriteBack`). */
 export const UPLOAD_AT_CLOSE = ['--write-back', '0'];
 
 export async function mountBucket(
@@ -35,6 +36,8 @@ export async function mountBucket(
     keyArgs?: string[];
     /** Set over the mount's environment; an undefined value removes the variable. */
     env?: Record<string, string | undefined>;
+    /** Mount with the default write-back rather than UPLOAD_AT_CLOSE. */
+    defaultWriteBack?: boolean;
   } = {},
 ): Promise<Mounted> {
   const name = options.name ?? 'mnt';
@@ -51,6 +54,7 @@ export async function mountBucket(
       ...(options.keyArgs ?? ['--rsa-key', local.keyFile]),
       '--cache-dir', cacheDir, '--log-file', logFile, '--log-level', 'debug',
       ...(options.args ?? []),
+      ...(options.defaultWriteBack || options.args?.includes('--write-back') ? [] : UPLOAD_AT_CLOSE),
     ],
     {
       env: withEnv({ OSS_ACCESS_KEY_ID: local.credentials.accessKeyId, OSS_ACCESS_KEY_SECRET: local.credentials.accessKeySecret, ...options.env }),

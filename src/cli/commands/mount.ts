@@ -11,6 +11,8 @@ import { enableCollections } from '../../util/collector.js';
 import { hardenProcess } from '../../util/hardening.js';
 import { UploadJournal } from '../../store/uploadJournal.js';
 import { buildFilesystem } from '../../vfs/buildFilesystem.js';
+import { recoverSpool, SPOOL_DIR, spooledKeys } from '../../vfs/writeBackSpool.js';
+import type { EncryptedBucket } from '../../secure/index.js';
 import { lockDataDir } from '../dataDirLock.js';
 import { EMBEDDED_BUCKET, type Embedded, embeddedDataDir, startEmbedded } from '../embedded.js';
 import type { CliContext } from '../main.js';
@@ -158,6 +160,18 @@ function unreachable(err: Error, source: string, bucket: string, endpoint: strin
   return new FsError('EIO', `cannot reach ${source} at ${endpoint}: ${err.message}`, { cause: err });
 }
 
+/** Files a crash left waiting for their upload go up before the mount serves (see recoverSpool). */
+async function recoverSpooled(dir: string, bucket: EncryptedBucket, log: Logger): Promise<void> {
+  const { uploaded, conflicts, kept } = await recoverSpool(dir, bucket, log);
+  if (uploaded + conflicts + kept > 0) log.warn(`spool: the last mount ended with ${uploaded + conflicts + kept} closed file(s) not uploaded: ${uploaded} uploaded now, ${conflicts} under a conflict name, ${kept} kept for a later mount`);
+}
+
+/** A read-only mount uploads nothing, so the spool waits for a writable one: it says so. */
+function warnSpooled(dir: string, log: Logger): void {
+  const keys = spooledKeys(dir);
+  if (keys.length > 0) log.warn(`spool: ${keys.length} closed file(s) the last mount did not upload (${keys.slice(0, 3).join(', ')}${keys.length > 3 ? ', …' : ''}) wait for a mount that is not read-only`);
+}
+
 function embeddedLine(e: Embedded): string {
   const made = e.created.length > 0 ? `; created ${e.created.join(', ')}` : '';
   // Said once, when the key is made: it is the only copy, and it is needed for every read.
@@ -209,7 +223,7 @@ async function mountFromArgs(
     if (!effective.skipKeyCheck) await checkKeyOpensBucket(store, keyring, bucketName, first.objects);
     await journal.recover(store, log);
     claimMountCache(mountCache);
-    const { fs } = buildFilesystem(journal.wrap(store), keyring, {
+    const { fs, bucket } = buildFilesystem(journal.wrap(store), keyring, {
       prefix,
       ownership: {
         owner: { uid: ownership.uid ?? process.getuid?.() ?? 0, gid: ownership.gid ?? process.getgid?.() ?? 0 },
@@ -225,6 +239,8 @@ async function mountFromArgs(
       log,
       bucket: { concurrency: effective.jobs, allowPlaintext: settings.allowPlaintext },
     });
+    if (!settings.readOnly) await recoverSpooled(join(mountCache, SPOOL_DIR), bucket, log);
+    else warnSpooled(join(mountCache, SPOOL_DIR), log);
     const mounted = await Mount.start(fs, log, {
       mountpoint,
       source,

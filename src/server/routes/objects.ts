@@ -36,11 +36,16 @@ export async function putObject(ctx: RequestContext): Promise<void> {
     etag: `"${body.md5.toString('hex').toUpperCase()}"`,
     crc64: body.crc64,
     type: 'Normal',
-  }, [body.piece]).catch(async (err: unknown) => {
+  }, [body.piece], false, forbidsOverwrite(ctx)).catch(async (err: unknown) => {
     await discardBody(body);
     throw err;
   });
   sendEmpty(ctx, 200, { ETag: record.etag, 'x-oss-hash-crc64ecma': record.crc64, 'Content-MD5': body.md5.toString('base64') });
+}
+
+/** `x-oss-forbid-overwrite: true`: the write fails with FileAlreadyExists rather than replace an object. */
+function forbidsOverwrite(ctx: RequestContext): boolean {
+  return String(ctx.req.headers['x-oss-forbid-overwrite'] ?? '').toLowerCase() === 'true';
 }
 
 /**

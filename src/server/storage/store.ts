@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
-import { OssError, noSuchBucket, noSuchKey } from '../errors.js';
+import { fileAlreadyExists, OssError, noSuchBucket, noSuchKey } from '../errors.js';
 import { placePiece, removeFiles, sizeOf, type DataPiece } from './dataFiles.js';
 import type { DurableStep } from './durableSteps.js';
 import { makeDirDurable, syncDir, uniqueName, writeFileAtomic } from './files.js';
@@ -270,9 +270,10 @@ export class Store {
    * Makes `pieces`, in order, the bytes of a new version of the object. Files are moved in, or with
    * `share` hard-linked (data files never change, so copies and completed uploads share them);
    * bytes held in memory are written to their data file in the same batch, or, up to INLINE_MAX,
-   * into the metadata file itself.
+   * into the metadata file itself. `forbidOverwrite` (x-oss-forbid-overwrite): FileAlreadyExists
+   * if the key holds an object when the commit's turn comes.
    */
-  async commit(bucket: string, object: NewObject, pieces: DataPiece[], share = false): Promise<ObjectRecord> {
+  async commit(bucket: string, object: NewObject, pieces: DataPiece[], share = false, forbidOverwrite = false): Promise<ObjectRecord> {
     const state = this.bucket(bucket);
     const only = pieces.length === 1 ? pieces[0]! : undefined;
     const inline = only !== undefined && 'bytes' in only && only.bytes.length <= INLINE_MAX ? only.bytes : undefined;
@@ -291,6 +292,7 @@ export class Store {
     const syncing = [...new Set(placed.map((path) => dirname(path)))].map((dir): DurableStep => ({ op: 'syncDir', dir }));
     const metaFile = this.layout.metaFile(bucket, object.key);
     await this.commits.run(`${bucket}/${object.key}`, async () => {
+      if (forbidOverwrite && state.versions.has(object.key)) throw fileAlreadyExists();
       await writeFileAtomic(metaFile, JSON.stringify(record), this.tmpDir, [...placing, ...syncing, { op: 'mkdirDurable', dir: dirname(metaFile) }])
         .catch(discard);
       const previous = state.versions.get(object.key);

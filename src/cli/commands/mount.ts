@@ -17,6 +17,7 @@ import type { CliContext } from '../main.js';
 import { claimMountCache, useCacheDir } from '../cacheDir.js';
 import { isNoSuchBucket } from '../buckets.js';
 import { checkKeyOpensBucket } from '../keyCheck.js';
+import { ATTR_MIRROR_MODES, type AttrMirrorMode } from '../../fuse/attrMirror.js';
 import { registerMount } from '../mountRegistry.js';
 import { DEFAULT_UMASK, SHARED_DEFAULT_UMASK, takeOwnershipOptions } from '../ownershipOptions.js';
 import { type BucketArgs, bucketOptions, loadKeyring, openStore, parseOssUrl, resolveSettings, type Settings, UsageError } from '../options.js';
@@ -35,6 +36,7 @@ interface MountArgs extends BucketArgs, CliContext {
   umask?: string;
   'allow-plaintext'?: boolean;
   xattrs?: boolean;
+  'attr-mirror'?: AttrMirrorMode;
   'skip-key-check'?: boolean;
   o?: string[];
   'log-file'?: string;
@@ -69,6 +71,7 @@ const mount: CommandModule<CliContext, MountArgs> = {
       .option('umask', { type: 'string', describe: 'octal; cleared from the mode of entries whose mode no key holder vouched for (default 022, 077 with --allow-other); also -o umask=NNN' })
       .option('allow-plaintext', { type: 'boolean', describe: 'read objects that carry no encryption headers as they are (never written)' })
       .option('xattrs', { type: 'boolean', describe: 'keep user.* extended attributes, encrypted (default); --no-xattrs refuses them (ENOTSUP) and spares the kernel round trip each write(2) and ls -l entry then costs' })
+      .option('attr-mirror', { choices: ATTR_MIRROR_MODES, describe: "whether fuse-native's C table answers the kernel's getattr of listed names without waking JavaScript (default: on where the fuse-native build has it)" })
       .option('skip-key-check', { type: 'boolean', describe: 'mount even if the key cannot open the objects already there (new files are then written under a key that cannot read the old ones)' })
       .option('o', { type: 'string', array: true, describe: 'extra libfuse options, comma-separated' })
       .option('log-file', { type: 'string', describe: 'append log lines here (default: stderr; in the background: CACHE_DIR/mount.log)' })
@@ -257,6 +260,7 @@ async function mountFromArgs(
       attrTtlSeconds: attrTtl,
       extraOptions,
       xattrs: argv.xattrs ?? true,
+      ...(argv['attr-mirror'] ? { attrMirror: argv['attr-mirror'] } : {}),
     });
     // openStore refused settings without an endpoint.
     return { mounted, embedded, stopEmbedded, source, endpoint: effective.endpoint as string };

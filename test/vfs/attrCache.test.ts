@@ -3,7 +3,7 @@ import type { Attr } from '../../src/vfs/attributes.js';
 import { AttrCache, type AttrMirror, type AttrOverlay } from '../../src/vfs/attrCache.js';
 
 const attr = { kind: 'file', size: 3 } as unknown as Attr;
-const at = (iso: string) => ({ key: 'k', etag: '"e"', size: 3, lastModified: new Date(iso) });
+const at = (iso: string) => ({ key: 'k', etag: '"e"', size: 3, lastModified: new Date(iso), meta: {}, contentType: '' });
 const file = (size: number): Attr => ({ kind: 'file', mode: 0o100644, uid: 0, gid: 0, size, mtime: 0, atime: 0, ctime: 0, rdev: 0 });
 const TTL = 1000;
 const HOLD = 10_000;

@@ -62,7 +62,7 @@ export interface AttrOverlay {
 /**
  * A copy of held attributes kept outside this cache (fuse-native's C table, src/fuse/attrMirror.ts),
  * which answers the kernel without asking here. It holds what `hold` takes until its first use (at
- * most heldMs), then for the TTL, and drops whatever it is told to: the cache tells it of every
+ * most heldLifetime.holdMs), then for the TTL, and drops whatever it is told to: the cache tells it of every
  * change, so it never answers what the cache would not.
  */
 export interface AttrMirror {

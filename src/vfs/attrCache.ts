@@ -61,9 +61,9 @@ export interface AttrOverlay {
 
 /**
  * A copy of held attributes kept outside this cache (fuse-native's C table, src/fuse/attrMirror.ts),
- * which answers the kernel without asking here. It holds what `hold` takes until its first use (at
- * most heldLifetime.holdMs), then for the TTL, and drops whatever it is told to: the cache tells it of every
- * change, so it never answers what the cache would not.
+ * which answers the kernel without asking here. It holds what `hold` takes until its first use
+ * (at most heldLifetime.holdMs), then for the TTL, and drops whatever it is told to: the cache
+ * tells it of every change, so it never answers what the cache would not.
  */
 export interface AttrMirror {
   /** Offered an attribute fetched ahead for a listing's name; true if it holds it. */

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { Keyring, kmsMasterKey, rsaMasterKey, type MasterKey } from '../crypto/index.js';
 import { FsError } from '../errors.js';
+import type { AttrMirrorMode } from '../fuse/attrMirror.js';
 import type { LogLevel } from '../log.js';
 import { EncryptedBucket } from '../secure/index.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
@@ -131,6 +132,8 @@ export interface Settings {
   allowOther: boolean;
   allowPlaintext: boolean;
   xattrs: boolean;
+  /** Unset: on where the fuse-native build has the C table. */
+  attrMirror: AttrMirrorMode | undefined;
   skipKeyCheck: boolean;
   jobs: number;
   /** Ranges of one object downloaded at once: --jobs when given. */
@@ -203,6 +206,7 @@ export function resolveSettings(argv: BucketArgs & MountSettingArgs, env: Env = 
     allowOther: setting('allowOther', profile),
     allowPlaintext: setting('allowPlaintext', profile),
     xattrs: setting('xattrs', profile),
+    attrMirror: given<AttrMirrorMode>('attrMirror', profile),
     skipKeyCheck: setting('skipKeyCheck', profile),
     jobs,
     downloadJobs: argv.jobs ?? DEFAULT_DOWNLOAD_JOBS,

@@ -1,4 +1,5 @@
 import type { Options } from 'yargs';
+import { ATTR_MIRROR_MODES } from '../fuse/attrMirror.js';
 import { LOG_LEVELS } from '../log.js';
 import { CREDENTIAL_SOURCES } from '../store/credentials.js';
 import { DEFAULT_PART_SIZE } from '../tuning.js';
@@ -122,6 +123,7 @@ export const SETTINGS = {
   umask: { kind: 'string', flag: 'umask', mountOption: 'umask', defaultText: `${octal(DEFAULT_UMASK)}, ${octal(SHARED_DEFAULT_UMASK)} with --allow-other`, unit: 'octal', help: 'cleared from the mode of entries whose mode no key holder vouched for', readBy: 'mount' },
   allowPlaintext: { kind: 'boolean', flag: 'allow-plaintext', default: false, help: 'read objects that carry no encryption headers as they are (never written)', readBy: 'mount' },
   xattrs: { kind: 'boolean', flag: 'xattrs', default: true, help: 'keep user.* extended attributes, encrypted; --no-xattrs refuses them (ENOTSUP) and spares the kernel round trip each write(2) and ls -l entry then costs', readBy: 'mount' },
+  attrMirror: { kind: 'string', flag: 'attr-mirror', fstab: 'attr_mirror', choices: ATTR_MIRROR_MODES, defaultText: 'on where the fuse-native build has the table', help: "whether fuse-native's C table answers the kernel's getattr of listed names without waking JavaScript; off answers the same, slower for ls -l", readBy: 'mount' },
   skipKeyCheck: { kind: 'boolean', flag: 'skip-key-check', default: false, help: 'mount even if the key cannot open the objects already there (new files are then written under a key that cannot read the old ones)', readBy: 'mount' },
   fuseOptions: { kind: 'list', flag: 'o', help: 'extra libfuse options, comma-separated', readBy: 'mount' },
   logFile: { kind: 'path', flag: 'log-file', fstab: 'log_file', defaultText: 'stderr; in the background: CACHE_DIR/mount.log', help: 'append log lines here', readBy: 'mount' },

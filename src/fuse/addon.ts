@@ -10,9 +10,14 @@ export type FuseAddon = typeof Binding;
  * how to rebuild it.
  */
 export function patchedFuseAddon(has: keyof FuseAddon, what: string): FuseAddon {
-  const binding = createRequire(import.meta.url)('@ossencfs/fuse-native/binding') as Partial<FuseAddon>;
+  const binding = fuseAddon();
   if (typeof binding[has] !== 'function') {
     throw new Error(`native/fuse-native was built without ${what}: run scripts/setup.sh`);
   }
   return binding as FuseAddon;
+}
+
+/** The addon of whatever fuse-native build is installed: our C's functions only where it was built with them. */
+export function fuseAddon(): Partial<FuseAddon> {
+  return createRequire(import.meta.url)('@ossencfs/fuse-native/binding') as Partial<FuseAddon>;
 }

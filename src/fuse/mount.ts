@@ -4,12 +4,11 @@ import Fuse, { type Operations } from '@ossencfs/fuse-native';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Filesystem } from '../vfs/filesystem.js';
+import { type AttrMirrorMode, nativeAttrMirror } from './attrMirror.js';
 import { loadCaller } from './caller.js';
 import { fuseDevice } from './mountinfo.js';
-import { NativeAttrCache } from './nativeAttrCache.js';
 import { fuseOperations } from './operations.js';
 import { MAX_REQUEST_BYTES, setReadAhead } from './requestSize.js';
-import { toStat } from './stat.js';
 
 export interface MountOptions {
   mountpoint: string;
@@ -23,6 +22,8 @@ export interface MountOptions {
   extraOptions: string[];
   /** Extended attributes kept (user.*), or left to libfuse's ENOSYS, which the kernel remembers (see fuseOperations). */
   xattrs: boolean;
+  /** Whether fuse-native's C table mirrors held attributes (see nativeAttrMirror; unset: where the build has it). */
+  attrMirror?: AttrMirrorMode;
 }
 
 /**
@@ -101,11 +102,11 @@ export class Mount {
 
   static async start(fs: Filesystem, log: Logger, options: MountOptions): Promise<Mount> {
     prepareMountpoint(options.mountpoint);
-    const attrCache = NativeAttrCache.load(fs.heldAttrLifetime, log);
-    fs.onAttrsHeld((path, attr) => attrCache.put(path, toStat(attr)));
+    const mirror = nativeAttrMirror(options.attrMirror, fs.heldAttrLifetime, log);
+    if (mirror) fs.mirrorAttrs(mirror);
     const fuse = new TunedFuse(
       options.mountpoint,
-      fuseOperations(fs, log, attrCache, loadCaller(), { xattrs: options.xattrs }),
+      fuseOperations(fs, log, loadCaller(), { xattrs: options.xattrs }),
       {
         // prepareMountpoint does it: Node's recursive mkdir spins for good on a path like /proc/foo.
         mkdir: false,

@@ -1,7 +1,7 @@
 import { endianness } from 'node:os';
 import type { Stat } from '@ossencfs/fuse-native';
 import type { Logger } from '../log.js';
-import { type FuseAddon, patchedFuseAddon } from './addon.js';
+import { type FuseAddon, fuseAddon } from './addon.js';
 
 /** The functions native/fuse-native/attr_cache.c adds to fuse-native's addon. */
 type AttrCacheBinding = Pick<FuseAddon, 'ossencfs_attr_cache_put' | 'ossencfs_attr_cache_forget' | 'ossencfs_attr_cache_clear' | 'ossencfs_attr_cache_stats'>;
@@ -33,26 +33,19 @@ function split64(value: number): [number, number] {
   return [value % TWO_32, Math.floor(value / TWO_32)];
 }
 
-/** What the FUSE operations tell the cache (src/fuse/operations.ts). */
-export interface AttrCacheControl {
-  /** An operation that can change anything starts, or is about to answer. */
-  clear(): void;
-  /** JavaScript answered a getattr of `path` itself. */
-  forget(path: string): void;
-}
-
 /**
  * The attributes of a listing's names, handed to fuse-native's C side (native/fuse-native/attr_cache.c)
  * so the kernel's LOOKUP of each name (`ls -l`, `find`, rsync's lstat) is answered without waking
  * the JavaScript thread. An entry waits there for its first use, as it would in the filesystem's
  * own cache (which then keeps its copy for the TTL only), and lives for the TTL after it.
- * The FUSE operations keep it honest: `clear()` around every operation that can change anything,
- * and `forget(path)` when JavaScript answered a getattr itself (that was the first use; see
- * attr_cache.c). So the C side never answers what JavaScript would not have at that moment.
+ * It is the attribute cache's mirror (src/fuse/attrMirror.ts): `forget(path)` when the path changes
+ * or JavaScript answered a getattr of it itself (that was the first use; see attr_cache.c), and
+ * `clear()` when a whole subtree changes. So the C side never answers what JavaScript would not
+ * have at that moment.
  *
  * Puts are batched per turn of the event loop: one call into C per batch of HEAD answers.
  */
-export class NativeAttrCache implements AttrCacheControl {
+export class NativeAttrCache {
   private batch = new Map<string, Buffer>();
   private flushScheduled = false;
   /** Whether C may hold anything: false from a clear() to the next batch, when forget() need not call into C. */
@@ -64,9 +57,11 @@ export class NativeAttrCache implements AttrCacheControl {
     private readonly log: Logger,
   ) {}
 
-  /** Our fuse-native build's addon (the same module instance its mount uses). */
-  static load(lifetime: { holdMs: number; ttlMs: number }, log: Logger): NativeAttrCache {
-    return new NativeAttrCache(patchedFuseAddon('ossencfs_attr_cache_put', 'the attribute cache'), lifetime, log);
+  /** The table of `addon` (by default the one fuse-native's mount uses); undefined when it was built without one. */
+  static load(lifetime: { holdMs: number; ttlMs: number }, log: Logger, addon: Partial<FuseAddon> = fuseAddon()): NativeAttrCache | undefined {
+    const { ossencfs_attr_cache_put, ossencfs_attr_cache_forget, ossencfs_attr_cache_clear, ossencfs_attr_cache_stats } = addon;
+    if (!ossencfs_attr_cache_put || !ossencfs_attr_cache_forget || !ossencfs_attr_cache_clear || !ossencfs_attr_cache_stats) return undefined;
+    return new NativeAttrCache({ ossencfs_attr_cache_put, ossencfs_attr_cache_forget, ossencfs_attr_cache_clear, ossencfs_attr_cache_stats }, lifetime, log);
   }
 
   /** Whether it took the entry (with a TTL of 0 nothing is cached anywhere). */

@@ -4,7 +4,6 @@ import type { Logger } from '../log.js';
 import type { Filesystem } from '../vfs/filesystem.js';
 import type { CallerOf } from './caller.js';
 import { errnoOf, fuseCode } from './errno.js';
-import type { AttrCacheControl } from './nativeAttrCache.js';
 import { toStat } from './stat.js';
 
 /** Failures that are part of normal operation (a lookup of a name that does not exist) log at debug. */
@@ -19,39 +18,12 @@ export function decodeTime(value: number): TimeArg {
   return value === UTIME_OMIT_MARK ? 'omit' : 'now';
 }
 
-/** Operations that change nothing the kernel can be told about; see clearingAround. */
-const READ_ONLY: ReadonlySet<string> = new Set(['init', 'getattr', 'fgetattr', 'access', 'statfs', 'readdir', 'opendir', 'releasedir', 'read', 'readlink', 'getxattr', 'listxattr']);
-
-/**
- * Every other operation calls `clear` when it starts and again just before it answers: attributes
- * held outside JavaScript (src/fuse/nativeAttrCache.ts) were read before it, and what it changes is
- * seen by whoever it answers. Clearing everything rather than the paths involved leaves nothing to
- * get wrong (a directory rename moves a subtree, a release may change a size) and costs nothing
- * when the table is empty, which it is between listings.
- */
-function clearingAround(ops: Operations, clear: () => void): Operations {
-  type Handler = (...args: unknown[]) => void;
-  const wrapped: Record<string, Handler> = { ...(ops as Record<string, Handler>) };
-  for (const [name, handler] of Object.entries(ops as Record<string, Handler>)) {
-    if (READ_ONLY.has(name)) continue;
-    wrapped[name] = (...args: unknown[]) => {
-      clear();
-      const cb = args.pop() as Handler;
-      handler(...args, (...result: unknown[]) => {
-        clear();
-        cb(...result);
-      });
-    };
-  }
-  return wrapped as Operations;
-}
-
 /**
  * fuse-native callbacks ⇄ Filesystem calls. Nothing else lives here: each operation is a
  * translation of arguments, the result, and the error to its errno (logged once, with the path).
  * `callerOf` answers only synchronously at a handler's start (see CallerOf).
  */
-export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCacheControl, callerOf: CallerOf, options: { xattrs: boolean }): Operations {
+export function fuseOperations(fs: Filesystem, log: Logger, callerOf: CallerOf, options: { xattrs: boolean }): Operations {
   const fail = (op: string, path: string, err: unknown): number => {
     const errno = errnoOf(err);
     const line = `${op} ${path}: ${errno}: ${(err as Error)?.message ?? String(err)}`;
@@ -74,12 +46,7 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
         );
     };
   const noValue = (cb: (code: number) => void) => (code: number) => cb(code);
-  /** The kernel is about to be told these: their first use, so the C side must not hold them for one. */
-  const attrsOf = async (path: string) => {
-    const stat = toStat(await fs.getattr(path));
-    attrCache.forget(path);
-    return stat;
-  };
+  const attrsOf = async (path: string) => toStat(await fs.getattr(path));
 
   const xattrs: Operations = {
     // getxattr of a name outside user.* (security.capability, asked on every write(2)) is answered
@@ -96,7 +63,7 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
   // per write(2) for security.capability, none per `ls -l` entry for its ACL and SELinux label.
   const noXattrs: Operations = { listxattr: (_path, cb) => cb(0, []) };
 
-  return clearingAround({
+  return {
     init: (cb) => cb(0),
     getattr: (path, cb) => call('getattr', path, () => attrsOf(path), cb),
     fgetattr: (path, _fd, cb) => call('fgetattr', path, () => attrsOf(path), cb),
@@ -145,5 +112,5 @@ export function fuseOperations(fs: Filesystem, log: Logger, attrCache: AttrCache
       call('mknod', path, () => fs.mknod(path, mode, dev, creator), noValue(cb));
     },
     ...(options.xattrs ? xattrs : noXattrs),
-  }, () => attrCache.clear());
+  };
 }

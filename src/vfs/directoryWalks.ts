@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { EntryKind, Listing } from './metadataCache.js';
+import type { EntryKind, Listing } from './attrCache.js';
 
 /**
  * Names fetched ahead of a walk's position: enough to keep the prefetch limit busy for several

@@ -12,8 +12,8 @@ import { type Attr, type AttrPolicy, DIR_SIZE, kindOfMode, makeAttr, type NodeKi
 import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
 import { LocalTimes } from './localTimes.js';
-import { type HeldAttrListener, Lookups } from './lookups.js';
-import { type Lookup, MetadataCache, type MetadataCacheOptions, prefetchHoldMs } from './metadataCache.js';
+import { AttrCache, type AttrCacheOptions, type AttrMirror, type Lookup } from './attrCache.js';
+import { Lookups } from './lookups.js';
 import { baseName, checkKeyLength, checkNameLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
 import { SPOOL_DIR, WriteBackSpool } from './writeBackSpool.js';
@@ -38,7 +38,7 @@ export interface FilesystemOptions {
   ownership: Ownership;
   attrTtlMs: number;
   /** The attribute cache's size and clock, where not the defaults (a test's, small and on fake time). */
-  attrCache?: MetadataCacheOptions;
+  attrCache?: AttrCacheOptions;
   /** How long a new file's upload waits after its last close (0: upload at close); see release(). */
   writeBackMs: number;
   /** Staging files live in `cacheDir/staging`. */
@@ -96,7 +96,7 @@ const CLOSED_CONTENT_HOLD_MS = ATTR_WRITE_DELAY_MS;
  */
 export class Filesystem {
   private readonly ns: Namespace;
-  private readonly meta: MetadataCache;
+  private readonly meta: AttrCache;
   private readonly files: OpenFileContext;
   /** Open files by their current path; a rename moves the entry, an unlink drops it. */
   private readonly openByPath = new Map<string, OpenFile>();
@@ -111,7 +111,6 @@ export class Filesystem {
   private readonly spool: WriteBackSpool | undefined;
   private readonly attrWrites: DeferredAttrs;
   private readonly times = new LocalTimes();
-  private heldAttrListener: HeldAttrListener | undefined;
   /** Sets opened from objects' metadata, for as long as an attribute in a cache refers to them. */
   private readonly openedXattrs = new WeakMap<StoredXattrs, Promise<Xattrs>>();
   private nextHandle = 1;
@@ -130,7 +129,16 @@ export class Filesystem {
       verified: (key, meta) => bucket.attrMac.verified(key, meta),
       refused: (key, field, raw) => options.log.debug(`${key}: x-oss-meta-${field} ${JSON.stringify(raw)} is out of range or not a number: read as absent`),
     };
-    this.meta = new MetadataCache(options.attrTtlMs, options.attrCache);
+    // Open files, then attribute changes not written yet: what they say wins over the cache.
+    this.meta = new AttrCache(
+      options.attrTtlMs,
+      {
+        attr: (path) => this.openByPath.get(path)?.currentAttr() ?? this.attrWrites.attr(path),
+        isOpen: (path) => this.openByPath.has(path),
+        openNames: (dir) => [...this.openByPath].filter(([path, file]) => parentOf(path) === dir && !file.unlinked).map(([path]) => baseName(path)),
+      },
+      options.attrCache,
+    );
     this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {
       if (attr.kind === 'dir') return this.copied(path, attr, await this.setDirAttr(path, attr));
       this.copied(path, attr, await this.bucket.patchMeta(key, posixMetaOf(attr)));
@@ -140,15 +148,9 @@ export class Filesystem {
       this.ns,
       this.meta,
       {
-        attr: (path) => this.openByPath.get(path)?.currentAttr() ?? this.attrWrites.attr(path),
-        isOpen: (path) => this.openByPath.has(path),
-        openNames: (dir) => [...this.openByPath].filter(([path, file]) => parentOf(path) === dir && !file.unlinked).map(([path]) => baseName(path)),
-      },
-      {
         policy: this.policy,
         mountedAt: Date.now(),
         log: options.log,
-        held: (path, attr) => this.heldAttrListener?.(path, this.shown(attr)) ?? false,
         times: this.times,
         writable: !options.readOnly,
       },
@@ -176,17 +178,19 @@ export class Filesystem {
   // ---- attributes and lookups -------------------------------------------------------------
 
   /**
-   * Offers `listener` the attributes fetched ahead for a listing's names (for a cache in front of
-   * this one: src/fuse/nativeAttrCache.ts). One it takes, it holds for `heldAttrLifetime`: until
-   * its first use, at most holdMs, then ttlMs. Nothing tells it of changes: whoever keeps a copy
-   * must drop it whenever an operation that can change anything starts and before it answers.
+   * Keeps `mirror` (src/fuse/attrMirror.ts) a copy of the attributes held for a listing's names, as
+   * the kernel is shown them, for `heldAttrLifetime`; the attribute cache tells it of every change.
    */
-  onAttrsHeld(listener: HeldAttrListener): void {
-    this.heldAttrListener = listener;
+  mirrorAttrs(mirror: AttrMirror): void {
+    this.meta.mirrorTo({
+      hold: (path, attr) => mirror.hold(path, this.shown(attr)),
+      drop: (path) => mirror.drop(path),
+      dropTree: (dir) => mirror.dropTree(dir),
+    });
   }
 
   get heldAttrLifetime(): { holdMs: number; ttlMs: number } {
-    return { holdMs: prefetchHoldMs(this.options.attrTtlMs), ttlMs: this.options.attrTtlMs };
+    return this.meta.heldLifetime;
   }
 
   /** The attributes the kernel is told: with the forced owner, if any. */
@@ -308,6 +312,7 @@ export class Filesystem {
       const file = await this.fileToOpen(path, flags);
       if (this.closingAt(path) || this.openByPath.has(path)) continue; // opened or closing meanwhile
       this.openByPath.set(path, file);
+      this.meta.overlaid(path);
       return this.newHandle(file);
     }
   }
@@ -468,7 +473,7 @@ export class Filesystem {
           await file.close();
           if (this.openByPath.get(file.path) === file) this.openByPath.delete(file.path);
           // What failed to upload is gone: the bucket's version (or none) is what the name holds.
-          if (!uploaded) this.meta.forgetTree(file.path);
+          if (!uploaded) this.meta.invalidateTree(file.path);
           // What the cache knows of an unchanged file stays (what the rename's upload made, say).
           else if (changed && !file.unlinked) this.uploaded(file, made);
         }
@@ -622,8 +627,8 @@ export class Filesystem {
       file.moveTo(moved, this.ns.fileKey(moved));
       this.openByPath.set(moved, file);
     }
-    this.meta.forgetTree(src);
-    this.meta.forgetTree(dest);
+    this.meta.invalidateTree(src);
+    this.meta.invalidateTree(dest);
     this.times.forget(dest);
     this.times.moveTree(src, dest);
     this.times.statusChanged(dest, Date.now());

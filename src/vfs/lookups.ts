@@ -8,7 +8,7 @@ import { type Attr, type AttrPolicy, dirAttr, fileAttr, rootAttr } from './attri
 import { DirectoryWalks } from './directoryWalks.js';
 import { IndexUpkeep } from './indexUpkeep.js';
 import type { LocalTimes } from './localTimes.js';
-import { type EntryKind, type Listing, type Lookup, type MetadataCache } from './metadataCache.js';
+import type { AttrCache, EntryKind, Fetch, Listing, Lookup } from './attrCache.js';
 import { baseName, joinPath, type Namespace, parentOf } from './namespace.js';
 
 /**
@@ -20,29 +20,14 @@ const ATTR_PREFETCH_CONCURRENCY = 64;
 /** Largest directory (entries) re-listed to answer lookups; see listingForLookups. */
 const LOOKUP_LISTING_MAX_ENTRIES = 5000;
 
-/** What the mount itself knows of paths, ahead of the bucket: its open files and the attribute changes it has not written yet. */
-export interface LocalState {
-  /** An open file's attributes, or a pending change's: they are newer than anything the bucket says. */
-  attr(path: string): Attr | undefined;
-  isOpen(path: string): boolean;
-  /** Names of the files open in the directory `dir` (new ones may not be in the bucket yet). */
-  openNames(dir: string): Iterable<string>;
-}
-
-/**
- * Offered each attribute fetched ahead for a listing's name that nothing local overrides; true if
- * it holds the attribute until its first use (then for the TTL), in front of the metadata cache.
- */
-export type HeldAttrListener = (path: string, attr: Attr) => boolean;
-
 /**
  * What a path is (a file's attributes, a directory, or missing) and what a directory holds, from
  * the metadata cache or the bucket: a HEAD per file, a LIST per directory, with concurrent asks of
  * one path sharing one fetch and a listing's attributes fetched ahead, 64 at a time. The
- * filesystem's mutations keep the same MetadataCache up to date; this only reads and fills it.
+ * filesystem's mutations keep the same AttrCache up to date; this only reads and fills it.
  */
 export class Lookups {
-  private readonly lookups = new Map<string, Promise<Lookup>>();
+  private readonly lookups = new Map<string, { pending: Promise<Lookup>; fetch: Fetch }>();
   private readonly lookupListings = new Map<string, Promise<Listing>>();
   private readonly prefetchLimit = createLimiter(ATTR_PREFETCH_CONCURRENCY);
   private readonly walks = new DirectoryWalks();
@@ -52,9 +37,8 @@ export class Lookups {
   constructor(
     private readonly bucket: EncryptedBucket,
     private readonly ns: Namespace,
-    private readonly meta: MetadataCache,
-    private readonly local: LocalState,
-    private readonly options: { policy: AttrPolicy; mountedAt: number; log: Logger; held: HeldAttrListener; times: LocalTimes; writable: boolean },
+    private readonly meta: AttrCache,
+    private readonly options: { policy: AttrPolicy; mountedAt: number; log: Logger; times: LocalTimes; writable: boolean },
   ) {
     this.indexes = new IndexUpkeep(
       new DirectoryIndexes(bucket),
@@ -76,16 +60,16 @@ export class Lookups {
     return [...(this.meta.listing(dir) ?? (await this.listNames(dir, { prefetchAttrs: true }))).keys()];
   }
 
-  /** What `path` is: the mount's own word first (open files, changes not yet written), then the cache, then the bucket. */
-  lookup(path: string): Promise<Lookup> {
-    if (path === '/') return Promise.resolve(this.options.times.apply(path, rootAttr(this.options.policy, this.options.mountedAt)));
-    const local = this.local.attr(path);
-    if (local) return Promise.resolve(local);
-    const cached = this.meta.attr(path);
-    if (cached !== undefined) return Promise.resolve(cached);
+  /** What `path` is: the cache's word (with the mount's own laid over it), else the bucket's. */
+  async lookup(path: string): Promise<Lookup> {
+    if (path === '/') return this.options.times.apply(path, rootAttr(this.options.policy, this.options.mountedAt));
+    const cached = this.meta.lookup(path);
+    if (cached !== undefined) return cached;
     // One that joins a fetch under way (a listing's prefetch, as in `ls -l`) is no sign of a walk.
     if (!this.lookups.has(path)) this.walkAhead(path);
-    return this.fetchOnce(path, () => this.fetchLookup(path));
+    const found = await this.fetchOnce(path, () => this.fetchLookup(path));
+    this.meta.used(path);
+    return found;
   }
 
   /**
@@ -119,29 +103,31 @@ export class Lookups {
   }
 
   /**
-   * Concurrent lookups of one path (a listing's prefetch and the kernel's getattr) share one fetch.
-   * A prefetch's result is held until its first use (see MetadataCache.setPrefetched).
+   * Concurrent lookups of one path (a listing's prefetch and the kernel's getattr) share one fetch,
+   * unless the path changed since it started. A prefetch's result is held until its first use
+   * (see AttrCache.hold).
    */
-  private fetchOnce(path: string, fetch: () => Promise<Lookup>, prefetched = false): Promise<Lookup> {
-    let pending = this.lookups.get(path);
-    if (!pending) {
-      pending = fetch()
-        .then((fetched) => {
+  private fetchOnce(path: string, fetcher: () => Promise<Lookup>, prefetched = false): Promise<Lookup> {
+    const joined = this.lookups.get(path);
+    if (joined && !joined.fetch.stale) return joined.pending;
+    const fetch = this.meta.fetching(path);
+    const entry = {
+      fetch,
+      pending: fetcher().then(
+        (fetched) => {
           const found = fetched === 'missing' ? fetched : this.options.times.apply(path, fetched);
-          if (prefetched) this.hold(path, found);
-          else this.meta.setAttr(path, found);
+          this.meta.fetched(path, fetch, found, prefetched);
           return found;
-        })
-        .finally(() => this.lookups.delete(path));
-      this.lookups.set(path, pending);
-    } else if (!prefetched) {
-      // A lookup that joins a prefetch in flight is its first use.
-      return pending.then((found) => {
-        this.meta.used(path);
-        return found;
-      });
-    }
-    return pending;
+        },
+        (err: unknown) => {
+          this.meta.fetched(path, fetch, undefined, prefetched);
+          throw err;
+        },
+      ),
+    };
+    entry.pending.finally(() => this.lookups.get(path) === entry && this.lookups.delete(path)).catch(() => undefined);
+    this.lookups.set(path, entry);
+    return entry.pending;
   }
 
   /**
@@ -155,7 +141,7 @@ export class Lookups {
     if (siblings) {
       const kind = siblings.get(baseName(path));
       // The listing may have brought attributes back from an earlier HEAD (reuseConfirmed).
-      if (kind === 'object') return this.meta.attr(path) ?? this.fetchNamed(path, kind);
+      if (kind === 'object') return this.meta.known(path) ?? this.fetchNamed(path, kind);
       if (kind === 'dir') return this.fetchNamed(path, kind);
       return 'missing';
     }
@@ -255,7 +241,7 @@ export class Lookups {
       }
     }
     // Files created here and not yet uploaded exist too.
-    for (const name of this.local.openNames(path)) names.set(name, 'object');
+    for (const name of this.meta.overlay.openNames(path)) names.set(name, 'object');
     if (remember) this.meta.setListing(path, names);
     this.indexes.listed(path, objects, uncovered);
     return names;
@@ -297,34 +283,22 @@ export class Lookups {
   }
 
   /**
-   * Re-arms `path`'s attributes from its last HEAD when the listing shows the same object, cached
-   * as if prefetched even over a cached copy (that one may expire before the program that listed
-   * gets to the name). Whether it did; prefetch() skips names cached or open anyway.
+   * Re-arms `path`'s attributes from its last HEAD when the listing shows the same object, held as
+   * if prefetched even over a cached copy (that one may expire before the program that listed gets
+   * to the name). Whether it did; prefetch() skips names cached or open anyway.
    */
   private reuseConfirmed(path: string, listed: ObjectInfo): boolean {
-    if (this.local.isOpen(path)) return false;
+    if (this.meta.overlay.isOpen(path)) return false;
     const unchanged = this.meta.unchanged(path, listed);
     const known = unchanged && this.options.times.apply(path, unchanged);
-    if (known) this.hold(path, known);
+    if (known) this.meta.hold(path, known);
     return known !== undefined;
-  }
-
-  /**
-   * What was fetched ahead for a listing's name waits for its first use (MetadataCache.setPrefetched):
-   * in the cache in front of this one when that takes it, else here. Here it then lives for the TTL
-   * from now, as that first use is never seen here and must not restart a hold.
-   */
-  private hold(path: string, found: Lookup): void {
-    // local.attr covers open files too: nothing is handed on that the mount knows better.
-    const handedOn = found !== 'missing' && this.local.attr(path) === undefined && this.options.held(path, found);
-    if (handedOn) this.meta.setAttr(path, found);
-    else this.meta.setPrefetched(path, found);
   }
 
   /** Fetches the attributes of `dir`'s entry `name`, which a listing says is a `kind`, ahead of its use. */
   private prefetchEntry(dir: string, name: string, kind: EntryKind): void {
     const path = joinPath(dir, name);
-    if (this.local.isOpen(path) || this.meta.attr(path) !== undefined || this.lookups.has(path)) return;
+    if (this.meta.overlay.isOpen(path) || this.meta.known(path) !== undefined || this.lookups.has(path)) return;
     this.fetchOnce(path, () => this.prefetchLimit(() => this.fetchNamed(path, kind)), true).catch((err: Error) =>
       this.options.log.debug(`attribute prefetch of ${path} failed: ${err.message}`),
     );
@@ -348,7 +322,7 @@ export class Lookups {
     return head ? this.confirmedAttr(path, head) : 'missing';
   }
 
-  /** A file's attributes from its HEAD, remembered with the object's identity (see MetadataCache.unchanged). */
+  /** A file's attributes from its HEAD, remembered with the object's identity (see AttrCache.unchanged). */
   private confirmedAttr(path: string, head: ObjectHead): Attr {
     const attr = fileAttr(head, this.options.policy);
     this.meta.confirm(path, head, attr);

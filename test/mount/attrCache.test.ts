@@ -93,3 +93,43 @@ describe('mount: attributes answered in C', () => {
 function heldIn(log: string): number {
   return Math.max(0, ...[...log.matchAll(/native attribute cache: \d+ put, (\d+) held/g)].map((match) => Number(match[1])));
 }
+
+/**
+ * `--attr-mirror off`, as on a fuse-native build without the C table: every getattr goes to
+ * JavaScript, whose attribute cache answers the same, and nothing is handed to C.
+ */
+describe('mount: attributes with --attr-mirror off', () => {
+  const suite = mountedSuite({ name: 'attrs-off', args: ['--attr-ttl', String(TTL_S), '--attr-mirror', 'off', ...UPLOAD_AT_CLOSE] });
+
+  it("a listing's names are answered in JavaScript from what was fetched ahead, changes through the mount show at once, another client's after the TTL", async () => {
+    const bucket = encryptedBucket(suite.local);
+    await Promise.all(Array.from({ length: FILES }, (_, i) => bucket.put(`off/f${i}`, Buffer.from('7 bytes'), { meta: { mode: String(0o100600), mtime: String(MTIME_S) } })));
+    await sleep(TTL_S * 1000 + 200);
+    const dir = join(suite.m.mountpoint, 'off');
+    expect(readdirSync(dir)).toHaveLength(FILES);
+    await until('the prefetch', async () => (await seen(suite.local, { method: 'HEAD', path: '/off/f' })).length >= FILES, 10);
+    await resetSeen(suite.local);
+    for (let i = 0; i < FILES; i++) expect(statSync(join(dir, `f${i}`)).mode & 0o7777).toBe(0o600);
+    expect(await seen(suite.local, { method: 'HEAD', path: '/off/f' })).toEqual([]); // held until this first use
+    await until('the getattrs in the log', () => suite.m.log().split('\n').filter((l) => l.includes('getattr /off/f')).length >= FILES, 10);
+    expect(suite.m.log()).not.toContain('native attribute cache');
+
+    appendFileSync(join(dir, 'f1'), ' more');
+    chmodSync(join(dir, 'f2'), 0o640);
+    renameSync(join(dir, 'f4'), join(dir, 'f4-moved'));
+    unlinkSync(join(dir, 'f5'));
+    expect(statSync(join(dir, 'f1')).size).toBe(12);
+    expect(statSync(join(dir, 'f2')).mode & 0o7777).toBe(0o640);
+    expect(() => statSync(join(dir, 'f4'))).toThrow(/ENOENT/);
+    expect(statSync(join(dir, 'f4-moved')).size).toBe(7);
+    expect(() => statSync(join(dir, 'f5'))).toThrow(/ENOENT/);
+
+    // A listing since (the rename's lookup) holds f0 anew until its first use in JavaScript: this
+    // one, once the kernel's own copy has expired.
+    await sleep(TTL_S * 1000 + 300);
+    expect(statSync(join(dir, 'f0')).mode & 0o7777).toBe(0o600);
+    await bucket.patchMeta('off/f0', { mode: String(0o100604) });
+    await sleep(TTL_S * 1000 + 300);
+    expect(statSync(join(dir, 'f0')).mode & 0o7777).toBe(0o604);
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DirectoryWalks } from '../../src/vfs/directoryWalks.js';
-import type { Listing } from '../../src/vfs/metadataCache.js';
+import type { Listing } from '../../src/vfs/attrCache.js';
 
 const listing = (n: number): Listing => new Map(Array.from({ length: n }, (_, i) => [`f${String(i).padStart(4, '0')}`, 'object' as const]));
 const names = (entries: [string, unknown][]): string[] => entries.map(([name]) => name);

@@ -249,6 +249,7 @@ async function mountFromArgs(
       attrTtlSeconds: settings.attrTtl,
       extraOptions,
       xattrs: settings.xattrs,
+      ...(settings.attrMirror ? { attrMirror: settings.attrMirror } : {}),
     });
     // openStore refused settings without an endpoint.
     return { mounted, embedded, stopEmbedded, source, endpoint: effective.endpoint as string };

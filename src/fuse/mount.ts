@@ -7,6 +7,7 @@ import type { Filesystem } from '../vfs/filesystem.js';
 import { loadCaller } from './caller.js';
 import { fuseDevice } from './mountinfo.js';
 import { NativeAttrCache } from './nativeAttrCache.js';
+import { serveListings } from './listingStream.js';
 import { fuseOperations } from './operations.js';
 import { MAX_REQUEST_BYTES, setReadAhead } from './requestSize.js';
 import { toStat } from './stat.js';
@@ -103,6 +104,7 @@ export class Mount {
     prepareMountpoint(options.mountpoint);
     const attrCache = NativeAttrCache.load(fs.heldAttrLifetime, log);
     fs.onAttrsHeld((path, attr) => attrCache.put(path, toStat(attr)));
+    serveListings(fs, log);
     const fuse = new TunedFuse(
       options.mountpoint,
       fuseOperations(fs, log, attrCache, loadCaller(), { xattrs: options.xattrs }),

@@ -11,7 +11,7 @@ import { type Attr, type AttrPolicy, DIR_SIZE, kindOfMode, makeAttr, type NodeKi
 import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
 import { LocalTimes } from './localTimes.js';
-import { type HeldAttrListener, Lookups } from './lookups.js';
+import { type HeldAttrListener, type ListingProgress, Lookups } from './lookups.js';
 import { type Lookup, MetadataCache, type MetadataCacheOptions, prefetchHoldMs } from './metadataCache.js';
 import { baseName, checkKeyLength, checkNameLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
@@ -211,10 +211,11 @@ export class Filesystem {
 
   // ---- directories ------------------------------------------------------------------------
 
-  async readdir(path: string): Promise<string[]> {
+  /** The names in the directory `path`; `progress` sees them page by page while it is listed. */
+  async readdir(path: string, progress?: ListingProgress): Promise<string[]> {
     const attr = await this.attrOf(path);
     if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
-    return this.lookups.names(path);
+    return this.lookups.names(path, progress);
   }
 
   async mkdir(path: string, mode: number, creator: Owner): Promise<void> {

@@ -36,6 +36,12 @@ export interface LocalState {
 export type HeldAttrListener = (path: string, attr: Attr) => boolean;
 
 /**
+ * Told after each page of a listing the names listed so far, in the order the listing gives them;
+ * the attributes that page vouched for are held (HeldAttrListener) by then.
+ */
+export type ListingProgress = (listed: ReadonlyMap<string, EntryKind>) => void;
+
+/**
  * What a path is (a file's attributes, a directory, or missing) and what a directory holds, from
  * the metadata cache or the bucket: a HEAD per file, a LIST per directory, with concurrent asks of
  * one path sharing one fetch and a listing's attributes fetched ahead, 64 at a time. The
@@ -72,8 +78,8 @@ export class Lookups {
    * Names in a directory: its listing while fresh (for the TTL, as rclone's --dir-cache-time), else
    * listed page by page (1,000 keys a request) with attributes prefetched in parallel.
    */
-  async names(dir: string): Promise<string[]> {
-    return [...(this.meta.listing(dir) ?? (await this.listNames(dir, { prefetchAttrs: true }))).keys()];
+  async names(dir: string, progress?: ListingProgress): Promise<string[]> {
+    return [...(this.meta.listing(dir) ?? (await this.listNames(dir, { prefetchAttrs: true, progress }))).keys()];
   }
 
   /** What `path` is: the mount's own word first (open files, changes not yet written), then the cache, then the bucket. */
@@ -225,7 +231,7 @@ export class Lookups {
    */
   private async listNames(
     path: string,
-    { prefetchAttrs, remember = true, vouched }: { prefetchAttrs: boolean; remember?: boolean; vouched?: Set<string> },
+    { prefetchAttrs, remember = true, vouched, progress }: { prefetchAttrs: boolean; remember?: boolean; vouched?: Set<string>; progress?: ListingProgress },
   ): Promise<Listing> {
     const dirKey = this.ns.dirKey(path);
     const names: Listing = new Map();
@@ -253,6 +259,7 @@ export class Lookups {
         names.set(name, 'dir');
         if (prefetchAttrs) this.prefetchEntry(path, name, 'dir');
       }
+      progress?.(names);
     }
     // Files created here and not yet uploaded exist too.
     for (const name of this.local.openNames(path)) names.set(name, 'object');

@@ -235,6 +235,7 @@ export class Lookups {
   ): Promise<Listing> {
     const dirKey = this.ns.dirKey(path);
     const names: Listing = new Map();
+    const since = this.meta.now();
     const seeded = this.indexes.seeding(path);
     let [objects, uncovered] = [0, 0];
     for await (const page of listPages(this.bucket, dirKey, '/')) {
@@ -263,7 +264,7 @@ export class Lookups {
     }
     // Files created here and not yet uploaded exist too.
     for (const name of this.local.openNames(path)) names.set(name, 'object');
-    if (remember) this.meta.setListing(path, names);
+    if (remember) this.meta.setListing(path, names, since);
     this.indexes.listed(path, objects, uncovered);
     return names;
   }

@@ -12,3 +12,10 @@ export function ossencfs_attr_cache_clear(): void;
 export function ossencfs_attr_cache_stats(): [entries: number, hits: number];
 /** caller.c: the caller of the operation being dispatched into JavaScript (valid at a handler's start). */
 export function ossencfs_caller(): [uid: number, gid: number, pid: number];
+/**
+ * readdir_stream.c: before mounting, `serve(id, path)` is called for each opendir of the mount
+ * (which then takes opendir, readdir and releasedir); it answers with ossencfs_readdir_push.
+ */
+export function ossencfs_readdir_serve(serve: (id: number, path: string) => void): void;
+/** readdir_stream.c: `names` (each NUL-terminated) join stream `id`; `end` is -1 for more to come, 0 for complete, else an errno. */
+export function ossencfs_readdir_push(id: number, names: Buffer, end: number): void;

@@ -2,20 +2,23 @@
 // `ls -l` of one big directory through a fresh mount (cold: the mount knows nothing yet), alone:
 // the mount-ls phase of scripts/bench-mount.mjs without the phases before it. The directory is
 // written through the library, as bench-mount does; each round mounts, lists and unmounts, with
-// rounds alternating the server trees given, and reports wall time, the CPU seconds of the
-// server and of the mount during the `ls`, the mount's peak RSS before and after it, and the time
-// of a second (warm) `ls -l` right after.
+// rounds alternating the builds given (--dist: the server and the mount both run from it), and
+// reports wall time, the CPU seconds of the server and of the mount during the `ls`, the mount's
+// peak RSS before and after it, and the time of a second (warm) `ls -l` right after.
+// Before the rounds, one mount per build lists the directory at 0 ms and unmounts, writing the
+// directory's index (as any mount does that listed it), so every timed round finds one, as a
+// directory written through `ossencfs put -r` or a mount would have; --no-index skips that.
 //
 //   npx tsc -p . && node scripts/bench/ls-cold.mjs [--dist DIR]... [--entries N] [--rounds R]
-//       [--mount-prof DIR] [--mount-args="--attr-ttl 60"] [--rtt MS]
-//   (--dist: the compiled tree the server is loaded from (./tree-server.mjs), default dist/; the
-//    mount and library are always this checkout's dist/. --mount-prof: the mount runs under
+//       [--mount-prof DIR] [--mount-args="--attr-ttl 60"] [--rtt MS] [--no-index]
+//   (--dist: the compiled tree the server (./tree-server.mjs) and the mount run from, default
+//    dist/; the bucket is always written through this checkout's library. --mount-prof: the mount runs under
 //    node --cpu-prof, its profiles written there; see ./profile-summary.mjs. --rtt: the mount talks
 //    to the server through ./delayRelay.mjs, MS/2 each way.)
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchBucket, benchKey, encodePosixMeta, withBenchMount } from './benchBucket.mjs';
@@ -34,9 +37,10 @@ const { values } = parseArgs({
     'mount-prof': { type: 'string' },
     'mount-args': { type: 'string', default: '' },
     rtt: { type: 'string', default: '0' },
+    'no-index': { type: 'boolean', default: false },
   },
 });
-const dists = values.dist ?? [join(ROOT, 'dist')];
+const dists = (values.dist ?? [join(ROOT, 'dist')]).map((d) => resolve(d));
 const entries = Number(values.entries);
 const rounds = Number(values.rounds);
 const work = mkdtempSync(join(tmpdir(), 'ossencfs-ls-cold-'));
@@ -61,20 +65,47 @@ async function populate(server) {
   }));
 }
 
+/** The mount's RSS now, MiB. */
+const rssMiB = (pid) => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+};
+
+/** A mount of the build `server` runs, as `round`, through `relayRtt`. */
+const mountOf = (server, round, relayRtt, nodeArgs = []) => ({
+  bin: join(server.dist, '..', 'bin/ossencfs.js'), url: server.url, rtt: relayRtt, source: `oss://${BUCKET}/fs`,
+  mnt: join(work, `mnt-${round}`), keyFile, work, round, nodeArgs, args: values['mount-args'].split(' ').filter(Boolean),
+});
+
+/** One listing at 0 ms, so the mount writes the directory's index at unmount. */
+async function writeIndex(server, i) {
+  const mount = mountOf(server, `index-${i}`, 0);
+  await server.requests();
+  await withBenchMount(mount, () => timedLs(join(mount.mnt, 'dir'), entries));
+  const requests = await server.requests();
+  if (!requests.PUT) throw new Error(`the priming mount wrote no index: ${JSON.stringify(requests)}`);
+}
+
 async function lsCold(server, round) {
-  const mnt = join(work, `mnt-${round}`);
   const nodeArgs = values['mount-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['mount-prof']}`] : [];
-  const mount = { bin: join(ROOT, 'bin/ossencfs.js'), url: server.url, rtt, source: `oss://${BUCKET}/fs`, mnt, keyFile, work, round, nodeArgs, args: values['mount-args'].split(' ').filter(Boolean) };
+  const mount = mountOf(server, round, rtt, nodeArgs);
   return withBenchMount(mount, async (child) => {
     await server.requests();
     const before = { server: await server.cpuMs(), mount: cpuSeconds(child.pid), rssMiB: peakRssMiB(child.pid) };
-    const ls = await timedLs(join(mnt, 'dir'), entries);
-    const spent = { server: ((await server.cpuMs()) - before.server) / 1000, mount: cpuSeconds(child.pid) - before.mount };
-    const rssMiB = { before: before.rssMiB, peak: peakRssMiB(child.pid) };
-    const requests = await server.requests();
-    // As bench-mount's mount.ls_warm: again right after, by when the first names' TTL has run out.
-    const warm = await timedLs(join(mnt, 'dir'), entries);
-    return { seconds: ls.seconds, warmSeconds: warm.seconds, ...spent, rssMiB, requests };
+    // The kernel's VmHWM is the peak; sampled too, to show RSS through the listing, not just its top.
+    let rssMax = rssMiB(child.pid);
+    const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssMiB(child.pid))), 100);
+    try {
+      const ls = await timedLs(join(mount.mnt, 'dir'), entries);
+      const spent = { server: ((await server.cpuMs()) - before.server) / 1000, mount: cpuSeconds(child.pid) - before.mount };
+      const requests = await server.requests();
+      // As bench-mount's mount.ls_warm: again right after, by when the first names' TTL has run out.
+      const warm = await timedLs(join(mount.mnt, 'dir'), entries);
+      const rss = { before: before.rssMiB, peak: peakRssMiB(child.pid), sampledMax: rssMax };
+      return { seconds: ls.seconds, warmSeconds: warm.seconds, ...spent, rssMiB: rss, requests };
+    } finally {
+      clearInterval(sampler);
+    }
   });
 }
 
@@ -85,18 +116,19 @@ try {
     servers.push(server);
     await populate(server);
   }
+  if (!values['no-index']) for (const [i, server] of servers.entries()) await writeIndex(server, i);
   const results = servers.map(() => []);
   for (let round = 1; round <= rounds; round++) {
     for (const [i, server] of servers.entries()) {
       const r = await lsCold(server, `${round}-${i}`);
       results[i].push(r);
-      console.log(`round ${round}  ${server.dist}: ls -l ${r.seconds.toFixed(2)} s (warm right after ${r.warmSeconds.toFixed(2)} s), CPU s: server ${r.server.toFixed(2)}, mount ${r.mount.toFixed(2)}, mount peak RSS ${r.rssMiB.before.toFixed(0)} -> ${r.rssMiB.peak.toFixed(0)} MiB, requests ${JSON.stringify(r.requests)}  (load ${loads()})`);
+      console.log(`round ${round}  ${server.dist}: ls -l ${r.seconds.toFixed(2)} s (warm right after ${r.warmSeconds.toFixed(2)} s), CPU s: server ${r.server.toFixed(2)}, mount ${r.mount.toFixed(2)}, mount peak RSS ${r.rssMiB.before.toFixed(0)} -> ${r.rssMiB.peak.toFixed(0)} MiB (sampled max ${r.rssMiB.sampledMax.toFixed(0)}), requests ${JSON.stringify(r.requests)}  (load ${loads()})`);
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   for (const [i, server] of servers.entries()) {
     const m = (f) => median(results[i].map(f)).toFixed(2);
-    console.log(`median  ${server.dist}: ls -l ${m((r) => r.seconds)} s (warm ${m((r) => r.warmSeconds)} s), CPU s: server ${m((r) => r.server)}, mount ${m((r) => r.mount)}`);
+    console.log(`median  ${server.dist}: ls -l ${m((r) => r.seconds)} s (warm ${m((r) => r.warmSeconds)} s), CPU s: server ${m((r) => r.server)}, mount ${m((r) => r.mount)}; peak RSS max ${Math.max(...results[i].map((r) => r.rssMiB.peak)).toFixed(0)} MiB`);
   }
 } finally {
   for (const server of servers) await server.stop();

@@ -7,6 +7,7 @@ import type { Filesystem } from '../vfs/filesystem.js';
 import { type AttrMirrorMode, nativeAttrMirror } from './attrMirror.js';
 import { loadCaller } from './caller.js';
 import { fuseDevice } from './mountinfo.js';
+import { serveListings } from './listingStream.js';
 import { fuseOperations } from './operations.js';
 import { MAX_REQUEST_BYTES, setReadAhead } from './requestSize.js';
 
@@ -104,6 +105,7 @@ export class Mount {
     prepareMountpoint(options.mountpoint);
     const mirror = nativeAttrMirror(options.attrMirror, fs.heldAttrLifetime, log);
     if (mirror) fs.mirrorAttrs(mirror);
+    serveListings(fs, log);
     const fuse = new TunedFuse(
       options.mountpoint,
       fuseOperations(fs, log, loadCaller(), { xattrs: options.xattrs }),

@@ -18,19 +18,23 @@ export function decodeTime(value: number): TimeArg {
   return value === UTIME_OMIT_MARK ? 'omit' : 'now';
 }
 
+/** The code an operation's failure answers with, logged once with the path. */
+export function failureCode(log: Logger, op: string, path: string, err: unknown): number {
+  const errno = errnoOf(err);
+  const line = `${op} ${path}: ${errno}: ${(err as Error)?.message ?? String(err)}`;
+  if (ROUTINE.has(errno)) log.debug(line);
+  else log.warn(line);
+  return fuseCode(errno);
+}
+
 /**
  * fuse-native callbacks ⇄ Filesystem calls. Nothing else lives here: each operation is a
  * translation of arguments, the result, and the error to its errno (logged once, with the path).
- * `callerOf` answers only synchronously at a handler's start (see CallerOf).
+ * `callerOf` answers only synchronously at a handler's start (see CallerOf). Listings are served
+ * apart, page by page (./listingStream.ts).
  */
 export function fuseOperations(fs: Filesystem, log: Logger, callerOf: CallerOf, options: { xattrs: boolean }): Operations {
-  const fail = (op: string, path: string, err: unknown): number => {
-    const errno = errnoOf(err);
-    const line = `${op} ${path}: ${errno}: ${(err as Error)?.message ?? String(err)}`;
-    if (ROUTINE.has(errno)) log.debug(line);
-    else log.warn(line);
-    return fuseCode(errno);
-  };
+  const fail = (op: string, path: string, err: unknown): number => failureCode(log, op, path, err);
   /** For operations that answer (code, value?). */
   const call =
     <T>(op: string, path: string, work: () => Promise<T> | T, cb: (code: number, value?: T) => void): void => {
@@ -69,8 +73,6 @@ export function fuseOperations(fs: Filesystem, log: Logger, callerOf: CallerOf, 
     fgetattr: (path, _fd, cb) => call('fgetattr', path, () => attrsOf(path), cb),
     access: (path, _mode, cb) => call('access', path, () => fs.getattr(path).then(() => undefined), noValue(cb)),
     statfs: (_path, cb) => cb(0, { ...fs.statfs() }),
-    readdir: (path, cb) =>
-      call('readdir', path, () => fs.readdir(path), (code, names) => cb(code, code === 0 ? ['.', '..', ...(names ?? [])] : undefined)),
     mkdir: (path, mode, cb) => {
       const creator = callerOf();
       call('mkdir', path, () => fs.mkdir(path, mode, creator), noValue(cb));

@@ -101,12 +101,14 @@ export class AttrCache {
   private readonly confirmed: LRUCache<string, Confirmed> | undefined;
   private readonly fetches = new Map<string, Set<{ stale: boolean }>>();
   private mirror: AttrMirror | undefined;
+  private readonly clock: { now(): number };
 
   constructor(
     private readonly ttlMs: number,
     readonly overlay: AttrOverlay,
     o: AttrCacheOptions = {},
   ) {
+    this.clock = o.clock ?? performance;
     if (ttlMs <= 0) return;
     const clock = o.clock ? { perf: o.clock } : {};
     this.attrs = new LRUCache<string, Lookup>({ max: o.entries ?? DEFAULT_ENTRIES, ttl: ttlMs, ...clock });
@@ -238,8 +240,18 @@ export class AttrCache {
     return this.listings?.get(dir, { allowStale: true });
   }
 
-  setListing(dir: string, names: Listing): void {
-    this.listings?.set(dir, names);
+  /** Now, on the clock the lifetimes are measured on (for setListing's `since`). */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /**
+   * `since`: when the listing began. Its lifetime counts from there, so it expires no later than
+   * the attributes its pages handed on, which a reader may have used (starting their TTL) before
+   * its last page was in: a listing still fresh has its names' attributes held.
+   */
+  setListing(dir: string, names: Listing, since?: number): void {
+    this.listings?.set(dir, names, since === undefined ? {} : { start: since });
   }
 
   /** The mount created or replaced `path`. */

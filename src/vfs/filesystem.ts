@@ -13,7 +13,7 @@ import { BlockCache } from './blockCache.js';
 import { DeferredAttrs } from './deferredAttrs.js';
 import { LocalTimes } from './localTimes.js';
 import { AttrCache, type AttrCacheOptions, type AttrMirror, type Lookup } from './attrCache.js';
-import { Lookups } from './lookups.js';
+import { type ListingProgress, Lookups } from './lookups.js';
 import { baseName, checkKeyLength, checkNameLength, Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
 import { SPOOL_DIR, WriteBackSpool } from './writeBackSpool.js';
@@ -230,10 +230,11 @@ export class Filesystem {
 
   // ---- directories ------------------------------------------------------------------------
 
-  async readdir(path: string): Promise<string[]> {
+  /** The names in the directory `path`; `progress` sees them page by page while it is listed. */
+  async readdir(path: string, progress?: ListingProgress): Promise<string[]> {
     const attr = await this.attrOf(path);
     if (attr.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${path}`);
-    return this.lookups.names(path);
+    return this.lookups.names(path, progress);
   }
 
   async mkdir(path: string, mode: number, creator: Owner): Promise<void> {

@@ -62,30 +62,37 @@ export class IndexUpkeep {
   /**
    * For one listing of `dir`: a function to call with each page's objects before using them,
    * which resolves once the directory's index (when there is a new one) has seeded the cache. A
-   * directory never seen is read at once, beside the first page; later, only when a page shows an
-   * index other than the one read.
+   * directory never seen is read at once, beside the first page, and seeds each page's objects as
+   * they come (checking 10,000 entries' MACs before the first page would hold it back); later, it
+   * is read only when a page shows an index other than the one read, and seeds all at once.
    */
   seeding(dir: string): (objects: readonly ObjectInfo[]) => Promise<void> {
     const dirKey = this.o.dirKey(dir);
     const indexKey = DirectoryIndexes.keyOf(dirKey);
-    let read = this.seeded.has(dir) ? undefined : this.read(dir, dirKey);
-    const readNow = read !== undefined;
+    const read = this.seeded.has(dir) ? undefined : this.read(dir, dirKey);
     return async (objects) => {
       const listed = objects.find((o) => o.key === indexKey);
-      if (listed && readNow) this.seeded.set(dir, listed.etag);
+      if (listed && read) this.seeded.set(dir, listed.etag);
       else if (listed && this.seeded.get(dir) !== listed.etag) {
         this.seeded.set(dir, listed.etag);
-        read = this.read(dir, dirKey);
+        const reread = await this.read(dir, dirKey);
+        if (reread) this.source.seed(dir, [...reread.values()]);
+        return;
       }
-      await read;
+      const index = await read;
+      if (index) this.source.seed(dir, objects.flatMap((o) => index.get(o.key.slice(dirKey.length)) ?? []));
     };
   }
 
-  private read(dir: string, dirKey: string): Promise<void> {
+  /** The entries of `dir`'s index by name; undefined when it has none or it cannot be used. */
+  private read(dir: string, dirKey: string): Promise<ReadonlyMap<string, IndexedHead> | undefined> {
     this.seeded.set(dir, '');
     return this.indexes.read(dirKey).then(
-      (entries) => entries && this.source.seed(dir, entries),
-      (err: Error) => this.o.log.debug(`index of ${dir} not used: ${err.message}`),
+      (entries) => entries && new Map(entries.map((e) => [e.name, e])),
+      (err: Error) => {
+        this.o.log.debug(`index of ${dir} not used: ${err.message}`);
+        return undefined;
+      },
     );
   }
 

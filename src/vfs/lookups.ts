@@ -21,6 +21,12 @@ const ATTR_PREFETCH_CONCURRENCY = 64;
 const LOOKUP_LISTING_MAX_ENTRIES = 5000;
 
 /**
+ * Told after each page of a listing the names listed so far, in the order the listing gives them;
+ * the attributes that page vouched for are held (HeldAttrListener) by then.
+ */
+export type ListingProgress = (listed: ReadonlyMap<string, EntryKind>) => void;
+
+/**
  * What a path is (a file's attributes, a directory, or missing) and what a directory holds, from
  * the metadata cache or the bucket: a HEAD per file, a LIST per directory, with concurrent asks of
  * one path sharing one fetch and a listing's attributes fetched ahead, 64 at a time. The
@@ -56,8 +62,8 @@ export class Lookups {
    * Names in a directory: its listing while fresh (for the TTL, as rclone's --dir-cache-time), else
    * listed page by page (1,000 keys a request) with attributes prefetched in parallel.
    */
-  async names(dir: string): Promise<string[]> {
-    return [...(this.meta.listing(dir) ?? (await this.listNames(dir, { prefetchAttrs: true }))).keys()];
+  async names(dir: string, progress?: ListingProgress): Promise<string[]> {
+    return [...(this.meta.listing(dir) ?? (await this.listNames(dir, { prefetchAttrs: true, progress }))).keys()];
   }
 
   /** What `path` is: the cache's word (with the mount's own laid over it), else the bucket's. */
@@ -211,10 +217,11 @@ export class Lookups {
    */
   private async listNames(
     path: string,
-    { prefetchAttrs, remember = true, vouched }: { prefetchAttrs: boolean; remember?: boolean; vouched?: Set<string> },
+    { prefetchAttrs, remember = true, vouched, progress }: { prefetchAttrs: boolean; remember?: boolean; vouched?: Set<string>; progress?: ListingProgress },
   ): Promise<Listing> {
     const dirKey = this.ns.dirKey(path);
     const names: Listing = new Map();
+    const since = this.meta.now();
     const seeded = this.indexes.seeding(path);
     let [objects, uncovered] = [0, 0];
     for await (const page of listPages(this.bucket, dirKey, '/')) {
@@ -239,10 +246,11 @@ export class Lookups {
         names.set(name, 'dir');
         if (prefetchAttrs) this.prefetchEntry(path, name, 'dir');
       }
+      progress?.(names);
     }
     // Files created here and not yet uploaded exist too.
     for (const name of this.meta.overlay.openNames(path)) names.set(name, 'object');
-    if (remember) this.meta.setListing(path, names);
+    if (remember) this.meta.setListing(path, names, since);
     this.indexes.listed(path, objects, uncovered);
     return names;
   }

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants, tmpdir } from 'node:os';
@@ -275,5 +275,90 @@ describe('native/fuse-native: the caller (patches/0005)', () => {
     ]);
     expect(seen.creates.every((c) => c.caller[2] > 0)).toBe(true);
     expect((await ok('stat', ['-c', '%u:%g', join(mnt, 'theirs')])).trim()).toBe(`${OTHER.uid}:${OTHER.gid}`);
+  });
+});
+
+describe('native/fuse-native: listings handed over as they arrive (patches/0006)', () => {
+  /** How each directory's listing is served, by path: `push` hands over names (end: -1 more, 0 done, else an errno). */
+  const serving = new Map<string, (push: (names: string[], end: number) => void) => void>();
+  const opened: string[] = [];
+  let streamMnt = '';
+  let streamFuse: TestFuse;
+  const MORE = -1;
+
+  beforeAll(async () => {
+    const push = our('ossencfs_readdir_push');
+    our('ossencfs_readdir_serve')((id, path) => {
+      opened.push(path);
+      const serve = serving.get(path);
+      if (serve) serve((names, end) => push(id, Buffer.from(names.map((n) => `${n}\0`).join('')), end));
+      else push(id, Buffer.alloc(0), constants.errno.ENOENT);
+    });
+    // Served from the mount on: this mount takes opendir, readdir and releasedir (the one above does not).
+    streamMnt = mkdtempSync(join(tmpdir(), 'fuse-native-stream-'));
+    const dirOps: Operations = {
+      getattr: (path, cb) => cb(0, statOf(path === '/' || path.startsWith('/d') ? { mode: 0o40755, size: 4096, uid: 0, gid: 0 } : { mode: 0o100644, size: 1, uid: 0, gid: 0 })),
+      readdir: (_path, cb) => cb(0, ['not-streamed']),
+    };
+    streamFuse = new TestFuse(streamMnt, dirOps, { mkdir: false });
+    await new Promise<void>((resolve, reject) => streamFuse.mount((err) => (err ? reject(err) : resolve())));
+  });
+
+  afterAll(async () => {
+    if (streamFuse) await new Promise<void>((resolve) => streamFuse.unmount(() => resolve()));
+    if (streamMnt) rmdirSync(streamMnt);
+  });
+
+  beforeEach(() => {
+    serving.clear();
+    opened.length = 0;
+  });
+
+  it('a reader gets the first names while the rest are still to come', async () => {
+    let more: ((names: string[], end: number) => void) | undefined;
+    serving.set('/dslow', (push) => {
+      push(['a', 'b'], MORE);
+      more = push;
+    });
+    // Prints each name as getdents returns it, flushed, so the test sees them before the listing ends.
+    const reader = spawn('python3', ['-u', '-c', 'import os,sys\nfor e in os.scandir(sys.argv[1]): print(e.name, flush=True)', join(streamMnt, 'dslow')]);
+    let out = '';
+    const firstTwo = new Promise<void>((resolve) => reader.stdout.on('data', (d: Buffer) => (out += d) && out.split('\n').length > 2 && resolve()));
+    const exited = new Promise<number>((resolve) => reader.on('close', (code) => resolve(code ?? -1)));
+    await firstTwo;
+    expect(out).toBe('a\nb\n');
+    expect(more).toBeDefined();
+    more!(['c'], 0);
+    expect(await exited).toBe(0);
+    expect(out).toBe('a\nb\nc\n');
+    expect(opened).toEqual(['/dslow']);
+  });
+
+  it('thousands of names in pages come back whole and in order, across many readdir requests', async () => {
+    const names = Array.from({ length: 5000 }, (_, i) => `file-with-a-longer-name-${String(i).padStart(5, '0')}`);
+    serving.set('/dbig', (push) => {
+      for (let i = 0; i < names.length; i += 1000) setTimeout(() => push(names.slice(i, i + 1000), i + 1000 >= names.length ? 0 : MORE), i / 100);
+    });
+    const listed = (await ok('ls', ['-f', join(streamMnt, 'dbig')])).split('\n').filter(Boolean);
+    expect(listed).toEqual(['.', '..', ...names]);
+  });
+
+  it('a listing that fails at once answers its errno; one that fails later, after the names it gave', async () => {
+    serving.set('/dnone', (push) => push([], constants.errno.EACCES));
+    const none = await run('ls', [join(streamMnt, 'dnone')]);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toContain('Permission denied');
+
+    serving.set('/dhalf', (push) => {
+      push(['x'], MORE);
+      setTimeout(() => push([], constants.errno.EIO), 50);
+    });
+    const half = await run('python3', ['-c', 'import os,sys\nit = os.scandir(sys.argv[1])\nprint(next(it).name)\ntry:\n  list(it)\nexcept OSError as e:\n  print(e.errno)', join(streamMnt, 'dhalf')]);
+    expect(half.stdout.trim().split('\n')).toEqual(['x', String(constants.errno.EIO)]);
+  });
+
+  it('an empty directory lists as empty', async () => {
+    serving.set('/dempty', (push) => push([], 0));
+    expect(await ok('ls', ['-A', join(streamMnt, 'dempty')])).toBe('');
   });
 });

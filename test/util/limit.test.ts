@@ -1,23 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { deferred } from '../../src/util/deferred.js';
 import { createLimiter, createSerialQueue } from '../../src/util/limit.js';
-
-/** A promise and the hands that settle it. */
-function gate<T = void>(): { promise: Promise<T>; open(value: T): void; fail(err: Error): void } {
-  let open!: (value: T) => void;
-  let fail!: (err: Error) => void;
-  const promise = new Promise<T>((resolve, reject) => {
-    open = resolve;
-    fail = reject;
-  });
-  return { promise, open, fail };
-}
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('the one limiter', () => {
   it('runs at most N at once, starts the rest in the order queued, and a failure frees its place', async () => {
     const limit = createLimiter(2);
-    const gates = [gate(), gate(), gate(), gate()];
+    const gates = [deferred<void>(), deferred<void>(), deferred<void>(), deferred<void>()];
     const started: number[] = [];
     const results = gates.map((g, i) => limit(async () => {
       started.push(i);
@@ -28,14 +18,14 @@ describe('the one limiter', () => {
     const outcomes = Promise.allSettled(results);
     await settle();
     expect(started).toEqual([0, 1]);
-    gates[1]!.fail(new Error('one failed'));
+    gates[1]!.reject(new Error('one failed'));
     await settle();
     expect(started).toEqual([0, 1, 2]);
-    gates[0]!.open();
+    gates[0]!.resolve();
     await settle();
     expect(started).toEqual([0, 1, 2, 3]);
-    gates[2]!.open();
-    gates[3]!.open();
+    gates[2]!.resolve();
+    gates[3]!.resolve();
     const outcome = await outcomes;
     expect(outcome.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
     expect((outcome[3] as PromiseFulfilledResult<number>).value).toBe(3);
@@ -53,7 +43,7 @@ describe('the one limiter', () => {
   it('the serial queue runs one task at a time in order, past failures', async () => {
     const serial = createSerialQueue();
     const log: string[] = [];
-    const first = gate();
+    const first = deferred<void>();
     const a = serial(async () => {
       log.push('a starts');
       await first.promise;
@@ -63,7 +53,7 @@ describe('the one limiter', () => {
     const b = serial(async () => void log.push('b'));
     await settle();
     expect(log).toEqual(['a starts']);
-    first.open();
+    first.resolve();
     await expect(a).rejects.toThrow('a failed');
     await b;
     expect(log).toEqual(['a starts', 'a ends', 'b']);

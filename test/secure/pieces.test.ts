@@ -135,7 +135,7 @@ describe('a sequential reader keeps at most half the cache of what it has read',
     let gets = 0;
     const pieces = source.pieces.bind(source);
     source.pieces = (...args) => (gets++, pieces(...args));
-    return { reader: new CachedReader(source, cache, 4, () => undefined), gets: () => gets };
+    return { reader: new CachedReader(source, cache, 4, () => undefined, 4), gets: () => gets };
   }
 
   async function readSequentially(reader: CachedReader, body: Buffer, after?: () => void): Promise<void> {
@@ -145,6 +145,23 @@ describe('a sequential reader keeps at most half the cache of what it has read',
       after?.();
     }
   }
+
+  it('reads the kernel sends out of order, a block behind, stay sequential: read-ahead goes on in runs', async () => {
+    const cache = new BlockCache(bs, 40 * bs);
+    const blocks = 60;
+    const body = randomBytes(blocks * bs);
+    await bucket.put('p/swapped', body);
+    const { reader, gets } = await countingReader(cache, 'p/swapped');
+    // Blocks 1, 0, 3, 2, 5, 4, ...: each second read lands a block behind the furthest point read.
+    for (let pair = 0; pair < blocks; pair += 2) {
+      for (const i of [pair + 1, pair]) {
+        const got = await reader.read(i * bs, bs);
+        expect(got.equals(body.subarray(i * bs, (i + 1) * bs)), `block ${i}`).toBe(true);
+      }
+    }
+    // Taken as random reads, every block would be a GET of its own.
+    expect(gets()).toBeLessThanOrEqual(blocks / 2);
+  });
 
   it('a file three times the cache streams through half of it, and what other files read stays cached', async () => {
     const cache = new BlockCache(bs, 40 * bs);

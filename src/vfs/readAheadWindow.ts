@@ -5,10 +5,12 @@ const GETS_PER_WINDOW = 4;
 const MIN_RUN_BLOCKS = 4;
 
 /**
- * Blocks that make one rate sample. Blocks come in bursts (a worker's replies, a socket's read
- * holding the end of one and the start of the next), so the time between two says little alone.
+ * What one rate sample spans, at least: blocks come in bursts (a worker's replies, a busy event
+ * loop getting to several at once), so the time between two says little alone, and a sample
+ * that began just after a pause would see a burst as an endless rate.
  */
 const RATE_SPAN_BLOCKS = 4;
+const RATE_SPAN_MS = 10;
 
 /** Weight of a new sample in the running averages. */
 const LATENCY_WEIGHT = 1 / 4;
@@ -69,7 +71,7 @@ export class ReadAheadWindow {
   streamed(bytes: number, ms: number): void {
     this.span.bytes += bytes;
     this.span.ms += Math.max(0, ms);
-    if (this.span.bytes < RATE_SPAN_BLOCKS * this.blockSize || this.span.ms <= 0) return;
+    if (this.span.bytes < RATE_SPAN_BLOCKS * this.blockSize || this.span.ms < RATE_SPAN_MS) return;
     this.bytesPerMs = average(this.bytesPerMs, this.span.bytes / this.span.ms, RATE_WEIGHT);
     this.span = { bytes: 0, ms: 0 };
   }

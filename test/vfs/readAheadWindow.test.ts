@@ -47,13 +47,15 @@ describe('ReadAheadWindow: read-ahead sized by the measured bandwidth-delay prod
     expect(w.blocks(64)).toBe(1);
   });
 
-  it('takes the rate over spans of blocks, so blocks that come in a burst do not make it look infinite', () => {
+  it('takes the rate over spans of blocks and time, so blocks that come in a burst do not make it look endless', () => {
     const w = new ReadAheadWindow(MiB, 16);
     for (let i = 0; i < 4; i++) w.sequential();
     w.firstBlock(0, 20);
-    // Four blocks: three in the same instant as the one before, one 8 ms later: 4 MiB per 8 ms.
-    for (const ms of [0, 0, 0, 8]) w.streamed(MiB, ms);
-    expect(w.measuredBlocks).toBe(20); // 2 × (4 MiB / 8 ms) × 20 ms = 20 MiB
+    // A burst: four blocks in 1 ms is no sample yet, the span goes on until it covers 10 ms.
+    for (const ms of [1, 0, 0, 0]) w.streamed(MiB, ms);
+    expect(w.measuredBlocks).toBe(0);
+    for (const ms of [0, 0, 0, 15]) w.streamed(MiB, ms);
+    expect(w.measuredBlocks).toBe(20); // 2 × (8 MiB / 16 ms) × 20 ms = 20 MiB
   });
 
   it('follows a path that changes: latency and rate are running averages', () => {

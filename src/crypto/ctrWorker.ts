@@ -83,7 +83,13 @@ class CtrWorker {
       throw new RangeError('ctrAt in a worker needs shared memory or a buffer that owns its whole ArrayBuffer');
     }
     const worker = this.started();
-    if (shared && !this.online) return Promise.resolve(ctrAtInPlace(dataKey, offset, data));
+    if (shared && !this.online) {
+      try {
+        return Promise.resolve(ctrAtInPlace(dataKey, offset, data));
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
     const id = this.nextId++;
     const message = {
       id,

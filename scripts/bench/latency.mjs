@@ -474,7 +474,8 @@ export function latencyTable(profile) {
   text.push(`ours = close uploads (the default); ours wb = --write-back 1 (close leaves a new file's upload to a 1 s timer). Times include waiting until every object is in the store.`);
   const sent = profile.results.rclone?.[rtt]?.rsync_again?.transferred;
   const ourSent = profile.results.ours?.[rtt]?.rsync_again?.transferred;
-  text.push(`the rsync again sent ${ourSent ?? '—'} files through ours, ${sent ?? '—'} through rclone. Window per connection: ${profile.windowKiB ? `${profile.windowKiB} KiB` : 'none'}.`);
+  if (rows.some((r) => r.id === 'rsync_again')) text.push(`the rsync again sent ${ourSent ?? '—'} files through ours, ${sent ?? '—'} through rclone.`);
+  text.push(`Window per connection: ${profile.windowKiB ? `${profile.windowKiB} KiB` : 'none'}.`);
   for (const r of rows) if (r.oursRequests) text.push(`  requests, ours at ${rtt} ms, ${r.id}: ${JSON.stringify(r.oursRequests)}`);
   return text.join('\n');
 }

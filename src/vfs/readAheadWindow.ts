@@ -12,9 +12,15 @@ const MIN_RUN_BLOCKS = 4;
 const RATE_SPAN_BLOCKS = 4;
 const RATE_SPAN_MS = 10;
 
-/** Weight of a new sample in the running averages. */
-const LATENCY_WEIGHT = 1 / 4;
+/** Weight of a new sample in the rate's running average. */
 const RATE_WEIGHT = 1 / 4;
+
+/**
+ * Latency samples the window's latency is the least of. The least, not an average: a GET's first
+ * block also waits behind the blocks of the GETs before it (in the server, the connection, the
+ * decrypt worker), and that wait grows with the window, which would grow it further.
+ */
+const LATENCY_SAMPLES = 8;
 
 /**
  * How many blocks a sequential reader keeps requested ahead of what it reads, and how long each GET
@@ -22,15 +28,15 @@ const RATE_WEIGHT = 1 / 4;
  *
  * The window first doubles with each sequential read, up to `rampBlocks`: enough for a bucket near
  * by, and a reader that stops early has not fetched much it never reads. Past that it follows what
- * the reader's own GETs measured: the time from sending one to its first block being in (the round
- * trip, plus the server's start and the decryption of a block) and the rate blocks come in at while
+ * the reader's own GETs measured: the least time, of its last few, from sending one to its first block
+ * being in (the round trip, plus the server's start and the decryption of a block) and the rate blocks come in at while
  * they stream. The reader refills once less than half the window is ahead, and what it asks for
  * then begins to arrive only that latency later, so half the window must last that long at that
  * rate: the window is twice the bandwidth-delay product. It never exceeds `room`, what the block
  * cache gives read-ahead.
  *
- * A refill goes out as GETs of a quarter of the window (at least MIN_RUN_BLOCKS), so that several
- * are in flight at once: one connection to a far bucket carries at most its TCP window per round
+ * Past the ramp a refill goes out as GETs of a quarter of the window (at least MIN_RUN_BLOCKS), so
+ * that several are in flight at once: one connection to a far bucket carries at most its TCP window per round
  * trip, and blocks at the start of a short GET arrive sooner than in a long one.
  *
  * Times are in milliseconds from any fixed origin; the caller reads the clock, which keeps this
@@ -38,7 +44,7 @@ const RATE_WEIGHT = 1 / 4;
  */
 export class ReadAheadWindow {
   private ramp = 1;
-  private latencyMs: number | undefined;
+  private readonly latencies: number[] = [];
   private bytesPerMs: number | undefined;
   /** What streamed() was given since the last rate sample. */
   private span = { bytes: 0, ms: 0 };
@@ -60,7 +66,8 @@ export class ReadAheadWindow {
 
   /** A GET sent at `sentMs` had its first block in at `firstMs`. */
   firstBlock(sentMs: number, firstMs: number): void {
-    this.latencyMs = average(this.latencyMs, Math.max(0, firstMs - sentMs), LATENCY_WEIGHT);
+    this.latencies.push(Math.max(0, firstMs - sentMs));
+    if (this.latencies.length > LATENCY_SAMPLES) this.latencies.shift();
   }
 
   /**
@@ -78,8 +85,8 @@ export class ReadAheadWindow {
 
   /** Twice the bandwidth-delay product, in blocks (0 until both have been measured). */
   get measuredBlocks(): number {
-    if (this.latencyMs === undefined || this.bytesPerMs === undefined) return 0;
-    return Math.ceil((2 * this.bytesPerMs * this.latencyMs) / this.blockSize);
+    if (this.latencies.length === 0 || this.bytesPerMs === undefined) return 0;
+    return Math.ceil((2 * this.bytesPerMs * Math.min(...this.latencies)) / this.blockSize);
   }
 
   /** Blocks to keep requested ahead, `room` being what the cache gives read-ahead. */
@@ -88,9 +95,12 @@ export class ReadAheadWindow {
     return Math.max(1, Math.min(wanted, room));
   }
 
-  /** The most blocks one GET of a refill asks for, with a window of `window` blocks. */
+  /**
+   * The most blocks one GET of a refill asks for, with a window of `window` blocks: all of it
+   * within the ramp (a near bucket), a quarter of it past that.
+   */
   runBlocks(window: number): number {
-    return Math.max(MIN_RUN_BLOCKS, Math.ceil(window / GETS_PER_WINDOW));
+    return window <= this.rampBlocks ? window : Math.max(MIN_RUN_BLOCKS, Math.ceil(window / GETS_PER_WINDOW));
   }
 }
 

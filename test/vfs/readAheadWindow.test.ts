@@ -58,7 +58,7 @@ describe('ReadAheadWindow: read-ahead sized by the measured bandwidth-delay prod
     expect(w.measuredBlocks).toBe(20); // 2 × (8 MiB / 16 ms) × 20 ms = 20 MiB
   });
 
-  it('follows a path that changes: latency and rate are running averages', () => {
+  it('follows a path that changes: the least of the last 8 latencies, a running average of the rate', () => {
     const w = new ReadAheadWindow(MiB, 4);
     for (let i = 0; i < 2; i++) w.sequential();
     get(w, 5, 10, 4);
@@ -69,11 +69,20 @@ describe('ReadAheadWindow: read-ahead sized by the measured bandwidth-delay prod
     expect(w.measuredBlocks).toBe(20); // converged on 40 ms
   });
 
-  it('splits a window into GETs of a quarter of it, at least four blocks each', () => {
+  it('a GET that waited behind others does not make the latency, and so the window, grow', () => {
+    const w = new ReadAheadWindow(MiB, 4);
+    for (let i = 0; i < 2; i++) w.sequential();
+    get(w, 5, 10, 4);
+    for (let i = 0; i < 5; i++) get(w, 5, 60, 4);
+    expect(w.measuredBlocks).toBe(5); // still 10 ms: 2 × 256 KiB/ms × 10 ms
+  });
+
+  it('past the ramp, splits a window into GETs of a quarter of it, at least four blocks each; within it, one GET', () => {
     const w = new ReadAheadWindow(MiB, 16);
     expect(w.runBlocks(64)).toBe(16);
     expect(w.runBlocks(30)).toBe(8);
-    expect(w.runBlocks(8)).toBe(4);
-    expect(w.runBlocks(1)).toBe(4);
+    expect(w.runBlocks(17)).toBe(5);
+    expect(w.runBlocks(16)).toBe(16);
+    expect(w.runBlocks(1)).toBe(1);
   });
 });

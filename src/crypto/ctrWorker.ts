@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { counterBlock } from './ctr.js';
+import { counterBlock, ctrAtInPlace } from './ctr.js';
 import type { DataKey } from './types.js';
 
 /**
@@ -64,6 +64,8 @@ interface Pending {
 
 class CtrWorker {
   private worker: Worker | undefined;
+  /** Whether the worker's thread is running (a new one takes 50-300 ms to start on a busy host). */
+  private online = false;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
@@ -71,6 +73,9 @@ class CtrWorker {
    * Decrypts `data` in place. Over a SharedArrayBuffer the worker works on the same memory and
    * `data` stays usable; otherwise `data` must own its whole ArrayBuffer, which is detached by this
    * call and comes back decrypted.
+   *
+   * Shared memory is decrypted right here while the worker is still starting: the first blocks of
+   * a cold read would otherwise wait for the thread to start, far longer than they take to decrypt.
    */
   ctrAt(dataKey: DataKey, offset: number, data: Buffer): Promise<Buffer> {
     const shared = data.buffer instanceof SharedArrayBuffer;
@@ -78,6 +83,13 @@ class CtrWorker {
       throw new RangeError('ctrAt in a worker needs shared memory or a buffer that owns its whole ArrayBuffer');
     }
     const worker = this.started();
+    if (shared && !this.online) {
+      try {
+        return Promise.resolve(ctrAtInPlace(dataKey, offset, data));
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
     const id = this.nextId++;
     const message = {
       id,
@@ -98,6 +110,7 @@ class CtrWorker {
   private started(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
+    worker.once('online', () => void (this.online = this.worker === worker));
     worker.on('message', (m: { id: number; data?: ArrayBuffer; error?: string }) => {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
@@ -106,7 +119,10 @@ class CtrWorker {
       else p?.resolve(m.data && Buffer.from(m.data));
     });
     const fail = (err: Error): void => {
-      if (this.worker === worker) this.worker = undefined;
+      if (this.worker === worker) {
+        this.worker = undefined;
+        this.online = false;
+      }
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };

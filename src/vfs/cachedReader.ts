@@ -2,13 +2,17 @@ import { createHash, type Hash } from 'node:crypto';
 import { CryptoError } from '../crypto/index.js';
 import type { ObjectReader } from '../secure/index.js';
 import { type BlockCache, type BlockIndex, blockOf } from './blockCache.js';
+import { ReadAheadWindow } from './readAheadWindow.js';
 
 /**
- * Reads one object version through the block cache. Sequential access doubles a read-ahead
- * window (up to `maxReadAhead` blocks) fetched concurrently; a random read costs one block.
+ * Reads one object version through the block cache. Sequential access opens a read-ahead window
+ * (see ReadAheadWindow: it doubles up to `maxReadAhead` blocks, then covers what the reader's
+ * GETs measured of the round trip and the rate) fetched by several GETs at once; a random read
+ * costs one block.
  *
  * The kernel sends a sequential reader's requests several at a time and not always in order, so a
- * read counts as sequential when it lands within a block of the furthest point read so far.
+ * read counts as sequential when it lands within a block past the furthest point read so far, or
+ * behind it by no more than the window (a request the kernel sent earlier, arriving late).
  *
  * A sequential reader keeps at most half the cache of what it has read: past that, the oldest
  * blocks it read are recycled into the blocks it fetches next. Without this, one big sequential
@@ -27,6 +31,9 @@ import { type BlockCache, type BlockIndex, blockOf } from './blockCache.js';
 export class CachedReader {
   private frontier = 0;
   private window = 1;
+  private readonly ahead: ReadAheadWindow;
+  /** When the last block this reader fetched came in (performance.now()). */
+  private lastArrivalMs = 0;
   private md5: Hash | undefined;
   private nextToHash = 0 as BlockIndex;
   private corrupt: CryptoError | undefined;
@@ -38,10 +45,13 @@ export class CachedReader {
   constructor(
     private readonly source: ObjectReader,
     private readonly cache: BlockCache,
-    private readonly maxReadAhead: number,
+    maxReadAhead: number,
     private readonly onPrefetchError: (err: unknown) => void,
+    /** The most blocks the measured window may reach (besides the cache's room). */
+    private readonly measuredMax = Infinity,
   ) {
     if (source.head.envelope?.unencryptedContentMd5 !== undefined && source.head.size > 0) this.md5 = createHash('md5');
+    this.ahead = new ReadAheadWindow(cache.blockSize, maxReadAhead);
   }
 
   get size(): number {
@@ -53,7 +63,7 @@ export class CachedReader {
    * push out the blocks being read, to be fetched again (and the budget would be spent on churn).
    */
   private get readAheadRoom(): number {
-    return Math.max(1, Math.floor(this.cache.maxBytes / this.cache.blockSize / 4));
+    return Math.max(1, Math.min(this.measuredMax, Math.floor(this.cache.maxBytes / this.cache.blockSize / 4)));
   }
 
   /** Blocks a sequential reader keeps behind it: half the cache. */
@@ -72,9 +82,11 @@ export class CachedReader {
     const bs = this.cache.blockSize;
     const first = blockOf(position, bs);
     const last = blockOf(end - 1, bs);
-    const sequential = Math.abs(position - this.frontier) <= bs;
+    const sequential = position <= this.frontier + bs && position >= this.frontier - Math.max(this.window, 1) * bs;
     this.frontier = sequential ? Math.max(this.frontier, end) : end;
-    this.window = sequential ? Math.min(this.window * 2, this.maxReadAhead, this.readAheadRoom) : 1;
+    if (sequential) this.ahead.sequential();
+    else this.ahead.random();
+    this.window = this.ahead.blocks(this.readAheadRoom);
     if (sequential) this.recycleBehind(first);
     else this.keptFrom = first;
 
@@ -110,7 +122,24 @@ export class CachedReader {
   private block(index: BlockIndex): Promise<Buffer> {
     const { size } = this.source.head;
     const start = index * this.cache.blockSize;
-    return this.load(index, () => this.source.pieces(start, Math.min(start + this.cache.blockSize, size), this.cache.blockSize, this.cache)[0]!);
+    return this.load(index, () => this.measured(this.source.pieces(start, Math.min(start + this.cache.blockSize, size), this.cache.blockSize, this.cache))[0]!);
+  }
+
+  /** Feeds the window the latency and rate of one GET's pieces as they come in. */
+  private measured(pieces: Promise<Buffer>[]): Promise<Buffer>[] {
+    const sentMs = performance.now();
+    pieces.forEach((piece, k) =>
+      piece.then(
+        (block) => {
+          const now = performance.now();
+          if (k === 0) this.ahead.firstBlock(sentMs, now);
+          else this.ahead.streamed(block.length, now - this.lastArrivalMs);
+          this.lastArrivalMs = now;
+        },
+        () => undefined,
+      ),
+    );
+    return pieces;
   }
 
   private load(index: BlockIndex, fetch: () => Promise<Buffer>): Promise<Buffer> {
@@ -136,8 +165,9 @@ export class CachedReader {
 
   /**
    * Fetches the missing blocks of [from, from + count) — each run of consecutive missing blocks
-   * with one ranged GET, each block cached as soon as it has arrived and been decrypted: a request
-   * costs far more than its bytes on this path, so read-ahead should not pay it per block.
+   * with ranged GETs of up to the window's run length, each block cached as soon as it has arrived
+   * and been decrypted: a request costs far more than its bytes on this path, so read-ahead should
+   * not pay it per block.
    */
   private prefetch(from: BlockIndex, count: number): void {
     const { size } = this.source.head;
@@ -148,6 +178,7 @@ export class CachedReader {
     let ahead = from as number;
     while (ahead <= stop && !this.missing(ahead)) ahead++;
     if (ahead - from >= count / 2 && ahead <= stop) return;
+    const runBlocks = this.ahead.runBlocks(count);
     let i = ahead;
     while (i <= stop) {
       if (!this.missing(i)) {
@@ -155,13 +186,13 @@ export class CachedReader {
         continue;
       }
       let last = i;
-      while (last + 1 <= stop && this.missing(last + 1)) last++;
+      while (last + 1 <= stop && last + 1 < i + runBlocks && this.missing(last + 1)) last++;
       const first = i;
       let run: Promise<Buffer>[] | undefined;
       const claimed = new Set<number>();
       for (let b = first; b <= last; b++) {
         this.load(b as BlockIndex, () => {
-          run ??= this.source.pieces(first * bs, Math.min((last + 1) * bs, size), bs, this.cache);
+          run ??= this.measured(this.source.pieces(first * bs, Math.min((last + 1) * bs, size), bs, this.cache));
           claimed.add(b);
           return run[b - first]!;
         }).catch(this.onPrefetchError);

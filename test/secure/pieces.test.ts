@@ -57,6 +57,38 @@ describe('ctrAtInWorker and ctrAtInPlace', () => {
     }
   });
 
+  it('while the worker is starting, shared memory is decrypted at once, in place; then the worker takes over', () => {
+    // In a child: this process's worker is online already.
+    const script = `
+      import { createCipheriv } from 'node:crypto';
+      import { ctrAtInWorker } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/crypto/ctrWorker.js')).href)};
+      const dataKey = { key: Buffer.alloc(32, 1), iv: Buffer.alloc(16, 2) };
+      const plain = Buffer.alloc(1 << 20, 3);
+      const want = createCipheriv('aes-256-ctr', dataKey.key, dataKey.iv).update(plain);
+      const shared = () => { const b = Buffer.from(new SharedArrayBuffer(plain.length)); plain.copy(b); return b; };
+      const first = shared();
+      const done = ctrAtInWorker(dataKey, 0, first);
+      const atOnce = first.equals(want); // decrypted before the call returned: no thread was waited for
+      const same = (await done) === first;
+      // Once the worker is online a call returns before the bytes are decrypted (on the worker).
+      let tookOver = false;
+      let exact = true;
+      while (!tookOver) {
+        await new Promise((r) => setTimeout(r, 50));
+        const next = shared();
+        const pending = ctrAtInWorker(dataKey, 0, next);
+        tookOver = !next.equals(want);
+        exact &&= (await pending).equals(want);
+      }
+      process.stdout.write(JSON.stringify({ atOnce, same, tookOver, exact }));
+      process.exit(0);`;
+    const dir = mkdtempSync(join(tmpdir(), 'ossencfs-worker-start-'));
+    writeFileSync(join(dir, 'check.mjs'), script);
+    const r = spawnSync(process.execPath, [join(dir, 'check.mjs')], { encoding: 'utf8', timeout: 60_000 });
+    rmSync(dir, { recursive: true, force: true });
+    expect([r.stdout, r.stderr]).toEqual([JSON.stringify({ atOnce: true, same: true, tookOver: true, exact: true }), '']);
+  });
+
   it('the worker loads in a process run with --expose-gc (a global gc of its own)', () => {
     // In a child: the worker thread is made once per process, and this one's is started already.
     const script = `
@@ -136,7 +168,7 @@ describe('a sequential reader keeps at most half the cache of what it has read',
     let gets = 0;
     const pieces = source.pieces.bind(source);
     source.pieces = (...args) => (gets++, pieces(...args));
-    return { reader: new CachedReader(source, cache, 4, () => undefined), gets: () => gets };
+    return { reader: new CachedReader(source, cache, 4, () => undefined, 4), gets: () => gets };
   }
 
   async function readSequentially(reader: CachedReader, body: Buffer, after?: () => void): Promise<void> {
@@ -146,6 +178,23 @@ describe('a sequential reader keeps at most half the cache of what it has read',
       after?.();
     }
   }
+
+  it('reads the kernel sends out of order, a block behind, stay sequential: read-ahead goes on in runs', async () => {
+    const cache = new BlockCache(bs, 40 * bs);
+    const blocks = 60;
+    const body = randomBytes(blocks * bs);
+    await bucket.put('p/swapped', body);
+    const { reader, gets } = await countingReader(cache, 'p/swapped');
+    // Blocks 1, 0, 3, 2, 5, 4, ...: each second read lands a block behind the furthest point read.
+    for (let pair = 0; pair < blocks; pair += 2) {
+      for (const i of [pair + 1, pair]) {
+        const got = await reader.read(i * bs, bs);
+        expect(got.equals(body.subarray(i * bs, (i + 1) * bs)), `block ${i}`).toBe(true);
+      }
+    }
+    // Taken as random reads, every block would be a GET of its own.
+    expect(gets()).toBeLessThanOrEqual(blocks / 2);
+  });
 
   it('a file three times the cache streams through half of it, and what other files read stays cached', async () => {
     const cache = new BlockCache(bs, new MemoryBudget(40 * bs));

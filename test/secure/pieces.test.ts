@@ -180,7 +180,7 @@ describe('a sequential reader keeps at most half the cache of what it has read',
   }
 
   it('reads the kernel sends out of order, a block behind, stay sequential: read-ahead goes on in runs', async () => {
-    const cache = new BlockCache(bs, 40 * bs);
+    const cache = new BlockCache(bs, new MemoryBudget(40 * bs));
     const blocks = 60;
     const body = randomBytes(blocks * bs);
     await bucket.put('p/swapped', body);

@@ -41,6 +41,7 @@ function mounted(store: MemoryStore): { fs: Filesystem; held: Map<string, Attr> 
     cacheSize: 4 * 1024 * 1024,
     readOnly: false,
     log: silent,
+    bucket: {},
   });
   const held = new Map<string, Attr>();
   fs.mirrorAttrs({

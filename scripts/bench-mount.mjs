@@ -676,14 +676,14 @@ try {
   phaseLoad('latency');
   if (opt.rtt === 'none') skipped.latency = 'disabled with --rtt none';
   else {
-    const stacks = skipped.rclone ? ['ours', 'ours-wb'] : ['ours', 'ours-wb', 'rclone'];
+    const stacks = skipped.rclone ? ['ours', 'ours-close'] : ['ours', 'ours-close', 'rclone'];
     console.log(`latency profile: RTT 0 and ${opt.rtt} ms, ${stacks.join(', ')}`);
     latency = await runLatencyProfile({ rtt: Number(opt.rtt), quick, stacks });
     for (const r of latencyRows(latency)) {
       figure(`latency0.${r.id}`, `at 0 ms: ${r.label}`, r.ceiling, r.unit, r.better);
       figure(`latency.${r.id}`, `at ${latency.rtt} ms: ${r.label}`, r.ours, r.unit, r.better, { ceiling: `latency0.${r.id}` });
       if (r.rclone !== undefined) figure(`latency.rclone.${r.id}`, `rclone at ${latency.rtt} ms: ${r.label}`, r.rclone, r.unit, r.better);
-      if (r.wb !== undefined) figure(`latency.wb.${r.id}`, `--write-back 1 at ${latency.rtt} ms: ${r.label}`, r.wb, r.unit, r.better, { ceiling: `latency0.${r.id}` });
+      if (r.close !== undefined) figure(`latency.close.${r.id}`, `--write-back 0 at ${latency.rtt} ms: ${r.label}`, r.close, r.unit, r.better, { ceiling: `latency0.${r.id}` });
     }
   }
 
@@ -782,7 +782,7 @@ function printTable(r) {
   for (const [what, why] of Object.entries(r.skipped)) console.log(`skipped ${what}: ${why}`);
 }
 
-/** The plot's panel of the latency profile: ours (and --write-back 1) against rclone at the profile's RTT. */
+/** The plot's panel of the latency profile: ours (and --write-back 0) against rclone at the profile's RTT. */
 function latencyPanel(profile) {
   const rows = [];
   for (const r of latencyRows(profile)) {
@@ -791,7 +791,7 @@ function latencyPanel(profile) {
     const scale = r.unit === 's' ? 1000 : 1;
     const peer = { unit, better: r.better, peerValue: r.rclone * scale, peerLabel: `rclone at ${profile.rtt} ms` };
     if (r.ours !== undefined) rows.push({ ...peer, label: `ours: ${r.label}`, value: r.ours * scale, good: r.pass });
-    if (r.wb !== undefined) rows.push({ ...peer, label: `--write-back 1: ${r.label}`, value: r.wb * scale, good: r.wbPass });
+    if (r.close !== undefined) rows.push({ ...peer, label: `--write-back 0: ${r.label}`, value: r.close * scale, good: r.closePass });
   }
   return { title: `At ${profile.rtt} ms RTT, against rclone crypt on the same relay (pale bar = rclone; orange = target missed; log scale)`, rows };
 }

@@ -5,10 +5,10 @@
 // (after the command returns, and after rclone's write-back, the store is polled until every
 // object written is there, whole). The mount at 0 ms is the ceiling of its own figures.
 //
-//   npx tsc -p . && node scripts/bench/latency.mjs [--rtt 30] [--quick] [--stacks ours,ours-wb,rclone]
+//   npx tsc -p . && node scripts/bench/latency.mjs [--rtt 30] [--quick] [--stacks ours,ours-close,rclone]
 //       [--window-kib N] [--only ID[,ID]] [--dist DIR] [--json FILE]
-//   --rtt: the round trip measured against the 0 ms ceiling; --stacks: ours (close uploads),
-//   ours-wb (--write-back 1: close leaves the upload to a timer), rclone (--vfs-cache-mode writes,
+//   --rtt: the round trip measured against the 0 ms ceiling; --stacks: ours (the default, --write-back 1:
+//   close spools a new file and leaves its upload to a timer), ours-close (--write-back 0), rclone (--vfs-cache-mode writes,
 //   over rclone serve webdav); --window-kib: bytes in flight per connection and direction (see
 //   ./delayRelay.mjs), none by default; --only: these workloads alone (ids as in WORKLOADS; what
 //   one needs first, as dd_read the file dd_write makes, is still done, untimed); --dist: the
@@ -45,7 +45,7 @@ export const WORKLOADS = [
 
 export const STACKS = {
   ours: { label: 'ours', writesOnly: false },
-  'ours-wb': { label: 'ours --write-back 1', writesOnly: true, args: ['--write-back', '1'] },
+  'ours-close': { label: 'ours --write-back 0', writesOnly: true, args: ['--write-back', '0'] },
   rclone: { label: 'rclone crypt', writesOnly: false },
 };
 
@@ -76,7 +76,7 @@ const rcloneCryptSize = (n) => 32 + n + 16 * Math.ceil(n / (64 * KiB));
  * Runs the profile: every stack at 0 ms and at `rtt`. Resolves with
  * { params, rtt, results: { [stack]: { [rtt]: { [workload]: { value, seconds, requests? } } } }, loads }.
  */
-export async function runLatencyProfile({ rtt = 30, quick = false, stacks = ['ours', 'ours-wb', 'rclone'], windowKiB, only, dist = join(ROOT, 'dist'), log = console.log } = {}) {
+export async function runLatencyProfile({ rtt = 30, quick = false, stacks = ['ours', 'ours-close', 'rclone'], windowKiB, only, dist = join(ROOT, 'dist'), log = console.log } = {}) {
   const params = profileParams(quick);
   const plan = workloadPlan(only);
   const work = mkdtempSync(join(tmpdir(), 'ossencfs-latency-'));
@@ -431,7 +431,7 @@ export function latencyRows(profile) {
       return checks.every(Boolean);
     };
     const ours = at('ours', rtt, w.id);
-    const wb = at('ours-wb', rtt, w.id);
+    const close = at('ours-close', rtt, w.id);
     return {
       id: w.id,
       label: w.label(params),
@@ -440,13 +440,13 @@ export function latencyRows(profile) {
       ceiling,
       ours,
       oursRequests: results.ours?.[rtt]?.[w.id]?.requests,
-      wb,
+      close,
       rclone,
       ratio: ours !== undefined && rclone !== undefined ? ours / rclone : undefined,
-      wbRatio: wb !== undefined && rclone !== undefined ? wb / rclone : undefined,
+      closeRatio: close !== undefined && rclone !== undefined ? close / rclone : undefined,
       target: targetText(w, rtt),
       pass: verdict(ours),
-      wbPass: verdict(wb),
+      closePass: verdict(close),
     };
   });
 }
@@ -466,12 +466,12 @@ export function latencyTable(profile) {
   const rows = latencyRows(profile);
   const v = (x, unit) => (x === undefined ? '—' : `${x.toFixed(x >= 100 ? 0 : 2)} ${unit}`);
   const ok = (p) => (p === undefined ? '' : p ? 'pass' : 'FAIL');
-  const header = ['workload', 'ours 0 ms', `ours ${rtt} ms`, `rclone ${rtt} ms`, 'ours÷rclone', 'target', 'ours', `ours wb ${rtt} ms`, 'wb÷rclone', 'wb'];
-  const lines = rows.map((r) => [r.label, v(r.ceiling, r.unit), v(r.ours, r.unit), v(r.rclone, r.unit), r.ratio === undefined ? '—' : `${r.ratio.toFixed(2)}×`, r.target, ok(r.pass), v(r.wb, r.unit), r.wbRatio === undefined ? '—' : `${r.wbRatio.toFixed(2)}×`, ok(r.wbPass)]);
+  const header = ['workload', 'ours 0 ms', `ours ${rtt} ms`, `rclone ${rtt} ms`, 'ours÷rclone', 'target', 'ours', `ours close ${rtt} ms`, 'close÷rclone', 'close'];
+  const lines = rows.map((r) => [r.label, v(r.ceiling, r.unit), v(r.ours, r.unit), v(r.rclone, r.unit), r.ratio === undefined ? '—' : `${r.ratio.toFixed(2)}×`, r.target, ok(r.pass), v(r.close, r.unit), r.closeRatio === undefined ? '—' : `${r.closeRatio.toFixed(2)}×`, ok(r.closePass)]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmtLine = (l) => l.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
   const text = [fmtLine(header), ...lines.map(fmtLine)];
-  text.push(`ours = close uploads (the default); ours wb = --write-back 1 (close leaves a new file's upload to a 1 s timer). Times include waiting until every object is in the store.`);
+  text.push(`ours = the default (--write-back 1: close spools a new file to local disk and leaves its upload to a 1 s timer); ours close = --write-back 0 (close uploads). Times include waiting until every object is in the store.`);
   const sent = profile.results.rclone?.[rtt]?.rsync_again?.transferred;
   const ourSent = profile.results.ours?.[rtt]?.rsync_again?.transferred;
   if (rows.some((r) => r.id === 'rsync_again')) text.push(`the rsync again sent ${ourSent ?? '—'} files through ours, ${sent ?? '—'} through rclone.`);
@@ -487,7 +487,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     options: {
       rtt: { type: 'string', default: '30' },
       quick: { type: 'boolean', default: false },
-      stacks: { type: 'string', default: 'ours,ours-wb,rclone' },
+      stacks: { type: 'string', default: 'ours,ours-close,rclone' },
       'window-kib': { type: 'string' },
       only: { type: 'string' },
       dist: { type: 'string' },

@@ -72,8 +72,6 @@ const O_ACCMODE = 3;
 const COPY_CONCURRENCY = 8;
 /** Bytes of closed new files that may wait for their upload at once; beyond it, close uploads. */
 const WRITE_BACK_MAX_BYTES = 64 * MiB;
-/** Longest wait between tries of a write-back upload that keeps failing. */
-const WRITE_BACK_MAX_RETRY_MS = 60_000;
 const DELETE_BATCH = 1000;
 /** The mount's memory beside its memory budget: the process's RSS target is --cache-size plus this (see MemoryBudget). */
 const RUNTIME_MEMORY = 150 * MiB;
@@ -167,7 +165,6 @@ export class Filesystem {
     };
     this.writeBacks = new WriteBackQueue<OpenFile>({
       maxBytes: WRITE_BACK_MAX_BYTES,
-      maxRetryMs: WRITE_BACK_MAX_RETRY_MS,
       // Open again: its last release schedules anew.
       due: async (file) => (file.handles > 0 ? undefined : this.retire(file, true)),
       log: options.log,

@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import { nextBackgroundDelay } from '../store/retry.js';
 
 /** What waits: anything with a size (the bytes it holds in the mount) and a name for the log. */
 export interface Waiting {
@@ -9,9 +10,7 @@ export interface Waiting {
 export interface WriteBackQueueOptions<T extends Waiting> {
   /** Bytes that may wait at once; roomFor() says whether one more fits. */
   maxBytes: number;
-  /** Longest wait between tries of an upload that keeps failing (the wait doubles up to it). */
-  maxRetryMs: number;
-  /** Runs when an item's wait is over; a rejection is logged and the item waits again, twice as long. */
+  /** Runs when an item's wait is over; a rejection is logged and the item waits again (nextBackgroundDelay). */
   due: (item: T) => Promise<void>;
   log: Logger;
 }
@@ -43,7 +42,7 @@ export class WriteBackQueue<T extends Waiting> {
     const timer = setTimeout(() => {
       this.timers.delete(item);
       this.o.due(item).catch((err: Error) => {
-        const next = Math.min(Math.max(delayMs, 1) * 2, this.o.maxRetryMs);
+        const next = nextBackgroundDelay(Math.max(delayMs, 1));
         this.o.log.error(`${item.path}: upload after close failed, trying again in ${next / 1000} s: ${err.message}`);
         this.schedule(item, next);
       });

@@ -7,6 +7,7 @@ import { Keyring, rsaMasterKey } from '../../src/crypto/index.js';
 import type { Logger } from '../../src/log.js';
 import { EncryptedBucket } from '../../src/secure/index.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
+import { BACKGROUND_RETRY_MAX_MS } from '../../src/tuning.js';
 import { WriteBackQueue } from '../../src/vfs/writeBackQueue.js';
 import { recoverSpool, WriteBackSpool } from '../../src/vfs/writeBackSpool.js';
 
@@ -31,7 +32,7 @@ describe('WriteBackQueue', () => {
   it('runs an item once its wait is over; a later schedule replaces the earlier wait', async () => {
     vi.useFakeTimers();
     const due: string[] = [];
-    const q = new WriteBackQueue({ maxBytes: 100, maxRetryMs: 1000, due: async (i: { path: string; size: number }) => void due.push(i.path), log: recordingLog() });
+    const q = new WriteBackQueue({ maxBytes: 100, due: async (i: { path: string; size: number }) => void due.push(i.path), log: recordingLog() });
     const a = { path: '/a', size: 1 };
     q.schedule(a, 100);
     await vi.advanceTimersByTimeAsync(50);
@@ -44,32 +45,33 @@ describe('WriteBackQueue', () => {
     expect(q.has(a)).toBe(false);
   });
 
-  it('a failed upload is logged and tried again after twice the wait, up to the cap', async () => {
+  it('a failed upload is logged and tried again after twice the wait, up to the background cap', async () => {
     vi.useFakeTimers();
     const log = recordingLog();
     let tries = 0;
     const q = new WriteBackQueue({
       maxBytes: 100,
-      maxRetryMs: 300,
       due: async () => {
         if (++tries < 4) throw new Error('server down');
       },
       log,
     });
-    q.schedule({ path: '/f', size: 1 }, 100);
-    await vi.advanceTimersByTimeAsync(100);
-    await vi.advanceTimersByTimeAsync(200);
-    await vi.advanceTimersByTimeAsync(300);
+    const first = BACKGROUND_RETRY_MAX_MS / 3;
+    q.schedule({ path: '/f', size: 1 }, first);
+    await vi.advanceTimersByTimeAsync(first);
+    await vi.advanceTimersByTimeAsync(2 * first);
+    await vi.advanceTimersByTimeAsync(BACKGROUND_RETRY_MAX_MS);
     expect(tries).toBe(3);
-    await vi.advanceTimersByTimeAsync(300);
+    await vi.advanceTimersByTimeAsync(BACKGROUND_RETRY_MAX_MS);
     expect(tries).toBe(4);
-    expect(log.lines.map((l) => /again in (\S+) s/.exec(l)?.[1])).toEqual(['0.2', '0.3', '0.3']);
+    const seconds = (ms: number): string => String(ms / 1000);
+    expect(log.lines.map((l) => /again in (\S+) s/.exec(l)?.[1])).toEqual([seconds(2 * first), seconds(BACKGROUND_RETRY_MAX_MS), seconds(BACKGROUND_RETRY_MAX_MS)]);
   });
 
   it('roomFor counts what waits besides the item; cancel and cancelAll stop the waits', async () => {
     vi.useFakeTimers();
     const due: string[] = [];
-    const q = new WriteBackQueue({ maxBytes: 10, maxRetryMs: 1000, due: async (i: { path: string; size: number }) => void due.push(i.path), log: recordingLog() });
+    const q = new WriteBackQueue({ maxBytes: 10, due: async (i: { path: string; size: number }) => void due.push(i.path), log: recordingLog() });
     const [a, b, c] = [{ path: '/a', size: 6 }, { path: '/b', size: 4 }, { path: '/c', size: 1 }];
     q.schedule(a, 10);
     expect(q.roomFor(a)).toBe(true);

@@ -112,6 +112,7 @@ export interface ObjectStore {
    */
   copy(source: string, dest: string, options?: { ifMatch?: string }): Promise<Written>;
   delete(key: string): Promise<void>;
+  /** Any number of keys: the store sends them as many DeleteMultipleObjects requests as OSS's 1,000-key limit needs. */
   deleteMany(keys: string[]): Promise<void>;
   list(prefix: string, options?: ListOptions): Promise<ListPage>;
 

@@ -72,7 +72,6 @@ const O_ACCMODE = 3;
 const COPY_CONCURRENCY = 8;
 /** Bytes of closed new files that may wait for their upload at once; beyond it, close uploads. */
 const WRITE_BACK_MAX_BYTES = 64 * MiB;
-const DELETE_BATCH = 1000;
 /** The mount's memory beside its memory budget: the process's RSS target is --cache-size plus this (see MemoryBudget). */
 const RUNTIME_MEMORY = 150 * MiB;
 /** The longest path Linux takes, and so the longest symlink target worth reading. */
@@ -616,7 +615,7 @@ export class Filesystem {
       moved.push(...page.objects.map((o) => o.key));
       after = page.next;
     } while (after !== undefined);
-    for (let i = 0; i < moved.length; i += DELETE_BATCH) await this.bucket.deleteMany(moved.slice(i, i + DELETE_BATCH));
+    await this.bucket.deleteMany(moved);
 
     for (const [path, file] of [...this.openByPath]) {
       if (!path.startsWith(below)) continue;

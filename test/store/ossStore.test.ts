@@ -104,6 +104,17 @@ describe('objects', () => {
   });
 });
 
+describe('deleteMany', () => {
+  it('takes any number of keys and sends them 1,000 a request, as DeleteMultipleObjects allows', async () => {
+    const keys = Array.from({ length: 1001 }, (_, i) => `dm/${String(i).padStart(4, '0')}`);
+    await Promise.all(keys.map((k) => store.put(k, Buffer.from('d'), { meta: {} })));
+    recorder.lines.length = 0;
+    await store.deleteMany(keys);
+    expect(sent(/^POST .*delete/)).toHaveLength(2);
+    expect((await store.list('dm/')).objects).toEqual([]);
+  });
+});
+
 describe('LIST pages that fail are asked for again', () => {
   it('a 503, and a page reset half-way through its body, are retried; the page comes back whole', async () => {
     const keys = Array.from({ length: 300 }, (_, i) => `lr/${String(i).padStart(4, '0')}`);

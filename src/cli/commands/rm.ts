@@ -8,9 +8,6 @@ interface Args extends BucketArgs {
   recursive?: boolean;
 }
 
-/** DeleteMultipleObjects takes at most 1000 keys. */
-const BATCH = 1000;
-
 const rm: CommandModule<object, Args> = {
   command: 'rm <url>',
   describe: 'delete an object, or with -r everything under a prefix (no key needed)',
@@ -40,7 +37,7 @@ const rm: CommandModule<object, Args> = {
       }
       const keys = (await objectsAt(store, loc.prefix)).map((o) => o.key);
       if (keys.length === 0) throw new FsError('ENOENT', `${url}: no such object or directory`);
-      for (let i = 0; i < keys.length; i += BATCH) await store.deleteMany(keys.slice(i, i + BATCH));
+      await store.deleteMany(keys);
       if (!settings.quiet) process.stderr.write(`deleted ${keys.length} object(s)\n`);
     } catch (err) {
       if (err instanceof UsageError) throw err;

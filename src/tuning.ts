@@ -85,3 +85,125 @@ export const KEY_CHECK_LISTING = 20;
 
 /** Objects the key check heads at most before it gives up: a bucket of plaintext or markers says nothing about the key. */
 export const KEY_CHECK_HEADS = 5;
+
+// The attribute cache (src/vfs/attrCache.ts), lookups (src/vfs/lookups.ts) and moved times (src/vfs/localTimes.ts).
+
+/**
+ * Longest a prefetched attribute waits for its first use (see AttrCache.hold). Long enough for `ls -l`
+ * to get through tens of thousands of names; it also bounds how much staler than the TTL a listed
+ * name's attributes can be before their first use.
+ */
+export const PREFETCH_HOLD_MS = 10_000;
+
+/**
+ * Objects whose HEAD is remembered past the TTL, with the object's identity, so that a later listing
+ * showing the same object can reuse its attributes instead of asking again (see AttrCache.unchanged).
+ */
+export const CONFIRMED_HEADS_KEPT = 50_000;
+
+/** Paths whose attributes are kept; the cache sets aside memory for all of them when it is made. */
+export const ATTR_CACHE_ENTRIES = 500_000;
+
+/** Paths whose moved times are remembered; past it the least recently moved show the bucket's again. */
+export const LOCAL_TIMES_KEPT = 20_000;
+
+/**
+ * Parallel HEADs that fill attributes after a listing, so a directory without an index costs a
+ * round trip per 64 names rather than per name; with HEADs on a worker thread (store/headWorker.ts)
+ * 64 beat 32 in alternated runs (docs/performance.md).
+ */
+export const ATTR_PREFETCH_CONCURRENCY = 64;
+
+/** Largest directory (entries) re-listed to answer lookups; see Lookups.listingForLookups. */
+export const LOOKUP_LISTING_MAX_ENTRIES = 5000;
+
+// Directory walks (src/vfs/directoryWalks.ts): a program stat-ing a directory's names one by one.
+
+/**
+ * Names fetched ahead of a walk's position: enough to keep the prefetch limit busy for several
+ * round trips while the walker takes one name at a time.
+ */
+export const WALK_WINDOW = 256;
+
+/** A second lookup that missed the cache in one directory within this long makes it a walk. */
+export const WALK_SIGN_MS = 10_000;
+
+/** Directories whose walk order is remembered. */
+export const WALKS_KEPT = 64;
+
+/** Names remembered across those walks, ≈ 50 B each beside the listing's own. */
+export const WALK_NAMES_KEPT = 200_000;
+
+// The filesystem (src/vfs/filesystem.ts): copies, write-back and deferred attribute writes.
+
+/** Copies in flight while a directory rename moves its objects: round trips overlap, and a bucket is not flooded. */
+export const COPY_CONCURRENCY = 8;
+
+/** Bytes of closed new files that may wait for their upload at once; beyond it, close uploads. */
+export const WRITE_BACK_MAX_BYTES = 64 * MiB;
+
+/** The mount's memory beside its memory budget: the process's RSS target is --cache-size plus this (see MemoryBudget). */
+export const RUNTIME_MEMORY = 150 * MiB;
+
+/** How long a closed file's attribute change waits to be written, for more to join it (see DeferredAttrs). */
+export const ATTR_WRITE_DELAY_MS = 1000;
+
+/** How long a file uploaded at close keeps its content in memory, for a rename to upload it again (see Filesystem.release). */
+export const CLOSED_CONTENT_HOLD_MS = ATTR_WRITE_DELAY_MS;
+
+// Directory indexes (src/vfs/indexUpkeep.ts).
+
+/**
+ * A directory's index is rewritten once this many of its listed objects cost a HEAD (or were
+ * written by the mount) since it was made: 1% of the directory, at least one, at most this. A file
+ * saved again and again in a big directory does not send the whole index each time.
+ */
+export const INDEX_STALE_MAX = 64;
+
+/**
+ * Smaller directories get no index: their few HEADs go out in parallel after the listing, in about
+ * the time the index's GET would take, and an index would cost a PUT whenever they change.
+ */
+export const INDEX_MIN_OBJECTS = 8;
+
+/** A directory is rewritten once nothing happened in it for this long: its HEADs and writes are in. */
+export const INDEX_QUIET_MS = 3_000;
+
+/** Directories whose index this mount has read (or found absent), by the index object's ETag. */
+export const INDEX_SEEDED_KEPT = 10_000;
+
+// The HTTP transport (src/store/transport.ts).
+
+/**
+ * An idle connection is closed after this long, well before a server closes its end (ours after
+ * 30 s, OSS after about a minute): a request must never go out on a connection being closed.
+ */
+export const KEEP_ALIVE_MS = 4_000;
+
+/**
+ * HEADs sent on one connection before its first answer is in. A HEAD's answer is headers alone,
+ * so nothing long waits ahead of one, and several answers come in one read: a read and a wake-up
+ * saved per HEAD on both sides (figures in docs/performance.md). Deeper would make a server that
+ * answers a connection's requests one by one keep more of them waiting.
+ */
+export const HEAD_PIPELINING = 4;
+
+// The memory budget (src/memory/budget.ts).
+
+/** Spare buffers kept ready for the next fetches: a read-ahead run's worth, at most 1/8 of the budget. */
+export const SPARE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Buffers let go of, in bytes, before a full collection frees them (util/collector.ts). Left to V8,
+ * the churn of blocks and parts (two sizes that cannot reuse each other's memory) would stay
+ * resident ~64 MiB past the budget.
+ */
+export const COLLECT_AFTER = 32 * 1024 * 1024;
+
+/**
+ * How far under its memory target the budget keeps the process's memory in use, as it sees it
+ * when it allocates: the process grows between two looks (buffers awaiting collection, V8's heap),
+ * and of what malloc holds free, a new buffer may not be able to reuse all (other threads' arenas,
+ * fragments). Measured with scripts/bench-rss.mjs: RSS ran 20-40 MiB above memory in use.
+ */
+export const RSS_TARGET_MARGIN = 48 * 1024 * 1024;

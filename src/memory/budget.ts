@@ -2,6 +2,7 @@ import { allocateOnHugePages } from '../util/allocator.js';
 import { Collector } from '../util/collector.js';
 import { BufferPool } from './bufferPool.js';
 import type { PieceBuffers } from './pieceBuffers.js';
+import { COLLECT_AFTER, RSS_TARGET_MARGIN, SPARE_BYTES } from '../tuning.js';
 
 /**
  * What memory under the budget is for: blocks held by the block cache; blocks being fetched for
@@ -18,24 +19,6 @@ const ACCOUNTS: readonly Account[] = ['cache', 'readAhead', 'writeParts'];
  * to be fetched again.
  */
 const SHARE: Record<Account, number> = { cache: 1, readAhead: 1 / 4, writeParts: 1 };
-
-/** Spare buffers kept ready for the next fetches: a read-ahead run's worth, at most 1/8 of the budget. */
-const SPARE_BYTES = 16 * 1024 * 1024;
-
-/**
- * Buffers let go of, in bytes, before a full collection frees them (util/collector.ts). Left to V8,
- * the churn of blocks and parts (two sizes that cannot reuse each other's memory) would stay
- * resident ~64 MiB past the budget.
- */
-const COLLECT_AFTER = 32 * 1024 * 1024;
-
-/**
- * How far under its memory target the budget keeps the process's memory in use, as it sees it
- * when it allocates: the process grows between two looks (buffers awaiting collection, V8's heap),
- * and of what malloc holds free, a new buffer may not be able to reuse all (other threads' arenas,
- * fragments). Measured with scripts/bench-rss.mjs: RSS ran 20-40 MiB above memory in use.
- */
-const TARGET_MARGIN = 48 * 1024 * 1024;
 
 /** RSS the process should stay under, and its memory in use now (util/allocator.ts memoryInUse). */
 export interface ProcessTarget {
@@ -221,7 +204,7 @@ export class MemoryBudget {
   /** Fresh memory, after fitting the allowance to what the process can still grow by. */
   private fresh(size: number): Buffer {
     if (this.target) {
-      const headroom = this.target.rss - TARGET_MARGIN - this.target.inUse() - size;
+      const headroom = this.target.rss - RSS_TARGET_MARGIN - this.target.inUse() - size;
       // Idle buffers of other sizes (a writer's parts, when blocks are wanted): garbage that a
       // collection turns into memory this allocation can reuse.
       if (headroom < 0) this.collector.dropped(this.spares.dropFree());

@@ -6,6 +6,7 @@ import { FsError } from '../errors.js';
 import type { BodySink } from './ObjectStore.js';
 import type { CredentialProvider, Credentials } from './credentials.js';
 import { type Query, type SignatureVersion, Signer } from './signing.js';
+import { HEAD_PIPELINING, KEEP_ALIVE_MS } from '../tuning.js';
 
 /** An answer's status and headers, names in lower case, repeats joined by ", ". */
 export interface Answer {
@@ -69,20 +70,6 @@ export class NetworkError extends Error {
 const STALE_CREDENTIAL_CODES = new Set(['SecurityTokenExpired', 'InvalidAccessKeyId', 'InvalidSecurityToken']);
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
-
-/**
- * An idle connection is closed after this long, well before a server closes its end (ours after
- * 30 s, OSS after about a minute): a request must never go out on a connection being closed.
- */
-const KEEP_ALIVE_MS = 4_000;
-
-/**
- * HEADs sent on one connection before its first answer is in. A HEAD's answer is headers alone,
- * so nothing long waits ahead of one, and several answers come in one read: a read and a wake-up
- * saved per HEAD on both sides (figures in docs/performance.md). Deeper would make a server that
- * answers a connection's requests one by one keep more of them waiting.
- */
-const HEAD_PIPELINING = 4;
 
 export interface TransportOptions {
   endpoint: string;

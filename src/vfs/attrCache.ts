@@ -3,25 +3,13 @@ import { describes, indexed, type IndexedHead, type ObjectIdentity } from '../se
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import type { Attr } from './attributes.js';
 import { baseName, parentOf } from './namespace.js';
+import { ATTR_CACHE_ENTRIES, CONFIRMED_HEADS_KEPT, PREFETCH_HOLD_MS } from '../tuning.js';
 
 /** What a lookup found: attributes, or a remembered absence. */
 export type Lookup = Attr | 'missing';
 
-/**
- * Longest a prefetched attribute waits for its first use; see hold. Long enough for `ls -l`
- * to get through tens of thousands of names; it also bounds how much staler than the TTL a listed
- * name's attributes can be before their first use.
- */
-const PREFETCH_HOLD_MS = 10_000;
-
 /** How long an attribute fetched ahead for a listing waits for its first use (see hold). */
 const prefetchHoldMs = (ttlMs: number): number => Math.max(ttlMs, PREFETCH_HOLD_MS);
-
-/**
- * Objects whose HEAD is remembered past the TTL, with the object's identity, so that a later listing
- * showing the same object can reuse its attributes instead of asking again (see unchanged()).
- */
-const CONFIRMED_ENTRIES = 50_000;
 
 /**
  * What a HEAD found for a path, and which version of the object it described: the whole
@@ -32,9 +20,6 @@ interface Confirmed {
   of: ObjectIdentity | IndexedHead;
   attr: Attr;
 }
-
-/** Paths whose attributes are kept; the cache sets aside memory for all of them when it is made. */
-const DEFAULT_ENTRIES = 500_000;
 
 export interface AttrCacheOptions {
   /** Paths whose attributes are kept (default 500,000). */
@@ -111,11 +96,11 @@ export class AttrCache {
     this.clock = o.clock ?? performance;
     if (ttlMs <= 0) return;
     const clock = o.clock ? { perf: o.clock } : {};
-    this.attrs = new LRUCache<string, Lookup>({ max: o.entries ?? DEFAULT_ENTRIES, ttl: ttlMs, ...clock });
+    this.attrs = new LRUCache<string, Lookup>({ max: o.entries ?? ATTR_CACHE_ENTRIES, ttl: ttlMs, ...clock });
     // Expired listings stay (until evicted) so staleListing() can tell a directory the mount
     // listed lately; get() still returns only fresh ones.
     this.listings = new LRUCache<string, Listing>({ max: 2_000, ttl: ttlMs, noDeleteOnStaleGet: true, ...clock });
-    this.confirmed = new LRUCache<string, Confirmed>({ max: CONFIRMED_ENTRIES });
+    this.confirmed = new LRUCache<string, Confirmed>({ max: CONFIRMED_HEADS_KEPT });
   }
 
   /** How long the mirror holds what it takes: until its first use, at most holdMs, then ttlMs. */

@@ -1,16 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { EntryKind, Listing } from './attrCache.js';
-
-/**
- * Names fetched ahead of a walk's position: enough to keep the prefetch limit busy for several
- * round trips while the walker takes one name at a time.
- */
-const WALK_WINDOW = 256;
-/** A second lookup that missed the cache in one directory within this long makes it a walk. */
-const WALK_SIGN_MS = 10_000;
-/** Directories whose order is remembered, and how many names in all (≈ 50 B each beside the listing's own). */
-const WALKS_KEPT = 64;
-const WALK_NAMES_KEPT = 200_000;
+import { WALKS_KEPT, WALK_NAMES_KEPT, WALK_SIGN_MS, WALK_WINDOW } from '../tuning.js';
 
 /** A walked directory's names in listing order, and the run of them attributes were asked for. */
 interface Walk {

@@ -19,6 +19,7 @@ import { OpenFile, type OpenFileContext } from './openFile.js';
 import { SPOOL_DIR, WriteBackSpool } from './writeBackSpool.js';
 import { WriteBackQueue } from './writeBackQueue.js';
 import { withoutXattr, withXattr } from './xattrNames.js';
+import { ATTR_WRITE_DELAY_MS, CLOSED_CONTENT_HOLD_MS, COPY_CONCURRENCY, RUNTIME_MEMORY, WRITE_BACK_MAX_BYTES } from '../tuning.js';
 
 /** Who owns what the mount shows (see AttrPolicy for what is trusted). */
 export interface Ownership {
@@ -69,11 +70,6 @@ export interface StatFs {
 const MiB = 1024 * 1024;
 /** The access-mode bits of open(2) flags (O_RDONLY/O_WRONLY/O_RDWR); Node's constants lack O_ACCMODE. */
 const O_ACCMODE = 3;
-const COPY_CONCURRENCY = 8;
-/** Bytes of closed new files that may wait for their upload at once; beyond it, close uploads. */
-const WRITE_BACK_MAX_BYTES = 64 * MiB;
-/** The mount's memory beside its memory budget: the process's RSS target is --cache-size plus this (see MemoryBudget). */
-const RUNTIME_MEMORY = 150 * MiB;
 /** The longest path Linux takes, and so the longest symlink target worth reading. */
 const PATH_MAX = 4096;
 
@@ -81,11 +77,6 @@ const ROOT_HAS_NO_OBJECT = (): FsError => new FsError('EPERM', 'the mount root h
 
 /** Set-group-ID (Node's fs.constants lacks it). */
 const S_ISGID = 0o2000;
-
-/** How long a closed file's attribute change waits to be written, for more to join it (see DeferredAttrs). */
-const ATTR_WRITE_DELAY_MS = 1000;
-/** How long a file uploaded at close keeps its content in memory, for a rename to upload it again (see release()). */
-const CLOSED_CONTENT_HOLD_MS = ATTR_WRITE_DELAY_MS;
 
 /**
  * The filesystem, knowing nothing of FUSE: POSIX operations on paths, in terms of an

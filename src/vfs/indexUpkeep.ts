@@ -2,22 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log.js';
 import { DirectoryIndexes, type IndexedHead } from '../secure/index.js';
 import type { ObjectInfo } from '../store/ObjectStore.js';
-
-/**
- * A directory's index is rewritten once this many of its listed objects cost a HEAD (or were
- * written by the mount) since it was made: 1% of the directory, at least one, at most this. A file
- * saved again and again in a big directory does not send the whole index each time.
- */
-const STALE_MAX = 64;
-/**
- * Smaller directories get no index: their few HEADs go out in parallel after the listing, in about
- * the time the index's GET would take, and an index would cost a PUT whenever they change.
- */
-const INDEX_MIN_OBJECTS = 8;
-/** A directory is rewritten once nothing happened in it for this long: its HEADs and writes are in. */
-const QUIET_MS = 3_000;
-/** Directories whose index this mount has read (or found absent), by the index object's ETag. */
-const SEEDED_KEPT = 10_000;
+import { INDEX_MIN_OBJECTS, INDEX_QUIET_MS, INDEX_SEEDED_KEPT, INDEX_STALE_MAX } from '../tuning.js';
 
 /** What the upkeep asks of the mount's lookups. */
 export interface IndexSource {
@@ -49,7 +34,7 @@ interface Staleness {
  */
 export class IndexUpkeep {
   /** ETag of the index each directory was seeded from; '' when it had none. */
-  private readonly seeded = new LRUCache<string, string>({ max: SEEDED_KEPT });
+  private readonly seeded = new LRUCache<string, string>({ max: INDEX_SEEDED_KEPT });
   private readonly stale = new Map<string, Staleness>();
   private readonly writing = new Map<string, Promise<void>>();
 
@@ -133,10 +118,10 @@ export class IndexUpkeep {
   private consider(dir: string, s: Staleness): void {
     const objects = Math.max(s.objects, s.written);
     if (!this.o.writable || objects < INDEX_MIN_OBJECTS) return;
-    const due = Math.min(STALE_MAX, Math.max(1, Math.ceil(objects / 100)));
+    const due = Math.min(INDEX_STALE_MAX, Math.max(1, Math.ceil(objects / 100)));
     if (s.uncovered + s.written < due) return;
     clearTimeout(s.timer);
-    s.timer = setTimeout(() => void this.rewrite(dir), QUIET_MS);
+    s.timer = setTimeout(() => void this.rewrite(dir), INDEX_QUIET_MS);
     s.timer.unref();
   }
 

@@ -1,8 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Attr } from './attributes.js';
-
-/** Paths whose moved times are remembered; past it the least recently moved show the bucket's again. */
-const MAX_ENTRIES = 20_000;
+import { LOCAL_TIMES_KEPT } from '../tuning.js';
 
 interface Times {
   mtime?: number;
@@ -19,7 +17,7 @@ interface Times {
  * path's attributes carries them. A remount shows what the bucket has.
  */
 export class LocalTimes {
-  private readonly times = new LRUCache<string, Times>({ max: MAX_ENTRIES });
+  private readonly times = new LRUCache<string, Times>({ max: LOCAL_TIMES_KEPT });
 
   /** An entry in the directory `dir` was created, removed or renamed at `ms`. */
   entriesChanged(dir: string, ms: number): void {

@@ -10,15 +10,7 @@ import { IndexUpkeep } from './indexUpkeep.js';
 import type { LocalTimes } from './localTimes.js';
 import type { AttrCache, EntryKind, Fetch, Listing, Lookup } from './attrCache.js';
 import { baseName, joinPath, type Namespace, parentOf } from './namespace.js';
-
-/**
- * Parallel HEADs that fill attributes after a listing (s3fs does them one at a time; goofys doesn't).
- * Since they go through a worker thread (store/headWorker.ts), 64 beat 32: cold ls -l of 10,000
- * names 3.48–3.99 s vs 3.64–4.04 s, 6 of 6 alternated runs.
- */
-const ATTR_PREFETCH_CONCURRENCY = 64;
-/** Largest directory (entries) re-listed to answer lookups; see listingForLookups. */
-const LOOKUP_LISTING_MAX_ENTRIES = 5000;
+import { ATTR_PREFETCH_CONCURRENCY, LOOKUP_LISTING_MAX_ENTRIES } from '../tuning.js';
 
 /**
  * Told after each page of a listing the names listed so far, in the order the listing gives them;

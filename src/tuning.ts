@@ -204,6 +204,6 @@ export const COLLECT_AFTER = 32 * 1024 * 1024;
  * How far under its memory target the budget keeps the process's memory in use, as it sees it
  * when it allocates: the process grows between two looks (buffers awaiting collection, V8's heap),
  * and of what malloc holds free, a new buffer may not be able to reuse all (other threads' arenas,
- * fragments). Measured with scripts/bench-rss.mjs: RSS ran 20-40 MiB above memory in use.
+ * fragments). The figures behind it are in docs/performance.md (scripts/bench-rss.mjs).
  */
 export const RSS_TARGET_MARGIN = 48 * 1024 * 1024;

@@ -15,8 +15,8 @@ export interface KmsConnection {
 
 // CommonJS packages whose `exports.default` is the client class: Node's and Vitest's ESM interop
 // disagree on what a default import of them is, while require() is the same everywhere. Required
-// when a KmsService is made, not at import: with the client loaded, an idle mount with an RSA key
-// was 15 MiB larger, memory the mount's budget gives up under the process's memory target.
+// when a KmsService is made, not at import: a mount with an RSA key should not carry the KMS client,
+// whose memory the budget would otherwise give up under the process's memory target.
 const require = createRequire(import.meta.url);
 let kms: typeof KmsModule;
 let rpc: typeof RpcApi;

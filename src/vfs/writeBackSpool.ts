@@ -26,7 +26,7 @@ export interface SpooledState {
   replacing: boolean;
 }
 
-/** Plaintext to spool: a whole buffer (the caller's to keep: it is not changed) or a local file of `size` bytes. */
+/** Plaintext to spool: a whole buffer, given to the spool (encrypted in place), or a local file of `size` bytes. */
 export type SpoolSource = { buffer: Buffer } | { path: string; size: number };
 
 /**
@@ -99,7 +99,7 @@ export class WriteBackSpool {
     try {
       const write = async (plain: Buffer): Promise<void> => {
         md5.update(plain);
-        const cipher = ctrAtInPlace(dataKey, size, Buffer.from(plain));
+        const cipher = ctrAtInPlace(dataKey, size, plain);
         for (let at = 0; at < cipher.length; ) at += (await handle.write(cipher, at, cipher.length - at, size + at)).bytesWritten;
         size += cipher.length;
       };

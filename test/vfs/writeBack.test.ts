@@ -101,7 +101,7 @@ describe('WriteBackSpool and recoverSpool', () => {
     const spoolDir = join(dir, 'one');
     const spool = new WriteBackSpool(spoolDir, bucket);
     const plaintext = Buffer.from('the content of a closed file\n');
-    const entry = await spool.keep({ key: 'tmp', meta: { mode: '33188' }, replacing: false }, { buffer: plaintext });
+    const entry = await spool.keep({ key: 'tmp', meta: { mode: '33188' }, replacing: false }, { buffer: Buffer.from(plaintext) });
     entry.update({ key: 'final', meta: { mode: '33152' }, xattrs: new Map([['user.a', Buffer.from('b')]]), replacing: false });
     expect(statSync(spoolDir).mode & 0o777).toBe(0o700);
     const files = readdirSync(spoolDir);

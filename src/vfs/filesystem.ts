@@ -843,17 +843,19 @@ export class Filesystem {
   // ---- the rest ---------------------------------------------------------------------------
 
   /**
-   * Object storage has no fixed size: always 1 TiB and 2^32 inodes free, so df and installers are
-   * content, and as used what the mount has seen of the bucket (listed, looked at or written; see
-   * UsageTally). No request: statfs is called often.
+   * Object storage has no fixed size: always 1 TiB free, so df and installers are content, and as
+   * used what the mount has seen of the bucket (listed, looked at or written; see UsageTally). The
+   * inode total is the most fuse-native carries (32 bits), the objects seen counted out of it.
+   * No request: statfs is called often.
    */
   statfs(): StatFs {
     const bsize = 4096;
     const free = 2 ** 40 / bsize;
-    const freeFiles = 2 ** 32;
+    const files = 2 ** 32 - 1;
     const { bytes, objects } = this.options.usage?.() ?? { bytes: 0, objects: 0 };
     const used = Math.ceil(bytes / bsize);
-    return { bsize, frsize: bsize, blocks: used + free, bfree: free, bavail: free, files: objects + freeFiles, ffree: freeFiles, favail: freeFiles, namemax: 255 };
+    const freeFiles = files - Math.min(objects, files);
+    return { bsize, frsize: bsize, blocks: used + free, bfree: free, bavail: free, files, ffree: freeFiles, favail: freeFiles, namemax: 255 };
   }
 
   /**

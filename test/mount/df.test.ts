@@ -10,7 +10,8 @@ import { type Mounted, mountBucket, sh, UPLOAD_AT_CLOSE } from '../support/mount
  */
 const BLOCK = 4096;
 const FREE_BLOCKS = 2 ** 40 / BLOCK;
-const FREE_FILES = 2 ** 32;
+/** Inodes in all: the most fuse-native's 32-bit statfs fields carry. */
+const FILES = 2 ** 32 - 1;
 
 /** stat -f of the mountpoint: block size, total and free blocks, total and free inodes. */
 function statfs(dir: string): { bsize: number; blocks: number; bfree: number; files: number; ffree: number } {
@@ -41,6 +42,7 @@ describe('df on a mount', () => {
     m = await mountBucket(local, { prefix: 'df', args: UPLOAD_AT_CLOSE });
     const at = (p: string): string => join(m!.mountpoint, p);
     expect(usage(m.mountpoint)).toEqual({ used: 0, free: FREE_BLOCKS * BLOCK, inodes: 0 });
+    expect(statfs(m.mountpoint)).toMatchObject({ files: FILES, ffree: FILES });
     // df itself reads the same numbers.
     expect(sh(`df -B1 --output=used,avail ${m.mountpoint}`).split('\n')[1]!.trim().split(/\s+/).map(Number)).toEqual([0, FREE_BLOCKS * BLOCK]);
 

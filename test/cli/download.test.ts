@@ -208,7 +208,7 @@ describe('a wrong MD5 keeps nothing', () => {
 
   for (const [name, change] of [
     ['its unencrypted-content-md5 header', (_: Buffer, meta: Record<string, string>) => (meta['client-side-encryption-unencrypted-content-md5'] = md5(Buffer.from('other')))],
-    ['one byte of its body', (body: Buffer) => (body[2 * MIB + 17] ^= 1)],
+    ['one byte of its body', (body: Buffer) => (body[2 * MIB + 17]! ^= 1)],
   ] as const) {
     it(`altered: ${name}`, async () => {
       const key = `dl/altered-${name.length}.bin`;

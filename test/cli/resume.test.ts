@@ -104,7 +104,7 @@ it('a source changed in place (same size, mtime put back) starts over with a fre
   const inFlight = Math.max(...Object.keys(cp.hashes).map(Number));
   expect(inFlight).toBeGreaterThan(cp.parts.length);
   const at = (inFlight - 1) * MIB + 100;
-  data[at] ^= 0xff;
+  data[at]! ^= 0xff;
   const fd = openSync(src, 'r+');
   writeSync(fd, data, at, 1, at);
   closeSync(fd);

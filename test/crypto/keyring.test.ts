@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FsError } from '../../src/errors.js';
-import { CryptoError, Keyring, ctrAt, envelopeMeta, readEnvelope, rsaMasterKey, type Envelope, type MasterKey } from '../../src/crypto/index.js';
+import { Keyring, ctrAt, envelopeMeta, readEnvelope, rsaMasterKey, type Envelope, type MasterKey } from '../../src/crypto/index.js';
 import { unpadPkcs1v15 } from '../../src/crypto/pkcs1.js';
 import { fixtureKey, oss2Case, oss2Key, sdkFixtures, toMeta, expectCryptoError as failure } from './vectors.js';
 
@@ -110,6 +110,7 @@ describe('Keyring sealAhead: the next data key is made while the caller goes on'
       matdesc: inner.matdesc,
       canUnwrap: inner.canUnwrap,
       id: inner.id,
+      attributeMac: undefined,
       unwrap: (envelope, objectKey) => inner.unwrap(envelope, objectKey),
       wrap: async (dataKey) => {
         counter.wraps++;

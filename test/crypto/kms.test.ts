@@ -5,7 +5,6 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CryptoError,
   Keyring,
   ctrAt,
   envelopeMeta,

@@ -162,7 +162,7 @@ describe('mount: keys, modes and foreign objects', () => {
     const chunks: Buffer[] = [];
     for await (const c of body) chunks.push(c as Buffer);
     const altered = Buffer.concat(chunks);
-    altered[2 * 1024 * 1024 + 5] ^= 0x01;
+    altered[2 * 1024 * 1024 + 5]! ^= 0x01;
     await local.store.put('ledger.bin', altered, { meta: head.meta });
 
     const again = await mountBucket(local, { name: 'tamper2', args: SDK_OBJECTS_HERE });

@@ -62,7 +62,7 @@ describe('signature V4', () => {
     await c.completeMultipartUpload('v4/mp', init.uploadId, [{ number: 1, etag: part.etag }]);
     await c.copy('v4/copy', key, 'bkt', { meta: { a: 'c' } as never });
     await c.deleteMulti(['v4/copy', 'v4/mp']);
-    expect((await c.listBuckets({})).buckets.length).toBe(1);
+    expect((await c.listBuckets({})).buckets).toHaveLength(1);
   });
 
   it('refuses a V4 request signed with the wrong secret', async () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { crc64 } from 'crc64-ecma182.js';
+import { headersOf } from './helpers.js';
 
 // The server runs as `ossencfs server` in a child process, compiled from src into a private
 // directory (inside the repo so node_modules resolve) rather than into the shared dist/. Our
@@ -110,7 +111,7 @@ describe('ossencfs server (child process)', () => {
       source.on('data', (c: Buffer) => sent.update(c));
       const put = await c.putStream('huge', source, { contentLength: size } as never);
       const etag = `"${sent.digest('hex').toUpperCase()}"`;
-      expect(put.res.headers.etag).toBe(etag);
+      expect(headersOf(put).etag).toBe(etag);
 
       const got = await c.getStream('huge');
       const received = createHash('md5');

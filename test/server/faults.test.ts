@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CREDENTIALS, adminFault, errorCode, rawRequest, signV4, startTestServer, type TestServer } from './helpers.js';
+import { CREDENTIALS, adminFault, errorCode, rawRequest, signV4, startTestServer, headersOf, type TestServer } from './helpers.js';
 
 let t: TestServer;
 beforeAll(async () => {
@@ -87,7 +87,7 @@ describe('durability', () => {
     while ((await readdir(join(t.dir, 'tmp'))).length > 0) await new Promise((r) => setTimeout(r, 10));
     expect(Buffer.from((await t.client().get('flushed')).content).toString()).toBe('old version');
     await t.client().put('flushed', body);
-    expect((await t.client().head('flushed')).res.headers['content-length']).toBe(String(body.length));
+    expect(headersOf(await t.client().head('flushed'))['content-length']).toBe(String(body.length));
   });
 
   it('lets one of two concurrent PUTs to the same key win whole', async () => {

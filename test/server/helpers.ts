@@ -17,11 +17,30 @@ export const CREDENTIALS: ServerCredentials = { accessKeyId: 'test-id', accessKe
 export interface TestServer {
   server: RunningServer;
   dir: string;
-  client(options?: Partial<OSS.Options>): OSS;
+  client(options?: Partial<OSS.Options>): TestOss;
   /** Stops the server, runs `meanwhile` (e.g. to edit its directory), starts it again on the same port. */
   restart(meanwhile?: () => Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * ali-oss 6 as it behaves where @types/ali-oss says otherwise: listBuckets answers `{ buckets }`,
+ * every query field is optional, uploadPartCopy's options may be left out, listParts and a verbose
+ * deleteMulti answer with OSS's XML names, deleteBucket answers `{ res }`, getObjectMeta exists.
+ */
+export interface TestOss extends Omit<OSS, 'listBuckets' | 'list' | 'listParts' | 'uploadPartCopy' | 'deleteMulti' | 'deleteBucket'> {
+  listBuckets(query?: Record<string, unknown> | null, options?: OSS.RequestOptions): Promise<{ buckets: OSS.Bucket[] | null; res: OSS.NormalSuccessResponse }>;
+  list(query: Partial<OSS.ListObjectsQuery> | null, options: OSS.RequestOptions): Promise<OSS.ListObjectResult>;
+  listParts(name: string, uploadId: string, query?: Partial<OSS.ListPartsQuery>, options?: OSS.RequestOptions): Promise<{ parts: { PartNumber: string; Size: string; ETag: string }[]; res: OSS.NormalSuccessResponse }>;
+  uploadPartCopy(name: string, uploadId: string, partNo: number, range: string, sourceData: { sourceKey: string; sourceBucketName: string }, options?: { headers?: Record<string, string> }): Promise<{ name: string; etag: string; res: OSS.NormalSuccessResponse }>;
+  deleteMulti(names: string[], options?: OSS.DeleteMultiOptions): Promise<{ deleted: { Key: string }[]; res: OSS.NormalSuccessResponse }>;
+  deleteBucket(name: string, options?: OSS.RequestOptions): Promise<{ res: OSS.NormalSuccessResponse }>;
+  getObjectMeta(name: string, options?: OSS.RequestOptions): Promise<{ status: number; res: OSS.NormalSuccessResponse }>;
+}
+
+/** A response's headers, as ali-oss gives them (lower-case names, string values); @types/ali-oss says `object`. */
+export const headersOf = (r: { res: { headers: object } }): Record<string, string | undefined> =>
+  r.res.headers as Record<string, string | undefined>;
 
 /** The region test clients sign V4 for (the server accepts any). */
 export const REGION = 'oss-cn-hangzhou';
@@ -46,7 +65,7 @@ export async function startTestServer(credentials: ServerCredentials[] = [CREDEN
         region: REGION,
         timeout: 120_000,
         ...clientOptions,
-      } as OSS.Options),
+      } as OSS.Options) as unknown as TestOss,
     restart: async (meanwhile) => {
       await t.server.stop();
       await meanwhile?.();

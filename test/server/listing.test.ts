@@ -58,11 +58,11 @@ describe('ListObjectsV2', () => {
     expect(first.objects.map((o: { name: string }) => o.name)).toEqual(['a/1', 'a/2', 'a/b/1']);
     expect(first.keyCount).toBe(3);
     expect(first.isTruncated).toBe(true);
-    expect(first.objects[0].owner).toBeTruthy();
+    expect(first.objects[0]?.owner).toBeTruthy();
     const second = await c.listV2({ prefix: 'a/', 'max-keys': 3, 'continuation-token': first.nextContinuationToken } as never, {});
     expect(second.objects.map((o: { name: string }) => o.name)).toEqual(['a/b/2', 'a/c/1']);
     expect(second.isTruncated).toBe(false);
-    expect(second.objects[0].owner).toBeNull();
+    expect(second.objects[0]?.owner).toBeNull();
     const after = await c.listV2({ 'start-after': 'b', delimiter: '/' } as never, {});
     expect(after.prefixes).toEqual(['c/']);
     expect(after.objects.map((o: { name: string }) => o.name)).toEqual(['z', '\u{ff61}', '\u{1f600}']);

@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rename } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type OSS from 'ali-oss';
-import { startTestServer, type TestServer } from './helpers.js';
+import { startTestServer, headersOf, type TestOss, type TestServer } from './helpers.js';
 
 // HEAD is answered from records kept in memory (see src/server/storage/store.ts). Each test first
 // HEADs the object so its record is cached, then changes the object through another operation and
@@ -16,7 +15,7 @@ beforeAll(async () => {
 });
 afterAll(async () => t.close());
 
-async function headMeta(c: OSS, key: string): Promise<Record<string, string>> {
+async function headMeta(c: TestOss, key: string): Promise<Record<string, string>> {
   return (await c.head(key)).meta as unknown as Record<string, string>;
 }
 
@@ -44,8 +43,8 @@ describe('metadata cache', () => {
     await c.put('put', Buffer.from('second version'), { meta: { mode: '2', uid: '7' } as never });
     const after = await c.head('put');
     expect(after.meta).toEqual({ mode: '2', uid: '7' });
-    expect(after.res.headers['content-length']).toBe('14');
-    expect(after.res.headers['etag']).not.toBe(before.res.headers['etag']);
+    expect(headersOf(after)['content-length']).toBe('14');
+    expect(headersOf(after)['etag']).not.toBe(headersOf(before)['etag']);
   });
 
   it('CopyObject with REPLACE onto itself: HEAD sees the replaced metadata', async () => {
@@ -97,8 +96,8 @@ describe('metadata cache', () => {
     await c.completeMultipartUpload('mp', init.uploadId, [{ number: 1, etag }]);
     const head = await c.head('mp');
     expect(head.meta).toEqual({ mode: '9' });
-    expect(head.res.headers['content-length']).toBe('1000');
-    expect(head.res.headers['x-oss-object-type']).toBe('Multipart');
+    expect(headersOf(head)['content-length']).toBe('1000');
+    expect(headersOf(head)['x-oss-object-type']).toBe('Multipart');
   });
 
   it('concurrent writers and readers: once the writes settle, HEAD shows the last PUT', async () => {
@@ -115,7 +114,7 @@ describe('metadata cache', () => {
       while (writing) {
         const h = await c.head('race');
         const n = Number((h.meta as unknown as Record<string, string>).n);
-        expect(h.res.headers['content-length']).toBe(String(String(n).length));
+        expect(headersOf(h)['content-length']).toBe(String(String(n).length));
         seen.push(n);
       }
     });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get } from 'node:http';
-import Credential, { Config } from '@alicloud/credentials';
+import { URICredentialsProvider } from '@alicloud/credentials';
 import { CREDENTIALS, adminFault, errorCode, rawRequest, signV4, startTestServer, type TestServer } from './helpers.js';
 
 const LIFETIME_S = 900;
@@ -23,8 +23,8 @@ function fetchJson(url: string): Promise<{ status: number; body: Record<string, 
 
 /** What ALIBABA_CLOUD_CREDENTIALS_URI would give a client: @alicloud/credentials reading the URL. */
 async function fromUri(url: string): Promise<{ accessKeyId: string; accessKeySecret: string; stsToken: string }> {
-  const c = await new Credential(new Config({ type: 'credentials_uri', credentialsURI: url } as never)).getCredential();
-  return { accessKeyId: c.accessKeyId!, accessKeySecret: c.accessKeySecret!, stsToken: c.securityToken! };
+  const c = await URICredentialsProvider.builder().withCredentialsURI(url).build().getCredentials();
+  return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, stsToken: c.securityToken };
 }
 
 describe('temporary credentials (--sts-lifetime)', () => {

@@ -204,7 +204,7 @@ describe('HEAD, GET, PUT of a buffer and DELETE: addressing, the STS token, Cont
         pending = Buffer.concat([pending, chunk]);
         const end = pending.indexOf('\r\n\r\n');
         if (end < 0 || pending.length <= end + 4) return;
-        pending[end + 4] ^= 0xff;
+        pending[end + 4]! ^= 0xff;
         flipped = true;
         upstream.write(pending);
       });

@@ -33,15 +33,18 @@ describe('mount: requests per operation', () => {
     await resetSeen(local);
 
     const files = 40;
+    const started = Date.now();
     for (let i = 0; i < files; i++) writeFileSync(join(m.mountpoint, `f${i}.txt`), `file ${i}\n`);
+    const ttlsPassed = Math.ceil((Date.now() - started) / (TTL_S * 1000));
 
     const requests = await seen(local);
     const count = (method: string, query = ''): number => requests.filter((r) => r.method === method && r.query.includes(query)).length;
     expect(count('PUT')).toBe(files);
-    // The expired listing of the root is refreshed (about once per TTL), not asked per name.
+    // The expired listing of the root is refreshed at most once per TTL that passed (a loaded host
+    // makes the loop longer), never per name.
     const lists = requests.filter((r) => r.method === 'GET' && r.path === `/${local.bucket}/`).length;
     expect(lists).toBeGreaterThanOrEqual(1);
-    expect(lists).toBeLessThan(files / 4);
+    expect(lists).toBeLessThanOrEqual(Math.min(ttlsPassed + 1, files / 2));
     const headsOfNewNames = requests.filter((r) => r.method === 'HEAD' && /\/f\d+\.txt$/.test(r.path));
     expect(headsOfNewNames).toEqual([]);
 

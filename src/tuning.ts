@@ -207,3 +207,15 @@ export const COLLECT_AFTER = 32 * 1024 * 1024;
  * fragments). The figures behind it are in docs/performance.md (scripts/bench-rss.mjs).
  */
 export const RSS_TARGET_MARGIN = 48 * 1024 * 1024;
+
+// Open files (src/vfs/openFile.ts, built in src/vfs/buildFilesystem.ts).
+
+/**
+ * New content an open file keeps in memory, to go up in one PutObject at close, before it moves to a
+ * staging file: most files written whole fit, and many written at once stay small beside the memory
+ * budget they are counted in (its `staging` account).
+ */
+export const OPEN_FILE_MEMORY = 8 * MiB;
+
+/** Blocks a sequential reader's read-ahead grows to at most (see ReadAheadWindow): 16 MiB at the default block size, enough to keep a long link busy. */
+export const READ_AHEAD_MAX_BLOCKS = 16;

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Keyring } from '../crypto/index.js';
 import type { Logger } from '../log.js';
-import { MemoryBudget } from '../memory/budget.js';
+import { type Holding, MemoryBudget } from '../memory/budget.js';
 import { EncryptedBucket, type EncryptedBucketOptions } from '../secure/index.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { UsageTally } from '../store/usageTally.js';
@@ -68,6 +68,8 @@ export interface BuiltFilesystem {
 }
 
 const MiB = 1024 * 1024;
+/** Holders named when the process reaches its memory target; the rest are counted. */
+const HOLDERS_LOGGED = 10;
 
 /**
  * A Filesystem and what it stands on, over any store: the mount's (OSS, behind its upload journal)
@@ -104,7 +106,8 @@ export function buildFilesystem(store: ObjectStore, keyring: Keyring, settings: 
   });
   const changes = new TreeChanges(meta, lookups, times, attrWrites);
 
-  const memory = new MemoryBudget(settings.cacheSize, { rss: settings.cacheSize + RUNTIME_MEMORY, inUse: memoryInUse });
+  const rss = settings.cacheSize + RUNTIME_MEMORY;
+  const memory = new MemoryBudget(settings.cacheSize, { rss, inUse: memoryInUse, exceeded: (holders) => log.debug(describeHolders(rss, holders)) });
   const writeBacks = new WriteBackQueue<OpenFile>({ maxBytes: WRITE_BACK_MAX_BYTES, due: (file): Promise<void> => files.due(file), log });
   const writesBack = settings.writeBackMs > 0 && !settings.readOnly;
   const files: OpenFiles = new OpenFiles({
@@ -139,4 +142,12 @@ export function buildFilesystem(store: ObjectStore, keyring: Keyring, settings: 
     { forced: ownership.forced, readOnly: settings.readOnly, usage: () => usage.usage },
   );
   return { fs, bucket, usage, memory };
+}
+
+/** The process is at its memory target: who holds the budget's memory, the most first. */
+function describeHolders(rss: number, holders: Holding[]): string {
+  const most = holders.sort((a, b) => b.bytes - a.bytes).slice(0, HOLDERS_LOGGED);
+  const listed = most.map((h) => `${h.owner} (${h.account}) ${(h.bytes / MiB).toFixed(1)} MiB`).join(', ');
+  const more = holders.length > most.length ? `, and ${holders.length - most.length} more` : '';
+  return `memory: at the process's target of ${rss / MiB} MiB; the budget is held by ${listed || 'nobody'}${more}`;
 }

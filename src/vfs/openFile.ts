@@ -12,7 +12,7 @@ import {
 import type { ObjectHead, ObjectMeta } from '../store/ObjectStore.js';
 import type { Logger } from '../log.js';
 import { type Attr, posixMetaOf } from './attributes.js';
-import type { MemoryBudget } from '../memory/budget.js';
+import type { Lease, MemoryBudget } from '../memory/budget.js';
 import type { BlockCache } from './blockCache.js';
 import { CachedReader } from './cachedReader.js';
 import { StagingFile } from './stagingFile.js';
@@ -21,7 +21,7 @@ import type { SpooledState, SpoolEntry, WriteBackSpool } from './writeBackSpool.
 
 export interface OpenFileContext {
   bucket: EncryptedBucket;
-  /** Lends upload parts (writeParts); the cache borrows from it too. */
+  /** Lends upload parts (writeParts) and counts content held in memory (staging); the cache borrows from it too. */
   memory: MemoryBudget;
   cache: BlockCache;
   stagingDir: string;
@@ -41,7 +41,8 @@ const ENVELOPE_META_RESERVE = 2048;
 /**
  * Where a file's current content lives while it is open:
  * - remote: unchanged object version, read through the block cache;
- * - memory: new content written front to back, small so far;
+ * - memory: new content written front to back, small so far, counted in the memory budget's
+ *   `staging` account by `lease` from its first byte until it is dropped;
  * - staged: the whole content in a local sparse file — in-place edits, and new content past the
  *   memory limit. Nothing is sent before the upload: OSS wants an encrypted multipart upload's
  *   exact size when it starts, which only the upload knows.
@@ -50,7 +51,7 @@ const ENVELOPE_META_RESERVE = 2048;
  */
 type Content =
   | { kind: 'remote'; head?: EncryptedHead; reader?: CachedReader }
-  | { kind: 'memory'; chunks: Buffer[]; size: number }
+  | { kind: 'memory'; chunks: Buffer[]; size: number; lease?: Lease }
   | { kind: 'staged'; file: StagingFile };
 
 /**
@@ -175,6 +176,7 @@ export class OpenFile {
       if (c.kind === 'memory' && position === c.size && c.size + data.length <= this.ctx.memoryLimit) {
         c.chunks.push(Buffer.from(data));
         c.size += data.length;
+        (c.lease ??= this.ctx.memory.lease('staging', `open file ${this.path}`)).own(data.length);
       } else {
         await (await this.stage()).write(position, data);
       }
@@ -389,6 +391,7 @@ export class OpenFile {
   private async discardContent(): Promise<void> {
     const c = this.content;
     if (c.kind === 'staged') await c.file.remove();
+    if (c.kind === 'memory') c.lease?.end();
   }
 
   private async remoteHead(c: Extract<Content, { kind: 'remote' }>): Promise<EncryptedHead> {
@@ -424,6 +427,7 @@ export class OpenFile {
       await file.remove();
       throw err;
     }
+    if (c.kind === 'memory') c.lease?.end();
     this.content = { kind: 'staged', file };
     return file;
   }

@@ -18,6 +18,7 @@ import { CachedReader } from './cachedReader.js';
 import { StagingFile } from './stagingFile.js';
 import { createSerialQueue } from '../util/limit.js';
 import type { SpooledState, SpoolEntry, WriteBackSpool } from './writeBackSpool.js';
+import { ENVELOPE_META_RESERVE } from '../tuning.js';
 
 export interface OpenFileContext {
   bucket: EncryptedBucket;
@@ -30,13 +31,6 @@ export interface OpenFileContext {
   maxReadAhead: number;
   log: Logger;
 }
-
-/**
- * Metadata bytes kept for the envelope of content not uploaded yet, which its upload makes (an
- * RSA-4096 envelope takes ~1.7 KiB, RSA-2048 ~1.0 KiB, KMS less): what an extended attribute set
- * may take is judged with this before the data key it will be sealed under exists.
- */
-const ENVELOPE_META_RESERVE = 2048;
 
 /**
  * Where a file's current content lives while it is open:

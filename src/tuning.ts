@@ -148,7 +148,7 @@ export const RUNTIME_MEMORY = 150 * MiB;
 /** How long a closed file's attribute change waits to be written, for more to join it (see DeferredAttrs). */
 export const ATTR_WRITE_DELAY_MS = 1000;
 
-/** How long a file uploaded at close keeps its content in memory, for a rename to upload it again (see Filesystem.release). */
+/** How long a file uploaded at close keeps its content in memory, for a rename to upload it again (see OpenFiles.closed). */
 export const CLOSED_CONTENT_HOLD_MS = ATTR_WRITE_DELAY_MS;
 
 // Directory indexes (src/vfs/indexUpkeep.ts).

@@ -195,7 +195,7 @@ export class OpenFile {
 
   /**
    * chmod/chown/utimens on an open file: kept with the content, written by the next flush — or,
-   * `writtenElsewhere` (Filesystem's DeferredAttrs), only shown and carried by a later upload.
+   * `writtenElsewhere` (the mount's DeferredAttrs), only shown and carried by a later upload.
    */
   setAttr(patch: Partial<Pick<Attr, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime' | 'xattrs'>>, writtenElsewhere = false): void {
     this.attr = { ...this.attr, ...patch, ctime: Date.now() };
@@ -265,7 +265,7 @@ export class OpenFile {
   /**
    * Renames the file in its turn, between uploads, so none goes to the old name afterwards. A new
    * name whose content is all here just takes the new key (its one upload goes there). Content
-   * held in memory that is in the bucket already (a file just closed, see Filesystem.release) goes
+   * held in memory that is in the bucket already (a file just closed, see OpenFiles.closed) goes
    * up again under the new key, then `dropSource` deletes the old object: one PutObject where a
    * move in the bucket costs a HEAD, and with an attribute change a GET and a PUT of the
    * ciphertext (OSS changes no metadata of an encrypted object by CopyObject). Otherwise what is

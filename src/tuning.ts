@@ -148,7 +148,7 @@ export const RUNTIME_MEMORY = 150 * MiB;
 /** How long a closed file's attribute change waits to be written, for more to join it (see DeferredAttrs). */
 export const ATTR_WRITE_DELAY_MS = 1000;
 
-/** How long a file uploaded at close keeps its content in memory, for a rename to upload it again (see Filesystem.release). */
+/** How long a file uploaded at close keeps its content in memory, for a rename to upload it again (see OpenFiles.closed). */
 export const CLOSED_CONTENT_HOLD_MS = ATTR_WRITE_DELAY_MS;
 
 // Directory indexes (src/vfs/indexUpkeep.ts).
@@ -207,3 +207,119 @@ export const COLLECT_AFTER = 32 * 1024 * 1024;
  * fragments). The figures behind it are in docs/performance.md (scripts/bench-rss.mjs).
  */
 export const RSS_TARGET_MARGIN = 48 * 1024 * 1024;
+
+// Open files (src/vfs/openFile.ts, built in src/vfs/buildFilesystem.ts).
+
+/**
+ * New content an open file keeps in memory, to go up in one PutObject at close, before it moves to a
+ * staging file: most files written whole fit, and many written at once stay small beside the memory
+ * budget they are counted in (its `staging` account).
+ */
+export const OPEN_FILE_MEMORY = 8 * MiB;
+
+/**
+ * Metadata bytes kept for the envelope of content not uploaded yet, which its upload makes (an
+ * RSA-4096 envelope takes ~1.7 KiB, RSA-2048 ~1.0 KiB, KMS less): what an extended attribute set
+ * may take is judged with this before the data key it will be sealed under exists. Too little lets
+ * a set through that the upload then cannot carry; too much refuses sets that would fit.
+ */
+export const ENVELOPE_META_RESERVE = 2 * KiB;
+
+/** Blocks a sequential reader's read-ahead grows to at most (see ReadAheadWindow): 16 MiB at the default block size, enough to keep a long link busy. */
+export const READ_AHEAD_MAX_BLOCKS = 16;
+
+// The C allocator (src/util/allocator.ts); the figures behind these are in docs/architecture.md.
+
+/**
+ * glibc's mmap threshold, set to its largest: buffers below it come from the heap and are reused
+ * after a free rather than unmapped and faulted in again, and it no longer slides with what was freed.
+ */
+export const MALLOC_MMAP_THRESHOLD = 32 * MiB;
+
+/**
+ * Free memory at the top of the heap kept rather than given back to the kernel: the data path
+ * frees buffers in bulk (a collection's worth), and the next batch would fault that memory in again.
+ * It bounds what a trim leaves resident.
+ */
+export const MALLOC_TRIM_THRESHOLD = 16 * MiB;
+
+/** What the heap grows by at a time while block memory is allocated, so that it can be backed by 2 MiB huge pages (see allocateOnHugePages). */
+export const HUGE_PAGE_HEAP_PAD = 16 * MiB;
+
+// Decryption on a worker thread (src/crypto/ctrWorker.ts; its slices are CTR_IN_PLACE_SLICE).
+
+/**
+ * Decrypted bytes after which the worker asks for a minor collection. Each slice's output is garbage
+ * at once, and an isolate with almost no JavaScript objects would collect only once its external
+ * memory grew by tens of MiB, all of it resident meanwhile; a minor collection over a near-empty young
+ * generation costs next to nothing.
+ */
+export const CTR_WORKER_COLLECT_AFTER = 2 * MiB;
+
+// The bundled OSS server's storage (src/server/storage/); the figures behind these are in docs/performance.md.
+
+/** Bytes a read stream of an object's data file yields at a time: over loopback, per-chunk overhead dominates small chunks. */
+export const SERVER_STREAM_CHUNK = 1 * MiB;
+
+/** Read chunks kept between responses, so that concurrent GETs reuse memory rather than fault in more. */
+export const SERVER_SPARE_CHUNK_BYTES = 32 * SERVER_STREAM_CHUNK;
+
+/**
+ * A body being received is flushed to disk (a background fdatasync) every this many bytes: the page
+ * cache would otherwise hold all of it dirty, and the final fsync would write it while the client waits.
+ */
+export const SERVER_SYNC_EVERY = 64 * MiB;
+
+/** Bytes of a body gathered for one write: each write is a hand-off to libuv's thread pool, whose wake-up costs the event loop, and a socket yields 64 KiB at a time. */
+export const SERVER_WRITE_BATCH = 1 * MiB;
+
+/** A body up to this size is held in memory and written where it belongs in the same batch as its commit: one trip to the fsync worker, no temporary file to rename. */
+export const SERVER_SMALL_BODY = 256 * KiB;
+
+/**
+ * An object up to this size keeps its bytes in its metadata file: a PUT writes and syncs one file
+ * and one directory, not two of each. Small, because the server reads every metadata file at start
+ * and a HEAD that misses the record cache reads the whole file.
+ */
+export const SERVER_INLINE_MAX = 16 * KiB;
+
+/**
+ * Parsed metadata records kept in memory, by count and by bytes (inline bytes count): a cold `ls -l`
+ * through a mount HEADs every file of a directory, and each read from disk costs an open, a read and
+ * a JSON parse.
+ */
+export const SERVER_RECORD_CACHE_ENTRIES = 20_000;
+export const SERVER_RECORD_CACHE_BYTES = 64 * MiB;
+
+/** From this size a body's MD5 is computed on a worker thread beside the socket and disk work; below it, inline. */
+export const SERVER_MD5_PARALLEL_FROM = 8 * MiB;
+
+/** Chunks go to the MD5 worker in batches of about this many bytes: one message per batch each way. */
+export const SERVER_MD5_BATCH = 1 * MiB;
+
+/** Bytes handed to the MD5 worker and not yet hashed, across all bodies, beyond which receivers wait: the back-pressure, and a bound on what the worker holds. */
+export const SERVER_MD5_IN_FLIGHT = 8 * MiB;
+
+/** Hashed chunks come back from the MD5 worker to be freed here: a minor collection every this many bytes frees them while their memory is still in cache for the next chunks. */
+export const SERVER_MD5_COLLECT_AFTER = 16 * MiB;
+
+/** Threads running fsyncs and renames: two, so one slow fsync does not hold every other commit; libuv's pool has four threads for the rest. */
+export const SERVER_FSYNC_WORKERS = 2;
+
+// The bundled server's bookkeeping.
+
+/** Temporary credentials the server's STS keeps at most, newest first: a client asking in a loop cannot grow memory. */
+export const STS_KEYS_KEPT = 10_000;
+
+/** An expired temporary key is still recognised (and refused as expired) for this long, then forgotten. */
+export const STS_FORGET_AFTER_MS = 10 * 60_000;
+
+/**
+ * Requests the fault-injection log keeps at least (the oldest go first); it grows to twice this
+ * before the oldest half is dropped at once, for trimming one entry per request would move the whole
+ * array each time.
+ */
+export const FAULT_REQUEST_LOG_KEPT = 100_000;
+
+/** KMS request nonces remembered before the expired ones are swept out. */
+export const KMS_NONCES_BEFORE_SWEEP = 10_000;

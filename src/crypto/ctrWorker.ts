@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { counterBlock, ctrAtInPlace } from './ctr.js';
 import type { DataKey } from './types.js';
+import { CTR_IN_PLACE_SLICE, CTR_WORKER_COLLECT_AFTER } from '../tuning.js';
 
 /**
  * AES-256-CTR on a worker thread, so a sequential read's decryption runs on the second core while
@@ -19,19 +20,14 @@ import type { DataKey } from './types.js';
  * TypeScript sources under vitest. It only ever sees key, counter and bytes; it logs nothing.
  */
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { createCipheriv } = require('node:crypto');
-// OpenSSL's CTR is fastest on slices that stay in cache; 64 KiB outputs also stay below the
-// size the C allocator maps (and unmaps) fresh for every request.
-const SLICE = 64 * 1024;
-// Each slice's output is a fresh 64 KiB buffer, garbage at once. This isolate has almost no
-// JS objects, so V8 would collect them only once its external memory grows by ~64 MiB, all of it
-// resident meanwhile: a minor GC every 2 MiB decrypted, over a near-empty young
-// generation, costs next to nothing and keeps that garbage at 2 MiB. (--expose-gc is a V8 flag
-// for the whole process and 'gc' appears in every context made while it is on: it is on just
-// long enough to make one. The name is not 'gc', which a process run with --expose-gc already
-// has as a global, and a script declaring it again would fail to load.)
-const GC_EVERY = 2 * 1024 * 1024;
+// Slices as ctrAtInPlace's (tuning.ts CTR_IN_PLACE_SLICE), and a minor collection every
+// workerData.collectAfter bytes decrypted (tuning.ts CTR_WORKER_COLLECT_AFTER says why).
+// (--expose-gc is a V8 flag for the whole process and 'gc' appears in every context made while
+// it is on: it is on just long enough to make one. The name is not 'gc', which a process run with
+// --expose-gc already has as a global, and a script declaring it again would fail to load.)
+const { slice, collectAfter } = workerData;
 const v8 = require('node:v8');
 v8.setFlagsFromString('--expose-gc');
 const collect = require('node:vm').runInNewContext('gc');
@@ -42,11 +38,11 @@ parentPort.on('message', (m) => {
     const data = Buffer.from(m.data, m.offset, m.length);
     const cipher = createCipheriv('aes-256-ctr', m.key, m.counter);
     if (m.skip > 0) cipher.update(Buffer.alloc(m.skip));
-    for (let at = 0; at < m.length; at += SLICE) data.set(cipher.update(data.subarray(at, at + SLICE)), at);
+    for (let at = 0; at < m.length; at += slice) data.set(cipher.update(data.subarray(at, at + slice)), at);
     if (m.shared) parentPort.postMessage({ id: m.id });
     else parentPort.postMessage({ id: m.id, data: m.data }, [m.data]);
     sinceGc += m.length;
-    if (sinceGc >= GC_EVERY) {
+    if (sinceGc >= collectAfter) {
       sinceGc = 0;
       collect({ type: 'minor' });
     }
@@ -109,7 +105,7 @@ class CtrWorker {
 
   private started(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { slice: CTR_IN_PLACE_SLICE, collectAfter: CTR_WORKER_COLLECT_AFTER } });
     worker.once('online', () => void (this.online = this.worker === worker));
     worker.on('message', (m: { id: number; data?: ArrayBuffer; error?: string }) => {
       const p = this.pending.get(m.id);

@@ -7,23 +7,26 @@ import { COLLECT_AFTER, RSS_TARGET_MARGIN, SPARE_BYTES } from '../tuning.js';
 /**
  * What memory under the budget is for: blocks held by the block cache; blocks being fetched for
  * readers (a read-ahead run, or the one block of a random read); parts of uploads being filled and
- * sent. Only `cache` can be reclaimed: the others are data on its way somewhere.
+ * sent; new content open files hold in memory until they close or move it to a staging file. Only
+ * `cache` can be reclaimed: the others are data on its way somewhere.
  */
-export type Account = 'cache' | 'readAhead' | 'writeParts';
+export type Account = 'cache' | 'readAhead' | 'writeParts' | 'staging';
 
-const ACCOUNTS: readonly Account[] = ['cache', 'readAhead', 'writeParts'];
+const ACCOUNTS: readonly Account[] = ['cache', 'readAhead', 'writeParts', 'staging'];
 
 /**
  * The part of the allowance an account may ask room for (MemoryBudget.room): read-ahead gets a
  * quarter, so that in a small budget blocks fetched ahead do not push out the blocks being read,
  * to be fetched again.
  */
-const SHARE: Record<Account, number> = { cache: 1, readAhead: 1 / 4, writeParts: 1 };
+const SHARE: Record<Account, number> = { cache: 1, readAhead: 1 / 4, writeParts: 1, staging: 1 };
 
 /** RSS the process should stay under, and its memory in use now (util/allocator.ts memoryInUse). */
 export interface ProcessTarget {
   rss: number;
   inUse: () => number;
+  /** Told who holds the budget's memory each time the process's memory in use goes past its target (less the margin): a diagnosis for the log. */
+  exceeded?: (holders: Holding[]) => void;
 }
 
 /** Where the budget's memory is, in bytes. */
@@ -82,6 +85,16 @@ export class Lease implements PieceBuffers {
     return buffer;
   }
 
+  /**
+   * `bytes` more of the owner's own memory (allocated by it, not by take()) count in this lease
+   * until it ends; room is made for them as for a buffer taken.
+   */
+  own(bytes: number): void {
+    if (this.ended) throw new Error(`${this.owner}: memory counted after its lease ended`);
+    this.counted(bytes);
+    this.books.fit();
+  }
+
   /** A buffer from take() back, for reuse by any lease. */
   give(buffer: Buffer): void {
     if (this.ended) return;
@@ -116,12 +129,12 @@ export class Lease implements PieceBuffers {
 }
 
 /**
- * The mount's one memory budget: every block, spare and part buffer the data path holds counts
- * in one of its accounts, through a lease that names its owner. A lease's take() is never
- * refused: when the budget is full, spares are let go of, then the reclaimers (the block cache)
- * give back their least recently used blocks. Only what cannot be reclaimed (fetches in flight,
- * parts of uploads) takes the total past the allowance: a writer's window of parts in a budget
- * smaller than it.
+ * The mount's one memory budget: every block, spare and part buffer the data path holds, and the
+ * new content open files keep in memory, counts in one of its accounts, through a lease that names
+ * its owner. A lease's take() is never refused: when the budget is full, spares are let go of,
+ * then the reclaimers (the block cache) give back their least recently used blocks. Only what
+ * cannot be reclaimed (fetches in flight, parts of uploads, open files' content) takes the total
+ * past the allowance: a writer's window of parts in a budget smaller than it.
  *
  * The process as a whole has a memory target too (`target.rss`; the mount's is --cache-size +
  * 150 MiB): Node's own memory beside the budget (code, heap, buffers in flight and awaiting
@@ -136,7 +149,7 @@ export class Lease implements PieceBuffers {
  * block (or a view of it) is good until then, never across an await on I/O.
  */
 export class MemoryBudget {
-  private readonly held: Record<Account, number> = { cache: 0, readAhead: 0, writeParts: 0 };
+  private readonly held: Record<Account, number> = { cache: 0, readAhead: 0, writeParts: 0, staging: 0 };
   private readonly spares = new BufferPool();
   private readonly leases = new Set<Lease>();
   private readonly reclaimers: (() => boolean)[] = [];
@@ -145,6 +158,8 @@ export class MemoryBudget {
   private allowance: number;
   /** A reclaimer gives its buffers back through a lease, which fits again: once is enough. */
   private fitting = false;
+  /** The process was past its memory target at the last look (see ProcessTarget.exceeded). */
+  private overTarget = false;
   private readonly books: Books = {
     take: (size) => this.spares.take(size) ?? this.fresh(size),
     give: (buffer) => void this.spares.give(buffer),
@@ -198,13 +213,15 @@ export class MemoryBudget {
   }
 
   private get used(): number {
-    return this.held.cache + this.held.readAhead + this.held.writeParts + this.spares.bytes;
+    return this.held.cache + this.held.readAhead + this.held.writeParts + this.held.staging + this.spares.bytes;
   }
 
   /** Fresh memory, after fitting the allowance to what the process can still grow by. */
   private fresh(size: number): Buffer {
     if (this.target) {
       const headroom = this.target.rss - RSS_TARGET_MARGIN - this.target.inUse() - size;
+      if (headroom < 0 && !this.overTarget) this.target.exceeded?.(this.holders());
+      this.overTarget = headroom < 0;
       // Idle buffers of other sizes (a writer's parts, when blocks are wanted): garbage that a
       // collection turns into memory this allocation can reuse.
       if (headroom < 0) this.collector.dropped(this.spares.dropFree());

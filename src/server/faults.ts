@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { OssError } from './errors.js';
+import { FAULT_REQUEST_LOG_KEPT } from '../tuning.js';
 
 /** Which requests a fault applies to; omitted fields match everything. */
 export interface FaultTarget {
@@ -68,12 +69,6 @@ export interface SeenRequest {
   status: number;
 }
 
-/**
- * How many requests the log keeps at least (the oldest go first). It grows to twice this before
- * the oldest half is dropped at once: trimming one entry per request moved the whole array each
- * time, ~0.2 ms per request once a long-running server had seen this many.
- */
-const REQUEST_LOG_LIMIT = 100_000;
 
 function checkCount(count: number): number {
   if (!(count > 0)) throw new RangeError('a fault count must be positive');
@@ -92,7 +87,7 @@ export class FaultInjector {
   record(method: string, path: string, query: string, range?: string): SeenRequest {
     const entry: SeenRequest = { method, path, query, ...(range !== undefined ? { range } : {}), status: 0 };
     this.seen.push(entry);
-    if (this.seen.length >= 2 * REQUEST_LOG_LIMIT) this.seen = this.seen.slice(-REQUEST_LOG_LIMIT);
+    if (this.seen.length >= 2 * FAULT_REQUEST_LOG_KEPT) this.seen = this.seen.slice(-FAULT_REQUEST_LOG_KEPT);
     return entry;
   }
 

@@ -1,56 +1,41 @@
 import { constants } from 'node:fs';
-import { join } from 'node:path';
 import { FsError } from '../errors.js';
-import type { Logger } from '../log.js';
 import type { Usage } from '../store/usageTally.js';
 import { DirectoryIndexes, type EncryptedBucket, type StoredXattrs, type Xattrs } from '../secure/index.js';
 import type { ObjectHead } from '../store/ObjectStore.js';
-import { MemoryBudget } from '../memory/budget.js';
-import { memoryInUse } from '../util/allocator.js';
-import { createLimiter } from '../util/limit.js';
 import { type Attr, type AttrPolicy, DIR_SIZE, kindOfMode, makeAttr, type NodeKind, type Owner, posixMetaOf } from './attributes.js';
-import { BlockCache } from './blockCache.js';
-import { DeferredAttrs } from './deferredAttrs.js';
-import { LocalTimes } from './localTimes.js';
-import { AttrCache, type AttrCacheOptions, type AttrMirror, type Lookup } from './attrCache.js';
-import { type ListingProgress, Lookups } from './lookups.js';
-import { baseName, checkKeyLength, checkNameLength, Namespace, parentOf } from './namespace.js';
+import type { DeferredAttrs } from './deferredAttrs.js';
+import { ROOT_HAS_NO_OBJECT, writeDirAttr } from './dirMarker.js';
+import type { LocalTimes } from './localTimes.js';
+import type { AttrCache, AttrMirror } from './attrCache.js';
+import type { ListingProgress, Lookups } from './lookups.js';
+import { checkNameLength, type Namespace, parentOf } from './namespace.js';
 import { OpenFile, type OpenFileContext } from './openFile.js';
-import { SPOOL_DIR, WriteBackSpool } from './writeBackSpool.js';
-import { WriteBackQueue } from './writeBackQueue.js';
+import type { OpenFiles } from './openFiles.js';
+import type { Renames } from './renames.js';
+import type { TreeChanges } from './treeChanges.js';
 import { withoutXattr, withXattr } from './xattrNames.js';
-import { ATTR_WRITE_DELAY_MS, CLOSED_CONTENT_HOLD_MS, COPY_CONCURRENCY, RUNTIME_MEMORY, WRITE_BACK_MAX_BYTES } from '../tuning.js';
 
-/** Who owns what the mount shows (see AttrPolicy for what is trusted). */
-export interface Ownership {
-  /** Owner of whatever carries no vouched-for owner: the mounting user, or -o uid=,gid=. */
-  owner: Owner;
-  /** Cleared from the permission bits of whatever carries no vouched-for mode. */
-  umask: number;
-  /** -o uid= / gid=: every entry is shown with this owner, whatever is stored (as s3fs, ossfs, rclone). */
-  forced: Partial<Owner>;
-  /** The mount root's permission bits. */
-  rootPerms: number;
+/** What the filesystem stands on, built for it by buildFilesystem (src/vfs/buildFilesystem.ts). */
+export interface FilesystemParts {
+  bucket: EncryptedBucket;
+  ns: Namespace;
+  policy: AttrPolicy;
+  meta: AttrCache;
+  lookups: Lookups;
+  attrWrites: DeferredAttrs;
+  times: LocalTimes;
+  changes: TreeChanges;
+  files: OpenFiles;
+  renames: Renames;
+  /** What an open file's content needs: the bucket, the block cache, the memory budget, staging. */
+  fileContext: OpenFileContext;
 }
 
 export interface FilesystemOptions {
-  /** Key prefix the mount shows as its root ('' for the whole bucket). */
-  prefix: string;
-  ownership: Ownership;
-  attrTtlMs: number;
-  /** The attribute cache's size and clock, where not the defaults (a test's, small and on fake time). */
-  attrCache?: AttrCacheOptions;
-  /** How long a new file's upload waits after its last close (0: upload at close); see release(). */
-  writeBackMs: number;
-  /** Staging files live in `cacheDir/staging`. */
-  cacheDir: string;
-  /** Bytes of decrypted blocks kept in memory. */
-  cacheSize: number;
-  blockSize?: number;
-  maxReadAheadBlocks?: number;
-  memoryLimit?: number;
+  /** -o uid= / gid=: every entry is shown with this owner, whatever is stored. */
+  forced: Partial<Owner>;
   readOnly: boolean;
-  log: Logger;
   /** What the mount knows its bucket holds, for statfs (none: an empty filesystem). */
   usage?: () => Usage;
 }
@@ -67,99 +52,51 @@ export interface StatFs {
   namemax: number;
 }
 
-const MiB = 1024 * 1024;
 /** The access-mode bits of open(2) flags (O_RDONLY/O_WRONLY/O_RDWR); Node's constants lack O_ACCMODE. */
 const O_ACCMODE = 3;
 /** The longest path Linux takes, and so the longest symlink target worth reading. */
 const PATH_MAX = 4096;
-
-const ROOT_HAS_NO_OBJECT = (): FsError => new FsError('EPERM', 'the mount root has no object to keep attributes in');
 
 /** Set-group-ID (Node's fs.constants lacks it). */
 const S_ISGID = 0o2000;
 
 /**
  * The filesystem, knowing nothing of FUSE: POSIX operations on paths, in terms of an
- * EncryptedBucket. Every method resolves with its result or rejects with an FsError.
+ * EncryptedBucket. Every method resolves with its result or rejects with an FsError. It checks
+ * what POSIX asks of each operation and delegates: open files to OpenFiles, moves to Renames.
  */
 export class Filesystem {
+  private readonly bucket: EncryptedBucket;
   private readonly ns: Namespace;
+  private readonly policy: AttrPolicy;
   private readonly meta: AttrCache;
-  private readonly files: OpenFileContext;
-  /** Open files by their current path; a rename moves the entry, an unlink drops it. */
-  private readonly openByPath = new Map<string, OpenFile>();
-  private readonly handles = new Map<number, OpenFile>();
-  /** Files whose last handle was released and whose final upload/cleanup is still running. FUSE
-   *  sends release after close(2) has returned, so the next open of the path must wait for it. */
-  private readonly retiring = new Map<OpenFile, Promise<void>>();
   private readonly lookups: Lookups;
-  /** Closed files whose upload waits: new files (write-back), and those held for a rename after close. */
-  private readonly writeBacks: WriteBackQueue<OpenFile>;
-  /** Durable copies of closed new files whose upload waits, for the next mount should this one die. */
-  private readonly spool: WriteBackSpool | undefined;
   private readonly attrWrites: DeferredAttrs;
-  private readonly times = new LocalTimes();
+  private readonly times: LocalTimes;
+  private readonly changes: TreeChanges;
+  private readonly files: OpenFiles;
+  private readonly renames: Renames;
+  private readonly fileContext: OpenFileContext;
   /** Sets opened from objects' metadata, for as long as an attribute in a cache refers to them. */
   private readonly openedXattrs = new WeakMap<StoredXattrs, Promise<Xattrs>>();
-  private nextHandle = 1;
-  private readonly policy: AttrPolicy;
 
   constructor(
-    private readonly bucket: EncryptedBucket,
+    parts: FilesystemParts,
     private readonly options: FilesystemOptions,
   ) {
-    this.ns = new Namespace(options.prefix);
-    const { owner, umask, rootPerms } = options.ownership;
-    this.policy = {
-      owner,
-      umask,
-      rootPerms,
-      verified: (key, meta) => bucket.attrMac.verified(key, meta),
-      refused: (key, field, raw) => options.log.debug(`${key}: x-oss-meta-${field} ${JSON.stringify(raw)} is out of range or not a number: read as absent`),
-    };
-    // Open files, then attribute changes not written yet: what they say wins over the cache.
-    this.meta = new AttrCache(
-      options.attrTtlMs,
-      {
-        attr: (path) => this.openByPath.get(path)?.currentAttr() ?? this.attrWrites.attr(path),
-        isOpen: (path) => this.openByPath.has(path),
-        openNames: (dir) => [...this.openByPath].filter(([path, file]) => parentOf(path) === dir && !file.unlinked).map(([path]) => baseName(path)),
-      },
-      options.attrCache,
-    );
-    this.attrWrites = new DeferredAttrs(ATTR_WRITE_DELAY_MS, options.log, async (path, key, attr) => {
-      if (attr.kind === 'dir') return this.copied(path, attr, await this.setDirAttr(path, attr));
-      this.copied(path, attr, await this.bucket.patchMeta(key, posixMetaOf(attr)));
-    });
-    this.lookups = new Lookups(
-      bucket,
-      this.ns,
-      this.meta,
-      {
-        policy: this.policy,
-        mountedAt: Date.now(),
-        log: options.log,
-        times: this.times,
-        writable: !options.readOnly,
-      },
-    );
-    const memory = new MemoryBudget(options.cacheSize, { rss: options.cacheSize + RUNTIME_MEMORY, inUse: memoryInUse });
-    this.files = {
-      bucket,
-      memory,
-      cache: new BlockCache(options.blockSize ?? MiB, memory),
-      stagingDir: join(options.cacheDir, 'staging'),
-      memoryLimit: options.memoryLimit ?? 8 * MiB,
-      maxReadAhead: options.maxReadAheadBlocks ?? 16,
-      log: options.log,
-    };
-    this.writeBacks = new WriteBackQueue<OpenFile>({
-      maxBytes: WRITE_BACK_MAX_BYTES,
-      // Open again: its last release schedules anew.
-      due: async (file) => (file.handles > 0 ? undefined : this.retire(file, true)),
-      log: options.log,
-    });
-    if (options.writeBackMs > 0 && !options.readOnly) this.spool = new WriteBackSpool(join(options.cacheDir, SPOOL_DIR), bucket);
+    ({
+      bucket: this.bucket,
+      ns: this.ns,
+      policy: this.policy,
+      meta: this.meta,
+      lookups: this.lookups,
+      attrWrites: this.attrWrites,
+      times: this.times,
+      changes: this.changes,
+      files: this.files,
+      renames: this.renames,
+      fileContext: this.fileContext,
+    } = parts);
   }
 
   // ---- attributes and lookups -------------------------------------------------------------
@@ -194,7 +131,7 @@ export class Filesystem {
   }
 
   private shown(attr: Attr): Attr {
-    const { uid, gid } = this.options.ownership.forced;
+    const { uid, gid } = this.options.forced;
     return uid === undefined && gid === undefined ? attr : { ...attr, uid: uid ?? attr.uid, gid: gid ?? attr.gid };
   }
 
@@ -233,7 +170,7 @@ export class Filesystem {
     // The kernel looked the name up first and found nothing, so nothing is below it: lookups of
     // new names in it need no request until the TTL runs out.
     this.meta.setListing(path, new Map());
-    this.entriesChanged(parentOf(path));
+    this.changes.entriesChanged(parentOf(path));
   }
 
   async rmdir(path: string): Promise<void> {
@@ -246,7 +183,7 @@ export class Filesystem {
     await this.bucket.deleteMany([dirKey, DirectoryIndexes.keyOf(dirKey)]);
     this.meta.removed(path);
     this.times.forget(path);
-    this.entriesChanged(parentOf(path));
+    this.changes.entriesChanged(parentOf(path));
   }
 
   /** Empty but for its marker and its index. */
@@ -254,23 +191,23 @@ export class Filesystem {
     const dirKey = this.ns.dirKey(path);
     const page = await this.bucket.list(dirKey, { maxKeys: 3 });
     if (page.objects.some((o) => o.key !== dirKey && o.key !== DirectoryIndexes.keyOf(dirKey)) || page.prefixes.length > 0) return false;
-    return ![...this.openByPath.keys()].some((p) => parentOf(p) === path);
+    return !this.files.hasEntriesIn(path);
   }
 
   // ---- files ------------------------------------------------------------------------------
 
   async create(path: string, mode: number, creator: Owner): Promise<number> {
     this.checkWritable();
-    await this.closingAt(path);
+    await this.files.closingAt(path);
     const key = this.ns.newKey(path, 'file');
     const attr = await this.newAttr(path, 'file', mode, 0, creator);
-    await this.takeName(path);
+    await this.files.takeName(path);
     await this.attrWrites.take(path); // the object it was for is replaced
-    const file = OpenFile.created(this.files, path, key, attr);
-    this.openByPath.set(path, file);
+    const file = OpenFile.created(this.fileContext, path, key, attr);
+    this.files.add(file);
     this.meta.added(path, attr);
-    this.entriesChanged(parentOf(path));
-    return this.newHandle(file);
+    this.changes.entriesChanged(parentOf(path));
+    return this.files.newHandle(file);
   }
 
   async open(path: string, flags: number): Promise<number> {
@@ -285,29 +222,29 @@ export class Filesystem {
     // close(2) returned): a file is joined only in the same turn as the look that finds it open
     // and not closing, and a handle on it keeps it from closing.
     for (;;) {
-      const closing = this.closingAt(path);
+      const closing = this.files.closingAt(path);
       if (closing) {
         await closing;
         continue;
       }
-      const open = this.openByPath.get(path);
-      if (open && writing && this.onlyHeld(open)) {
+      const open = this.files.at(path);
+      if (open && writing && this.files.onlyHeld(open)) {
         // A writer finds it closed, as without the hold (a reader, rsync's fchmod, joins it).
-        await this.retire(open, false);
+        await this.files.retire(open, false);
         continue;
       }
       if (open) return this.joined(open, flags);
       const file = await this.fileToOpen(path, flags);
-      if (this.closingAt(path) || this.openByPath.has(path)) continue; // opened or closing meanwhile
-      this.openByPath.set(path, file);
+      if (this.files.closingAt(path) || this.files.isOpen(path)) continue; // opened or closing meanwhile
+      this.files.add(file);
       this.meta.overlaid(path);
-      return this.newHandle(file);
+      return this.files.newHandle(file);
     }
   }
 
   /** A new handle on a file open already; O_TRUNC empties it. */
   private async joined(file: OpenFile, flags: number): Promise<number> {
-    const fh = this.newHandle(file);
+    const fh = this.files.newHandle(file);
     if (flags & constants.O_TRUNC) {
       try {
         await file.truncate(0);
@@ -328,37 +265,18 @@ export class Filesystem {
       // The old content is not needed, only the metadata that is not ours to drop.
       const head = await this.lookups.headOrUndefined(key);
       const now = Date.now(); // truncating is a change of the content
-      return OpenFile.created(this.files, path, key, { ...attr, mtime: now, ctime: now }, head && { meta: head.meta });
+      return OpenFile.created(this.fileContext, path, key, { ...attr, mtime: now, ctime: now }, head && { meta: head.meta });
     }
-    return OpenFile.existing(this.files, path, key, attr);
-  }
-
-  /** The final upload and cleanup of the file at `path`, if its last handle was released and they still run. */
-  private closingAt(path: string): Promise<void> | undefined {
-    for (const [file, closing] of this.retiring) if (file.path === path) return closing;
-    return undefined;
-  }
-
-  private newHandle(file: OpenFile): number {
-    const fh = this.nextHandle++;
-    file.handles++;
-    this.handles.set(fh, file);
-    return fh;
-  }
-
-  private handle(fh: number): OpenFile {
-    const file = this.handles.get(fh);
-    if (!file) throw new FsError('EBADF', `no open file with handle ${fh}`);
-    return file;
+    return OpenFile.existing(this.fileContext, path, key, attr);
   }
 
   read(fh: number, position: number, length: number): Promise<Buffer> {
-    return this.handle(fh).read(position, length);
+    return this.files.handle(fh).read(position, length);
   }
 
   async write(fh: number, position: number, data: Buffer): Promise<number> {
     this.checkWritable();
-    const file = this.handle(fh);
+    const file = this.files.handle(fh);
     await file.write(position, data);
     await this.uploadCarriesAttrs(file);
     return data.length;
@@ -370,7 +288,7 @@ export class Filesystem {
    * upload with the size and mtime from before, and be what getattr shows once the file is closed.
    */
   private async uploadCarriesAttrs(file: OpenFile): Promise<void> {
-    if (this.attrWrites.attr(file.path) !== undefined && this.openByPath.get(file.path) === file) await this.attrWrites.take(file.path);
+    if (this.attrWrites.attr(file.path) !== undefined && this.files.isCurrent(file)) await this.attrWrites.take(file.path);
   }
 
   /**
@@ -379,96 +297,16 @@ export class Filesystem {
    * spool on local disk, and leaves the upload to release().
    */
   async flush(fh: number, final = false): Promise<void> {
-    const file = this.handle(fh);
-    if (!final && this.defersUpload(file) && (await this.spooled(file, false))) return;
+    const file = this.files.handle(fh);
+    if (!final && (await this.files.spooledAtClose(file))) return;
     const made = await file.flush(final);
-    if (!file.unlinked) this.uploaded(file, made);
+    if (!file.unlinked) this.changes.written(file.path, file.currentAttr(), made);
   }
 
-  /** `file`'s content or attributes went up: the cache shows them, and knows the object made (see Lookups.wrote). */
-  private uploaded(file: OpenFile, made: ObjectHead | undefined): void {
-    this.meta.added(file.path, file.currentAttr());
-    if (made) this.lookups.wrote(file.path, made);
-  }
-
-  /**
-   * The last handle of a file closed. A new file's upload waits writeBackMs (rclone's
-   * --vfs-write-back), so what programs like rsync do next — set times and mode, rename the
-   * temporary name to the final one — folds into that one upload instead of a CopyObject each.
-   * Until then the bucket does not have it and the spool does (a crash loses no closed file, the
-   * next mount uploads it); fsync uploads at once. Everything else uploads now, and its failure is
-   * this call's.
-   */
+  /** The handle is gone; the last handle of a file closes it (see OpenFiles.closed). */
   async release(fh: number): Promise<void> {
-    const file = this.handle(fh);
-    this.handles.delete(fh);
-    if (--file.handles > 0) return;
-    if (this.defersUpload(file) && (await this.spooled(file, true))) return this.writeBacks.schedule(file, this.options.writeBackMs);
-    // Uploaded at close, its content stays a moment: rsync renames its temporary file next, which
-    // then costs one PutObject of it (see OpenFile.rename) instead of a copy through the client.
-    if (this.holdsAfterClose(file)) return this.writeBacks.schedule(file, CLOSED_CONTENT_HOLD_MS);
-    await this.retire(file, false);
-  }
-
-  /** Closed, uploaded, and held only for a rename to come (see release()). */
-  private onlyHeld(file: OpenFile): boolean {
-    return file.handles === 0 && !file.isDirty && this.writeBacks.has(file);
-  }
-
-  private holdsAfterClose(file: OpenFile): boolean {
-    return !file.isDirty && file.holdsContentInMemory && !file.isLocalOnly && !file.unlinked && this.writeBacks.roomFor(file);
-  }
-
-  /**
-   * A closed file's upload may wait once its content is on local disk (WriteBackSpool), so that a
-   * crash of the mount loses no closed file; if the spool cannot take it (a full disk), it uploads now.
-   */
-  private async spooled(file: OpenFile, final: boolean): Promise<boolean> {
-    if (!this.spool) return true;
-    try {
-      await file.spoolTo(this.spool, final);
-      return true;
-    } catch (err) {
-      this.options.log.warn(`${file.path}: uploading at close, as the write-back spool could not keep it: ${(err as Error).message}`);
-      return false;
-    }
-  }
-
-  private defersUpload(file: OpenFile): boolean {
-    if (this.options.writeBackMs <= 0 || !file.isDirty || !file.isLocalOnly || file.unlinked) return false;
-    return this.writeBacks.roomFor(file);
-  }
-
-  /**
-   * Uploads what is left of a file nobody has open, then drops its local state; opens of its path
-   * wait for this. When the upload fails the file is kept for another try (`keepOnFailure`) or
-   * dropped with its changes, and the promise rejects either way.
-   */
-  private retire(file: OpenFile, keepOnFailure: boolean): Promise<void> {
-    // A write-back timer left from an earlier close would retire the file again, and write its
-    // attributes from then over what changed since.
-    this.writeBacks.cancel(file);
-    const done = (async () => {
-      let uploaded = false;
-      let changed = false;
-      let made: ObjectHead | undefined;
-      try {
-        // Again if an attribute change came in while it uploaded (see OpenFile.changes).
-        for (; file.isDirty && !file.unlinked; changed = true) made = await file.flush(true);
-        uploaded = true;
-      } finally {
-        if (uploaded || !keepOnFailure) {
-          await file.close();
-          if (this.openByPath.get(file.path) === file) this.openByPath.delete(file.path);
-          // What failed to upload is gone: the bucket's version (or none) is what the name holds.
-          if (!uploaded) this.meta.invalidateTree(file.path);
-          // What the cache knows of an unchanged file stays (what the rename's upload made, say).
-          else if (changed && !file.unlinked) this.uploaded(file, made);
-        }
-      }
-    })();
-    this.retiring.set(file, done.catch(() => undefined).finally(() => this.retiring.delete(file)));
-    return done;
+    const file = this.files.release(fh);
+    if (file) await this.files.closed(file);
   }
 
   async truncate(path: string, size: number): Promise<void> {
@@ -484,7 +322,7 @@ export class Filesystem {
 
   async ftruncate(fh: number, size: number): Promise<void> {
     this.checkWritable();
-    const file = this.handle(fh);
+    const file = this.files.handle(fh);
     await file.truncate(size);
     await this.uploadCarriesAttrs(file);
   }
@@ -496,25 +334,15 @@ export class Filesystem {
     const deleteObject = (): Promise<void> => this.bucket.delete(this.ns.fileKey(path));
     // An attribute change waiting for it (made while it was closed, or open and clean) goes with it.
     await this.attrWrites.take(path);
-    const open = this.openByPath.get(path);
+    const open = this.files.forget(path);
     if (open) {
-      this.openByPath.delete(path);
       await open.remove(deleteObject);
     } else {
       await deleteObject();
     }
     this.meta.removed(path);
     this.times.forget(path);
-    this.entriesChanged(parentOf(path));
-  }
-
-  /** A file open under `path` loses the name to another file (create, rename over it), once its
-   *  upload in flight, if any, has landed: the new file's upload must come after it. */
-  private async takeName(path: string): Promise<void> {
-    const previous = this.openByPath.get(path);
-    if (!previous) return;
-    this.openByPath.delete(path);
-    await previous.remove();
+    this.changes.entriesChanged(parentOf(path));
   }
 
   // ---- rename -----------------------------------------------------------------------------
@@ -524,103 +352,16 @@ export class Filesystem {
     const from = await this.attrOf(src);
     this.ns.newKey(dest, from.kind === 'dir' ? 'dir' : 'file');
     const to = await this.lookups.lookup(dest);
-    if (from.kind === 'dir') return this.renameDir(src, dest, to);
+    if (from.kind === 'dir') {
+      if (dest.startsWith(`${src}/`)) throw new FsError('EINVAL', `cannot move ${src} into itself`);
+      if (to !== 'missing') {
+        if (to.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${dest}`);
+        if (!(await this.isEmptyDir(dest))) throw new FsError('ENOTEMPTY', `directory not empty: ${dest}`);
+      }
+      return this.renames.moveDir(src, dest, to !== 'missing');
+    }
     if (to !== 'missing' && to.kind === 'dir') throw new FsError('EISDIR', `cannot replace directory ${dest} with a file`);
-
-    await this.takeName(dest);
-    const [srcKey, destKey] = [this.ns.fileKey(src), this.ns.fileKey(dest)];
-    await this.attrWrites.take(dest); // the object it was for is replaced
-    // Server-side copy, carrying a change to the attributes that waits (rsync: times and mode,
-    // then the rename); a file that is open (or held just after close) moves in its own turn (see
-    // OpenFile.rename): then a new one whose content is all here needs no request at all, its one
-    // upload goes to dest, and one whose content is in memory goes up again under dest.
-    let moved: ObjectHead | undefined;
-    const moveObject = async (): Promise<void> => {
-      const changed = await this.attrWrites.take(src);
-      moved = await this.bucket.copy(srcKey, destKey, changed ? { patch: posixMetaOf({ ...changed, ctime: Date.now() }) } : {});
-      await this.bucket.delete(srcKey);
-    };
-    const open = this.openByPath.get(src);
-    if (open) {
-      const dropSource = async (): Promise<void> => {
-        await this.attrWrites.take(src); // the new object carries it
-        await this.bucket.delete(srcKey);
-      };
-      const renamed = (made?: ObjectHead): void => {
-        moved ??= made;
-        open.setAttr({}, true); // a rename changes its ctime (kept by LocalTimes, carried by an upload)
-        // Unless it was retired (closed and dropped) while waiting for its turn.
-        if (this.openByPath.get(src) !== open) return;
-        this.openByPath.delete(src);
-        this.openByPath.set(dest, open);
-      };
-      await open.rename(dest, destKey, to !== 'missing', { moveObject, dropSource, moved: renamed });
-    } else {
-      await moveObject();
-    }
-    const now = Date.now();
-    this.meta.removed(src);
-    this.times.forget(src);
-    this.times.forget(dest);
-    this.times.statusChanged(dest, now);
-    this.copied(dest, { ...from, ctime: now }, moved);
-    this.entriesChanged(parentOf(src), parentOf(dest));
-  }
-
-  /**
-   * A copy made the object at `path` (a rename, an attribute change landing), whose attributes are
-   * now `attr`. What an earlier HEAD said is forgotten (a metadata-only copy may keep the ETag and
-   * the second); the copy's own answer, when it said when it made the object, stands in for it.
-   */
-  private copied(path: string, attr: Attr, made: ObjectHead | undefined): void {
-    this.meta.added(path, attr);
-    if (made) this.lookups.wrote(path, made);
-  }
-
-  /** Directories: server-side copy of every object below, then delete the originals. Not atomic. */
-  private async renameDir(src: string, dest: string, to: Lookup): Promise<void> {
-    if (dest.startsWith(`${src}/`)) throw new FsError('EINVAL', `cannot move ${src} into itself`);
-    if (to !== 'missing') {
-      if (to.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${dest}`);
-      if (!(await this.isEmptyDir(dest))) throw new FsError('ENOTEMPTY', `directory not empty: ${dest}`);
-      await this.attrWrites.take(dest);
-      const destDirKey = this.ns.dirKey(dest);
-      await this.bucket.deleteMany([destDirKey, DirectoryIndexes.keyOf(destDirKey)]);
-    }
-    const below = `${src}/`;
-    for (const [path, file] of this.openByPath) if (path.startsWith(below) && file.isDirty) await file.flush(true);
-    await this.attrWrites.settleTree(src);
-
-    const srcKey = this.ns.dirKey(src);
-    const destKey = this.ns.dirKey(dest);
-    const copyLimit = createLimiter(COPY_CONCURRENCY);
-    const moved: string[] = [];
-    let after: string | undefined;
-    do {
-      const page = await this.bucket.list(srcKey, { after, maxKeys: 1000 });
-      // An index names the directory it describes: the moved ones get their own in time.
-      const copied = page.objects.filter((o) => !DirectoryIndexes.isIndex(o.key));
-      const copies = copied.map((o) => ({ from: o.key, to: destKey + o.key.slice(srcKey.length) }));
-      for (const { to } of copies) checkKeyLength(to);
-      await Promise.all(copies.map(({ from, to }) => copyLimit(() => this.bucket.copy(from, to))));
-      moved.push(...page.objects.map((o) => o.key));
-      after = page.next;
-    } while (after !== undefined);
-    await this.bucket.deleteMany(moved);
-
-    for (const [path, file] of [...this.openByPath]) {
-      if (!path.startsWith(below)) continue;
-      const moved = dest + path.slice(src.length);
-      this.openByPath.delete(path);
-      file.moveTo(moved, this.ns.fileKey(moved));
-      this.openByPath.set(moved, file);
-    }
-    this.meta.invalidateTree(src);
-    this.meta.invalidateTree(dest);
-    this.times.forget(dest);
-    this.times.moveTree(src, dest);
-    this.times.statusChanged(dest, Date.now());
-    this.entriesChanged(parentOf(src), parentOf(dest));
+    return this.renames.moveFile(src, dest, from, to !== 'missing');
   }
 
   // ---- attributes that change ----------------------------------------------------------------
@@ -650,7 +391,7 @@ export class Filesystem {
    */
   private async setAttr(path: string, change: (a: Attr) => Partial<Attr>): Promise<void> {
     this.checkWritable();
-    const open = this.openByPath.get(path);
+    const open = this.files.at(path);
     if (open?.isDirty) {
       // Its upload carries them; an older change that waits must not land after it.
       await this.attrWrites.take(path);
@@ -674,18 +415,6 @@ export class Filesystem {
       this.attrWrites.set(path, this.ns.fileKey(path), updated);
     }
     this.meta.added(path, updated);
-  }
-
-  /** Writes a directory's attributes into its marker object; resolves as `copy` when it patched one. */
-  private async setDirAttr(path: string, attr: Attr, xattrs?: Xattrs): Promise<ObjectHead | undefined> {
-    if (path === '/') throw ROOT_HAS_NO_OBJECT();
-    const posix = posixMetaOf(attr);
-    // An implicit directory gets a marker object to hold its attributes.
-    return this.bucket.patchMeta(this.ns.dirKey(path), posix, xattrs).catch(async (err: unknown) => {
-      if (!(err instanceof FsError && err.errno === 'ENOENT')) throw err;
-      await this.bucket.put(this.ns.dirKey(path), Buffer.alloc(0), { meta: posix, ...(xattrs ? { xattrs } : {}) });
-      return undefined;
-    });
   }
 
   // ---- extended attributes ----------------------------------------------------------------
@@ -734,7 +463,7 @@ export class Filesystem {
   private async changeXattrs(path: string, change: (set: Xattrs) => Xattrs): Promise<void> {
     this.checkWritable();
     if (path === '/') throw new FsError('EOPNOTSUPP', 'the mount root has no object to keep extended attributes in');
-    const open = this.openByPath.get(path);
+    const open = this.files.at(path);
     if (open?.isDirty) {
       const set = change(await this.xattrsOf(open.attr));
       open.checkXattrsFit(set);
@@ -746,7 +475,7 @@ export class Filesystem {
     const set = change(await this.xattrsOf(attr));
     const updated: Attr = { ...attr, xattrs: { known: set }, ctime: Date.now() };
     if (attr.kind === 'dir') {
-      await this.setDirAttr(path, updated, set);
+      await writeDirAttr(this.bucket, this.ns, path, updated, set);
       this.meta.added(path, updated);
       return;
     }
@@ -759,7 +488,7 @@ export class Filesystem {
       throw err;
     }
     open?.setAttr({ xattrs: updated.xattrs }, true);
-    this.copied(path, updated, made);
+    this.changes.written(path, updated, made);
   }
 
   // ---- symlinks ---------------------------------------------------------------------------
@@ -771,7 +500,7 @@ export class Filesystem {
     const attr = await this.newAttr(path, 'symlink', 0o777, body.length, creator);
     await this.bucket.put(key, body, { meta: posixMetaOf(attr) });
     this.meta.added(path, attr);
-    this.entriesChanged(parentOf(path));
+    this.changes.entriesChanged(parentOf(path));
   }
 
   // ---- special files and hard links -------------------------------------------------------
@@ -790,7 +519,7 @@ export class Filesystem {
     const attr = await this.newAttr(path, regular ? 'file' : 'special', mode, 0, creator, rdev);
     await this.bucket.put(key, Buffer.alloc(0), { meta: posixMetaOf(attr) });
     this.meta.added(path, attr);
-    this.entriesChanged(parentOf(path));
+    this.changes.entriesChanged(parentOf(path));
   }
 
   /**
@@ -808,16 +537,6 @@ export class Filesystem {
     if (parent.kind !== 'dir') throw new FsError('ENOTDIR', `not a directory: ${parentOf(dest)}`);
     if ((await this.lookups.lookup(dest)) !== 'missing') throw new FsError('EEXIST', `file exists: ${dest}`);
     throw new FsError('EPERM', `object storage has no hard links: ${src} -> ${dest}`);
-  }
-
-  /** Entries in these directories were created, removed or renamed: their mtime and ctime move (see LocalTimes). */
-  private entriesChanged(...dirs: string[]): void {
-    const now = Date.now();
-    for (const dir of dirs) {
-      this.times.entriesChanged(dir, now);
-      this.meta.retime(dir, (attr) => this.times.apply(dir, attr));
-      this.attrWrites.retime(dir, (attr) => this.times.apply(dir, attr));
-    }
   }
 
   /**
@@ -865,16 +584,16 @@ export class Filesystem {
    */
   async idle(): Promise<void> {
     do {
-      await Promise.all(this.retiring.values());
+      await this.files.retired();
       await this.attrWrites.idle();
-    } while (this.retiring.size > 0);
+    } while (this.files.anyRetiring);
   }
 
   /** Uploads everything still pending (unmount, SIGTERM). */
   async flushAll(): Promise<void> {
-    this.writeBacks.cancelAll();
+    this.files.stopWaiting();
     const failures: string[] = [];
-    for (const [path, file] of this.openByPath) {
+    for (const [path, file] of this.files.all()) {
       await file.flush(true).catch((err: Error) => failures.push(`${path}: ${err.message}`));
     }
     await this.attrWrites.settleTree('/').catch((err: Error) => failures.push(err.message));

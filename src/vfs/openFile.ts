@@ -12,16 +12,17 @@ import {
 import type { ObjectHead, ObjectMeta } from '../store/ObjectStore.js';
 import type { Logger } from '../log.js';
 import { type Attr, posixMetaOf } from './attributes.js';
-import type { MemoryBudget } from '../memory/budget.js';
+import type { Lease, MemoryBudget } from '../memory/budget.js';
 import type { BlockCache } from './blockCache.js';
 import { CachedReader } from './cachedReader.js';
 import { StagingFile } from './stagingFile.js';
 import { createSerialQueue } from '../util/limit.js';
 import type { SpooledState, SpoolEntry, WriteBackSpool } from './writeBackSpool.js';
+import { ENVELOPE_META_RESERVE } from '../tuning.js';
 
 export interface OpenFileContext {
   bucket: EncryptedBucket;
-  /** Lends upload parts (writeParts); the cache borrows from it too. */
+  /** Lends upload parts (writeParts) and counts content held in memory (staging); the cache borrows from it too. */
   memory: MemoryBudget;
   cache: BlockCache;
   stagingDir: string;
@@ -32,16 +33,10 @@ export interface OpenFileContext {
 }
 
 /**
- * Metadata bytes kept for the envelope of content not uploaded yet, which its upload makes (an
- * RSA-4096 envelope takes ~1.7 KiB, RSA-2048 ~1.0 KiB, KMS less): what an extended attribute set
- * may take is judged with this before the data key it will be sealed under exists.
- */
-const ENVELOPE_META_RESERVE = 2048;
-
-/**
  * Where a file's current content lives while it is open:
  * - remote: unchanged object version, read through the block cache;
- * - memory: new content written front to back, small so far;
+ * - memory: new content written front to back, small so far, counted in the memory budget's
+ *   `staging` account by `lease` from its first byte until it is dropped;
  * - staged: the whole content in a local sparse file — in-place edits, and new content past the
  *   memory limit. Nothing is sent before the upload: OSS wants an encrypted multipart upload's
  *   exact size when it starts, which only the upload knows.
@@ -50,7 +45,7 @@ const ENVELOPE_META_RESERVE = 2048;
  */
 type Content =
   | { kind: 'remote'; head?: EncryptedHead; reader?: CachedReader }
-  | { kind: 'memory'; chunks: Buffer[]; size: number }
+  | { kind: 'memory'; chunks: Buffer[]; size: number; lease?: Lease }
   | { kind: 'staged'; file: StagingFile };
 
 /**
@@ -175,6 +170,7 @@ export class OpenFile {
       if (c.kind === 'memory' && position === c.size && c.size + data.length <= this.ctx.memoryLimit) {
         c.chunks.push(Buffer.from(data));
         c.size += data.length;
+        (c.lease ??= this.ctx.memory.lease('staging', `open file ${this.path}`)).own(data.length);
       } else {
         await (await this.stage()).write(position, data);
       }
@@ -199,7 +195,7 @@ export class OpenFile {
 
   /**
    * chmod/chown/utimens on an open file: kept with the content, written by the next flush — or,
-   * `writtenElsewhere` (Filesystem's DeferredAttrs), only shown and carried by a later upload.
+   * `writtenElsewhere` (the mount's DeferredAttrs), only shown and carried by a later upload.
    */
   setAttr(patch: Partial<Pick<Attr, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime' | 'xattrs'>>, writtenElsewhere = false): void {
     this.attr = { ...this.attr, ...patch, ctime: Date.now() };
@@ -269,7 +265,7 @@ export class OpenFile {
   /**
    * Renames the file in its turn, between uploads, so none goes to the old name afterwards. A new
    * name whose content is all here just takes the new key (its one upload goes there). Content
-   * held in memory that is in the bucket already (a file just closed, see Filesystem.release) goes
+   * held in memory that is in the bucket already (a file just closed, see OpenFiles.closed) goes
    * up again under the new key, then `dropSource` deletes the old object: one PutObject where a
    * move in the bucket costs a HEAD, and with an attribute change a GET and a PUT of the
    * ciphertext (OSS changes no metadata of an encrypted object by CopyObject). Otherwise what is
@@ -389,6 +385,7 @@ export class OpenFile {
   private async discardContent(): Promise<void> {
     const c = this.content;
     if (c.kind === 'staged') await c.file.remove();
+    if (c.kind === 'memory') c.lease?.end();
   }
 
   private async remoteHead(c: Extract<Content, { kind: 'remote' }>): Promise<EncryptedHead> {
@@ -424,6 +421,7 @@ export class OpenFile {
       await file.remove();
       throw err;
     }
+    if (c.kind === 'memory') c.lease?.end();
     this.content = { kind: 'staged', file };
     return file;
   }

@@ -130,6 +130,53 @@ describe('a full budget', () => {
   });
 });
 
+describe('memory an owner holds itself (staging)', () => {
+  it("counts in the staging account, pushes cached blocks out to make room, and is written off when the lease ends", () => {
+    const budget = new MemoryBudget(256 * KiB);
+    const cache = reclaimable(budget);
+    cache.fill(4, 64 * KiB);
+    const staging = budget.lease('staging', 'open file /a.txt');
+    staging.own(100 * KiB);
+    staging.own(28 * KiB);
+    const u = budget.usage;
+    expect(u.staging).toBe(128 * KiB);
+    expect(u.total).toBe(u.cache + u.staging + u.spare);
+    expect(u.total).toBeLessThanOrEqual(256 * KiB);
+    expect(cache.held()).toBeLessThanOrEqual(2); // of 4: the budget took back what the staged bytes needed
+    expect(budget.holders()).toContainEqual({ account: 'staging', owner: 'open file /a.txt', bytes: 128 * KiB });
+    staging.end();
+    expect(budget.usage.staging).toBe(0);
+    expect(budget.holders().map((h) => h.owner)).toEqual(['test cache']);
+    expect(() => staging.own(1)).toThrow(/after its lease ended/);
+  });
+
+  it('is unreclaimable: it leaves read-ahead only what the allowance has beyond it', () => {
+    const budget = new MemoryBudget(1024 * KiB);
+    budget.lease('staging', 'open file /big').own(900 * KiB);
+    expect(budget.room('readAhead')).toBe(124 * KiB);
+  });
+});
+
+describe('the process past its memory target', () => {
+  it('names the holders once as it goes past, and again only after it was back under', () => {
+    let used = 0;
+    const told: string[][] = [];
+    const budget = new MemoryBudget(1024 * KiB, { rss: 1024 * 1024 * KiB, inUse: () => used, exceeded: (holders) => told.push(holders.map((h) => h.owner)) });
+    const parts = budget.lease('writeParts', 'upload of big.bin');
+    parts.take(64 * KiB);
+    expect(told).toEqual([]);
+    used = 2048 * 1024 * KiB;
+    parts.take(64 * KiB);
+    parts.take(64 * KiB);
+    expect(told).toEqual([['upload of big.bin']]);
+    used = 0;
+    parts.take(64 * KiB);
+    used = 2048 * 1024 * KiB;
+    parts.take(64 * KiB);
+    expect(told).toHaveLength(2);
+  });
+});
+
 describe('a lease that ends', () => {
   it('writes off what its owner still holds (a failed job), and what comes back later is not counted again', async () => {
     const budget = new MemoryBudget(1024 * KiB);

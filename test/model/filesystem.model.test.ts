@@ -9,6 +9,7 @@ import { Keyring, rsaMasterKey } from '../../src/crypto/index.js';
 import { FsError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { type Fault, MemoryStore, type StoreOp } from '../../src/store/memoryStore.js';
+import type { MemoryBudget } from '../../src/memory/budget.js';
 import { buildFilesystem } from '../../src/vfs/buildFilesystem.js';
 import type { Filesystem } from '../../src/vfs/filesystem.js';
 
@@ -236,9 +237,9 @@ const quietLog = (): Logger & { lines: string[] } => {
 };
 
 let mounts = 0;
-function mount(store: MemoryStore, writeBackMs: number): { fs: Filesystem; log: ReturnType<typeof quietLog> } {
+function mount(store: MemoryStore, writeBackMs: number): { fs: Filesystem; log: ReturnType<typeof quietLog>; memory: MemoryBudget } {
   const log = quietLog();
-  const { fs } = buildFilesystem(store, keyring, {
+  const { fs, memory } = buildFilesystem(store, keyring, {
     prefix: '',
     ownership: { owner: { uid: 0, gid: 0 }, umask: 0o022, forced: {}, rootPerms: 0o755 },
     attrTtlMs: 1000,
@@ -254,7 +255,7 @@ function mount(store: MemoryStore, writeBackMs: number): { fs: Filesystem; log: 
     log,
     bucket: { partSize: 100 * 1024, multipartThreshold: 128, concurrency: 2 },
   });
-  return { fs, log };
+  return { fs, log, memory };
 }
 
 /** Real time an operation may take: one that waits for a timer (fake here) would never end. */
@@ -614,6 +615,8 @@ describe('Filesystem against a model, over the in-memory store', () => {
                 await vi.advanceTimersByTimeAsync(10 * 60_000);
                 await settle(first.fs);
                 await run.checkAll();
+                // Every file closed and retired: none holds content in memory any more.
+                expect(first.memory.holders().filter((h) => h.account === 'staging')).toEqual([]);
               }
               run.trace.push(unmount ? '-- unmount, remount' : '-- ten minutes, remount');
               run.fs = mount(store, writeBackMs).fs;

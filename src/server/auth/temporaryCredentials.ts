@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { ServerCredentials } from './credentials.js';
+import { STS_FORGET_AFTER_MS, STS_KEYS_KEPT } from '../../tuning.js';
 
 export interface IssuedCredentials extends Required<ServerCredentials> {
   /** Milliseconds since the epoch on the server's clock. */
   expiresAt: number;
 }
 
-/** Issued keys kept at most, newest first kept: a client asking in a loop cannot grow memory. */
-const MAX_KEPT = 10_000;
-/** An expired key is still recognised (and refused as expired) for this long, then forgotten. */
-const FORGET_AFTER_MS = 10 * 60_000;
 
 /** Temporary credentials, as STS hands out: each a fresh key, secret and token valid for a lifetime. */
 export class TemporaryCredentials {
@@ -39,10 +36,10 @@ export class TemporaryCredentials {
 
   /** Sweeps keys long expired, then the oldest issued while over the cap (a map keeps insertion order). */
   private forgetOld(): void {
-    const before = this.clock.now() - FORGET_AFTER_MS;
+    const before = this.clock.now() - STS_FORGET_AFTER_MS;
     for (const [id, issued] of this.issued) if (issued.expiresAt < before) this.issued.delete(id);
     for (const id of this.issued.keys()) {
-      if (this.issued.size < MAX_KEPT) break;
+      if (this.issued.size < STS_KEYS_KEPT) break;
       this.issued.delete(id);
     }
   }

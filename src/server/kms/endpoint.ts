@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BadCiphertext, KeyNotFound, KeyStore } from './keyStore.js';
 import { rpcSignature, signatureMatches } from './signature.js';
+import { KMS_NONCES_BEFORE_SWEEP } from '../../tuning.js';
 
 export interface KmsCredential {
   accessKeyId: string;
@@ -228,7 +229,7 @@ class NonceWindow {
   claim(nonce: string): boolean {
     const now = Date.now();
     if ((this.seen.get(nonce) ?? 0) > now) return false;
-    if (this.seen.size >= 10_000) {
+    if (this.seen.size >= KMS_NONCES_BEFORE_SWEEP) {
       for (const [n, expiry] of this.seen) if (expiry <= now) this.seen.delete(n);
     }
     this.seen.set(nonce, now + 2 * CLOCK_SKEW_MS);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { Collector } from '../../util/collector.js';
 import { Crc64 } from './crc64.js';
+import { SERVER_MD5_BATCH, SERVER_MD5_COLLECT_AFTER, SERVER_MD5_IN_FLIGHT, SERVER_MD5_PARALLEL_FROM } from '../../tuning.js';
 
 /** MD5 (for the ETag and Content-MD5) and CRC64 (x-oss-hash-crc64ecma) of a body, fed chunk by chunk. */
 export interface BodyHasher {
@@ -16,21 +17,8 @@ export interface BodyHasher {
   abandon(): void;
 }
 
-/**
- * Below this size a body is hashed inline. From it, MD5 (~700 MB/s, serial, the slowest step of a
- * PUT) runs on a worker thread beside the socket and disk work, and CRC64 (liblzma, ~5 GB/s)
- * stays here.
- */
-const PARALLEL_FROM = 8 << 20;
-/** Chunks go to the worker in batches of about this many bytes: one message per batch each way. */
-const BATCH = 1 << 20;
-/**
- * Bytes handed to the worker and not yet hashed, across all bodies, beyond which feeders wait:
- * the back-pressure, and a bound on the memory the worker holds. 8 MiB PUTs as fast as 32 did.
- */
-const MAX_IN_FLIGHT = 8 << 20;
-/** Hashed chunks, in bytes, after which a scavenge frees them (see Md5Worker). */
-const COLLECT_AFTER = 16 << 20;
+// MD5 (serial, the slowest step of a PUT) runs on a worker thread from SERVER_MD5_PARALLEL_FROM;
+// CRC64 (liblzma, several times faster) always stays here.
 
 class InlineHasher implements BodyHasher {
   private readonly md5 = createHash('md5');
@@ -76,7 +64,7 @@ type Reply = { id: number; chunks: ArrayBuffer[] } | { id: number; md5: string }
  * shared memory instead cost the main thread ~0.35 s per GiB on the VMs measured, a third of its
  * work on a PUT. They come back once hashed, to be collected here: the worker, which barely
  * allocates, held some 60 MiB of hashed chunks between collections. Here a scavenge every
- * COLLECT_AFTER bytes frees them while malloc can hand their memory, still in cache, to the next
+ * SERVER_MD5_COLLECT_AFTER bytes frees them while malloc can hand their memory, still in cache, to the next
  * chunks: a 1 GiB PUT went ~400 -> ~500 MB/s, and the server's growth over it 74 -> 35 MiB.
  */
 class Md5Worker {
@@ -84,7 +72,7 @@ class Md5Worker {
   private readonly digests = new Map<number, (md5: string) => void>();
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
-  private readonly collector = new Collector(COLLECT_AFTER, 'minor');
+  private readonly collector = new Collector(SERVER_MD5_COLLECT_AFTER, 'minor');
 
   constructor() {
     // Workers inherit the parent's flags, and under `node --input-type=module -e …` eval'd code
@@ -95,7 +83,7 @@ class Md5Worker {
       const bytes = byteLength(reply.chunks);
       this.inFlight -= bytes;
       this.collector.dropped(bytes);
-      while (this.inFlight < MAX_IN_FLIGHT && this.waiting.length > 0) this.waiting.shift()!();
+      while (this.inFlight < SERVER_MD5_IN_FLIGHT && this.waiting.length > 0) this.waiting.shift()!();
     });
     this.worker.unref();
   }
@@ -104,7 +92,7 @@ class Md5Worker {
   hash(id: number, chunks: ArrayBuffer[]): void | Promise<void> {
     this.inFlight += byteLength(chunks);
     this.worker.postMessage({ id, chunks }, chunks);
-    if (this.inFlight >= MAX_IN_FLIGHT) return new Promise((resolve) => this.waiting.push(resolve));
+    if (this.inFlight >= SERVER_MD5_IN_FLIGHT) return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   digest(id: number): Promise<string> {
@@ -149,7 +137,7 @@ class ParallelHasher implements BodyHasher {
     this.crc.update(chunk);
     this.batch.push(ownBuffer(chunk));
     this.batched += chunk.length;
-    if (this.batched >= BATCH) return this.send();
+    if (this.batched >= SERVER_MD5_BATCH) return this.send();
   }
 
   async digest(): Promise<{ md5: Buffer; crc64: string }> {
@@ -176,5 +164,5 @@ class ParallelHasher implements BodyHasher {
 
 /** Inline hashing for small or unknown-size bodies, a worker thread for big ones' MD5. */
 export function createBodyHasher(expectedSize: number | undefined): BodyHasher {
-  return expectedSize !== undefined && expectedSize >= PARALLEL_FROM ? new ParallelHasher() : new InlineHasher();
+  return expectedSize !== undefined && expectedSize >= SERVER_MD5_PARALLEL_FROM ? new ParallelHasher() : new InlineHasher();
 }

@@ -3,7 +3,7 @@ import { open, rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { BufferPool } from '../../memory/bufferPool.js';
 import type { DurableStep } from './durableSteps.js';
-import { STREAM_CHUNK } from './files.js';
+import { SERVER_SPARE_CHUNK_BYTES, SERVER_STREAM_CHUNK } from '../../tuning.js';
 
 /**
  * Some of an object's bytes: a data file (a simple object has one, a completed multipart object one
@@ -37,16 +37,15 @@ function* spans(pieces: DataPiece[], start: number, end: number): Generator<{ pi
 export async function* readPieces(pieces: DataPiece[], start: number, end: number): AsyncGenerator<Buffer> {
   for (const { piece, from, to } of spans(pieces, start, end)) {
     if ('bytes' in piece) yield piece.bytes.subarray(from, to + 1);
-    else yield* createReadStream(piece.path, { start: from, end: to, highWaterMark: STREAM_CHUNK });
+    else yield* createReadStream(piece.path, { start: from, end: to, highWaterMark: SERVER_STREAM_CHUNK });
   }
 }
 
 /** Read buffers kept between responses, so concurrent GETs reuse memory rather than fault in more. */
 const spareChunks = new BufferPool();
-const MAX_SPARE_BYTES = 32 * STREAM_CHUNK;
-const takeChunk = (): Buffer => spareChunks.take(STREAM_CHUNK) ?? Buffer.allocUnsafeSlow(STREAM_CHUNK);
+const takeChunk = (): Buffer => spareChunks.take(SERVER_STREAM_CHUNK) ?? Buffer.allocUnsafeSlow(SERVER_STREAM_CHUNK);
 const giveChunk = (buffer: Buffer): void => {
-  if (spareChunks.bytes < MAX_SPARE_BYTES) spareChunks.give(buffer);
+  if (spareChunks.bytes < SERVER_SPARE_CHUNK_BYTES) spareChunks.give(buffer);
 };
 
 /**

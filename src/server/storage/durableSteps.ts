@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { SERVER_FSYNC_WORKERS } from '../../tuning.js';
 
 /**
  * A step towards a durable change on disk. A batch of steps runs in order, with synchronous fs
@@ -63,8 +64,6 @@ interface Reply {
   error?: { message: string; code?: string; errno?: number; syscall?: string; path?: string };
 }
 
-/** Two, so one slow fsync does not hold every other commit; libuv's pool has four threads for the rest. */
-const WORKERS = 2;
 
 class StepWorker {
   private readonly worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
@@ -101,7 +100,7 @@ let nextId = 0;
 
 /** Runs `steps` in order; the first failing step rejects with its fs error and the rest do not run. */
 export function runDurably(steps: DurableStep[]): Promise<void> {
-  workers ??= Array.from({ length: WORKERS }, () => new StepWorker());
+  workers ??= Array.from({ length: SERVER_FSYNC_WORKERS }, () => new StepWorker());
   const idlest = workers.reduce((a, b) => (b.load < a.load ? b : a));
   return idlest.run(nextId++, steps);
 }

@@ -6,9 +6,8 @@ import { pipeline } from 'node:stream/promises';
 import { createBodyHasher } from './bodyHasher.js';
 import type { DataPiece } from './dataFiles.js';
 import { runDurably, type DurableStep } from './durableSteps.js';
+import { SERVER_SMALL_BODY, SERVER_SYNC_EVERY, SERVER_WRITE_BATCH } from '../../tuning.js';
 
-/** Big buffers: loopback moves ~1 GB/s and per-chunk overhead dominates below ~256 KiB. */
-export const STREAM_CHUNK = 1 << 20;
 
 export function uniqueName(): string {
   return randomBytes(12).toString('hex');
@@ -50,27 +49,6 @@ export interface ReceivedBody {
   crc64: string;
 }
 
-/**
- * Flushing to disk while the body still arrives: the page cache would otherwise hold the whole
- * body dirty (writeback starts at a tenth of RAM) and the final fsync would write it all while the
- * client waits (~0.7 s per GiB here). A background fdatasync per this many bytes leaves the final
- * one little to do.
- */
-const SYNC_EVERY = 64 << 20;
-
-/**
- * Bytes of a body gathered for one write. A socket yields 64 KiB at a time, and each write is a
- * hand-off to libuv's thread pool whose wake-up costs the event loop ~50 µs on the VMs measured:
- * a write per chunk spent ~0.9 s of the server's main thread on every GiB received.
- */
-const WRITE_BATCH = 1 << 20;
-
-/**
- * A body up to this size is held in memory and written where it belongs in the same batch as its
- * commit (durableSteps.ts): one trip to the fsync worker, no temporary file to rename.
- */
-const SMALL_BODY = 256 << 10;
-
 type Check = (received: Omit<ReceivedBody, 'piece'>) => void;
 
 /**
@@ -79,7 +57,7 @@ type Check = (received: Omit<ReceivedBody, 'piece'>) => void;
  * left behind.
  */
 export async function receiveBody(source: Readable, tmpDir: string, expectedSize: number | undefined, check?: Check): Promise<ReceivedBody> {
-  return expectedSize !== undefined && expectedSize <= SMALL_BODY ? receiveSmall(source, check) : receiveStreaming(source, join(tmpDir, uniqueName()), expectedSize, check);
+  return expectedSize !== undefined && expectedSize <= SERVER_SMALL_BODY ? receiveSmall(source, check) : receiveStreaming(source, join(tmpDir, uniqueName()), expectedSize, check);
 }
 
 /** Removes what a received body left on disk, once it is not going to be used. */
@@ -109,7 +87,7 @@ async function receiveSmall(source: Readable, check?: Check): Promise<ReceivedBo
  */
 function writerTo(file: FileHandle, written: (chunks: Buffer[]) => Promise<void>): Writable {
   return new Writable({
-    // Batches of chunks (see WRITE_BATCH); two may wait while one is written.
+    // Batches of chunks (see SERVER_WRITE_BATCH); two may wait while one is written.
     objectMode: true,
     highWaterMark: 2,
     writev(batches, done) {
@@ -149,12 +127,12 @@ async function receiveStreaming(source: Readable, path: string, expectedSize: nu
           size += chunk.length;
           batch.push(chunk);
           batched += chunk.length;
-          if (batched >= WRITE_BATCH) {
+          if (batched >= SERVER_WRITE_BATCH) {
             yield batch;
             batch = [];
             batched = 0;
           }
-          if (size - synced >= SYNC_EVERY) {
+          if (size - synced >= SERVER_SYNC_EVERY) {
             synced = size;
             // One at a time. A failure is kept and thrown below: Linux reports a writeback error to
             // one fsync only, so the final sync could succeed after this one failed.

@@ -9,6 +9,7 @@ import { KeyIndex, type IndexEntry } from './keyIndex.js';
 import { KeyedMutex } from './keyedMutex.js';
 import { Layout } from './layout.js';
 import { FilePins } from './pins.js';
+import { SERVER_INLINE_MAX, SERVER_RECORD_CACHE_BYTES, SERVER_RECORD_CACHE_ENTRIES } from '../../tuning.js';
 
 /** The headers an object is described by: set on PUT/initiate, kept or replaced by copy. */
 export interface ObjectHeaders {
@@ -62,22 +63,7 @@ export type NewObject = Omit<ObjectRecord, 'data' | 'lastModified'>;
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 
-/**
- * An object up to this size keeps its bytes in its metadata file: a PUT writes and syncs one file
- * and one directory, not two of each (~1.2 ms less per PUT here). Small, because the server reads
- * every metadata file at start and a HEAD that misses the cache reads the whole file: at 100 KiB
- * inline, a HEAD of a file the cache no longer held cost a 137 KiB read and parse.
- */
-const INLINE_MAX = 16 << 10;
-
-/**
- * Parsed metadata records kept in memory. A cold `ls -l` through a mount HEADs every file of a
- * directory (its POSIX attributes are user metadata, which LIST does not return); read from disk,
- * each HEAD cost an open, fstat, read and close plus a JSON parse. Records with the encryption
- * envelope are ~2-3 KiB in memory; inline bytes count too, up to the byte cap.
- */
-const RECORD_CACHE_ENTRIES = 20_000;
-const RECORD_CACHE_BYTES = 64 << 20;
+/** What a parsed metadata record with its encryption envelope takes in memory (~2-3 KiB), beside its inline bytes. */
 const RECORD_OVERHEAD = 2 << 10;
 
 async function mapLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -131,8 +117,8 @@ export class Store {
    * in the same synchronous step, so an entry is never of a replaced or deleted version.
    */
   private readonly records = new LRUCache<string, ObjectRecord>({
-    max: RECORD_CACHE_ENTRIES,
-    maxSize: RECORD_CACHE_BYTES,
+    max: SERVER_RECORD_CACHE_ENTRIES,
+    maxSize: SERVER_RECORD_CACHE_BYTES,
     sizeCalculation: (record) => RECORD_OVERHEAD + (record.data[0]!.inline?.length ?? 0),
   });
 
@@ -269,14 +255,14 @@ export class Store {
   /**
    * Makes `pieces`, in order, the bytes of a new version of the object. Files are moved in, or with
    * `share` hard-linked (data files never change, so copies and completed uploads share them);
-   * bytes held in memory are written to their data file in the same batch, or, up to INLINE_MAX,
+   * bytes held in memory are written to their data file in the same batch, or, up to SERVER_INLINE_MAX,
    * into the metadata file itself. `forbidOverwrite` (x-oss-forbid-overwrite): FileAlreadyExists
    * if the key holds an object when the commit's turn comes.
    */
   async commit(bucket: string, object: NewObject, pieces: DataPiece[], share = false, forbidOverwrite = false): Promise<ObjectRecord> {
     const state = this.bucket(bucket);
     const only = pieces.length === 1 ? pieces[0]! : undefined;
-    const inline = only !== undefined && 'bytes' in only && only.bytes.length <= INLINE_MAX ? only.bytes : undefined;
+    const inline = only !== undefined && 'bytes' in only && only.bytes.length <= SERVER_INLINE_MAX ? only.bytes : undefined;
     const data = inline
       ? [{ name: uniqueName(), size: inline.length, inline: inline.toString('base64') }]
       : pieces.map((piece) => ({ name: uniqueName(), size: sizeOf(piece) }));

@@ -61,11 +61,10 @@ type Reply = { id: number; chunks: ArrayBuffer[] } | { id: number; md5: string }
 /**
  * The MD5 worker, shared by every body. Chunks are transferred, not copied: an HTTP body chunk owns
  * its whole ArrayBuffer (Node copies each one out of the socket's), and copying every byte into
- * shared memory instead cost the main thread ~0.35 s per GiB on the VMs measured, a third of its
- * work on a PUT. They come back once hashed, to be collected here: the worker, which barely
- * allocates, held some 60 MiB of hashed chunks between collections. Here a scavenge every
- * SERVER_MD5_COLLECT_AFTER bytes frees them while malloc can hand their memory, still in cache, to the next
- * chunks: a 1 GiB PUT went ~400 -> ~500 MB/s, and the server's growth over it 74 -> 35 MiB.
+ * shared memory would be a large part of the main thread's work on a PUT. They come back once
+ * hashed, to be collected here: the worker, which barely allocates, would otherwise hold the hashed
+ * chunks until its own rare collections. A scavenge every SERVER_MD5_COLLECT_AFTER bytes frees them
+ * while malloc can hand their memory, still in cache, to the next chunks (docs/performance.md).
  */
 class Md5Worker {
   private readonly worker: Worker;

@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 /**
  * Our addon over liblzma's CRC-64 (native/crc64; the ECMA-182 polynomial, reflected, as CRC-64/XZ,
  * which is what OSS reports in `x-oss-hash-crc64ecma`). liblzma picks a carry-less multiply
- * version on x86-64: 5.6 GB/s here, where hash-wasm's WebAssembly tables did 1.3 GB/s and cost a
- * PUT of 1 GiB 0.8 CPU-s of the server's two cores.
+ * version on x86-64, several times faster than table-driven WebAssembly (docs/performance.md).
  */
 const ADDON = fileURLToPath(new URL('../../../native/crc64/build/Release/crc64.node', import.meta.url));
 

@@ -180,3 +180,34 @@ describe('mount: on stock fuse-native, sharing the mount is refused', () => {
     }
   }, 120_000);
 });
+
+describe('mount: stock fuse-native when native/fuse-native is not built', () => {
+  let local: LocalBucket;
+  /** NODE_OPTIONS that make a mount process see our build as never built: its binding.js then refuses to load. */
+  let unbuilt: Record<string, string>;
+
+  beforeAll(async () => {
+    local = await startLocalBucket();
+    const preload = join(local.dir, 'hide-fork-addon.cjs');
+    writeFileSync(preload, `const fs = require('node:fs');
+const existsSync = fs.existsSync;
+fs.existsSync = (path) => !String(path).endsWith('/build/source/build/Release/fuse.node') && existsSync(path);
+`);
+    unbuilt = { NODE_OPTIONS: `--require ${preload}` };
+  });
+  afterAll(async () => {
+    await local?.close();
+  });
+
+  it('mounts on stock by itself, saying why; asked for ours, refuses with the reason', async () => {
+    const m = await mountBucket(local, { name: 'auto', env: unbuilt });
+    try {
+      writeFileSync(join(m.mountpoint, 'hello'), 'world');
+      expect(readFileSync(join(m.mountpoint, 'hello'), 'utf8')).toBe('world');
+      expect(m.log()).toMatch(/ WARN fuse-native: running on the stock build \(native\/fuse-native is not built \(no .*fuse\.node\): run scripts\/setup\.sh\)/);
+    } finally {
+      await m.unmount();
+    }
+    await expect(mountBucket(local, { name: 'ours', env: unbuilt, args: ['--fuse-build', 'ossencfs'] })).rejects.toThrow(/--fuse-build ossencfs: native\/fuse-native is not built/);
+  }, 120_000);
+});

@@ -35,7 +35,7 @@ export function failureCode(log: Logger, op: string, path: string, err: unknown)
  * fuse-native callbacks ⇄ Filesystem calls. Nothing else lives here: each operation is a
  * translation of arguments, the result, and the error to its errno (logged once, with the path).
  * `callerOf` answers only synchronously at a handler's start (see CallerOf). Listings are served
- * apart, page by page (./listingStream.ts).
+ * apart: page by page (./listingStream.ts), or whole on a build without it (./listingWhole.ts).
  */
 export function fuseOperations(fs: Filesystem, log: Logger, callerOf: CallerOf, options: { xattrs: boolean; times: TimesOf }): Operations {
   const fail = (op: string, path: string, err: unknown): number => failureCode(log, op, path, err);

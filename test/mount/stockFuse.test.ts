@@ -100,6 +100,9 @@ describe('mount: on stock fuse-native', () => {
     expect(touched.mtimeMs).toBeGreaterThan(before.mtimeMs);
     expect(touched.mtimeMs).toBeGreaterThanOrEqual(started - 50);
     expect(touched.atimeMs).toBe(touched.mtimeMs);
+    // touch of a new name: create, then both times to now.
+    expect(shStatus(`touch ${m.mountpoint}/fresh`).status).toBe(0);
+    expect(statSync(join(m.mountpoint, 'fresh')).size).toBe(0);
 
     // An explicit time: stock fuse-native passes the access time in place of the modification time.
     const dated = shStatus(`touch -d '2001-01-01 00:00:00' ${path}`);
@@ -150,7 +153,7 @@ except OSError as e:
   });
 });
 
-describe('mount: on stock fuse-native, sharing the mount is refused', () => {
+describe('mount: on stock fuse-native, what needs our build is refused', () => {
   let local: LocalBucket;
   beforeAll(async () => {
     local = await startLocalBucket();
@@ -170,15 +173,20 @@ describe('mount: on stock fuse-native, sharing the mount is refused', () => {
     return { code: r.status, stderr: r.stderr, mounted: sh(`findmnt -n ${mountpoint} || true`).trim() };
   };
 
-  it('--allow-other and -o allow_root fail with one line naming what is missing, and nothing is mounted', () => {
-    for (const [args, named] of [[['--allow-other'], '--allow-other'], [['-o', 'allow_root'], '-o allow_root']] as const) {
+  it('--allow-other and -o allow_root (and --attr-mirror on) fail with one line naming what is missing, and nothing is mounted', () => {
+    const refusals = [
+      [['--allow-other'], '--allow-other needs the caller of each request'],
+      [['-o', 'allow_root'], '-o allow_root needs the caller of each request'],
+      [['--attr-mirror', 'on'], '--attr-mirror on: this fuse-native build has no attribute table'],
+    ] as const;
+    for (const [args, line] of refusals) {
       const r = mount([...args]);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toContain(`${named} needs the caller of each request`);
+      expect(r.stderr).toContain(line);
       expect(r.mounted).toBe('');
     }
-  }, 120_000);
+  }, 180_000);
 });
 
 describe('mount: stock fuse-native when native/fuse-native is not built', () => {

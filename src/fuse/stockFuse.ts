@@ -23,11 +23,10 @@ export function stockDegradations(o: { xattrs: boolean; attrMirror?: AttrMirrorM
 
 /**
  * How far back a time may lie and still be taken for the kernel's "now": it is stamped as the
- * syscall enters and reaches JavaScript after a thread hop and whatever the event loop was busy with.
+ * syscall enters (from a clock never ahead of Date.now()) and reaches JavaScript after a thread hop
+ * and whatever the event loop was busy with.
  */
 const NOW_WINDOW_MS = 2000;
-/** The kernel's clock is read coarsely (to a tick), so its "now" may be a little ahead of ours. */
-const NOW_AHEAD_MS = 50;
 
 /**
  * utimens as stock fuse-native passes it: the access time twice (its utimens never passes the
@@ -35,9 +34,11 @@ const NOW_AHEAD_MS = 50;
  * without flag_utime_omit_ok turns UTIME_NOW into the kernel's current time and drops a change of
  * one time alone). So the modification time asked for is unknown, except for `touch`, where both
  * are "now": a time within moments of now is taken for that; any other is refused, never guessed.
+ * What this cannot tell apart: an explicit pair whose access time lies in that window (cp -p of a
+ * file read in the last two seconds), whose modification time then becomes that access time.
  */
 export function stockTimes(atime: number, now = Date.now()): [TimeArg, TimeArg] {
-  if (atime <= now + NOW_AHEAD_MS && atime >= now - NOW_WINDOW_MS) return [atime, atime];
+  if (atime <= now && atime >= now - NOW_WINDOW_MS) return [atime, atime];
   throw new FsError('EOPNOTSUPP', 'stock fuse-native does not pass the modification time: only touch (both times to now) is kept');
 }
 

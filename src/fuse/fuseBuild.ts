@@ -36,7 +36,11 @@ export function loadFuseBuild(asked: FuseBuildName | undefined): FuseBuild {
   } catch (err) {
     const reason = (err as Error).message;
     if (asked === 'ossencfs') throw new FsError('EINVAL', `--fuse-build ossencfs: ${reason}`, { cause: err });
-    return { ...stockBuild(), fallbackReason: reason };
+    try {
+      return { ...stockBuild(), fallbackReason: reason };
+    } catch (stockErr) {
+      throw new FsError('EIO', `no fuse-native to mount on: ${reason}; stock fuse-native: ${(stockErr as Error).message}`, { cause: stockErr });
+    }
   }
 }
 

@@ -46,8 +46,8 @@ export function loadFuseBuild(asked: FuseBuildName | undefined): FuseBuild {
 
 /**
  * fuse-native as npm installed it for our fork (its dependency, resolved from the fork's
- * directory): its Fuse class and the addon that class loads (node-gyp-build caches it by path,
- * so this is the same module instance).
+ * directory): its Fuse class and the addon that class loads (Node keeps one instance of an addon
+ * per path, so this is the one the class mounts with).
  */
 function stockBuild(): FuseBuild {
   const fromFork = createRequire(require.resolve('@ossencfs/fuse-native'));

@@ -92,6 +92,15 @@ declare class Fuse {
   static isConfigured(cb: (err: Error | null, configured: boolean) => void): void;
   /** Internal, but the documented way to add libfuse2 `-o` options (ARCHITECTURE.md). */
   protected _fuseOptions(): string;
+  /** Internal: the operations given. */
+  protected readonly ops: Fuse.Operations;
+  /**
+   * Internal: the handlers that answer libfuse's getxattr and listxattr into its buffer (`value`,
+   * `list`; empty for a size query) through `signal(result, buffer.buffer)`. Stock fuse-native's
+   * are replaced (src/fuse/stockFuse.ts).
+   */
+  protected _op_getxattr(signal: (result: number, buffer: ArrayBufferLike) => void, path: string, name: string, value: Buffer, position: number): void;
+  protected _op_listxattr(signal: (result: number, buffer: ArrayBufferLike) => void, path: string, list: Buffer): void;
 }
 
 export = Fuse;

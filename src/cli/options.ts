@@ -5,6 +5,7 @@ import type { Argv } from 'yargs';
 import { Keyring, kmsMasterKey, rsaMasterKey, type MasterKey } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import type { AttrMirrorMode } from '../fuse/attrMirror.js';
+import type { FuseBuildName } from '../fuse/fuseBuild.js';
 import type { LogLevel } from '../log.js';
 import { EncryptedBucket } from '../secure/index.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
@@ -134,6 +135,8 @@ export interface Settings {
   xattrs: boolean;
   /** Unset: on where the fuse-native build has the C table. */
   attrMirror: AttrMirrorMode | undefined;
+  /** Unset: ours where native/fuse-native is built, else stock. */
+  fuseBuild: FuseBuildName | undefined;
   skipKeyCheck: boolean;
   jobs: number;
   /** Ranges of one object downloaded at once: --jobs when given. */
@@ -207,6 +210,7 @@ export function resolveSettings(argv: BucketArgs & MountSettingArgs, env: Env = 
     allowPlaintext: setting('allowPlaintext', profile),
     xattrs: setting('xattrs', profile),
     attrMirror: given<AttrMirrorMode>('attrMirror', profile),
+    fuseBuild: given<FuseBuildName>('fuseBuild', profile),
     skipKeyCheck: setting('skipKeyCheck', profile),
     jobs,
     downloadJobs: argv.jobs ?? DEFAULT_DOWNLOAD_JOBS,

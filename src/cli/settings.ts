@@ -1,5 +1,6 @@
 import type { Options } from 'yargs';
 import { ATTR_MIRROR_MODES } from '../fuse/attrMirror.js';
+import { FUSE_BUILDS } from '../fuse/fuseBuild.js';
 import { LOG_LEVELS } from '../log.js';
 import { CREDENTIAL_SOURCES } from '../store/credentials.js';
 import { DEFAULT_PART_SIZE } from '../tuning.js';
@@ -124,6 +125,7 @@ export const SETTINGS = {
   allowPlaintext: { kind: 'boolean', flag: 'allow-plaintext', default: false, help: 'read objects that carry no encryption headers as they are (never written)', readBy: 'mount' },
   xattrs: { kind: 'boolean', flag: 'xattrs', default: true, help: 'keep user.* extended attributes, encrypted; --no-xattrs refuses them (ENOTSUP) and spares the kernel round trip each write(2) and ls -l entry then costs', readBy: 'mount' },
   attrMirror: { kind: 'string', flag: 'attr-mirror', fstab: 'attr_mirror', choices: ATTR_MIRROR_MODES, defaultText: 'on where the fuse-native build has the table', help: "whether fuse-native's C table answers the kernel's getattr of listed names without waking JavaScript; off answers the same, slower for ls -l", readBy: 'mount' },
+  fuseBuild: { kind: 'string', flag: 'fuse-build', env: 'OSSENCFS_FUSE_BUILD', choices: FUSE_BUILDS, defaultText: 'ossencfs where native/fuse-native is built, else stock', help: 'which fuse-native to mount on: ossencfs (native/fuse-native, built by scripts/setup.sh) or stock (as npm ships it: 128 KiB requests, whole listings, only touch sets times, no --allow-other; each said at start-up)', readBy: 'mount' },
   skipKeyCheck: { kind: 'boolean', flag: 'skip-key-check', default: false, help: 'mount even if the key cannot open the objects already there (new files are then written under a key that cannot read the old ones)', readBy: 'mount' },
   fuseOptions: { kind: 'list', flag: 'o', help: 'extra libfuse options, comma-separated', readBy: 'mount' },
   logFile: { kind: 'path', flag: 'log-file', fstab: 'log_file', defaultText: 'stderr; in the background: CACHE_DIR/mount.log', help: 'append log lines here', readBy: 'mount' },

@@ -1,15 +1,19 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Fuse, { type Operations } from '@ossencfs/fuse-native';
+import type Fuse from '@ossencfs/fuse-native';
+import type { Operations } from '@ossencfs/fuse-native';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Filesystem } from '../vfs/filesystem.js';
 import { type AttrMirrorMode, nativeAttrMirror } from './attrMirror.js';
-import { loadCaller } from './caller.js';
+import { loadCaller, mountingUser } from './caller.js';
+import { type FuseBuild, type FuseBuildName, loadFuseBuild } from './fuseBuild.js';
 import { fuseDevice } from './mountinfo.js';
 import { serveListings } from './listingStream.js';
-import { fuseOperations } from './operations.js';
+import { wholeListings } from './listingWhole.js';
+import { fuseOperations, markedTimes } from './operations.js';
 import { MAX_REQUEST_BYTES, setReadAhead } from './requestSize.js';
+import { stockDegradations, stockTimes, withXattrAnswers } from './stockFuse.js';
 
 export interface MountOptions {
   mountpoint: string;
@@ -25,27 +29,21 @@ export interface MountOptions {
   xattrs: boolean;
   /** Whether fuse-native's C table mirrors held attributes (see nativeAttrMirror; unset: where the build has it). */
   attrMirror?: AttrMirrorMode;
+  /** Which fuse-native to run on (see loadFuseBuild; unset: ours where it is built, else stock). */
+  fuseBuild?: FuseBuildName;
 }
 
 /**
  * fuse-native cannot pass libfuse2 options it does not know; `_fuseOptions()` is where it builds
  * the `-o` list, so a subclass adds ours.
  */
-class TunedFuse extends Fuse {
-  constructor(
-    mountpoint: string,
-    ops: Operations,
-    opts: ConstructorParameters<typeof Fuse>[2],
-    private readonly extra: string[],
-  ) {
-    super(mountpoint, ops, opts);
-  }
-
-  protected override _fuseOptions(): string {
-    const base = super._fuseOptions();
-    const extra = this.extra.join(',');
-    return base === '' ? `-o${extra}` : `${base},${extra}`;
-  }
+function withOptions(Base: typeof Fuse, extra: string[]): typeof Fuse {
+  return class TunedFuse extends Base {
+    protected override _fuseOptions(): string {
+      const base = super._fuseOptions();
+      return base === '' ? `-o${extra.join(',')}` : `${base},${extra.join(',')}`;
+    }
+  };
 }
 
 /**
@@ -102,27 +100,37 @@ export class Mount {
   ) {}
 
   static async start(fs: Filesystem, log: Logger, options: MountOptions): Promise<Mount> {
+    const build = loadFuseBuild(options.fuseBuild);
+    const stock = build.name === 'stock';
+    const caller = loadCaller(build.addon);
+    if (!caller) refuseSharing(options);
     prepareMountpoint(options.mountpoint);
-    const mirror = nativeAttrMirror(options.attrMirror, fs.heldAttrLifetime, log);
+    if (stock) {
+      log.warn(`fuse-native: running on the stock build${build.fallbackReason ? ` (${build.fallbackReason})` : ''}; what it goes without follows`);
+      for (const line of stockDegradations(options)) log.warn(line);
+    }
+    if (!caller) log.warn("new entries are the mounting user's: this fuse-native build does not pass the caller (native/fuse-native/caller.c), and a mount without --allow-other hears from nobody else");
+    const callerOf = caller ?? mountingUser();
+    // Stock fuse-native has no table: its mirror is off unless asked for, which nativeAttrMirror refuses.
+    const mirror = nativeAttrMirror(stock ? (options.attrMirror ?? 'off') : options.attrMirror, fs.heldAttrLifetime, log, build.addon);
     if (mirror) fs.mirrorAttrs(mirror);
-    serveListings(fs, log);
-    const fuse = new TunedFuse(
-      options.mountpoint,
-      fuseOperations(fs, log, loadCaller(), { xattrs: options.xattrs }),
-      {
-        // prepareMountpoint does it: Node's recursive mkdir spins for good on a path like /proc/foo.
-        mkdir: false,
-        allowOther: options.allowOther,
-        defaultPermissions: true,
-        // Our own retry policy bounds every request; libfuse's 15 s default would cut off a large upload at close.
-        timeout: { default: 120_000, flush: false, fsync: false, release: false, create: false },
-      } as ConstructorParameters<typeof Fuse>[2],
-      libfuseOptions(options),
-    );
+    const operations = {
+      ...fuseOperations(fs, log, callerOf, { xattrs: options.xattrs, times: stock ? (atime) => stockTimes(atime) : markedTimes }),
+      ...listingsFor(build, fs, log),
+    };
+    const TunedFuse = withOptions(stock ? withXattrAnswers(build.Fuse) : build.Fuse, libfuseOptions(options));
+    const fuse = new TunedFuse(options.mountpoint, operations, {
+      // prepareMountpoint does it: Node's recursive mkdir spins for good on a path like /proc/foo.
+      mkdir: false,
+      allowOther: options.allowOther,
+      defaultPermissions: true,
+      // Our own retry policy bounds every request; libfuse's 15 s default would cut off a large upload at close.
+      timeout: { default: 120_000, flush: false, fsync: false, release: false, create: false },
+    } as ConstructorParameters<typeof Fuse>[2]);
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve()))).catch(async (err: Error) => {
       // libfuse mounts before it parses its options: an option it then refuses leaves a dead mount
       // ("Transport endpoint is not connected") unless it is taken down here.
-      if (isMounted(options.mountpoint)) await new Promise<void>((done) => Fuse.unmount(options.mountpoint, () => done()));
+      if (isMounted(options.mountpoint)) await new Promise<void>((done) => build.Fuse.unmount(options.mountpoint, () => done()));
       throw new FsError('EIO', `cannot mount on ${options.mountpoint}: ${err.message}`, { cause: err });
     });
     const readAhead = await setReadAhead(fuse.mnt);
@@ -147,6 +155,30 @@ export class Mount {
     if (!isMounted(this.mountpoint)) return;
     await new Promise<void>((resolve, reject) => this.fuse.unmount((err) => (err ? reject(err) : resolve())));
   }
+}
+
+/** libfuse options that let users other than the mounting one in. */
+const SHARING_OPTIONS = ['allow_other', 'allow_root'];
+
+/**
+ * Without the caller (native/fuse-native/caller.c) new entries are the mounting user's, right only
+ * while nobody else can reach the mount: options that let others in are refused.
+ */
+function refuseSharing(options: MountOptions): void {
+  const option = options.extraOptions.find((o) => SHARING_OPTIONS.includes(o.split('=')[0]!));
+  const shared = options.allowOther ? '--allow-other' : option && `-o ${option}`;
+  if (!shared) return;
+  throw new FsError('EINVAL', `${shared} needs the caller of each request, which this fuse-native build does not pass (native/fuse-native/caller.c): every new entry would be the mounting user's; mount without it, or build native/fuse-native (scripts/setup.sh)`);
+}
+
+/** Listings page by page where the build has native/fuse-native/readdir_stream.c, else whole through fuse-native's readdir op. */
+function listingsFor(build: FuseBuild, fs: Filesystem, log: Logger): Operations {
+  if (typeof build.addon.ossencfs_readdir_serve === 'function') {
+    serveListings(fs, log);
+    return {};
+  }
+  log.warn('listings are answered whole: a program sees the first name of a big directory once its last LIST page is in (native/fuse-native/readdir_stream.c hands them over page by page)');
+  return wholeListings(fs, log);
 }
 
 /**

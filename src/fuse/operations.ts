@@ -18,6 +18,10 @@ export function decodeTime(value: number): TimeArg {
   return value === UTIME_OMIT_MARK ? 'omit' : 'now';
 }
 
+/** The times utimens sets, from the two values the fuse-native build passed (ours: decodeTime's; stock: ./stockFuse.ts). */
+export type TimesOf = (atime: number, mtime: number) => [TimeArg, TimeArg];
+export const markedTimes: TimesOf = (atime, mtime) => [decodeTime(atime), decodeTime(mtime)];
+
 /** The code an operation's failure answers with, logged once with the path. */
 export function failureCode(log: Logger, op: string, path: string, err: unknown): number {
   const errno = errnoOf(err);
@@ -31,9 +35,9 @@ export function failureCode(log: Logger, op: string, path: string, err: unknown)
  * fuse-native callbacks ⇄ Filesystem calls. Nothing else lives here: each operation is a
  * translation of arguments, the result, and the error to its errno (logged once, with the path).
  * `callerOf` answers only synchronously at a handler's start (see CallerOf). Listings are served
- * apart, page by page (./listingStream.ts).
+ * apart: page by page (./listingStream.ts), or whole on a build without it (./listingWhole.ts).
  */
-export function fuseOperations(fs: Filesystem, log: Logger, callerOf: CallerOf, options: { xattrs: boolean }): Operations {
+export function fuseOperations(fs: Filesystem, log: Logger, callerOf: CallerOf, options: { xattrs: boolean; times: TimesOf }): Operations {
   const fail = (op: string, path: string, err: unknown): number => failureCode(log, op, path, err);
   /** For operations that answer (code, value?). */
   const call =
@@ -102,7 +106,7 @@ export function fuseOperations(fs: Filesystem, log: Logger, callerOf: CallerOf, 
     chmod: (path, mode, cb) => call('chmod', path, () => fs.chmod(path, mode), noValue(cb)),
     chown: (path, uid, gid, cb) => call('chown', path, () => fs.chown(path, uid, gid), noValue(cb)),
     utimens: (path, atime, mtime, cb) =>
-      call('utimens', path, () => fs.utimens(path, decodeTime(Number(atime)), decodeTime(Number(mtime))), noValue(cb)),
+      call('utimens', path, () => fs.utimens(path, ...options.times(Number(atime), Number(mtime))), noValue(cb)),
     symlink: (target, path, cb) => {
       const creator = callerOf();
       call('symlink', path, () => fs.symlink(target, path, creator), noValue(cb));

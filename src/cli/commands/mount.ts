@@ -250,6 +250,7 @@ async function mountFromArgs(
       extraOptions,
       xattrs: settings.xattrs,
       ...(settings.attrMirror ? { attrMirror: settings.attrMirror } : {}),
+      ...(settings.fuseBuild ? { fuseBuild: settings.fuseBuild } : {}),
     });
     // openStore refused settings without an endpoint.
     return { mounted, embedded, stopEmbedded, source, endpoint: effective.endpoint as string };

@@ -127,10 +127,13 @@ export class OpenFile {
   /**
    * The file's name is gone (unlink, or another file took it). Runs in the file's turn, so an upload
    * already under way finishes first and none starts after: the name cannot come back. The bucket's
-   * object goes through `deleteObject`, skipped when this file never reached the bucket.
+   * object goes through `deleteObject`, skipped when this file never reached the bucket. An open
+   * handle keeps reading what it opened, as POSIX has it: content only the bucket holds is
+   * downloaded first, and a failed download fails the removal with nothing removed.
    */
   remove(deleteObject?: () => Promise<void>): Promise<void> {
     return this.serial(async () => {
+      if (this.handles > 0 && this.content.kind === 'remote') await this.stage();
       this.nameGone = true;
       this.dropSpooled();
       if (deleteObject && !this.isLocalOnly) await deleteObject();

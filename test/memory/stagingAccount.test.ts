@@ -1,42 +1,9 @@
 // Open files' new content held in memory is counted in the memory budget's `staging` account, by a
 // lease named after the file, from its first byte until the content is dropped.
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Keyring, rsaMasterKey } from '../../src/crypto/index.js';
-import type { Logger } from '../../src/log.js';
-import { MemoryStore } from '../../src/store/memoryStore.js';
-import { buildFilesystem } from '../../src/vfs/buildFilesystem.js';
+import { describe, expect, it } from 'vitest';
+import { memoryMount as mounted, ME as me } from '../support/memoryMount.js';
 
 const KiB = 1024;
-const silent: Logger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
-const me = { uid: 1000, gid: 1000 };
-
-let keyring: Keyring;
-let cacheRoot: string;
-beforeAll(() => {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  keyring = new Keyring({ writer: rsaMasterKey({ privateKeyPem: privateKey.export({ type: 'pkcs1', format: 'pem' }) as string }) });
-  cacheRoot = mkdtempSync(join(tmpdir(), 'ossencfs-staging-'));
-});
-afterAll(() => rmSync(cacheRoot, { recursive: true, force: true }));
-
-function mounted(): ReturnType<typeof buildFilesystem> {
-  return buildFilesystem(new MemoryStore(), keyring, {
-    prefix: '',
-    ownership: { owner: me, umask: 0o022, forced: {}, rootPerms: 0o755 },
-    attrTtlMs: 60_000,
-    writeBackMs: 0,
-    cacheDir: cacheRoot,
-    cacheSize: 4 * 1024 * KiB,
-    memoryLimit: 64 * KiB,
-    readOnly: false,
-    log: silent,
-    bucket: {},
-  });
-}
 
 const staging = (m: ReturnType<typeof mounted>) => m.memory.holders().filter((h) => h.account === 'staging');
 

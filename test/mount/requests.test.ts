@@ -162,17 +162,18 @@ describe('mount: requests per operation', () => {
     const posixOf = async (key: string) => decodePosixMeta((await local.store.head(key)).meta);
     const puts = async (name: string): Promise<number> => (await seen(local, { method: 'PUT', path: `/${name}` })).length;
 
-    it("rsync's pattern — set times, fchmod through a read-only descriptor, rename — costs one PUT under the new name (the content held since close, carrying both) and one delete", async () => {
-      writeFileSync(join(m.mountpoint, '.tmp.x'), 'data'); // uploaded at close
+    it("rsync's pattern — set times, fchmod through a read-only descriptor, rename — costs one PUT under the new name (the content held since close, carrying both) and one delete after the upload at close", async () => {
       await resetSeen(local);
-      // As rsync 3.2 does it (strace): utimensat by path, then open O_RDONLY, fchmod, close, rename.
+      // As rsync 3.2 does it (strace): write and close (uploaded at close), utimensat by path, then
+      // open O_RDONLY, fchmod, close, rename — in one process, as rsync runs them, so that a
+      // loaded host's process start does not outlast the content's hold after close.
       const mtime = Date.parse('2020-01-02T03:04:05Z') / 1000;
-      const steps = `p = '${m.mountpoint}/.tmp.x'; os.utime(p, (${mtime}, ${mtime})); fd = os.open(p, os.O_RDONLY); os.fchmod(fd, 0o600); os.close(fd); os.rename(p, '${m.mountpoint}/final.x')`;
+      const steps = `p = '${m.mountpoint}/.tmp.x'; open(p, 'w').write('data'); os.utime(p, (${mtime}, ${mtime})); fd = os.open(p, os.O_RDONLY); os.fchmod(fd, 0o600); os.close(fd); os.rename(p, '${m.mountpoint}/final.x')`;
       sh(`python3 -c "import os; ${steps}"`);
       await sleep(1500); // past the delay: nothing was left to write
       // No HEAD or GET of either object: no copy through the client (GET + PUT of the ciphertext).
       const requests = (await seen(local)).filter((r) => /\/(\.tmp|final)\.x$/.test(r.path));
-      expect(requests.map((r) => `${r.method} ${r.path}`).sort()).toEqual([`DELETE /${local.bucket}/.tmp.x`, `PUT /${local.bucket}/final.x`]);
+      expect(requests.map((r) => `${r.method} ${r.path}`).sort()).toEqual([`DELETE /${local.bucket}/.tmp.x`, `PUT /${local.bucket}/.tmp.x`, `PUT /${local.bucket}/final.x`]);
       const posix = await posixOf('final.x');
       expect(posix.mode! & 0o777).toBe(0o600);
       expect(posix.mtime).toBe(mtime);

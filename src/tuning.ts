@@ -207,3 +207,12 @@ export const COLLECT_AFTER = 32 * 1024 * 1024;
  * fragments). The figures behind it are in docs/performance.md (scripts/bench-rss.mjs).
  */
 export const RSS_TARGET_MARGIN = 48 * 1024 * 1024;
+
+// Reading answers (src/store/recycledReads.ts) and read-ahead (src/vfs/readAheadWindow.ts).
+
+/**
+ * A connection's socket read buffer, the most one read takes from the kernel: the size Node's own
+ * reads use. Each plain-HTTP connection keeps two; larger would keep more idle per connection for
+ * fewer, longer reads only when the kernel holds that much.
+ */
+export const SOCKET_READ_BYTES = 64 * KiB;

@@ -119,6 +119,18 @@ describe('ranged GETs on recycled reads, through the store', () => {
     for (const page of await Promise.all(listings)) expect(page.objects.map((o) => o.key)).toEqual([...Array(30).keys()].map((i) => `names/${'n'.repeat(100)}${i}`).sort());
   });
 
+  it('a streamed GET whose reader keeps every chunk and reads slowly gets the object intact (its chunks are not borrowed)', async () => {
+    const data = randomBytes(2 * 1024 * 1024);
+    await h.store.put('streamed', data, { meta: {} });
+    const { body } = await h.store.get('streamed');
+    const kept: Buffer[] = [];
+    for await (const chunk of body) {
+      kept.push(chunk as Buffer);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(Buffer.concat(kept).equals(data)).toBe(true);
+  });
+
   /** A scripted server: each request's head goes to `answer`. */
   async function scripted(answer: (socket: Socket, request: number) => void): Promise<{ url: string; requests: () => number; close(): Promise<void> }> {
     let requests = 0;
@@ -150,6 +162,29 @@ describe('ranged GETs on recycled reads, through the store', () => {
   const head = (start: number, end: number, total: number) =>
     `HTTP/1.1 206 Partial Content\r\nContent-Range: bytes ${start}-${end}/${total}\r\nContent-Length: ${end - start + 1}\r\nETag: "E"\r\n\r\n`;
   const body = Buffer.from('abcdefghijklmnopqrstuvwxyz');
+
+  it('an answer collected whole (a listing page of many reads, sent in pieces): every entry as sent', async () => {
+    const keys = Array.from({ length: 3000 }, (_, i) => `dir/${String(i).padStart(5, '0')}-${'x'.repeat(80)}`);
+    const xml = Buffer.from(
+      `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name><Prefix>dir%2F</Prefix><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>` +
+        keys.map((k) => `<Contents><Key>${encodeURIComponent(k)}</Key><LastModified>2026-12-02T10:00:00.000Z</LastModified><ETag>"E"</ETag><Size>1</Size></Contents>`).join('') +
+        '</ListBucketResult>',
+    );
+    const s = await scripted(async (socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: ${xml.length}\r\n\r\n`);
+      for (let at = 0; at < xml.length; at += 50_000) {
+        socket.write(xml.subarray(at, at + 50_000));
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    });
+    try {
+      expect(xml.length).toBeGreaterThan(4 * 64 * 1024); // more reads than a connection has buffers
+      const page = await storeAt(s.url).list('dir/');
+      expect(page.objects.map((o) => o.key)).toEqual(keys);
+    } finally {
+      await s.close();
+    }
+  });
 
   it('a body longer than its Content-Length: the asked bytes land, nothing past them, and the next GET is answered right', async () => {
     const s = await scripted((socket, request) => socket.write(Buffer.concat([Buffer.from(head(0, 25, 26)), request === 1 ? Buffer.concat([body, Buffer.from('EXTRA')]) : body])));

@@ -1,9 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOssStore } from '../../src/store/index.js';
 import type { BodySink } from '../../src/store/ObjectStore.js';
-import { ReadBuffers } from '../../src/store/recycledReads.js';
+import { Pool } from 'undici';
+import { ReadBuffers, recycledReadsConnector, undiciHoldsViews } from '../../src/store/recycledReads.js';
 import { FAST_RETRY, LOCAL_REGION, startHarness, type Harness } from './harness.js';
 
 // Plain-HTTP connections read into two buffers of their own, in turn (src/store/recycledReads.ts).
@@ -24,9 +26,9 @@ async function sender(data: Buffer, piece: number): Promise<{ port: number; clos
   return { port: (server.address() as AddressInfo).port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
-/** A socket reading through ReadBuffers, connected to `port`. */
-async function recycledSocket(port: number, highWaterMark: number): Promise<Socket> {
-  const socket = new Socket({ onread: new ReadBuffers().onread(), highWaterMark } as ConstructorParameters<typeof Socket>[0]);
+/** A socket reading through `buffers` (by default ones told that only the stream holds views), connected to `port`. */
+async function recycledSocket(port: number, highWaterMark: number, buffers = new ReadBuffers(() => false)): Promise<Socket> {
+  const socket = new Socket({ onread: buffers.onread(), highWaterMark } as ConstructorParameters<typeof Socket>[0]);
   await new Promise<void>((resolve, reject) => socket.connect(port, '127.0.0.1', resolve).once('error', reject));
   return socket;
 }
@@ -82,6 +84,45 @@ describe('a socket reading into recycled buffers', () => {
     }
     expect(Buffer.concat(got).equals(data)).toBe(true);
   });
+
+  it('where undici’s parser cannot be found (a plain socket), every read goes to fresh memory, intact', async () => {
+    const buffers = new ReadBuffers(undiciHoldsViews);
+    const socket = await recycledSocket(s.port, 64 * 1024, buffers);
+    const got: Buffer[] = [];
+    let reads = 0;
+    socket.on('readable', () => {
+      for (let c: Buffer | null; (c = socket.read() as Buffer | null) !== null; reads++) got.push(c); // kept without a copy
+    });
+    await ended(socket);
+    expect(Buffer.concat(got).equals(data)).toBe(true);
+    expect(buffers.freshReads).toBeGreaterThanOrEqual(reads - 2);
+  });
+
+  it('on the installed undici the parser is found: a long GET reuses its two buffers', async () => {
+    const server = createHttpServer((_req, res) => res.writeHead(200, { 'content-length': data.length }).end(data));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const seen: ReadBuffers[] = [];
+    const pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connect: recycledReadsConnector({}, (b) => seen.push(b)) });
+    try {
+      const answer = await new Promise<Buffer>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        pool.dispatch({ path: '/', method: 'GET' }, {
+          onRequestStart: () => undefined,
+          onResponseStart: () => undefined,
+          onResponseData: (_c, chunk) => void chunks.push(Buffer.from(chunk)),
+          onResponseEnd: () => resolve(Buffer.concat(chunks)),
+          onResponseError: (_c, err) => reject(err),
+        });
+      });
+      expect(answer.equals(data)).toBe(true);
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.freshReads).toBeLessThan(4); // of some 50 reads
+    } finally {
+      await pool.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });
 
 /** A sink over one buffer, `0xEE` until written, in rooms of at most `piece` bytes. */
@@ -132,7 +173,7 @@ describe('ranged GETs on recycled reads, through the store', () => {
   });
 
   /** A scripted server: each request's head goes to `answer`. */
-  async function scripted(answer: (socket: Socket, request: number) => void): Promise<{ url: string; requests: () => number; close(): Promise<void> }> {
+  async function scripted(answer: (socket: Socket, request: number, head: string) => void): Promise<{ url: string; requests: () => number; close(): Promise<void> }> {
     let requests = 0;
     const sockets = new Set<Socket>();
     const server = createServer((socket) => {
@@ -142,8 +183,9 @@ describe('ranged GETs on recycled reads, through the store', () => {
       socket.on('data', (chunk: Buffer) => {
         received += chunk.toString('latin1');
         while (received.includes('\r\n\r\n')) {
-          received = received.slice(received.indexOf('\r\n\r\n') + 4);
-          answer(socket, ++requests);
+          const head = received.slice(0, received.indexOf('\r\n\r\n'));
+          received = received.slice(head.length + 4);
+          answer(socket, ++requests, head);
         }
       });
     });
@@ -181,6 +223,66 @@ describe('ranged GETs on recycled reads, through the store', () => {
       expect(xml.length).toBeGreaterThan(4 * 64 * 1024); // more reads than a connection has buffers
       const page = await storeAt(s.url).list('dir/');
       expect(page.objects.map((o) => o.key)).toEqual(keys);
+    } finally {
+      await s.close();
+    }
+  });
+
+  // undici's parser keeps views of a header block's names and values until the block ends: a
+  // block that comes in over more reads than a connection has buffers must not be overwritten.
+  const slowly = new WeakMap<Socket, Promise<void>>();
+  /** Writes `pieces` a few ms apart, after whatever this socket was sending (answers stay in order). */
+  const inPieces = (socket: Socket, pieces: string[]): void => {
+    socket.setNoDelay(true);
+    const sent = (slowly.get(socket) ?? Promise.resolve()).then(async () => {
+      for (const piece of pieces) {
+        socket.write(piece);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    });
+    slowly.set(socket, sent);
+  };
+  const etagOf = (name: string) => `"${createHash('md5').update(name).digest('hex').toUpperCase()}"`;
+  const headBlock = (name: string, more: string[]): string[] => [
+    `HTTP/1.1 200 OK\r\nETag: ${etagOf(name)}\r\nx-oss-meta-first: ${name}-first-${'f'.repeat(40)}\r\n`,
+    `x-oss-meta-second: ${name}-second-${'s'.repeat(40)}\r\n`,
+    `Last-Modified: Thu, 03 Dec 2026 12:00:00 GMT\r\nx-oss-meta-third: ${name}-third\r\n`,
+    ...more,
+  ];
+  const keyOf = (head: string): string => decodeURIComponent(/^\w+ \/[^/]+\/([^? ]+)/.exec(head)![1]!);
+
+  it('HEADs whose header blocks come in many reads, one at a time and pipelined: every value intact', async () => {
+    const s = await scripted((socket, _request, head) => {
+      const name = keyOf(head);
+      inPieces(socket, headBlock(name, ['Content-Length: 5\r\n', '\r\n']));
+    });
+    try {
+      const store = createOssStore({ endpoint: s.url, bucket: h.bucket, region: LOCAL_REGION, ...h.credentials, retry: FAST_RETRY, maxSockets: 2 });
+      const expected = (name: string) => ({ size: 5, etag: etagOf(name), meta: { first: `${name}-first-${'f'.repeat(40)}`, second: `${name}-second-${'s'.repeat(40)}`, third: `${name}-third` } });
+      expect(await store.head('one')).toMatchObject(expected('one'));
+      const names = Array.from({ length: 12 }, (_, i) => `k${i}`);
+      const heads = await Promise.all(names.map((n) => store.head(n)));
+      for (const [i, n] of names.entries()) expect(heads[i]).toMatchObject(expected(n));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a GET after a long body, its header block in many reads: the range is taken as sent and its bytes land', async () => {
+    const big = randomBytes(300_000);
+    const s = await scripted((socket, request, head) => {
+      if (request === 1) return void socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-${big.length - 1}/${big.length}\r\nContent-Length: ${big.length}\r\nETag: "E"\r\n\r\n`), big]));
+      inPieces(socket, [...headBlock(keyOf(head), [`Content-Range: bytes 0-25/26\r\n`, `Content-Length: 26\r\n`, '\r\n']), body.toString()]);
+    });
+    try {
+      const store = createOssStore({ endpoint: s.url, bucket: h.bucket, region: LOCAL_REGION, ...h.credentials, retry: FAST_RETRY, maxSockets: 1 });
+      const a = sinkOver(big.length);
+      await store.readInto('x', { start: 0, end: big.length - 1 }, undefined, a.sink);
+      expect(a.bytes.equals(big)).toBe(true);
+      const b = sinkOver(26);
+      await store.readInto('x', { start: 0, end: 25 }, undefined, b.sink);
+      expect(b.bytes.equals(body)).toBe(true);
+      expect(s.requests()).toBe(2);
     } finally {
       await s.close();
     }

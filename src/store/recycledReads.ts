@@ -14,7 +14,8 @@ import { SOCKET_READ_BYTES } from '../tuning.js';
  * that collects chunks — must copy it or use another dispatcher. See ReadBuffers for when a
  * buffer is read into again.
  *
- * TLS connections are undici's own: a TLSSocket reads through its own buffers.
+ * TLS connections keep undici's connector as it is: one connector per connection, as here, would
+ * lose its TLS session cache. `observe` is given each connection's buffers (tests count reads).
  */
 export function recycledReadsConnector(options: buildConnector.BuildOptions = {}, observe?: (buffers: ReadBuffers) => void): buildConnector.connector {
   const standard = buildConnector(options);

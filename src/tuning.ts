@@ -323,3 +323,36 @@ export const FAULT_REQUEST_LOG_KEPT = 100_000;
 
 /** KMS request nonces remembered before the expired ones are swept out. */
 export const KMS_NONCES_BEFORE_SWEEP = 10_000;
+
+// Reading answers (src/store/recycledReads.ts) and read-ahead (src/vfs/readAheadWindow.ts).
+
+/**
+ * A connection's socket read buffer, the most one read takes from the kernel: the size Node's own
+ * reads use. Each plain-HTTP connection keeps two; larger would keep more idle per connection for
+ * fewer, longer reads only when the kernel holds that much.
+ */
+export const SOCKET_READ_BYTES = 64 * KiB;
+
+/** A refill is split into GETs of at most this fraction of the window, so several are in flight. */
+export const GETS_PER_WINDOW = 4;
+
+/** The shortest GET a refill is split into, in blocks: below this a request costs more than its bytes. */
+export const MIN_RUN_BLOCKS = 4;
+
+/**
+ * What one rate sample spans, at least: blocks come in bursts (a worker's replies, a busy event
+ * loop getting to several at once), so the time between two says little alone, and a sample
+ * that began just after a pause would see a burst as an endless rate.
+ */
+export const RATE_SPAN_BLOCKS = 4;
+export const RATE_SPAN_MS = 10;
+
+/** Weight of a new sample in the rate's running average: a few samples follow a changed link, one burst does not swing it. */
+export const RATE_WEIGHT = 1 / 4;
+
+/**
+ * Latency samples the window's latency is the least of. The least, not an average: a GET's first
+ * block also waits behind the blocks of the GETs before it (in the server, the connection, the
+ * decrypt worker), and that wait grows with the window, which would grow it further.
+ */
+export const LATENCY_SAMPLES = 8;

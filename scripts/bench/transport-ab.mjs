@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The object store's HTTP client, build against build: client CPU per HEAD and HEADs per second
 // (32 in flight), client CPU per 4 KiB PUT (one after another), and a ranged GET into block
-// buffers (1 MiB ranges, 4 in flight): client CPU-s per GiB and MB/s. One local server (this
-// tree's, in a child process, taking V1 and V4) serves every client; each client runs in a child
+// buffers (1 MiB ranges, 4 in flight): client CPU-s per GiB and MB/s (the warm-up's ranges are
+// checked byte for byte, the measured ones are not). One local server (this tree's, in a child
+// process, taking V1 and V4) serves every client; each client runs in a child
 // process of its own (its CPU is its own), one per build per round, builds alternated.
 //
 //   npx tsc -p . && node scripts/bench/transport-ab.mjs [--dist DIR]... [--rounds R] [--heads N]
@@ -120,7 +121,9 @@ async function child({ dist, url, heads, puts, getMiB, gets, fill }) {
   if (heads) await inFlight(2000, 32, (i) => store.head(`h/${i % HEAD_OBJECTS}`));
   if (puts) for (let i = 0; i < 200; i++) await store.put(`p/${i}`, randomBytes(4096), { meta });
   const blocks = Array.from({ length: 8 }, () => Buffer.allocUnsafe(MiB));
-  const getRanges = (n) =>
+  // Every MiB of BIG is the same random MiB: the warm-up checks each range against the first.
+  let reference;
+  const getRanges = (n, check = false) =>
     inFlight(n, 4, async (i) => {
       const block = blocks[i % blocks.length];
       let filled = 0;
@@ -130,8 +133,11 @@ async function child({ dist, url, heads, puts, getMiB, gets, fill }) {
         filled: (k) => (filled += k),
       });
       if (filled !== MiB) throw new Error(`range ${i}: ${filled} bytes`);
+      if (!check) return;
+      reference ??= Buffer.from(block);
+      if (!block.equals(reference)) throw new Error(`range ${i}: bytes differ from the object's`);
     });
-  if (gets) await getRanges(256);
+  if (gets) await getRanges(256, true);
 
   const h = await timed(() => inFlight(heads, 32, (i) => store.head(`h/${i % HEAD_OBJECTS}`)));
   const body = randomBytes(4096);

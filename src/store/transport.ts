@@ -7,6 +7,7 @@ import type { BodySink } from './ObjectStore.js';
 import type { CredentialProvider, Credentials } from './credentials.js';
 import { type Query, type SignatureVersion, Signer } from './signing.js';
 import { HEAD_PIPELINING, KEEP_ALIVE_MS } from '../tuning.js';
+import { recycledReadsConnector } from './recycledReads.js';
 
 /** An answer's status and headers, names in lower case, repeats joined by ", ". */
 export interface Answer {
@@ -103,9 +104,12 @@ function proxyInEnvironment(env: NodeJS.ProcessEnv): boolean {
  * (a body that is a stream excepted: it cannot be sent twice).
  */
 export class Transport {
+  /** Requests whose answers are taken in a dispatch handler that copies each chunk as it comes. */
   private readonly dispatcher: Dispatcher;
   /** HEADs' own connections, pipelined (see HEAD_PIPELINING); the others' without a proxy. */
   private readonly heads: Dispatcher;
+  /** Answers whose body is handed on as a stream: chunks kept past their arrival, so not on recycled reads. */
+  private readonly streams: Dispatcher;
   private readonly origin: string;
   private readonly pathPrefix: string;
   private readonly signer: Signer;
@@ -124,9 +128,12 @@ export class Transport {
     if (proxyInEnvironment(env)) {
       this.dispatcher = new EnvHttpProxyAgent({ ...pool, noProxy: env.no_proxy ?? env.NO_PROXY ?? '' });
       this.heads = this.dispatcher;
+      this.streams = this.dispatcher;
     } else {
-      this.dispatcher = new Pool(this.origin, pool);
-      this.heads = new Pool(this.origin, { ...pool, connections: Math.ceil(o.maxSockets / HEAD_PIPELINING), pipelining: HEAD_PIPELINING });
+      const recycled = { ...pool, connect: recycledReadsConnector() };
+      this.dispatcher = new Pool(this.origin, recycled);
+      this.heads = new Pool(this.origin, { ...recycled, connections: Math.ceil(o.maxSockets / HEAD_PIPELINING), pipelining: HEAD_PIPELINING });
+      this.streams = new Pool(this.origin, pool);
     }
   }
 
@@ -151,7 +158,7 @@ export class Transport {
     return this.signedTry(x, async (headers) => {
       let r: Dispatcher.ResponseData;
       try {
-        r = await this.dispatcher.request({ ...this.requestOptions(x, headers) });
+        r = await this.streams.request({ ...this.requestOptions(x, headers) });
       } catch (err) {
         throw unanswered(err);
       }
@@ -168,7 +175,7 @@ export class Transport {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.dispatcher.close(), this.heads !== this.dispatcher && this.heads.close()]);
+    await Promise.all([...new Set([this.dispatcher, this.heads, this.streams])].map((d) => d.close()));
   }
 
   private async signedTry<T>(x: Exchange, send: (headers: Record<string, string>) => Promise<T>): Promise<T> {
@@ -227,12 +234,13 @@ export class Transport {
             controller.abort(err as Error);
           }
         },
+        // A chunk is good only until this returns (see recycledReads.ts): copied either way.
         onResponseData: (_controller, chunk) => {
           if (toSink) copyInto(into!.sink, chunk);
-          else kept.push(chunk);
+          else kept.push(Buffer.from(chunk));
         },
         onResponseEnd: () => {
-          // Most answers (a HEAD's, a PUT's) have no body, the rest mostly one chunk: no copy for them.
+          // Most answers (a HEAD's, a PUT's) have no body, the rest mostly one chunk: no second copy for them.
           const body = kept.length === 1 ? kept[0]! : kept.length === 0 ? EMPTY : Buffer.concat(kept);
           if (!x.ok.includes(answer!.status)) return reject(refusal(answer!, body));
           resolve(toSink ? answer! : { ...answer!, body });

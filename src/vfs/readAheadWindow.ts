@@ -1,26 +1,4 @@
-/** A refill is split into GETs of at most this fraction of the window, so several are in flight. */
-const GETS_PER_WINDOW = 4;
-
-/** The shortest GET a refill is split into, in blocks: below this a request costs more than its bytes. */
-const MIN_RUN_BLOCKS = 4;
-
-/**
- * What one rate sample spans, at least: blocks come in bursts (a worker's replies, a busy event
- * loop getting to several at once), so the time between two says little alone, and a sample
- * that began just after a pause would see a burst as an endless rate.
- */
-const RATE_SPAN_BLOCKS = 4;
-const RATE_SPAN_MS = 10;
-
-/** Weight of a new sample in the rate's running average. */
-const RATE_WEIGHT = 1 / 4;
-
-/**
- * Latency samples the window's latency is the least of. The least, not an average: a GET's first
- * block also waits behind the blocks of the GETs before it (in the server, the connection, the
- * decrypt worker), and that wait grows with the window, which would grow it further.
- */
-const LATENCY_SAMPLES = 8;
+import { GETS_PER_WINDOW, LATENCY_SAMPLES, MIN_RUN_BLOCKS, RATE_SPAN_BLOCKS, RATE_SPAN_MS, RATE_WEIGHT } from '../tuning.js';
 
 /**
  * How many blocks a sequential reader keeps requested ahead of what it reads, and how long each GET

@@ -89,17 +89,21 @@ export const KEY_CHECK_HEADS = 5;
 // The attribute cache (src/vfs/attrCache.ts), lookups (src/vfs/lookups.ts) and moved times (src/vfs/localTimes.ts).
 
 /**
- * Longest a prefetched attribute waits for its first use (see AttrCache.hold). Long enough for `ls -l`
- * to get through tens of thousands of names; it also bounds how much staler than the TTL a listed
- * name's attributes can be before their first use.
+ * Longest a prefetched attribute waits for its first use (see AttrCache.hold), for the first names
+ * of a listing. Long enough for `ls -l` to get through tens of thousands of names; it also bounds
+ * how much staler than the TTL a listed name's attributes can be before their first use.
  */
 export const PREFETCH_HOLD_MS = 10_000;
 
 /**
- * Objects whose HEAD is remembered past the TTL, with the object's identity, so that a later listing
- * showing the same object can reuse its attributes instead of asking again (see AttrCache.unchanged).
+ * Objects' HEADs remembered past the TTL, with the object's identity, so that a later listing
+ * showing the same object can reuse its attributes instead of asking again (see
+ * AttrCache.unchanged), up to about this many bytes (see CONFIRMED_HEAD_BYTES): a directory of
+ * 100,000 whose index the mount read (the index keeps their metadata), or the metadata of tens of
+ * thousands of HEADs kept for their directory's next index. Past it, a directory's first index
+ * covers part of it, and the next listing's HEADs the rest.
  */
-export const CONFIRMED_HEADS_KEPT = 50_000;
+export const CONFIRMED_HEADS_BYTES = 128 * MiB;
 
 /** Paths whose attributes are kept; the cache sets aside memory for all of them when it is made. */
 export const ATTR_CACHE_ENTRIES = 500_000;
@@ -116,6 +120,29 @@ export const ATTR_PREFETCH_CONCURRENCY = 64;
 
 /** Largest directory (entries) re-listed to answer lookups; see Lookups.listingForLookups. */
 export const LOOKUP_LISTING_MAX_ENTRIES = 5000;
+
+/**
+ * How much longer a listed name's prefetched attribute waits for its first use for each name
+ * before it in the listing: a reader going through it at 2,000 names a second (`ls -l` on a busy
+ * host) still finds the 100,000th name held, 60 s after it was listed at worst.
+ */
+export const PREFETCH_HOLD_PER_NAME_MS = 0.5;
+
+/** What one remembered HEAD costs beside its metadata's text: its path, identity, attributes and the LRU's slot. */
+export const CONFIRMED_HEAD_BYTES = 400;
+
+/**
+ * Pages of a listing asked for ahead of their use (~0.25 MiB each at most): its pages keep coming
+ * while the mount takes in the ones before, or reads the directory's index before using any.
+ */
+export const LISTING_PAGES_AHEAD = 32;
+
+/**
+ * What taking in a listed entry leaves for the collector, about (its page's share, the
+ * attributes handed to C): it lives a turn of the event loop or more, so it dies old, and a
+ * directory of 100,000 would grow V8's heap by hundreds of MiB before V8 collected it (see Collector).
+ */
+export const LISTED_ENTRY_GARBAGE = 1024;
 
 // Directory walks (src/vfs/directoryWalks.ts): a program stat-ing a directory's names one by one.
 

@@ -1,10 +1,10 @@
 // The functions our C adds to fuse-native's addon; upstream's own are index.js's business.
 
 /**
- * attr_cache.c: `records` are [u32 path length][path, zero-padded to 4 bytes][18 u32: fuse-native's
- * stat array, read by populate_stat], each held `holdMs` until its first use, then kept `ttlMs`.
+ * attr_cache.c: `records` are [u32 path length][path, zero-padded to 4 bytes][u32 hold, ms][18 u32:
+ * fuse-native's stat array, read by populate_stat], each held its hold until its first use, then kept `ttlMs`.
  */
-export function ossencfs_attr_cache_put(records: Buffer, holdMs: number, ttlMs: number): void;
+export function ossencfs_attr_cache_put(records: Buffer, ttlMs: number): void;
 /** attr_cache.c: JavaScript answered a getattr of `path` itself. */
 export function ossencfs_attr_cache_forget(path: string): void;
 export function ossencfs_attr_cache_clear(): void;

@@ -16,9 +16,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const BENCH_KEYS = { accessKeyId: 'bench', accessKeySecret: 'bench-secret' };
 
-/** Starts the server of compiled tree `dist` on a fresh directory; resolves once it listens. */
-export async function startTreeServer(dist, { profile = '' } = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'ossencfs-tree-server-'));
+/**
+ * Starts the server of compiled tree `dist` on a fresh directory, or on `dir` (kept at stop);
+ * resolves once it listens.
+ */
+export async function startTreeServer(dist, { profile = '', dir: given } = {}) {
+  const dir = given ?? (await mkdtemp(join(tmpdir(), 'ossencfs-tree-server-')));
   const child = fork(fileURLToPath(import.meta.url), [dist, dir, profile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise((r) => child.once('exit', r));
   const reply = () =>
@@ -47,7 +50,7 @@ export async function startTreeServer(dist, { profile = '' } = {}) {
     stop: async () => {
       child.send('stop');
       await exited;
-      await rm(dir, { recursive: true, force: true });
+      if (!given) await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -20,7 +20,7 @@ export type AttrMirrorMode = (typeof ATTR_MIRROR_MODES)[number];
  */
 export function nativeAttrMirror(
   mode: AttrMirrorMode | undefined,
-  lifetime: { holdMs: number; ttlMs: number },
+  lifetime: { ttlMs: number },
   log: Logger,
   addon?: Partial<FuseAddon>,
 ): AttrMirror | undefined {
@@ -32,5 +32,5 @@ export function nativeAttrMirror(
     log.info(`${why}: every getattr is answered in JavaScript (--attr-mirror off)`);
     return undefined;
   }
-  return { hold: (path, attr) => table.put(path, toStat(attr)), drop: (path) => table.forget(path), dropTree: () => table.clear() };
+  return { hold: (path, attr, holdMs) => table.put(path, toStat(attr), holdMs), drop: (path) => table.forget(path), dropTree: () => table.clear() };
 }

@@ -22,16 +22,16 @@ export function serveListings(fs: Filesystem, log: Logger): void {
     // Deferred to the next turn of the event loop: a page's attributes go to C then too
     // (NativeAttrCache batches its puts there, queued earlier), so they are in before the names.
     let queued = Promise.resolve();
-    const push = (names: readonly string[], end: number): void => {
-      const fresh = names.slice(pushed);
-      pushed = names.length;
+    const push = (fresh: readonly string[], end: number): void => {
+      pushed += fresh.length;
       queued = queued.then(() => new Promise((resolve) => setImmediate(() => {
         binding.ossencfs_readdir_push(id, encodeNames(fresh), end);
         resolve();
       })));
     };
-    fs.readdir(path, (listed) => push([...listed.keys()], MORE)).then(
-      (names) => push(names, 0),
+    // The last names (files open here, not uploaded yet) come only with the whole listing.
+    fs.readdir(path, (added) => push(added, MORE)).then(
+      (names) => push(names.slice(pushed), 0),
       (err: unknown) => push([], -failureCode(log, 'readdir', path, err)),
     );
   });

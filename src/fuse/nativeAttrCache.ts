@@ -13,20 +13,33 @@ const littleEndian = endianness() === 'LE';
 
 const ms = (t: Date | number): number => (typeof t === 'number' ? t : t.getTime());
 
-/** One record as attrCachePut reads it: [u32 path length][path, zero-padded to 4 bytes][stat array]. */
-function encodeRecord(path: string, stat: Stat): Buffer {
-  const name = Buffer.from(path);
-  const padded = (name.length + 3) & ~3;
-  const record = Buffer.alloc(4 + padded + STAT_INTS * 4);
+/** An entry waiting for the next batch into C. */
+interface Pending {
+  stat: Stat;
+  holdMs: number;
+}
+
+/** Bytes of `path`'s record as attrCachePut reads it: [u32 path length][path, zero-padded to 4 bytes][u32 hold, ms][stat array]. */
+function recordBytes(path: string): number {
+  return 4 + ((Buffer.byteLength(path) + 3) & ~3) + 4 + STAT_INTS * 4;
+}
+
+/** Writes `path`'s record into `out` at `at`; where the next one starts. */
+function writeRecord(out: Buffer, at: number, path: string, { stat, holdMs }: Pending): number {
+  const write = (value: number, offset: number) => (littleEndian ? out.writeUInt32LE(value, offset) : out.writeUInt32BE(value, offset));
+  const length = out.write(path, at + 4);
+  write(length, at);
+  let next = at + 4 + ((length + 3) & ~3);
   const ints = [
+    Math.min(Math.ceil(holdMs), TWO_32 - 1),
     stat.mode, stat.uid, stat.gid, ...split64(stat.size), stat.dev ?? 0, stat.nlink, stat.ino ?? 0, stat.rdev ?? 0,
     stat.blksize ?? 0, ...split64(stat.blocks ?? 0), ...split64(ms(stat.atime)), ...split64(ms(stat.mtime)), ...split64(ms(stat.ctime)),
   ];
-  const write = (value: number, at: number) => (littleEndian ? record.writeUInt32LE(value, at) : record.writeUInt32BE(value, at));
-  write(name.length, 0);
-  name.copy(record, 4);
-  ints.forEach((value, i) => write(value, 4 + padded + i * 4));
-  return record;
+  for (const value of ints) {
+    write(value, next);
+    next += 4;
+  }
+  return next;
 }
 
 function split64(value: number): [number, number] {
@@ -46,28 +59,28 @@ function split64(value: number): [number, number] {
  * Puts are batched per turn of the event loop: one call into C per batch of HEAD answers.
  */
 export class NativeAttrCache {
-  private batch = new Map<string, Buffer>();
+  private batch = new Map<string, Pending>();
   private flushScheduled = false;
   /** Whether C may hold anything: false from a clear() to the next batch, when forget() need not call into C. */
   private nativeHolds = false;
 
   private constructor(
     private readonly binding: AttrCacheBinding,
-    private readonly lifetime: { holdMs: number; ttlMs: number },
+    private readonly lifetime: { ttlMs: number },
     private readonly log: Logger,
   ) {}
 
   /** The table of `addon` (by default the one fuse-native's mount uses); undefined when it was built without one. */
-  static load(lifetime: { holdMs: number; ttlMs: number }, log: Logger, addon: Partial<FuseAddon> = fuseAddon()): NativeAttrCache | undefined {
+  static load(lifetime: { ttlMs: number }, log: Logger, addon: Partial<FuseAddon> = fuseAddon()): NativeAttrCache | undefined {
     const { ossencfs_attr_cache_put, ossencfs_attr_cache_forget, ossencfs_attr_cache_clear, ossencfs_attr_cache_stats } = addon;
     if (!ossencfs_attr_cache_put || !ossencfs_attr_cache_forget || !ossencfs_attr_cache_clear || !ossencfs_attr_cache_stats) return undefined;
     return new NativeAttrCache({ ossencfs_attr_cache_put, ossencfs_attr_cache_forget, ossencfs_attr_cache_clear, ossencfs_attr_cache_stats }, lifetime, log);
   }
 
-  /** Whether it took the entry (with a TTL of 0 nothing is cached anywhere). */
-  put(path: string, stat: Stat): boolean {
+  /** Whether it took the entry, to hold at most `holdMs` before its first use (with a TTL of 0 nothing is cached anywhere). */
+  put(path: string, stat: Stat, holdMs: number): boolean {
     if (this.lifetime.ttlMs <= 0) return false;
-    this.batch.set(path, encodeRecord(path, stat));
+    this.batch.set(path, { stat, holdMs });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -97,11 +110,17 @@ export class NativeAttrCache {
   private flush(): void {
     this.flushScheduled = false;
     if (this.batch.size === 0) return;
-    const records = [...this.batch.values()];
+    // One buffer for the whole batch: a listing's page is a thousand records.
+    let bytes = 0;
+    for (const path of this.batch.keys()) bytes += recordBytes(path);
+    const records = Buffer.alloc(bytes);
+    let at = 0;
+    for (const [path, pending] of this.batch) at = writeRecord(records, at, path, pending);
+    const put = this.batch.size;
     this.batch.clear();
-    this.binding.ossencfs_attr_cache_put(Buffer.concat(records), this.lifetime.holdMs, this.lifetime.ttlMs);
+    this.binding.ossencfs_attr_cache_put(records, this.lifetime.ttlMs);
     this.nativeHolds = true;
     const { entries, hits } = this.stats();
-    this.log.debug(`native attribute cache: ${records.length} put, ${entries} held, ${hits} lookups answered there so far`);
+    this.log.debug(`native attribute cache: ${put} put, ${entries} held, ${hits} lookups answered there so far`);
   }
 }

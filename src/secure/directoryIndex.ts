@@ -1,5 +1,7 @@
+import { pipeline } from 'node:stream/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
+import { createGunzip, gzip } from 'node:zlib';
 import { CryptoError } from '../crypto/index.js';
 import { FsError } from '../errors.js';
 import type { ObjectHead, ObjectInfo, ObjectMeta } from '../store/ObjectStore.js';
@@ -90,18 +92,36 @@ export class DirectoryIndexes {
    * with EBADMSG: the caller goes on without it.
    */
   async read(dirKey: string): Promise<IndexedHead[] | undefined> {
+    const entries: IndexedHead[] = [];
+    return (await this.each(dirKey, (entry) => entries.push(entry))) ? entries : undefined;
+  }
+
+  /**
+   * Reads the index of `dirKey` as read() does, handing each entry to `take` as it is decoded, so
+   * a directory of 100,000 entries never holds its whole document (~1 KiB an entry) at once.
+   * Whether there was an index; an entry taken is good only if this then resolves (the document
+   * is checked whole only at its end).
+   */
+  async each(dirKey: string, take: (entry: IndexedHead) => void): Promise<boolean> {
     const key = DirectoryIndexes.keyOf(dirKey);
-    let body: Buffer;
+    const bad = (why: string): FsError => new FsError('EBADMSG', `${JSON.stringify(key)}: not a directory index: ${why}`);
+    const scanner = new EntryScanner(take, bad);
     try {
-      const chunks: Buffer[] = [];
-      for await (const chunk of await this.bucket.get(key)) chunks.push(chunk as Buffer);
-      body = Buffer.concat(chunks);
+      await pipeline(await this.bucket.get(key), createGunzip(), async (unzipped: AsyncIterable<Buffer>) => {
+        const decoder = new StringDecoder('utf8');
+        for await (const chunk of unzipped) scanner.push(decoder.write(chunk));
+        scanner.push(decoder.end());
+      });
     } catch (err) {
-      if (err instanceof FsError && err.errno === 'ENOENT') return undefined;
+      if (err instanceof FsError && err.errno === 'ENOENT') return false;
       if (err instanceof CryptoError) throw new FsError('EBADMSG', `${JSON.stringify(key)}: not a directory index: ${err.message}`, { cause: err });
+      if (isZlibError(err)) throw bad('not gzipped JSON');
       throw err;
     }
-    return parse(key, dirKey, body);
+    const doc = scanner.end();
+    if (!isRecord(doc) || doc.format !== FORMAT || doc.version !== VERSION) throw bad('unknown format');
+    if (doc.dir !== dirKey) throw bad(`made for ${JSON.stringify(doc.dir)}`);
+    return true;
   }
 
   /** Replaces the index of the directory `dirKey`; resolves with the new index object's ETag. */
@@ -111,18 +131,113 @@ export class DirectoryIndexes {
   }
 }
 
-async function parse(key: string, dirKey: string, body: Buffer): Promise<IndexedHead[]> {
-  const bad = (why: string): FsError => new FsError('EBADMSG', `${JSON.stringify(key)}: not a directory index: ${why}`);
-  let doc: unknown;
-  try {
-    doc = JSON.parse((await promisify(gunzip)(body)).toString('utf8'));
-  } catch {
-    throw bad('not gzipped JSON');
+/** A document longer than this before its entries is not one of ours. */
+const MAX_HEAD = 64 * 1024;
+
+/**
+ * An index document read as it arrives: each element of its top-level "entries" array is parsed
+ * alone, checked and handed on, and the rest of the document is kept to be checked at the end
+ * (as if its entries were []). Text is kept from the start of the element not yet complete, so
+ * what is held at once is about one entry and one chunk.
+ */
+class EntryScanner {
+  private text = '';
+  /** Where in `text` scanning resumes. */
+  private at = 0;
+  private phase: 'head' | 'entries' | 'tail' = 'head';
+  /** The document but its entries: up to and including the array's `[`, then from its `]` on. */
+  private kept = '';
+
+  constructor(
+    private readonly take: (entry: IndexedHead) => void,
+    private readonly bad: (why: string) => FsError,
+  ) {}
+
+  push(chunk: string): void {
+    this.text = this.text.slice(this.at) + chunk;
+    this.at = 0;
+    if (this.phase === 'head') this.head();
+    if (this.phase === 'entries') this.entries();
+    if (this.phase === 'tail') {
+      this.kept += this.text.slice(this.at);
+      this.text = '';
+      this.at = 0;
+    }
   }
-  if (!isRecord(doc) || doc.format !== FORMAT || doc.version !== VERSION) throw bad('unknown format');
-  if (doc.dir !== dirKey) throw bad(`made for ${JSON.stringify(doc.dir)}`);
-  if (!Array.isArray(doc.entries) || !doc.entries.every(isIndexedHead)) throw bad('malformed entry');
-  return doc.entries;
+
+  /** The document, its entries left out; throws when it is not JSON or had no entries array. */
+  end(): unknown {
+    if (this.phase !== 'tail') throw this.bad(this.phase === 'head' ? 'unknown format' : 'not gzipped JSON');
+    try {
+      return JSON.parse(this.kept);
+    } catch {
+      throw this.bad('not gzipped JSON');
+    }
+  }
+
+  /** Up to the `[` of the top-level "entries": kept whole, as it is short. */
+  private head(): void {
+    const found = /^\s*\{(?:[^"]|"(?:[^"\\]|\\.)*")*?"entries"\s*:\s*\[/.exec(this.text);
+    if (!found) {
+      if (this.text.length > MAX_HEAD) throw this.bad('unknown format');
+      return;
+    }
+    this.kept = found[0];
+    this.at = found[0].length;
+    this.phase = 'entries';
+  }
+
+  private entries(): void {
+    for (;;) {
+      const next = /[^\s,]/g;
+      next.lastIndex = this.at;
+      const start = next.exec(this.text);
+      if (!start) return;
+      if (start[0] === ']') {
+        this.kept += ']';
+        this.at = start.index + 1;
+        this.phase = 'tail';
+        return;
+      }
+      if (start[0] !== '{') throw this.bad('malformed entry');
+      const end = closingBrace(this.text, start.index);
+      if (end < 0) {
+        this.at = start.index;
+        return;
+      }
+      let entry: unknown;
+      try {
+        entry = JSON.parse(this.text.slice(start.index, end));
+      } catch {
+        throw this.bad('malformed entry');
+      }
+      if (!isIndexedHead(entry)) throw this.bad('malformed entry');
+      this.take(entry);
+      this.at = end;
+    }
+  }
+}
+
+/** Where the object opening at `text[from]` ends (just past its `}`), or -1 when `text` stops first. */
+function closingBrace(text: string, from: number): number {
+  const token = /[{}[\]"]/g;
+  let depth = 0;
+  token.lastIndex = from;
+  for (let t = token.exec(text); t; t = token.exec(text)) {
+    if (t[0] === '"') {
+      const close = /[^"\\]*(?:\\.[^"\\]*)*"/y;
+      close.lastIndex = t.index + 1;
+      if (!close.exec(text)) return -1;
+      token.lastIndex = close.lastIndex;
+    } else if (t[0] === '{' || t[0] === '[') depth++;
+    else if (--depth === 0) return t.index + 1;
+  }
+  return -1;
+}
+
+function isZlibError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && code.startsWith('Z_');
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -3,13 +3,10 @@ import { describes, indexed, type IndexedHead, type ObjectIdentity } from '../se
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import type { Attr } from './attributes.js';
 import { baseName, parentOf } from './namespace.js';
-import { ATTR_CACHE_ENTRIES, CONFIRMED_HEADS_KEPT, PREFETCH_HOLD_MS } from '../tuning.js';
+import { ATTR_CACHE_ENTRIES, CONFIRMED_HEAD_BYTES, CONFIRMED_HEADS_BYTES, PREFETCH_HOLD_MS, PREFETCH_HOLD_PER_NAME_MS } from '../tuning.js';
 
 /** What a lookup found: attributes, or a remembered absence. */
 export type Lookup = Attr | 'missing';
-
-/** How long an attribute fetched ahead for a listing waits for its first use (see hold). */
-const prefetchHoldMs = (ttlMs: number): number => Math.max(ttlMs, PREFETCH_HOLD_MS);
 
 /**
  * What a HEAD found for a path, and which version of the object it described: the whole
@@ -19,6 +16,13 @@ const prefetchHoldMs = (ttlMs: number): number => Math.max(ttlMs, PREFETCH_HOLD_
 interface Confirmed {
   of: ObjectIdentity | IndexedHead;
   attr: Attr;
+}
+
+/** What a remembered HEAD costs in memory, about: its metadata's text, when it keeps it, and the rest (CONFIRMED_HEAD_BYTES). */
+function confirmedBytes(c: Confirmed): number {
+  let bytes = CONFIRMED_HEAD_BYTES;
+  if ('meta' in c.of) for (const [name, value] of Object.entries(c.of.meta)) bytes += name.length + value.length;
+  return bytes;
 }
 
 export interface AttrCacheOptions {
@@ -47,12 +51,12 @@ export interface AttrOverlay {
 /**
  * A copy of held attributes kept outside this cache (fuse-native's C table, src/fuse/attrMirror.ts),
  * which answers the kernel without asking here. It holds what `hold` takes until its first use
- * (at most heldLifetime.holdMs), then for the TTL, and drops whatever it is told to: the cache
- * tells it of every change, so it never answers what the cache would not.
+ * (at most `holdMs`), then for the TTL, and drops whatever it is told to: the cache tells it of
+ * every change, so it never answers what the cache would not.
  */
 export interface AttrMirror {
-  /** Offered an attribute fetched ahead for a listing's name; true if it holds it. */
-  hold(path: string, attr: Attr): boolean;
+  /** Offered an attribute fetched ahead for a listing's name, to hold at most `holdMs`; true if it holds it. */
+  hold(path: string, attr: Attr, holdMs: number): boolean;
   /** `path`'s attributes changed, or were used here (its first use is then over). */
   drop(path: string): void;
   /** Everything at or below `dir` changed (a directory rename). */
@@ -100,12 +104,12 @@ export class AttrCache {
     // Expired listings stay (until evicted) so staleListing() can tell a directory the mount
     // listed lately; get() still returns only fresh ones.
     this.listings = new LRUCache<string, Listing>({ max: 2_000, ttl: ttlMs, noDeleteOnStaleGet: true, ...clock });
-    this.confirmed = new LRUCache<string, Confirmed>({ max: CONFIRMED_HEADS_KEPT });
+    this.confirmed = new LRUCache<string, Confirmed>({ maxSize: CONFIRMED_HEADS_BYTES, sizeCalculation: confirmedBytes });
   }
 
-  /** How long the mirror holds what it takes: until its first use, at most holdMs, then ttlMs. */
-  get heldLifetime(): { holdMs: number; ttlMs: number } {
-    return { holdMs: prefetchHoldMs(this.ttlMs), ttlMs: this.ttlMs };
+  /** How long the mirror keeps what it takes from its first use on (the hold before it comes with each). */
+  get heldLifetime(): { ttlMs: number } {
+    return { ttlMs: this.ttlMs };
   }
 
   /** From now on `mirror` is offered held attributes and told of every change. */
@@ -113,14 +117,14 @@ export class AttrCache {
     this.mirror = mirror;
   }
 
-  /**
-   * A HEAD of the object at `path` found `attr`; `slackS`: its date may be that many seconds late.
-   * `fromIndex`: it was the directory's index that said so (its metadata is not kept).
-   */
-  confirm(path: string, head: ObjectHead, attr: Attr, slackS = 0, fromIndex = false): void {
-    const entry = indexed(baseName(path), head, slackS);
-    const { etag, size, lastModifiedS } = entry;
-    this.confirmed?.set(path, { of: fromIndex ? { etag, size, lastModifiedS, slackS } : entry, attr });
+  /** A HEAD of the object at `path` found `attr`; `slackS`: its date may be that many seconds late. */
+  confirm(path: string, head: ObjectHead, attr: Attr, slackS = 0): void {
+    this.confirmed?.set(path, { of: indexed(baseName(path), head, slackS), attr });
+  }
+
+  /** The directory's index says the object `of` at `path` has `attr` (its metadata stays in the index). */
+  confirmIndexed(path: string, of: ObjectIdentity, attr: Attr): void {
+    this.confirmed?.set(path, { of, attr });
   }
 
   /** Whether a HEAD of `path` is remembered (see confirm). */
@@ -190,30 +194,33 @@ export class AttrCache {
   }
 
   /**
-   * A fetch ended with `found` (undefined: it failed). `held`: it was fetched ahead for a listing's
-   * name, so it waits for its first use (see hold()).
+   * A fetch ended with `found` (undefined: it failed). `listedBefore`: it was fetched ahead for a
+   * listing's name, after that many others, so it waits for its first use (see hold()).
    */
-  fetched(path: string, fetch: Fetch, found: Lookup | undefined, held: boolean): void {
+  fetched(path: string, fetch: Fetch, found: Lookup | undefined, listedBefore?: number): void {
     const under = this.fetches.get(path);
     under?.delete(fetch as { stale: boolean });
     if (under?.size === 0) this.fetches.delete(path);
     if (found === undefined || fetch.stale) return;
-    if (held) this.hold(path, found);
+    if (listedBefore !== undefined) this.hold(path, found, listedBefore);
     else this.attrs?.set(path, found);
   }
 
   /**
    * Attributes fetched ahead of use, for the names of a listing (ls -l, a file manager): held until
-   * their first use (at most PREFETCH_HOLD_MS), then kept for the TTL. A listing of thousands of
-   * names takes longer than the TTL to go through, and its first entries would otherwise expire
-   * before the program that asked for the listing gets to them, costing each a second HEAD.
-   * The mirror is offered them first (nothing the overlay knows better): one it takes waits there
-   * for its first use, and the copy here lives for the TTL from now, as that use is never seen here
-   * and must not restart a hold.
+   * their first use, then kept for the TTL. A listing of thousands of names takes longer than the
+   * TTL to go through, and its first entries would otherwise expire before the program that asked
+   * for the listing gets to them, costing each a second HEAD. The hold is PREFETCH_HOLD_MS, and
+   * PREFETCH_HOLD_PER_NAME_MS more for each of the `listedBefore` names before it in its listing,
+   * which the program goes through first: the 100,000th name of a directory is reached later
+   * than the 100th. The mirror is offered them first (nothing the overlay knows better): one it
+   * takes waits there for its first use, and the copy here lives for the TTL from now, as that
+   * use is never seen here and must not restart a hold.
    */
-  hold(path: string, found: Lookup): void {
-    const handedOn = found !== 'missing' && this.overlay.attr(path) === undefined && (this.mirror?.hold(path, found) ?? false);
-    this.attrs?.set(path, found, handedOn ? {} : { ttl: prefetchHoldMs(this.ttlMs) });
+  hold(path: string, found: Lookup, listedBefore = 0): void {
+    const holdMs = Math.max(this.ttlMs, PREFETCH_HOLD_MS + listedBefore * PREFETCH_HOLD_PER_NAME_MS);
+    const handedOn = found !== 'missing' && this.overlay.attr(path) === undefined && (this.mirror?.hold(path, found, holdMs) ?? false);
+    this.attrs?.set(path, found, handedOn ? {} : { ttl: holdMs });
   }
 
   listing(dir: string): Listing | undefined {

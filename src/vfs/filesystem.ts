@@ -107,13 +107,13 @@ export class Filesystem {
    */
   mirrorAttrs(mirror: AttrMirror): void {
     this.meta.mirrorTo({
-      hold: (path, attr) => mirror.hold(path, this.shown(attr)),
+      hold: (path, attr, holdMs) => mirror.hold(path, this.shown(attr), holdMs),
       drop: (path) => mirror.drop(path),
       dropTree: (dir) => mirror.dropTree(dir),
     });
   }
 
-  get heldAttrLifetime(): { holdMs: number; ttlMs: number } {
+  get heldAttrLifetime(): { ttlMs: number } {
     return this.meta.heldLifetime;
   }
 

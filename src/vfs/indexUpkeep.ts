@@ -1,13 +1,23 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log.js';
-import { DirectoryIndexes, type IndexedHead } from '../secure/index.js';
+import { DirectoryIndexes, type IndexedHead, type ObjectIdentity } from '../secure/index.js';
 import type { ObjectInfo } from '../store/ObjectStore.js';
 import { INDEX_MIN_OBJECTS, INDEX_QUIET_MS, INDEX_SEEDED_KEPT, INDEX_STALE_MAX } from '../tuning.js';
+import type { Attr } from './attributes.js';
+
+/** What the mount keeps of an index entry while a listing uses it: the object it describes and its attributes. */
+export interface IndexSeed {
+  name: string;
+  of: ObjectIdentity;
+  attr: Attr;
+}
 
 /** What the upkeep asks of the mount's lookups. */
 export interface IndexSource {
-  /** Takes in the entries of `dir`'s index (what the mount knows better stays). */
-  seed(dir: string, entries: IndexedHead[]): void;
+  /** What to keep of an entry of `dir`'s index as it is read (its metadata is not kept); undefined: nothing. */
+  take(dir: string, entry: IndexedHead): IndexSeed | undefined;
+  /** Takes in seeds of `dir`'s index (what the mount knows better stays). */
+  seed(dir: string, seeds: readonly IndexSeed[]): void;
   /**
    * Every object of `dir` now (one listing), with what a HEAD found of each where the mount knows
    * it still holds, else the `previous` index's entry where that still does.
@@ -69,11 +79,16 @@ export class IndexUpkeep {
     };
   }
 
-  /** The entries of `dir`'s index by name; undefined when it has none or it cannot be used. */
-  private read(dir: string, dirKey: string): Promise<ReadonlyMap<string, IndexedHead> | undefined> {
+  /** The seeds of `dir`'s index by name; undefined when it has none or it cannot be used. */
+  private read(dir: string, dirKey: string): Promise<ReadonlyMap<string, IndexSeed> | undefined> {
     this.seeded.set(dir, '');
-    return this.indexes.read(dirKey).then(
-      (entries) => entries && new Map(entries.map((e) => [e.name, e])),
+    const seeds = new Map<string, IndexSeed>();
+    const take = (entry: IndexedHead): void => {
+      const seed = this.source.take(dir, entry);
+      if (seed) seeds.set(seed.name, seed);
+    };
+    return this.indexes.each(dirKey, take).then(
+      (found) => (found ? seeds : undefined),
       (err: Error) => {
         this.o.log.debug(`index of ${dir} not used: ${err.message}`);
         return undefined;

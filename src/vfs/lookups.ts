@@ -3,20 +3,22 @@ import type { Logger } from '../log.js';
 import { ANSWER_SLACK_S, describes, DirectoryIndexes, headOf, type EncryptedBucket, type IndexedHead } from '../secure/index.js';
 import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import { listPages } from '../store/listPages.js';
+import { Collector } from '../util/collector.js';
 import { createLimiter } from '../util/limit.js';
+import { readAhead } from '../util/readAhead.js';
 import { type Attr, type AttrPolicy, dirAttr, fileAttr, rootAttr } from './attributes.js';
 import { DirectoryWalks } from './directoryWalks.js';
-import { IndexUpkeep } from './indexUpkeep.js';
+import { type IndexSeed, IndexUpkeep } from './indexUpkeep.js';
 import type { LocalTimes } from './localTimes.js';
 import type { AttrCache, EntryKind, Fetch, Listing, Lookup } from './attrCache.js';
 import { baseName, joinPath, type Namespace, parentOf } from './namespace.js';
-import { ATTR_PREFETCH_CONCURRENCY, LOOKUP_LISTING_MAX_ENTRIES } from '../tuning.js';
+import { ATTR_PREFETCH_CONCURRENCY, COLLECT_AFTER, LISTED_ENTRY_GARBAGE, LISTING_PAGES_AHEAD, LOOKUP_LISTING_MAX_ENTRIES } from '../tuning.js';
 
 /**
- * Told after each page of a listing the names listed so far, in the order the listing gives them;
- * the attributes that page vouched for are held (HeldAttrListener) by then.
+ * Told after each page of a listing the names it added, in the order the listing gives them; the
+ * attributes that page vouched for are held by then.
  */
-export type ListingProgress = (listed: ReadonlyMap<string, EntryKind>) => void;
+export type ListingProgress = (added: readonly string[]) => void;
 
 /**
  * What a path is (a file's attributes, a directory, or missing) and what a directory holds, from
@@ -31,6 +33,8 @@ export class Lookups {
   private readonly walks = new DirectoryWalks();
   private readonly walkListings = new Map<string, Promise<Listing>>();
   private readonly indexes: IndexUpkeep;
+  /** Full collections through a big listing: what each entry left behind died old, and V8 would let it pile up. */
+  private readonly collector = new Collector(COLLECT_AFTER, 'major');
 
   constructor(
     private readonly bucket: EncryptedBucket,
@@ -40,7 +44,7 @@ export class Lookups {
   ) {
     this.indexes = new IndexUpkeep(
       new DirectoryIndexes(bucket),
-      { seed: (dir, entries) => this.seed(dir, entries), current: (dir, previous) => this.indexEntries(dir, previous) },
+      { take: (dir, entry) => this.indexSeed(dir, entry), seed: (dir, seeds) => this.seed(dir, seeds), current: (dir, previous) => this.indexEntries(dir, previous) },
       { writable: options.writable, log: options.log, dirKey: (dir) => ns.dirKey(dir) },
     );
   }
@@ -81,7 +85,7 @@ export class Lookups {
   private walkAhead(path: string): void {
     const dir = parentOf(path);
     const ahead = (): void => {
-      for (const [name, kind] of this.walks.ahead(dir, baseName(path))) this.prefetchEntry(dir, name, kind);
+      for (const [name, kind] of this.walks.ahead(dir, baseName(path))) this.prefetchEntry(dir, name, kind, 0);
     };
     const failed = (err: Error): void => this.options.log.debug(`listing ${dir} for a walk failed: ${err.message}`);
     if (this.walks.walking(dir)) {
@@ -102,10 +106,10 @@ export class Lookups {
 
   /**
    * Concurrent lookups of one path (a listing's prefetch and the kernel's getattr) share one fetch,
-   * unless the path changed since it started. A prefetch's result is held until its first use
-   * (see AttrCache.hold).
+   * unless the path changed since it started. A prefetch's result (`listedBefore`: the names
+   * before it in its listing) is held until its first use (see AttrCache.hold).
    */
-  private fetchOnce(path: string, fetcher: () => Promise<Lookup>, prefetched = false): Promise<Lookup> {
+  private fetchOnce(path: string, fetcher: () => Promise<Lookup>, listedBefore?: number): Promise<Lookup> {
     const joined = this.lookups.get(path);
     if (joined && !joined.fetch.stale) return joined.pending;
     const fetch = this.meta.fetching(path);
@@ -114,11 +118,11 @@ export class Lookups {
       pending: fetcher().then(
         (fetched) => {
           const found = fetched === 'missing' ? fetched : this.options.times.apply(path, fetched);
-          this.meta.fetched(path, fetch, found, prefetched);
+          this.meta.fetched(path, fetch, found, listedBefore);
           return found;
         },
         (err: unknown) => {
-          this.meta.fetched(path, fetch, undefined, prefetched);
+          this.meta.fetched(path, fetch, undefined, listedBefore);
           throw err;
         },
       ),
@@ -216,29 +220,33 @@ export class Lookups {
     const since = this.meta.now();
     const seeded = this.indexes.seeding(path);
     let [objects, uncovered] = [0, 0];
-    for await (const page of listPages(this.bucket, dirKey, '/')) {
+    for await (const page of readAhead(listPages(this.bucket, dirKey, '/'), LISTING_PAGES_AHEAD)) {
       await seeded(page.objects);
+      const added: string[] = [];
       for (const object of page.objects) {
         const name = this.ns.entryName(dirKey, object.key);
         if (name === undefined) continue;
+        if (!names.has(name)) added.push(name);
         names.set(name, 'object');
         objects++;
         const entry = joinPath(path, name);
         // The listing says it is an object: its HEAD alone gives the attributes, unless an earlier one (or the index) still does.
-        if (this.reuseConfirmed(entry, object)) {
+        if (this.reuseConfirmed(entry, object, names.size - 1)) {
           vouched?.add(name);
           continue;
         }
         uncovered++;
-        if (prefetchAttrs) this.prefetchEntry(path, name, 'object');
+        if (prefetchAttrs) this.prefetchEntry(path, name, 'object', names.size - 1);
       }
       for (const prefix of page.prefixes) {
         const name = this.ns.entryName(dirKey, prefix);
         if (name === undefined || names.has(name)) continue;
         names.set(name, 'dir');
-        if (prefetchAttrs) this.prefetchEntry(path, name, 'dir');
+        added.push(name);
+        if (prefetchAttrs) this.prefetchEntry(path, name, 'dir', names.size - 1);
       }
-      progress?.(names);
+      progress?.(added);
+      this.collector.dropped(page.objects.length * LISTED_ENTRY_GARBAGE);
     }
     // Files created here and not yet uploaded exist too.
     for (const name of this.meta.overlay.openNames(path)) names.set(name, 'object');
@@ -248,18 +256,25 @@ export class Lookups {
   }
 
   /**
+   * What the mount keeps of an entry of `dir`'s index: the object it describes and the attributes
+   * its metadata gives, through fileAttr's checks as a HEAD's would; not the metadata itself.
+   */
+  private indexSeed(dir: string, entry: IndexedHead): IndexSeed | undefined {
+    const dirKey = this.ns.dirKey(dir);
+    if (this.ns.entryName(dirKey, dirKey + entry.name) !== entry.name) return undefined;
+    const { name, etag, size, lastModifiedS, slackS } = entry;
+    return { name, of: { etag, size, lastModifiedS, slackS }, attr: fileAttr(headOf(entry, dirKey + name), this.options.policy) };
+  }
+
+  /**
    * Takes in a directory index's entries as if their HEADs had just been made, except where the
    * mount knows the object itself: each counts only while a listing shows that object unchanged
-   * (reuseConfirmed), and its metadata goes through fileAttr's checks as a HEAD's would.
+   * (reuseConfirmed).
    */
-  private seed(dir: string, entries: IndexedHead[]): void {
-    const dirKey = this.ns.dirKey(dir);
-    for (const entry of entries) {
-      if (this.ns.entryName(dirKey, dirKey + entry.name) !== entry.name) continue;
-      const path = joinPath(dir, entry.name);
-      if (this.meta.confirms(path)) continue;
-      const head = headOf(entry, dirKey + entry.name);
-      this.meta.confirm(path, head, fileAttr(head, this.options.policy), entry.slackS, true);
+  private seed(dir: string, seeds: readonly IndexSeed[]): void {
+    for (const { name, of, attr } of seeds) {
+      const path = joinPath(dir, name);
+      if (!this.meta.confirms(path)) this.meta.confirmIndexed(path, of, attr);
     }
   }
 
@@ -284,22 +299,26 @@ export class Lookups {
 
   /**
    * Re-arms `path`'s attributes from its last HEAD when the listing shows the same object, held as
-   * if prefetched even over a cached copy (that one may expire before the program that listed gets
-   * to the name). Whether it did; prefetch() skips names cached or open anyway.
+   * if prefetched (after `listedBefore` names) even over a cached copy (that one may expire before
+   * the program that listed gets to the name). Whether it did; prefetch() skips names cached or
+   * open anyway.
    */
-  private reuseConfirmed(path: string, listed: ObjectInfo): boolean {
+  private reuseConfirmed(path: string, listed: ObjectInfo, listedBefore: number): boolean {
     if (this.meta.overlay.isOpen(path)) return false;
     const unchanged = this.meta.unchanged(path, listed);
     const known = unchanged && this.options.times.apply(path, unchanged);
-    if (known) this.meta.hold(path, known);
+    if (known) this.meta.hold(path, known, listedBefore);
     return known !== undefined;
   }
 
-  /** Fetches the attributes of `dir`'s entry `name`, which a listing says is a `kind`, ahead of its use. */
-  private prefetchEntry(dir: string, name: string, kind: EntryKind): void {
+  /**
+   * Fetches the attributes of `dir`'s entry `name`, which a listing says is a `kind`, ahead of its
+   * use, after `listedBefore` other names.
+   */
+  private prefetchEntry(dir: string, name: string, kind: EntryKind, listedBefore: number): void {
     const path = joinPath(dir, name);
     if (this.meta.overlay.isOpen(path) || this.meta.known(path) !== undefined || this.lookups.has(path)) return;
-    this.fetchOnce(path, () => this.prefetchLimit(() => this.fetchNamed(path, kind)), true).catch((err: Error) =>
+    this.fetchOnce(path, () => this.prefetchLimit(() => this.fetchNamed(path, kind)), listedBefore).catch((err: Error) =>
       this.options.log.debug(`attribute prefetch of ${path} failed: ${err.message}`),
     );
   }

@@ -9,7 +9,7 @@ import type { Attr } from '../../src/vfs/attributes.js';
  * and what becomes of the mode on a fuse-native build without the table (fuse-native as published).
  */
 
-const LIFETIME = { holdMs: 10_000, ttlMs: 1000 };
+const LIFETIME = { ttlMs: 1000 };
 const file: Attr = { kind: 'file', mode: 0o100600, uid: 7, gid: 8, size: 5, mtime: 1000, atime: 1000, ctime: 1000, rdev: 0 };
 
 function recordingLog(): Logger & { lines: string[] } {
@@ -23,7 +23,8 @@ function tableAddon(): Partial<FuseAddon> & { calls: string[] } {
   const calls: string[] = [];
   return {
     calls,
-    ossencfs_attr_cache_put: (records, holdMs, ttlMs) => void calls.push(`put ${records.length} bytes ${holdMs} ${ttlMs}`),
+    // The first record's hold: after its path's length and the path, here 4 bytes long.
+    ossencfs_attr_cache_put: (records, ttlMs) => void calls.push(`put ${records.length} bytes hold ${records.readUInt32LE(8)} ttl ${ttlMs}`),
     ossencfs_attr_cache_forget: (path) => void calls.push(`forget ${path}`),
     ossencfs_attr_cache_clear: () => void calls.push('clear'),
     ossencfs_attr_cache_stats: () => [1, 0],
@@ -50,16 +51,16 @@ describe('attribute mirror mode', () => {
     expect(log.lines).toEqual([]);
   });
 
-  it("on a build with the table: what it holds goes into C a turn later, with the cache's lifetime; drops and subtrees follow", async () => {
+  it("on a build with the table: what it holds goes into C a turn later, each with its hold and the cache's TTL; drops and subtrees follow", async () => {
     for (const mode of [undefined, 'on'] as const) {
       const addon = tableAddon();
       const mirror = nativeAttrMirror(mode, LIFETIME, recordingLog(), addon)!;
-      expect(mirror.hold('/d/a', file)).toBe(true);
-      expect(mirror.hold('/d/b', file)).toBe(true);
+      expect(mirror.hold('/d/a', file, 12_345)).toBe(true);
+      expect(mirror.hold('/d/b', file, 10_000)).toBe(true);
       expect(addon.calls).toEqual([]); // batched per turn of the event loop
       await new Promise((resolve) => setImmediate(resolve));
       expect(addon.calls).toHaveLength(1);
-      expect(addon.calls[0]).toMatch(/^put \d+ bytes 10000 1000$/);
+      expect(addon.calls[0]).toMatch(/^put \d+ bytes hold 12345 ttl 1000$/);
       mirror.drop('/d/a');
       mirror.dropTree('/d');
       expect(addon.calls.slice(1)).toEqual(['forget /d/a', 'clear']);
@@ -69,7 +70,7 @@ describe('attribute mirror mode', () => {
   it('a drop before the batch went into C takes the entry out of the batch', async () => {
     const addon = tableAddon();
     const mirror = nativeAttrMirror('on', LIFETIME, recordingLog(), addon)!;
-    mirror.hold('/a', file);
+    mirror.hold('/a', file, 10_000);
     mirror.drop('/a');
     await new Promise((resolve) => setImmediate(resolve));
     expect(addon.calls).toEqual([]);

@@ -130,17 +130,18 @@ async function ok(file: string, args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** One record as attr_cache.c's put reads it: [u32 path length][path, 0-padded to 4][populate_stat's 18 u32]. */
-function attrRecord(path: string, n: Node): Buffer {
+/** One record as attr_cache.c's put reads it: [u32 path length][path, 0-padded to 4][u32 hold, ms][populate_stat's 18 u32]. */
+function attrRecord(path: string, n: Node, holdMs = 60_000): Buffer {
   const name = Buffer.from(path);
   const padded = (name.length + 3) & ~3;
-  const record = Buffer.alloc(4 + padded + 18 * 4);
+  const record = Buffer.alloc(4 + padded + 4 + 18 * 4);
   record.writeUInt32LE(name.length, 0);
   name.copy(record, 4);
+  record.writeUInt32LE(holdMs, 4 + padded);
   const split = (v: number) => [v % 2 ** 32, Math.floor(v / 2 ** 32)];
   // mode uid gid size dev nlink ino rdev blksize blocks atime mtime ctime; 64-bit values low word first, times in ms
   const ints = [n.mode, n.uid, n.gid, ...split(n.size), 0, 1, 0, 0, 4096, ...split(Math.ceil(n.size / 512)), ...split(t0), ...split(t0), ...split(t0)];
-  ints.forEach((v, i) => record.writeUInt32LE(v, 4 + padded + i * 4));
+  ints.forEach((v, i) => record.writeUInt32LE(v, 4 + padded + 4 + i * 4));
   return record;
 }
 
@@ -191,7 +192,7 @@ describe('native/fuse-native: 1 MiB requests (patches/0002)', () => {
 
 describe('native/fuse-native: attributes answered in C (patches/0003)', () => {
   const size = async () => Number((await ok('stat', ['-c', '%s', join(mnt, 'file')])).trim());
-  const put = (n: Node, holdMs = 60_000) => our('ossencfs_attr_cache_put')(attrRecord('/file', n), holdMs, 60_000);
+  const put = (n: Node, holdMs = 60_000) => our('ossencfs_attr_cache_put')(attrRecord('/file', n, holdMs), 60_000);
 
   it('a getattr of a path in the table is answered from it, without JavaScript, until the path is forgotten', async () => {
     expect(await size()).toBe(1); // JavaScript's answer
@@ -221,6 +222,20 @@ describe('native/fuse-native: attributes answered in C (patches/0003)', () => {
     put({ ...nodes.get('/file')!, size: 4242 }, 0);
     expect(await size()).toBe(1);
     expect(our('ossencfs_attr_cache_stats')()[0]).toBe(0);
+  });
+
+  it('holds a listing of 100,000 names whole, each record for its own hold', async () => {
+    our('ossencfs_attr_cache_clear')();
+    const names = Array.from({ length: 100_000 }, (_, i) => `/n${String(i).padStart(6, '0')}`);
+    // The last name held 0 ms: its hold is over at once, the others' are not.
+    const records = names.map((name, i) => attrRecord(name, { mode: 0o100644, size: i, uid: 0, gid: 0 }, i === names.length - 1 ? 0 : 60_000));
+    our('ossencfs_attr_cache_put')(Buffer.concat(records), 60_000);
+    expect(our('ossencfs_attr_cache_stats')()[0]).toBe(100_000);
+    // JavaScript knows none of these names: only the table can answer them.
+    const sizes = await ok('stat', ['-c', '%s', ...['/n000000', '/n070000', '/n099998'].map((n) => join(mnt, n))]);
+    expect(sizes.trim().split('\n')).toEqual(['0', '70000', '99998']);
+    expect((await run('stat', [join(mnt, 'n099999')])).code).not.toBe(0);
+    our('ossencfs_attr_cache_clear')();
   });
 
   it('every field of the stat comes back as put', async () => {

@@ -43,6 +43,19 @@ describe('directory indexes', () => {
     expect(await indexes.read('empty/')).toBeUndefined();
   });
 
+  it('reads a big index entry by entry as it arrives, whatever the names and values hold', async () => {
+    const head = { key: 'big/x', etag: '"E"', size: 7, lastModified: new Date(1_700_000_000_000), contentType: undefined, meta: {} };
+    // Quotes, backslashes, braces, brackets and characters of several UTF-8 bytes, split across the reader's chunks.
+    const odd = ['q"uote', 'back\\slash\\', '{brace}', '[bracket]', 'é😀中', ' ,:'];
+    const written = Array.from({ length: 3000 }, (_, i) => indexed(`${odd[i % odd.length]}-${i}`, { ...head, meta: { note: `${odd[(i + 1) % odd.length]}${'x'.repeat(i % 700)}` } }, 0));
+    await indexes.write('big/', written);
+    const taken: string[] = [];
+    expect(await indexes.each('big/', (entry) => taken.push(entry.name))).toBe(true);
+    expect(taken).toEqual(written.map((e) => e.name));
+    expect(await indexes.read('big/')).toEqual(written);
+    expect(await indexes.each('none/', () => undefined)).toBe(false);
+  });
+
   it('refuses with EBADMSG an index in plaintext, tampered with, of another key, of another directory or malformed', async () => {
     await indexes.write('docs/', []);
     await h.store.copy('docs/.ossencfs-index', 'other/.ossencfs-index');
@@ -52,6 +65,10 @@ describe('directory indexes', () => {
     await h.store.put('plain/.ossencfs-index', doc([]), { meta: {} });
     expect(await errnoOf(indexes.read('plain/'))).toBe('EBADMSG');
 
+    await bucket.put('bad/.ossencfs-index', gzipSync(JSON.stringify({ format: 'ossencfs-directory-index', version: 1, dir: 'bad/' })));
+    expect(await errnoOf(indexes.read('bad/'))).toBe('EBADMSG');
+    await bucket.put('bad/.ossencfs-index', gzipSync(JSON.stringify({ entries: [], format: 'ossencfs-directory-index', version: 1, dir: 'other/' })));
+    expect(await errnoOf(indexes.read('bad/'))).toBe('EBADMSG');
     await bucket.put('bad/.ossencfs-index', Buffer.from('not gzip'));
     expect(await errnoOf(indexes.read('bad/'))).toBe('EBADMSG');
     await bucket.put('bad/.ossencfs-index', doc([{ name: 'x', etag: '"e"', size: -1, lastModifiedS: 1, slackS: 0, meta: {} }]));

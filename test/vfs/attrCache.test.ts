@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Attr } from '../../src/vfs/attributes.js';
 import { AttrCache, type AttrMirror, type AttrOverlay } from '../../src/vfs/attrCache.js';
+import { CONFIRMED_HEADS_BYTES, PREFETCH_HOLD_MS, PREFETCH_HOLD_PER_NAME_MS } from '../../src/tuning.js';
 
 const attr = { kind: 'file', size: 3 } as unknown as Attr;
 const at = (iso: string) => ({ key: 'k', etag: '"e"', size: 3, lastModified: new Date(iso), meta: {}, contentType: '' });
@@ -19,14 +20,16 @@ function fakeClock(): { now(): number; advance(ms: number): void } {
   return { now: () => Date.now(), advance: (ms) => vi.advanceTimersByTime(ms) };
 }
 
-/** A mirror that takes everything and records what it is told. */
-function recordingMirror(takes = true): AttrMirror & { held: Map<string, Attr>; events: string[] } {
+/** A mirror that takes everything (or nothing) and records what it is told, and each hold it is offered. */
+function recordingMirror(takes = true): AttrMirror & { held: Map<string, Attr>; holds: Map<string, number>; events: string[] } {
   const held = new Map<string, Attr>();
+  const holds = new Map<string, number>();
   const events: string[] = [];
   return {
     held,
+    holds,
     events,
-    hold: (p, a) => (takes ? (held.set(p, a), events.push(`hold ${p}`), true) : false),
+    hold: (p, a, ms) => (holds.set(p, ms), takes ? (held.set(p, a), events.push(`hold ${p}`), true) : false),
     drop: (p) => (held.delete(p), events.push(`drop ${p}`)),
     dropTree: (d) => events.push(`dropTree ${d}`),
   };
@@ -60,7 +63,7 @@ describe('AttrCache: what a path is, and for how long', () => {
   it('a fetched attribute lives for the TTL on the given clock', () => {
     const clock = fakeClock();
     const cache = new AttrCache(TTL, overlay(), { clock });
-    cache.fetched('/f', cache.fetching('/f'), file(1), false);
+    cache.fetched('/f', cache.fetching('/f'), file(1));
     clock.advance(TTL - 1);
     expect(cache.lookup('/f')).toEqual(file(1));
     clock.advance(2);
@@ -70,7 +73,7 @@ describe('AttrCache: what a path is, and for how long', () => {
   it('one fetched ahead for a listing is held until its first use, then lives for at most the TTL from there', () => {
     const clock = fakeClock();
     const cache = new AttrCache(TTL, overlay(), { clock });
-    cache.fetched('/f', cache.fetching('/f'), file(1), true);
+    cache.fetched('/f', cache.fetching('/f'), file(1), 0);
     clock.advance(HOLD / 2);
     expect(cache.known('/f')).toEqual(file(1)); // known() is no use: the hold goes on
     expect(cache.lookup('/f')).toEqual(file(1)); // the first use
@@ -109,6 +112,42 @@ describe('AttrCache: what a path is, and for how long', () => {
     cache.setListing('/d', new Map());
     expect(cache.lookup('/f')).toBeUndefined();
     expect(cache.lookup('/d/x')).toBeUndefined();
+  });
+});
+
+describe('AttrCache: a directory of 100,000 entries', () => {
+  const identity = (i: number) => ({ etag: `"${i}"`, size: i, lastModifiedS: 1_700_000_000, slackS: 0 });
+  const listed = (i: number) => ({ key: `d/f${i}`, etag: `"${i}"`, size: i, lastModified: new Date(1_700_000_000_000) });
+
+  it('remembers what its whole index said of every entry, so a second listing asks no HEAD', () => {
+    const cache = new AttrCache(TTL, overlay());
+    for (let i = 0; i < 100_000; i++) cache.confirmIndexed(`/d/f${i}`, identity(i), file(i));
+    for (const i of [0, 1, 49_999, 50_000, 99_999]) expect(cache.unchanged(`/d/f${i}`, listed(i))).toEqual(file(i));
+  });
+
+  it("keeps HEADs' metadata for the next index only up to its byte bound, the latest first", () => {
+    const cache = new AttrCache(TTL, overlay());
+    const meta = { 'client-side-encryption-key': 'k'.repeat(1000) };
+    const heads = Math.ceil(CONFIRMED_HEADS_BYTES / 1000);
+    for (let i = 0; i < heads; i++) cache.confirm(`/d/f${i}`, { ...at('2023-11-14T22:13:20Z'), etag: `"${i}"`, size: i, meta }, file(i));
+    expect(cache.confirms(`/d/f${heads - 1}`)).toBe(true);
+    expect(cache.confirms('/d/f0')).toBe(false);
+  });
+
+  it("holds a name late in a listing longer, by the names before it, here and in the mirror", () => {
+    const clock = fakeClock();
+    const mirror = recordingMirror(false);
+    const cache = new AttrCache(TTL, overlay(), { clock });
+    cache.mirrorTo(mirror);
+    cache.hold('/d/first', file(1), 0);
+    cache.hold('/d/last', file(2), 99_999);
+    const lateHold = PREFETCH_HOLD_MS + 99_999 * PREFETCH_HOLD_PER_NAME_MS;
+    expect(mirror.holds.get('/d/last')).toBe(lateHold);
+    clock.advance(PREFETCH_HOLD_MS + 1);
+    expect(cache.known('/d/first')).toBeUndefined();
+    expect(cache.known('/d/last')).toEqual(file(2));
+    clock.advance(lateHold - PREFETCH_HOLD_MS);
+    expect(cache.known('/d/last')).toBeUndefined();
   });
 });
 
@@ -175,8 +214,8 @@ describe('AttrCache: invalidation', () => {
     cache.invalidateTree('/d');
     expect(before.stale).toBe(true);
     expect(inTree.stale).toBe(true);
-    cache.fetched('/f', before, file(1), false);
-    cache.fetched('/d/g', inTree, file(1), true);
+    cache.fetched('/f', before, file(1));
+    cache.fetched('/d/g', inTree, file(1), 0);
     expect(cache.lookup('/f')).toEqual(file(2));
     expect(cache.lookup('/d/g')).toBeUndefined();
     const after = cache.fetching('/f');

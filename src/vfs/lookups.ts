@@ -5,7 +5,7 @@ import type { ObjectHead, ObjectInfo } from '../store/ObjectStore.js';
 import { listPages } from '../store/listPages.js';
 import { Collector } from '../util/collector.js';
 import { createLimiter } from '../util/limit.js';
-import { readAhead } from '../util/readAhead.js';
+import { askedAhead } from '../util/askedAhead.js';
 import { type Attr, type AttrPolicy, dirAttr, fileAttr, rootAttr } from './attributes.js';
 import { DirectoryWalks } from './directoryWalks.js';
 import { type IndexSeed, IndexUpkeep } from './indexUpkeep.js';
@@ -220,7 +220,7 @@ export class Lookups {
     const since = this.meta.now();
     const seeded = this.indexes.seeding(path);
     let [objects, uncovered] = [0, 0];
-    for await (const page of readAhead(listPages(this.bucket, dirKey, '/'), LISTING_PAGES_AHEAD)) {
+    for await (const page of askedAhead(listPages(this.bucket, dirKey, '/'), LISTING_PAGES_AHEAD)) {
       await seeded(page.objects);
       const added: string[] = [];
       for (const object of page.objects) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readAhead } from '../../src/util/readAhead.js';
+import { askedAhead } from '../../src/util/askedAhead.js';
 
 /** A source of `count` items whose each item is asked for (logged) and then waits for `release`. */
 function slowSource(count: number, failAt = -1) {
@@ -18,10 +18,10 @@ function slowSource(count: number, failAt = -1) {
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
-describe('readAhead', () => {
+describe('askedAhead', () => {
   it('asks for the items after the one in use while the consumer is busy, up to the depth, and gives them in order', async () => {
     const s = slowSource(10);
-    const it = readAhead(s.source, 3)[Symbol.asyncIterator]();
+    const it = askedAhead(s.source, 3)[Symbol.asyncIterator]();
     const first = it.next();
     for (let i = 0; i < 3; i++) {
       await tick();
@@ -48,7 +48,7 @@ describe('readAhead', () => {
     const got: number[] = [];
     const consumed = expect(
       (async () => {
-        for await (const item of readAhead(s.source, 4)) got.push(item);
+        for await (const item of askedAhead(s.source, 4)) got.push(item);
       })(),
     ).rejects.toThrow('item 2 failed');
     for (let i = 0; i < 5; i++) {

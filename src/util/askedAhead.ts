@@ -5,7 +5,7 @@
  * fails where the consumer reaches it. Stopping early (a break, an error) waits for the items asked
  * for, then ends the source.
  */
-export async function* readAhead<T>(source: AsyncIterable<T>, depth: number): AsyncGenerator<T> {
+export async function* askedAhead<T>(source: AsyncIterable<T>, depth: number): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]();
   const asked: Promise<IteratorResult<T>>[] = [];
   let ended = false;

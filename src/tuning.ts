@@ -132,10 +132,11 @@ export const PREFETCH_HOLD_PER_NAME_MS = 0.5;
 export const CONFIRMED_HEAD_BYTES = 400;
 
 /**
- * Pages of a listing asked for ahead of their use (~0.25 MiB each at most): its pages keep coming
- * while the mount takes in the ones before, or reads the directory's index before using any.
+ * Pages of a listing asked for ahead of their use (~0.25 MiB each at most): the next page is on
+ * the wire while the mount takes in the one before. More ahead gained nothing for 100,000 names at
+ * 30 ms and slowed a cold `ls -l` whose names the index vouched for (docs/performance.md).
  */
-export const LISTING_PAGES_AHEAD = 32;
+export const LISTING_PAGES_AHEAD = 1;
 
 /**
  * What taking in a listed entry leaves for the collector, about (its page's share, the

@@ -1,9 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EncryptedBucket, encodePosixMeta, Keyring, rsaMasterKey } from '../../src/index.js';
-import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
+import { fillDirectory, type LocalBucket, startLocalBucket } from '../support/localBucket.js';
 import { mountBucket, type Mounted, sh } from '../support/mounted.js';
 import { fault, resetSeen, seen } from '../support/serverAdmin.js';
 
@@ -27,13 +25,7 @@ describe('mount: listings served as they arrive', () => {
 
   beforeAll(async () => {
     local = await startLocalBucket();
-    const bucket = new EncryptedBucket(local.store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: readFileSync(local.keyFile, 'utf8') }) }), {});
-    let next = 0;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      for (let i = next++; i < FILES; i = next++) {
-        await bucket.put(`big/${nameOf(i)}`, Buffer.alloc(sizeOf(i), 'x'), { meta: encodePosixMeta({ mode: 0o100640, mtime: 1_700_000_000 + i }) });
-      }
-    }));
+    await fillDirectory(local, 'big', FILES, nameOf);
     m = await mountBucket(local, { name: 'listing' });
   }, 300_000);
 

@@ -3,8 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EncryptedBucket, encodePosixMeta, Keyring, rsaMasterKey } from '../../src/index.js';
-import { type LocalBucket, startLocalBucket } from '../support/localBucket.js';
+import { fillDirectory, type LocalBucket, startLocalBucket } from '../support/localBucket.js';
 import { BIN, type Mounted, mountBucket, sh, shStatus, withEnv } from '../support/mounted.js';
 
 /** More names than one LIST page (the store's pages hold 1,000 keys). */
@@ -31,13 +30,7 @@ describe('mount: on stock fuse-native', () => {
 
   beforeAll(async () => {
     local = await startLocalBucket();
-    const bucket = new EncryptedBucket(local.store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: readFileSync(local.keyFile, 'utf8') }) }), {});
-    let next = 0;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      for (let i = next++; i < FILES; i = next++) {
-        await bucket.put(`big/${nameOf(i)}`, Buffer.alloc(1 + (i % 97), 'x'), { meta: encodePosixMeta({ mode: 0o100640, mtime: 1_700_000_000 + i }) });
-      }
-    }));
+    await fillDirectory(local, 'big', FILES, nameOf);
     m = await mountBucket(local, { name: 'stock', env: STOCK });
   }, 300_000);
 

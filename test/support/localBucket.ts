@@ -1,10 +1,11 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OSS from 'ali-oss';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { EncryptedBucket, encodePosixMeta, Keyring, rsaMasterKey } from '../../src/index.js';
 import { createOssStore } from '../../src/store/index.js';
 import type { ObjectStore } from '../../src/store/ObjectStore.js';
 
@@ -105,4 +106,18 @@ export async function startLocalBucket(bucket = 'test-bucket'): Promise<LocalBuc
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Writes `count` encrypted files into `dir` of the bucket, 16 at a time, under the bucket's key:
+ * file i is named `nameOf(i)`, holds 1 + (i % 97) bytes and has mode 0640 and a distinct mtime.
+ */
+export async function fillDirectory(local: LocalBucket, dir: string, count: number, nameOf: (i: number) => string): Promise<void> {
+  const bucket = new EncryptedBucket(local.store, new Keyring({ writer: rsaMasterKey({ privateKeyPem: readFileSync(local.keyFile, 'utf8') }) }), {});
+  let next = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    for (let i = next++; i < count; i = next++) {
+      await bucket.put(`${dir}/${nameOf(i)}`, Buffer.alloc(1 + (i % 97), 'x'), { meta: encodePosixMeta({ mode: 0o100640, mtime: 1_700_000_000 + i }) });
+    }
+  }));
 }

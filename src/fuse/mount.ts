@@ -66,7 +66,7 @@ export function checkExtraOptions(options: string[]): void {
 function libfuseOptions(o: MountOptions): string[] {
   const ttl = String(o.attrTtlSeconds);
   return [
-    // Without it the kernel sends 4 KiB writes (~43 MB/s). Requests up to 1 MiB need our patched
+    // Without it the kernel sends 4 KiB writes, a round trip each. Requests up to 1 MiB need our patched
     // fuse-native too (libfuse2 alone stops at 128 KiB): native/fuse-native/large_requests.c.
     'big_writes',
     `max_write=${MAX_REQUEST_BYTES}`,

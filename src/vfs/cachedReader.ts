@@ -17,7 +17,7 @@ import { ReadAheadWindow } from './readAheadWindow.js';
  * A sequential reader keeps at most half the cache of what it has read: past that, the oldest
  * blocks it read are recycled into the blocks it fetches next. Without this, one big sequential
  * copy would push everything else out of the cache (and fill all of it, at the cost of fresh
- * memory — ~15 µs a page on this kind of VM — and of the mount's RSS) with blocks nobody reads
+ * memory, whose first touch of each page costs, and of the mount's RSS) with blocks nobody reads
  * again: the kernel's page cache serves a re-read while it can, and a file bigger than the cache
  * would miss on every block anyway. A file up to half the cache stays whole for a second reader.
  *
